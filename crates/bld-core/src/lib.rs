@@ -1,0 +1,25 @@
+//! bld's vocabulary, shared by every other crate: [`Label`], [`TargetPattern`], [`Digest`],
+//! workspace discovery and the user-error / internal-fault split that decides exit codes.
+
+mod digest;
+mod label;
+mod workspace;
+
+pub use digest::{Digest, DigestParseError, Sha256Writer};
+pub use label::{Label, LabelError, TargetPattern};
+pub use workspace::{BUILD_FILE, WORKSPACE_FILE, Workspace, WorkspaceError};
+
+/// Whether an error is the user's to fix (exit 1) or a fault of bld or the machine (exit 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad input: a BUILD file, a label, a missing source. Exit code 1.
+    User,
+    /// Anything else: I/O failures in the store, broken invariants. Exit code 2.
+    Internal,
+}
+
+/// Implemented by every library crate's error enum so the CLI can choose the exit code.
+pub trait Classify {
+    /// Which side must act on this error.
+    fn kind(&self) -> ErrorKind;
+}

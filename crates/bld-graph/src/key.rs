@@ -1,0 +1,218 @@
+//! [`ActionKey`]: the sha256 of a canonical, versioned encoding of an action.
+//!
+//! The encoding is a sequence of tagged, length-prefixed fields written straight into the
+//! hasher. It covers the action's kind, every parameter, and the identity (content digest and
+//! executable bit) of every input, never paths of the checkout, mtimes, or the action's owner.
+//! Changing the encoding means bumping [`KEY_VERSION`], which invalidates every cached result.
+
+use std::fmt;
+
+use bld_core::Digest;
+use sha2::{Digest as _, Sha256};
+
+use crate::{Action, ActionKind, ImageConfigSpec, Input};
+
+/// Bumped whenever the encoding below, or the output an action produces for a given key,
+/// changes.
+pub const KEY_VERSION: &str = "bld-action-key-v1";
+
+/// The cache key of an action.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ActionKey(pub Digest);
+
+impl fmt::Display for ActionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for ActionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// What an action sees of one input: its content digest and whether it is executable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputIdentity {
+    /// Digest of the content (for an image, of its manifest; for a layer, of its blob).
+    pub digest: Digest,
+    /// The executable bit (files only).
+    pub executable: bool,
+}
+
+struct KeyEncoder(Sha256);
+
+impl KeyEncoder {
+    fn tag(&mut self, tag: &str) {
+        self.str(tag);
+    }
+    fn u64(&mut self, value: u64) {
+        self.0.update(value.to_le_bytes());
+    }
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.u64(bytes.len() as u64);
+        self.0.update(bytes);
+    }
+    fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+    fn bool(&mut self, b: bool) {
+        self.0.update([u8::from(b)]);
+    }
+    fn opt_u64(&mut self, value: Option<u64>) {
+        match value {
+            Some(v) => {
+                self.bool(true);
+                self.u64(v);
+            }
+            None => self.bool(false),
+        }
+    }
+    fn opt_str(&mut self, value: Option<&str>) {
+        match value {
+            Some(v) => {
+                self.bool(true);
+                self.str(v);
+            }
+            None => self.bool(false),
+        }
+    }
+    fn strs(&mut self, values: &[String]) {
+        self.u64(values.len() as u64);
+        for v in values {
+            self.str(v);
+        }
+    }
+    fn opt_strs(&mut self, values: Option<&[String]>) {
+        match values {
+            Some(v) => {
+                self.bool(true);
+                self.strs(v);
+            }
+            None => self.bool(false),
+        }
+    }
+    fn pairs(&mut self, pairs: &[(String, String)]) {
+        self.u64(pairs.len() as u64);
+        for (k, v) in pairs {
+            self.str(k);
+            self.str(v);
+        }
+    }
+    fn input(&mut self, identity: InputIdentity) {
+        self.0.update(identity.digest.as_bytes());
+        self.bool(identity.executable);
+    }
+}
+
+impl Action {
+    /// This action's key, given the identity of each of its inputs.
+    pub fn key(&self, identity: &dyn Fn(&Input) -> InputIdentity) -> ActionKey {
+        let mut e = KeyEncoder(Sha256::new());
+        e.tag(KEY_VERSION);
+        match &self.kind {
+            ActionKind::WriteFile { content, executable } => {
+                e.tag("write_file");
+                e.bytes(content);
+                e.bool(*executable);
+            }
+            ActionKind::PackLayer(pack) => {
+                e.tag("pack_layer");
+                e.u64(pack.mtime);
+                e.u64(pack.entries.len() as u64);
+                for entry in &pack.entries {
+                    e.str(&entry.path);
+                    e.input(identity(&entry.input));
+                    e.opt_u64(entry.mode.map(u64::from));
+                    e.u64(entry.uid.into());
+                    e.u64(entry.gid.into());
+                }
+                e.pairs(&pack.symlinks);
+            }
+            ActionKind::AssembleImage(image) => {
+                e.tag("assemble_image");
+                match &image.base {
+                    Some(base) => {
+                        e.bool(true);
+                        e.input(identity(base));
+                    }
+                    None => e.bool(false),
+                }
+                e.u64(image.layers.len() as u64);
+                for layer in &image.layers {
+                    e.input(identity(layer));
+                }
+                e.u64(image.created);
+                encode_config(&mut e, &image.config);
+            }
+        }
+        ActionKey(Digest::from_bytes(e.0.finalize().into()))
+    }
+}
+
+fn encode_config(e: &mut KeyEncoder, config: &ImageConfigSpec) {
+    let ImageConfigSpec {
+        env,
+        cmd,
+        entrypoint,
+        workdir,
+        user,
+        labels,
+        exposed_ports,
+        created_by,
+        os,
+        architecture,
+    } = config;
+    e.pairs(env);
+    e.opt_strs(cmd.as_deref());
+    e.opt_strs(entrypoint.as_deref());
+    e.opt_str(workdir.as_deref());
+    e.opt_str(user.as_deref());
+    e.pairs(labels);
+    e.strs(exposed_ports);
+    e.strs(created_by);
+    e.str(os);
+    e.str(architecture);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bld_core::Label;
+
+    fn write(content: &str, owner: &str) -> Action {
+        Action {
+            owner: Label::new("p", owner).expect("label"),
+            output_name: owner.into(),
+            kind: ActionKind::WriteFile { content: content.as_bytes().to_vec(), executable: false },
+        }
+    }
+
+    fn no_inputs(_: &Input) -> InputIdentity {
+        unreachable!("write actions have no inputs")
+    }
+
+    #[test]
+    fn key_covers_content_but_not_owner() {
+        assert_eq!(write("a", "x").key(&no_inputs), write("a", "y").key(&no_inputs));
+        assert_ne!(write("a", "x").key(&no_inputs), write("b", "x").key(&no_inputs));
+    }
+
+    #[test]
+    fn length_prefixes_keep_fields_apart() {
+        let image = |cmd: Vec<&str>| Action {
+            kind: ActionKind::AssembleImage(crate::AssembleImage {
+                base: None,
+                layers: vec![],
+                config: ImageConfigSpec {
+                    cmd: Some(cmd.into_iter().map(String::from).collect()),
+                    ..ImageConfigSpec::default()
+                },
+                created: 0,
+            }),
+            ..write("", "i")
+        };
+        assert_ne!(image(vec!["ab", "c"]).key(&no_inputs), image(vec!["a", "bc"]).key(&no_inputs));
+    }
+}

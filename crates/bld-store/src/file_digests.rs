@@ -1,0 +1,176 @@
+//! [`FileDigests`]: a persistent cache of file digests keyed by inode, size, mtime and ctime, so
+//! unchanged files are not re-read (as git's index and Bazel do).
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bld_core::Digest;
+
+use crate::{Store, StoreError, digest_file};
+
+const FORMAT: &[u8; 16] = b"bld-filedigest-1";
+/// Files changed this recently are hashed but not remembered: a write within the same
+/// timestamp tick could otherwise go unnoticed (git's "racy clean" problem).
+const RACY_WINDOW_NS: i128 = 2_000_000_000;
+
+/// What bld needs to know of a source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileInfo {
+    /// sha256 of the content.
+    pub digest: Digest,
+    /// Size in bytes.
+    pub size: u64,
+    /// Whether the owner-executable bit is set.
+    pub executable: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    mode: u32,
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Stamp {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()),
+            ctime_ns: meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
+            mode: meta.mode(),
+        }
+    }
+}
+
+/// Cached digests of files, loaded from and saved to the store.
+pub struct FileDigests {
+    path: PathBuf,
+    entries: Mutex<HashMap<PathBuf, (Stamp, Digest)>>,
+    dirty: AtomicBool,
+}
+
+impl FileDigests {
+    /// Loads the cache of `store` (an unreadable or foreign file is an empty cache).
+    pub fn load(store: &Store) -> FileDigests {
+        let path = store.root().join("file-digests");
+        let entries = fs::read(&path).ok().and_then(|bytes| decode(&bytes)).unwrap_or_default();
+        FileDigests { path, entries: Mutex::new(entries), dirty: AtomicBool::new(false) }
+    }
+
+    /// The digest of the file at `path` (following symlinks), from the cache when the file's
+    /// inode, size, mtime, ctime and mode are unchanged.
+    pub fn get(&self, path: &Path) -> io::Result<FileInfo> {
+        let meta = fs::metadata(path)?;
+        if !meta.is_file() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        }
+        let stamp = Stamp::of(&meta);
+        let executable = stamp.mode & 0o100 != 0;
+        if let Some((cached, digest)) = self.lock().get(path) {
+            if *cached == stamp {
+                return Ok(FileInfo { digest: *digest, size: stamp.size, executable });
+            }
+        }
+        let (digest, size) = digest_file(path)?;
+        let after = fs::metadata(path).map(|m| Stamp::of(&m))?;
+        if after == stamp && size == stamp.size && !is_racy(&stamp) {
+            self.lock().insert(path.to_owned(), (stamp, digest));
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+        Ok(FileInfo { digest, size, executable })
+    }
+
+    /// Writes the cache back to the store if anything was added.
+    pub fn save(&self, store: &Store) -> Result<(), StoreError> {
+        if !self.dirty.swap(false, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let bytes = encode(&self.lock());
+        store.write_atomically(&self.path, &bytes)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, (Stamp, Digest)>> {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn is_racy(stamp: &Stamp) -> bool {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0);
+    now - i128::from(stamp.mtime_ns.max(stamp.ctime_ns)) < RACY_WINDOW_NS
+}
+
+fn encode(entries: &HashMap<PathBuf, (Stamp, Digest)>) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::with_capacity(16 + entries.len() * 120);
+    out.extend_from_slice(FORMAT);
+    for (path, (stamp, digest)) in entries {
+        let path = path.as_os_str().as_bytes();
+        out.extend_from_slice(&(path.len() as u32).to_le_bytes());
+        out.extend_from_slice(path);
+        for v in [stamp.dev, stamp.ino, stamp.size, stamp.mtime_ns as u64, stamp.ctime_ns as u64] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&stamp.mode.to_le_bytes());
+        out.extend_from_slice(digest.as_bytes());
+    }
+    out
+}
+
+fn decode(bytes: &[u8]) -> Option<HashMap<PathBuf, (Stamp, Digest)>> {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let mut rest = bytes.strip_prefix(FORMAT.as_slice())?;
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (head, tail) = rest.split_at_checked(n)?;
+        rest = tail;
+        Some(head)
+    };
+    let mut entries = HashMap::new();
+    loop {
+        let Some(len) = take(4) else { break };
+        let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+        let path = PathBuf::from(OsStr::from_bytes(take(len)?));
+        let mut u = [0u64; 5];
+        for v in &mut u {
+            *v = u64::from_le_bytes(take(8)?.try_into().ok()?);
+        }
+        let mode = u32::from_le_bytes(take(4)?.try_into().ok()?);
+        let digest = Digest::from_bytes(take(32)?.try_into().ok()?);
+        let stamp =
+            Stamp { dev: u[0], ino: u[1], size: u[2], mtime_ns: u[3] as i64, ctime_ns: u[4] as i64, mode };
+        entries.insert(path, (stamp, digest));
+    }
+    Some(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_old_files_and_notices_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("store")).expect("open");
+        let file = dir.path().join("a.txt");
+        fs::write(&file, b"one").expect("write");
+        let old = SystemTime::now() - std::time::Duration::from_secs(60);
+        fs::File::options().write(true).open(&file).expect("open").set_modified(old).expect("mtime");
+        let cache = FileDigests::load(&store);
+        assert_eq!(cache.get(&file).expect("digest").digest, Digest::of(b"one"));
+        cache.save(&store).expect("save");
+        let reloaded = FileDigests::load(&store);
+        fs::write(&file, b"two").expect("write");
+        assert_eq!(reloaded.get(&file).expect("digest").digest, Digest::of(b"two"));
+    }
+}
