@@ -2,10 +2,12 @@
 //! workspace discovery and the user-error / internal-fault split that decides exit codes.
 
 mod digest;
+mod image_config;
 mod label;
 mod workspace;
 
 pub use digest::{Digest, DigestParseError, Sha256Writer};
+pub use image_config::{ImageConfigSpec, host_platform};
 pub use label::{Label, LabelError, TargetPattern};
 pub use workspace::{BUILD_FILE, WORKSPACE_FILE, Workspace, WorkspaceError};
 

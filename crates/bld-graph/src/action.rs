@@ -2,6 +2,8 @@
 
 use bld_core::Label;
 
+use bld_core::ImageConfigSpec;
+
 use crate::ActionId;
 
 /// Where an action's input comes from.
@@ -78,29 +80,4 @@ pub struct AssembleImage {
     pub config: ImageConfigSpec,
     /// The image's creation time in seconds since the epoch (`SOURCE_DATE_EPOCH`).
     pub created: u64,
-}
-
-/// Configuration an image sets over its base, in Docker's terms.
-#[derive(Debug, Clone, Default)]
-pub struct ImageConfigSpec {
-    /// Variables set or replaced, in order.
-    pub env: Vec<(String, String)>,
-    /// `CMD`; `None` inherits the base's (cleared when `entrypoint` is set, as Docker does).
-    pub cmd: Option<Vec<String>>,
-    /// `ENTRYPOINT`; `None` inherits the base's.
-    pub entrypoint: Option<Vec<String>>,
-    /// `WORKDIR`.
-    pub workdir: Option<String>,
-    /// `USER`.
-    pub user: Option<String>,
-    /// Labels set or replaced.
-    pub labels: Vec<(String, String)>,
-    /// Ports such as `8080/tcp`.
-    pub exposed_ports: Vec<String>,
-    /// The `created_by` of each new layer's history entry.
-    pub created_by: Vec<String>,
-    /// `linux`.
-    pub os: String,
-    /// GOARCH-style architecture (`amd64`, `arm64`).
-    pub architecture: String,
 }

@@ -1,0 +1,100 @@
+//! OCI image layouts on disk (`oci-layout`, `index.json`, `blobs/sha256/…`).
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bld_core::Digest;
+use bld_store::Store;
+use oci_spec::image::{Descriptor, ImageIndexBuilder, MediaType};
+
+use crate::image::oci_digest;
+use crate::{OciError, canonical_json, read_image};
+
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// The annotation that names an image in a layout (`skopeo inspect oci:DIR:NAME`).
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// Writes the image `manifest` (with everything it references) as an OCI layout at `dir`, its
+/// `index.json` naming it `ref_name`. Returns `false` when `dir` already held exactly that.
+///
+/// The layout is built beside `dir` and renamed into place, so `dir` is never half-written.
+/// Blobs are hard-linked from the store where possible.
+pub fn write_layout(store: &Store, manifest: &Digest, dir: &Path, ref_name: &str) -> Result<bool, OciError> {
+    let manifest_size = fs::metadata(store.blob_path(manifest))
+        .map_err(|_| bld_store::StoreError::MissingBlob(*manifest))?
+        .len();
+    let (parsed, _) = read_image(store, manifest)?;
+    let mut blobs: Vec<(Digest, u64)> = vec![(*manifest, manifest_size)];
+    for descriptor in std::iter::once(parsed.config()).chain(parsed.layers()) {
+        let digest: Digest = descriptor.digest().to_string().parse().map_err(|e| OciError::BadImage {
+            digest: *manifest,
+            reason: format!("{e}"),
+        })?;
+        blobs.push((digest, descriptor.size()));
+    }
+    let mut descriptor = Descriptor::new(MediaType::ImageManifest, manifest_size, oci_digest(manifest));
+    descriptor.set_annotations(Some(HashMap::from([(REF_NAME.to_owned(), ref_name.to_owned())])));
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![descriptor])
+        .build()
+        .expect("invariant: every index field is set");
+    let index_bytes = canonical_json(&index);
+
+    let up_to_date = fs::read(dir.join("index.json")).is_ok_and(|old| old == index_bytes)
+        && blobs.iter().all(|(digest, size)| {
+            fs::metadata(dir.join("blobs/sha256").join(digest.hex())).is_ok_and(|m| m.len() == *size)
+        });
+    if up_to_date {
+        return Ok(false);
+    }
+
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(write_error(parent))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let staging = parent.join(format!(".{name}.new-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    let result = (|| {
+        let blob_dir = staging.join("blobs/sha256");
+        fs::create_dir_all(&blob_dir).map_err(write_error(&blob_dir))?;
+        for (digest, _) in &blobs {
+            let target = blob_dir.join(digest.hex());
+            if fs::hard_link(store.blob_path(digest), &target).is_err() {
+                fs::copy(store.blob_path(digest), &target).map_err(write_error(&target))?;
+            }
+        }
+        fs::write(staging.join("oci-layout"), OCI_LAYOUT).map_err(write_error(&staging))?;
+        fs::write(staging.join("index.json"), &index_bytes).map_err(write_error(&staging))?;
+        replace_dir(&staging, dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    result.map(|()| true)
+}
+
+fn write_error(path: &Path) -> impl FnOnce(io::Error) -> OciError {
+    let path: PathBuf = path.to_owned();
+    move |source| OciError::Write { path, source }
+}
+
+/// Moves `staging` to `dir`, replacing whatever `dir` was.
+fn replace_dir(staging: &Path, dir: &Path) -> Result<(), OciError> {
+    if fs::symlink_metadata(dir).is_ok() {
+        let old = dir.with_file_name(format!(
+            ".{}.old-{}",
+            dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&old);
+        fs::rename(dir, &old).map_err(write_error(dir))?;
+        fs::rename(staging, dir).map_err(write_error(dir))?;
+        let _ = fs::remove_dir_all(&old).or_else(|_| fs::remove_file(&old));
+        Ok(())
+    } else {
+        fs::rename(staging, dir).map_err(write_error(dir))
+    }
+}
