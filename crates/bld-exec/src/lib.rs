@@ -1,1 +1,178 @@
-//! placeholder
+//! bld's executor: runs the actions an [`ActionGraph`] needs, in parallel, with content-hash
+//! caching.
+//!
+//! Each ready action's key is computed from its definition and its inputs' digests (outputs of
+//! actions that ran before it, or source files hashed through [`FileDigests`]). A key found in
+//! the store's action cache whose outputs are intact is a hit; anything else runs. This is the
+//! only crate that runs work in parallel.
+
+mod record;
+mod run;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use bld_core::{Classify, ErrorKind, Label};
+use bld_graph::{ActionGraph, ActionId};
+use bld_store::{FileDigests, Store};
+
+pub use record::ActionOutput;
+
+/// How an action was satisfied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its key was in the action cache and its outputs were intact.
+    Cached,
+    /// It ran.
+    Ran,
+}
+
+/// Receives progress events (the CLI prints them). Called from worker threads.
+pub trait Observer: Sync {
+    /// An action finished.
+    fn finished(&self, _graph: &ActionGraph, _id: ActionId, _outcome: Outcome) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// What the executor works with.
+pub struct ExecContext<'a> {
+    /// The workspace root, against which `Input::Source` paths resolve.
+    pub workspace_root: PathBuf,
+    /// The store.
+    pub store: &'a Store,
+    /// Cached digests of source files and store blobs.
+    pub file_digests: &'a FileDigests,
+}
+
+/// The result of a build.
+#[derive(Debug)]
+pub struct ExecReport {
+    /// Each needed action's output, indexed by [`ActionId::index`].
+    pub outputs: Vec<Option<ActionOutput>>,
+    /// How many actions ran.
+    pub ran: usize,
+    /// How many were cache hits.
+    pub cached: usize,
+}
+
+/// A failed action.
+#[derive(Debug, thiserror::Error)]
+#[error("{owner}: cannot build `{output}`: {message}")]
+pub struct ExecError {
+    /// The target that declared the action.
+    pub owner: Label,
+    /// The output it was making.
+    pub output: String,
+    /// What went wrong.
+    pub message: String,
+    /// User error or internal fault.
+    pub kind: ErrorKind,
+}
+
+impl Classify for ExecError {
+    fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+/// Runs `wanted` and everything they depend on. Stops starting new actions after the first
+/// failure and returns it.
+pub fn execute(
+    graph: &ActionGraph,
+    wanted: &[ActionId],
+    context: &ExecContext<'_>,
+    observer: &dyn Observer,
+) -> Result<ExecReport, ExecError> {
+    let needed = graph.closure(wanted);
+    let mut in_closure = vec![false; graph.len()];
+    for id in &needed {
+        in_closure[id.index()] = true;
+    }
+    let pending: Vec<AtomicUsize> = (0..graph.len())
+        .map(|i| AtomicUsize::new(if in_closure[i] { graph.dependencies(ActionId::from_index(i)).len() } else { 0 }))
+        .collect();
+    let outputs: Vec<Mutex<Option<ActionOutput>>> = (0..graph.len()).map(|_| Mutex::new(None)).collect();
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<ExecError>> = Mutex::new(None);
+    let ran = AtomicUsize::new(0);
+    let cached = AtomicUsize::new(0);
+
+    let scheduler = Scheduler {
+        graph,
+        context,
+        observer,
+        in_closure: &in_closure,
+        pending: &pending,
+        outputs: &outputs,
+        failed: &failed,
+        first_error: &first_error,
+        ran: &ran,
+        cached: &cached,
+    };
+    rayon::scope(|scope| {
+        for id in needed.iter().filter(|id| pending[id.index()].load(Ordering::Relaxed) == 0) {
+            scheduler.spawn(scope, *id);
+        }
+    });
+    if let Some(error) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(error);
+    }
+    Ok(ExecReport {
+        outputs: outputs.into_iter().map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner())).collect(),
+        ran: ran.into_inner(),
+        cached: cached.into_inner(),
+    })
+}
+
+struct Scheduler<'s> {
+    graph: &'s ActionGraph,
+    context: &'s ExecContext<'s>,
+    observer: &'s dyn Observer,
+    in_closure: &'s [bool],
+    pending: &'s [AtomicUsize],
+    outputs: &'s [Mutex<Option<ActionOutput>>],
+    failed: &'s AtomicBool,
+    first_error: &'s Mutex<Option<ExecError>>,
+    ran: &'s AtomicUsize,
+    cached: &'s AtomicUsize,
+}
+
+impl<'s> Scheduler<'s> {
+    fn spawn<'scope>(&'scope self, scope: &rayon::Scope<'scope>, id: ActionId)
+    where
+        's: 'scope,
+    {
+        scope.spawn(move |scope| {
+            if self.failed.load(Ordering::Relaxed) {
+                return;
+            }
+            let output_of = |dep: ActionId| *self.outputs[dep.index()].lock().unwrap_or_else(|p| p.into_inner());
+            match run::satisfy(self.graph, id, self.context, &output_of) {
+                Ok((output, outcome)) => {
+                    *self.outputs[id.index()].lock().unwrap_or_else(|p| p.into_inner()) = Some(output);
+                    match outcome {
+                        Outcome::Ran => self.ran.fetch_add(1, Ordering::Relaxed),
+                        Outcome::Cached => self.cached.fetch_add(1, Ordering::Relaxed),
+                    };
+                    self.observer.finished(self.graph, id, outcome);
+                    for dependent in self.graph.dependents(id).filter(|d| self.in_closure[d.index()]) {
+                        if self.pending[dependent.index()].fetch_sub(1, Ordering::AcqRel) == 1 {
+                            self.spawn(scope, dependent);
+                        }
+                    }
+                }
+                Err(error) => {
+                    self.failed.store(true, Ordering::Relaxed);
+                    let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+                    if first.is_none() {
+                        *first = Some(error);
+                    }
+                }
+            }
+        });
+    }
+}

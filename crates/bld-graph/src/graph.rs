@@ -10,6 +10,11 @@ use crate::{Action, ActionKind, Input};
 pub struct ActionId(u32);
 
 impl ActionId {
+    /// The id of the action at `index` (the inverse of [`ActionId::index`]).
+    pub fn from_index(index: usize) -> ActionId {
+        ActionId(u32::try_from(index).expect("invariant: fewer than 2^32 actions"))
+    }
+
     /// The dense index of this action, for per-action tables.
     pub fn index(self) -> usize {
         self.0 as usize
@@ -37,7 +42,7 @@ impl ActionGraph {
         for input in action.inputs() {
             if let Input::Output(dep) = input {
                 assert!(dep.index() < self.actions.len(), "invariant: inputs exist before use");
-                self.edges.add_edge(NodeIndex::new(dep.index()), node, ());
+                self.edges.update_edge(NodeIndex::new(dep.index()), node, ());
             }
         }
         self.actions.push(action);
@@ -59,7 +64,7 @@ impl ActionGraph {
         self.actions.is_empty()
     }
 
-    /// The actions that read `id`'s output.
+    /// The actions that read `id`'s output (each once).
     pub fn dependents(&self, id: ActionId) -> impl Iterator<Item = ActionId> + '_ {
         self.edges
             .neighbors_directed(NodeIndex::new(id.index()), Direction::Outgoing)

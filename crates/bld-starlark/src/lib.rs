@@ -1,1 +1,68 @@
-//! placeholder
+//! bld's Starlark front-end, the only user of the `starlark` crate.
+//!
+//! It evaluates `WORKSPACE.star`, `BUILD.star` and `.star` files into declared targets, expands
+//! target patterns, and analyses targets — calling each rule's Starlark implementation with a
+//! `ctx` — into an [`bld_graph::ActionGraph`]. It reads sources (BUILD files, directory listings
+//! for `glob()`, the existence of source files) and never executes an action.
+
+// starlark-rust's derives (`ProvidesStaticType`, `Trace`, `Coerce`) expand to `unsafe impl`s; this crate
+// writes no unsafe code of its own.
+#![allow(unsafe_code)]
+
+mod actions;
+mod analysis;
+mod attrs;
+mod globals;
+mod glob;
+mod load;
+mod package;
+mod patterns;
+mod values;
+
+use bld_core::{Classify, ErrorKind};
+
+pub use analysis::{Analysis, AnalysisOptions, AnalyzedTarget, TargetOutput, analyze};
+pub use attrs::AttrValue;
+pub use load::Loader;
+pub use package::TargetDecl;
+pub use patterns::{expand_patterns, query_deps, TargetSet};
+pub use values::ArtifactKind;
+
+/// A failure of the front-end. Messages name the file, line and column, and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum FrontendError {
+    /// A mistake in a BUILD file, a `.star` file or a label: the user's to fix.
+    #[error("{message}")]
+    User {
+        /// The whole message, location first.
+        message: String,
+    },
+    /// Reading the workspace failed for a reason other than a missing file.
+    #[error("cannot read `{path}`")]
+    Io {
+        /// The path.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl FrontendError {
+    fn starlark(error: starlark::Error) -> FrontendError {
+        FrontendError::User { message: format!("{error}").trim_end().to_owned() }
+    }
+
+    fn user(message: impl Into<String>) -> FrontendError {
+        FrontendError::User { message: message.into() }
+    }
+}
+
+impl Classify for FrontendError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            FrontendError::User { .. } => ErrorKind::User,
+            FrontendError::Io { .. } => ErrorKind::Internal,
+        }
+    }
+}

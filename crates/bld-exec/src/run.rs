@@ -1,0 +1,133 @@
+//! Satisfying one action: compute its key, reuse a cached output that is intact, or run it.
+
+use std::collections::HashMap;
+
+use bld_core::{Classify, ErrorKind};
+use bld_graph::{ActionGraph, ActionId, ActionKind, Input, InputIdentity};
+use bld_oci::{LayerBlob, LayerFile, assemble_image, pack_layer};
+
+use crate::{ActionOutput, ExecContext, ExecError, Outcome};
+
+pub(crate) fn satisfy(
+    graph: &ActionGraph,
+    id: ActionId,
+    context: &ExecContext<'_>,
+    output_of: &dyn Fn(ActionId) -> Option<ActionOutput>,
+) -> Result<(ActionOutput, Outcome), ExecError> {
+    let action = graph.get(id);
+    let fail = |kind: ErrorKind, message: String| ExecError {
+        owner: action.owner.clone(),
+        output: action.output_name.clone(),
+        message,
+        kind,
+    };
+    let dep_output = |dep: ActionId| {
+        output_of(dep).ok_or_else(|| fail(ErrorKind::Internal, format!("input action {dep:?} has no output")))
+    };
+
+    let mut identities: HashMap<&Input, InputIdentity> = HashMap::new();
+    for input in action.inputs() {
+        if identities.contains_key(input) {
+            continue;
+        }
+        let identity = match input {
+            Input::Source(path) => {
+                let info = context.file_digests.get(&context.workspace_root.join(path)).map_err(|e| {
+                    fail(ErrorKind::User, format!("cannot read source file `{path}`: {e}"))
+                })?;
+                InputIdentity { digest: info.digest, executable: info.executable }
+            }
+            Input::Output(dep) => {
+                let output = dep_output(*dep)?;
+                let executable = matches!(output, ActionOutput::File { executable: true, .. });
+                InputIdentity { digest: output.identity_digest(), executable }
+            }
+        };
+        identities.insert(input, identity);
+    }
+    let key = action.key(&|input| identities[input]);
+    let store = context.store;
+    let internal = |e: &dyn std::fmt::Display| fail(ErrorKind::Internal, format!("{e}"));
+
+    if let Some(record) = store.get_action(&key.0).map_err(|e| internal(&e))? {
+        match serde_json::from_slice::<ActionOutput>(&record) {
+            Ok(output) if intact(context, &output) => return Ok((output, Outcome::Cached)),
+            _ => store.remove_action(&key.0).map_err(|e| internal(&e))?,
+        }
+    }
+
+    let output = match &action.kind {
+        ActionKind::WriteFile { content, executable } => {
+            let (digest, size) = store.put_bytes(content).map_err(|e| internal(&e))?;
+            ActionOutput::File { digest, size, executable: *executable }
+        }
+        ActionKind::PackLayer(pack) => {
+            let mut files = Vec::with_capacity(pack.entries.len());
+            for entry in &pack.entries {
+                let identity = identities[&entry.input];
+                let source = match &entry.input {
+                    Input::Source(path) => context.workspace_root.join(path),
+                    Input::Output(_) => store.blob_path(&identity.digest),
+                };
+                let mode = entry.mode.unwrap_or(if identity.executable { 0o755 } else { 0o644 });
+                files.push(LayerFile { path: entry.path.clone(), source, mode, uid: entry.uid, gid: entry.gid });
+            }
+            let blob = pack_layer(store, &files, &pack.symlinks, pack.mtime)
+                .map_err(|e| fail(e.kind(), error_chain(&e)))?;
+            ActionOutput::Layer { digest: blob.digest, size: blob.size, diff_id: blob.diff_id }
+        }
+        ActionKind::AssembleImage(image) => {
+            let base = match &image.base {
+                Some(Input::Output(dep)) => match dep_output(*dep)? {
+                    ActionOutput::Image { manifest, .. } => Some(manifest),
+                    other => return Err(internal(&format!("base is not an image: {other:?}"))),
+                },
+                Some(Input::Source(path)) => return Err(internal(&format!("base `{path}` is a source file"))),
+                None => None,
+            };
+            let mut layers = Vec::with_capacity(image.layers.len());
+            for layer in &image.layers {
+                match layer {
+                    Input::Output(dep) => match dep_output(*dep)? {
+                        ActionOutput::Layer { digest, size, diff_id } => layers.push(LayerBlob { digest, size, diff_id }),
+                        other => return Err(internal(&format!("layer is not a layer: {other:?}"))),
+                    },
+                    Input::Source(path) => return Err(internal(&format!("layer `{path}` is a source file"))),
+                }
+            }
+            let blobs = assemble_image(store, base.as_ref(), &layers, &image.config, image.created)
+                .map_err(|e| fail(e.kind(), error_chain(&e)))?;
+            ActionOutput::Image { manifest: blobs.manifest, manifest_size: blobs.manifest_size, config: blobs.config }
+        }
+    };
+    let record = serde_json::to_vec(&output).expect("invariant: outputs serialize");
+    store.put_action(&key.0, &record).map_err(|e| internal(&e))?;
+    Ok((output, Outcome::Ran))
+}
+
+/// Whether every blob `output` owns is present with the right content. A corrupt blob is
+/// removed so that running the action again replaces it.
+fn intact(context: &ExecContext<'_>, output: &ActionOutput) -> bool {
+    output.owned_blobs().iter().all(|digest| {
+        let path = context.store.blob_path(digest);
+        match context.file_digests.get(&path) {
+            Ok(info) if info.digest == *digest => true,
+            Ok(_) => {
+                let _ = context.store.remove_blob(digest);
+                false
+            }
+            Err(_) => false,
+        }
+    })
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

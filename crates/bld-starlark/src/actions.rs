@@ -1,0 +1,289 @@
+//! `ctx.actions`: the native primitives rule implementations use to add actions to the graph.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+
+use allocative::Allocative;
+use bld_core::{ImageConfigSpec, Label, host_platform};
+use bld_graph::{Action, ActionGraph, ActionKind, AssembleImage, Input, LayerEntry, PackLayer};
+use starlark::any::ProvidesStaticType;
+use starlark::environment::{Methods, MethodsBuilder};
+use starlark::eval::Evaluator;
+use starlark::starlark_simple_value;
+use starlark::values::dict::DictRef;
+use starlark::values::list_or_tuple::UnpackListOrTuple;
+use starlark::values::none::NoneOr;
+use starlark::values::{NoSerialize, StarlarkValue, Value, ValueLike};
+use starlark_derive::{starlark_module, starlark_value};
+
+use crate::values::{Artifact, ArtifactKind};
+
+/// Analysis-wide state the primitives write to (reached through `eval.extra`).
+#[derive(ProvidesStaticType)]
+pub(crate) struct AnalysisContext {
+    pub(crate) graph: RefCell<ActionGraph>,
+    outputs: RefCell<HashMap<String, Label>>,
+    source_date_epoch: u64,
+}
+
+impl AnalysisContext {
+    pub(crate) fn new(source_date_epoch: u64) -> AnalysisContext {
+        AnalysisContext { graph: RefCell::default(), outputs: RefCell::default(), source_date_epoch }
+    }
+}
+
+/// `ctx.actions` of one target.
+#[derive(Debug, Clone, ProvidesStaticType, NoSerialize, Allocative)]
+pub(crate) struct Actions {
+    #[allocative(skip)]
+    pub(crate) owner: Label,
+}
+starlark_simple_value!(Actions);
+
+impl fmt::Display for Actions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<actions of {}>", self.owner)
+    }
+}
+
+starlark::methods_static!(ACTIONS_METHODS = actions_methods);
+
+#[starlark_value(type = "actions")]
+impl<'v> StarlarkValue<'v> for Actions {
+    fn get_methods() -> Option<&'static Methods> {
+        Some(ACTIONS_METHODS.methods())
+    }
+}
+
+fn context<'a>(eval: &'a Evaluator<'_, '_, '_>) -> anyhow::Result<&'a AnalysisContext> {
+    eval.extra
+        .and_then(|e| e.downcast_ref::<AnalysisContext>())
+        .ok_or_else(|| anyhow::anyhow!("`ctx.actions` can only be used during analysis"))
+}
+
+fn this_actions<'v>(this: Value<'v>) -> &'v Actions {
+    this.downcast_ref::<Actions>().expect("invariant: methods of `actions` get `actions`")
+}
+
+/// Normalizes a path inside a layer: no leading `/`, no `.` or empty components, no `..`.
+fn tar_path(path: &str) -> anyhow::Result<String> {
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => anyhow::bail!("path `{path}` in a layer may not contain `..`"),
+            _ => parts.push(part),
+        }
+    }
+    if parts.is_empty() {
+        anyhow::bail!("path `{path}` in a layer names no file");
+    }
+    Ok(parts.join("/"))
+}
+
+fn string_pairs(value: Value<'_>, what: &str) -> anyhow::Result<Vec<(String, String)>> {
+    if value.is_none() {
+        return Ok(Vec::new());
+    }
+    let dict = DictRef::from_value(value).ok_or_else(|| anyhow::anyhow!("`{what}` must be a dict of strings, got `{value}`"))?;
+    dict.iter()
+        .map(|(k, v)| match (k.unpack_str(), v.unpack_str()) {
+            (Some(k), Some(v)) => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(anyhow::anyhow!("`{what}` must map strings to strings; got `{k}`: `{v}`")),
+        })
+        .collect()
+}
+
+fn artifact_of<'v>(value: Value<'v>, what: &str) -> anyhow::Result<&'v Artifact> {
+    value
+        .downcast_ref::<Artifact>()
+        .ok_or_else(|| anyhow::anyhow!("{what} must be a File (from `ctx.files` or an action), got `{value}` of type `{}`", value.get_type()))
+}
+
+fn input_of(artifact: &Artifact, what: &str, want: ArtifactKind) -> anyhow::Result<Input> {
+    let matches = artifact.kind == want || (want == ArtifactKind::File && artifact.kind == ArtifactKind::Source);
+    if !matches {
+        anyhow::bail!("{what}: expected a {}, got {artifact}", want.name());
+    }
+    Ok(match artifact.action {
+        Some(id) => Input::Output(id),
+        None => Input::Source(artifact.short_path.clone()),
+    })
+}
+
+impl AnalysisContext {
+    /// Adds `kind` as an action of `owner` producing `name` in its package.
+    fn declare(&self, owner: &Label, name: &str, artifact_kind: ArtifactKind, kind: ActionKind) -> anyhow::Result<Artifact> {
+        if name.is_empty() || name.starts_with('/') || name.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
+            anyhow::bail!("output name `{name}` must be a relative path without `.` or `..` components");
+        }
+        let short_path = if owner.package().is_empty() { name.to_owned() } else { format!("{}/{name}", owner.package()) };
+        if let Some(other) = self.outputs.borrow().get(&short_path) {
+            anyhow::bail!("output `{short_path}` is declared twice (also by `{other}`)");
+        }
+        self.outputs.borrow_mut().insert(short_path.clone(), owner.clone());
+        let id = self.graph.borrow_mut().add(Action { owner: owner.clone(), output_name: name.to_owned(), kind });
+        Ok(Artifact { kind: artifact_kind, owner: owner.clone(), short_path, action: Some(id) })
+    }
+}
+
+fn parse_mode(mode: &str) -> anyhow::Result<Option<u32>> {
+    if mode.is_empty() {
+        return Ok(None);
+    }
+    match u32::from_str_radix(mode, 8) {
+        Ok(bits) if bits <= 0o7777 => Ok(Some(bits)),
+        _ => anyhow::bail!("`mode` must be octal permission bits such as \"0755\", got \"{mode}\""),
+    }
+}
+
+fn parse_owner(owner: &str) -> anyhow::Result<(u32, u32)> {
+    let parsed = owner.split_once('.').and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)));
+    parsed.ok_or_else(|| anyhow::anyhow!("`owner` must be \"UID.GID\" such as \"0.0\", got \"{owner}\""))
+}
+
+fn optional_strings(value: Value<'_>, what: &str) -> anyhow::Result<Option<Vec<String>>> {
+    if value.is_none() {
+        return Ok(None);
+    }
+    let items: Option<UnpackListOrTuple<String>> = starlark::values::UnpackValue::unpack_value(value).ok().flatten();
+    items
+        .map(|i| Some(i.items))
+        .ok_or_else(|| anyhow::anyhow!("`{what}` must be a list of strings, got `{value}`"))
+}
+
+#[starlark_module]
+fn actions_methods(builder: &mut MethodsBuilder) {
+    /// Writes `content` to a new file `name` in the target's package and returns it.
+    ///
+    /// ```python
+    /// out = ctx.actions.write(ctx.attr.name + ".txt", "hello\n", is_executable = False)
+    /// ```
+    fn write<'v>(
+        this: Value<'v>,
+        #[starlark(require = named)] name: &str,
+        #[starlark(require = named)] content: &str,
+        #[starlark(require = named, default = false)] is_executable: bool,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Artifact> {
+        let owner = &this_actions(this).owner;
+        let kind = ActionKind::WriteFile { content: content.as_bytes().to_vec(), executable: is_executable };
+        context(eval)?.declare(owner, name, ArtifactKind::File, kind)
+    }
+
+    /// Packs files into a deterministic gzip layer tar named `name`. `files` maps paths inside
+    /// the tar to Files; `symlinks` maps paths to link targets; `mode` (octal, e.g. "0755")
+    /// overrides every file's permission bits, which otherwise keep the source's executable bit
+    /// (0755 or 0644); `owner` is "UID.GID". Parent directories are added (0755, root).
+    ///
+    /// ```python
+    /// layer = ctx.actions.pack_layer(name = "app.tar.gz", files = {"app/run.sh": f}, mode = "0755")
+    /// ```
+    fn pack_layer<'v>(
+        this: Value<'v>,
+        #[starlark(require = named)] name: &str,
+        #[starlark(require = named)] files: Value<'v>,
+        #[starlark(require = named)] symlinks: Option<Value<'v>>,
+        #[starlark(require = named, default = "")] mode: &str,
+        #[starlark(require = named, default = "0.0")] owner: &str,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Artifact> {
+        let actions = this_actions(this);
+        let mode = parse_mode(mode)?;
+        let (uid, gid) = parse_owner(owner)?;
+        let dict = DictRef::from_value(files)
+            .ok_or_else(|| anyhow::anyhow!("`files` must be a dict of path to File, got `{files}`"))?;
+        let mut entries: Vec<LayerEntry> = Vec::new();
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for (path, file) in dict.iter() {
+            let raw = path.unpack_str().ok_or_else(|| anyhow::anyhow!("`files` keys are paths, got `{path}`"))?;
+            let path = tar_path(raw)?;
+            let artifact = artifact_of(file, &format!("`files[\"{raw}\"]`"))?;
+            let input = input_of(artifact, &format!("`files[\"{raw}\"]`"), ArtifactKind::File)?;
+            if let Some(previous) = seen.insert(path.clone(), artifact.short_path.clone()) {
+                anyhow::bail!("two files go to `{path}` in the layer: `{previous}` and `{}`", artifact.short_path);
+            }
+            entries.push(LayerEntry { path, input, mode, uid, gid });
+        }
+        let mut links = Vec::new();
+        for (path, target) in string_pairs(symlinks.unwrap_or_else(Value::new_none), "symlinks")? {
+            let path = tar_path(&path)?;
+            if seen.insert(path.clone(), target.clone()).is_some() {
+                anyhow::bail!("`{path}` is both a file and a symlink in the layer");
+            }
+            links.push((path, target));
+        }
+        for path in seen.keys() {
+            let mut prefix = path.as_str();
+            while let Some((parent, _)) = prefix.rsplit_once('/') {
+                if seen.contains_key(parent) {
+                    anyhow::bail!("`{parent}` is a file in the layer and also the directory of `{path}`");
+                }
+                prefix = parent;
+            }
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        links.sort();
+        let context = context(eval)?;
+        let kind = ActionKind::PackLayer(PackLayer { entries, symlinks: links, mtime: context.source_date_epoch });
+        context.declare(&actions.owner, name, ArtifactKind::Layer, kind)
+    }
+
+    /// Assembles an OCI image named `name` from `base` (an image File, or None for scratch),
+    /// `layers` (layer Files, in order) and configuration in Docker's terms. `cmd` and
+    /// `entrypoint` of None inherit the base's (an `entrypoint` clears the inherited `cmd`).
+    ///
+    /// ```python
+    /// image = ctx.actions.image(name = "image", base = None, layers = [layer], cmd = ["/app"])
+    /// ```
+    fn image<'v>(
+        this: Value<'v>,
+        #[starlark(require = named)] name: &str,
+        #[starlark(require = named, default = NoneOr::None)] base: NoneOr<Value<'v>>,
+        #[starlark(require = named, default = UnpackListOrTuple::default())] layers: UnpackListOrTuple<Value<'v>>,
+        #[starlark(require = named)] env: Option<Value<'v>>,
+        #[starlark(require = named)] cmd: Option<Value<'v>>,
+        #[starlark(require = named)] entrypoint: Option<Value<'v>>,
+        #[starlark(require = named, default = NoneOr::None)] workdir: NoneOr<String>,
+        #[starlark(require = named, default = NoneOr::None)] user: NoneOr<String>,
+        #[starlark(require = named)] labels: Option<Value<'v>>,
+        #[starlark(require = named)] exposed_ports: Option<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Artifact> {
+        let actions = this_actions(this);
+        let base = match base {
+            NoneOr::None => None,
+            NoneOr::Other(value) => Some(input_of(artifact_of(value, "`base`")?, "`base`", ArtifactKind::Image)?),
+        };
+        let mut layer_inputs = Vec::new();
+        let mut created_by = Vec::new();
+        for (i, layer) in layers.items.iter().enumerate() {
+            let artifact = artifact_of(*layer, &format!("`layers[{i}]`"))?;
+            layer_inputs.push(input_of(artifact, &format!("`layers[{i}]`"), ArtifactKind::Layer)?);
+            created_by.push(format!("bld: {} ({})", artifact.owner, artifact.short_path));
+        }
+        let none = Value::new_none;
+        let (os, architecture) = host_platform();
+        let config = ImageConfigSpec {
+            env: string_pairs(env.unwrap_or_else(none), "env")?,
+            cmd: optional_strings(cmd.unwrap_or_else(none), "cmd")?,
+            entrypoint: optional_strings(entrypoint.unwrap_or_else(none), "entrypoint")?,
+            workdir: workdir.into_option(),
+            user: user.into_option(),
+            labels: string_pairs(labels.unwrap_or_else(none), "labels")?,
+            exposed_ports: optional_strings(exposed_ports.unwrap_or_else(none), "exposed_ports")?.unwrap_or_default(),
+            created_by,
+            os: os.to_owned(),
+            architecture: architecture.to_owned(),
+        };
+        let context = context(eval)?;
+        let kind = ActionKind::AssembleImage(AssembleImage {
+            base,
+            layers: layer_inputs,
+            config,
+            created: context.source_date_epoch,
+        });
+        context.declare(&actions.owner, name, ArtifactKind::Image, kind)
+    }
+}
