@@ -1,1 +1,104 @@
-fn main() {}
+//! `bld`: the command-line interface. A thin layer over the library crates: it parses flags,
+//! calls them, prints, and maps errors to exit codes (0 success, 1 the user's error, 2 an
+//! internal fault).
+
+mod build;
+mod clean;
+mod query;
+mod workspace_args;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bld_core::{Classify, ErrorKind};
+use clap::{Parser, Subcommand};
+
+/// bld: a declarative, Bazel-style build system for container images.
+#[derive(Parser)]
+#[command(name = "bld", version, about)]
+struct Cli {
+    /// The store directory (default: `$BLD_STORE`, else `$XDG_CACHE_HOME/bld`, else `~/.cache/bld`).
+    #[arg(long = "store-dir", global = true, value_name = "DIR")]
+    store_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build targets: `bld build //examples/hello:image`, `bld build //...`.
+    Build(build::BuildArgs),
+    /// List targets matching a pattern, or `deps(PATTERN)`: their dependencies.
+    Query(query::QueryArgs),
+    /// Remove `bld-out/` (and, with `--store`, the store).
+    Clean(clean::CleanArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+        }
+    };
+    let store = cli.store_dir.unwrap_or_else(bld_store::Store::default_root);
+    let result = match cli.command {
+        Command::Build(args) => build::run(args, &store),
+        Command::Query(args) => query::run(args),
+        Command::Clean(args) => clean::run(args, &store),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            match kind_of(&error) {
+                ErrorKind::User => ExitCode::from(1),
+                ErrorKind::Internal => ExitCode::from(2),
+            }
+        }
+    }
+}
+
+/// Whether the first classified error in the chain is the user's or bld's.
+fn kind_of(error: &anyhow::Error) -> ErrorKind {
+    for cause in error.chain() {
+        let kind = if let Some(e) = cause.downcast_ref::<bld_starlark::FrontendError>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<bld_exec::ExecError>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<bld_core::LabelError>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<bld_core::WorkspaceError>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<bld_oci::OciError>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<bld_store::StoreError>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<UserError>() {
+            e.kind()
+        } else {
+            continue;
+        };
+        return kind;
+    }
+    ErrorKind::Internal
+}
+
+/// A mistake on the command line or in the environment that the CLI itself detects.
+#[derive(Debug)]
+pub struct UserError(pub String);
+
+impl std::fmt::Display for UserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UserError {}
+
+impl Classify for UserError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::User
+    }
+}

@@ -50,7 +50,9 @@ pub enum FrontendError {
 
 impl FrontendError {
     fn starlark(error: starlark::Error) -> FrontendError {
-        FrontendError::User { message: format!("{error}").trim_end().to_owned() }
+        let text = format!("{error}");
+        let text = text.trim_end();
+        FrontendError::User { message: text.strip_prefix("error: ").unwrap_or(text).to_owned() }
     }
 
     fn user(message: impl Into<String>) -> FrontendError {

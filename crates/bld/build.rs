@@ -1,0 +1,147 @@
+//! `bld build PATTERN...`: analyse, execute, and write each target's outputs under `bld-out/`.
+
+use std::fs;
+use std::path::Path;
+use std::time::Instant;
+
+use bld_exec::{ActionOutput, ExecContext, Observer, Outcome, execute};
+use bld_graph::ActionGraph;
+use bld_starlark::{AnalysisOptions, ArtifactKind, analyze};
+use bld_store::{FileDigests, Store};
+use clap::Args;
+
+use crate::UserError;
+use crate::workspace_args::resolve;
+
+/// Arguments of `bld build`.
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Labels or patterns: `//examples/hello:image`, `:image`, `//examples/...`, `//...`.
+    #[arg(required = true)]
+    patterns: Vec<String>,
+    /// Print nothing but errors and the summary line.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+struct Progress {
+    quiet: bool,
+}
+
+impl Observer for Progress {
+    fn finished(&self, graph: &ActionGraph, id: bld_graph::ActionId, outcome: Outcome) {
+        if !self.quiet && outcome == Outcome::Ran {
+            let action = graph.get(id);
+            let package = action.owner.package();
+            let path = if package.is_empty() { action.output_name.clone() } else { format!("{package}/{}", action.output_name) };
+            eprintln!("  built {path}  ({})", action.owner);
+        }
+    }
+}
+
+fn source_date_epoch() -> anyhow::Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) if !text.is_empty() => text.trim().parse().map_err(|_| {
+            UserError(format!("SOURCE_DATE_EPOCH=`{text}`: expected a number of seconds since 1970")).into()
+        }),
+        _ => Ok(0),
+    }
+}
+
+/// Builds the targets, writes their outputs and prints the summary line.
+pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let options = AnalysisOptions { source_date_epoch: source_date_epoch()? };
+    let mut resolved = resolve(&args.patterns)?;
+    let analysis = analyze(&resolved.loader, &mut resolved.targets, &resolved.labels, options)?;
+    let wanted: Vec<_> = analysis.targets.iter().flat_map(|t| &t.outputs).filter_map(|o| o.action).collect();
+
+    let store = Store::open(store_root)?;
+    let file_digests = FileDigests::load(&store);
+    let context = ExecContext {
+        workspace_root: resolved.workspace.root().to_owned(),
+        store: &store,
+        file_digests: &file_digests,
+    };
+    let result = execute(&analysis.graph, &wanted, &context, &Progress { quiet: args.quiet });
+    file_digests.save(&store)?;
+    let report = result?;
+
+    let out_dir = resolved.workspace.root().join("bld-out");
+    let mut images = Vec::new();
+    for target in &analysis.targets {
+        for output in &target.outputs {
+            let Some(action) = output.action else { continue };
+            let destination = out_dir.join(&output.short_path);
+            match report.outputs[action.index()] {
+                Some(ActionOutput::Image { manifest, .. }) => {
+                    bld_oci::write_layout(&store, &manifest, &destination, "latest")?;
+                    images.push((target.label.clone(), manifest, output.short_path.clone()));
+                }
+                Some(ActionOutput::File { digest, executable, .. }) => {
+                    place_file(&store, &digest, &destination, executable)?;
+                }
+                Some(ActionOutput::Layer { digest, .. }) => place_file(&store, &digest, &destination, false)?,
+                None => anyhow::bail!("internal: {} produced no output", target.label),
+            }
+            debug_assert!(output.kind != ArtifactKind::Source);
+        }
+    }
+
+    if !args.quiet {
+        for (label, manifest, path) in &images {
+            println!("{label}  {manifest}  bld-out/{path}");
+        }
+    }
+    let named: Vec<String> = images.iter().take(8).map(|(label, manifest, _)| format!("{label} {manifest}")).collect();
+    let more = images.len().saturating_sub(named.len());
+    let what = match images.len() {
+        0 => format!("{} targets, no images", analysis.targets.len()),
+        1 => format!("image {}", named[0]),
+        n => format!(
+            "{n} images: {}{}",
+            named.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        ),
+    };
+    println!(
+        "Built {what} in {:.2}s; {} actions: {} ran, {} cache hits",
+        started.elapsed().as_secs_f64(),
+        report.ran + report.cached,
+        report.ran,
+        report.cached
+    );
+    Ok(())
+}
+
+/// Puts a store blob at `destination` (hard link, or a copy for executables and across
+/// filesystems), replacing what was there atomically; does nothing when it is already there.
+fn place_file(store: &Store, digest: &bld_core::Digest, destination: &Path, executable: bool) -> anyhow::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let blob = store.blob_path(digest);
+    let blob_meta = fs::metadata(&blob)?;
+    if let Ok(existing) = fs::metadata(destination) {
+        if existing.ino() == blob_meta.ino() && existing.dev() == blob_meta.dev() {
+            return Ok(());
+        }
+        if existing.len() == blob_meta.len() && bld_store::digest_file(destination).is_ok_and(|(d, _)| d == *digest) {
+            return Ok(());
+        }
+    }
+    if let Some(parent) = destination.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let staging = destination.with_file_name(format!(
+        ".{}.new-{}",
+        destination.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        std::process::id()
+    ));
+    let _ = fs::remove_file(&staging);
+    if executable || fs::hard_link(&blob, &staging).is_err() {
+        fs::copy(&blob, &staging)?;
+        let mode = if executable { 0o755 } else { 0o644 };
+        fs::set_permissions(&staging, fs::Permissions::from_mode(mode))?;
+    }
+    fs::rename(&staging, destination)?;
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! `bld clean [--store]`.
+
+use std::path::Path;
+
+use bld_core::Workspace;
+use clap::Args;
+
+/// Arguments of `bld clean`.
+#[derive(Args)]
+pub struct CleanArgs {
+    /// Also remove the store (every cached action and blob).
+    #[arg(long = "store", id = "remove_store")]
+    remove_store: bool,
+}
+
+fn remove(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => {
+            eprintln!("removed {}", path.display());
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot remove `{}`", path.display()))),
+    }
+}
+
+/// Removes the workspace's `bld-out/`, and the store with `--store`.
+pub fn run(args: CleanArgs, store: &Path) -> anyhow::Result<()> {
+    let workspace = Workspace::discover(&std::env::current_dir()?)?;
+    remove(&workspace.root().join("bld-out"))?;
+    if args.remove_store {
+        remove(store)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "api listening on 8080"
