@@ -71,17 +71,15 @@ impl Workspace {
         &self.root
     }
 
-    /// The package path of the nearest package at or above `dir` (`""` for the root), as used to
-    /// resolve `:name` on the command line. `dir` must be inside the workspace.
+    /// The path of `dir` relative to the root, `/`-separated (`""` for the root): the package
+    /// that relative labels on the command line resolve against, as in Bazel. `dir` must be
+    /// inside the workspace.
     pub fn package_of(&self, dir: &Path) -> String {
         let Ok(dir) = dir.canonicalize() else { return String::new() };
         let Ok(relative) = dir.strip_prefix(&self.root) else { return String::new() };
-        let mut package: Vec<String> =
+        let parts: Vec<String> =
             relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-        while !package.is_empty() && !self.root.join(package.join("/")).join(BUILD_FILE).is_file() {
-            package.pop();
-        }
-        package.join("/")
+        parts.join("/")
     }
 
     /// The directory of `package`.

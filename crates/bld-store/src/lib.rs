@@ -224,12 +224,9 @@ impl BlobWriter<'_> {
         let (buffered, digest, size) = inner.finish();
         let file = buffered.into_inner().map_err(|e| io_error("write", &self.path)(e.into_error()))?;
         drop(file);
+        // Always rename, even over an existing blob of that name: it may be corrupt.
         let dest = self.store.blob_path(&digest);
-        if fs::metadata(&dest).is_ok_and(|m| m.len() == size) {
-            let _ = fs::remove_file(&self.path);
-        } else {
-            fs::rename(&self.path, &dest).map_err(io_error("rename into", &dest))?;
-        }
+        fs::rename(&self.path, &dest).map_err(io_error("rename into", &dest))?;
         Ok((digest, size))
     }
 }

@@ -1,0 +1,86 @@
+//! Caching and reproducibility: null builds, clean builds elsewhere, one-file changes, corrupt
+//! blobs.
+
+use std::time::{Duration, SystemTime};
+
+use crate::support::{Sandbox, copy_tree, run_bld, tool};
+
+#[test]
+fn a_second_build_runs_nothing_and_gives_the_same_digests() {
+    let sandbox = Sandbox::with_examples();
+    let first = sandbox.bld(&["build", "//examples/..."]).ok();
+    let (ran, cached) = first.counts();
+    assert_eq!((ran, cached), (9, 0), "{}", first.stdout);
+    let second = sandbox.bld(&["build", "//examples/..."]).ok();
+    assert_eq!(second.counts(), (0, 9), "{}", second.stdout);
+    for label in ["//examples/hello:image", "//examples/shared_base:worker"] {
+        assert_eq!(first.digest_of(label), second.digest_of(label));
+    }
+}
+
+fn touch_all(dir: &std::path::Path, when: SystemTime) {
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let entry = entry.expect("entry");
+        if entry.file_type().expect("type").is_dir() {
+            touch_all(&entry.path(), when);
+        } else {
+            std::fs::File::options().write(true).open(entry.path()).expect("open").set_modified(when).expect("mtime");
+        }
+    }
+}
+
+#[test]
+fn a_copy_elsewhere_with_other_mtimes_and_a_fresh_store_gives_the_same_digests() {
+    let sandbox = Sandbox::with_examples();
+    let original = sandbox.bld(&["build", "//examples/..."]).ok();
+    let elsewhere = sandbox.path().join("somewhere/else/entirely");
+    copy_tree(&sandbox.ws(), &elsewhere);
+    std::fs::remove_dir_all(elsewhere.join("bld-out")).expect("rm bld-out");
+    touch_all(&elsewhere, SystemTime::now() - Duration::from_secs(86_400 * 400));
+    let copy = run_bld(&elsewhere, &sandbox.path().join("other-store"), &["build", "//examples/..."]).ok();
+    assert_eq!(copy.counts(), (9, 0));
+    for label in ["//examples/hello:image", "//examples/shared_base:api", "//examples/shared_base:worker"] {
+        assert_eq!(original.digest_of(label), copy.digest_of(label), "{label}");
+    }
+}
+
+#[test]
+fn changing_one_source_reruns_only_what_depends_on_it() {
+    let sandbox = Sandbox::with_examples();
+    let before = sandbox.bld(&["build", "//examples/..."]).ok();
+    sandbox.write("examples/shared_base/api/run.sh", "#!/bin/sh\necho changed\n");
+    let after = sandbox.bld(&["build", "//examples/..."]).ok();
+    // api_files (the layer) and api (the image) re-run; the other 7 actions are hits.
+    assert_eq!(after.counts(), (2, 7), "{}", after.stderr);
+    assert_ne!(before.digest_of("//examples/shared_base:api"), after.digest_of("//examples/shared_base:api"));
+    for label in ["//examples/shared_base:base", "//examples/shared_base:worker", "//examples/hello:image"] {
+        assert_eq!(before.digest_of(label), after.digest_of(label), "{label}");
+    }
+}
+
+#[test]
+fn an_unchanged_rewrite_of_a_source_is_a_cache_hit() {
+    let sandbox = Sandbox::with_examples();
+    sandbox.bld(&["build", "//examples/hello:image"]).ok();
+    let text = std::fs::read_to_string(sandbox.ws().join("examples/hello/static/index.html")).expect("read");
+    sandbox.write("examples/hello/static/index.html", &text);
+    assert_eq!(sandbox.bld(&["build", "//examples/hello:image"]).ok().counts().0, 0);
+}
+
+#[test]
+fn a_corrupt_blob_in_the_store_is_rebuilt_not_served() {
+    let sandbox = Sandbox::with_examples();
+    let first = sandbox.bld(&["build", "//examples/hello:image"]).ok();
+    let layout = sandbox.ws().join("bld-out/examples/hello/image");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&tool("skopeo", &["inspect", &format!("oci:{}", layout.display())])).expect("json");
+    let layer = inspect["Layers"][0].as_str().expect("layer").trim_start_matches("sha256:").to_owned();
+    let blob = sandbox.store().join("blobs/sha256").join(&layer);
+    std::fs::remove_file(&blob).expect("rm");
+    std::fs::write(&blob, b"not the layer").expect("corrupt");
+    let second = sandbox.bld(&["build", "//examples/hello:image"]).ok();
+    assert!(second.counts().0 >= 1, "the layer action must run again: {}", second.stdout);
+    assert_eq!(first.digest_of("//examples/hello:image"), second.digest_of("//examples/hello:image"));
+    let check = sandbox.path().join("check");
+    tool("skopeo", &["copy", &format!("oci:{}:latest", layout.display()), &format!("oci:{}:latest", check.display())]);
+}

@@ -1,0 +1,156 @@
+//! Running `bld` against throwaway workspaces and stores.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A temporary workspace with its own store.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+/// The result of one `bld` run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns self.
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "bld failed:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// The `(ran, cached)` counts of the summary line.
+    pub fn counts(&self) -> (usize, usize) {
+        let line = self.stdout.lines().last().unwrap_or_default();
+        let number_before = |word: &str| -> usize {
+            let at = line.find(word).unwrap_or_else(|| panic!("no `{word}` in summary `{line}`"));
+            line[..at].trim_end().rsplit([' ', ':']).next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad summary `{line}`"))
+        };
+        (number_before(" ran"), number_before(" cache hits"))
+    }
+
+    /// The manifest digest printed for `label`.
+    pub fn digest_of(&self, label: &str) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| {
+                let mut parts = l.split_whitespace();
+                (parts.next() == Some(label)).then(|| parts.next().unwrap_or_default().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no line for {label} in:\n{}", self.stdout))
+    }
+}
+
+impl Sandbox {
+    /// An empty sandbox.
+    pub fn new() -> Sandbox {
+        Sandbox { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    /// A sandbox holding `files` (path, content) under `ws/`, plus `ws/WORKSPACE.star`.
+    pub fn with_files(files: &[(&str, &str)]) -> Sandbox {
+        let sandbox = Sandbox::new();
+        sandbox.write("WORKSPACE.star", "");
+        for (path, content) in files {
+            sandbox.write(path, content);
+        }
+        sandbox
+    }
+
+    /// A sandbox holding a copy of this repository's `WORKSPACE.star` and `examples/`.
+    pub fn with_examples() -> Sandbox {
+        let sandbox = Sandbox::new();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        copy_tree(&repo.join("examples"), &sandbox.ws().join("examples"));
+        std::fs::copy(repo.join("WORKSPACE.star"), sandbox.ws().join("WORKSPACE.star")).expect("copy");
+        sandbox
+    }
+
+    /// The workspace root.
+    pub fn ws(&self) -> PathBuf {
+        let ws = self.dir.path().join("ws");
+        std::fs::create_dir_all(&ws).expect("mkdir");
+        ws
+    }
+
+    /// The store directory.
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    /// The sandbox's own directory (for extra workspaces).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file in the workspace.
+    pub fn write(&self, path: &str, content: &str) {
+        let path = self.ws().join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, content).expect("write");
+    }
+
+    /// Runs `bld args` in `ws/<dir>`.
+    pub fn bld_in(&self, dir: &str, args: &[&str]) -> Run {
+        run_bld(&self.ws().join(dir), &self.store(), args)
+    }
+
+    /// Runs `bld args` at the workspace root.
+    pub fn bld(&self, args: &[&str]) -> Run {
+        self.bld_in("", args)
+    }
+}
+
+/// Runs the bld binary in `cwd` with store `store`.
+pub fn run_bld(cwd: &Path, store: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_bld"))
+        .args(args)
+        .current_dir(cwd)
+        .env("BLD_STORE", store)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .expect("run bld");
+    Run::from(output)
+}
+
+/// Copies a directory tree (files and directories, keeping permissions).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Runs an external tool, failing the test with its output when it fails or is missing.
+#[track_caller]
+pub fn tool(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program).args(args).output().unwrap_or_else(|e| {
+        panic!("cannot run `{program}` ({e}): the README's test command installs it with apt-get")
+    });
+    assert!(
+        output.status.success(),
+        "`{program} {}` failed:\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
