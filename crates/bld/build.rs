@@ -33,7 +33,11 @@ impl Observer for Progress {
         if !self.quiet && outcome == Outcome::Ran {
             let action = graph.get(id);
             let package = action.owner.package();
-            let path = if package.is_empty() { action.output_name.clone() } else { format!("{package}/{}", action.output_name) };
+            let path = if package.is_empty() {
+                action.output_name.clone()
+            } else {
+                format!("{package}/{}", action.output_name)
+            };
             eprintln!("  built {path}  ({})", action.owner);
         }
     }
@@ -42,7 +46,10 @@ impl Observer for Progress {
 fn source_date_epoch() -> anyhow::Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(text) if !text.is_empty() => text.trim().parse().map_err(|_| {
-            UserError(format!("SOURCE_DATE_EPOCH=`{text}`: expected a number of seconds since 1970")).into()
+            UserError(format!(
+                "SOURCE_DATE_EPOCH=`{text}`: expected a number of seconds since 1970"
+            ))
+            .into()
         }),
         _ => Ok(0),
     }
@@ -51,10 +58,22 @@ fn source_date_epoch() -> anyhow::Result<u64> {
 /// Builds the targets, writes their outputs and prints the summary line.
 pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
-    let options = AnalysisOptions { source_date_epoch: source_date_epoch()? };
+    let options = AnalysisOptions {
+        source_date_epoch: source_date_epoch()?,
+    };
     let mut resolved = resolve(&args.patterns)?;
-    let analysis = analyze(&resolved.loader, &mut resolved.targets, &resolved.labels, options)?;
-    let wanted: Vec<_> = analysis.targets.iter().flat_map(|t| &t.outputs).filter_map(|o| o.action).collect();
+    let analysis = analyze(
+        &resolved.loader,
+        &mut resolved.targets,
+        &resolved.labels,
+        options,
+    )?;
+    let wanted: Vec<_> = analysis
+        .targets
+        .iter()
+        .flat_map(|t| &t.outputs)
+        .filter_map(|o| o.action)
+        .collect();
 
     let store = Store::open(store_root)?;
     let file_digests = FileDigests::load(&store);
@@ -63,7 +82,12 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
         store: &store,
         file_digests: &file_digests,
     };
-    let result = execute(&analysis.graph, &wanted, &context, &Progress { quiet: args.quiet });
+    let result = execute(
+        &analysis.graph,
+        &wanted,
+        &context,
+        &Progress { quiet: args.quiet },
+    );
     file_digests.save(&store)?;
     let report = result?;
 
@@ -71,17 +95,23 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
     let mut images = Vec::new();
     for target in &analysis.targets {
         for output in &target.outputs {
-            let Some(action) = output.action else { continue };
+            let Some(action) = output.action else {
+                continue;
+            };
             let destination = out_dir.join(&output.short_path);
             match report.outputs[action.index()] {
                 Some(ActionOutput::Image { manifest, .. }) => {
                     bld_oci::write_layout(&store, &manifest, &destination, "latest")?;
                     images.push((target.label.clone(), manifest, output.short_path.clone()));
                 }
-                Some(ActionOutput::File { digest, executable, .. }) => {
+                Some(ActionOutput::File {
+                    digest, executable, ..
+                }) => {
                     place_file(&store, &digest, &destination, executable)?;
                 }
-                Some(ActionOutput::Layer { digest, .. }) => place_file(&store, &digest, &destination, false)?,
+                Some(ActionOutput::Layer { digest, .. }) => {
+                    place_file(&store, &digest, &destination, false)?
+                }
                 None => anyhow::bail!("internal: {} produced no output", target.label),
             }
             debug_assert!(output.kind != ArtifactKind::Source);
@@ -93,7 +123,11 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
             println!("{label}  {manifest}  bld-out/{path}");
         }
     }
-    let named: Vec<String> = images.iter().take(8).map(|(label, manifest, _)| format!("{label} {manifest}")).collect();
+    let named: Vec<String> = images
+        .iter()
+        .take(8)
+        .map(|(label, manifest, _)| format!("{label} {manifest}"))
+        .collect();
     let more = images.len().saturating_sub(named.len());
     let what = match images.len() {
         0 => format!("{} targets, no images", analysis.targets.len()),
@@ -101,7 +135,11 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
         n => format!(
             "{n} images: {}{}",
             named.join(", "),
-            if more > 0 { format!(" and {more} more") } else { String::new() }
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
         ),
     };
     println!(
@@ -116,7 +154,12 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
 
 /// Puts a store blob at `destination` (hard link, or a copy for executables and across
 /// filesystems), replacing what was there atomically; does nothing when it is already there.
-fn place_file(store: &Store, digest: &bld_core::Digest, destination: &Path, executable: bool) -> anyhow::Result<()> {
+fn place_file(
+    store: &Store,
+    digest: &bld_core::Digest,
+    destination: &Path,
+    executable: bool,
+) -> anyhow::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let blob = store.blob_path(digest);
     let blob_meta = fs::metadata(&blob)?;
@@ -124,7 +167,9 @@ fn place_file(store: &Store, digest: &bld_core::Digest, destination: &Path, exec
         if existing.ino() == blob_meta.ino() && existing.dev() == blob_meta.dev() {
             return Ok(());
         }
-        if existing.len() == blob_meta.len() && bld_store::digest_file(destination).is_ok_and(|(d, _)| d == *digest) {
+        if existing.len() == blob_meta.len()
+            && bld_store::digest_file(destination).is_ok_and(|(d, _)| d == *digest)
+        {
             return Ok(());
         }
     }
@@ -133,7 +178,10 @@ fn place_file(store: &Store, digest: &bld_core::Digest, destination: &Path, exec
     }
     let staging = destination.with_file_name(format!(
         ".{}.new-{}",
-        destination.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        destination
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let _ = fs::remove_file(&staging);

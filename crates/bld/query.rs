@@ -18,7 +18,9 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
     let expression = args.expression.trim();
     if let Some(inner) = expression.strip_prefix("deps(") {
         let Some(pattern) = inner.strip_suffix(')') else {
-            return Err(UserError(format!("query `{expression}`: expected `deps(PATTERN)`")).into());
+            return Err(
+                UserError(format!("query `{expression}`: expected `deps(PATTERN)`")).into(),
+            );
         };
         let mut resolved = resolve(&[pattern.trim().to_owned()])?;
         for label in query_deps(&resolved.loader, &mut resolved.targets, &resolved.labels)? {
@@ -32,7 +34,11 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
     } else {
         let resolved = resolve(&[expression.to_owned()])?;
         for label in &resolved.labels {
-            let rule = resolved.targets.get(label).map(|t| t.rule_name.as_str()).unwrap_or("source");
+            let rule = resolved
+                .targets
+                .get(label)
+                .map(|t| t.rule_name.as_str())
+                .unwrap_or("source");
             println!("{rule} rule {label}");
         }
     }

@@ -27,5 +27,10 @@ pub fn resolve(patterns: &[String]) -> anyhow::Result<Resolved> {
     let loader = Loader::new(workspace.clone())?;
     let mut targets = TargetSet::default();
     let labels = expand_patterns(&loader, &mut targets, &patterns)?;
-    Ok(Resolved { workspace, loader, targets, labels })
+    Ok(Resolved {
+        workspace,
+        loader,
+        targets,
+        labels,
+    })
 }

@@ -8,58 +8,124 @@ const IMAGES: &[(&str, &str)] = &[
     ("//examples/hello:image", "examples/hello/image"),
     ("//examples/shared_base:base", "examples/shared_base/base"),
     ("//examples/shared_base:api", "examples/shared_base/api"),
-    ("//examples/shared_base:worker", "examples/shared_base/worker"),
+    (
+        "//examples/shared_base:worker",
+        "examples/shared_base/worker",
+    ),
 ];
 
 #[test]
 fn examples_build_into_layouts_that_skopeo_and_umoci_accept() {
     let sandbox = Sandbox::with_examples();
     let run = sandbox.bld(&["build", "//examples/..."]).ok();
-    assert!(run.stdout.lines().last().unwrap_or_default().starts_with("Built 4 images"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with("Built 4 images"),
+        "{}",
+        run.stdout
+    );
     for (label, dir) in IMAGES {
         let layout = sandbox.ws().join("bld-out").join(dir);
         let layout = layout.to_str().expect("utf-8");
         let inspect: Value =
-            serde_json::from_str(&tool("skopeo", &["inspect", &format!("oci:{layout}")])).expect("json");
+            serde_json::from_str(&tool("skopeo", &["inspect", &format!("oci:{layout}")]))
+                .expect("json");
         assert_eq!(inspect["Digest"], run.digest_of(label), "{label}");
-        let copy = sandbox.path().join(format!("copy-{}", dir.replace('/', "-")));
-        tool("skopeo", &["copy", &format!("oci:{layout}:latest"), &format!("oci:{}:latest", copy.display())]);
-        let bundle = sandbox.path().join(format!("bundle-{}", dir.replace('/', "-")));
-        tool("umoci", &["unpack", "--image", layout, bundle.to_str().expect("utf-8")]);
+        let copy = sandbox
+            .path()
+            .join(format!("copy-{}", dir.replace('/', "-")));
+        tool(
+            "skopeo",
+            &[
+                "copy",
+                &format!("oci:{layout}:latest"),
+                &format!("oci:{}:latest", copy.display()),
+            ],
+        );
+        let bundle = sandbox
+            .path()
+            .join(format!("bundle-{}", dir.replace('/', "-")));
+        tool(
+            "umoci",
+            &["unpack", "--image", layout, bundle.to_str().expect("utf-8")],
+        );
     }
 
     let bundle = sandbox.path().join("bundle-examples-hello-image/rootfs");
-    assert_eq!(std::fs::read_to_string(bundle.join("srv/hello/motd.txt")).expect("motd"), "Hello, bld!\n");
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("srv/hello/motd.txt")).expect("motd"),
+        "Hello, bld!\n"
+    );
     assert!(bundle.join("srv/hello/static/index.html").is_file());
 
     use std::os::unix::fs::MetadataExt;
-    let worker = sandbox.path().join("bundle-examples-shared_base-worker/rootfs");
+    let worker = sandbox
+        .path()
+        .join("bundle-examples-shared_base-worker/rootfs");
     let run_sh = std::fs::metadata(worker.join("app/worker/run.sh")).expect("run.sh");
-    assert_eq!((run_sh.mode() & 0o7777, run_sh.uid(), run_sh.gid()), (0o755, 1000, 1000));
-    assert!(worker.join("etc/os-release").is_file(), "the base's layer is in the child image");
+    assert_eq!(
+        (run_sh.mode() & 0o7777, run_sh.uid(), run_sh.gid()),
+        (0o755, 1000, 1000)
+    );
+    assert!(
+        worker.join("etc/os-release").is_file(),
+        "the base's layer is in the child image"
+    );
 }
 
 #[test]
 fn image_config_carries_the_rule_attributes_and_history() {
     let sandbox = Sandbox::with_examples();
-    sandbox.bld(&["build", "//examples/shared_base:api", "//examples/hello:image"]).ok();
+    sandbox
+        .bld(&[
+            "build",
+            "//examples/shared_base:api",
+            "//examples/hello:image",
+        ])
+        .ok();
     let config = |dir: &str| -> Value {
         let layout = sandbox.ws().join("bld-out").join(dir);
-        serde_json::from_str(&tool("skopeo", &["inspect", "--config", &format!("oci:{}", layout.display())]))
-            .expect("json")
+        serde_json::from_str(&tool(
+            "skopeo",
+            &["inspect", "--config", &format!("oci:{}", layout.display())],
+        ))
+        .expect("json")
     };
     let hello = config("examples/hello/image");
-    assert_eq!(hello["config"]["Cmd"], serde_json::json!(["cat", "/srv/hello/motd.txt"]));
+    assert_eq!(
+        hello["config"]["Cmd"],
+        serde_json::json!(["cat", "/srv/hello/motd.txt"])
+    );
     assert_eq!(hello["config"]["WorkingDir"], "/srv/hello");
-    assert_eq!(hello["config"]["Env"], serde_json::json!(["GREETING_FILE=/srv/hello/motd.txt"]));
+    assert_eq!(
+        hello["config"]["Env"],
+        serde_json::json!(["GREETING_FILE=/srv/hello/motd.txt"])
+    );
     assert_eq!(hello["created"], "1970-01-01T00:00:00Z");
     let api = config("examples/shared_base/api");
-    assert_eq!(api["config"]["Entrypoint"], serde_json::json!(["/app/api/run.sh"]));
-    assert_eq!(api["config"]["ExposedPorts"], serde_json::json!({"8080/tcp": {}}));
-    assert_eq!(api["config"]["Env"], serde_json::json!(["PATH=/usr/local/bin:/usr/bin:/bin"]));
+    assert_eq!(
+        api["config"]["Entrypoint"],
+        serde_json::json!(["/app/api/run.sh"])
+    );
+    assert_eq!(
+        api["config"]["ExposedPorts"],
+        serde_json::json!({"8080/tcp": {}})
+    );
+    assert_eq!(
+        api["config"]["Env"],
+        serde_json::json!(["PATH=/usr/local/bin:/usr/bin:/bin"])
+    );
     assert_eq!(api["rootfs"]["diff_ids"].as_array().map(Vec::len), Some(2));
     assert_eq!(api["history"].as_array().map(Vec::len), Some(2));
-    assert!(api["history"][1]["created_by"].as_str().unwrap_or_default().contains("//examples/shared_base:api_files"));
+    assert!(
+        api["history"][1]["created_by"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("//examples/shared_base:api_files")
+    );
 }
 
 #[test]
@@ -76,7 +142,10 @@ fn labels_resolve_relative_to_the_working_directory() {
 #[test]
 fn source_date_epoch_sets_created_and_mtimes() {
     let sandbox = Sandbox::with_examples();
-    let default = sandbox.bld(&["build", "//examples/hello:image"]).ok().digest_of("//examples/hello:image");
+    let default = sandbox
+        .bld(&["build", "//examples/hello:image"])
+        .ok()
+        .digest_of("//examples/hello:image");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_bld"))
         .args(["build", "//examples/hello:image"])
         .current_dir(sandbox.ws())
@@ -86,9 +155,15 @@ fn source_date_epoch_sets_created_and_mtimes() {
         .expect("run");
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(!stdout.contains(&default), "SOURCE_DATE_EPOCH must change the image");
+    assert!(
+        !stdout.contains(&default),
+        "SOURCE_DATE_EPOCH must change the image"
+    );
     let layout = sandbox.ws().join("bld-out/examples/hello/image");
-    let config: Value = serde_json::from_str(&tool("skopeo", &["inspect", "--config", &format!("oci:{}", layout.display())]))
-        .expect("json");
+    let config: Value = serde_json::from_str(&tool(
+        "skopeo",
+        &["inspect", "--config", &format!("oci:{}", layout.display())],
+    ))
+    .expect("json");
     assert_eq!(config["created"], "2023-11-14T22:13:20Z");
 }

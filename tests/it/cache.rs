@@ -24,7 +24,12 @@ fn touch_all(dir: &std::path::Path, when: SystemTime) {
         if entry.file_type().expect("type").is_dir() {
             touch_all(&entry.path(), when);
         } else {
-            std::fs::File::options().write(true).open(entry.path()).expect("open").set_modified(when).expect("mtime");
+            std::fs::File::options()
+                .write(true)
+                .open(entry.path())
+                .expect("open")
+                .set_modified(when)
+                .expect("mtime");
         }
     }
 }
@@ -36,10 +41,22 @@ fn a_copy_elsewhere_with_other_mtimes_and_a_fresh_store_gives_the_same_digests()
     let elsewhere = sandbox.path().join("somewhere/else/entirely");
     copy_tree(&sandbox.ws(), &elsewhere);
     std::fs::remove_dir_all(elsewhere.join("bld-out")).expect("rm bld-out");
-    touch_all(&elsewhere, SystemTime::now() - Duration::from_secs(86_400 * 400));
-    let copy = run_bld(&elsewhere, &sandbox.path().join("other-store"), &["build", "//examples/..."]).ok();
+    touch_all(
+        &elsewhere,
+        SystemTime::now() - Duration::from_secs(86_400 * 400),
+    );
+    let copy = run_bld(
+        &elsewhere,
+        &sandbox.path().join("other-store"),
+        &["build", "//examples/..."],
+    )
+    .ok();
     assert_eq!(copy.counts(), (9, 0));
-    for label in ["//examples/hello:image", "//examples/shared_base:api", "//examples/shared_base:worker"] {
+    for label in [
+        "//examples/hello:image",
+        "//examples/shared_base:api",
+        "//examples/shared_base:worker",
+    ] {
         assert_eq!(original.digest_of(label), copy.digest_of(label), "{label}");
     }
 }
@@ -48,12 +65,22 @@ fn a_copy_elsewhere_with_other_mtimes_and_a_fresh_store_gives_the_same_digests()
 fn changing_one_source_reruns_only_what_depends_on_it() {
     let sandbox = Sandbox::with_examples();
     let before = sandbox.bld(&["build", "//examples/..."]).ok();
-    sandbox.write("examples/shared_base/api/run.sh", "#!/bin/sh\necho changed\n");
+    sandbox.write(
+        "examples/shared_base/api/run.sh",
+        "#!/bin/sh\necho changed\n",
+    );
     let after = sandbox.bld(&["build", "//examples/..."]).ok();
     // api_files (the layer) and api (the image) re-run; the other 7 actions are hits.
     assert_eq!(after.counts(), (2, 7), "{}", after.stderr);
-    assert_ne!(before.digest_of("//examples/shared_base:api"), after.digest_of("//examples/shared_base:api"));
-    for label in ["//examples/shared_base:base", "//examples/shared_base:worker", "//examples/hello:image"] {
+    assert_ne!(
+        before.digest_of("//examples/shared_base:api"),
+        after.digest_of("//examples/shared_base:api")
+    );
+    for label in [
+        "//examples/shared_base:base",
+        "//examples/shared_base:worker",
+        "//examples/hello:image",
+    ] {
         assert_eq!(before.digest_of(label), after.digest_of(label), "{label}");
     }
 }
@@ -62,9 +89,17 @@ fn changing_one_source_reruns_only_what_depends_on_it() {
 fn an_unchanged_rewrite_of_a_source_is_a_cache_hit() {
     let sandbox = Sandbox::with_examples();
     sandbox.bld(&["build", "//examples/hello:image"]).ok();
-    let text = std::fs::read_to_string(sandbox.ws().join("examples/hello/static/index.html")).expect("read");
+    let text = std::fs::read_to_string(sandbox.ws().join("examples/hello/static/index.html"))
+        .expect("read");
     sandbox.write("examples/hello/static/index.html", &text);
-    assert_eq!(sandbox.bld(&["build", "//examples/hello:image"]).ok().counts().0, 0);
+    assert_eq!(
+        sandbox
+            .bld(&["build", "//examples/hello:image"])
+            .ok()
+            .counts()
+            .0,
+        0
+    );
 }
 
 #[test]
@@ -72,15 +107,36 @@ fn a_corrupt_blob_in_the_store_is_rebuilt_not_served() {
     let sandbox = Sandbox::with_examples();
     let first = sandbox.bld(&["build", "//examples/hello:image"]).ok();
     let layout = sandbox.ws().join("bld-out/examples/hello/image");
-    let inspect: serde_json::Value =
-        serde_json::from_str(&tool("skopeo", &["inspect", &format!("oci:{}", layout.display())])).expect("json");
-    let layer = inspect["Layers"][0].as_str().expect("layer").trim_start_matches("sha256:").to_owned();
+    let inspect: serde_json::Value = serde_json::from_str(&tool(
+        "skopeo",
+        &["inspect", &format!("oci:{}", layout.display())],
+    ))
+    .expect("json");
+    let layer = inspect["Layers"][0]
+        .as_str()
+        .expect("layer")
+        .trim_start_matches("sha256:")
+        .to_owned();
     let blob = sandbox.store().join("blobs/sha256").join(&layer);
     std::fs::remove_file(&blob).expect("rm");
     std::fs::write(&blob, b"not the layer").expect("corrupt");
     let second = sandbox.bld(&["build", "//examples/hello:image"]).ok();
-    assert!(second.counts().0 >= 1, "the layer action must run again: {}", second.stdout);
-    assert_eq!(first.digest_of("//examples/hello:image"), second.digest_of("//examples/hello:image"));
+    assert!(
+        second.counts().0 >= 1,
+        "the layer action must run again: {}",
+        second.stdout
+    );
+    assert_eq!(
+        first.digest_of("//examples/hello:image"),
+        second.digest_of("//examples/hello:image")
+    );
     let check = sandbox.path().join("check");
-    tool("skopeo", &["copy", &format!("oci:{}:latest", layout.display()), &format!("oci:{}:latest", check.display())]);
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci:{}:latest", layout.display()),
+            &format!("oci:{}:latest", check.display()),
+        ],
+    );
 }

@@ -12,16 +12,27 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("bld-store", &[]),
     ("bld-sandbox", &[]),
     ("bld-oci", &["bld-store"]),
-    ("bld-exec", &["bld-graph", "bld-store", "bld-sandbox", "bld-oci"]),
+    (
+        "bld-exec",
+        &["bld-graph", "bld-store", "bld-sandbox", "bld-oci"],
+    ),
 ];
 
 /// External crates only one crate may use.
-const EXCLUSIVE: &[(&str, &str)] = &[("starlark", "bld-starlark"), ("rayon", "bld-exec"), ("petgraph", "bld-graph")];
+const EXCLUSIVE: &[(&str, &str)] = &[
+    ("starlark", "bld-starlark"),
+    ("rayon", "bld-exec"),
+    ("petgraph", "bld-graph"),
+];
 
 fn dependencies(manifest: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(manifest).expect("read Cargo.toml");
     let parsed: toml::Table = text.parse().expect("parse Cargo.toml");
-    parsed.get("dependencies").and_then(|d| d.as_table()).map(|d| d.keys().cloned().collect()).unwrap_or_default()
+    parsed
+        .get("dependencies")
+        .and_then(|d| d.as_table())
+        .map(|d| d.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -31,32 +42,49 @@ fn crates_depend_only_on_what_the_design_allows() {
     for entry in std::fs::read_dir(&crates_dir).expect("crates/") {
         let manifest = entry.expect("entry").path().join("Cargo.toml");
         if manifest.is_file() {
-            let name = manifest.parent().and_then(|p| p.file_name()).expect("name").to_string_lossy().into_owned();
+            let name = manifest
+                .parent()
+                .and_then(|p| p.file_name())
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
             found.insert(name, dependencies(&manifest));
         }
     }
-    assert!(found.len() >= 6, "expected the library crates under crates/, found {found:?}");
+    assert!(
+        found.len() >= 6,
+        "expected the library crates under crates/, found {found:?}"
+    );
     let mut problems = Vec::new();
     for (name, deps) in &found {
         let Some((_, allowed)) = ALLOWED.iter().find(|(n, _)| n == name) else {
-            problems.push(format!("{name} is not in the crate table: add it to crates/README.md and this test"));
+            problems.push(format!(
+                "{name} is not in the crate table: add it to crates/README.md and this test"
+            ));
             continue;
         };
-        for dep in deps.iter().filter(|d| d.starts_with("bld-") && *d != "bld-core") {
+        for dep in deps
+            .iter()
+            .filter(|d| d.starts_with("bld-") && *d != "bld-core")
+        {
             if !allowed.contains(&dep.as_str()) {
                 problems.push(format!("{name} must not depend on {dep}"));
             }
         }
         for (external, owner) in EXCLUSIVE {
             if deps.iter().any(|d| d == external) && name != owner {
-                problems.push(format!("only {owner} may depend on {external}, but {name} does"));
+                problems.push(format!(
+                    "only {owner} may depend on {external}, but {name} does"
+                ));
             }
         }
     }
     let root = dependencies(&Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
     for (external, owner) in EXCLUSIVE {
         if root.iter().any(|d| d == external) {
-            problems.push(format!("only {owner} may depend on {external}, but the CLI does"));
+            problems.push(format!(
+                "only {owner} may depend on {external}, but the CLI does"
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

@@ -4,9 +4,17 @@ use crate::support::{Run, Sandbox};
 
 #[track_caller]
 fn fails_with(run: &Run, expected: &[&str]) {
-    assert_eq!(run.code, 1, "expected exit 1 (a user error)\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, 1,
+        "expected exit 1 (a user error)\nstdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
     for text in expected {
-        assert!(run.stderr.contains(text), "stderr lacks `{text}`:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(text),
+            "stderr lacks `{text}`:\n{}",
+            run.stderr
+        );
     }
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
@@ -26,39 +34,69 @@ fn unknown_attributes_are_rejected_with_the_known_ones() {
     let sandbox = package("\n\npkg_tar(name = \"x\", srcz = [\"a.txt\"])\n");
     fails_with(
         &sandbox.bld(&["build", "//app:x"]),
-        &["app/BUILD.star:3:1", "has no attribute `srcz`", "srcs", "package_dir"],
+        &[
+            "app/BUILD.star:3:1",
+            "has no attribute `srcz`",
+            "srcs",
+            "package_dir",
+        ],
     );
 }
 
 #[test]
 fn wrong_attribute_types_say_what_was_expected() {
     let sandbox = package("oci_image(name = \"i\", cmd = \"echo hi\")\n");
-    fails_with(&sandbox.bld(&["build", "//app:i"]), &["app/BUILD.star:1:1", "attribute `cmd`: expected a list of strings"]);
+    fails_with(
+        &sandbox.bld(&["build", "//app:i"]),
+        &[
+            "app/BUILD.star:1:1",
+            "attribute `cmd`: expected a list of strings",
+        ],
+    );
 }
 
 #[test]
 fn missing_mandatory_attributes_are_named() {
     let sandbox = Sandbox::with_files(&[
         ("rules/BUILD.star", ""),
-        ("rules/r.star", "def _i(ctx):\n    return []\nr = rule(implementation = _i, attrs = {\"x\": attr.string(mandatory = True)})\n"),
-        ("app/BUILD.star", "load(\"//rules:r.star\", \"r\")\nr(name = \"t\")\n"),
+        (
+            "rules/r.star",
+            "def _i(ctx):\n    return []\nr = rule(implementation = _i, attrs = {\"x\": attr.string(mandatory = True)})\n",
+        ),
+        (
+            "app/BUILD.star",
+            "load(\"//rules:r.star\", \"r\")\nr(name = \"t\")\n",
+        ),
     ]);
-    fails_with(&sandbox.bld(&["build", "//app:t"]), &["app/BUILD.star:2:1", "missing mandatory attribute `x`"]);
+    fails_with(
+        &sandbox.bld(&["build", "//app:t"]),
+        &["app/BUILD.star:2:1", "missing mandatory attribute `x`"],
+    );
 }
 
 #[test]
 fn a_missing_label_names_the_target_and_attribute() {
-    let sandbox = package("filegroup(name = \"g\", srcs = [\"a.txt\"])\noci_image(name = \"i\", tars = [\":nope\"])\n");
+    let sandbox = package(
+        "filegroup(name = \"g\", srcs = [\"a.txt\"])\noci_image(name = \"i\", tars = [\":nope\"])\n",
+    );
     fails_with(
         &sandbox.bld(&["build", "//app:i"]),
-        &["app/BUILD.star:2:1", "//app:i", "attribute `tars`", "no target or source file `//app:nope`"],
+        &[
+            "app/BUILD.star:2:1",
+            "//app:i",
+            "attribute `tars`",
+            "no target or source file `//app:nope`",
+        ],
     );
 }
 
 #[test]
 fn a_missing_package_is_reported() {
     let sandbox = package("oci_image(name = \"i\", base = \"//nowhere:base\")\n");
-    fails_with(&sandbox.bld(&["build", "//app:i"]), &["app/BUILD.star:1:1", "no package `//nowhere`"]);
+    fails_with(
+        &sandbox.bld(&["build", "//app:i"]),
+        &["app/BUILD.star:1:1", "no package `//nowhere`"],
+    );
 }
 
 #[test]
@@ -66,7 +104,13 @@ fn dependency_cycles_are_printed() {
     let sandbox = package(
         "filegroup(name = \"a\", srcs = [\":b\"])\nfilegroup(name = \"b\", srcs = [\":c\"])\nfilegroup(name = \"c\", srcs = [\":a\"])\n",
     );
-    fails_with(&sandbox.bld(&["build", "//app:a"]), &["dependency cycle: //app:a -> //app:b -> //app:c -> //app:a", "app/BUILD.star:3:1"]);
+    fails_with(
+        &sandbox.bld(&["build", "//app:a"]),
+        &[
+            "dependency cycle: //app:a -> //app:b -> //app:c -> //app:a",
+            "app/BUILD.star:3:1",
+        ],
+    );
 }
 
 #[test]
@@ -76,45 +120,68 @@ fn load_cycles_are_printed() {
         ("app/y.star", "load(\":x.star\", \"x\")\ny = 1\n"),
         ("app/BUILD.star", "load(\":x.star\", \"x\")\n"),
     ]);
-    fails_with(&sandbox.bld(&["build", "//app:all"]), &["load cycle: //app:x.star -> //app:y.star -> //app:x.star"]);
+    fails_with(
+        &sandbox.bld(&["build", "//app:all"]),
+        &["load cycle: //app:x.star -> //app:y.star -> //app:x.star"],
+    );
 }
 
 #[test]
 fn a_missing_source_file_is_reported_where_it_is_named() {
     let sandbox = package("\npkg_tar(name = \"l\", srcs = [\"a.txt\", \"missing.txt\"])\n");
-    fails_with(&sandbox.bld(&["build", "//app:l"]), &["app/BUILD.star:2:1", "`app/missing.txt` does not exist"]);
+    fails_with(
+        &sandbox.bld(&["build", "//app:l"]),
+        &["app/BUILD.star:2:1", "`app/missing.txt` does not exist"],
+    );
 }
 
 #[test]
 fn sources_outside_the_workspace_are_refused() {
     let sandbox = package("pkg_tar(name = \"l\", srcs = [\"../../etc/passwd\"])\n");
-    fails_with(&sandbox.bld(&["build", "//app:l"]), &["app/BUILD.star:1:1", "outside its package"]);
+    fails_with(
+        &sandbox.bld(&["build", "//app:l"]),
+        &["app/BUILD.star:1:1", "outside its package"],
+    );
 
     let sandbox = package("pkg_tar(name = \"l\", srcs = [\"escape\"])\n");
     std::os::unix::fs::symlink("/etc/passwd", sandbox.ws().join("app/escape")).expect("symlink");
-    fails_with(&sandbox.bld(&["build", "//app:l"]), &["app/BUILD.star:1:1", "outside the workspace"]);
+    fails_with(
+        &sandbox.bld(&["build", "//app:l"]),
+        &["app/BUILD.star:1:1", "outside the workspace"],
+    );
 }
 
 #[test]
 fn errors_in_rule_implementations_point_at_the_target_and_the_star_file() {
     let sandbox = package("pkg_tar(name = \"l\", srcs = [\"a.txt\"], mode = \"rwx\")\n");
-    fails_with(&sandbox.bld(&["build", "//app:l"]), &["app/BUILD.star:1:1", "`mode` must be octal", "pkg.star"]);
+    fails_with(
+        &sandbox.bld(&["build", "//app:l"]),
+        &["app/BUILD.star:1:1", "`mode` must be octal", "pkg.star"],
+    );
 }
 
 #[test]
 fn bad_command_lines_are_user_errors() {
     let sandbox = package("filegroup(name = \"g\", srcs = [\"a.txt\"])\n");
-    fails_with(&sandbox.bld(&["build", "//app:nope"]), &["no target `//app:nope`", "`g`"]);
+    fails_with(
+        &sandbox.bld(&["build", "//app:nope"]),
+        &["no target `//app:nope`", "`g`"],
+    );
     fails_with(&sandbox.bld(&["build", "//app/../x:y"]), &["invalid label"]);
     fails_with(&sandbox.bld(&["build", "//nothing/..."]), &["nothing"]);
     fails_with(&sandbox.bld(&["frobnicate"]), &["frobnicate"]);
     let outside = tempfile::tempdir().expect("tempdir");
-    fails_with(&crate::support::run_bld(outside.path(), &sandbox.store(), &["build", "//..."]), &["WORKSPACE.star"]);
+    fails_with(
+        &crate::support::run_bld(outside.path(), &sandbox.store(), &["build", "//..."]),
+        &["WORKSPACE.star"],
+    );
 }
 
 #[test]
 fn a_failed_build_writes_no_output() {
-    let sandbox = package("filegroup(name = \"g\", srcs = [\"a.txt\"])\noci_image(name = \"i\", tars = [\":nope\"])\n");
+    let sandbox = package(
+        "filegroup(name = \"g\", srcs = [\"a.txt\"])\noci_image(name = \"i\", tars = [\":nope\"])\n",
+    );
     fails_with(&sandbox.bld(&["build", "//app/..."]), &["nope"]);
     assert!(!sandbox.ws().join("bld-out").exists());
 }

@@ -6,10 +6,20 @@ use crate::support::Sandbox;
 fn query_lists_targets_and_their_dependencies() {
     let sandbox = Sandbox::with_examples();
     let all = sandbox.bld(&["query", "//examples/..."]).ok();
-    for line in ["oci_image rule //examples/hello:image", "pkg_tar rule //examples/shared_base:api_files", "greeting rule //examples/hello:motd"] {
-        assert!(all.stdout.lines().any(|l| l == line), "missing `{line}` in:\n{}", all.stdout);
+    for line in [
+        "oci_image rule //examples/hello:image",
+        "pkg_tar rule //examples/shared_base:api_files",
+        "greeting rule //examples/hello:motd",
+    ] {
+        assert!(
+            all.stdout.lines().any(|l| l == line),
+            "missing `{line}` in:\n{}",
+            all.stdout
+        );
     }
-    let deps = sandbox.bld(&["query", "deps(//examples/shared_base:api)"]).ok();
+    let deps = sandbox
+        .bld(&["query", "deps(//examples/shared_base:api)"])
+        .ok();
     let labels: Vec<&str> = deps.stdout.lines().collect();
     for label in [
         "//examples/shared_base:api",
@@ -29,12 +39,31 @@ fn query_lists_targets_and_their_dependencies() {
 fn clean_removes_outputs_and_optionally_the_store() {
     let sandbox = Sandbox::with_examples();
     sandbox.bld(&["build", "//examples/hello:image"]).ok();
-    assert!(sandbox.ws().join("bld-out/examples/hello/image/index.json").is_file());
+    assert!(
+        sandbox
+            .ws()
+            .join("bld-out/examples/hello/image/index.json")
+            .is_file()
+    );
     sandbox.bld(&["clean"]).ok();
     assert!(!sandbox.ws().join("bld-out").exists());
     assert!(sandbox.store().exists());
-    assert_eq!(sandbox.bld(&["build", "//examples/hello:image"]).ok().counts().0, 0);
+    assert_eq!(
+        sandbox
+            .bld(&["build", "//examples/hello:image"])
+            .ok()
+            .counts()
+            .0,
+        0
+    );
     sandbox.bld(&["clean", "--store"]).ok();
     assert!(!sandbox.store().exists());
-    assert!(sandbox.bld(&["build", "//examples/hello:image"]).ok().counts().0 > 0);
+    assert!(
+        sandbox
+            .bld(&["build", "//examples/hello:image"])
+            .ok()
+            .counts()
+            .0
+            > 0
+    );
 }

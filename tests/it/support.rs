@@ -27,7 +27,11 @@ impl Run {
     /// Asserts success and returns self.
     #[track_caller]
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "bld failed:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "bld failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -35,8 +39,15 @@ impl Run {
     pub fn counts(&self) -> (usize, usize) {
         let line = self.stdout.lines().last().unwrap_or_default();
         let number_before = |word: &str| -> usize {
-            let at = line.find(word).unwrap_or_else(|| panic!("no `{word}` in summary `{line}`"));
-            line[..at].trim_end().rsplit([' ', ':']).next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad summary `{line}`"))
+            let at = line
+                .find(word)
+                .unwrap_or_else(|| panic!("no `{word}` in summary `{line}`"));
+            line[..at]
+                .trim_end()
+                .rsplit([' ', ':'])
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("bad summary `{line}`"))
         };
         (number_before(" ran"), number_before(" cache hits"))
     }
@@ -56,7 +67,9 @@ impl Run {
 impl Sandbox {
     /// An empty sandbox.
     pub fn new() -> Sandbox {
-        Sandbox { dir: tempfile::tempdir().expect("tempdir") }
+        Sandbox {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     /// A sandbox holding `files` (path, content) under `ws/`, plus `ws/WORKSPACE.star`.
@@ -74,7 +87,11 @@ impl Sandbox {
         let sandbox = Sandbox::new();
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         copy_tree(&repo.join("examples"), &sandbox.ws().join("examples"));
-        std::fs::copy(repo.join("WORKSPACE.star"), sandbox.ws().join("WORKSPACE.star")).expect("copy");
+        std::fs::copy(
+            repo.join("WORKSPACE.star"),
+            sandbox.ws().join("WORKSPACE.star"),
+        )
+        .expect("copy");
         sandbox
     }
 
@@ -142,9 +159,14 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// Runs an external tool, failing the test with its output when it fails or is missing.
 #[track_caller]
 pub fn tool(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program).args(args).output().unwrap_or_else(|e| {
-        panic!("cannot run `{program}` ({e}): the README's test command installs it with apt-get")
-    });
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `{program}` ({e}): the README's test command installs it with apt-get"
+            )
+        });
     assert!(
         output.status.success(),
         "`{program} {}` failed:\n{}{}",

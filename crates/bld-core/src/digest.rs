@@ -96,12 +96,20 @@ pub struct Sha256Writer<W> {
 impl<W: Write> Sha256Writer<W> {
     /// Wraps `inner`.
     pub fn new(inner: W) -> Self {
-        Sha256Writer { inner, hasher: Sha256::new(), written: 0 }
+        Sha256Writer {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
     }
 
     /// The wrapped writer, its content's digest and size.
     pub fn finish(self) -> (W, Digest, u64) {
-        (self.inner, Digest(self.hasher.finalize().into()), self.written)
+        (
+            self.inner,
+            Digest(self.hasher.finalize().into()),
+            self.written,
+        )
     }
 
     /// The wrapped writer.
@@ -140,7 +148,12 @@ mod tests {
 
     #[test]
     fn rejects_malformed_digests() {
-        for bad in ["sha256:abc", "md5:00", "2cf24dba", &format!("sha256:{}", "A".repeat(64))] {
+        for bad in [
+            "sha256:abc",
+            "md5:00",
+            "2cf24dba",
+            &format!("sha256:{}", "A".repeat(64)),
+        ] {
             assert!(bad.parse::<Digest>().is_err(), "{bad}");
         }
     }

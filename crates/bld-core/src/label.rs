@@ -31,7 +31,10 @@ impl Classify for LabelError {
 }
 
 fn invalid(text: &str, reason: impl Into<String>) -> LabelError {
-    LabelError { text: text.to_owned(), reason: reason.into() }
+    LabelError {
+        text: text.to_owned(),
+        reason: reason.into(),
+    }
 }
 
 fn check_package(text: &str, package: &str) -> Result<(), LabelError> {
@@ -84,7 +87,11 @@ impl Label {
         let text = format!("//{package}:{name}");
         check_package(&text, package)?;
         check_name(&text, name)?;
-        Ok(Label { repo: None, package: package.to_owned(), name: name.to_owned() })
+        Ok(Label {
+            repo: None,
+            package: package.to_owned(),
+            name: name.to_owned(),
+        })
     }
 
     /// Parses `text` as written in a BUILD file of `current_package` (or on the command line,
@@ -98,8 +105,15 @@ impl Label {
                 return Err(invalid(text, "expected `@repo//package:name`"));
             };
             let repo = &after_at[..slash];
-            if repo.is_empty() || !repo.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
-                return Err(invalid(text, "repository names are letters, digits, `_`, `-` and `.`"));
+            if repo.is_empty()
+                || !repo
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            {
+                return Err(invalid(
+                    text,
+                    "repository names are letters, digits, `_`, `-` and `.`",
+                ));
             }
             (Some(repo.to_owned()), &after_at[slash..])
         } else {
@@ -127,7 +141,11 @@ impl Label {
         };
         check_package(text, &package)?;
         check_name(text, &name)?;
-        Ok(Label { repo, package, name })
+        Ok(Label {
+            repo,
+            package,
+            name,
+        })
     }
 
     /// The repository (`None` for the main one).
@@ -152,7 +170,11 @@ impl Label {
 }
 
 fn join_package(package: &str, rest: &str) -> String {
-    if package.is_empty() { rest.to_owned() } else { format!("{package}/{rest}") }
+    if package.is_empty() {
+        rest.to_owned()
+    } else {
+        format!("{package}/{rest}")
+    }
 }
 
 impl fmt::Display for Label {
@@ -199,11 +221,9 @@ impl TargetPattern {
             check_package(text, package)?;
             return Ok(TargetPattern::Recursive(package.to_owned()));
         }
-        if let Some((package, name)) = absolute.split_once(':') {
-            if name == "all" || name == "*" {
-                check_package(text, package)?;
-                return Ok(TargetPattern::AllInPackage(package.to_owned()));
-            }
+        if let Some((package, "all" | "*")) = absolute.split_once(':') {
+            check_package(text, package)?;
+            return Ok(TargetPattern::AllInPackage(package.to_owned()));
         }
         let label = Label::parse(&format!("//{absolute}"), current_package)
             .map_err(|e| invalid(text, e.reason))?;
@@ -241,15 +261,23 @@ mod tests {
     use super::*;
 
     fn label(text: &str, current: &str) -> String {
-        Label::parse(text, current).map(|l| l.to_string()).unwrap_or_else(|e| e.to_string())
+        Label::parse(text, current)
+            .map(|l| l.to_string())
+            .unwrap_or_else(|e| e.to_string())
     }
 
     #[test]
     fn parses_the_bazel_forms() {
-        assert_eq!(label("//examples/hello:image", ""), "//examples/hello:image");
+        assert_eq!(
+            label("//examples/hello:image", ""),
+            "//examples/hello:image"
+        );
         assert_eq!(label("//examples/hello", ""), "//examples/hello:hello");
         assert_eq!(label(":image", "examples/hello"), "//examples/hello:image");
-        assert_eq!(label("hello.txt", "examples/hello"), "//examples/hello:hello.txt");
+        assert_eq!(
+            label("hello.txt", "examples/hello"),
+            "//examples/hello:hello.txt"
+        );
         assert_eq!(label("sub/a.txt", "p"), "//p:sub/a.txt");
         assert_eq!(label("hello:image", "examples"), "//examples/hello:image");
         assert_eq!(label("@bld//rules:oci.star", "x"), "@bld//rules:oci.star");
@@ -258,7 +286,16 @@ mod tests {
 
     #[test]
     fn rejects_escapes_and_malformed_labels() {
-        for bad in ["//a/../b:c", "//a:../x", ":", "//a:b:c", "//a//b:c", "@//a:b", "@r:x", "//"] {
+        for bad in [
+            "//a/../b:c",
+            "//a:../x",
+            ":",
+            "//a:b:c",
+            "//a//b:c",
+            "@//a:b",
+            "@r:x",
+            "//",
+        ] {
             assert!(Label::parse(bad, "p").is_err(), "{bad} should fail");
         }
         assert!(label("../../etc/passwd", "p").contains("outside its package"));
@@ -268,11 +305,19 @@ mod tests {
     fn parses_patterns() {
         let p = |t: &str, c: &str| TargetPattern::parse(t, c).map(|p| p.to_string());
         assert_eq!(p("//...", "").ok().as_deref(), Some("//..."));
-        assert_eq!(p("//examples/...", "").ok().as_deref(), Some("//examples/..."));
+        assert_eq!(
+            p("//examples/...", "").ok().as_deref(),
+            Some("//examples/...")
+        );
         assert_eq!(p("...", "examples").ok().as_deref(), Some("//examples/..."));
         assert_eq!(p("//a:all", "").ok().as_deref(), Some("//a:all"));
-        assert_eq!(p(":image", "examples/hello").ok().as_deref(), Some("//examples/hello:image"));
+        assert_eq!(
+            p(":image", "examples/hello").ok().as_deref(),
+            Some("//examples/hello:image")
+        );
         let rec = TargetPattern::Recursive("ex".into());
-        assert!(rec.covers_package("ex/a") && rec.covers_package("ex") && !rec.covers_package("exa"));
+        assert!(
+            rec.covers_package("ex/a") && rec.covers_package("ex") && !rec.covers_package("exa")
+        );
     }
 }

@@ -46,13 +46,16 @@ impl Classify for WorkspaceError {
 impl Workspace {
     /// The workspace containing `dir` (searching upward).
     pub fn discover(dir: &Path) -> Result<Workspace, WorkspaceError> {
-        let start = dir
-            .canonicalize()
-            .map_err(|source| WorkspaceError::Io { path: dir.to_owned(), source })?;
+        let start = dir.canonicalize().map_err(|source| WorkspaceError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
         let mut current = start.as_path();
         loop {
             if current.join(WORKSPACE_FILE).is_file() {
-                return Ok(Workspace { root: current.to_owned() });
+                return Ok(Workspace {
+                    root: current.to_owned(),
+                });
             }
             match current.parent() {
                 Some(parent) => current = parent,
@@ -75,15 +78,25 @@ impl Workspace {
     /// that relative labels on the command line resolve against, as in Bazel. `dir` must be
     /// inside the workspace.
     pub fn package_of(&self, dir: &Path) -> String {
-        let Ok(dir) = dir.canonicalize() else { return String::new() };
-        let Ok(relative) = dir.strip_prefix(&self.root) else { return String::new() };
-        let parts: Vec<String> =
-            relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        let Ok(dir) = dir.canonicalize() else {
+            return String::new();
+        };
+        let Ok(relative) = dir.strip_prefix(&self.root) else {
+            return String::new();
+        };
+        let parts: Vec<String> = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
         parts.join("/")
     }
 
     /// The directory of `package`.
     pub fn package_dir(&self, package: &str) -> PathBuf {
-        if package.is_empty() { self.root.clone() } else { self.root.join(package) }
+        if package.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(package)
+        }
     }
 }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use bld_core::{Classify, ErrorKind, Label};
+use bld_core::{Classify, ErrorKind};
 use bld_graph::{ActionGraph, ActionId};
 use bld_store::{FileDigests, Store};
 
@@ -63,8 +63,8 @@ pub struct ExecReport {
 #[derive(Debug, thiserror::Error)]
 #[error("{owner}: cannot build `{output}`: {message}")]
 pub struct ExecError {
-    /// The target that declared the action.
-    pub owner: Label,
+    /// The label of the target that declared the action.
+    pub owner: String,
     /// The output it was making.
     pub output: String,
     /// What went wrong.
@@ -93,9 +93,16 @@ pub fn execute(
         in_closure[id.index()] = true;
     }
     let pending: Vec<AtomicUsize> = (0..graph.len())
-        .map(|i| AtomicUsize::new(if in_closure[i] { graph.dependencies(ActionId::from_index(i)).len() } else { 0 }))
+        .map(|i| {
+            AtomicUsize::new(if in_closure[i] {
+                graph.dependencies(ActionId::from_index(i)).len()
+            } else {
+                0
+            })
+        })
         .collect();
-    let outputs: Vec<Mutex<Option<ActionOutput>>> = (0..graph.len()).map(|_| Mutex::new(None)).collect();
+    let outputs: Vec<Mutex<Option<ActionOutput>>> =
+        (0..graph.len()).map(|_| Mutex::new(None)).collect();
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<ExecError>> = Mutex::new(None);
     let ran = AtomicUsize::new(0);
@@ -114,7 +121,10 @@ pub fn execute(
         cached: &cached,
     };
     rayon::scope(|scope| {
-        for id in needed.iter().filter(|id| pending[id.index()].load(Ordering::Relaxed) == 0) {
+        for id in needed
+            .iter()
+            .filter(|id| pending[id.index()].load(Ordering::Relaxed) == 0)
+        {
             scheduler.spawn(scope, *id);
         }
     });
@@ -122,7 +132,10 @@ pub fn execute(
         return Err(error);
     }
     Ok(ExecReport {
-        outputs: outputs.into_iter().map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner())).collect(),
+        outputs: outputs
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .collect(),
         ran: ran.into_inner(),
         cached: cached.into_inner(),
     })
@@ -150,16 +163,26 @@ impl<'s> Scheduler<'s> {
             if self.failed.load(Ordering::Relaxed) {
                 return;
             }
-            let output_of = |dep: ActionId| *self.outputs[dep.index()].lock().unwrap_or_else(|p| p.into_inner());
+            let output_of = |dep: ActionId| {
+                *self.outputs[dep.index()]
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+            };
             match run::satisfy(self.graph, id, self.context, &output_of) {
                 Ok((output, outcome)) => {
-                    *self.outputs[id.index()].lock().unwrap_or_else(|p| p.into_inner()) = Some(output);
+                    *self.outputs[id.index()]
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(output);
                     match outcome {
                         Outcome::Ran => self.ran.fetch_add(1, Ordering::Relaxed),
                         Outcome::Cached => self.cached.fetch_add(1, Ordering::Relaxed),
                     };
                     self.observer.finished(self.graph, id, outcome);
-                    for dependent in self.graph.dependents(id).filter(|d| self.in_closure[d.index()]) {
+                    for dependent in self
+                        .graph
+                        .dependents(id)
+                        .filter(|d| self.in_closure[d.index()])
+                    {
                         if self.pending[dependent.index()].fetch_sub(1, Ordering::AcqRel) == 1 {
                             self.spawn(scope, dependent);
                         }

@@ -41,7 +41,9 @@ impl ActionOutput {
     pub fn owned_blobs(&self) -> Vec<Digest> {
         match self {
             ActionOutput::File { digest, .. } | ActionOutput::Layer { digest, .. } => vec![*digest],
-            ActionOutput::Image { manifest, config, .. } => vec![*manifest, *config],
+            ActionOutput::Image {
+                manifest, config, ..
+            } => vec![*manifest, *config],
         }
     }
 

@@ -16,13 +16,18 @@ pub(crate) fn satisfy(
 ) -> Result<(ActionOutput, Outcome), ExecError> {
     let action = graph.get(id);
     let fail = |kind: ErrorKind, message: String| ExecError {
-        owner: action.owner.clone(),
+        owner: action.owner.to_string(),
         output: action.output_name.clone(),
         message,
         kind,
     };
     let dep_output = |dep: ActionId| {
-        output_of(dep).ok_or_else(|| fail(ErrorKind::Internal, format!("input action {dep:?} has no output")))
+        output_of(dep).ok_or_else(|| {
+            fail(
+                ErrorKind::Internal,
+                format!("input action {dep:?} has no output"),
+            )
+        })
     };
 
     let mut identities: HashMap<&Input, InputIdentity> = HashMap::new();
@@ -32,15 +37,33 @@ pub(crate) fn satisfy(
         }
         let identity = match input {
             Input::Source(path) => {
-                let info = context.file_digests.get(&context.workspace_root.join(path)).map_err(|e| {
-                    fail(ErrorKind::User, format!("cannot read source file `{path}`: {e}"))
-                })?;
-                InputIdentity { digest: info.digest, executable: info.executable }
+                let info = context
+                    .file_digests
+                    .get(&context.workspace_root.join(path))
+                    .map_err(|e| {
+                        fail(
+                            ErrorKind::User,
+                            format!("cannot read source file `{path}`: {e}"),
+                        )
+                    })?;
+                InputIdentity {
+                    digest: info.digest,
+                    executable: info.executable,
+                }
             }
             Input::Output(dep) => {
                 let output = dep_output(*dep)?;
-                let executable = matches!(output, ActionOutput::File { executable: true, .. });
-                InputIdentity { digest: output.identity_digest(), executable }
+                let executable = matches!(
+                    output,
+                    ActionOutput::File {
+                        executable: true,
+                        ..
+                    }
+                );
+                InputIdentity {
+                    digest: output.identity_digest(),
+                    executable,
+                }
             }
         };
         identities.insert(input, identity);
@@ -57,9 +80,16 @@ pub(crate) fn satisfy(
     }
 
     let output = match &action.kind {
-        ActionKind::WriteFile { content, executable } => {
+        ActionKind::WriteFile {
+            content,
+            executable,
+        } => {
             let (digest, size) = store.put_bytes(content).map_err(|e| internal(&e))?;
-            ActionOutput::File { digest, size, executable: *executable }
+            ActionOutput::File {
+                digest,
+                size,
+                executable: *executable,
+            }
         }
         ActionKind::PackLayer(pack) => {
             let mut files = Vec::with_capacity(pack.entries.len());
@@ -69,12 +99,24 @@ pub(crate) fn satisfy(
                     Input::Source(path) => context.workspace_root.join(path),
                     Input::Output(_) => store.blob_path(&identity.digest),
                 };
-                let mode = entry.mode.unwrap_or(if identity.executable { 0o755 } else { 0o644 });
-                files.push(LayerFile { path: entry.path.clone(), source, mode, uid: entry.uid, gid: entry.gid });
+                let mode = entry
+                    .mode
+                    .unwrap_or(if identity.executable { 0o755 } else { 0o644 });
+                files.push(LayerFile {
+                    path: entry.path.clone(),
+                    source,
+                    mode,
+                    uid: entry.uid,
+                    gid: entry.gid,
+                });
             }
             let blob = pack_layer(store, &files, &pack.symlinks, pack.mtime)
                 .map_err(|e| fail(e.kind(), error_chain(&e)))?;
-            ActionOutput::Layer { digest: blob.digest, size: blob.size, diff_id: blob.diff_id }
+            ActionOutput::Layer {
+                digest: blob.digest,
+                size: blob.size,
+                diff_id: blob.diff_id,
+            }
         }
         ActionKind::AssembleImage(image) => {
             let base = match &image.base {
@@ -82,26 +124,44 @@ pub(crate) fn satisfy(
                     ActionOutput::Image { manifest, .. } => Some(manifest),
                     other => return Err(internal(&format!("base is not an image: {other:?}"))),
                 },
-                Some(Input::Source(path)) => return Err(internal(&format!("base `{path}` is a source file"))),
+                Some(Input::Source(path)) => {
+                    return Err(internal(&format!("base `{path}` is a source file")));
+                }
                 None => None,
             };
             let mut layers = Vec::with_capacity(image.layers.len());
             for layer in &image.layers {
                 match layer {
                     Input::Output(dep) => match dep_output(*dep)? {
-                        ActionOutput::Layer { digest, size, diff_id } => layers.push(LayerBlob { digest, size, diff_id }),
+                        ActionOutput::Layer {
+                            digest,
+                            size,
+                            diff_id,
+                        } => layers.push(LayerBlob {
+                            digest,
+                            size,
+                            diff_id,
+                        }),
                         other => return Err(internal(&format!("layer is not a layer: {other:?}"))),
                     },
-                    Input::Source(path) => return Err(internal(&format!("layer `{path}` is a source file"))),
+                    Input::Source(path) => {
+                        return Err(internal(&format!("layer `{path}` is a source file")));
+                    }
                 }
             }
             let blobs = assemble_image(store, base.as_ref(), &layers, &image.config, image.created)
                 .map_err(|e| fail(e.kind(), error_chain(&e)))?;
-            ActionOutput::Image { manifest: blobs.manifest, manifest_size: blobs.manifest_size, config: blobs.config }
+            ActionOutput::Image {
+                manifest: blobs.manifest,
+                manifest_size: blobs.manifest_size,
+                config: blobs.config,
+            }
         }
     };
     let record = serde_json::to_vec(&output).expect("invariant: outputs serialize");
-    store.put_action(&key.0, &record).map_err(|e| internal(&e))?;
+    store
+        .put_action(&key.0, &record)
+        .map_err(|e| internal(&e))?;
     Ok((output, Outcome::Ran))
 }
 

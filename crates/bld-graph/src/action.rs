@@ -40,7 +40,7 @@ pub enum ActionKind {
     /// Packs files into a deterministic, compressed layer tar.
     PackLayer(PackLayer),
     /// Builds an image (config and manifest) from a base image, layers and configuration.
-    AssembleImage(AssembleImage),
+    AssembleImage(Box<AssembleImage>),
 }
 
 /// Parameters of [`ActionKind::PackLayer`].

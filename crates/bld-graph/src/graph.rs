@@ -41,8 +41,12 @@ impl ActionGraph {
         let id = ActionId(u32::try_from(node.index()).expect("invariant: fewer than 2^32 actions"));
         for input in action.inputs() {
             if let Input::Output(dep) = input {
-                assert!(dep.index() < self.actions.len(), "invariant: inputs exist before use");
-                self.edges.update_edge(NodeIndex::new(dep.index()), node, ());
+                assert!(
+                    dep.index() < self.actions.len(),
+                    "invariant: inputs exist before use"
+                );
+                self.edges
+                    .update_edge(NodeIndex::new(dep.index()), node, ());
             }
         }
         self.actions.push(action);
@@ -95,7 +99,10 @@ impl ActionGraph {
         }
         // Ids are assigned in insertion order and inputs precede their readers, so id order is
         // a topological order.
-        (0..self.actions.len() as u32).map(ActionId).filter(|id| needed[id.index()]).collect()
+        (0..self.actions.len() as u32)
+            .map(ActionId)
+            .filter(|id| needed[id.index()])
+            .collect()
     }
 }
 
@@ -120,7 +127,10 @@ mod tests {
         Action {
             owner: Label::new("p", "t").expect("label"),
             output_name: name.into(),
-            kind: ActionKind::WriteFile { content: name.as_bytes().to_vec(), executable: false },
+            kind: ActionKind::WriteFile {
+                content: name.as_bytes().to_vec(),
+                executable: false,
+            },
         }
     }
 

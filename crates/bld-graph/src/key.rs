@@ -112,7 +112,10 @@ impl Action {
         let mut e = KeyEncoder(Sha256::new());
         e.tag(KEY_VERSION);
         match &self.kind {
-            ActionKind::WriteFile { content, executable } => {
+            ActionKind::WriteFile {
+                content,
+                executable,
+            } => {
                 e.tag("write_file");
                 e.bytes(content);
                 e.bool(*executable);
@@ -185,7 +188,10 @@ mod tests {
         Action {
             owner: Label::new("p", owner).expect("label"),
             output_name: owner.into(),
-            kind: ActionKind::WriteFile { content: content.as_bytes().to_vec(), executable: false },
+            kind: ActionKind::WriteFile {
+                content: content.as_bytes().to_vec(),
+                executable: false,
+            },
         }
     }
 
@@ -195,14 +201,20 @@ mod tests {
 
     #[test]
     fn key_covers_content_but_not_owner() {
-        assert_eq!(write("a", "x").key(&no_inputs), write("a", "y").key(&no_inputs));
-        assert_ne!(write("a", "x").key(&no_inputs), write("b", "x").key(&no_inputs));
+        assert_eq!(
+            write("a", "x").key(&no_inputs),
+            write("a", "y").key(&no_inputs)
+        );
+        assert_ne!(
+            write("a", "x").key(&no_inputs),
+            write("b", "x").key(&no_inputs)
+        );
     }
 
     #[test]
     fn length_prefixes_keep_fields_apart() {
         let image = |cmd: Vec<&str>| Action {
-            kind: ActionKind::AssembleImage(crate::AssembleImage {
+            kind: ActionKind::AssembleImage(Box::new(crate::AssembleImage {
                 base: None,
                 layers: vec![],
                 config: ImageConfigSpec {
@@ -210,9 +222,12 @@ mod tests {
                     ..ImageConfigSpec::default()
                 },
                 created: 0,
-            }),
+            })),
             ..write("", "i")
         };
-        assert_ne!(image(vec!["ab", "c"]).key(&no_inputs), image(vec!["a", "bc"]).key(&no_inputs));
+        assert_ne!(
+            image(vec!["ab", "c"]).key(&no_inputs),
+            image(vec!["a", "bc"]).key(&no_inputs)
+        );
     }
 }

@@ -19,15 +19,24 @@ pub struct ImageBlobs {
 }
 
 pub(crate) fn oci_digest(digest: &Digest) -> oci_spec::image::Digest {
-    digest.to_string().parse().expect("invariant: bld digests are valid OCI digests")
+    digest
+        .to_string()
+        .parse()
+        .expect("invariant: bld digests are valid OCI digests")
 }
 
 fn bad_image(digest: &Digest, reason: impl Into<String>) -> OciError {
-    OciError::BadImage { digest: *digest, reason: reason.into() }
+    OciError::BadImage {
+        digest: *digest,
+        reason: reason.into(),
+    }
 }
 
 /// Reads a stored image: its manifest and its config as a JSON object (both verified).
-pub fn read_image(store: &Store, manifest: &Digest) -> Result<(ImageManifest, Map<String, Value>), OciError> {
+pub fn read_image(
+    store: &Store,
+    manifest: &Digest,
+) -> Result<(ImageManifest, Map<String, Value>), OciError> {
     let bytes = store.read_blob(manifest)?;
     let parsed = ImageManifest::from_reader(bytes.as_slice())
         .map_err(|e| bad_image(manifest, format!("not an OCI image manifest: {e}")))?;
@@ -80,18 +89,28 @@ pub fn assemble_image(
     let config_bytes = canonical_json(&config);
     let (config_digest, config_size) = store.put_bytes(&config_bytes)?;
     descriptors.extend(
-        layers.iter().map(|l| Descriptor::new(MediaType::ImageLayerGzip, l.size, oci_digest(&l.digest))),
+        layers
+            .iter()
+            .map(|l| Descriptor::new(MediaType::ImageLayerGzip, l.size, oci_digest(&l.digest))),
     );
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
-        .config(Descriptor::new(MediaType::ImageConfig, config_size, oci_digest(&config_digest)))
+        .config(Descriptor::new(
+            MediaType::ImageConfig,
+            config_size,
+            oci_digest(&config_digest),
+        ))
         .layers(descriptors)
         .build()
         .expect("invariant: every manifest field is set");
     let manifest_bytes = canonical_json(&manifest);
     let (manifest_digest, manifest_size) = store.put_bytes(&manifest_bytes)?;
-    Ok(ImageBlobs { manifest: manifest_digest, manifest_size, config: config_digest })
+    Ok(ImageBlobs {
+        manifest: manifest_digest,
+        manifest_size,
+        config: config_digest,
+    })
 }
 
 fn object_field<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
@@ -99,7 +118,8 @@ fn object_field<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<S
     if !slot.is_object() {
         *slot = Value::Object(Map::new());
     }
-    slot.as_object_mut().expect("invariant: just made an object")
+    slot.as_object_mut()
+        .expect("invariant: just made an object")
 }
 
 fn array_field<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value> {
@@ -120,7 +140,8 @@ fn apply_runtime_config(config: &mut Map<String, Value>, spec: &ImageConfigSpec)
         for (key, value) in &spec.env {
             let entry = Value::from(format!("{key}={value}"));
             let existing = env.iter().position(|e| {
-                e.as_str().is_some_and(|s| s.split_once('=').map_or(s, |(k, _)| k) == key)
+                e.as_str()
+                    .is_some_and(|s| s.split_once('=').map_or(s, |(k, _)| k) == key)
             });
             match existing {
                 Some(i) => env[i] = entry,
@@ -152,7 +173,11 @@ fn apply_runtime_config(config: &mut Map<String, Value>, spec: &ImageConfigSpec)
     if !spec.exposed_ports.is_empty() {
         let ports = object_field(config, "ExposedPorts");
         for port in &spec.exposed_ports {
-            let port = if port.contains('/') { port.clone() } else { format!("{port}/tcp") };
+            let port = if port.contains('/') {
+                port.clone()
+            } else {
+                format!("{port}/tcp")
+            };
             ports.insert(port, json!({}));
         }
     }
@@ -180,16 +205,24 @@ mod tests {
             exposed_ports: vec!["80".into()],
             ..base_spec.clone()
         };
-        let child_spec = ImageConfigSpec { cmd: None, ..child_spec };
-        let child = assemble_image(&store, Some(&base.manifest), &[], &child_spec, 0).expect("child");
+        let child_spec = ImageConfigSpec {
+            cmd: None,
+            ..child_spec
+        };
+        let child =
+            assemble_image(&store, Some(&base.manifest), &[], &child_spec, 0).expect("child");
         let (_, config) = read_image(&store, &child.manifest).expect("read");
         let runtime = &config["config"];
         assert_eq!(runtime["Env"], json!(["A=1", "B=3"]));
         assert_eq!(runtime["Entrypoint"], json!(["/app"]));
-        assert!(runtime.get("Cmd").is_none(), "an ENTRYPOINT clears the inherited CMD");
+        assert!(
+            runtime.get("Cmd").is_none(),
+            "an ENTRYPOINT clears the inherited CMD"
+        );
         assert_eq!(runtime["ExposedPorts"], json!({"80/tcp": {}}));
         assert_eq!(config["created"], "1970-01-01T00:00:00Z");
-        let again = assemble_image(&store, Some(&base.manifest), &[], &child_spec, 0).expect("again");
+        let again =
+            assemble_image(&store, Some(&base.manifest), &[], &child_spec, 0).expect("again");
         assert_eq!(again, child);
     }
 }

@@ -78,7 +78,10 @@ pub fn pack_layer(
     let blob = store.blob_writer()?;
     let gzip = GzEncoder::new(blob, Compression::new(GZIP_LEVEL));
     let mut tar = tar::Builder::new(Sha256Writer::new(gzip));
-    let write_error = |source: io::Error| OciError::Write { path: store.root().join("tmp"), source };
+    let write_error = |source: io::Error| OciError::Write {
+        path: store.root().join("tmp"),
+        source,
+    };
     for (path, entry) in &entries {
         let mut header = tar::Header::new_gnu();
         header.set_mtime(mtime);
@@ -89,14 +92,20 @@ pub fn pack_layer(
                 header.set_uid(0);
                 header.set_gid(0);
                 header.set_size(0);
-                tar.append_data(&mut header, format!("{path}/"), io::empty()).map_err(write_error)?;
+                tar.append_data(&mut header, format!("{path}/"), io::empty())
+                    .map_err(write_error)?;
             }
             Entry::File(file) => {
-                let source = File::open(&file.source)
-                    .map_err(|source| OciError::Source { path: file.source.clone(), source })?;
+                let source = File::open(&file.source).map_err(|source| OciError::Source {
+                    path: file.source.clone(),
+                    source,
+                })?;
                 let len = source
                     .metadata()
-                    .map_err(|source| OciError::Source { path: file.source.clone(), source })?
+                    .map_err(|source| OciError::Source {
+                        path: file.source.clone(),
+                        source,
+                    })?
                     .len();
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(file.mode);
@@ -112,7 +121,8 @@ pub fn pack_layer(
                 header.set_uid(0);
                 header.set_gid(0);
                 header.set_size(0);
-                tar.append_link(&mut header, path, target).map_err(write_error)?;
+                tar.append_link(&mut header, path, target)
+                    .map_err(write_error)?;
             }
         }
     }
@@ -121,7 +131,11 @@ pub fn pack_layer(
     let mut blob = gzip.finish().map_err(write_error)?;
     blob.flush().map_err(write_error)?;
     let (digest, size) = blob.commit()?;
-    Ok(LayerBlob { digest, size, diff_id })
+    Ok(LayerBlob {
+        digest,
+        size,
+        diff_id,
+    })
 }
 
 #[cfg(test)]
@@ -158,8 +172,20 @@ mod tests {
         std::fs::write(dir.path().join("b"), "bee").expect("write");
         std::fs::write(dir.path().join("a"), "ay").expect("write");
         let files = vec![
-            LayerFile { path: "usr/bin/b".into(), source: dir.path().join("b"), mode: 0o755, uid: 0, gid: 0 },
-            LayerFile { path: "etc/a".into(), source: dir.path().join("a"), mode: 0o644, uid: 1, gid: 2 },
+            LayerFile {
+                path: "usr/bin/b".into(),
+                source: dir.path().join("b"),
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+            },
+            LayerFile {
+                path: "etc/a".into(),
+                source: dir.path().join("a"),
+                mode: 0o644,
+                uid: 1,
+                gid: 2,
+            },
         ];
         let links = vec![("usr/bin/c".to_owned(), "b".to_owned())];
         let blob = pack_layer(&store, &files, &links, 7).expect("pack");
@@ -176,6 +202,9 @@ mod tests {
         );
         let mut reversed = files.clone();
         reversed.reverse();
-        assert_eq!(pack_layer(&store, &reversed, &links, 7).expect("pack"), blob);
+        assert_eq!(
+            pack_layer(&store, &reversed, &links, 7).expect("pack"),
+            blob
+        );
     }
 }

@@ -21,21 +21,38 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 ///
 /// The layout is built beside `dir` and renamed into place, so `dir` is never half-written.
 /// Blobs are hard-linked from the store where possible.
-pub fn write_layout(store: &Store, manifest: &Digest, dir: &Path, ref_name: &str) -> Result<bool, OciError> {
+pub fn write_layout(
+    store: &Store,
+    manifest: &Digest,
+    dir: &Path,
+    ref_name: &str,
+) -> Result<bool, OciError> {
     let manifest_size = fs::metadata(store.blob_path(manifest))
         .map_err(|_| bld_store::StoreError::MissingBlob(*manifest))?
         .len();
     let (parsed, _) = read_image(store, manifest)?;
     let mut blobs: Vec<(Digest, u64)> = vec![(*manifest, manifest_size)];
     for descriptor in std::iter::once(parsed.config()).chain(parsed.layers()) {
-        let digest: Digest = descriptor.digest().to_string().parse().map_err(|e| OciError::BadImage {
-            digest: *manifest,
-            reason: format!("{e}"),
-        })?;
+        let digest: Digest =
+            descriptor
+                .digest()
+                .to_string()
+                .parse()
+                .map_err(|e| OciError::BadImage {
+                    digest: *manifest,
+                    reason: format!("{e}"),
+                })?;
         blobs.push((digest, descriptor.size()));
     }
-    let mut descriptor = Descriptor::new(MediaType::ImageManifest, manifest_size, oci_digest(manifest));
-    descriptor.set_annotations(Some(HashMap::from([(REF_NAME.to_owned(), ref_name.to_owned())])));
+    let mut descriptor = Descriptor::new(
+        MediaType::ImageManifest,
+        manifest_size,
+        oci_digest(manifest),
+    );
+    descriptor.set_annotations(Some(HashMap::from([(
+        REF_NAME.to_owned(),
+        ref_name.to_owned(),
+    )])));
     let index = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
@@ -46,7 +63,8 @@ pub fn write_layout(store: &Store, manifest: &Digest, dir: &Path, ref_name: &str
 
     let up_to_date = fs::read(dir.join("index.json")).is_ok_and(|old| old == index_bytes)
         && blobs.iter().all(|(digest, size)| {
-            fs::metadata(dir.join("blobs/sha256").join(digest.hex())).is_ok_and(|m| m.len() == *size)
+            fs::metadata(dir.join("blobs/sha256").join(digest.hex()))
+                .is_ok_and(|m| m.len() == *size)
         });
     if up_to_date {
         return Ok(false);
@@ -54,7 +72,10 @@ pub fn write_layout(store: &Store, manifest: &Digest, dir: &Path, ref_name: &str
 
     let parent = dir.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(write_error(parent))?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let staging = parent.join(format!(".{name}.new-{}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
     let result = (|| {
@@ -86,7 +107,9 @@ fn replace_dir(staging: &Path, dir: &Path) -> Result<(), OciError> {
     if fs::symlink_metadata(dir).is_ok() {
         let old = dir.with_file_name(format!(
             ".{}.old-{}",
-            dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             std::process::id()
         ));
         let _ = fs::remove_dir_all(&old);

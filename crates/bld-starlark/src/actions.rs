@@ -29,7 +29,11 @@ pub(crate) struct AnalysisContext {
 
 impl AnalysisContext {
     pub(crate) fn new(source_date_epoch: u64) -> AnalysisContext {
-        AnalysisContext { graph: RefCell::default(), outputs: RefCell::default(), source_date_epoch }
+        AnalysisContext {
+            graph: RefCell::default(),
+            outputs: RefCell::default(),
+            source_date_epoch,
+        }
     }
 }
 
@@ -63,7 +67,8 @@ fn context<'a>(eval: &'a Evaluator<'_, '_, '_>) -> anyhow::Result<&'a AnalysisCo
 }
 
 fn this_actions<'v>(this: Value<'v>) -> &'v Actions {
-    this.downcast_ref::<Actions>().expect("invariant: methods of `actions` get `actions`")
+    this.downcast_ref::<Actions>()
+        .expect("invariant: methods of `actions` get `actions`")
 }
 
 /// Normalizes a path inside a layer: no leading `/`, no `.` or empty components, no `..`.
@@ -86,23 +91,30 @@ fn string_pairs(value: Value<'_>, what: &str) -> anyhow::Result<Vec<(String, Str
     if value.is_none() {
         return Ok(Vec::new());
     }
-    let dict = DictRef::from_value(value).ok_or_else(|| anyhow::anyhow!("`{what}` must be a dict of strings, got `{value}`"))?;
+    let dict = DictRef::from_value(value)
+        .ok_or_else(|| anyhow::anyhow!("`{what}` must be a dict of strings, got `{value}`"))?;
     dict.iter()
         .map(|(k, v)| match (k.unpack_str(), v.unpack_str()) {
             (Some(k), Some(v)) => Ok((k.to_owned(), v.to_owned())),
-            _ => Err(anyhow::anyhow!("`{what}` must map strings to strings; got `{k}`: `{v}`")),
+            _ => Err(anyhow::anyhow!(
+                "`{what}` must map strings to strings; got `{k}`: `{v}`"
+            )),
         })
         .collect()
 }
 
 fn artifact_of<'v>(value: Value<'v>, what: &str) -> anyhow::Result<&'v Artifact> {
-    value
-        .downcast_ref::<Artifact>()
-        .ok_or_else(|| anyhow::anyhow!("{what} must be a File (from `ctx.files` or an action), got `{value}` of type `{}`", value.get_type()))
+    value.downcast_ref::<Artifact>().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{what} must be a File (from `ctx.files` or an action), got `{value}` of type `{}`",
+            value.get_type()
+        )
+    })
 }
 
 fn input_of(artifact: &Artifact, what: &str, want: ArtifactKind) -> anyhow::Result<Input> {
-    let matches = artifact.kind == want || (want == ArtifactKind::File && artifact.kind == ArtifactKind::Source);
+    let matches = artifact.kind == want
+        || (want == ArtifactKind::File && artifact.kind == ArtifactKind::Source);
     if !matches {
         anyhow::bail!("{what}: expected a {}, got {artifact}", want.name());
     }
@@ -114,17 +126,45 @@ fn input_of(artifact: &Artifact, what: &str, want: ArtifactKind) -> anyhow::Resu
 
 impl AnalysisContext {
     /// Adds `kind` as an action of `owner` producing `name` in its package.
-    fn declare(&self, owner: &Label, name: &str, artifact_kind: ArtifactKind, kind: ActionKind) -> anyhow::Result<Artifact> {
-        if name.is_empty() || name.starts_with('/') || name.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
-            anyhow::bail!("output name `{name}` must be a relative path without `.` or `..` components");
+    fn declare(
+        &self,
+        owner: &Label,
+        name: &str,
+        artifact_kind: ArtifactKind,
+        kind: ActionKind,
+    ) -> anyhow::Result<Artifact> {
+        if name.is_empty()
+            || name.starts_with('/')
+            || name
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
+        {
+            anyhow::bail!(
+                "output name `{name}` must be a relative path without `.` or `..` components"
+            );
         }
-        let short_path = if owner.package().is_empty() { name.to_owned() } else { format!("{}/{name}", owner.package()) };
+        let short_path = if owner.package().is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}/{name}", owner.package())
+        };
         if let Some(other) = self.outputs.borrow().get(&short_path) {
             anyhow::bail!("output `{short_path}` is declared twice (also by `{other}`)");
         }
-        self.outputs.borrow_mut().insert(short_path.clone(), owner.clone());
-        let id = self.graph.borrow_mut().add(Action { owner: owner.clone(), output_name: name.to_owned(), kind });
-        Ok(Artifact { kind: artifact_kind, owner: owner.clone(), short_path, action: Some(id) })
+        self.outputs
+            .borrow_mut()
+            .insert(short_path.clone(), owner.clone());
+        let id = self.graph.borrow_mut().add(Action {
+            owner: owner.clone(),
+            output_name: name.to_owned(),
+            kind,
+        });
+        Ok(Artifact {
+            kind: artifact_kind,
+            owner: owner.clone(),
+            short_path,
+            action: Some(id),
+        })
     }
 }
 
@@ -139,15 +179,22 @@ fn parse_mode(mode: &str) -> anyhow::Result<Option<u32>> {
 }
 
 fn parse_owner(owner: &str) -> anyhow::Result<(u32, u32)> {
-    let parsed = owner.split_once('.').and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)));
-    parsed.ok_or_else(|| anyhow::anyhow!("`owner` must be \"UID.GID\" such as \"0.0\", got \"{owner}\""))
+    let parsed = owner
+        .split_once('.')
+        .and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)));
+    parsed.ok_or_else(|| {
+        anyhow::anyhow!("`owner` must be \"UID.GID\" such as \"0.0\", got \"{owner}\"")
+    })
 }
 
 fn optional_strings(value: Value<'_>, what: &str) -> anyhow::Result<Option<Vec<String>>> {
     if value.is_none() {
         return Ok(None);
     }
-    let items: Option<UnpackListOrTuple<String>> = starlark::values::UnpackValue::unpack_value(value).ok().flatten();
+    let items: Option<UnpackListOrTuple<String>> =
+        starlark::values::UnpackValue::unpack_value(value)
+            .ok()
+            .flatten();
     items
         .map(|i| Some(i.items))
         .ok_or_else(|| anyhow::anyhow!("`{what}` must be a list of strings, got `{value}`"))
@@ -168,7 +215,10 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Artifact> {
         let owner = &this_actions(this).owner;
-        let kind = ActionKind::WriteFile { content: content.as_bytes().to_vec(), executable: is_executable };
+        let kind = ActionKind::WriteFile {
+            content: content.as_bytes().to_vec(),
+            executable: is_executable,
+        };
         context(eval)?.declare(owner, name, ArtifactKind::File, kind)
     }
 
@@ -192,19 +242,31 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         let actions = this_actions(this);
         let mode = parse_mode(mode)?;
         let (uid, gid) = parse_owner(owner)?;
-        let dict = DictRef::from_value(files)
-            .ok_or_else(|| anyhow::anyhow!("`files` must be a dict of path to File, got `{files}`"))?;
+        let dict = DictRef::from_value(files).ok_or_else(|| {
+            anyhow::anyhow!("`files` must be a dict of path to File, got `{files}`")
+        })?;
         let mut entries: Vec<LayerEntry> = Vec::new();
         let mut seen: HashMap<String, String> = HashMap::new();
         for (path, file) in dict.iter() {
-            let raw = path.unpack_str().ok_or_else(|| anyhow::anyhow!("`files` keys are paths, got `{path}`"))?;
+            let raw = path
+                .unpack_str()
+                .ok_or_else(|| anyhow::anyhow!("`files` keys are paths, got `{path}`"))?;
             let path = tar_path(raw)?;
             let artifact = artifact_of(file, &format!("`files[\"{raw}\"]`"))?;
             let input = input_of(artifact, &format!("`files[\"{raw}\"]`"), ArtifactKind::File)?;
             if let Some(previous) = seen.insert(path.clone(), artifact.short_path.clone()) {
-                anyhow::bail!("two files go to `{path}` in the layer: `{previous}` and `{}`", artifact.short_path);
+                anyhow::bail!(
+                    "two files go to `{path}` in the layer: `{previous}` and `{}`",
+                    artifact.short_path
+                );
             }
-            entries.push(LayerEntry { path, input, mode, uid, gid });
+            entries.push(LayerEntry {
+                path,
+                input,
+                mode,
+                uid,
+                gid,
+            });
         }
         let mut links = Vec::new();
         for (path, target) in string_pairs(symlinks.unwrap_or_else(Value::new_none), "symlinks")? {
@@ -218,7 +280,9 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             let mut prefix = path.as_str();
             while let Some((parent, _)) = prefix.rsplit_once('/') {
                 if seen.contains_key(parent) {
-                    anyhow::bail!("`{parent}` is a file in the layer and also the directory of `{path}`");
+                    anyhow::bail!(
+                        "`{parent}` is a file in the layer and also the directory of `{path}`"
+                    );
                 }
                 prefix = parent;
             }
@@ -226,7 +290,11 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         links.sort();
         let context = context(eval)?;
-        let kind = ActionKind::PackLayer(PackLayer { entries, symlinks: links, mtime: context.source_date_epoch });
+        let kind = ActionKind::PackLayer(PackLayer {
+            entries,
+            symlinks: links,
+            mtime: context.source_date_epoch,
+        });
         context.declare(&actions.owner, name, ArtifactKind::Layer, kind)
     }
 
@@ -237,11 +305,13 @@ fn actions_methods(builder: &mut MethodsBuilder) {
     /// ```python
     /// image = ctx.actions.image(name = "image", base = None, layers = [layer], cmd = ["/app"])
     /// ```
+    #[allow(clippy::too_many_arguments)] // one Rust parameter per keyword argument
     fn image<'v>(
         this: Value<'v>,
         #[starlark(require = named)] name: &str,
         #[starlark(require = named, default = NoneOr::None)] base: NoneOr<Value<'v>>,
-        #[starlark(require = named, default = UnpackListOrTuple::default())] layers: UnpackListOrTuple<Value<'v>>,
+        #[starlark(require = named, default = UnpackListOrTuple::default())]
+        layers: UnpackListOrTuple<Value<'v>>,
         #[starlark(require = named)] env: Option<Value<'v>>,
         #[starlark(require = named)] cmd: Option<Value<'v>>,
         #[starlark(require = named)] entrypoint: Option<Value<'v>>,
@@ -254,13 +324,21 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         let actions = this_actions(this);
         let base = match base {
             NoneOr::None => None,
-            NoneOr::Other(value) => Some(input_of(artifact_of(value, "`base`")?, "`base`", ArtifactKind::Image)?),
+            NoneOr::Other(value) => Some(input_of(
+                artifact_of(value, "`base`")?,
+                "`base`",
+                ArtifactKind::Image,
+            )?),
         };
         let mut layer_inputs = Vec::new();
         let mut created_by = Vec::new();
         for (i, layer) in layers.items.iter().enumerate() {
             let artifact = artifact_of(*layer, &format!("`layers[{i}]`"))?;
-            layer_inputs.push(input_of(artifact, &format!("`layers[{i}]`"), ArtifactKind::Layer)?);
+            layer_inputs.push(input_of(
+                artifact,
+                &format!("`layers[{i}]`"),
+                ArtifactKind::Layer,
+            )?);
             created_by.push(format!("bld: {} ({})", artifact.owner, artifact.short_path));
         }
         let none = Value::new_none;
@@ -272,18 +350,19 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             workdir: workdir.into_option(),
             user: user.into_option(),
             labels: string_pairs(labels.unwrap_or_else(none), "labels")?,
-            exposed_ports: optional_strings(exposed_ports.unwrap_or_else(none), "exposed_ports")?.unwrap_or_default(),
+            exposed_ports: optional_strings(exposed_ports.unwrap_or_else(none), "exposed_ports")?
+                .unwrap_or_default(),
             created_by,
             os: os.to_owned(),
             architecture: architecture.to_owned(),
         };
         let context = context(eval)?;
-        let kind = ActionKind::AssembleImage(AssembleImage {
+        let kind = ActionKind::AssembleImage(Box::new(AssembleImage {
             base,
             layers: layer_inputs,
             config,
             created: context.source_date_epoch,
-        });
+        }));
         context.declare(&actions.owner, name, ArtifactKind::Image, kind)
     }
 }

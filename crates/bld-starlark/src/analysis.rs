@@ -83,11 +83,14 @@ pub fn analyze(
                         action: None,
                     };
                     let heap = eval.heap();
-                    let info = ProviderInstance::default_info(heap.alloc(vec![heap.alloc(artifact)]));
+                    let info =
+                        ProviderInstance::default_info(heap.alloc(vec![heap.alloc(artifact)]));
                     (label, Target::new(label, vec![heap.alloc(info)]))
                 }
                 Node::Target(label) => {
-                    let decl = set.get(label).expect("invariant: closure only lists loaded targets");
+                    let decl = set
+                        .get(label)
+                        .expect("invariant: closure only lists loaded targets");
                     (label, analyse_target(&mut eval, decl, &analysed)?)
                 }
             };
@@ -97,27 +100,48 @@ pub fn analyze(
         roots
             .iter()
             .map(|label| {
-                let decl = set.get(label).expect("invariant: roots are declared targets");
+                let decl = set
+                    .get(label)
+                    .expect("invariant: roots are declared targets");
                 let outputs = default_files(analysed[label])
                     .into_iter()
-                    .map(|a| TargetOutput { kind: a.kind, short_path: a.short_path.clone(), action: a.action })
+                    .map(|a| TargetOutput {
+                        kind: a.kind,
+                        short_path: a.short_path.clone(),
+                        action: a.action,
+                    })
                     .collect();
-                Ok(AnalyzedTarget { label: label.clone(), rule: decl.rule_name.clone(), outputs })
+                Ok(AnalyzedTarget {
+                    label: label.clone(),
+                    rule: decl.rule_name.clone(),
+                    outputs,
+                })
             })
             .collect::<Result<Vec<_>, FrontendError>>()
     })?;
-    Ok(Analysis { graph: context.graph.into_inner(), targets })
+    Ok(Analysis {
+        graph: context.graph.into_inner(),
+        targets,
+    })
 }
 
 /// The `DefaultInfo.files` of an analysed target.
 fn default_files<'v>(target: Value<'v>) -> Vec<&'v Artifact> {
-    let Some(target) = Target::from_value(target) else { return Vec::new() };
-    let Some(info) = target.provider(DEFAULT_INFO_ID) else { return Vec::new() };
+    let Some(target) = Target::from_value(target) else {
+        return Vec::new();
+    };
+    let Some(info) = target.provider(DEFAULT_INFO_ID) else {
+        return Vec::new();
+    };
     let Some(files) = ProviderInstance::from_value(info).and_then(|i| i.field("files")) else {
         return Vec::new();
     };
     ListRef::from_value(files)
-        .map(|list| list.iter().filter_map(|v| v.downcast_ref::<Artifact>()).collect())
+        .map(|list| {
+            list.iter()
+                .filter_map(|v| v.downcast_ref::<Artifact>())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -145,11 +169,16 @@ fn analyse_target<'v>(
     let mut providers = Vec::new();
     if !result.is_none() {
         let list = ListRef::from_value(result).ok_or_else(|| {
-            fail(format!("the implementation must return a list of providers, got `{}`", result.get_type()))
+            fail(format!(
+                "the implementation must return a list of providers, got `{}`",
+                result.get_type()
+            ))
         })?;
         for item in list.iter() {
             let Some(instance) = ProviderInstance::from_value(item) else {
-                return Err(fail(format!("the implementation returned `{item}`, which is not a provider instance")));
+                return Err(fail(format!(
+                    "the implementation returned `{item}`, which is not a provider instance"
+                )));
             };
             if providers.iter().any(|p: &Value<'v>| {
                 ProviderInstance::from_value(*p).is_some_and(|q| q.same_provider(instance))
@@ -159,8 +188,12 @@ fn analyse_target<'v>(
             providers.push(item);
         }
     }
-    if !providers.iter().any(|p| ProviderInstance::from_value(*p).is_some_and(|i| i.is_instance_of(DEFAULT_INFO_ID))) {
-        providers.push(heap.alloc(ProviderInstance::default_info(heap.alloc(Vec::<Value<'v>>::new()))));
+    if !providers.iter().any(|p| {
+        ProviderInstance::from_value(*p).is_some_and(|i| i.is_instance_of(DEFAULT_INFO_ID))
+    }) {
+        providers.push(heap.alloc(ProviderInstance::default_info(
+            heap.alloc(Vec::<Value<'v>>::new()),
+        )));
     }
     Ok(Target::new(&decl.label, providers))
 }
@@ -184,15 +217,25 @@ fn build_ctx<'v>(
                     .map(|a| heap.alloc(a.clone()))
                     .collect();
                 if spec.ty == AttrType::Label {
-                    attr.push((name.clone(), deps.first().copied().unwrap_or_else(Value::new_none)));
-                    file.push((name.clone(), dep_files.first().copied().unwrap_or_else(Value::new_none)));
+                    attr.push((
+                        name.clone(),
+                        deps.first().copied().unwrap_or_else(Value::new_none),
+                    ));
+                    file.push((
+                        name.clone(),
+                        dep_files.first().copied().unwrap_or_else(Value::new_none),
+                    ));
                 } else {
                     attr.push((name.clone(), heap.alloc(deps)));
                 }
                 files.push((name.clone(), heap.alloc(dep_files)));
             }
             _ => {
-                let value = if *value == AttrValue::None { Value::new_none() } else { attr_value_to_starlark(value, heap) };
+                let value = if *value == AttrValue::None {
+                    Value::new_none()
+                } else {
+                    attr_value_to_starlark(value, heap)
+                };
                 attr.push((name.clone(), value));
             }
         }
@@ -202,6 +245,11 @@ fn build_ctx<'v>(
         ("attr", heap.alloc(AllocStruct(attr))),
         ("files", heap.alloc(AllocStruct(files))),
         ("file", heap.alloc(AllocStruct(file))),
-        ("actions", heap.alloc(Actions { owner: decl.label.clone() })),
+        (
+            "actions",
+            heap.alloc(Actions {
+                owner: decl.label.clone(),
+            }),
+        ),
     ]))
 }

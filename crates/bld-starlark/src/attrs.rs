@@ -109,7 +109,11 @@ impl fmt::Display for AttrDescriptor {
 impl<'v> StarlarkValue<'v> for AttrDescriptor {}
 
 /// Converts a Starlark value given for attribute `spec` of a target in `package`.
-pub fn attr_value_from_starlark(spec: &AttrSpec, value: Value<'_>, package: &str) -> Result<AttrValue, String> {
+pub fn attr_value_from_starlark(
+    spec: &AttrSpec,
+    value: Value<'_>,
+    package: &str,
+) -> Result<AttrValue, String> {
     let wrong = || {
         format!(
             "attribute `{}`: expected {}, got `{}` of type `{}`",
@@ -123,7 +127,11 @@ pub fn attr_value_from_starlark(spec: &AttrSpec, value: Value<'_>, package: &str
         Label::parse(text, package).map_err(|e| format!("attribute `{}`: {e}", spec.name))
     };
     if value.is_none() {
-        return Ok(if spec.mandatory { AttrValue::None } else { spec.default.clone() });
+        return Ok(if spec.mandatory {
+            AttrValue::None
+        } else {
+            spec.default.clone()
+        });
     }
     Ok(match spec.ty {
         AttrType::String => AttrValue::String(value.unpack_str().ok_or_else(wrong)?.to_owned()),
@@ -132,7 +140,11 @@ pub fn attr_value_from_starlark(spec: &AttrSpec, value: Value<'_>, package: &str
         AttrType::StringList => AttrValue::StringList(string_list(value).ok_or_else(wrong)?),
         AttrType::Label => AttrValue::Label(label(value.unpack_str().ok_or_else(wrong)?)?),
         AttrType::LabelList => AttrValue::LabelList(
-            string_list(value).ok_or_else(wrong)?.iter().map(|s| label(s)).collect::<Result<_, _>>()?,
+            string_list(value)
+                .ok_or_else(wrong)?
+                .iter()
+                .map(|s| label(s))
+                .collect::<Result<_, _>>()?,
         ),
         AttrType::StringDict => {
             let dict = DictRef::from_value(value).ok_or_else(wrong)?;
@@ -149,8 +161,13 @@ pub fn attr_value_from_starlark(spec: &AttrSpec, value: Value<'_>, package: &str
 }
 
 fn string_list(value: Value<'_>) -> Option<Vec<String>> {
-    let items: UnpackListOrTuple<Value<'_>> = starlark::values::UnpackValue::unpack_value(value).ok()??;
-    items.items.iter().map(|v| v.unpack_str().map(str::to_owned)).collect()
+    let items: UnpackListOrTuple<Value<'_>> =
+        starlark::values::UnpackValue::unpack_value(value).ok()??;
+    items
+        .items
+        .iter()
+        .map(|v| v.unpack_str().map(str::to_owned))
+        .collect()
 }
 
 /// A plain (non-label) attribute value as Starlark sees it in `ctx.attr`.
@@ -166,7 +183,9 @@ pub fn attr_value_to_starlark<'v>(value: &AttrValue, heap: Heap<'v>) -> Value<'v
         AttrValue::Int(i) => heap.alloc(*i as i32),
         AttrValue::Bool(b) => Value::new_bool(*b),
         AttrValue::Label(l) => heap.alloc(l.to_string()),
-        AttrValue::LabelList(ls) => heap.alloc(ls.iter().map(|l| l.to_string()).collect::<Vec<_>>()),
+        AttrValue::LabelList(ls) => {
+            heap.alloc(ls.iter().map(|l| l.to_string()).collect::<Vec<_>>())
+        }
     }
 }
 
@@ -177,11 +196,23 @@ fn descriptor(
     doc: &str,
 ) -> anyhow::Result<AttrDescriptor> {
     let _ = doc;
-    let mut spec = AttrSpec { name: String::new(), ty, mandatory, default: AttrValue::None };
+    let mut spec = AttrSpec {
+        name: String::new(),
+        ty,
+        mandatory,
+        default: AttrValue::None,
+    };
     if let Some(default) = default.filter(|d| !d.is_none()) {
         // Label defaults are resolved as absolute labels (`//pkg:name`).
-        spec.default = attr_value_from_starlark(&AttrSpec { mandatory: false, ..spec.clone() }, default, "")
-            .map_err(|e| anyhow::anyhow!("default: {e}"))?;
+        spec.default = attr_value_from_starlark(
+            &AttrSpec {
+                mandatory: false,
+                ..spec.clone()
+            },
+            default,
+            "",
+        )
+        .map_err(|e| anyhow::anyhow!("default: {e}"))?;
     }
     Ok(AttrDescriptor { spec })
 }

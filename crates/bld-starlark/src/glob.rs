@@ -10,7 +10,9 @@ fn build_set(patterns: &[String]) -> anyhow::Result<GlobSet> {
     let mut set = GlobSetBuilder::new();
     for pattern in patterns {
         if pattern.starts_with('/') || pattern.split('/').any(|part| part == "..") {
-            anyhow::bail!("glob pattern `{pattern}` must be relative to the package and stay inside it");
+            anyhow::bail!(
+                "glob pattern `{pattern}` must be relative to the package and stay inside it"
+            );
         }
         let glob = GlobBuilder::new(pattern)
             .literal_separator(true)
@@ -18,25 +20,41 @@ fn build_set(patterns: &[String]) -> anyhow::Result<GlobSet> {
             .map_err(|e| anyhow::anyhow!("invalid glob pattern `{pattern}`: {e}"))?;
         set.add(glob);
     }
-    set.build().map_err(|e| anyhow::anyhow!("invalid glob patterns: {e}"))
+    set.build()
+        .map_err(|e| anyhow::anyhow!("invalid glob patterns: {e}"))
 }
 
 /// Files under `package_dir` (relative, `/`-separated, sorted) matching `include` and not
 /// `exclude`, not descending into subpackages or following directory symlinks.
-pub fn glob(package_dir: &Path, include: &[String], exclude: &[String]) -> anyhow::Result<Vec<String>> {
+pub fn glob(
+    package_dir: &Path,
+    include: &[String],
+    exclude: &[String],
+) -> anyhow::Result<Vec<String>> {
     let include = build_set(include)?;
     let exclude = build_set(exclude)?;
     let mut found = Vec::new();
     let mut pending = vec![String::new()];
     while let Some(relative) = pending.pop() {
-        let dir = if relative.is_empty() { package_dir.to_owned() } else { package_dir.join(&relative) };
+        let dir = if relative.is_empty() {
+            package_dir.to_owned()
+        } else {
+            package_dir.join(&relative)
+        };
         let entries = fs::read_dir(&dir)
             .map_err(|e| anyhow::anyhow!("glob: cannot list `{}`: {e}", dir.display()))?;
         for entry in entries {
-            let entry = entry.map_err(|e| anyhow::anyhow!("glob: cannot list `{}`: {e}", dir.display()))?;
+            let entry =
+                entry.map_err(|e| anyhow::anyhow!("glob: cannot list `{}`: {e}", dir.display()))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let path = if relative.is_empty() { name } else { format!("{relative}/{name}") };
-            let file_type = entry.file_type().map_err(|e| anyhow::anyhow!("glob: `{path}`: {e}"))?;
+            let path = if relative.is_empty() {
+                name
+            } else {
+                format!("{relative}/{name}")
+            };
+            let file_type = entry
+                .file_type()
+                .map_err(|e| anyhow::anyhow!("glob: `{path}`: {e}"))?;
             if file_type.is_dir() {
                 if !entry.path().join(BUILD_FILE).exists() {
                     pending.push(path);
@@ -57,13 +75,23 @@ mod tests {
     #[test]
     fn matches_within_the_package_only() {
         let dir = tempfile::tempdir().expect("tempdir");
-        for path in ["a.txt", "b.md", "sub/c.txt", "sub/deep/d.txt", "subpkg/BUILD.star", "subpkg/e.txt"] {
+        for path in [
+            "a.txt",
+            "b.md",
+            "sub/c.txt",
+            "sub/deep/d.txt",
+            "subpkg/BUILD.star",
+            "subpkg/e.txt",
+        ] {
             let path = dir.path().join(path);
             fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             fs::write(path, "x").expect("write");
         }
         let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(glob(dir.path(), &s(&["*.txt"]), &[]).expect("glob"), s(&["a.txt"]));
+        assert_eq!(
+            glob(dir.path(), &s(&["*.txt"]), &[]).expect("glob"),
+            s(&["a.txt"])
+        );
         assert_eq!(
             glob(dir.path(), &s(&["**/*.txt"]), &s(&["sub/deep/**"])).expect("glob"),
             s(&["a.txt", "sub/c.txt"])

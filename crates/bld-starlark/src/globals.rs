@@ -26,10 +26,17 @@ pub fn bld_globals() -> Globals {
     .build()
 }
 
-fn package_context<'a>(eval: &'a Evaluator<'_, '_, '_>, function: &str) -> anyhow::Result<&'a PackageContext> {
+fn package_context<'a>(
+    eval: &'a Evaluator<'_, '_, '_>,
+    function: &str,
+) -> anyhow::Result<&'a PackageContext> {
     eval.extra
         .and_then(|extra| extra.downcast_ref::<PackageContext>())
-        .ok_or_else(|| anyhow::anyhow!("`{function}()` can only be called while a BUILD.star file is evaluated"))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "`{function}()` can only be called while a BUILD.star file is evaluated"
+            )
+        })
 }
 
 #[starlark_module]
@@ -50,7 +57,10 @@ fn register_rules(builder: &mut GlobalsBuilder) {
         #[starlark(require = named, default = "")] doc: &str,
     ) -> anyhow::Result<Rule<'v>> {
         if implementation.get_type() != "function" {
-            anyhow::bail!("`implementation` must be a function, got `{}`", implementation.get_type());
+            anyhow::bail!(
+                "`implementation` must be a function, got `{}`",
+                implementation.get_type()
+            );
         }
         let mut specs = Vec::new();
         if let Some(attrs) = attrs.filter(|a| !a.is_none()) {
@@ -73,7 +83,11 @@ fn register_rules(builder: &mut GlobalsBuilder) {
         }
         Ok(Rule::new(
             implementation,
-            RuleMeta { attrs: specs, name: Default::default(), doc: doc.to_owned() },
+            RuleMeta {
+                attrs: specs,
+                name: Default::default(),
+                doc: doc.to_owned(),
+            },
         ))
     }
 
@@ -83,7 +97,8 @@ fn register_rules(builder: &mut GlobalsBuilder) {
     /// ImageInfo = provider(doc = "An OCI image", fields = ["image"])
     /// ```
     fn provider(
-        #[starlark(require = named, default = UnpackListOrTuple::default())] fields: UnpackListOrTuple<String>,
+        #[starlark(require = named, default = UnpackListOrTuple::default())]
+        fields: UnpackListOrTuple<String>,
         #[starlark(require = named, default = "")] doc: &str,
     ) -> anyhow::Result<Provider> {
         let _ = doc;
@@ -106,7 +121,8 @@ fn register_rules(builder: &mut GlobalsBuilder) {
     /// ```
     fn glob<'v>(
         #[starlark(require = pos)] include: UnpackListOrTuple<String>,
-        #[starlark(require = named, default = UnpackListOrTuple::default())] exclude: UnpackListOrTuple<String>,
+        #[starlark(require = named, default = UnpackListOrTuple::default())]
+        exclude: UnpackListOrTuple<String>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Vec<String>> {
         let context = package_context(eval, "glob")?;

@@ -12,8 +12,8 @@
 mod actions;
 mod analysis;
 mod attrs;
-mod globals;
 mod glob;
+mod globals;
 mod load;
 mod package;
 mod patterns;
@@ -25,7 +25,7 @@ pub use analysis::{Analysis, AnalysisOptions, AnalyzedTarget, TargetOutput, anal
 pub use attrs::AttrValue;
 pub use load::Loader;
 pub use package::TargetDecl;
-pub use patterns::{expand_patterns, query_deps, TargetSet};
+pub use patterns::{TargetSet, expand_patterns, query_deps};
 pub use values::ArtifactKind;
 
 /// A failure of the front-end. Messages name the file, line and column, and what was expected.
@@ -52,11 +52,15 @@ impl FrontendError {
     fn starlark(error: starlark::Error) -> FrontendError {
         let text = format!("{error}");
         let text = text.trim_end();
-        FrontendError::User { message: text.strip_prefix("error: ").unwrap_or(text).to_owned() }
+        FrontendError::User {
+            message: text.strip_prefix("error: ").unwrap_or(text).to_owned(),
+        }
     }
 
     fn user(message: impl Into<String>) -> FrontendError {
-        FrontendError::User { message: message.into() }
+        FrontendError::User {
+            message: message.into(),
+        }
     }
 }
 

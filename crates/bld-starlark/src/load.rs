@@ -21,7 +21,10 @@ const EMBEDDED_RULES: &[(&str, &str)] = &[
 ];
 
 fn dialect() -> Dialect {
-    Dialect { enable_f_strings: true, ..Dialect::Extended }
+    Dialect {
+        enable_f_strings: true,
+        ..Dialect::Extended
+    }
 }
 
 /// Evaluates Starlark files of one workspace, caching loaded modules.
@@ -43,7 +46,8 @@ impl Loader {
             modules: RefCell::default(),
             in_progress: RefCell::default(),
         };
-        let prelude_label = Label::parse("@bld//rules:prelude.star", "").expect("invariant: valid label");
+        let prelude_label =
+            Label::parse("@bld//rules:prelude.star", "").expect("invariant: valid label");
         loader.prelude = Some(loader.load_module(&prelude_label, None)?);
         let workspace_file = loader.workspace.root().join(WORKSPACE_FILE);
         let text = read_source(&workspace_file, WORKSPACE_FILE)?;
@@ -58,13 +62,22 @@ impl Loader {
 
     /// Every module loaded so far (analysis keeps their heaps alive).
     pub(crate) fn loaded_modules(&self) -> Vec<FrozenModule> {
-        self.modules.borrow().values().cloned().chain(self.prelude.clone()).collect()
+        self.modules
+            .borrow()
+            .values()
+            .cloned()
+            .chain(self.prelude.clone())
+            .collect()
     }
 
     /// Evaluates the BUILD file of `package` and returns the targets it declares.
     pub fn eval_build_file(&self, package: &str) -> Result<Vec<TargetDecl>, FrontendError> {
         let dir = self.workspace.package_dir(package);
-        let display = if package.is_empty() { BUILD_FILE.to_owned() } else { format!("{package}/{BUILD_FILE}") };
+        let display = if package.is_empty() {
+            BUILD_FILE.to_owned()
+        } else {
+            format!("{package}/{BUILD_FILE}")
+        };
         let text = read_source(&dir.join(BUILD_FILE), &display)?;
         let context = PackageContext::new(package, dir, &display);
         self.evaluate(&display, text, package, Some(&context))?;
@@ -88,13 +101,17 @@ impl Loader {
             })?;
             if !label.name().ends_with(".star") {
                 return Err(FrontendError::User {
-                    message: format!("{location}: cannot load `{}`: expected a `.star` file", load.module_id),
+                    message: format!(
+                        "{location}: cannot load `{}`: expected a `.star` file",
+                        load.module_id
+                    ),
                 });
             }
             let module = self.load_module(&label, Some(&location))?;
             loaded.insert(load.module_id.to_owned(), module);
         }
-        let modules: HashMap<&str, &FrozenModule> = loaded.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let modules: HashMap<&str, &FrozenModule> =
+            loaded.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let file_loader = ReturnFileLoader { modules: &modules };
         Module::with_temp_heap(|module| {
             if let Some(prelude) = &self.prelude {
@@ -106,14 +123,21 @@ impl Loader {
                 if let Some(context) = context {
                     eval.extra = Some(context);
                 }
-                eval.eval_module(ast, &self.globals).map_err(FrontendError::starlark)?;
+                eval.eval_module(ast, &self.globals)
+                    .map_err(FrontendError::starlark)?;
             }
-            module.freeze().map_err(|e| FrontendError::User { message: format!("{display}: {e:?}") })
+            module.freeze().map_err(|e| FrontendError::User {
+                message: format!("{display}: {e:?}"),
+            })
         })
     }
 
     /// Loads (once) the module `label`; `from` is the location of the `load()` for messages.
-    fn load_module(&self, label: &Label, from: Option<&str>) -> Result<FrozenModule, FrontendError> {
+    fn load_module(
+        &self,
+        label: &Label,
+        from: Option<&str>,
+    ) -> Result<FrozenModule, FrontendError> {
         if let Some(module) = self.modules.borrow().get(label) {
             return Ok(module.clone());
         }
@@ -124,31 +148,45 @@ impl Loader {
                 .chain([label])
                 .map(|l| l.to_string())
                 .collect();
-            return Err(FrontendError::User { message: format!("{at}load cycle: {}", cycle.join(" -> ")) });
+            return Err(FrontendError::User {
+                message: format!("{at}load cycle: {}", cycle.join(" -> ")),
+            });
         }
         let (display, text) = match label.repo() {
             Some("bld") => {
                 let text = (label.package() == "rules")
-                    .then(|| EMBEDDED_RULES.iter().find(|(name, _)| *name == label.name()))
+                    .then(|| {
+                        EMBEDDED_RULES
+                            .iter()
+                            .find(|(name, _)| *name == label.name())
+                    })
                     .flatten()
                     .map(|(_, text)| text.to_string())
                     .ok_or_else(|| FrontendError::User {
                         message: format!(
                             "{at}cannot load `{label}`: bld provides {}",
-                            EMBEDDED_RULES.iter().map(|(n, _)| format!("`@bld//rules:{n}`")).collect::<Vec<_>>().join(", ")
+                            EMBEDDED_RULES
+                                .iter()
+                                .map(|(n, _)| format!("`@bld//rules:{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     })?;
                 (label.to_string(), text)
             }
             Some(other) => {
                 return Err(FrontendError::User {
-                    message: format!("{at}cannot load `{label}`: unknown repository `@{other}` (only `@bld` exists)"),
+                    message: format!(
+                        "{at}cannot load `{label}`: unknown repository `@{other}` (only `@bld` exists)"
+                    ),
                 });
             }
             None => {
                 let path = label.workspace_path();
-                let text = fs::read_to_string(self.workspace.root().join(&path)).map_err(|e| FrontendError::User {
-                    message: format!("{at}cannot load `{label}`: cannot read `{path}`: {e}"),
+                let text = fs::read_to_string(self.workspace.root().join(&path)).map_err(|e| {
+                    FrontendError::User {
+                        message: format!("{at}cannot load `{label}`: cannot read `{path}`: {e}"),
+                    }
                 })?;
                 (path, text)
             }
@@ -157,17 +195,26 @@ impl Loader {
         let result = self.evaluate(&display, text, label.package(), None);
         self.in_progress.borrow_mut().pop();
         let module = result?;
-        self.modules.borrow_mut().insert(label.clone(), module.clone());
+        self.modules
+            .borrow_mut()
+            .insert(label.clone(), module.clone());
         Ok(module)
     }
 }
 
 fn read_source(path: &std::path::Path, display: &str) -> Result<String, FrontendError> {
-    fs::read_to_string(path).map_err(|e| FrontendError::User { message: format!("cannot read `{display}`: {e}") })
+    fs::read_to_string(path).map_err(|e| FrontendError::User {
+        message: format!("cannot read `{display}`: {e}"),
+    })
 }
 
 /// `file:line:col` (1-based) of a span.
 pub(crate) fn span_location(span: &starlark::codemap::FileSpan) -> String {
     let resolved = span.resolve();
-    format!("{}:{}:{}", resolved.file, resolved.span.begin.line + 1, resolved.span.begin.column + 1)
+    format!(
+        "{}:{}:{}",
+        resolved.file,
+        resolved.span.begin.line + 1,
+        resolved.span.begin.column + 1
+    )
 }

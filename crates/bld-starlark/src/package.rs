@@ -30,7 +30,9 @@ pub struct TargetDecl {
 impl TargetDecl {
     /// The labels this target depends on, each with the attribute naming it.
     pub fn deps(&self) -> impl Iterator<Item = (&str, &Label)> {
-        self.attrs.iter().flat_map(|(name, value)| value.labels().iter().map(move |l| (name.as_str(), l)))
+        self.attrs
+            .iter()
+            .flat_map(|(name, value)| value.labels().iter().map(move |l| (name.as_str(), l)))
     }
 }
 
@@ -86,9 +88,17 @@ pub(crate) fn declare_target<'v>(
     let name = match given.shift_remove("name") {
         Some(v) => v
             .unpack_str()
-            .ok_or_else(|| error(format!("rule `{rule_name}`: `name` must be a string, got `{v}`")))?
+            .ok_or_else(|| {
+                error(format!(
+                    "rule `{rule_name}`: `name` must be a string, got `{v}`"
+                ))
+            })?
             .to_owned(),
-        None => return Err(error(format!("rule `{rule_name}`: missing mandatory attribute `name`"))),
+        None => {
+            return Err(error(format!(
+                "rule `{rule_name}`: missing mandatory attribute `name`"
+            )));
+        }
     };
     let label = Label::parse(&format!(":{name}"), &context.package)
         .map_err(|e| error(format!("rule `{rule_name}`: bad `name`: {e}")))?;
@@ -100,11 +110,17 @@ pub(crate) fn declare_target<'v>(
             None => spec.default.clone(),
         };
         if spec.mandatory && value == AttrValue::None {
-            return Err(error(format!("{label}: missing mandatory attribute `{}`", spec.name)));
+            return Err(error(format!(
+                "{label}: missing mandatory attribute `{}`",
+                spec.name
+            )));
         }
         attrs.push((spec.name.clone(), value));
     }
-    if let Some((unknown, _)) = given.iter().find(|(k, _)| !COMMON_ATTRS.contains(&k.as_str())) {
+    if let Some((unknown, _)) = given
+        .iter()
+        .find(|(k, _)| !COMMON_ATTRS.contains(&k.as_str()))
+    {
         let mut known: Vec<&str> = meta.attrs.iter().map(|a| a.name.as_str()).collect();
         known.insert(0, "name");
         return Err(error(format!(
@@ -123,8 +139,17 @@ pub(crate) fn declare_target<'v>(
         .unwrap_or_else(|| context.build_file.clone());
     let mut targets = context.targets.borrow_mut();
     if let Some(existing) = targets.iter().find(|t| t.label == label) {
-        return Err(error(format!("target `{label}` is declared twice (first at {})", existing.location)));
+        return Err(error(format!(
+            "target `{label}` is declared twice (first at {})",
+            existing.location
+        )));
     }
-    targets.push(TargetDecl { label, rule, rule_name: rule_name.to_owned(), attrs, location });
+    targets.push(TargetDecl {
+        label,
+        rule,
+        rule_name: rule_name.to_owned(),
+        attrs,
+        location,
+    });
     Ok(Value::new_none())
 }

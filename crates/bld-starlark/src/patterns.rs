@@ -31,7 +31,11 @@ pub(crate) enum Node {
 
 impl TargetSet {
     /// Loads `package` if it is not loaded yet.
-    fn ensure_package(&mut self, loader: &Loader, package: &str) -> Result<&[TargetDecl], FrontendError> {
+    fn ensure_package(
+        &mut self,
+        loader: &Loader,
+        package: &str,
+    ) -> Result<&[TargetDecl], FrontendError> {
         if !self.packages.contains_key(package) {
             let targets = loader.eval_build_file(package)?;
             self.packages.insert(package.to_owned(), targets);
@@ -41,12 +45,19 @@ impl TargetSet {
 
     /// The declaration of `label`, if its package is loaded and declares it.
     pub fn get(&self, label: &Label) -> Option<&TargetDecl> {
-        self.packages.get(label.package())?.iter().find(|t| t.label == *label)
+        self.packages
+            .get(label.package())?
+            .iter()
+            .find(|t| t.label == *label)
     }
 
     /// `roots` and everything they depend on, dependencies first. Checks that every label
     /// names a target or an existing source file inside the workspace, and that there is no cycle.
-    pub(crate) fn closure(&mut self, loader: &Loader, roots: &[Label]) -> Result<Vec<Node>, FrontendError> {
+    pub(crate) fn closure(
+        &mut self,
+        loader: &Loader,
+        roots: &[Label],
+    ) -> Result<Vec<Node>, FrontendError> {
         let mut state: HashMap<Label, bool> = HashMap::new(); // false: in progress, true: done
         let mut order = Vec::new();
         let mut stack = Vec::new();
@@ -69,20 +80,32 @@ impl TargetSet {
             Some(true) => return Ok(()),
             Some(false) => {
                 let start = stack.iter().position(|l| l == label).unwrap_or(0);
-                let cycle: Vec<String> = stack[start..].iter().chain([label]).map(|l| l.to_string()).collect();
-                let at = referrer.map(|(t, _)| format!("{}: ", t.location)).unwrap_or_default();
-                return Err(FrontendError::user(format!("{at}dependency cycle: {}", cycle.join(" -> "))));
+                let cycle: Vec<String> = stack[start..]
+                    .iter()
+                    .chain([label])
+                    .map(|l| l.to_string())
+                    .collect();
+                let at = referrer
+                    .map(|(t, _)| format!("{}: ", t.location))
+                    .unwrap_or_default();
+                return Err(FrontendError::user(format!(
+                    "{at}dependency cycle: {}",
+                    cycle.join(" -> ")
+                )));
             }
             None => {}
         }
         let at = |message: String| match referrer {
-            Some((target, attr)) => {
-                FrontendError::user(format!("{}: {}: attribute `{attr}`: {message}", target.location, target.label))
-            }
+            Some((target, attr)) => FrontendError::user(format!(
+                "{}: {}: attribute `{attr}`: {message}",
+                target.location, target.label
+            )),
             None => FrontendError::user(message),
         };
         if label.repo().is_some() {
-            return Err(at(format!("`{label}`: targets of other repositories are not supported yet")));
+            return Err(at(format!(
+                "`{label}`: targets of other repositories are not supported yet"
+            )));
         }
         let package_dir = loader.workspace().package_dir(label.package());
         if !package_dir.join(BUILD_FILE).is_file() {
@@ -143,7 +166,9 @@ fn check_source(loader: &Loader, label: &Label) -> Result<(), String> {
         ));
     }
     if !resolved.is_file() {
-        return Err(format!("source `{label}` is not a regular file (name files, or use `glob()` for directories)"));
+        return Err(format!(
+            "source `{label}` is not a regular file (name files, or use `glob()` for directories)"
+        ));
     }
     Ok(())
 }
@@ -173,7 +198,11 @@ pub fn expand_patterns(
                     return Err(FrontendError::user(format!(
                         "no target `{label}`: package `//{}` declares {}",
                         label.package(),
-                        if names.is_empty() { "no targets".to_owned() } else { format!("`{}`", names.join("`, `")) }
+                        if names.is_empty() {
+                            "no targets".to_owned()
+                        } else {
+                            format!("`{}`", names.join("`, `"))
+                        }
                     )));
                 }
                 labels.push(label.clone());
@@ -210,14 +239,20 @@ fn discover_packages(root: &Path, prefix: &str) -> Result<Vec<String>, FrontendE
     let mut packages = Vec::new();
     let mut pending = vec![prefix.to_owned()];
     while let Some(relative) = pending.pop() {
-        let dir = if relative.is_empty() { root.to_owned() } else { root.join(&relative) };
+        let dir = if relative.is_empty() {
+            root.to_owned()
+        } else {
+            root.join(&relative)
+        };
         if dir.join(BUILD_FILE).is_file() {
             packages.push(relative.clone());
         }
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && relative == prefix => {
-                return Err(FrontendError::user(format!("no directory `{prefix}` in the workspace")));
+                return Err(FrontendError::user(format!(
+                    "no directory `{prefix}` in the workspace"
+                )));
             }
             Err(source) => return Err(FrontendError::Io { path: dir, source }),
         };
@@ -226,8 +261,15 @@ fn discover_packages(root: &Path, prefix: &str) -> Result<Vec<String>, FrontendE
             if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
-            let child = if relative.is_empty() { name } else { format!("{relative}/{name}") };
-            if child == "bld-out" || ignored.contains(&child) || entry.path().join(WORKSPACE_FILE).exists() {
+            let child = if relative.is_empty() {
+                name
+            } else {
+                format!("{relative}/{name}")
+            };
+            if child == "bld-out"
+                || ignored.contains(&child)
+                || entry.path().join(WORKSPACE_FILE).exists()
+            {
                 continue;
             }
             pending.push(child);
@@ -238,7 +280,11 @@ fn discover_packages(root: &Path, prefix: &str) -> Result<Vec<String>, FrontendE
 }
 
 /// `roots` and everything they depend on (targets and source files), in dependency order.
-pub fn query_deps(loader: &Loader, set: &mut TargetSet, roots: &[Label]) -> Result<Vec<Label>, FrontendError> {
+pub fn query_deps(
+    loader: &Loader,
+    set: &mut TargetSet,
+    roots: &[Label],
+) -> Result<Vec<Label>, FrontendError> {
     Ok(set
         .closure(loader, roots)?
         .into_iter()

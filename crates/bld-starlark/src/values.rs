@@ -51,7 +51,9 @@ impl<'v> StarlarkValue<'v> for LabelValue {
     }
 
     fn equals(&self, other: Value<'v>) -> starlark::Result<bool> {
-        Ok(other.downcast_ref::<LabelValue>().is_some_and(|o| o.0 == self.0))
+        Ok(other
+            .downcast_ref::<LabelValue>()
+            .is_some_and(|o| o.0 == self.0))
     }
 }
 
@@ -97,7 +99,11 @@ starlark_simple_value!(Artifact);
 
 impl fmt::Display for Artifact {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let origin = if self.kind == ArtifactKind::Source { "source" } else { "generated" };
+        let origin = if self.kind == ArtifactKind::Source {
+            "source"
+        } else {
+            "generated"
+        };
         write!(f, "<{} {} {}>", origin, self.kind.name(), self.short_path)
     }
 }
@@ -116,7 +122,16 @@ impl<'v> StarlarkValue<'v> for Artifact {
     }
 
     fn dir_attr(&self) -> Vec<String> {
-        ["basename", "is_source", "kind", "owner", "path", "short_path"].map(String::from).to_vec()
+        [
+            "basename",
+            "is_source",
+            "kind",
+            "owner",
+            "path",
+            "short_path",
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn equals(&self, other: Value<'v>) -> starlark::Result<bool> {
@@ -144,18 +159,29 @@ starlark_simple_value!(Provider);
 impl Provider {
     /// A new provider with its own identity.
     pub fn new(fields: Vec<String>) -> Provider {
-        Provider { id: NEXT_PROVIDER_ID.fetch_add(1, Ordering::Relaxed), name: OnceLock::new(), fields }
+        Provider {
+            id: NEXT_PROVIDER_ID.fetch_add(1, Ordering::Relaxed),
+            name: OnceLock::new(),
+            fields,
+        }
     }
 
     /// The built-in `DefaultInfo`.
     pub fn default_info() -> Provider {
         let name = OnceLock::new();
         let _ = name.set("DefaultInfo".to_owned());
-        Provider { id: DEFAULT_INFO_ID, name, fields: vec!["files".into()] }
+        Provider {
+            id: DEFAULT_INFO_ID,
+            name,
+            fields: vec!["files".into()],
+        }
     }
 
     fn name(&self) -> &str {
-        self.name.get().map(String::as_str).unwrap_or("<anonymous provider>")
+        self.name
+            .get()
+            .map(String::as_str)
+            .unwrap_or("<anonymous provider>")
     }
 }
 
@@ -167,7 +193,11 @@ impl fmt::Display for Provider {
 
 #[starlark_value(type = "provider")]
 impl<'v> StarlarkValue<'v> for Provider {
-    fn export_as(&self, variable_name: &str, _eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<()> {
+    fn export_as(
+        &self,
+        variable_name: &str,
+        _eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<()> {
         let _ = self.name.set(variable_name.to_owned());
         Ok(())
     }
@@ -233,7 +263,10 @@ impl<'v, V: ValueLike<'v>> ProviderInstanceGen<V> {
 
     /// A field's value (`None` if it was not set).
     pub fn field(&self, name: &str) -> Option<Value<'v>> {
-        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.to_value())
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.to_value())
     }
 }
 
@@ -286,7 +319,10 @@ starlark_complex_value!(pub Target);
 impl<'v> Target<'v> {
     /// A target with its providers.
     pub fn new(label: &Label, providers: Vec<Value<'v>>) -> Target<'v> {
-        TargetGen { label: label.to_string(), providers }
+        TargetGen {
+            label: label.to_string(),
+            providers,
+        }
     }
 }
 
@@ -308,7 +344,10 @@ impl<V> fmt::Display for TargetGen<V> {
 impl<'v> Freeze for Target<'v> {
     type Frozen = FrozenTarget;
     fn freeze(self, freezer: &Freezer) -> FreezeResult<Self::Frozen> {
-        Ok(TargetGen { label: self.label, providers: self.providers.freeze(freezer)? })
+        Ok(TargetGen {
+            label: self.label,
+            providers: self.providers.freeze(freezer)?,
+        })
     }
 }
 
@@ -325,17 +364,25 @@ where
             )));
         };
         self.provider(provider.id).ok_or_else(|| {
-            display_error(format!("target `{}` does not provide `{}`", self.label, provider.name()))
+            display_error(format!(
+                "target `{}` does not provide `{}`",
+                self.label,
+                provider.name()
+            ))
         })
     }
 
     fn is_in(&self, other: Value<'v>) -> starlark::Result<bool> {
-        Ok(other.downcast_ref::<Provider>().is_some_and(|p| self.provider(p.id).is_some()))
+        Ok(other
+            .downcast_ref::<Provider>()
+            .is_some_and(|p| self.provider(p.id).is_some()))
     }
 
     fn get_attr(&self, attribute: &str, heap: Heap<'v>) -> Option<Value<'v>> {
         match attribute {
-            "label" => Label::parse(&self.label, "").ok().map(|l| heap.alloc(LabelValue(l))),
+            "label" => Label::parse(&self.label, "")
+                .ok()
+                .map(|l| heap.alloc(LabelValue(l))),
             _ => None,
         }
     }
@@ -357,7 +404,10 @@ pub struct RuleMeta {
 impl RuleMeta {
     /// The rule's name, as exported.
     pub fn name(&self) -> &str {
-        self.name.get().map(String::as_str).unwrap_or("<anonymous rule>")
+        self.name
+            .get()
+            .map(String::as_str)
+            .unwrap_or("<anonymous rule>")
     }
 }
 
@@ -377,7 +427,11 @@ pub struct Rule<'v> {
 impl<'v> Rule<'v> {
     /// A rule calling `implementation` at analysis.
     pub fn new(implementation: Value<'v>, meta: RuleMeta) -> Rule<'v> {
-        Rule { implementation, meta: Arc::new(meta), _not_sync: RefCell::new(()) }
+        Rule {
+            implementation,
+            meta: Arc::new(meta),
+            _not_sync: RefCell::new(()),
+        }
     }
 }
 
@@ -411,13 +465,20 @@ impl<'v> AllocValue<'v> for Rule<'v> {
 impl<'v> Freeze for Rule<'v> {
     type Frozen = FrozenRule;
     fn freeze(self, freezer: &Freezer) -> FreezeResult<FrozenRule> {
-        Ok(FrozenRule { implementation: self.implementation.freeze(freezer)?, meta: self.meta })
+        Ok(FrozenRule {
+            implementation: self.implementation.freeze(freezer)?,
+            meta: self.meta,
+        })
     }
 }
 
 #[starlark_value(type = "rule")]
 impl<'v> StarlarkValue<'v> for Rule<'v> {
-    fn export_as(&self, variable_name: &str, _eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<()> {
+    fn export_as(
+        &self,
+        variable_name: &str,
+        _eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<()> {
         let _ = self.meta.name.set(variable_name.to_owned());
         Ok(())
     }
@@ -445,7 +506,9 @@ impl<'v> StarlarkValue<'v> for FrozenRule {
         args: &Arguments<'v, '_>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> starlark::Result<Value<'v>> {
-        let frozen = me.unpack_frozen().expect("invariant: FrozenRule lives on a frozen heap");
+        let frozen = me
+            .unpack_frozen()
+            .expect("invariant: FrozenRule lives on a frozen heap");
         crate::package::declare_target(frozen, &self.meta, args, eval)
     }
 }

@@ -46,8 +46,14 @@ impl Stamp {
             dev: meta.dev(),
             ino: meta.ino(),
             size: meta.size(),
-            mtime_ns: meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()),
-            ctime_ns: meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
+            mtime_ns: meta
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.mtime_nsec()),
+            ctime_ns: meta
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.ctime_nsec()),
             mode: meta.mode(),
         }
     }
@@ -64,8 +70,15 @@ impl FileDigests {
     /// Loads the cache of `store` (an unreadable or foreign file is an empty cache).
     pub fn load(store: &Store) -> FileDigests {
         let path = store.root().join("file-digests");
-        let entries = fs::read(&path).ok().and_then(|bytes| decode(&bytes)).unwrap_or_default();
-        FileDigests { path, entries: Mutex::new(entries), dirty: AtomicBool::new(false) }
+        let entries = fs::read(&path)
+            .ok()
+            .and_then(|bytes| decode(&bytes))
+            .unwrap_or_default();
+        FileDigests {
+            path,
+            entries: Mutex::new(entries),
+            dirty: AtomicBool::new(false),
+        }
     }
 
     /// The digest of the file at `path` (following symlinks), from the cache when the file's
@@ -73,14 +86,19 @@ impl FileDigests {
     pub fn get(&self, path: &Path) -> io::Result<FileInfo> {
         let meta = fs::metadata(path)?;
         if !meta.is_file() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
         }
         let stamp = Stamp::of(&meta);
         let executable = stamp.mode & 0o100 != 0;
-        if let Some((cached, digest)) = self.lock().get(path) {
-            if *cached == stamp {
-                return Ok(FileInfo { digest: *digest, size: stamp.size, executable });
-            }
+        if let Some((_, digest)) = self.lock().get(path).filter(|(cached, _)| *cached == stamp) {
+            return Ok(FileInfo {
+                digest: *digest,
+                size: stamp.size,
+                executable,
+            });
         }
         let (digest, size) = digest_file(path)?;
         let after = fs::metadata(path).map(|m| Stamp::of(&m))?;
@@ -88,7 +106,11 @@ impl FileDigests {
             self.lock().insert(path.to_owned(), (stamp, digest));
             self.dirty.store(true, Ordering::Relaxed);
         }
-        Ok(FileInfo { digest, size, executable })
+        Ok(FileInfo {
+            digest,
+            size,
+            executable,
+        })
     }
 
     /// Writes the cache back to the store if anything was added.
@@ -101,12 +123,17 @@ impl FileDigests {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, (Stamp, Digest)>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 fn is_racy(stamp: &Stamp) -> bool {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0);
     now - i128::from(stamp.mtime_ns.max(stamp.ctime_ns)) < RACY_WINDOW_NS
 }
 
@@ -118,7 +145,13 @@ fn encode(entries: &HashMap<PathBuf, (Stamp, Digest)>) -> Vec<u8> {
         let path = path.as_os_str().as_bytes();
         out.extend_from_slice(&(path.len() as u32).to_le_bytes());
         out.extend_from_slice(path);
-        for v in [stamp.dev, stamp.ino, stamp.size, stamp.mtime_ns as u64, stamp.ctime_ns as u64] {
+        for v in [
+            stamp.dev,
+            stamp.ino,
+            stamp.size,
+            stamp.mtime_ns as u64,
+            stamp.ctime_ns as u64,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&stamp.mode.to_le_bytes());
@@ -137,8 +170,7 @@ fn decode(bytes: &[u8]) -> Option<HashMap<PathBuf, (Stamp, Digest)>> {
         Some(head)
     };
     let mut entries = HashMap::new();
-    loop {
-        let Some(len) = take(4) else { break };
+    while let Some(len) = take(4) {
         let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
         let path = PathBuf::from(OsStr::from_bytes(take(len)?));
         let mut u = [0u64; 5];
@@ -147,8 +179,14 @@ fn decode(bytes: &[u8]) -> Option<HashMap<PathBuf, (Stamp, Digest)>> {
         }
         let mode = u32::from_le_bytes(take(4)?.try_into().ok()?);
         let digest = Digest::from_bytes(take(32)?.try_into().ok()?);
-        let stamp =
-            Stamp { dev: u[0], ino: u[1], size: u[2], mtime_ns: u[3] as i64, ctime_ns: u[4] as i64, mode };
+        let stamp = Stamp {
+            dev: u[0],
+            ino: u[1],
+            size: u[2],
+            mtime_ns: u[3] as i64,
+            ctime_ns: u[4] as i64,
+            mode,
+        };
         entries.insert(path, (stamp, digest));
     }
     Some(entries)
@@ -165,12 +203,20 @@ mod tests {
         let file = dir.path().join("a.txt");
         fs::write(&file, b"one").expect("write");
         let old = SystemTime::now() - std::time::Duration::from_secs(60);
-        fs::File::options().write(true).open(&file).expect("open").set_modified(old).expect("mtime");
+        fs::File::options()
+            .write(true)
+            .open(&file)
+            .expect("open")
+            .set_modified(old)
+            .expect("mtime");
         let cache = FileDigests::load(&store);
         assert_eq!(cache.get(&file).expect("digest").digest, Digest::of(b"one"));
         cache.save(&store).expect("save");
         let reloaded = FileDigests::load(&store);
         fs::write(&file, b"two").expect("write");
-        assert_eq!(reloaded.get(&file).expect("digest").digest, Digest::of(b"two"));
+        assert_eq!(
+            reloaded.get(&file).expect("digest").digest,
+            Digest::of(b"two")
+        );
     }
 }

@@ -57,7 +57,11 @@ impl Classify for StoreError {
 
 pub(crate) fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
     let path = path.to_owned();
-    move |source| StoreError::Io { action, path, source }
+    move |source| StoreError::Io {
+        action,
+        path,
+        source,
+    }
 }
 
 /// A content-addressed store rooted at one directory.
@@ -78,7 +82,9 @@ impl Store {
         if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
             return PathBuf::from(dir).join("bld");
         }
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/tmp".into());
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "/tmp".into());
         home.join(".cache").join("bld")
     }
 
@@ -88,7 +94,9 @@ impl Store {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_error("create", &path))?;
         }
-        Ok(Store { root: root.to_owned() })
+        Ok(Store {
+            root: root.to_owned(),
+        })
     }
 
     /// The store's directory.
@@ -113,13 +121,17 @@ impl Store {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        self.root.join("tmp").join(format!("{}-{n}-{nanos}-{hint}", std::process::id()))
+        self.root
+            .join("tmp")
+            .join(format!("{}-{n}-{nanos}-{hint}", std::process::id()))
     }
 
     /// Stores `bytes`, returning their digest and size.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<(Digest, u64), StoreError> {
         let mut writer = self.blob_writer()?;
-        writer.write_all(bytes).map_err(io_error("write", &writer.path))?;
+        writer
+            .write_all(bytes)
+            .map_err(io_error("write", &writer.path))?;
         writer.commit()
     }
 
@@ -127,7 +139,14 @@ impl Store {
     pub fn blob_writer(&self) -> Result<BlobWriter<'_>, StoreError> {
         let path = self.temp_path("blob");
         let file = File::create(&path).map_err(io_error("create", &path))?;
-        Ok(BlobWriter { store: self, path, inner: Some(Sha256Writer::new(io::BufWriter::with_capacity(256 * 1024, file))) })
+        Ok(BlobWriter {
+            store: self,
+            path,
+            inner: Some(Sha256Writer::new(io::BufWriter::with_capacity(
+                256 * 1024,
+                file,
+            ))),
+        })
     }
 
     /// Reads a whole blob, checking its content against its digest.
@@ -142,7 +161,10 @@ impl Store {
         };
         let actual = Digest::of(&bytes);
         if actual != *digest {
-            return Err(StoreError::CorruptBlob { expected: *digest, actual });
+            return Err(StoreError::CorruptBlob {
+                expected: *digest,
+                actual,
+            });
         }
         Ok(bytes)
     }
@@ -222,7 +244,9 @@ impl BlobWriter<'_> {
     pub fn commit(mut self) -> Result<(Digest, u64), StoreError> {
         let inner = self.inner.take().expect("invariant: committed once");
         let (buffered, digest, size) = inner.finish();
-        let file = buffered.into_inner().map_err(|e| io_error("write", &self.path)(e.into_error()))?;
+        let file = buffered
+            .into_inner()
+            .map_err(|e| io_error("write", &self.path)(e.into_error()))?;
         drop(file);
         // Always rename, even over an existing blob of that name: it may be corrupt.
         let dest = self.store.blob_path(&digest);
@@ -233,10 +257,16 @@ impl BlobWriter<'_> {
 
 impl Write for BlobWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.as_mut().expect("invariant: not committed").write(buf)
+        self.inner
+            .as_mut()
+            .expect("invariant: not committed")
+            .write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.as_mut().expect("invariant: not committed").flush()
+        self.inner
+            .as_mut()
+            .expect("invariant: not committed")
+            .flush()
     }
 }
 
@@ -277,8 +307,14 @@ mod tests {
         assert!(store.has_blob(&digest, size));
         assert_eq!(store.read_blob(&digest).expect("read"), b"layer");
         fs::write(store.blob_path(&digest), b"tampr").expect("tamper");
-        assert!(matches!(store.read_blob(&digest), Err(StoreError::CorruptBlob { .. })));
-        assert_eq!(fs::read_dir(dir.path().join("tmp")).expect("tmp").count(), 0);
+        assert!(matches!(
+            store.read_blob(&digest),
+            Err(StoreError::CorruptBlob { .. })
+        ));
+        assert_eq!(
+            fs::read_dir(dir.path().join("tmp")).expect("tmp").count(),
+            0
+        );
     }
 
     #[test]
@@ -288,7 +324,15 @@ mod tests {
         let mut w = store.blob_writer().expect("writer");
         w.write_all(b"partial").expect("write");
         drop(w);
-        assert_eq!(fs::read_dir(dir.path().join("tmp")).expect("tmp").count(), 0);
-        assert_eq!(fs::read_dir(dir.path().join("blobs/sha256")).expect("blobs").count(), 0);
+        assert_eq!(
+            fs::read_dir(dir.path().join("tmp")).expect("tmp").count(),
+            0
+        );
+        assert_eq!(
+            fs::read_dir(dir.path().join("blobs/sha256"))
+                .expect("blobs")
+                .count(),
+            0
+        );
     }
 }
