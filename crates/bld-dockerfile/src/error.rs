@@ -1,0 +1,372 @@
+//! The crate's one error type, [`DockerfileError`], and the [`Position`] every parse error
+//! carries.
+
+use std::fmt;
+
+use bld_core::{Classify, ErrorKind};
+
+/// A 1-based line and column in the Dockerfile text. Columns count characters, not bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    /// 1-based line number.
+    pub line: usize,
+    /// 1-based column (in characters) on that line.
+    pub column: usize,
+}
+
+impl Position {
+    /// A position from a 1-based line and column.
+    pub fn new(line: usize, column: usize) -> Self {
+        Position { line, column }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.column)
+    }
+}
+
+/// Everything that can go wrong while parsing a Dockerfile or expanding a word in it.
+///
+/// Errors found in a Dockerfile carry the [`Position`] of the offending text and say what was
+/// expected. Errors of word expansion ([`crate::ShellLex`]) name the word and the 1-based
+/// column inside it instead, since the word may not come from a file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DockerfileError {
+    /// A line starts with a word that is not a Dockerfile instruction.
+    #[error("{at}: unknown instruction `{found}`: expected one of {}{}",
+        crate::ast::Keyword::ALL_NAMES,
+        .suggestion.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    UnknownInstruction {
+        /// Where the word starts.
+        at: Position,
+        /// The word as written.
+        found: String,
+        /// A known instruction spelled similarly, if any.
+        suggestion: Option<&'static str>,
+    },
+
+    /// The text holds no instruction at all (only blank lines, comments or directives).
+    #[error(
+        "{at}: the Dockerfile has no instructions: expected at least one instruction such as FROM"
+    )]
+    NoInstructions {
+        /// The end of the text.
+        at: Position,
+    },
+
+    /// A parser directive (`# syntax=`, `# escape=`, `# check=`) appears twice.
+    #[error("{at}: parser directive `{directive}` is given more than once: expected at most one")]
+    DuplicateDirective {
+        /// Where the repeated directive is.
+        at: Position,
+        /// The directive's name, lower-cased.
+        directive: String,
+    },
+
+    /// `# escape=` names something other than a backslash or a backtick.
+    #[error("{at}: invalid escape character `{value}`: expected `\\` or `` ` ``")]
+    InvalidEscapeCharacter {
+        /// Where the directive is.
+        at: Position,
+        /// The value given.
+        value: String,
+    },
+
+    /// An instruction lacks arguments it needs.
+    #[error("{at}: {instruction} is missing arguments: expected {expected}")]
+    MissingArguments {
+        /// Where the arguments should start.
+        at: Position,
+        /// The instruction, upper-cased.
+        instruction: &'static str,
+        /// What the instruction takes.
+        expected: &'static str,
+    },
+
+    /// An instruction's arguments are present but malformed.
+    #[error("{at}: invalid {instruction} arguments `{found}`: expected {expected}")]
+    InvalidArguments {
+        /// Where the arguments start.
+        at: Position,
+        /// The instruction, upper-cased.
+        instruction: &'static str,
+        /// The offending text.
+        found: String,
+        /// What the instruction takes.
+        expected: String,
+    },
+
+    /// A JSON array argument contains something other than strings.
+    #[error(
+        "{at}: the JSON array of {instruction} holds a value that is not a string: expected an array of strings such as [\"a\", \"b\"]"
+    )]
+    NotStringArray {
+        /// Where the array starts.
+        at: Position,
+        /// The instruction, upper-cased.
+        instruction: &'static str,
+    },
+
+    /// An instruction that only takes the JSON (exec) form was given something else.
+    #[error(
+        "{at}: {instruction} takes its arguments in JSON form only: expected an array of strings such as [\"/bin/sh\", \"-c\"], found `{found}`"
+    )]
+    JsonFormRequired {
+        /// Where the arguments start.
+        at: Position,
+        /// The instruction, upper-cased.
+        instruction: &'static str,
+        /// The arguments as written.
+        found: String,
+    },
+
+    /// A heredoc (`<<NAME`) is not closed before the end of the file.
+    #[error(
+        "{at}: unterminated heredoc `<<{name}`: expected a line `{name}` before the end of the file"
+    )]
+    UnterminatedHeredoc {
+        /// Where the heredoc marker is.
+        at: Position,
+        /// The delimiter word.
+        name: String,
+    },
+
+    /// A heredoc is used where it cannot be (for example as the destination of COPY).
+    #[error("{at}: {instruction} cannot take a heredoc as {role}: expected a path")]
+    MisplacedHeredoc {
+        /// Where the arguments start.
+        at: Position,
+        /// The instruction, upper-cased.
+        instruction: &'static str,
+        /// What the heredoc was used as.
+        role: &'static str,
+    },
+
+    /// A flag that the instruction does not take.
+    #[error("{at}: {instruction} does not take the flag `--{flag}`: expected {expected}")]
+    UnknownFlag {
+        /// Where the flag is.
+        at: Position,
+        /// The instruction, upper-cased.
+        instruction: &'static str,
+        /// The flag's name, without the dashes.
+        flag: String,
+        /// The flags the instruction takes.
+        expected: String,
+    },
+
+    /// A flag that may appear once is given again.
+    #[error(
+        "{at}: {instruction} takes the flag `--{flag}` only once: expected a single `--{flag}`"
+    )]
+    DuplicateFlag {
+        /// Where the repeated flag is.
+        at: Position,
+        /// The instruction, upper-cased.
+        instruction: &'static str,
+        /// The flag's name.
+        flag: String,
+    },
+
+    /// A flag has a value that does not parse.
+    #[error("{at}: invalid value `{value}` for `--{flag}` of {instruction}: expected {expected}")]
+    InvalidFlagValue {
+        /// Where the flag is.
+        at: Position,
+        /// The instruction, upper-cased.
+        instruction: &'static str,
+        /// The flag's name.
+        flag: String,
+        /// The value as written.
+        value: String,
+        /// What the flag takes.
+        expected: String,
+    },
+
+    /// A `RUN --mount=` specification that does not parse.
+    #[error("{at}: invalid mount `{spec}`: {reason}")]
+    InvalidMount {
+        /// Where the `--mount` flag is.
+        at: Position,
+        /// The specification as written.
+        spec: String,
+        /// What was wrong and what was expected.
+        reason: String,
+    },
+
+    /// `FROM ... AS name` with a name BuildKit would reject.
+    #[error(
+        "{at}: invalid stage name `{name}`: expected a letter followed by letters, digits, `-`, `_` or `.`"
+    )]
+    InvalidStageName {
+        /// Where the FROM arguments start.
+        at: Position,
+        /// The name as written.
+        name: String,
+    },
+
+    /// `ONBUILD` wrapping an instruction it cannot trigger.
+    #[error(
+        "{at}: {trigger} cannot be an ONBUILD trigger: expected any instruction but ONBUILD, FROM or MAINTAINER"
+    )]
+    InvalidOnbuildTrigger {
+        /// Where the trigger instruction is.
+        at: Position,
+        /// The trigger instruction, upper-cased.
+        trigger: &'static str,
+    },
+
+    /// An instruction other than ARG comes before the first FROM.
+    #[error(
+        "{at}: {instruction} comes before the first FROM: expected FROM (only ARG may precede it)"
+    )]
+    InstructionBeforeFrom {
+        /// Where the instruction is.
+        at: Position,
+        /// The instruction, upper-cased.
+        instruction: &'static str,
+    },
+
+    /// The Dockerfile has no FROM, so no stage to build.
+    #[error("{at}: the Dockerfile has no FROM instruction: expected at least one stage")]
+    NoStages {
+        /// The last line of the Dockerfile.
+        at: Position,
+    },
+
+    /// A word-expansion error inside a Dockerfile, located in the file.
+    #[error("{at}: {source}")]
+    InWord {
+        /// Where the word is in the Dockerfile.
+        at: Position,
+        /// The expansion error.
+        source: Box<DockerfileError>,
+    },
+
+    /// A quote opened in a word is never closed.
+    #[error("column {column} of `{word}`: unterminated {} quote: expected a closing {quote}",
+        if *.quote == '\'' { "single" } else { "double" })]
+    UnterminatedQuote {
+        /// The word being expanded.
+        word: String,
+        /// 1-based column of the opening quote.
+        column: usize,
+        /// The quote character.
+        quote: char,
+    },
+
+    /// `${` without the closing `}` (or `${name/pattern` without the second `/`).
+    #[error(
+        "column {column} of `{word}`: unterminated variable substitution: expected `{expected}`"
+    )]
+    UnterminatedSubstitution {
+        /// The word being expanded.
+        word: String,
+        /// 1-based column of the `$`.
+        column: usize,
+        /// The character that was expected.
+        expected: char,
+    },
+
+    /// `${}`, `${:...}` or `${{...}`.
+    #[error("column {column} of `{word}`: bad substitution: expected a variable name after `${{`")]
+    BadSubstitution {
+        /// The word being expanded.
+        word: String,
+        /// 1-based column of the `$`.
+        column: usize,
+    },
+
+    /// `${name<modifier>...}` with a modifier BuildKit does not support.
+    #[error(
+        "column {column} of `{word}`: unsupported modifier `{modifier}` in substitution: expected one of `}}`, `:-`, `-`, `:+`, `+`, `:?`, `?`, `#`, `##`, `%`, `%%`, `/`, `//`"
+    )]
+    UnsupportedModifier {
+        /// The word being expanded.
+        word: String,
+        /// 1-based column of the modifier.
+        column: usize,
+        /// The modifier as written.
+        modifier: String,
+    },
+
+    /// `${name?message}` or `${name:?message}` with the variable unset (or empty).
+    #[error("`{word}`: {name}: {message}")]
+    RequiredVariable {
+        /// The word being expanded.
+        word: String,
+        /// The variable's name.
+        name: String,
+        /// The message given in the word, or a default one.
+        message: String,
+    },
+
+    /// A pattern in `${name#pattern}`, `${name%pattern}` or `${name/pattern/...}` that does
+    /// not parse.
+    #[error("`{word}`: invalid pattern `{pattern}` in substitution: {reason}")]
+    InvalidPattern {
+        /// The word being expanded.
+        word: String,
+        /// The pattern.
+        pattern: String,
+        /// What was wrong and what was expected.
+        reason: String,
+    },
+}
+
+impl DockerfileError {
+    /// The position in the Dockerfile this error refers to, if it has one. Errors of word
+    /// expansion outside a Dockerfile have none.
+    pub fn position(&self) -> Option<Position> {
+        use DockerfileError::*;
+        match self {
+            UnknownInstruction { at, .. }
+            | NoInstructions { at }
+            | DuplicateDirective { at, .. }
+            | InvalidEscapeCharacter { at, .. }
+            | MissingArguments { at, .. }
+            | InvalidArguments { at, .. }
+            | NotStringArray { at, .. }
+            | JsonFormRequired { at, .. }
+            | UnterminatedHeredoc { at, .. }
+            | MisplacedHeredoc { at, .. }
+            | UnknownFlag { at, .. }
+            | DuplicateFlag { at, .. }
+            | InvalidFlagValue { at, .. }
+            | InvalidMount { at, .. }
+            | InvalidStageName { at, .. }
+            | InvalidOnbuildTrigger { at, .. }
+            | InstructionBeforeFrom { at, .. }
+            | NoStages { at }
+            | InWord { at, .. } => Some(*at),
+            UnterminatedQuote { .. }
+            | UnterminatedSubstitution { .. }
+            | BadSubstitution { .. }
+            | UnsupportedModifier { .. }
+            | RequiredVariable { .. }
+            | InvalidPattern { .. } => None,
+        }
+    }
+
+    /// Attaches a Dockerfile position to a word-expansion error; errors that already have a
+    /// position are returned unchanged.
+    pub fn located_at(self, at: Position) -> DockerfileError {
+        if self.position().is_some() {
+            self
+        } else {
+            DockerfileError::InWord {
+                at,
+                source: Box::new(self),
+            }
+        }
+    }
+}
+
+impl Classify for DockerfileError {
+    fn kind(&self) -> ErrorKind {
+        // Every error here is about the Dockerfile's text: the user's to fix.
+        ErrorKind::User
+    }
+}

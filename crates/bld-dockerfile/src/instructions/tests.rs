@@ -1,0 +1,437 @@
+//! Typed instruction and stage tests.
+
+use std::time::Duration;
+
+use super::*;
+use crate::error::Position;
+use crate::{parse, stages};
+
+fn instructions(text: &str) -> Vec<Instruction> {
+    parse(text)
+        .expect("parses")
+        .instructions()
+        .expect("instructions check")
+        .into_iter()
+        .map(|located| located.instruction)
+        .collect()
+}
+
+fn instruction_error(text: &str) -> DockerfileError {
+    parse(text)
+        .expect("parses")
+        .instructions()
+        .expect_err("instructions should be rejected")
+}
+
+#[test]
+fn from_with_platform_and_name() {
+    let parsed = instructions("FROM --platform=$BUILDPLATFORM golang:1.22 AS Build\n");
+    assert_eq!(
+        parsed,
+        vec![Instruction::From {
+            image: "golang:1.22".into(),
+            name: Some("build".into()),
+            platform: Some("$BUILDPLATFORM".into()),
+        }]
+    );
+    let error = instruction_error("FROM a AS 1st\n");
+    assert!(
+        matches!(error, DockerfileError::InvalidStageName { .. }),
+        "{error}"
+    );
+    let error = instruction_error("FROM a b\n");
+    assert_eq!(
+        error.to_string(),
+        "line 1, column 6: invalid FROM arguments `a b`: expected `FROM image` or `FROM image AS name`"
+    );
+}
+
+#[test]
+fn run_flags_are_typed() {
+    let parsed = instructions(
+        "FROM a\nRUN --mount=type=cache,target=/root/.cache --mount=type=secret,id=tok \
+         --network=none --security=insecure [\"make\", \"all\"]\n",
+    );
+    let Instruction::Run {
+        command,
+        mounts,
+        network,
+        security,
+        heredocs,
+    } = &parsed[1]
+    else {
+        panic!("expected RUN, got {:?}", parsed[1]);
+    };
+    assert_eq!(
+        command,
+        &CommandLine::Exec(vec!["make".into(), "all".into()])
+    );
+    assert!(matches!(&mounts[0], Mount::Cache(cache) if cache.target == "/root/.cache"));
+    assert!(matches!(&mounts[1], Mount::Secret(secret) if secret.id.as_deref() == Some("tok")));
+    assert_eq!(
+        (*network, *security),
+        (Some(NetworkMode::None), Some(SecurityMode::Insecure))
+    );
+    assert!(heredocs.is_empty());
+}
+
+#[test]
+fn run_flag_errors_are_located() {
+    let error = instruction_error("FROM a\nRUN --netwrk=none true\n");
+    assert_eq!(
+        error.to_string(),
+        "line 2, column 5: RUN does not take the flag `--netwrk`: expected one of `--mount`, \
+         `--network`, `--security`"
+    );
+    let error = instruction_error("FROM a\nRUN --network=none \\\n    --mount=type=bind true\n");
+    assert_eq!(error.position(), Some(Position::new(3, 5)));
+    assert!(
+        error.to_string().contains("a bind mount needs a target"),
+        "{error}"
+    );
+    let error = instruction_error("FROM a\nRUN --network=fast true\n");
+    assert!(
+        error.to_string().contains("expected default, none or host"),
+        "{error}"
+    );
+    let error = instruction_error("FROM a\nRUN --network=none --network=host true\n");
+    assert!(
+        matches!(error, DockerfileError::DuplicateFlag { .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn copy_and_add_flags() {
+    let parsed = instructions(
+        "FROM a\nCOPY --from=build --chown=1:1 --chmod=644 --link --parents --exclude=*.md \
+         --exclude=x a b /dst/\nADD --checksum=sha256:abc --keep-git-dir=true --unpack=false \
+         https://example.com/x.tgz /x\n",
+    );
+    assert_eq!(
+        parsed[1],
+        Instruction::Copy {
+            sources: vec!["a".into(), "b".into()],
+            heredocs: vec![],
+            dest: "/dst/".into(),
+            from: Some("build".into()),
+            chown: Some("1:1".into()),
+            chmod: Some("644".into()),
+            link: true,
+            parents: true,
+            exclude: vec!["*.md".into(), "x".into()],
+            json: false,
+        }
+    );
+    let Instruction::Add {
+        checksum,
+        keep_git_dir,
+        unpack,
+        link,
+        ..
+    } = &parsed[2]
+    else {
+        panic!("expected ADD");
+    };
+    assert_eq!(checksum.as_deref(), Some("sha256:abc"));
+    assert!(*keep_git_dir && !*link);
+    assert_eq!(*unpack, Some(false));
+
+    let error = instruction_error("FROM a\nADD --from=x a b\n");
+    assert!(
+        error
+            .to_string()
+            .starts_with("line 2, column 5: ADD does not take the flag `--from`")
+    );
+    let error = instruction_error("FROM a\nCOPY onlyone\n");
+    assert!(matches!(
+        error,
+        DockerfileError::MissingArguments {
+            instruction: "COPY",
+            ..
+        }
+    ));
+    let error = instruction_error("FROM a\nCOPY --link=maybe a b\n");
+    assert!(
+        error.to_string().contains("expected `true` or `false`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn copy_heredoc_sources() {
+    let parsed = instructions("FROM a\nCOPY <<-EOF /etc/motd\n\thello\nEOF\n");
+    let Instruction::Copy {
+        sources,
+        heredocs,
+        dest,
+        ..
+    } = &parsed[1]
+    else {
+        panic!("expected COPY");
+    };
+    assert!(sources.is_empty());
+    assert_eq!(dest, "/etc/motd");
+    assert_eq!(heredocs[0].content, "hello\n");
+    let error = instruction_error("FROM a\nCOPY a <<EOF\nx\nEOF\n");
+    assert!(
+        matches!(error, DockerfileError::MisplacedHeredoc { .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn run_heredoc_script() {
+    let parsed = instructions("FROM a\nRUN <<EOF bash\nset -e\necho hi\nEOF\n");
+    let Instruction::Run {
+        command, heredocs, ..
+    } = &parsed[1]
+    else {
+        panic!("expected RUN");
+    };
+    assert_eq!(command, &CommandLine::Shell("<<EOF bash".into()));
+    assert_eq!(heredocs[0].content, "set -e\necho hi\n");
+}
+
+#[test]
+fn env_label_arg_values_stay_raw() {
+    let parsed = instructions(
+        "ARG VERSION=1.0 OTHER\nFROM a\nENV A=\"x y\" B=$A\nENV OLD legacy form\nLABEL k=v\n",
+    );
+    assert_eq!(
+        parsed[0],
+        Instruction::Arg {
+            args: vec![
+                ArgDefinition {
+                    name: "VERSION".into(),
+                    default: Some("1.0".into())
+                },
+                ArgDefinition {
+                    name: "OTHER".into(),
+                    default: None
+                },
+            ]
+        }
+    );
+    let Instruction::Env { variables } = &parsed[2] else {
+        panic!("expected ENV")
+    };
+    assert_eq!(
+        variables[0],
+        KeyValue {
+            key: "A".into(),
+            value: "\"x y\"".into()
+        }
+    );
+    assert_eq!(variables[1].value, "$A");
+    let Instruction::Env { variables } = &parsed[3] else {
+        panic!("expected ENV")
+    };
+    assert_eq!(
+        variables[0],
+        KeyValue {
+            key: "OLD".into(),
+            value: "legacy form".into()
+        }
+    );
+    let error = instruction_error("FROM a\nENV A=\"open B=2\n");
+    assert_eq!(
+        error.to_string(),
+        "line 2, column 5: column 1 of `\"open B=2`: unterminated double quote: expected a \
+         closing \""
+    );
+    let error = instruction_error("FROM a\nARG V=${X\n");
+    assert!(error.to_string().contains("expected `}`"), "{error}");
+    let error = instruction_error("FROM a\nARG =x\n");
+    assert!(
+        error.to_string().contains("ARG names to not be blank"),
+        "{error}"
+    );
+}
+
+#[test]
+fn commands_in_both_forms() {
+    let parsed =
+        instructions("FROM a\nCMD echo $HOME\nENTRYPOINT []\nSHELL [\"/bin/bash\", \"-c\"]\nCMD\n");
+    assert_eq!(
+        parsed[1],
+        Instruction::Cmd {
+            command: CommandLine::Shell("echo $HOME".into())
+        }
+    );
+    assert_eq!(
+        parsed[2],
+        Instruction::Entrypoint {
+            command: CommandLine::Exec(vec![])
+        }
+    );
+    assert_eq!(
+        parsed[3],
+        Instruction::Shell {
+            shell: vec!["/bin/bash".into(), "-c".into()]
+        }
+    );
+    assert_eq!(
+        parsed[4],
+        Instruction::Cmd {
+            command: CommandLine::Shell(String::new())
+        }
+    );
+    let error = instruction_error("FROM a\nSHELL /bin/sh -c\n");
+    assert!(
+        matches!(error, DockerfileError::JsonFormRequired { .. }),
+        "{error}"
+    );
+    let error = instruction_error("FROM a\nCMD --doit [\"a\"]\n");
+    assert!(error.to_string().contains("expected no flags"), "{error}");
+}
+
+#[test]
+fn healthchecks() {
+    let parsed = instructions(
+        "FROM a\nHEALTHCHECK NONE\nHEALTHCHECK --interval=5s --timeout=3s --start-period=1m \
+         --start-interval=500ms --retries=3 CMD curl -f http://localhost/\n",
+    );
+    assert_eq!(parsed[1], Instruction::Healthcheck(Healthcheck::Disabled));
+    assert_eq!(
+        parsed[2],
+        Instruction::Healthcheck(Healthcheck::Check {
+            command: CommandLine::Shell("curl -f http://localhost/".into()),
+            interval: Some(Duration::from_secs(5)),
+            timeout: Some(Duration::from_secs(3)),
+            start_period: Some(Duration::from_secs(60)),
+            start_interval: Some(Duration::from_millis(500)),
+            retries: Some(3),
+        })
+    );
+    let error = instruction_error("FROM a\nHEALTHCHECK CONNECT TCP 7000\n");
+    assert!(
+        error
+            .to_string()
+            .contains("expected HEALTHCHECK CMD ... or HEALTHCHECK NONE")
+    );
+    let error = instruction_error("FROM a\nHEALTHCHECK --interval=5 CMD true\n");
+    assert!(
+        error
+            .to_string()
+            .starts_with("line 2, column 13: invalid value `5` for `--interval`")
+    );
+    let error = instruction_error("FROM a\nHEALTHCHECK CMD\n");
+    assert!(
+        matches!(error, DockerfileError::MissingArguments { .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn onbuild_triggers() {
+    let parsed = instructions("FROM a\nONBUILD COPY --from=b . /app\n");
+    let Instruction::Onbuild {
+        trigger,
+        expression,
+    } = &parsed[1]
+    else {
+        panic!("expected ONBUILD");
+    };
+    assert_eq!(expression, "COPY --from=b . /app");
+    assert!(
+        matches!(**trigger, Instruction::Copy { ref from, .. } if from.as_deref() == Some("b"))
+    );
+    let error = instruction_error("FROM a\nONBUILD   FROM b\n");
+    assert_eq!(
+        error.to_string(),
+        "line 2, column 11: FROM cannot be an ONBUILD trigger: expected any instruction but \
+         ONBUILD, FROM or MAINTAINER"
+    );
+}
+
+#[test]
+fn simple_single_argument_instructions() {
+    let parsed = instructions(
+        "FROM a\nUSER app:app\nWORKDIR /srv/app\nSTOPSIGNAL SIGKILL\nMAINTAINER Jo <jo@x>\n\
+         EXPOSE 80 53/udp\nVOLUME [\"/data\", \"/logs\"]\n",
+    );
+    assert_eq!(
+        parsed[1],
+        Instruction::User {
+            user: "app:app".into()
+        }
+    );
+    assert_eq!(
+        parsed[2],
+        Instruction::Workdir {
+            path: "/srv/app".into()
+        }
+    );
+    assert_eq!(
+        parsed[3],
+        Instruction::StopSignal {
+            signal: "SIGKILL".into()
+        }
+    );
+    assert_eq!(
+        parsed[4],
+        Instruction::Maintainer {
+            name: "Jo <jo@x>".into()
+        }
+    );
+    assert_eq!(
+        parsed[5],
+        Instruction::Expose {
+            ports: vec!["80".into(), "53/udp".into()]
+        }
+    );
+    assert_eq!(
+        parsed[6],
+        Instruction::Volume {
+            paths: vec!["/data".into(), "/logs".into()]
+        }
+    );
+    let error = instruction_error("FROM a\nWORKDIR\n");
+    assert_eq!(
+        error.to_string(),
+        "line 2, column 8: WORKDIR is missing arguments: expected a path"
+    );
+}
+
+#[test]
+fn stages_group_instructions() {
+    let dockerfile = parse(
+        "# syntax=docker/dockerfile:1\nARG BASE=alpine\nARG TAG\nFROM $BASE:$TAG AS build\n\
+         RUN make\n\nFROM --platform=linux/arm64 scratch\nCOPY --from=build /out /\n",
+    )
+    .expect("parses");
+    let stages = stages(&dockerfile).expect("stages");
+    assert_eq!(stages.len(), 2);
+    assert_eq!(stages[0].name.as_deref(), Some("build"));
+    assert_eq!(stages[0].base, "$BASE:$TAG");
+    assert_eq!(stages[0].start_line, 4);
+    assert_eq!(stages[0].instructions.len(), 1);
+    assert_eq!(stages[0].instructions[0].start_line, 5);
+    assert_eq!(stages[1].index, 1);
+    assert_eq!(stages[1].platform.as_deref(), Some("linux/arm64"));
+    assert_eq!(stages[1].base, "scratch");
+    let global: Vec<&str> = stages[1]
+        .global_args
+        .iter()
+        .map(|arg| arg.name.as_str())
+        .collect();
+    assert_eq!(global, vec!["BASE", "TAG"]);
+}
+
+#[test]
+fn stage_errors() {
+    let error = parse("ARG A\nRUN x\nFROM a\n")
+        .expect("parses")
+        .stages()
+        .expect_err("RUN first");
+    assert_eq!(
+        error.to_string(),
+        "line 2, column 1: RUN comes before the first FROM: expected FROM (only ARG may precede it)"
+    );
+    let error = parse("ARG A\n")
+        .expect("parses")
+        .stages()
+        .expect_err("no FROM");
+    assert!(matches!(error, DockerfileError::NoStages { .. }), "{error}");
+}

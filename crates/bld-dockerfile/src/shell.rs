@@ -1,0 +1,735 @@
+//! Word expansion as BuildKit's Dockerfile frontend does it: quotes, escapes, `$VAR` and
+//! `${VAR...}` substitution, and word splitting after expansion.
+//!
+//! This is not a shell: there is no command substitution, globbing or arithmetic. It is the
+//! small language Dockerfile instructions such as `ENV`, `COPY` or `WORKDIR` use for their
+//! arguments.
+
+mod pattern;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::error::DockerfileError;
+
+/// Where expansion looks up variables.
+pub trait Environment {
+    /// The value of `name`, or `None` when it is unset. An empty value is set.
+    fn get(&self, name: &str) -> Option<&str>;
+}
+
+impl Environment for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<&str> {
+        HashMap::get(self, name).map(String::as_str)
+    }
+}
+
+impl Environment for BTreeMap<String, String> {
+    fn get(&self, name: &str) -> Option<&str> {
+        BTreeMap::get(self, name).map(String::as_str)
+    }
+}
+
+/// An environment with no variables.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmptyEnvironment;
+
+impl Environment for EmptyEnvironment {
+    fn get(&self, _name: &str) -> Option<&str> {
+        None
+    }
+}
+
+/// Builds an environment from `NAME=value` assignments. A later assignment of a name wins;
+/// an entry without `=` sets the name to the empty string.
+pub fn environment_from_assignments<I, S>(assignments: I) -> HashMap<String, String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    assignments
+        .into_iter()
+        .map(|entry| {
+            let entry = entry.as_ref();
+            match entry.split_once('=') {
+                Some((name, value)) => (name.to_owned(), value.to_owned()),
+                None => (entry.to_owned(), String::new()),
+            }
+        })
+        .collect()
+}
+
+/// The result of expanding one word, with the variables it looked up.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExpandedWord {
+    /// The expanded text, quotes removed and spaces kept.
+    pub text: String,
+    /// The expanded text split into words (spaces from quotes and escapes do not split).
+    pub words: Vec<String>,
+    /// Variables that were looked up and set.
+    pub matched: BTreeSet<String>,
+    /// Variables that were looked up and unset.
+    pub unmatched: BTreeSet<String>,
+}
+
+/// BuildKit's word lexer (`shell.Lex`): expands variables and removes quotes and escapes.
+///
+/// The escape character is `\` unless the Dockerfile's `# escape=` directive says `` ` ``.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShellLex {
+    escape: char,
+    /// Keep quote characters in the output (their contents are still processed).
+    pub raw_quotes: bool,
+    /// Keep escape characters in the output (the escaped character is still taken literally).
+    pub raw_escapes: bool,
+    /// Treat quotes as ordinary characters.
+    pub skip_process_quotes: bool,
+    /// Leave references to unset variables as written (`$NAME`, `${NAME...}`).
+    pub skip_unset_env: bool,
+}
+
+impl ShellLex {
+    /// A lexer with the given escape character and every option off.
+    pub fn new(escape: char) -> Self {
+        ShellLex {
+            escape,
+            raw_quotes: false,
+            raw_escapes: false,
+            skip_process_quotes: false,
+            skip_unset_env: false,
+        }
+    }
+
+    /// The escape character.
+    pub fn escape(&self) -> char {
+        self.escape
+    }
+
+    /// Expands `word`, keeping the spaces between words (BuildKit's `ProcessWord`).
+    pub fn process_word(
+        &self,
+        word: &str,
+        env: &dyn Environment,
+    ) -> Result<String, DockerfileError> {
+        Ok(self.process(word, env)?.text)
+    }
+
+    /// Expands `word` and splits the result into words (BuildKit's `ProcessWords`). Spaces
+    /// that come from quotes or escapes do not split; spaces in variable values do.
+    pub fn process_words(
+        &self,
+        word: &str,
+        env: &dyn Environment,
+    ) -> Result<Vec<String>, DockerfileError> {
+        Ok(self.process(word, env)?.words)
+    }
+
+    /// Expands `word`, returning the text, the split words and the variables looked up.
+    pub fn process(
+        &self,
+        word: &str,
+        env: &dyn Environment,
+    ) -> Result<ExpandedWord, DockerfileError> {
+        let mut scanner = WordScanner {
+            lex: *self,
+            source: word,
+            chars: word.chars().collect(),
+            pos: 0,
+            env,
+            raw_escapes: self.raw_escapes,
+            matched: BTreeSet::new(),
+            unmatched: BTreeSet::new(),
+        };
+        let (text, words) = scanner.process_until(None, self.raw_escapes)?;
+        Ok(ExpandedWord {
+            text,
+            words,
+            matched: scanner.matched,
+            unmatched: scanner.unmatched,
+        })
+    }
+}
+
+/// Accumulates the split words while a word is expanded.
+#[derive(Default)]
+struct WordSplitter {
+    current: String,
+    words: Vec<String>,
+    in_word: bool,
+}
+
+impl WordSplitter {
+    /// A character that splits on whitespace.
+    fn push_char(&mut self, ch: char) {
+        if ch.is_whitespace() {
+            if self.in_word && !self.current.is_empty() {
+                self.words.push(std::mem::take(&mut self.current));
+                self.in_word = false;
+            }
+        } else {
+            self.push_literal_char(ch);
+        }
+    }
+
+    /// A character that never splits (escaped).
+    fn push_literal_char(&mut self, ch: char) {
+        self.current.push(ch);
+        self.in_word = true;
+    }
+
+    /// Text from a variable: splits on its whitespace.
+    fn push_expanded(&mut self, text: &str) {
+        for ch in text.chars() {
+            self.push_char(ch);
+        }
+    }
+
+    /// Text from quotes: never splits.
+    fn push_literal(&mut self, text: &str) {
+        self.current.push_str(text);
+        self.in_word = true;
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if !self.current.is_empty() {
+            self.words.push(self.current);
+        }
+        self.words
+    }
+}
+
+struct WordScanner<'a> {
+    lex: ShellLex,
+    source: &'a str,
+    chars: Vec<char>,
+    pos: usize,
+    env: &'a dyn Environment,
+    raw_escapes: bool,
+    matched: BTreeSet<String>,
+    unmatched: BTreeSet<String>,
+}
+
+impl WordScanner<'_> {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn next_char(&mut self) -> Option<char> {
+        let ch = self.peek();
+        if ch.is_some() {
+            self.pos += 1;
+        }
+        ch
+    }
+
+    /// 1-based column of the character at `index`.
+    fn column(index: usize) -> usize {
+        index + 1
+    }
+
+    fn word(&self) -> String {
+        self.source.to_owned()
+    }
+
+    fn lookup(&mut self, name: &str) -> Option<String> {
+        match self.env.get(name) {
+            Some(value) => {
+                self.matched.insert(name.to_owned());
+                Some(value.to_owned())
+            }
+            None => {
+                self.unmatched.insert(name.to_owned());
+                None
+            }
+        }
+    }
+
+    /// Processes characters until `stop` (consumed) or the end of the word. Returns the text
+    /// and the split words.
+    fn process_until(
+        &mut self,
+        stop: Option<char>,
+        raw_escapes: bool,
+    ) -> Result<(String, Vec<String>), DockerfileError> {
+        let saved_raw_escapes = std::mem::replace(&mut self.raw_escapes, raw_escapes);
+        let result = self.process_until_inner(stop);
+        self.raw_escapes = saved_raw_escapes;
+        result
+    }
+
+    fn process_until_inner(
+        &mut self,
+        stop: Option<char>,
+    ) -> Result<(String, Vec<String>), DockerfileError> {
+        let mut text = String::new();
+        let mut words = WordSplitter::default();
+        let start = self.pos;
+        while let Some(ch) = self.peek() {
+            if Some(ch) == stop {
+                self.pos += 1;
+                return Ok((text, words.finish()));
+            }
+            let quotes_active = !self.lex.skip_process_quotes;
+            if ch == '$' {
+                let value = self.process_dollar()?;
+                text.push_str(&value);
+                words.push_expanded(&value);
+            } else if quotes_active && ch == '\'' {
+                let value = self.process_single_quote()?;
+                text.push_str(&value);
+                words.push_literal(&value);
+            } else if quotes_active && ch == '"' {
+                let value = self.process_double_quote()?;
+                text.push_str(&value);
+                words.push_literal(&value);
+            } else {
+                self.pos += 1;
+                if ch == self.lex.escape {
+                    if self.raw_escapes {
+                        words.push_literal_char(ch);
+                        text.push(ch);
+                    }
+                    // An escape at the very end of the word is dropped.
+                    let Some(escaped) = self.next_char() else {
+                        break;
+                    };
+                    words.push_literal_char(escaped);
+                    text.push(escaped);
+                } else {
+                    words.push_char(ch);
+                    text.push(ch);
+                }
+            }
+        }
+        match stop {
+            Some(expected) => Err(DockerfileError::UnterminatedSubstitution {
+                word: self.word(),
+                column: Self::column(start.saturating_sub(1)),
+                expected,
+            }),
+            None => Ok((text, words.finish())),
+        }
+    }
+
+    fn process_single_quote(&mut self) -> Result<String, DockerfileError> {
+        let open = self.pos;
+        let mut result = String::new();
+        self.pos += 1;
+        if self.lex.raw_quotes {
+            result.push('\'');
+        }
+        loop {
+            match self.next_char() {
+                None => {
+                    return Err(DockerfileError::UnterminatedQuote {
+                        word: self.word(),
+                        column: Self::column(open),
+                        quote: '\'',
+                    });
+                }
+                Some('\'') => {
+                    if self.lex.raw_quotes {
+                        result.push('\'');
+                    }
+                    return Ok(result);
+                }
+                Some(ch) => result.push(ch),
+            }
+        }
+    }
+
+    fn process_double_quote(&mut self) -> Result<String, DockerfileError> {
+        let open = self.pos;
+        let mut result = String::new();
+        self.pos += 1;
+        if self.lex.raw_quotes {
+            result.push('"');
+        }
+        loop {
+            match self.peek() {
+                None => {
+                    return Err(DockerfileError::UnterminatedQuote {
+                        word: self.word(),
+                        column: Self::column(open),
+                        quote: '"',
+                    });
+                }
+                Some('"') => {
+                    self.pos += 1;
+                    if self.lex.raw_quotes {
+                        result.push('"');
+                    }
+                    return Ok(result);
+                }
+                Some('$') => {
+                    let value = self.process_dollar()?;
+                    result.push_str(&value);
+                }
+                Some(mut ch) => {
+                    self.pos += 1;
+                    if ch == self.lex.escape {
+                        if self.raw_escapes {
+                            result.push(ch);
+                        }
+                        match self.peek() {
+                            // An escape right before the end is dropped.
+                            None => continue,
+                            // Only these can be escaped inside double quotes; any other
+                            // escape character is kept as written.
+                            Some(next) if next == '"' || next == '$' || next == self.lex.escape => {
+                                ch = next;
+                                self.pos += 1;
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    result.push(ch);
+                }
+            }
+        }
+    }
+
+    /// Reads a variable name: a run of digits, one special parameter character, or a run of
+    /// letters, digits and underscores.
+    fn process_name(&mut self) -> String {
+        let mut name = String::new();
+        let Some(first) = self.peek() else {
+            return name;
+        };
+        if first.is_ascii_digit() {
+            while let Some(ch) = self.peek().filter(char::is_ascii_digit) {
+                name.push(ch);
+                self.pos += 1;
+            }
+            return name;
+        }
+        if matches!(first, '@' | '*' | '#' | '?' | '-' | '$' | '!' | '0') {
+            self.pos += 1;
+            name.push(first);
+            return name;
+        }
+        while let Some(ch) = self.peek() {
+            if !(ch.is_alphanumeric() || ch == '_') {
+                break;
+            }
+            name.push(ch);
+            self.pos += 1;
+        }
+        name
+    }
+
+    fn process_dollar(&mut self) -> Result<String, DockerfileError> {
+        let dollar = self.pos;
+        self.pos += 1;
+        if self.peek() != Some('{') {
+            let name = self.process_name();
+            if name.is_empty() {
+                return Ok("$".to_owned());
+            }
+            return Ok(match self.lookup(&name) {
+                Some(value) => value,
+                None if self.lex.skip_unset_env => format!("${name}"),
+                None => String::new(),
+            });
+        }
+        self.pos += 1;
+        match self.peek() {
+            None => {
+                return Err(DockerfileError::UnterminatedSubstitution {
+                    word: self.word(),
+                    column: Self::column(dollar),
+                    expected: '}',
+                });
+            }
+            Some('{' | '}' | ':') => {
+                return Err(DockerfileError::BadSubstitution {
+                    word: self.word(),
+                    column: Self::column(dollar),
+                });
+            }
+            Some(_) => {}
+        }
+        let name = self.process_name();
+        let modifier_at = self.pos;
+        let Some(first) = self.next_char() else {
+            return Err(DockerfileError::UnterminatedSubstitution {
+                word: self.word(),
+                column: Self::column(dollar),
+                expected: '}',
+            });
+        };
+        match first {
+            '}' => Ok(match self.lookup(&name) {
+                Some(value) => value,
+                None if self.lex.skip_unset_env => format!("${{{name}}}"),
+                None => String::new(),
+            }),
+            ':' | '+' | '-' | '?' | '#' | '%' => {
+                self.process_modifier(dollar, modifier_at, name, first)
+            }
+            '/' => self.process_replacement(dollar, name),
+            other => Err(DockerfileError::UnsupportedModifier {
+                word: self.word(),
+                column: Self::column(modifier_at),
+                modifier: other.to_string(),
+            }),
+        }
+    }
+
+    /// `${name:-word}`, `${name-word}`, `${name:+word}`, `${name+word}`, `${name:?word}`,
+    /// `${name?word}`, `${name#pattern}`, `${name##pattern}`, `${name%pattern}`,
+    /// `${name%%pattern}`. `first` is the character after the name, already consumed.
+    fn process_modifier(
+        &mut self,
+        dollar: usize,
+        modifier_at: usize,
+        name: String,
+        first: char,
+    ) -> Result<String, DockerfileError> {
+        let null_is_unset = first == ':';
+        let mut modifier = first.to_string();
+        let operator = if null_is_unset {
+            match self.next_char() {
+                Some(ch) => {
+                    modifier.push(ch);
+                    ch
+                }
+                None => {
+                    return Err(DockerfileError::UnterminatedSubstitution {
+                        word: self.word(),
+                        column: Self::column(dollar),
+                        expected: '}',
+                    });
+                }
+            }
+        } else {
+            first
+        };
+        let is_pattern = operator == '#' || operator == '%';
+        let unsupported = |scanner: &Self, modifier: String| DockerfileError::UnsupportedModifier {
+            word: scanner.word(),
+            column: Self::column(modifier_at),
+            modifier,
+        };
+        if null_is_unset && is_pattern {
+            return Err(unsupported(self, modifier));
+        }
+        let (word, _) = self
+            .process_until(Some('}'), is_pattern)
+            .map_err(|error| self.closing_brace_error(dollar, error))?;
+        let value = self.lookup(&name);
+        if self.lex.skip_unset_env && value.is_none() {
+            return Ok(format!("${{{name}{modifier}{word}}}"));
+        }
+        let is_null = |value: &Option<String>| match value {
+            None => true,
+            Some(text) => null_is_unset && text.is_empty(),
+        };
+        match operator {
+            '-' => Ok(if is_null(&value) {
+                word
+            } else {
+                value.unwrap_or_default()
+            }),
+            '+' => Ok(if is_null(&value) { String::new() } else { word }),
+            '?' => match value {
+                None => Err(self.required_error(name, word, "is not allowed to be unset")),
+                Some(text) if null_is_unset && text.is_empty() => {
+                    Err(self.required_error(name, word, "is not allowed to be empty"))
+                }
+                Some(text) => Ok(text),
+            },
+            '#' | '%' => {
+                let (pattern, longest) = match word.strip_prefix(operator) {
+                    Some(rest) => (rest.to_owned(), true),
+                    None => (word, false),
+                };
+                let glob = pattern::Glob::parse(&pattern).map_err(|reason| {
+                    DockerfileError::InvalidPattern {
+                        word: self.word(),
+                        pattern,
+                        reason,
+                    }
+                })?;
+                let value = value.unwrap_or_default();
+                Ok(if operator == '#' {
+                    glob.remove_prefix(&value, longest)
+                } else {
+                    glob.remove_suffix(&value, longest)
+                })
+            }
+            _ => Err(unsupported(self, modifier)),
+        }
+    }
+
+    /// `${name/pattern/replacement}` and `${name//pattern/replacement}`; the first `/` is
+    /// already consumed.
+    fn process_replacement(
+        &mut self,
+        dollar: usize,
+        name: String,
+    ) -> Result<String, DockerfileError> {
+        let replace_all = self.peek() == Some('/');
+        if replace_all {
+            self.pos += 1;
+        }
+        let (pattern, _) = self.process_until(Some('/'), true).map_err(|error| {
+            if self.peek().is_none() {
+                DockerfileError::UnterminatedSubstitution {
+                    word: self.word(),
+                    column: Self::column(dollar),
+                    expected: '/',
+                }
+            } else {
+                error
+            }
+        })?;
+        let (replacement, _) = self
+            .process_until(Some('}'), true)
+            .map_err(|error| self.closing_brace_error(dollar, error))?;
+        let value = self.lookup(&name);
+        let Some(value) = value else {
+            if self.lex.skip_unset_env {
+                let slashes = if replace_all { "//" } else { "/" };
+                return Ok(format!("${{{name}{slashes}{pattern}/{replacement}}}"));
+            }
+            return Ok(String::new());
+        };
+        let glob =
+            pattern::Glob::parse(&pattern).map_err(|reason| DockerfileError::InvalidPattern {
+                word: self.word(),
+                pattern: pattern.clone(),
+                reason,
+            })?;
+        Ok(glob.replace(&value, &replacement, replace_all))
+    }
+
+    /// An error inside `${...}` that ran off the end of the word becomes "missing `}`".
+    fn closing_brace_error(&self, dollar: usize, error: DockerfileError) -> DockerfileError {
+        if self.peek().is_none() {
+            DockerfileError::UnterminatedSubstitution {
+                word: self.word(),
+                column: Self::column(dollar),
+                expected: '}',
+            }
+        } else {
+            error
+        }
+    }
+
+    fn required_error(&self, name: String, word: String, default: &str) -> DockerfileError {
+        let message = if word.is_empty() {
+            default.to_owned()
+        } else {
+            word
+        };
+        DockerfileError::RequiredVariable {
+            word: self.word(),
+            name,
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> HashMap<String, String> {
+        environment_from_assignments(["PWD=/home", "EMPTY=", "SPACED=a  b"])
+    }
+
+    #[test]
+    fn expands_and_splits() {
+        let lex = ShellLex::new('\\');
+        assert_eq!(
+            lex.process_word("x${PWD}y", &env()).expect("expands"),
+            "x/homey"
+        );
+        assert_eq!(
+            lex.process_words("1 $SPACED \"$SPACED\"", &env())
+                .expect("expands"),
+            vec!["1", "a", "b", "a  b"]
+        );
+    }
+
+    #[test]
+    fn required_variable_messages() {
+        let lex = ShellLex::new('\\');
+        let error = lex
+            .process_word("${NOPE?must be set}", &env())
+            .expect_err("unset");
+        assert_eq!(
+            error.to_string(),
+            "`${NOPE?must be set}`: NOPE: must be set"
+        );
+        let error = lex.process_word("${EMPTY:?}", &env()).expect_err("empty");
+        assert!(
+            error
+                .to_string()
+                .contains("EMPTY: is not allowed to be empty")
+        );
+        assert_eq!(lex.process_word("${EMPTY?}", &env()).expect("set"), "");
+    }
+
+    #[test]
+    fn errors_name_the_column() {
+        let lex = ShellLex::new('\\');
+        let error = lex.process_word("ab'cd", &env()).expect_err("unterminated");
+        assert_eq!(
+            error.to_string(),
+            "column 3 of `ab'cd`: unterminated single quote: expected a closing '"
+        );
+        let error = lex
+            .process_word("x${PWD", &env())
+            .expect_err("missing brace");
+        assert!(
+            error.to_string().starts_with("column 2 of `x${PWD`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn backtick_escape() {
+        let lex = ShellLex::new('`');
+        assert_eq!(
+            lex.process_word("a`$PWD\\b", &env()).expect("expands"),
+            "a$PWD\\b"
+        );
+    }
+
+    #[test]
+    fn prefix_suffix_and_replacement() {
+        let lex = ShellLex::new('\\');
+        let env = environment_from_assignments(["F=/tmp/tmp/bar.txt", "N=/tmp"]);
+        assert_eq!(
+            lex.process_word("${F#*/}", &env).expect("ok"),
+            "tmp/tmp/bar.txt"
+        );
+        assert_eq!(lex.process_word("${F##*/}", &env).expect("ok"), "bar.txt");
+        assert_eq!(
+            lex.process_word("${F%.*}", &env).expect("ok"),
+            "/tmp/tmp/bar"
+        );
+        assert_eq!(lex.process_word("${F%%/*}", &env).expect("ok"), "");
+        assert_eq!(
+            lex.process_word("${F/$N/}", &env).expect("ok"),
+            "/tmp/bar.txt"
+        );
+        assert_eq!(lex.process_word("${F//$N/}", &env).expect("ok"), "/bar.txt");
+        assert_eq!(
+            lex.process_word("${F//\\//\\/}", &env).expect("ok"),
+            "\\/tmp\\/tmp\\/bar.txt"
+        );
+    }
+
+    #[test]
+    fn skip_unset_keeps_references() {
+        let mut lex = ShellLex::new('\\');
+        lex.skip_unset_env = true;
+        assert_eq!(
+            lex.process_word("$A ${B} ${C:-x} $PWD", &env())
+                .expect("ok"),
+            "$A ${B} ${C:-x} /home"
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! Grouping instructions into build stages, one per `FROM`.
+
+use crate::ast::Dockerfile;
+use crate::error::{DockerfileError, Position};
+use crate::instructions::{ArgDefinition, Instruction, LocatedInstruction};
+
+/// One build stage: a `FROM` and the instructions up to the next `FROM`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    /// 0-based position among the stages (what `COPY --from=0` refers to).
+    pub index: usize,
+    /// The name given with `FROM ... AS name`, lower-cased.
+    pub name: Option<String>,
+    /// The base image or stage, as written (may use the global ARGs).
+    pub base: String,
+    /// `FROM --platform=...`, as written.
+    pub platform: Option<String>,
+    /// The `ARG`s before the first `FROM`, in order; the same for every stage. They may be
+    /// used in `FROM` lines, and inside a stage once re-declared with `ARG name`.
+    pub global_args: Vec<ArgDefinition>,
+    /// The stage's instructions after its `FROM`.
+    pub instructions: Vec<LocatedInstruction>,
+    /// 1-based line of the `FROM`.
+    pub start_line: usize,
+}
+
+/// Checks every instruction and groups them into stages.
+///
+/// Only `ARG` may come before the first `FROM`; those are the global ARGs every stage
+/// carries. A Dockerfile without `FROM` is an error.
+pub fn stages(dockerfile: &Dockerfile) -> Result<Vec<Stage>, DockerfileError> {
+    let mut global_args = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    for node in &dockerfile.nodes {
+        let located = LocatedInstruction::from_node(node)?;
+        match located.instruction {
+            Instruction::From {
+                image,
+                name,
+                platform,
+            } => stages.push(Stage {
+                index: stages.len(),
+                name,
+                base: image,
+                platform,
+                global_args: Vec::new(),
+                instructions: Vec::new(),
+                start_line: located.start_line,
+            }),
+            instruction => match stages.last_mut() {
+                Some(stage) => stage.instructions.push(LocatedInstruction {
+                    instruction,
+                    ..located
+                }),
+                None => match instruction {
+                    Instruction::Arg { args } => global_args.extend(args),
+                    other => {
+                        return Err(DockerfileError::InstructionBeforeFrom {
+                            at: node.position(),
+                            instruction: other.keyword().name(),
+                        });
+                    }
+                },
+            },
+        }
+    }
+    if stages.is_empty() {
+        return Err(DockerfileError::NoStages {
+            at: Position::new(dockerfile.line_count.max(1), 1),
+        });
+    }
+    for stage in &mut stages {
+        stage.global_args = global_args.clone();
+    }
+    Ok(stages)
+}
+
+impl Dockerfile {
+    /// Checks every node and returns the typed instructions with their lines.
+    pub fn instructions(&self) -> Result<Vec<LocatedInstruction>, DockerfileError> {
+        self.nodes
+            .iter()
+            .map(LocatedInstruction::from_node)
+            .collect()
+    }
+
+    /// The stages of this Dockerfile; see [`stages`].
+    pub fn stages(&self) -> Result<Vec<Stage>, DockerfileError> {
+        stages(self)
+    }
+}
