@@ -140,3 +140,41 @@ fn a_corrupt_blob_in_the_store_is_rebuilt_not_served() {
         ],
     );
 }
+
+#[test]
+fn two_processes_sharing_a_store_build_the_same_images() {
+    let sandbox = Sandbox::with_examples();
+    let other = sandbox.path().join("second-checkout");
+    copy_tree(&sandbox.ws(), &other);
+    let store = sandbox.store();
+    let spawn = |dir: std::path::PathBuf| {
+        let store = store.clone();
+        std::thread::spawn(move || run_bld(&dir, &store, &["build", "//examples/..."]))
+    };
+    let (a, b) = (spawn(sandbox.ws()), spawn(other));
+    let (a, b) = (
+        a.join().expect("thread").ok(),
+        b.join().expect("thread").ok(),
+    );
+    for label in [
+        "//examples/hello:image",
+        "//examples/shared_base:api",
+        "//examples/shared_base:worker",
+    ] {
+        assert_eq!(a.digest_of(label), b.digest_of(label), "{label}");
+    }
+    assert_eq!(
+        sandbox.bld(&["build", "//examples/..."]).ok().counts(),
+        (0, 9)
+    );
+    let layout = sandbox.ws().join("bld-out/examples/shared_base/worker");
+    let check = sandbox.path().join("check");
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci:{}:latest", layout.display()),
+            &format!("oci:{}:latest", check.display()),
+        ],
+    );
+}
