@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bld_exec::{ActionOutput, ExecContext, Observer, Outcome, execute};
 use bld_graph::ActionGraph;
-use bld_starlark::{AnalysisOptions, ArtifactKind, analyze};
+use bld_starlark::{AnalysisOptions, analyze};
 use bld_store::{FileDigests, Store};
 use clap::Args;
 
@@ -114,7 +114,6 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
                 }
                 None => anyhow::bail!("internal: {} produced no output", target.label),
             }
-            debug_assert!(output.kind != ArtifactKind::Source);
         }
     }
 

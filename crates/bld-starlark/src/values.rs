@@ -1,7 +1,6 @@
 //! The Starlark value types bld adds: labels, files (artifacts), providers and their
 //! instances, analysed targets, rules and attribute descriptors.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -419,9 +418,6 @@ pub struct Rule<'v> {
     /// Attributes and name.
     #[trace(unsafe_ignore)]
     pub meta: Arc<RuleMeta>,
-    #[trace(unsafe_ignore)]
-    #[allocative(skip)]
-    _not_sync: RefCell<()>,
 }
 
 impl<'v> Rule<'v> {
@@ -430,7 +426,6 @@ impl<'v> Rule<'v> {
         Rule {
             implementation,
             meta: Arc::new(meta),
-            _not_sync: RefCell::new(()),
         }
     }
 }
