@@ -4,14 +4,15 @@ use std::fs;
 use std::path::Path;
 use std::time::Instant;
 
+use bld_core::Digest;
 use bld_exec::{ActionOutput, ExecContext, Observer, Outcome, execute};
 use bld_graph::ActionGraph;
-use bld_starlark::{AnalysisOptions, analyze};
+use bld_starlark::{Analysis, AnalysisOptions, analyze, decode_analysis_if_valid, encode_analysis};
 use bld_store::{FileDigests, Store};
 use clap::Args;
 
 use crate::UserError;
-use crate::workspace_args::resolve;
+use crate::workspace_args::{Patterns, load, parse_patterns};
 
 /// Arguments of `bld build`.
 #[derive(Args)]
@@ -22,6 +23,27 @@ pub struct BuildArgs {
     /// Print nothing but errors and the summary line.
     #[arg(long, short)]
     quiet: bool,
+    /// Print how long each phase took (loading, analysis, execution, outputs) to stderr.
+    #[arg(long)]
+    timings: bool,
+}
+
+/// Phase durations for `--timings`.
+struct Phases {
+    enabled: bool,
+    last: Instant,
+}
+
+impl Phases {
+    fn mark(&mut self, phase: &str) {
+        if self.enabled {
+            eprintln!(
+                "timing: {phase:<10} {:>8.1} ms",
+                self.last.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+        self.last = Instant::now();
+    }
 }
 
 struct Progress {
@@ -43,6 +65,58 @@ impl Observer for Progress {
     }
 }
 
+/// The key of the analysis cache: everything besides the workspace's sources (which the cached
+/// entry's observations cover) that can change the result.
+fn analysis_key(patterns: &Patterns, options: AnalysisOptions) -> anyhow::Result<Digest> {
+    use std::os::unix::fs::MetadataExt;
+    let exe = fs::metadata(std::env::current_exe()?)?;
+    let mut text = format!(
+        "bld {} {} {} {}\n{}\n{}\n",
+        env!("CARGO_PKG_VERSION"),
+        exe.len(),
+        exe.mtime(),
+        exe.mtime_nsec(),
+        patterns.workspace.root().display(),
+        options.source_date_epoch,
+    );
+    for pattern in &patterns.patterns {
+        text.push_str(&pattern.to_string());
+        text.push('\n');
+    }
+    Ok(Digest::of(text.as_bytes()))
+}
+
+/// Loads and analyses the patterns, or reuses a cached analysis whose inputs are unchanged.
+fn load_and_analyze(
+    store: &Store,
+    patterns: &Patterns,
+    options: AnalysisOptions,
+    phases: &mut Phases,
+) -> anyhow::Result<Analysis> {
+    let key = analysis_key(patterns, options)?;
+    if let Some(analysis) = store
+        .get_analysis(&key)?
+        .and_then(|b| decode_analysis_if_valid(&b))
+    {
+        phases.mark("analysis (cached)");
+        return Ok(analysis);
+    }
+    let mut resolved = load(patterns)?;
+    phases.mark("loading");
+    let analysis = analyze(
+        &resolved.loader,
+        &mut resolved.targets,
+        &resolved.labels,
+        options,
+    )?;
+    phases.mark("analysis");
+    store.put_analysis(
+        &key,
+        &encode_analysis(&analysis, resolved.loader.sources().observations()),
+    )?;
+    Ok(analysis)
+}
+
 fn source_date_epoch() -> anyhow::Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(text) if !text.is_empty() => text.trim().parse().map_err(|_| {
@@ -61,13 +135,13 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
     let options = AnalysisOptions {
         source_date_epoch: source_date_epoch()?,
     };
-    let mut resolved = resolve(&args.patterns)?;
-    let analysis = analyze(
-        &resolved.loader,
-        &mut resolved.targets,
-        &resolved.labels,
-        options,
-    )?;
+    let mut phases = Phases {
+        enabled: args.timings,
+        last: started,
+    };
+    let patterns = parse_patterns(&args.patterns)?;
+    let store = Store::open(store_root)?;
+    let analysis = load_and_analyze(&store, &patterns, options, &mut phases)?;
     let wanted: Vec<_> = analysis
         .targets
         .iter()
@@ -75,10 +149,9 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
         .filter_map(|o| o.action)
         .collect();
 
-    let store = Store::open(store_root)?;
     let file_digests = FileDigests::load(&store);
     let context = ExecContext {
-        workspace_root: resolved.workspace.root().to_owned(),
+        workspace_root: patterns.workspace.root().to_owned(),
         store: &store,
         file_digests: &file_digests,
     };
@@ -90,8 +163,9 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
     );
     file_digests.save(&store)?;
     let report = result?;
+    phases.mark("execution");
 
-    let out_dir = resolved.workspace.root().join("bld-out");
+    let out_dir = patterns.workspace.root().join("bld-out");
     let mut images = Vec::new();
     for target in &analysis.targets {
         for output in &target.outputs {
@@ -117,6 +191,7 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
         }
     }
 
+    phases.mark("outputs");
     if !args.quiet {
         for (label, manifest, path) in &images {
             println!("{label}  {manifest}  bld-out/{path}");

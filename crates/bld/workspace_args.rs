@@ -3,10 +3,16 @@
 use bld_core::{TargetPattern, Workspace};
 use bld_starlark::{Loader, TargetSet, expand_patterns};
 
-/// The workspace around the working directory, its loader, and the labels `patterns` name.
-pub struct Resolved {
+/// The workspace around the working directory and the patterns, resolved against it.
+pub struct Patterns {
     /// The workspace.
     pub workspace: Workspace,
+    /// The patterns, absolute.
+    pub patterns: Vec<TargetPattern>,
+}
+
+/// The workspace around the working directory, its loader, and the labels patterns name.
+pub struct Resolved {
     /// Its loader.
     pub loader: Loader,
     /// The packages loaded so far.
@@ -15,8 +21,8 @@ pub struct Resolved {
     pub labels: Vec<bld_core::Label>,
 }
 
-/// Finds the workspace, evaluates what `patterns` need and expands them.
-pub fn resolve(patterns: &[String]) -> anyhow::Result<Resolved> {
+/// Finds the workspace and parses `patterns` relative to the working directory.
+pub fn parse_patterns(patterns: &[String]) -> anyhow::Result<Patterns> {
     let cwd = std::env::current_dir()?;
     let workspace = Workspace::discover(&cwd)?;
     let current_package = workspace.package_of(&cwd);
@@ -24,13 +30,25 @@ pub fn resolve(patterns: &[String]) -> anyhow::Result<Resolved> {
         .iter()
         .map(|p| TargetPattern::parse(p, &current_package))
         .collect::<Result<Vec<_>, _>>()?;
-    let loader = Loader::new(workspace.clone())?;
-    let mut targets = TargetSet::default();
-    let labels = expand_patterns(&loader, &mut targets, &patterns)?;
-    Ok(Resolved {
+    Ok(Patterns {
         workspace,
+        patterns,
+    })
+}
+
+/// Evaluates what the patterns need and expands them.
+pub fn load(patterns: &Patterns) -> anyhow::Result<Resolved> {
+    let loader = Loader::new(patterns.workspace.clone())?;
+    let mut targets = TargetSet::default();
+    let labels = expand_patterns(&loader, &mut targets, &patterns.patterns)?;
+    Ok(Resolved {
         loader,
         targets,
         labels,
     })
+}
+
+/// Finds the workspace, evaluates what `patterns` need and expands them.
+pub fn resolve(patterns: &[String]) -> anyhow::Result<Resolved> {
+    load(&parse_patterns(patterns)?)
 }

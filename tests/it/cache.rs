@@ -178,3 +178,78 @@ fn two_processes_sharing_a_store_build_the_same_images() {
         ],
     );
 }
+
+#[test]
+fn the_analysis_cache_notices_every_kind_of_workspace_change() {
+    let sandbox = Sandbox::with_examples();
+    let digest = |run: &crate::support::Run| run.digest_of("//examples/hello:image");
+    let first = sandbox.bld(&["build", "//examples/..."]).ok();
+
+    // A BUILD file edit.
+    let build = sandbox.ws().join("examples/hello/BUILD.star");
+    let text = std::fs::read_to_string(&build).expect("read");
+    sandbox.write(
+        "examples/hello/BUILD.star",
+        &text.replace("\"/srv/hello\",\n)", "\"/srv/hi\",\n)"),
+    );
+    let edited = sandbox.bld(&["build", "//examples/..."]).ok();
+    assert_ne!(
+        digest(&first),
+        digest(&edited),
+        "BUILD.star edits must be seen"
+    );
+
+    // A new file a glob matches.
+    sandbox.write("examples/hello/static/new.txt", "new\n");
+    let globbed = sandbox.bld(&["build", "//examples/..."]).ok();
+    assert_ne!(
+        digest(&edited),
+        digest(&globbed),
+        "new files matched by glob() must be seen"
+    );
+
+    // An edit to a loaded .star file.
+    let rule = sandbox.ws().join("examples/rules/greeting.star");
+    let text = std::fs::read_to_string(&rule).expect("read");
+    sandbox.write(
+        "examples/rules/greeting.star",
+        &text.replace("Hello, {}!", "Hi, {}!"),
+    );
+    let relabelled = sandbox.bld(&["build", "//examples/..."]).ok();
+    assert_ne!(
+        digest(&globbed),
+        digest(&relabelled),
+        ".star edits must be seen"
+    );
+
+    // A new package under a recursive pattern.
+    sandbox.write(
+        "examples/extra/BUILD.star",
+        "filegroup(name = \"files\", srcs = [\"f.txt\"])\n",
+    );
+    sandbox.write("examples/extra/f.txt", "f\n");
+    let grown = sandbox.bld(&["query", "//examples/..."]).ok();
+    assert!(grown.stdout.contains("//examples/extra:files"));
+    sandbox.bld(&["build", "//examples/..."]).ok();
+
+    // A removed source is an error again, not a stale success.
+    std::fs::remove_file(sandbox.ws().join("examples/extra/f.txt")).expect("rm");
+    let broken = sandbox.bld(&["build", "//examples/..."]);
+    assert_eq!(broken.code, 1, "{}", broken.stderr);
+    assert!(
+        broken.stderr.contains("examples/extra/BUILD.star:1:1"),
+        "{}",
+        broken.stderr
+    );
+
+    // And nothing changed means nothing is re-analysed or rebuilt.
+    sandbox.write("examples/extra/f.txt", "f\n");
+    sandbox.bld(&["build", "//examples/..."]).ok();
+    let timings = sandbox.bld(&["build", "--timings", "//examples/..."]).ok();
+    assert!(
+        timings.stderr.contains("analysis (cached)"),
+        "{}",
+        timings.stderr
+    );
+    assert_eq!(timings.counts().0, 0);
+}

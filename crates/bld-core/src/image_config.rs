@@ -1,7 +1,7 @@
 //! What an image target sets in its configuration, shared by the front-ends and the OCI writer.
 
 /// Configuration an image sets over its base, in Docker's terms.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ImageConfigSpec {
     /// Variables set or replaced, in order.
     pub env: Vec<(String, String)>,

@@ -3,11 +3,12 @@
 use bld_core::Label;
 
 use bld_core::ImageConfigSpec;
+use serde::{Deserialize, Serialize};
 
 use crate::ActionId;
 
 /// Where an action's input comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Input {
     /// A source file, by its path relative to the workspace root (`/`-separated).
     Source(String),
@@ -16,7 +17,7 @@ pub enum Input {
 }
 
 /// One unit of work and the one artifact it produces.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Action {
     /// The target that declared the action (for messages; not part of the key).
     pub owner: Label,
@@ -28,7 +29,7 @@ pub struct Action {
 }
 
 /// What an action does. Each kind produces one artifact.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ActionKind {
     /// Writes `content` to a file.
     WriteFile {
@@ -44,7 +45,7 @@ pub enum ActionKind {
 }
 
 /// Parameters of [`ActionKind::PackLayer`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PackLayer {
     /// Files, by their path inside the tar. Parent directories are added implicitly.
     pub entries: Vec<LayerEntry>,
@@ -55,7 +56,7 @@ pub struct PackLayer {
 }
 
 /// One file in a layer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LayerEntry {
     /// Path inside the tar, relative, `/`-separated, normalized.
     pub path: String,
@@ -70,7 +71,7 @@ pub struct LayerEntry {
 }
 
 /// Parameters of [`ActionKind::AssembleImage`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AssembleImage {
     /// The image this one extends; `None` is `scratch`.
     pub base: Option<Input>,

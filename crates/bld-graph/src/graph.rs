@@ -2,11 +2,12 @@
 
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
+use serde::{Deserialize, Serialize};
 
 use crate::{Action, ActionKind, Input};
 
 /// Identifies an action (and so its one output) within an [`ActionGraph`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ActionId(u32);
 
 impl ActionId {
@@ -56,6 +57,11 @@ impl ActionGraph {
     /// The action `id`.
     pub fn get(&self, id: ActionId) -> &Action {
         &self.actions[id.index()]
+    }
+
+    /// Every action, in id order.
+    pub fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter()
     }
 
     /// Number of actions.

@@ -30,20 +30,6 @@ pub fn write_layout(
     let manifest_size = fs::metadata(store.blob_path(manifest))
         .map_err(|_| bld_store::StoreError::MissingBlob(*manifest))?
         .len();
-    let (parsed, _) = read_image(store, manifest)?;
-    let mut blobs: Vec<(Digest, u64)> = vec![(*manifest, manifest_size)];
-    for descriptor in std::iter::once(parsed.config()).chain(parsed.layers()) {
-        let digest: Digest =
-            descriptor
-                .digest()
-                .to_string()
-                .parse()
-                .map_err(|e| OciError::BadImage {
-                    digest: *manifest,
-                    reason: format!("{e}"),
-                })?;
-        blobs.push((digest, descriptor.size()));
-    }
     let mut descriptor = Descriptor::new(
         MediaType::ImageManifest,
         manifest_size,
@@ -61,13 +47,28 @@ pub fn write_layout(
         .expect("invariant: every index field is set");
     let index_bytes = canonical_json(&index);
 
+    // A layout is written whole and renamed into place with its index.json, so a matching
+    // index.json and manifest mean the layout is complete.
     let up_to_date = fs::read(dir.join("index.json")).is_ok_and(|old| old == index_bytes)
-        && blobs.iter().all(|(digest, size)| {
-            fs::metadata(dir.join("blobs/sha256").join(digest.hex()))
-                .is_ok_and(|m| m.len() == *size)
-        });
+        && fs::metadata(dir.join("blobs/sha256").join(manifest.hex()))
+            .is_ok_and(|m| m.len() == manifest_size);
     if up_to_date {
         return Ok(false);
+    }
+
+    let (parsed, _) = read_image(store, manifest)?;
+    let mut blobs: Vec<Digest> = vec![*manifest];
+    for descriptor in std::iter::once(parsed.config()).chain(parsed.layers()) {
+        let digest: Digest =
+            descriptor
+                .digest()
+                .to_string()
+                .parse()
+                .map_err(|e| OciError::BadImage {
+                    digest: *manifest,
+                    reason: format!("{e}"),
+                })?;
+        blobs.push(digest);
     }
 
     let parent = dir.parent().unwrap_or(Path::new("."));
@@ -81,7 +82,7 @@ pub fn write_layout(
     let result = (|| {
         let blob_dir = staging.join("blobs/sha256");
         fs::create_dir_all(&blob_dir).map_err(write_error(&blob_dir))?;
-        for (digest, _) in &blobs {
+        for digest in &blobs {
             let target = blob_dir.join(digest.hex());
             if fs::hard_link(store.blob_path(digest), &target).is_err() {
                 fs::copy(store.blob_path(digest), &target).map_err(write_error(&target))?;

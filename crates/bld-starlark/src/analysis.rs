@@ -35,7 +35,7 @@ pub struct Analysis {
 }
 
 /// One requested target after analysis.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AnalyzedTarget {
     /// Its label.
     pub label: Label,
@@ -46,7 +46,7 @@ pub struct AnalyzedTarget {
 }
 
 /// A default output of a target.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TargetOutput {
     /// What it is.
     pub kind: ArtifactKind,

@@ -1,10 +1,11 @@
 //! `glob()` over a package directory.
 
-use std::fs;
 use std::path::Path;
 
 use bld_core::BUILD_FILE;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+use crate::sources::{EntryKind, Sources};
 
 fn build_set(patterns: &[String]) -> anyhow::Result<GlobSet> {
     let mut set = GlobSetBuilder::new();
@@ -27,6 +28,7 @@ fn build_set(patterns: &[String]) -> anyhow::Result<GlobSet> {
 /// Files under `package_dir` (relative, `/`-separated, sorted) matching `include` and not
 /// `exclude`, not descending into subpackages or following directory symlinks.
 pub fn glob(
+    sources: &Sources,
     package_dir: &Path,
     include: &[String],
     exclude: &[String],
@@ -41,22 +43,17 @@ pub fn glob(
         } else {
             package_dir.join(&relative)
         };
-        let entries = fs::read_dir(&dir)
+        let entries = sources
+            .read_dir(&dir)
             .map_err(|e| anyhow::anyhow!("glob: cannot list `{}`: {e}", dir.display()))?;
-        for entry in entries {
-            let entry =
-                entry.map_err(|e| anyhow::anyhow!("glob: cannot list `{}`: {e}", dir.display()))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for (name, kind) in entries {
             let path = if relative.is_empty() {
-                name
+                name.clone()
             } else {
                 format!("{relative}/{name}")
             };
-            let file_type = entry
-                .file_type()
-                .map_err(|e| anyhow::anyhow!("glob: `{path}`: {e}"))?;
-            if file_type.is_dir() {
-                if !entry.path().join(BUILD_FILE).exists() {
+            if kind == EntryKind::Dir {
+                if !sources.is_file(&dir.join(&name).join(BUILD_FILE)) {
                     pending.push(path);
                 }
             } else if include.is_match(&path) && !exclude.is_match(&path) {
@@ -71,6 +68,7 @@ pub fn glob(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn matches_within_the_package_only() {
@@ -89,13 +87,19 @@ mod tests {
         }
         let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            glob(dir.path(), &s(&["*.txt"]), &[]).expect("glob"),
+            glob(&Sources::default(), dir.path(), &s(&["*.txt"]), &[]).expect("glob"),
             s(&["a.txt"])
         );
         assert_eq!(
-            glob(dir.path(), &s(&["**/*.txt"]), &s(&["sub/deep/**"])).expect("glob"),
+            glob(
+                &Sources::default(),
+                dir.path(),
+                &s(&["**/*.txt"]),
+                &s(&["sub/deep/**"])
+            )
+            .expect("glob"),
             s(&["a.txt", "sub/c.txt"])
         );
-        assert!(glob(dir.path(), &s(&["../*"]), &[]).is_err());
+        assert!(glob(&Sources::default(), dir.path(), &s(&["../*"]), &[]).is_err());
     }
 }

@@ -126,7 +126,12 @@ fn register_rules(builder: &mut GlobalsBuilder) {
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Vec<String>> {
         let context = package_context(eval, "glob")?;
-        crate::glob::glob(&context.package_dir, &include.items, &exclude.items)
+        crate::glob::glob(
+            &context.sources,
+            &context.package_dir,
+            &include.items,
+            &exclude.items,
+        )
     }
 
     /// The path of the package being evaluated (`examples/hello`), `""` at the root.

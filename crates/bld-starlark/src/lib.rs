@@ -12,17 +12,20 @@
 mod actions;
 mod analysis;
 mod attrs;
+mod cache;
 mod glob;
 mod globals;
 mod load;
 mod package;
 mod patterns;
+mod sources;
 mod values;
 
 use bld_core::{Classify, ErrorKind};
 
 pub use analysis::{Analysis, AnalysisOptions, AnalyzedTarget, TargetOutput, analyze};
 pub use attrs::AttrValue;
+pub use cache::{decode_analysis_if_valid, encode_analysis};
 pub use load::Loader;
 pub use package::TargetDecl;
 pub use patterns::{TargetSet, expand_patterns, query_deps};

@@ -2,7 +2,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fs;
 
 use bld_core::{BUILD_FILE, Label, WORKSPACE_FILE, Workspace};
 use starlark::environment::{FrozenModule, Globals, Module};
@@ -12,6 +11,7 @@ use starlark::syntax::{AstModule, Dialect};
 use crate::FrontendError;
 use crate::globals::bld_globals;
 use crate::package::{PackageContext, TargetDecl};
+use crate::sources::Sources;
 
 /// bld's own rules, embedded in the binary as the `@bld` repository.
 const EMBEDDED_RULES: &[(&str, &str)] = &[
@@ -34,6 +34,7 @@ pub struct Loader {
     prelude: Option<FrozenModule>,
     modules: RefCell<HashMap<Label, FrozenModule>>,
     in_progress: RefCell<Vec<Label>>,
+    sources: Sources,
 }
 
 impl Loader {
@@ -45,12 +46,13 @@ impl Loader {
             prelude: None,
             modules: RefCell::default(),
             in_progress: RefCell::default(),
+            sources: Sources::default(),
         };
         let prelude_label =
             Label::parse("@bld//rules:prelude.star", "").expect("invariant: valid label");
         loader.prelude = Some(loader.load_module(&prelude_label, None)?);
         let workspace_file = loader.workspace.root().join(WORKSPACE_FILE);
-        let text = read_source(&workspace_file, WORKSPACE_FILE)?;
+        let text = loader.read_source(&workspace_file, WORKSPACE_FILE)?;
         loader.evaluate(WORKSPACE_FILE, text, "", None)?;
         Ok(loader)
     }
@@ -58,6 +60,19 @@ impl Loader {
     /// The workspace.
     pub fn workspace(&self) -> &Workspace {
         &self.workspace
+    }
+
+    /// Everything loading and analysis asked of the workspace so far.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    fn read_source(&self, path: &std::path::Path, display: &str) -> Result<String, FrontendError> {
+        self.sources
+            .read_to_string(path)
+            .map_err(|e| FrontendError::User {
+                message: format!("cannot read `{display}`: {e}"),
+            })
     }
 
     /// Every module loaded so far (analysis keeps their heaps alive).
@@ -78,8 +93,8 @@ impl Loader {
         } else {
             format!("{package}/{BUILD_FILE}")
         };
-        let text = read_source(&dir.join(BUILD_FILE), &display)?;
-        let context = PackageContext::new(package, dir, &display);
+        let text = self.read_source(&dir.join(BUILD_FILE), &display)?;
+        let context = PackageContext::new(package, dir, &display, self.sources.clone());
         self.evaluate(&display, text, package, Some(&context))?;
         Ok(context.into_targets())
     }
@@ -183,11 +198,12 @@ impl Loader {
             }
             None => {
                 let path = label.workspace_path();
-                let text = fs::read_to_string(self.workspace.root().join(&path)).map_err(|e| {
-                    FrontendError::User {
+                let text = self
+                    .sources
+                    .read_to_string(&self.workspace.root().join(&path))
+                    .map_err(|e| FrontendError::User {
                         message: format!("{at}cannot load `{label}`: cannot read `{path}`: {e}"),
-                    }
-                })?;
+                    })?;
                 (path, text)
             }
         };
@@ -200,12 +216,6 @@ impl Loader {
             .insert(label.clone(), module.clone());
         Ok(module)
     }
-}
-
-fn read_source(path: &std::path::Path, display: &str) -> Result<String, FrontendError> {
-    fs::read_to_string(path).map_err(|e| FrontendError::User {
-        message: format!("cannot read `{display}`: {e}"),
-    })
 }
 
 /// `file:line:col` (1-based) of a span.

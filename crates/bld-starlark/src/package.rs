@@ -10,6 +10,7 @@ use starlark::values::{FrozenValue, Value};
 
 use crate::attrs::{AttrValue, attr_value_from_starlark};
 use crate::load::span_location;
+use crate::sources::Sources;
 use crate::values::RuleMeta;
 
 /// A target declared by a rule call in a BUILD file.
@@ -45,15 +46,23 @@ pub struct PackageContext {
     pub package_dir: PathBuf,
     /// The BUILD file, relative to the workspace root.
     pub build_file: String,
+    /// The recording view of the workspace.
+    pub(crate) sources: Sources,
     targets: RefCell<Vec<TargetDecl>>,
 }
 
 impl PackageContext {
-    pub(crate) fn new(package: &str, package_dir: PathBuf, build_file: &str) -> PackageContext {
+    pub(crate) fn new(
+        package: &str,
+        package_dir: PathBuf,
+        build_file: &str,
+        sources: Sources,
+    ) -> PackageContext {
         PackageContext {
             package: package.to_owned(),
             package_dir,
             build_file: build_file.to_owned(),
+            sources,
             targets: RefCell::default(),
         }
     }

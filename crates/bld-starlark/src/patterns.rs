@@ -2,12 +2,12 @@
 //! and source files a build needs, and in which order.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs;
 use std::path::Path;
 
 use bld_core::{BUILD_FILE, Label, TargetPattern, WORKSPACE_FILE};
 
 use crate::package::TargetDecl;
+use crate::sources::{EntryKind, Sources};
 use crate::{FrontendError, Loader};
 
 /// The file at the workspace root listing directories (one per line, relative to the root)
@@ -108,7 +108,7 @@ impl TargetSet {
             )));
         }
         let package_dir = loader.workspace().package_dir(label.package());
-        if !package_dir.join(BUILD_FILE).is_file() {
+        if !loader.sources().is_file(&package_dir.join(BUILD_FILE)) {
             return Err(at(format!(
                 "no package `//{}` for `{label}`: expected a `{BUILD_FILE}` in `{}`",
                 label.package(),
@@ -137,20 +137,21 @@ impl TargetSet {
 /// Checks that `label` names a regular file inside its package (not in a subpackage) and inside
 /// the workspace (even through symlinks).
 fn check_source(loader: &Loader, label: &Label) -> Result<(), String> {
+    let sources = loader.sources();
     let root = loader.workspace().root();
     let path = root.join(label.workspace_path());
     let mut dir = loader.workspace().package_dir(label.package());
     let parts: Vec<&str> = label.name().split('/').collect();
     for part in &parts[..parts.len() - 1] {
         dir = dir.join(part);
-        if dir.join(BUILD_FILE).is_file() {
+        if sources.is_file(&dir.join(BUILD_FILE)) {
             return Err(format!(
                 "`{label}` is inside package `//{}`: name it by that package's label",
                 dir.strip_prefix(root).unwrap_or(&dir).display()
             ));
         }
     }
-    let resolved = path.canonicalize().map_err(|_| {
+    let resolved = sources.canonicalize(&path).map_err(|_| {
         format!(
             "no target or source file `{label}`: `{}` does not exist and package `//{}` declares no target `{}`",
             label.workspace_path(),
@@ -165,7 +166,7 @@ fn check_source(loader: &Loader, label: &Label) -> Result<(), String> {
             root.display()
         ));
     }
-    if !resolved.is_file() {
+    if !sources.is_file(&resolved) {
         return Err(format!(
             "source `{label}` is not a regular file (name files, or use `glob()` for directories)"
         ));
@@ -185,7 +186,7 @@ pub fn expand_patterns(
         match pattern {
             TargetPattern::Single(label) => {
                 let dir = loader.workspace().package_dir(label.package());
-                if !dir.join(BUILD_FILE).is_file() {
+                if !loader.sources().is_file(&dir.join(BUILD_FILE)) {
                     return Err(FrontendError::user(format!(
                         "no package `//{}`: expected a `{BUILD_FILE}` in `{}`",
                         label.package(),
@@ -212,7 +213,9 @@ pub fn expand_patterns(
                 labels.extend(targets.iter().map(|t| t.label.clone()));
             }
             TargetPattern::Recursive(prefix) => {
-                for package in discover_packages(loader.workspace().root(), prefix)? {
+                for package in
+                    discover_packages(loader.sources(), loader.workspace().root(), prefix)?
+                {
                     let targets = set.ensure_package(loader, &package)?;
                     labels.extend(targets.iter().map(|t| t.label.clone()));
                 }
@@ -229,8 +232,13 @@ pub fn expand_patterns(
 
 /// Every package at or below `prefix`, sorted. Skips hidden directories, `bld-out`, nested
 /// workspaces and the directories listed in `.bldignore`.
-fn discover_packages(root: &Path, prefix: &str) -> Result<Vec<String>, FrontendError> {
-    let ignored: Vec<String> = fs::read_to_string(root.join(IGNORE_FILE))
+fn discover_packages(
+    sources: &Sources,
+    root: &Path,
+    prefix: &str,
+) -> Result<Vec<String>, FrontendError> {
+    let ignored: Vec<String> = sources
+        .read_to_string(&root.join(IGNORE_FILE))
         .unwrap_or_default()
         .lines()
         .map(|l| l.trim().trim_matches('/').to_owned())
@@ -244,10 +252,10 @@ fn discover_packages(root: &Path, prefix: &str) -> Result<Vec<String>, FrontendE
         } else {
             root.join(&relative)
         };
-        if dir.join(BUILD_FILE).is_file() {
+        if sources.is_file(&dir.join(BUILD_FILE)) {
             packages.push(relative.clone());
         }
-        let entries = match fs::read_dir(&dir) {
+        let entries = match sources.read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && relative == prefix => {
                 return Err(FrontendError::user(format!(
@@ -256,9 +264,8 @@ fn discover_packages(root: &Path, prefix: &str) -> Result<Vec<String>, FrontendE
             }
             Err(source) => return Err(FrontendError::Io { path: dir, source }),
         };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+        for (name, kind) in entries {
+            if name.starts_with('.') || kind != EntryKind::Dir {
                 continue;
             }
             let child = if relative.is_empty() {
@@ -268,7 +275,7 @@ fn discover_packages(root: &Path, prefix: &str) -> Result<Vec<String>, FrontendE
             };
             if child == "bld-out"
                 || ignored.contains(&child)
-                || entry.path().join(WORKSPACE_FILE).exists()
+                || sources.is_file(&root.join(&child).join(WORKSPACE_FILE))
             {
                 continue;
             }

@@ -57,7 +57,7 @@ impl<'v> StarlarkValue<'v> for LabelValue {
 }
 
 /// What an artifact is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Allocative)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Allocative, serde::Serialize, serde::Deserialize)]
 pub enum ArtifactKind {
     /// A source file in the workspace.
     Source,

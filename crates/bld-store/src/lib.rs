@@ -3,6 +3,7 @@
 //! ```text
 //! <root>/blobs/sha256/<hex>   content, named by its sha256
 //! <root>/ac/<hex>             action cache: action key → the executor's record of its output
+//! <root>/analysis/<hex>       analysis cache: the front-end's results and what they depend on
 //! <root>/file-digests         digests of files keyed by inode, size, mtime and ctime
 //! <root>/tmp/                 files being written; renamed into place when complete
 //! ```
@@ -90,7 +91,7 @@ impl Store {
 
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        for dir in ["blobs/sha256", "ac", "tmp"] {
+        for dir in ["blobs/sha256", "ac", "analysis", "tmp"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_error("create", &path))?;
         }
@@ -218,6 +219,21 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_error("remove", &path)(e)),
         }
+    }
+
+    /// The analysis cached under `key`, if any.
+    pub fn get_analysis(&self, key: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.root.join("analysis").join(key.hex());
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("read", &path)(e)),
+        }
+    }
+
+    /// Caches an analysis under `key` (atomically).
+    pub fn put_analysis(&self, key: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        self.write_atomically(&self.root.join("analysis").join(key.hex()), bytes)
     }
 
     /// Writes `bytes` to `path` through a temporary file and a rename.

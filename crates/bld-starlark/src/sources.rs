@@ -1,0 +1,161 @@
+//! [`Sources`]: every question the front-end asks of the workspace goes through here and is
+//! recorded, so a cached analysis can be reused exactly when every answer is still the same
+//! (a small version of Bazel's Skyframe dependency tracking).
+
+use std::cell::RefCell;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use bld_core::Digest;
+use serde::{Deserialize, Serialize};
+
+/// The kind of a directory entry (symlinks are not followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EntryKind {
+    /// A directory.
+    Dir,
+    /// Anything else: a file, a symlink, a device.
+    Other,
+}
+
+/// One question asked of the file system and its answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Observation {
+    /// A file's content was read (`None`: it could not be).
+    File {
+        /// The path.
+        path: PathBuf,
+        /// The content's digest.
+        digest: Option<Digest>,
+    },
+    /// A directory was listed (`None`: it could not be), sorted by name.
+    Dir {
+        /// The path.
+        path: PathBuf,
+        /// Its entries.
+        listing: Option<Vec<(String, EntryKind)>>,
+    },
+    /// Whether a path is a regular file (following symlinks).
+    IsFile {
+        /// The path.
+        path: PathBuf,
+        /// The answer.
+        is_file: bool,
+    },
+    /// A path's canonical form (`None`: it does not resolve).
+    Canonical {
+        /// The path.
+        path: PathBuf,
+        /// The answer.
+        resolved: Option<PathBuf>,
+    },
+}
+
+impl Observation {
+    /// Asks the question again and compares the answer.
+    pub fn still_holds(&self) -> bool {
+        match self {
+            Observation::File { path, digest } => read(path).map(|(_, d)| d).ok() == *digest,
+            Observation::Dir { path, listing } => list(path).ok() == *listing,
+            Observation::IsFile { path, is_file } => path.is_file() == *is_file,
+            Observation::Canonical { path, resolved } => path.canonicalize().ok() == *resolved,
+        }
+    }
+}
+
+fn read(path: &Path) -> io::Result<(String, Digest)> {
+    let text = fs::read_to_string(path)?;
+    let digest = Digest::of(text.as_bytes());
+    Ok((text, digest))
+}
+
+fn list(path: &Path) -> io::Result<Vec<(String, EntryKind)>> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(path)? {
+        let entry = entry?;
+        let kind = if entry.file_type()?.is_dir() {
+            EntryKind::Dir
+        } else {
+            EntryKind::Other
+        };
+        entries.push((entry.file_name().to_string_lossy().into_owned(), kind));
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+/// A recording view of the file system (cheap to clone; clones share the record).
+#[derive(Clone, Default)]
+pub struct Sources {
+    observations: Rc<RefCell<Vec<Observation>>>,
+}
+
+impl Sources {
+    fn record(&self, observation: Observation) {
+        self.observations.borrow_mut().push(observation);
+    }
+
+    /// Reads a UTF-8 file.
+    pub fn read_to_string(&self, path: &Path) -> io::Result<String> {
+        let result = read(path);
+        self.record(Observation::File {
+            path: path.to_owned(),
+            digest: result.as_ref().ok().map(|(_, d)| *d),
+        });
+        result.map(|(text, _)| text)
+    }
+
+    /// Lists a directory, sorted by name.
+    pub fn read_dir(&self, path: &Path) -> io::Result<Vec<(String, EntryKind)>> {
+        let result = list(path);
+        self.record(Observation::Dir {
+            path: path.to_owned(),
+            listing: result.as_ref().ok().cloned(),
+        });
+        result
+    }
+
+    /// Whether `path` is a regular file (following symlinks).
+    pub fn is_file(&self, path: &Path) -> bool {
+        let is_file = path.is_file();
+        self.record(Observation::IsFile {
+            path: path.to_owned(),
+            is_file,
+        });
+        is_file
+    }
+
+    /// The canonical form of `path`.
+    pub fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        let result = path.canonicalize();
+        self.record(Observation::Canonical {
+            path: path.to_owned(),
+            resolved: result.as_ref().ok().cloned(),
+        });
+        result
+    }
+
+    /// Everything asked so far, each question once.
+    pub fn observations(&self) -> Vec<Observation> {
+        let mut seen = std::collections::HashSet::new();
+        self.observations
+            .borrow()
+            .iter()
+            .filter(|o| seen.insert(*o))
+            .cloned()
+            .collect()
+    }
+}
+
+impl std::hash::Hash for Observation {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Observation::File { path, .. }
+            | Observation::Dir { path, .. }
+            | Observation::IsFile { path, .. }
+            | Observation::Canonical { path, .. } => path.hash(state),
+        }
+    }
+}
