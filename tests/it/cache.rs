@@ -184,6 +184,13 @@ fn the_analysis_cache_notices_every_kind_of_workspace_change() {
     let sandbox = Sandbox::with_examples();
     let digest = |run: &crate::support::Run| run.digest_of("//examples/hello:image");
     let first = sandbox.bld(&["build", "//examples/..."]).ok();
+    // Creating bld-out/ is not a change to the workspace.
+    let again = sandbox.bld(&["build", "--timings", "//examples/..."]).ok();
+    assert!(
+        again.stderr.contains("analysis (cached)"),
+        "{}",
+        again.stderr
+    );
 
     // A BUILD file edit.
     let build = sandbox.ws().join("examples/hello/BUILD.star");

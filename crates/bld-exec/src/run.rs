@@ -158,6 +158,11 @@ pub(crate) fn satisfy(
             }
         }
     };
+    for digest in output.owned_blobs() {
+        context
+            .file_digests
+            .remember_blob(&store.blob_path(&digest), &digest);
+    }
     let record = serde_json::to_vec(&output).expect("invariant: outputs serialize");
     store
         .put_action(&key.0, &record)
@@ -170,14 +175,11 @@ pub(crate) fn satisfy(
 fn intact(context: &ExecContext<'_>, output: &ActionOutput) -> bool {
     output.owned_blobs().iter().all(|digest| {
         let path = context.store.blob_path(digest);
-        match context.file_digests.get(&path) {
-            Ok(info) if info.digest == *digest => true,
-            Ok(_) => {
-                let _ = context.store.remove_blob(digest);
-                false
-            }
-            Err(_) => false,
+        let intact = context.file_digests.blob_is_intact(&path, digest);
+        if !intact {
+            let _ = context.store.remove_blob(digest);
         }
+        intact
     })
 }
 

@@ -8,10 +8,9 @@ use std::path::PathBuf;
 
 use bld_core::{Digest, Sha256Writer};
 use bld_store::Store;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 
 use crate::OciError;
+use crate::gzip::GzipWriter;
 
 /// The gzip level of every layer bld writes; part of what makes layers reproducible.
 const GZIP_LEVEL: u32 = 6;
@@ -76,7 +75,10 @@ pub fn pack_layer(
     }
 
     let blob = store.blob_writer()?;
-    let gzip = GzEncoder::new(blob, Compression::new(GZIP_LEVEL));
+    let gzip = GzipWriter::new(blob, GZIP_LEVEL).map_err(|source| OciError::Write {
+        path: store.root().join("tmp"),
+        source,
+    })?;
     let mut tar = tar::Builder::new(Sha256Writer::new(gzip));
     let write_error = |source: io::Error| OciError::Write {
         path: store.root().join("tmp"),

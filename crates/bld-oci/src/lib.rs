@@ -7,6 +7,7 @@
 //! image must keep them. Every JSON document is written with sorted keys and no whitespace, so
 //! the same inputs give the same bytes and digests.
 
+mod gzip;
 mod image;
 mod layer;
 mod layout;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::sources::Observation;
 use crate::{Analysis, AnalyzedTarget};
 
-const FORMAT: &str = "bld-analysis-cache-v1";
+const FORMAT: &str = "bld-analysis-cache-v2";
 
 #[derive(Serialize, Deserialize)]
 struct CachedAnalysis {

@@ -40,13 +40,14 @@ pub struct Loader {
 impl Loader {
     /// A loader for `workspace`; evaluates `WORKSPACE.star` and bld's prelude.
     pub fn new(workspace: Workspace) -> Result<Loader, FrontendError> {
+        let sources = Sources::new(workspace.root());
         let mut loader = Loader {
             workspace,
             globals: bld_globals(),
             prelude: None,
             modules: RefCell::default(),
             in_progress: RefCell::default(),
-            sources: Sources::default(),
+            sources,
         };
         let prelude_label =
             Label::parse("@bld//rules:prelude.star", "").expect("invariant: valid label");

@@ -273,7 +273,7 @@ fn discover_packages(
             } else {
                 format!("{relative}/{name}")
             };
-            if child == "bld-out"
+            if child == crate::sources::OUTPUT_DIR
                 || ignored.contains(&child)
                 || sources.is_file(&root.join(&child).join(WORKSPACE_FILE))
             {

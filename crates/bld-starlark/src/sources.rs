@@ -36,6 +36,8 @@ pub enum Observation {
         path: PathBuf,
         /// Its entries.
         listing: Option<Vec<(String, EntryKind)>>,
+        /// Whether [`OUTPUT_DIR`] was left out (at the workspace root).
+        skips_outputs: bool,
     },
     /// Whether a path is a regular file (following symlinks).
     IsFile {
@@ -58,7 +60,11 @@ impl Observation {
     pub fn still_holds(&self) -> bool {
         match self {
             Observation::File { path, digest } => read(path).map(|(_, d)| d).ok() == *digest,
-            Observation::Dir { path, listing } => list(path).ok() == *listing,
+            Observation::Dir {
+                path,
+                listing,
+                skips_outputs,
+            } => list(path, *skips_outputs).ok() == *listing,
             Observation::IsFile { path, is_file } => path.is_file() == *is_file,
             Observation::Canonical { path, resolved } => path.canonicalize().ok() == *resolved,
         }
@@ -71,10 +77,13 @@ fn read(path: &Path) -> io::Result<(String, Digest)> {
     Ok((text, digest))
 }
 
-fn list(path: &Path) -> io::Result<Vec<(String, EntryKind)>> {
+fn list(path: &Path, skip_outputs: bool) -> io::Result<Vec<(String, EntryKind)>> {
     let mut entries = Vec::new();
     for entry in fs::read_dir(path)? {
         let entry = entry?;
+        if skip_outputs && entry.file_name() == OUTPUT_DIR {
+            continue;
+        }
         let kind = if entry.file_type()?.is_dir() {
             EntryKind::Dir
         } else {
@@ -86,13 +95,26 @@ fn list(path: &Path) -> io::Result<Vec<(String, EntryKind)>> {
     Ok(entries)
 }
 
+/// The directory at the workspace root that holds outputs: never a source, never listed.
+pub const OUTPUT_DIR: &str = "bld-out";
+
 /// A recording view of the file system (cheap to clone; clones share the record).
 #[derive(Clone, Default)]
 pub struct Sources {
     observations: Rc<RefCell<Vec<Observation>>>,
+    /// Directory listings of this directory leave out [`OUTPUT_DIR`].
+    root: Rc<PathBuf>,
 }
 
 impl Sources {
+    /// A view of the workspace at `root`.
+    pub fn new(root: &Path) -> Sources {
+        Sources {
+            observations: Rc::default(),
+            root: Rc::new(root.to_owned()),
+        }
+    }
+
     fn record(&self, observation: Observation) {
         self.observations.borrow_mut().push(observation);
     }
@@ -107,12 +129,14 @@ impl Sources {
         result.map(|(text, _)| text)
     }
 
-    /// Lists a directory, sorted by name.
+    /// Lists a directory, sorted by name (the workspace root without `bld-out`).
     pub fn read_dir(&self, path: &Path) -> io::Result<Vec<(String, EntryKind)>> {
-        let result = list(path);
+        let skips_outputs = path == self.root.as_path();
+        let result = list(path, skips_outputs);
         self.record(Observation::Dir {
             path: path.to_owned(),
             listing: result.as_ref().ok().cloned(),
+            skips_outputs,
         });
         result
     }

@@ -41,6 +41,14 @@ struct Stamp {
 }
 
 impl Stamp {
+    /// Equal but for ctime: the same file, not written since.
+    fn same_content_as(&self, other: &Stamp) -> bool {
+        Stamp {
+            ctime_ns: other.ctime_ns,
+            ..*self
+        } == *other
+    }
+
     fn of(meta: &fs::Metadata) -> Stamp {
         Stamp {
             dev: meta.dev(),
@@ -111,6 +119,32 @@ impl FileDigests {
             size,
             executable,
         })
+    }
+
+    /// Whether the store blob at `path` still holds `digest`'s content. Blobs are written once
+    /// and never changed by bld, so ctime is not compared (hard-linking a blob into `bld-out/`
+    /// changes it) but any write changes the mtime or size and forces a re-hash.
+    pub fn blob_is_intact(&self, path: &Path, digest: &Digest) -> bool {
+        let Ok(meta) = fs::metadata(path) else {
+            return false;
+        };
+        let stamp = Stamp::of(&meta);
+        let known = self
+            .lock()
+            .get(path)
+            .is_some_and(|(cached, cached_digest)| {
+                cached.same_content_as(&stamp) && cached_digest == digest
+            });
+        known || self.get(path).is_ok_and(|info| info.digest == *digest)
+    }
+
+    /// Records that the store blob at `path`, which bld just wrote, holds `digest`'s content.
+    pub fn remember_blob(&self, path: &Path, digest: &Digest) {
+        if let Ok(meta) = fs::metadata(path) {
+            self.lock()
+                .insert(path.to_owned(), (Stamp::of(&meta), *digest));
+            self.dirty.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Writes the cache back to the store if anything was added.

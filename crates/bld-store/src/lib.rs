@@ -144,7 +144,7 @@ impl Store {
             store: self,
             path,
             inner: Some(Sha256Writer::new(io::BufWriter::with_capacity(
-                256 * 1024,
+                64 * 1024,
                 file,
             ))),
         })
@@ -298,7 +298,7 @@ impl Drop for BlobWriter<'_> {
 pub fn digest_file(path: &Path) -> io::Result<(Digest, u64)> {
     let mut file = File::open(path)?;
     let mut writer = Sha256Writer::new(io::sink());
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
