@@ -17,12 +17,51 @@ pub struct ImageConfigSpec {
     pub labels: Vec<(String, String)>,
     /// Ports such as `8080/tcp`.
     pub exposed_ports: Vec<String>,
-    /// The `created_by` of each new layer's history entry.
-    pub created_by: Vec<String>,
+    /// `VOLUME`s added.
+    pub volumes: Vec<String>,
+    /// `STOPSIGNAL`.
+    pub stop_signal: Option<String>,
+    /// `HEALTHCHECK`.
+    pub healthcheck: Option<Healthcheck>,
+    /// `ONBUILD` triggers added, in order.
+    pub on_build: Vec<String>,
+    /// `SHELL`.
+    pub shell: Option<Vec<String>>,
+    /// `MAINTAINER`: the config's `author`.
+    pub author: Option<String>,
+    /// One history entry per step, in order; steps that are not `empty_layer` pair with the new
+    /// layers, in order. Layers without a step get a generic entry.
+    pub history: Vec<HistoryStep>,
     /// `linux`.
     pub os: String,
     /// GOARCH-style architecture (`amd64`, `arm64`).
     pub architecture: String,
+}
+
+/// One entry of an image's history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HistoryStep {
+    /// What made it (`COPY app /app`, `bld: //pkg:layer`).
+    pub created_by: String,
+    /// Whether it changed only the config (no layer).
+    pub empty_layer: bool,
+}
+
+/// Docker's `HEALTHCHECK` settings (durations in nanoseconds; 0 means the default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Healthcheck {
+    /// `["NONE"]`, `["CMD", …]` or `["CMD-SHELL", command]`.
+    pub test: Vec<String>,
+    /// `--interval`.
+    pub interval_ns: u64,
+    /// `--timeout`.
+    pub timeout_ns: u64,
+    /// `--start-period`.
+    pub start_period_ns: u64,
+    /// `--start-interval`.
+    pub start_interval_ns: u64,
+    /// `--retries`.
+    pub retries: u32,
 }
 
 /// The platform images are built for by default: `linux` and the host's architecture in Go's

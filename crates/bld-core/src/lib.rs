@@ -7,7 +7,7 @@ mod label;
 mod workspace;
 
 pub use digest::{Digest, DigestParseError, Sha256Writer};
-pub use image_config::{ImageConfigSpec, host_platform};
+pub use image_config::{Healthcheck, HistoryStep, ImageConfigSpec, host_platform};
 pub use label::{Label, LabelError, TargetPattern};
 pub use workspace::{BUILD_FILE, WORKSPACE_FILE, Workspace, WorkspaceError};
 

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use bld_core::{Classify, ErrorKind};
-use bld_graph::{ActionGraph, ActionId, ActionKind, Input, InputIdentity};
-use bld_oci::{LayerBlob, LayerFile, assemble_image, pack_layer};
+use bld_graph::{ActionGraph, ActionId, ActionKind, EntryContent, FileMode, Input, InputIdentity};
+use bld_oci::{ItemKind, LayerBlob, LayerItem, assemble_image, pack_layer};
 
 use crate::{ActionOutput, ExecContext, ExecError, Outcome};
 
@@ -48,21 +48,21 @@ pub(crate) fn satisfy(
                     })?;
                 InputIdentity {
                     digest: info.digest,
-                    executable: info.executable,
+                    mode: info.mode,
                 }
             }
             Input::Output(dep) => {
                 let output = dep_output(*dep)?;
-                let executable = matches!(
-                    output,
+                let mode = match output {
                     ActionOutput::File {
-                        executable: true,
-                        ..
-                    }
-                );
+                        executable: true, ..
+                    } => 0o755,
+                    ActionOutput::File { .. } => 0o644,
+                    _ => 0,
+                };
                 InputIdentity {
                     digest: output.identity_digest(),
-                    executable,
+                    mode,
                 }
             }
         };
@@ -92,25 +92,36 @@ pub(crate) fn satisfy(
             }
         }
         ActionKind::PackLayer(pack) => {
-            let mut files = Vec::with_capacity(pack.entries.len());
+            let mut items = Vec::with_capacity(pack.entries.len());
             for entry in &pack.entries {
-                let identity = identities[&entry.input];
-                let source = match &entry.input {
-                    Input::Source(path) => context.workspace_root.join(path),
-                    Input::Output(_) => store.blob_path(&identity.digest),
+                let kind = match &entry.content {
+                    EntryContent::File { input, mode } => {
+                        let identity = identities[input];
+                        let source = match input {
+                            Input::Source(path) => context.workspace_root.join(path),
+                            Input::Output(_) => store.blob_path(&identity.digest),
+                        };
+                        let mode = match mode {
+                            FileMode::Exact(bits) => *bits,
+                            FileMode::KeepExecutableBit if identity.mode & 0o100 != 0 => 0o755,
+                            FileMode::KeepExecutableBit => 0o644,
+                            FileMode::KeepPermissions => identity.mode & 0o7777,
+                        };
+                        ItemKind::File { source, mode }
+                    }
+                    EntryContent::Dir { mode } => ItemKind::Dir { mode: *mode },
+                    EntryContent::Symlink { target } => ItemKind::Symlink {
+                        target: target.clone(),
+                    },
                 };
-                let mode = entry
-                    .mode
-                    .unwrap_or(if identity.executable { 0o755 } else { 0o644 });
-                files.push(LayerFile {
+                items.push(LayerItem {
                     path: entry.path.clone(),
-                    source,
-                    mode,
+                    kind,
                     uid: entry.uid,
                     gid: entry.gid,
                 });
             }
-            let blob = pack_layer(store, &files, &pack.symlinks, pack.mtime)
+            let blob = pack_layer(store, &items, pack.mtime)
                 .map_err(|e| fail(e.kind(), error_chain(&e)))?;
             ActionOutput::Layer {
                 digest: blob.digest,

@@ -47,27 +47,57 @@ pub enum ActionKind {
 /// Parameters of [`ActionKind::PackLayer`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PackLayer {
-    /// Files, by their path inside the tar. Parent directories are added implicitly.
+    /// Entries, by their path inside the tar. Missing parent directories are added (0755,
+    /// owned by root).
     pub entries: Vec<LayerEntry>,
-    /// Symbolic links: path inside the tar → link target.
-    pub symlinks: Vec<(String, String)>,
     /// The mtime of every entry (`SOURCE_DATE_EPOCH`).
     pub mtime: u64,
 }
 
-/// One file in a layer.
+/// One entry of a layer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LayerEntry {
     /// Path inside the tar, relative, `/`-separated, normalized.
     pub path: String,
-    /// The file's content.
-    pub input: Input,
-    /// Permission bits; `None` keeps the input's executable bit (0755 or 0644).
-    pub mode: Option<u32>,
+    /// What the entry is.
+    pub content: EntryContent,
     /// Owner uid.
     pub uid: u32,
     /// Owner gid.
     pub gid: u32,
+}
+
+/// What a layer entry is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum EntryContent {
+    /// A regular file with the content of `input`.
+    File {
+        /// The content.
+        input: Input,
+        /// Its permission bits.
+        mode: FileMode,
+    },
+    /// A directory.
+    Dir {
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// The link target.
+        target: String,
+    },
+}
+
+/// How a file's permission bits are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileMode {
+    /// Exactly these bits.
+    Exact(u32),
+    /// 0755 when the input is executable by its owner, else 0644 (`pkg_tar`).
+    KeepExecutableBit,
+    /// The input's own permission bits (Docker's `COPY`).
+    KeepPermissions,
 }
 
 /// Parameters of [`ActionKind::AssembleImage`].

@@ -4,7 +4,7 @@ use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 
-use crate::{Action, ActionKind, Input};
+use crate::{Action, ActionKind, EntryContent, Input};
 
 /// Identifies an action (and so its one output) within an [`ActionGraph`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -117,7 +117,14 @@ impl Action {
     pub fn inputs(&self) -> Vec<&Input> {
         match &self.kind {
             ActionKind::WriteFile { .. } => Vec::new(),
-            ActionKind::PackLayer(pack) => pack.entries.iter().map(|e| &e.input).collect(),
+            ActionKind::PackLayer(pack) => pack
+                .entries
+                .iter()
+                .filter_map(|e| match &e.content {
+                    EntryContent::File { input, .. } => Some(input),
+                    _ => None,
+                })
+                .collect(),
             ActionKind::AssembleImage(image) => image.base.iter().chain(&image.layers).collect(),
         }
     }
@@ -149,8 +156,10 @@ mod tests {
             kind: ActionKind::PackLayer(PackLayer {
                 entries: vec![LayerEntry {
                     path: "a".into(),
-                    input: Input::Output(a),
-                    mode: None,
+                    content: crate::EntryContent::File {
+                        input: Input::Output(a),
+                        mode: crate::FileMode::KeepExecutableBit,
+                    },
                     uid: 0,
                     gid: 0,
                 }],

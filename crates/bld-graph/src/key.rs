@@ -10,11 +10,11 @@ use std::fmt;
 use bld_core::Digest;
 use sha2::{Digest as _, Sha256};
 
-use crate::{Action, ActionKind, ImageConfigSpec, Input};
+use crate::{Action, ActionKind, EntryContent, FileMode, ImageConfigSpec, Input};
 
 /// Bumped whenever the encoding below, or the output an action produces for a given key,
 /// changes.
-pub const KEY_VERSION: &str = "bld-action-key-v1";
+pub const KEY_VERSION: &str = "bld-action-key-v2";
 
 /// The cache key of an action.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,13 +32,13 @@ impl fmt::Debug for ActionKey {
     }
 }
 
-/// What an action sees of one input: its content digest and whether it is executable.
+/// What an action sees of one input: its content digest and its permission bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InputIdentity {
     /// Digest of the content (for an image, of its manifest; for a layer, of its blob).
     pub digest: Digest,
-    /// The executable bit (files only).
-    pub executable: bool,
+    /// Permission bits (`mode & 0o7777`) of a file; 0 for images and layers.
+    pub mode: u32,
 }
 
 struct KeyEncoder(Sha256);
@@ -59,15 +59,6 @@ impl KeyEncoder {
     }
     fn bool(&mut self, b: bool) {
         self.0.update([u8::from(b)]);
-    }
-    fn opt_u64(&mut self, value: Option<u64>) {
-        match value {
-            Some(v) => {
-                self.bool(true);
-                self.u64(v);
-            }
-            None => self.bool(false),
-        }
     }
     fn opt_str(&mut self, value: Option<&str>) {
         match value {
@@ -102,7 +93,7 @@ impl KeyEncoder {
     }
     fn input(&mut self, identity: InputIdentity) {
         self.0.update(identity.digest.as_bytes());
-        self.bool(identity.executable);
+        self.u64(identity.mode.into());
     }
 }
 
@@ -126,12 +117,36 @@ impl Action {
                 e.u64(pack.entries.len() as u64);
                 for entry in &pack.entries {
                     e.str(&entry.path);
-                    e.input(identity(&entry.input));
-                    e.opt_u64(entry.mode.map(u64::from));
                     e.u64(entry.uid.into());
                     e.u64(entry.gid.into());
+                    match &entry.content {
+                        EntryContent::File { input, mode } => {
+                            e.tag("file");
+                            let input = identity(input);
+                            e.0.update(input.digest.as_bytes());
+                            // Only the bits the mode rule reads are part of the key.
+                            let bits = match mode {
+                                FileMode::Exact(bits) => *bits,
+                                FileMode::KeepExecutableBit => input.mode & 0o100,
+                                FileMode::KeepPermissions => input.mode & 0o7777,
+                            };
+                            e.tag(match mode {
+                                FileMode::Exact(_) => "exact",
+                                FileMode::KeepExecutableBit => "keep-x",
+                                FileMode::KeepPermissions => "keep",
+                            });
+                            e.u64(bits.into());
+                        }
+                        EntryContent::Dir { mode } => {
+                            e.tag("dir");
+                            e.u64((*mode).into());
+                        }
+                        EntryContent::Symlink { target } => {
+                            e.tag("symlink");
+                            e.str(target);
+                        }
+                    }
                 }
-                e.pairs(&pack.symlinks);
             }
             ActionKind::AssembleImage(image) => {
                 e.tag("assemble_image");
@@ -163,7 +178,13 @@ fn encode_config(e: &mut KeyEncoder, config: &ImageConfigSpec) {
         user,
         labels,
         exposed_ports,
-        created_by,
+        volumes,
+        stop_signal,
+        healthcheck,
+        on_build,
+        shell,
+        author,
+        history,
         os,
         architecture,
     } = config;
@@ -174,7 +195,32 @@ fn encode_config(e: &mut KeyEncoder, config: &ImageConfigSpec) {
     e.opt_str(user.as_deref());
     e.pairs(labels);
     e.strs(exposed_ports);
-    e.strs(created_by);
+    e.strs(volumes);
+    e.opt_str(stop_signal.as_deref());
+    match healthcheck {
+        Some(h) => {
+            e.bool(true);
+            e.strs(&h.test);
+            for ns in [
+                h.interval_ns,
+                h.timeout_ns,
+                h.start_period_ns,
+                h.start_interval_ns,
+            ] {
+                e.u64(ns);
+            }
+            e.u64(h.retries.into());
+        }
+        None => e.bool(false),
+    }
+    e.strs(on_build);
+    e.opt_strs(shell.as_deref());
+    e.opt_str(author.as_deref());
+    e.u64(history.len() as u64);
+    for step in history {
+        e.str(&step.created_by);
+        e.bool(step.empty_layer);
+    }
     e.str(os);
     e.str(architecture);
 }

@@ -9,7 +9,9 @@ mod action;
 mod graph;
 mod key;
 
-pub use action::{Action, ActionKind, AssembleImage, Input, LayerEntry, PackLayer};
+pub use action::{
+    Action, ActionKind, AssembleImage, EntryContent, FileMode, Input, LayerEntry, PackLayer,
+};
 pub use bld_core::ImageConfigSpec;
 pub use graph::{ActionGraph, ActionId};
 pub use key::{ActionKey, InputIdentity, KEY_VERSION};

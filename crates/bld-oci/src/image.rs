@@ -80,10 +80,22 @@ pub fn assemble_image(
     rootfs.insert("type".into(), "layers".into());
     let diff_ids = array_field(rootfs, "diff_ids");
     diff_ids.extend(layers.iter().map(|l| Value::from(l.diff_id.to_string())));
+    if let Some(author) = &spec.author {
+        config.insert("author".into(), author.clone().into());
+    }
     let history = array_field(&mut config, "history");
-    for (i, _) in layers.iter().enumerate() {
-        let created_by = spec.created_by.get(i).map(String::as_str).unwrap_or("bld");
-        history.push(json!({ "created": created, "created_by": created_by }));
+    let mut layer_steps = 0;
+    for step in &spec.history {
+        let mut entry = json!({ "created": created, "created_by": step.created_by });
+        if step.empty_layer {
+            entry["empty_layer"] = true.into();
+        } else {
+            layer_steps += 1;
+        }
+        history.push(entry);
+    }
+    for _ in layer_steps..layers.len() {
+        history.push(json!({ "created": created, "created_by": "bld" }));
     }
 
     let config_bytes = canonical_json(&config);
@@ -169,6 +181,39 @@ fn apply_runtime_config(config: &mut Map<String, Value>, spec: &ImageConfigSpec)
         for (key, value) in &spec.labels {
             labels.insert(key.clone(), value.clone().into());
         }
+    }
+    if !spec.volumes.is_empty() {
+        let volumes = object_field(config, "Volumes");
+        for volume in &spec.volumes {
+            volumes.insert(volume.clone(), json!({}));
+        }
+    }
+    if let Some(signal) = &spec.stop_signal {
+        config.insert("StopSignal".into(), signal.clone().into());
+    }
+    if let Some(shell) = &spec.shell {
+        config.insert("Shell".into(), strings(shell));
+    }
+    if !spec.on_build.is_empty() {
+        array_field(config, "OnBuild").extend(spec.on_build.iter().cloned().map(Value::from));
+    }
+    if let Some(check) = &spec.healthcheck {
+        let mut value = Map::new();
+        value.insert("Test".into(), strings(&check.test));
+        for (key, ns) in [
+            ("Interval", check.interval_ns),
+            ("Timeout", check.timeout_ns),
+            ("StartPeriod", check.start_period_ns),
+            ("StartInterval", check.start_interval_ns),
+        ] {
+            if ns != 0 {
+                value.insert(key.into(), ns.into());
+            }
+        }
+        if check.retries != 0 {
+            value.insert("Retries".into(), check.retries.into());
+        }
+        config.insert("Healthcheck".into(), Value::Object(value));
     }
     if !spec.exposed_ports.is_empty() {
         let ports = object_field(config, "ExposedPorts");

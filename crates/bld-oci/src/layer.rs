@@ -15,19 +15,39 @@ use crate::gzip::GzipWriter;
 /// The gzip level of every layer bld writes; part of what makes layers reproducible.
 const GZIP_LEVEL: u32 = 6;
 
-/// One regular file to put in a layer.
+/// One entry to put in a layer.
 #[derive(Debug, Clone)]
-pub struct LayerFile {
+pub struct LayerItem {
     /// Path inside the tar: relative, normalized, `/`-separated.
     pub path: String,
-    /// Where its content is read from.
-    pub source: PathBuf,
-    /// Permission bits.
-    pub mode: u32,
+    /// What it is.
+    pub kind: ItemKind,
     /// Owner uid.
     pub uid: u32,
     /// Owner gid.
     pub gid: u32,
+}
+
+/// What a layer entry is.
+#[derive(Debug, Clone)]
+pub enum ItemKind {
+    /// A regular file whose content is read from `source`.
+    File {
+        /// Where its content is read from.
+        source: PathBuf,
+        /// Permission bits.
+        mode: u32,
+    },
+    /// A directory.
+    Dir {
+        /// Permission bits.
+        mode: u32,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// The link target.
+        target: String,
+    },
 }
 
 /// A layer written to the store.
@@ -41,35 +61,26 @@ pub struct LayerBlob {
     pub diff_id: Digest,
 }
 
-enum Entry<'a> {
-    Dir,
-    File(&'a LayerFile),
-    Symlink(&'a str),
-}
+const IMPLICIT_DIR: ItemKind = ItemKind::Dir { mode: 0o755 };
 
-/// Packs `files` and `symlinks` (path → target) into a gzip-compressed tar in the store.
+/// Packs `items` into a gzip-compressed tar in the store.
 ///
-/// Entries are sorted by path; every parent directory is added (mode 0755, owner 0:0); every
-/// entry gets `mtime`. The same arguments always give the same bytes.
-pub fn pack_layer(
-    store: &Store,
-    files: &[LayerFile],
-    symlinks: &[(String, String)],
-    mtime: u64,
-) -> Result<LayerBlob, OciError> {
-    let mut entries: BTreeMap<&str, Entry<'_>> = BTreeMap::new();
-    for file in files {
-        entries.insert(&file.path, Entry::File(file));
+/// Entries are sorted by path; missing parent directories are added (mode 0755, owner 0:0);
+/// every entry gets `mtime`. The same arguments always give the same bytes.
+pub fn pack_layer(store: &Store, items: &[LayerItem], mtime: u64) -> Result<LayerBlob, OciError> {
+    let root_owned = |kind: &'static ItemKind| (kind, 0u32, 0u32);
+    let mut entries: BTreeMap<&str, (&ItemKind, u32, u32)> = BTreeMap::new();
+    for item in items {
+        entries.insert(&item.path, (&item.kind, item.uid, item.gid));
     }
-    for (path, target) in symlinks {
-        entries.insert(path, Entry::Symlink(target));
-    }
-    let leaves: Vec<&str> = entries.keys().copied().collect();
-    for path in leaves {
+    let paths: Vec<&str> = entries.keys().copied().collect();
+    for path in paths {
         let mut end = 0;
         while let Some(slash) = path[end..].find('/') {
             end += slash;
-            entries.entry(&path[..end]).or_insert(Entry::Dir);
+            entries
+                .entry(&path[..end])
+                .or_insert(root_owned(&IMPLICIT_DIR));
             end += 1;
         }
     }
@@ -84,45 +95,40 @@ pub fn pack_layer(
         path: store.root().join("tmp"),
         source,
     };
-    for (path, entry) in &entries {
+    for (path, (kind, uid, gid)) in &entries {
         let mut header = tar::Header::new_gnu();
         header.set_mtime(mtime);
-        match entry {
-            Entry::Dir => {
+        header.set_uid((*uid).into());
+        header.set_gid((*gid).into());
+        header.set_size(0);
+        match kind {
+            ItemKind::Dir { mode } => {
                 header.set_entry_type(tar::EntryType::Directory);
-                header.set_mode(0o755);
-                header.set_uid(0);
-                header.set_gid(0);
-                header.set_size(0);
+                header.set_mode(*mode);
                 tar.append_data(&mut header, format!("{path}/"), io::empty())
                     .map_err(write_error)?;
             }
-            Entry::File(file) => {
-                let source = File::open(&file.source).map_err(|source| OciError::Source {
-                    path: file.source.clone(),
-                    source,
+            ItemKind::File { source, mode } => {
+                let file = File::open(source).map_err(|e| OciError::Source {
+                    path: source.clone(),
+                    source: e,
                 })?;
-                let len = source
+                let len = file
                     .metadata()
-                    .map_err(|source| OciError::Source {
-                        path: file.source.clone(),
-                        source,
+                    .map_err(|e| OciError::Source {
+                        path: source.clone(),
+                        source: e,
                     })?
                     .len();
                 header.set_entry_type(tar::EntryType::Regular);
-                header.set_mode(file.mode);
-                header.set_uid(file.uid.into());
-                header.set_gid(file.gid.into());
+                header.set_mode(*mode);
                 header.set_size(len);
-                tar.append_data(&mut header, path, io::Read::take(source, len))
+                tar.append_data(&mut header, path, io::Read::take(file, len))
                     .map_err(write_error)?;
             }
-            Entry::Symlink(target) => {
+            ItemKind::Symlink { target } => {
                 header.set_entry_type(tar::EntryType::Symlink);
                 header.set_mode(0o777);
-                header.set_uid(0);
-                header.set_gid(0);
-                header.set_size(0);
                 tar.append_link(&mut header, path, target)
                     .map_err(write_error)?;
             }
@@ -173,24 +179,32 @@ mod tests {
         let store = Store::open(&dir.path().join("store")).expect("store");
         std::fs::write(dir.path().join("b"), "bee").expect("write");
         std::fs::write(dir.path().join("a"), "ay").expect("write");
-        let files = vec![
-            LayerFile {
-                path: "usr/bin/b".into(),
-                source: dir.path().join("b"),
-                mode: 0o755,
+        let file = |path: &str, source: &str, mode, uid, gid| LayerItem {
+            path: path.into(),
+            kind: ItemKind::File {
+                source: dir.path().join(source),
+                mode,
+            },
+            uid,
+            gid,
+        };
+        let mut items = vec![
+            file("usr/bin/b", "b", 0o755, 0, 0),
+            file("etc/a", "a", 0o644, 1, 2),
+            LayerItem {
+                path: "usr/bin/c".into(),
+                kind: ItemKind::Symlink { target: "b".into() },
                 uid: 0,
                 gid: 0,
             },
-            LayerFile {
-                path: "etc/a".into(),
-                source: dir.path().join("a"),
-                mode: 0o644,
-                uid: 1,
-                gid: 2,
+            LayerItem {
+                path: "var/empty".into(),
+                kind: ItemKind::Dir { mode: 0o700 },
+                uid: 5,
+                gid: 5,
             },
         ];
-        let links = vec![("usr/bin/c".to_owned(), "b".to_owned())];
-        let blob = pack_layer(&store, &files, &links, 7).expect("pack");
+        let blob = pack_layer(&store, &items, 7).expect("pack");
         assert_eq!(
             listing(&store, &blob),
             [
@@ -200,13 +214,11 @@ mod tests {
                 "usr/bin/ 755 0:0 7 ",
                 "usr/bin/b 755 0:0 7 bee",
                 "usr/bin/c 777 0:0 7 ",
+                "var/ 755 0:0 7 ",
+                "var/empty/ 700 5:5 7 ",
             ]
         );
-        let mut reversed = files.clone();
-        reversed.reverse();
-        assert_eq!(
-            pack_layer(&store, &reversed, &links, 7).expect("pack"),
-            blob
-        );
+        items.reverse();
+        assert_eq!(pack_layer(&store, &items, 7).expect("pack"), blob);
     }
 }

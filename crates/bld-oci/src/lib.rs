@@ -19,7 +19,7 @@ use bld_core::{Classify, Digest, ErrorKind};
 use bld_store::StoreError;
 
 pub use image::{ImageBlobs, assemble_image, read_image};
-pub use layer::{LayerBlob, LayerFile, pack_layer};
+pub use layer::{ItemKind, LayerBlob, LayerItem, pack_layer};
 pub use layout::write_layout;
 pub use time::rfc3339;
 

@@ -5,8 +5,11 @@ use std::collections::HashMap;
 use std::fmt;
 
 use allocative::Allocative;
-use bld_core::{ImageConfigSpec, Label, host_platform};
-use bld_graph::{Action, ActionGraph, ActionKind, AssembleImage, Input, LayerEntry, PackLayer};
+use bld_core::{HistoryStep, ImageConfigSpec, Label, host_platform};
+use bld_graph::{
+    Action, ActionGraph, ActionKind, AssembleImage, EntryContent, FileMode, Input, LayerEntry,
+    PackLayer,
+};
 use starlark::any::ProvidesStaticType;
 use starlark::environment::{Methods, MethodsBuilder};
 use starlark::eval::Evaluator;
@@ -260,21 +263,25 @@ fn actions_methods(builder: &mut MethodsBuilder) {
                     artifact.short_path
                 );
             }
+            let mode = mode.map_or(FileMode::KeepExecutableBit, FileMode::Exact);
             entries.push(LayerEntry {
                 path,
-                input,
-                mode,
+                content: EntryContent::File { input, mode },
                 uid,
                 gid,
             });
         }
-        let mut links = Vec::new();
         for (path, target) in string_pairs(symlinks.unwrap_or_else(Value::new_none), "symlinks")? {
             let path = tar_path(&path)?;
             if seen.insert(path.clone(), target.clone()).is_some() {
                 anyhow::bail!("`{path}` is both a file and a symlink in the layer");
             }
-            links.push((path, target));
+            entries.push(LayerEntry {
+                path,
+                content: EntryContent::Symlink { target },
+                uid: 0,
+                gid: 0,
+            });
         }
         for path in seen.keys() {
             let mut prefix = path.as_str();
@@ -288,11 +295,9 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             }
         }
         entries.sort_by(|a, b| a.path.cmp(&b.path));
-        links.sort();
         let context = context(eval)?;
         let kind = ActionKind::PackLayer(PackLayer {
             entries,
-            symlinks: links,
             mtime: context.source_date_epoch,
         });
         context.declare(&actions.owner, name, ArtifactKind::Layer, kind)
@@ -331,7 +336,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             )?),
         };
         let mut layer_inputs = Vec::new();
-        let mut created_by = Vec::new();
+        let mut history = Vec::new();
         for (i, layer) in layers.items.iter().enumerate() {
             let artifact = artifact_of(*layer, &format!("`layers[{i}]`"))?;
             layer_inputs.push(input_of(
@@ -339,7 +344,10 @@ fn actions_methods(builder: &mut MethodsBuilder) {
                 &format!("`layers[{i}]`"),
                 ArtifactKind::Layer,
             )?);
-            created_by.push(format!("bld: {} ({})", artifact.owner, artifact.short_path));
+            history.push(HistoryStep {
+                created_by: format!("bld: {} ({})", artifact.owner, artifact.short_path),
+                empty_layer: false,
+            });
         }
         let none = Value::new_none;
         let (os, architecture) = host_platform();
@@ -352,9 +360,10 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             labels: string_pairs(labels.unwrap_or_else(none), "labels")?,
             exposed_ports: optional_strings(exposed_ports.unwrap_or_else(none), "exposed_ports")?
                 .unwrap_or_default(),
-            created_by,
+            history,
             os: os.to_owned(),
             architecture: architecture.to_owned(),
+            ..ImageConfigSpec::default()
         };
         let context = context(eval)?;
         let kind = ActionKind::AssembleImage(Box::new(AssembleImage {

@@ -26,8 +26,8 @@ pub struct FileInfo {
     pub digest: Digest,
     /// Size in bytes.
     pub size: u64,
-    /// Whether the owner-executable bit is set.
-    pub executable: bool,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -100,12 +100,12 @@ impl FileDigests {
             ));
         }
         let stamp = Stamp::of(&meta);
-        let executable = stamp.mode & 0o100 != 0;
+        let mode = stamp.mode & 0o7777;
         if let Some((_, digest)) = self.lock().get(path).filter(|(cached, _)| *cached == stamp) {
             return Ok(FileInfo {
                 digest: *digest,
                 size: stamp.size,
-                executable,
+                mode,
             });
         }
         let (digest, size) = digest_file(path)?;
@@ -114,11 +114,7 @@ impl FileDigests {
             self.lock().insert(path.to_owned(), (stamp, digest));
             self.dirty.store(true, Ordering::Relaxed);
         }
-        Ok(FileInfo {
-            digest,
-            size,
-            executable,
-        })
+        Ok(FileInfo { digest, size, mode })
     }
 
     /// Whether the store blob at `path` still holds `digest`'s content. Blobs are written once
