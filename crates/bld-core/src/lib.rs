@@ -4,11 +4,13 @@
 mod digest;
 mod image_config;
 mod label;
+mod reference;
 mod workspace;
 
 pub use digest::{Digest, DigestParseError, Sha256Writer};
 pub use image_config::{Healthcheck, HistoryStep, ImageConfigSpec, host_platform};
 pub use label::{Label, LabelError, TargetPattern};
+pub use reference::{ImageReference, ReferenceError};
 pub use workspace::{BUILD_FILE, WORKSPACE_FILE, Workspace, WorkspaceError};
 
 /// Whether an error is the user's to fix (exit 1) or a fault of bld or the machine (exit 2).

@@ -110,6 +110,12 @@ pub(crate) fn satisfy(
                         ItemKind::File { source, mode }
                     }
                     EntryContent::Dir { mode } => ItemKind::Dir { mode: *mode },
+                    EntryContent::Archive { input } => ItemKind::Archive {
+                        source: match input {
+                            Input::Source(path) => context.workspace_root.join(path),
+                            Input::Output(_) => store.blob_path(&identities[input].digest),
+                        },
+                    },
                     EntryContent::Symlink { target } => ItemKind::Symlink {
                         target: target.clone(),
                     },

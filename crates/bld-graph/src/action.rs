@@ -87,6 +87,12 @@ pub enum EntryContent {
         /// The link target.
         target: String,
     },
+    /// The entries of a tar archive (plain or gzip-compressed), placed under the entry's path
+    /// (`""` is the root) with their modes and owners, as Docker's `ADD` unpacks local archives.
+    Archive {
+        /// The archive.
+        input: Input,
+    },
 }
 
 /// How a file's permission bits are chosen.

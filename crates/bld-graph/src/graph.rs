@@ -121,7 +121,9 @@ impl Action {
                 .entries
                 .iter()
                 .filter_map(|e| match &e.content {
-                    EntryContent::File { input, .. } => Some(input),
+                    EntryContent::File { input, .. } | EntryContent::Archive { input } => {
+                        Some(input)
+                    }
                     _ => None,
                 })
                 .collect(),

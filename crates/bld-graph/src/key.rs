@@ -145,6 +145,10 @@ impl Action {
                             e.tag("symlink");
                             e.str(target);
                         }
+                        EntryContent::Archive { input } => {
+                            e.tag("archive");
+                            e.0.update(identity(input).digest.as_bytes());
+                        }
                     }
                 }
             }

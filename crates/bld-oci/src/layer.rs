@@ -48,6 +48,11 @@ pub enum ItemKind {
         /// The link target.
         target: String,
     },
+    /// The entries of the tar archive at `source` (plain or gzip), under the item's path.
+    Archive {
+        /// The archive.
+        source: PathBuf,
+    },
 }
 
 /// A layer written to the store.
@@ -131,6 +136,15 @@ pub fn pack_layer(store: &Store, items: &[LayerItem], mtime: u64) -> Result<Laye
                 header.set_mode(0o777);
                 tar.append_link(&mut header, path, target)
                     .map_err(write_error)?;
+            }
+            ItemKind::Archive { source } => {
+                if !path.is_empty() {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_mode(0o755);
+                    tar.append_data(&mut header, format!("{path}/"), io::empty())
+                        .map_err(write_error)?;
+                }
+                crate::archive::append_archive(&mut tar, source, path)?;
             }
         }
     }

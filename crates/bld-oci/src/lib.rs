@@ -7,6 +7,7 @@
 //! image must keep them. Every JSON document is written with sorted keys and no whitespace, so
 //! the same inputs give the same bytes and digests.
 
+mod archive;
 mod gzip;
 mod image;
 mod layer;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 use bld_core::{Classify, Digest, ErrorKind};
 use bld_store::StoreError;
 
+pub use archive::is_tar_archive;
 pub use image::{ImageBlobs, assemble_image, read_image};
 pub use layer::{ItemKind, LayerBlob, LayerItem, pack_layer};
 pub use layout::write_layout;

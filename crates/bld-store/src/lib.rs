@@ -4,6 +4,7 @@
 //! <root>/blobs/sha256/<hex>   content, named by its sha256
 //! <root>/ac/<hex>             action cache: action key → the executor's record of its output
 //! <root>/analysis/<hex>       analysis cache: the front-end's results and what they depend on
+//! <root>/tags/<reference>     image tags: `name:tag` (with `/` and `:` escaped) → manifest digest
 //! <root>/file-digests         digests of files keyed by inode, size, mtime and ctime
 //! <root>/tmp/                 files being written; renamed into place when complete
 //! ```
@@ -91,7 +92,7 @@ impl Store {
 
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        for dir in ["blobs/sha256", "ac", "analysis", "tmp"] {
+        for dir in ["blobs/sha256", "ac", "analysis", "tags", "tmp"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_error("create", &path))?;
         }
@@ -234,6 +235,37 @@ impl Store {
     /// Caches an analysis under `key` (atomically).
     pub fn put_analysis(&self, key: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         self.write_atomically(&self.root.join("analysis").join(key.hex()), bytes)
+    }
+
+    fn tag_path(&self, reference: &str) -> PathBuf {
+        let escaped: String = reference
+            .chars()
+            .map(|c| match c {
+                '%' => "%25".to_owned(),
+                '/' => "%2F".to_owned(),
+                ':' => "%3A".to_owned(),
+                c => c.to_string(),
+            })
+            .collect();
+        self.root.join("tags").join(escaped)
+    }
+
+    /// Points the tag `reference` (`name:tag`, already normalized) at an image manifest.
+    pub fn put_tag(&self, reference: &str, manifest: &Digest) -> Result<(), StoreError> {
+        self.write_atomically(
+            &self.tag_path(reference),
+            format!("{manifest}\n").as_bytes(),
+        )
+    }
+
+    /// The manifest the tag `reference` points at, if any.
+    pub fn get_tag(&self, reference: &str) -> Result<Option<Digest>, StoreError> {
+        let path = self.tag_path(reference);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(text.trim().parse().ok()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("read", &path)(e)),
+        }
     }
 
     /// Writes `bytes` to `path` through a temporary file and a rename.
