@@ -1,4 +1,8 @@
 //! `bld build PATTERN...`: analyse, execute, and write each target's outputs under `bld-out/`.
+//! `bld build [-f FILE] [-t NAME:TAG]... CONTEXT`: build a Dockerfile, as `docker build` does
+//! (see `build/dockerfile.rs`).
+
+mod dockerfile;
 
 use std::fs;
 use std::path::Path;
@@ -17,9 +21,25 @@ use crate::workspace_args::{Patterns, load, parse_patterns};
 /// Arguments of `bld build`.
 #[derive(Args)]
 pub struct BuildArgs {
-    /// Labels or patterns: `//examples/hello:image`, `:image`, `//examples/...`, `//...`.
-    #[arg(required = true)]
+    /// Labels or patterns (`//examples/hello:image`, `:image`, `//examples/...`), or, as with
+    /// `docker build`, one build context directory.
+    #[arg(required = true, value_name = "PATTERN|CONTEXT")]
     patterns: Vec<String>,
+    /// The Dockerfile (default: `CONTEXT/Dockerfile`); builds CONTEXT as `docker build` does.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    file: Option<std::path::PathBuf>,
+    /// Name the image `NAME[:TAG]` in the local image store (repeatable).
+    #[arg(long, short = 't', value_name = "NAME:TAG")]
+    tag: Vec<String>,
+    /// The Dockerfile stage to build (default: the last).
+    #[arg(long, value_name = "STAGE")]
+    target: Option<String>,
+    /// A Dockerfile `ARG` value, `KEY=VALUE` (or `KEY` to take it from the environment).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    build_arg: Vec<String>,
+    /// Also write the image as an OCI image layout at DIR (`type=oci,dest=DIR` is accepted too).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    output: Option<String>,
     /// Print nothing but errors and the summary line.
     #[arg(long, short)]
     quiet: bool,
@@ -29,13 +49,13 @@ pub struct BuildArgs {
 }
 
 /// Phase durations for `--timings`.
-struct Phases {
+pub(crate) struct Phases {
     enabled: bool,
     last: Instant,
 }
 
 impl Phases {
-    fn mark(&mut self, phase: &str) {
+    pub(crate) fn mark(&mut self, phase: &str) {
         if self.enabled {
             eprintln!(
                 "timing: {phase:<10} {:>8.1} ms",
@@ -46,8 +66,8 @@ impl Phases {
     }
 }
 
-struct Progress {
-    quiet: bool,
+pub(crate) struct Progress {
+    pub(crate) quiet: bool,
 }
 
 impl Observer for Progress {
@@ -117,7 +137,7 @@ fn load_and_analyze(
     Ok(analysis)
 }
 
-fn source_date_epoch() -> anyhow::Result<u64> {
+pub(crate) fn source_date_epoch() -> anyhow::Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(text) if !text.is_empty() => text.trim().parse().map_err(|_| {
             UserError(format!(
@@ -131,6 +151,9 @@ fn source_date_epoch() -> anyhow::Result<u64> {
 
 /// Builds the targets, writes their outputs and prints the summary line.
 pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
+    if let Some(context) = dockerfile::context_argument(&args)? {
+        return dockerfile::run(&args, &context, store_root);
+    }
     let started = Instant::now();
     let options = AnalysisOptions {
         source_date_epoch: source_date_epoch()?,

@@ -79,6 +79,8 @@ fn kind_of(error: &anyhow::Error) -> ErrorKind {
             e.kind()
         } else if let Some(e) = cause.downcast_ref::<bld_store::StoreError>() {
             e.kind()
+        } else if let Some(e) = cause.downcast_ref::<bld_core::ReferenceError>() {
+            e.kind()
         } else if let Some(e) = cause.downcast_ref::<UserError>() {
             e.kind()
         } else {

@@ -1,8 +1,10 @@
 //! bld's integration tests: the real binary on real workspaces, checked by independent tools.
 
 mod build;
+mod buildah_peer;
 mod cache;
 mod crate_graph;
+mod dockerfile;
 mod errors;
 mod query;
 mod support;

@@ -1,12 +1,14 @@
 //! bld's vocabulary, shared by every other crate: [`Label`], [`TargetPattern`], [`Digest`],
 //! workspace discovery and the user-error / internal-fault split that decides exit codes.
 
+mod archive;
 mod digest;
 mod image_config;
 mod label;
 mod reference;
 mod workspace;
 
+pub use archive::is_tar_archive;
 pub use digest::{Digest, DigestParseError, Sha256Writer};
 pub use image_config::{Healthcheck, HistoryStep, ImageConfigSpec, host_platform};
 pub use label::{Label, LabelError, TargetPattern};

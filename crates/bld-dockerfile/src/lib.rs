@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod ast;
+pub mod context;
 mod error;
 pub mod instructions;
 mod parser;

@@ -1,66 +1,115 @@
 //! Unpacking a local tar archive into a layer, as Docker's `ADD` does: every entry keeps its
 //! type, mode, owner and mtime (all fixed by the archive, so the result is reproducible) and is
-//! placed under a destination directory. Paths that would escape it are refused.
+//! placed under a destination directory.
+//!
+//! The destination is a root the archive cannot leave: `..` in names is refused, and a path
+//! through a symlink the archive itself made resolves inside the destination (an absolute
+//! target restarts at the destination, `..` stops there), as buildah's extraction does.
 
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use crate::OciError;
 
-/// Whether the file at `path` is an archive `ADD` unpacks: gzip-compressed or plain tar.
-pub fn is_tar_archive(path: &Path) -> io::Result<bool> {
-    let mut head = [0u8; 512];
-    let mut file = File::open(path)?;
-    let mut filled = 0;
-    while filled < head.len() {
-        let n = file.read(&mut head[filled..])?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    let head = &head[..filled];
-    Ok(head.starts_with(&[0x1f, 0x8b]) || (head.len() >= 262 && &head[257..262] == b"ustar"))
+/// Symlinks followed while resolving one path, at most (as the kernel's limit).
+const MAX_LINK_HOPS: usize = 40;
+
+/// Where entries go, and the symlinks the archive has made so far (relative to the
+/// destination).
+struct Scope<'a> {
+    dest: &'a str,
+    links: HashMap<String, String>,
+    dirs: HashSet<String>,
 }
 
-/// `dest/entry`, normalized; `None` for the archive's root entry; an error for `..`.
-fn rebase(dest: &str, entry: &Path, archive: &Path) -> Result<Option<String>, OciError> {
-    let mut parts: Vec<String> = Vec::new();
-    for component in entry.components() {
-        match component {
-            std::path::Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
-            std::path::Component::CurDir | std::path::Component::RootDir => {}
-            _ => {
-                return Err(OciError::Source {
-                    path: archive.to_owned(),
-                    source: io::Error::new(
-                        io::ErrorKind::InvalidData,
+fn invalid(archive: &Path, message: String) -> OciError {
+    OciError::Source {
+        path: archive.to_owned(),
+        source: io::Error::new(io::ErrorKind::InvalidData, message),
+    }
+}
+
+/// Applies `path`'s components onto `resolved`, clamping `..` at the root.
+fn push_components(resolved: &mut Vec<String>, path: &str) {
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                resolved.pop();
+            }
+            _ => resolved.push(part.to_owned()),
+        }
+    }
+}
+
+impl Scope<'_> {
+    /// The archive path `entry`, relative to the destination, with every parent component
+    /// resolved through the archive's symlinks; `None` for the root itself.
+    fn resolve(&self, entry: &Path, archive: &Path) -> Result<Option<String>, OciError> {
+        let mut names = Vec::new();
+        for component in entry.components() {
+            match component {
+                std::path::Component::Normal(part) => {
+                    names.push(part.to_string_lossy().into_owned())
+                }
+                std::path::Component::CurDir | std::path::Component::RootDir => {}
+                _ => {
+                    return Err(invalid(
+                        archive,
                         format!(
                             "archive entry `{}` escapes the destination",
                             entry.display()
                         ),
-                    ),
-                });
+                    ));
+                }
             }
         }
+        let Some(last) = names.pop() else {
+            return Ok(None);
+        };
+        let mut resolved: Vec<String> = Vec::new();
+        let mut hops = 0;
+        for name in names {
+            resolved.push(name);
+            while let Some(target) = self.links.get(&resolved.join("/")) {
+                hops += 1;
+                if hops > MAX_LINK_HOPS {
+                    return Err(invalid(
+                        archive,
+                        format!("too many symlinks resolving `{}`", entry.display()),
+                    ));
+                }
+                resolved.pop();
+                if target.starts_with('/') {
+                    resolved.clear();
+                }
+                push_components(&mut resolved, target);
+            }
+        }
+        resolved.push(last);
+        Ok(Some(resolved.join("/")))
     }
-    if parts.is_empty() {
-        return Ok(None);
+
+    /// The layer path of a path relative to the destination.
+    fn layer_path(&self, relative: &str) -> String {
+        if self.dest.is_empty() {
+            relative.to_owned()
+        } else {
+            format!("{}/{relative}", self.dest)
+        }
     }
-    let relative = parts.join("/");
-    Ok(Some(if dest.is_empty() {
-        relative
-    } else {
-        format!("{dest}/{relative}")
-    }))
 }
 
 /// Appends every entry of the archive at `source` to `tar`, under `dest` (`""`: the root).
+/// Directories the archive implies without listing are left to the reader to create, except
+/// those of skipped extension records, which Docker creates (0755, `mtime`).
 pub(crate) fn append_archive<W: Write>(
     tar: &mut tar::Builder<W>,
     source: &Path,
     dest: &str,
+    mtime: u64,
 ) -> Result<(), OciError> {
     let bad = |e: io::Error| OciError::Source {
         path: source.to_owned(),
@@ -78,14 +127,50 @@ pub(crate) fn append_archive<W: Write>(
         path: source.to_owned(),
         source: e,
     };
+    let mut scope = Scope {
+        dest,
+        links: HashMap::new(),
+        dirs: HashSet::new(),
+    };
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let entry_path = entry.path().map_err(bad)?.into_owned();
-        let Some(path) = rebase(dest, &entry_path, source)? else {
+        let Some(relative) = scope.resolve(&entry_path, source)? else {
             continue;
         };
         let original = entry.header();
         let kind = original.entry_type();
+        // PAX and GNU extension records describe other entries; the reader has applied them.
+        // Docker still creates the directory their name lives in.
+        if kind.is_pax_global_extensions()
+            || kind.is_pax_local_extensions()
+            || kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+        {
+            let mut parents: Vec<&str> = Vec::new();
+            let mut prefix = relative.as_str();
+            while let Some((parent, _)) = prefix.rsplit_once('/') {
+                parents.push(parent);
+                prefix = parent;
+            }
+            for parent in parents.into_iter().rev() {
+                if scope.dirs.insert(parent.to_owned()) {
+                    let mut header = tar::Header::new_gnu();
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_mode(0o755);
+                    header.set_mtime(mtime);
+                    header.set_size(0);
+                    tar.append_data(
+                        &mut header,
+                        format!("{}/", scope.layer_path(parent)),
+                        io::empty(),
+                    )
+                    .map_err(write_error)?;
+                }
+            }
+            continue;
+        }
+        let path = scope.layer_path(&relative);
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(kind);
         header.set_mode(original.mode().map_err(bad)?);
@@ -102,10 +187,12 @@ pub(crate) fn append_archive<W: Write>(
                     .link_name()
                     .map_err(bad)?
                     .unwrap_or_default()
+                    .to_string_lossy()
                     .into_owned();
                 header.set_size(0);
                 tar.append_link(&mut header, &path, &target)
                     .map_err(write_error)?;
+                scope.links.insert(relative, target);
             }
             tar::EntryType::Link => {
                 let target = entry
@@ -113,25 +200,57 @@ pub(crate) fn append_archive<W: Write>(
                     .map_err(bad)?
                     .unwrap_or_default()
                     .into_owned();
-                let Some(target) = rebase(dest, &target, source)? else {
+                let Some(target) = scope.resolve(&target, source)? else {
                     continue;
                 };
                 header.set_size(0);
-                tar.append_link(&mut header, &path, &target)
+                tar.append_link(&mut header, &path, scope.layer_path(&target))
                     .map_err(write_error)?;
             }
             tar::EntryType::Directory => {
                 header.set_size(0);
                 tar.append_data(&mut header, format!("{path}/"), io::empty())
                     .map_err(write_error)?;
+                scope.links.remove(&relative);
+                scope.dirs.insert(relative);
             }
             _ => {
-                let size = entry.size();
-                header.set_size(size);
+                header.set_size(entry.size());
                 tar.append_data(&mut header, &path, &mut entry)
                     .map_err(write_error)?;
+                scope.links.remove(&relative);
             }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_through_archive_symlinks_stay_inside_the_destination() {
+        let mut scope = Scope {
+            dest: "dest",
+            links: HashMap::new(),
+            dirs: HashSet::new(),
+        };
+        scope.links.insert("up".into(), "..".into());
+        scope.links.insert("abs".into(), "/etc".into());
+        let archive = Path::new("a.tar");
+        let resolve =
+            |scope: &Scope<'_>, p: &str| scope.resolve(Path::new(p), archive).expect("resolve");
+        assert_eq!(resolve(&scope, "up/etc/file").as_deref(), Some("etc/file"));
+        assert_eq!(resolve(&scope, "abs/passwd").as_deref(), Some("etc/passwd"));
+        assert_eq!(resolve(&scope, "./x/y").as_deref(), Some("x/y"));
+        assert_eq!(
+            resolve(&scope, "up").as_deref(),
+            Some("up"),
+            "the last component is not followed"
+        );
+        assert!(scope.resolve(Path::new("../evil"), archive).is_err());
+        scope.links.insert("loop".into(), "loop".into());
+        assert!(scope.resolve(Path::new("loop/x"), archive).is_err());
+    }
 }

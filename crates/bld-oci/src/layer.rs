@@ -144,7 +144,7 @@ pub fn pack_layer(store: &Store, items: &[LayerItem], mtime: u64) -> Result<Laye
                     tar.append_data(&mut header, format!("{path}/"), io::empty())
                         .map_err(write_error)?;
                 }
-                crate::archive::append_archive(&mut tar, source, path)?;
+                crate::archive::append_archive(&mut tar, source, path, mtime)?;
             }
         }
     }

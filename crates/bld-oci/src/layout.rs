@@ -82,9 +82,16 @@ pub fn write_layout(
     let result = (|| {
         let blob_dir = staging.join("blobs/sha256");
         fs::create_dir_all(&blob_dir).map_err(write_error(&blob_dir))?;
+        // An image may use one blob twice (two identical layers): link each once. Never copy
+        // over an existing target: it is a hard link to the store's blob.
+        blobs.sort();
+        blobs.dedup();
         for digest in &blobs {
             let target = blob_dir.join(digest.hex());
-            if fs::hard_link(store.blob_path(digest), &target).is_err() {
+            if let Err(link_error) = fs::hard_link(store.blob_path(digest), &target) {
+                if link_error.kind() == std::io::ErrorKind::AlreadyExists {
+                    continue;
+                }
                 fs::copy(store.blob_path(digest), &target).map_err(write_error(&target))?;
             }
         }

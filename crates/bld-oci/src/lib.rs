@@ -19,7 +19,6 @@ use std::path::PathBuf;
 use bld_core::{Classify, Digest, ErrorKind};
 use bld_store::StoreError;
 
-pub use archive::is_tar_archive;
 pub use image::{ImageBlobs, assemble_image, read_image};
 pub use layer::{ItemKind, LayerBlob, LayerItem, pack_layer};
 pub use layout::write_layout;

@@ -1,0 +1,166 @@
+//! Benchmark: a large build context (copies of /usr/share/doc, /usr/share/perl and
+//! /usr/lib/python3, about 190 MB in 8,000+ files) `COPY`'d into `scratch`, built by bld and by
+//! buildah in the same run. Prints each time and the bld/buildah ratio for a clean build written
+//! to an OCI layout, a fully cached rebuild, and a rebuild after one small file changed.
+//!
+//! Run with `cargo bench --bench context` (needs buildah: `./dev bench` installs it).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+const TREES: &[&str] = &["/usr/share/doc", "/usr/share/perl", "/usr/lib/python3"];
+
+fn timed(what: &str, command: &mut Command) -> f64 {
+    let started = Instant::now();
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    seconds
+}
+
+fn bld(store: &Path, context: &Path, out: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bld"));
+    command
+        .args(["build", "--quiet", "-t", "bench:1", "-o"])
+        .arg(out)
+        .arg(context)
+        .env("BLD_STORE", store);
+    command
+}
+
+fn buildah(root: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("buildah");
+    command
+        .arg("--root")
+        .arg(root.join("root"))
+        .arg("--runroot")
+        .arg(root.join("run"))
+        .args(["--storage-driver", "overlay"])
+        .args(args);
+    command
+}
+
+/// buildah's equivalent of one bld build: `bud --layers`, then `push` to an OCI layout.
+fn buildah_build(root: &Path, context: &Path, out: &Path) -> f64 {
+    let context = context.display().to_string();
+    let bud = timed(
+        "buildah bud",
+        &mut buildah(
+            root,
+            &[
+                "bud",
+                "--layers",
+                "--isolation",
+                "chroot",
+                "--timestamp",
+                "0",
+                "-q",
+                "-t",
+                "localhost/bench:1",
+                &context,
+            ],
+        ),
+    );
+    let _ = std::fs::remove_dir_all(out);
+    let push = timed(
+        "buildah push",
+        &mut buildah(
+            root,
+            &[
+                "push",
+                "-q",
+                "localhost/bench:1",
+                &format!("oci:{}:latest", out.display()),
+            ],
+        ),
+    );
+    bud + push
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let context = dir.path().join("context");
+    std::fs::create_dir_all(&context).expect("mkdir");
+    for tree in TREES {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(tree)
+            .arg(&context)
+            .status()
+            .expect("cp");
+        assert!(status.success(), "cp -a {tree}");
+    }
+    std::fs::write(context.join("Dockerfile"), "FROM scratch\nCOPY . /data/\n").expect("write");
+    let du = Command::new("du")
+        .args(["-sh"])
+        .arg(&context)
+        .output()
+        .expect("du");
+    let files = walk_count(&context);
+    println!(
+        "bld vs buildah: COPY of a large context into scratch ({} in {files} files, {} cores)",
+        String::from_utf8_lossy(&du.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or("?"),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let changed = context.join("python3/dist-packages/README.txt");
+    let small_file = if changed.exists() {
+        changed
+    } else {
+        context.join("Dockerfile.note")
+    };
+
+    let (store, bld_out) = (dir.path().join("bld-store"), dir.path().join("bld-layout"));
+    let (peer_root, peer_out) = (
+        dir.path().join("buildah"),
+        dir.path().join("buildah-layout"),
+    );
+
+    let bld_clean = timed("bld clean", &mut bld(&store, &context, &bld_out));
+    let peer_clean = buildah_build(&peer_root, &context, &peer_out);
+    let bld_cached = timed("bld cached", &mut bld(&store, &context, &bld_out));
+    let peer_cached = buildah_build(&peer_root, &context, &peer_out);
+    std::fs::write(&small_file, "one small change\n").expect("write");
+    let bld_one = timed("bld one file", &mut bld(&store, &context, &bld_out));
+    let peer_one = buildah_build(&peer_root, &context, &peer_out);
+
+    println!(
+        "{:<22} {:>10} {:>10} {:>12}",
+        "", "bld", "buildah", "bld/buildah"
+    );
+    for (what, ours, theirs) in [
+        ("clean build", bld_clean, peer_clean),
+        ("fully cached rebuild", bld_cached, peer_cached),
+        ("one file changed", bld_one, peer_one),
+    ] {
+        println!(
+            "{what:<22} {ours:>8.2} s {theirs:>8.2} s {:>11.2}x",
+            ours / theirs
+        );
+    }
+}
+
+fn walk_count(dir: &Path) -> usize {
+    let mut count = 0;
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry.path()),
+                Ok(_) => count += 1,
+                Err(_) => {}
+            }
+        }
+    }
+    count
+}

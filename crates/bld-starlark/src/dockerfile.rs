@@ -1,0 +1,373 @@
+//! Lowering a Dockerfile to actions: each needed stage becomes a chain of layer actions and an
+//! image action; `FROM <stage>` and `COPY --from=<stage>` are edges to that stage's image.
+//! Only the stages the target needs are lowered, so a broken unused stage does not fail.
+
+mod config;
+mod copy;
+
+use std::collections::HashMap;
+
+use bld_core::{HistoryStep, ImageConfigSpec, Label, host_platform};
+use bld_dockerfile::context::ContextTree;
+use bld_dockerfile::{Instruction, LocatedInstruction, ShellLex, Stage};
+use bld_graph::{Action, ActionGraph, ActionId, ActionKind, AssembleImage, Input};
+
+use crate::FrontendError;
+use config::StageConfig;
+use copy::StageFs;
+
+/// A lowered stage: its image action, its configuration and its filesystem.
+#[derive(Clone)]
+struct LoweredStage {
+    image: ActionId,
+    config: StageConfig,
+    fs: StageFs,
+}
+
+/// Everything a Dockerfile build depends on besides the graph it adds to.
+pub struct DockerfileBuild {
+    /// The Dockerfile's text.
+    pub text: String,
+    /// How messages name the Dockerfile (`app/Dockerfile`).
+    pub display: String,
+    /// The build context (after `.dockerignore`).
+    pub context: ContextTree,
+    /// The build context's directory (`ADD` looks inside files to find archives).
+    pub context_dir: std::path::PathBuf,
+    /// Prefix of context paths as the executor resolves sources (`""` when it runs in the
+    /// context directory, the context's path in the workspace otherwise).
+    pub context_prefix: String,
+    /// The stage to build (`--target`); the last one by default.
+    pub target: Option<String>,
+    /// `--build-arg` values.
+    pub build_args: Vec<(String, String)>,
+    /// `SOURCE_DATE_EPOCH`: layer mtimes and `created`.
+    pub source_date_epoch: u64,
+    /// The target owning the actions.
+    pub owner: Label,
+    /// The final image's output name; intermediate outputs are named after it.
+    pub output_name: String,
+}
+
+/// The error for a Dockerfile problem at `line`.
+fn at_line(build: &DockerfileBuild, line: usize, message: impl std::fmt::Display) -> FrontendError {
+    FrontendError::user(format!("{}:{line}: {message}", build.display))
+}
+
+/// The predefined platform ARGs, as BuildKit defines them for the host.
+fn platform_args() -> Vec<(String, String)> {
+    let (os, arch) = host_platform();
+    let platform = format!("{os}/{arch}");
+    let mut args = Vec::new();
+    for prefix in ["BUILD", "TARGET"] {
+        args.push((format!("{prefix}PLATFORM"), platform.clone()));
+        args.push((format!("{prefix}OS"), os.to_owned()));
+        args.push((format!("{prefix}ARCH"), arch.to_owned()));
+        args.push((format!("{prefix}VARIANT"), String::new()));
+    }
+    args
+}
+
+/// What lowering a stage's instructions builds up.
+struct StageState<'s> {
+    config: &'s mut StageConfig,
+    fs: &'s mut StageFs,
+    layers: &'s mut Vec<Input>,
+    history: &'s mut Vec<HistoryStep>,
+}
+
+impl StageState<'_> {
+    fn add_layer(&mut self, layer: ActionId, created_by: String) {
+        self.layers.push(Input::Output(layer));
+        self.history.push(HistoryStep {
+            created_by,
+            empty_layer: false,
+        });
+    }
+}
+
+struct Lowering<'a> {
+    build: &'a DockerfileBuild,
+    stages: Vec<Stage>,
+    lex: ShellLex,
+    global_args: HashMap<String, String>,
+    /// Each lowered stage's image action and final config.
+    lowered: HashMap<usize, LoweredStage>,
+    in_progress: Vec<usize>,
+}
+
+/// Lowers `build` into `graph`; returns the target stage's image action.
+pub fn lower_dockerfile(
+    build: &DockerfileBuild,
+    graph: &mut ActionGraph,
+) -> Result<ActionId, FrontendError> {
+    let parsed = bld_dockerfile::parse(&build.text)
+        .map_err(|e| FrontendError::user(format!("{}:{e}", build.display)))?;
+    let stages = bld_dockerfile::stages(&parsed)
+        .map_err(|e| FrontendError::user(format!("{}:{e}", build.display)))?;
+    let lex = ShellLex::new(parsed.escape);
+    let overrides: HashMap<&str, &str> = build
+        .build_args
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut global_args: HashMap<String, String> = platform_args().into_iter().collect();
+    if let Some(first) = stages.first() {
+        for arg in &first.global_args {
+            let value = match overrides.get(arg.name.as_str()) {
+                Some(v) => Some((*v).to_owned()),
+                None => match &arg.default {
+                    Some(default) => {
+                        Some(lex.process_word(default, &global_args).map_err(|e| {
+                            at_line(build, first.start_line, format!("ARG {}: {e}", arg.name))
+                        })?)
+                    }
+                    None => None,
+                },
+            };
+            if let Some(value) = value {
+                global_args.insert(arg.name.clone(), value);
+            } else {
+                global_args.remove(&arg.name);
+            }
+        }
+    }
+    let target = match &build.target {
+        Some(name) => stages
+            .iter()
+            .position(|s| s.name.as_deref() == Some(name.to_lowercase().as_str()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = stages.iter().filter_map(|s| s.name.as_deref()).collect();
+                FrontendError::user(format!(
+                    "{}: no stage named `{name}` (--target): the stages are {}",
+                    build.display,
+                    if names.is_empty() {
+                        "unnamed".to_owned()
+                    } else {
+                        format!("`{}`", names.join("`, `"))
+                    }
+                ))
+            })?,
+        None => stages
+            .len()
+            .checked_sub(1)
+            .ok_or_else(|| FrontendError::user(format!("{}: no FROM", build.display)))?,
+    };
+    let mut lowering = Lowering {
+        build,
+        stages,
+        lex,
+        global_args,
+        lowered: HashMap::new(),
+        in_progress: Vec::new(),
+    };
+    Ok(lowering.lower_stage(target, graph)?.image)
+}
+
+impl Lowering<'_> {
+    /// The stage a `FROM` or `--from` names: a stage name or index, else `None` (an image).
+    fn stage_named(&self, name: &str, before: usize) -> Option<usize> {
+        let lower = name.to_lowercase();
+        if let Some(i) = self.stages[..before]
+            .iter()
+            .position(|s| s.name.as_deref() == Some(lower.as_str()))
+        {
+            return Some(i);
+        }
+        name.parse::<usize>().ok().filter(|i| *i < before)
+    }
+
+    fn lower_stage(
+        &mut self,
+        index: usize,
+        graph: &mut ActionGraph,
+    ) -> Result<LoweredStage, FrontendError> {
+        if let Some(done) = self.lowered.get(&index) {
+            return Ok(done.clone());
+        }
+        let build = self.build;
+        if self.in_progress.contains(&index) {
+            return Err(at_line(
+                build,
+                self.stages[index].start_line,
+                "stage depends on itself",
+            ));
+        }
+        self.in_progress.push(index);
+        let stage = self.stages[index].clone();
+        let base_name = self
+            .lex
+            .process_word(&stage.base, &self.global_args)
+            .map_err(|e| at_line(build, stage.start_line, format!("FROM {}: {e}", stage.base)))?;
+        let (base, mut config, mut fs) = if base_name == "scratch" {
+            (None, StageConfig::scratch(), StageFs::new())
+        } else if let Some(earlier) = self.stage_named(&base_name, index) {
+            let parent = self.lower_stage(earlier, graph)?;
+            (
+                Some(Input::Output(parent.image)),
+                parent.config.inherited(),
+                parent.fs,
+            )
+        } else {
+            return Err(at_line(
+                build,
+                stage.start_line,
+                format!(
+                    "FROM {base_name}: bld cannot pull images yet; build on `scratch`, on an earlier stage, or on a bld image target (the `dockerfile` rule's `stages`)"
+                ),
+            ));
+        };
+        config.args = HashMap::new();
+        let mut layers = Vec::new();
+        let mut history = Vec::new();
+        for located in &stage.instructions {
+            let mut state = StageState {
+                config: &mut config,
+                fs: &mut fs,
+                layers: &mut layers,
+                history: &mut history,
+            };
+            self.lower_instruction(index, located, &mut state, graph)?;
+        }
+        let (os, architecture) = host_platform();
+        let spec = ImageConfigSpec {
+            history,
+            os: os.to_owned(),
+            architecture: architecture.to_owned(),
+            ..config.overlay.clone()
+        };
+        let output_name = if Some(index) == self.stages.len().checked_sub(1)
+            && build.target.is_none()
+            || build
+                .target
+                .as_deref()
+                .is_some_and(|t| stage.name.as_deref() == Some(t.to_lowercase().as_str()))
+        {
+            build.output_name.clone()
+        } else {
+            format!("{}.stages/{index}", build.output_name)
+        };
+        let image = graph.add(Action {
+            owner: build.owner.clone(),
+            output_name,
+            kind: ActionKind::AssembleImage(Box::new(AssembleImage {
+                base,
+                layers,
+                config: spec,
+                created: build.source_date_epoch,
+            })),
+        });
+        self.in_progress.pop();
+        let lowered = LoweredStage { image, config, fs };
+        self.lowered.insert(index, lowered.clone());
+        Ok(lowered)
+    }
+
+    fn lower_instruction(
+        &mut self,
+        stage: usize,
+        located: &LocatedInstruction,
+        state: &mut StageState<'_>,
+        graph: &mut ActionGraph,
+    ) -> Result<(), FrontendError> {
+        let build = self.build;
+        let line = located.start_line;
+        let fail = |message: String| at_line(build, line, message);
+        let config = &mut *state.config;
+        match &located.instruction {
+            Instruction::Run { .. } => {
+                return Err(fail("RUN is not supported yet: bld builds Dockerfiles whose needed stages have no RUN step".into()));
+            }
+            Instruction::Copy {
+                sources,
+                heredocs,
+                dest,
+                from,
+                chown,
+                chmod,
+                parents,
+                exclude,
+                ..
+            } => {
+                if !heredocs.is_empty() {
+                    return Err(fail("COPY with a heredoc is not supported yet".into()));
+                }
+                let from_stage = match from {
+                    Some(name) => {
+                        let name = config
+                            .expand(&self.lex, name)
+                            .map_err(|e| fail(format!("COPY --from: {e}")))?;
+                        match self.stage_named(&name, stage) {
+                            Some(earlier) => Some(self.lower_stage(earlier, graph)?.fs),
+                            None => {
+                                return Err(fail(format!(
+                                    "COPY --from={name}: no earlier stage has that name or index, and bld cannot pull images yet"
+                                )));
+                            }
+                        }
+                    }
+                    None => None,
+                };
+                let request = copy::CopyRequest {
+                    keyword: "COPY",
+                    sources,
+                    dest,
+                    chown: chown.as_deref(),
+                    chmod: chmod.as_deref(),
+                    parents: *parents,
+                    exclude,
+                    from_stage: from_stage.as_ref(),
+                };
+                let (layer, created_by) =
+                    copy::lower_copy(build, &self.lex, config, state.fs, &request, line, graph)?;
+                state.add_layer(layer, created_by);
+            }
+            Instruction::Add {
+                sources,
+                heredocs,
+                dest,
+                chown,
+                chmod,
+                exclude,
+                ..
+            } => {
+                if !heredocs.is_empty() {
+                    return Err(fail("ADD with a heredoc is not supported yet".into()));
+                }
+                if let Some(url) = sources
+                    .iter()
+                    .find(|s| s.contains("://") || s.starts_with("git@"))
+                {
+                    return Err(fail(format!(
+                        "ADD {url}: builds are hermetic, so ADD cannot download; fetch it beforehand and ADD the file"
+                    )));
+                }
+                let request = copy::CopyRequest {
+                    keyword: "ADD",
+                    sources,
+                    dest,
+                    chown: chown.as_deref(),
+                    chmod: chmod.as_deref(),
+                    parents: false,
+                    exclude,
+                    from_stage: None,
+                };
+                let (layer, created_by) =
+                    copy::lower_copy(build, &self.lex, config, state.fs, &request, line, graph)?;
+                state.add_layer(layer, created_by);
+            }
+            other => {
+                let created_by = config
+                    .apply_metadata(&self.lex, other, &self.global_args, &build.build_args)
+                    .map_err(fail)?;
+                if let Some(created_by) = created_by {
+                    state.history.push(HistoryStep {
+                        created_by,
+                        empty_layer: true,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,279 @@
+//! A stage's configuration as the Dockerfile builds it up: what it sets over its base (the
+//! overlay the image action applies) and the effective values later instructions expand with.
+
+use std::collections::HashMap;
+
+use bld_core::{Healthcheck, ImageConfigSpec};
+use bld_dockerfile::instructions::Healthcheck as HealthcheckInstruction;
+use bld_dockerfile::{CommandLine, Instruction, ShellLex};
+
+/// Configuration of one stage so far.
+#[derive(Debug, Clone)]
+pub(crate) struct StageConfig {
+    /// What this stage sets over its base image.
+    pub(crate) overlay: ImageConfigSpec,
+    /// Environment in effect (the base's plus this stage's `ENV`s).
+    pub(crate) env: Vec<(String, String)>,
+    /// `ARG`s declared in this stage, with their values.
+    pub(crate) args: HashMap<String, String>,
+    /// `WORKDIR` in effect.
+    pub(crate) workdir: String,
+    /// `USER` in effect.
+    pub(crate) user: String,
+    /// `SHELL` in effect.
+    pub(crate) shell: Vec<String>,
+}
+
+impl Default for StageConfig {
+    fn default() -> Self {
+        StageConfig {
+            overlay: ImageConfigSpec::default(),
+            env: Vec::new(),
+            args: HashMap::new(),
+            workdir: "/".to_owned(),
+            user: String::new(),
+            shell: vec!["/bin/sh".to_owned(), "-c".to_owned()],
+        }
+    }
+}
+
+/// The `PATH` BuildKit and buildah give an image built on `scratch`.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+impl StageConfig {
+    /// The configuration of a stage built on `scratch`: the default `PATH`, as BuildKit and
+    /// buildah set it.
+    pub(crate) fn scratch() -> StageConfig {
+        let path = ("PATH".to_owned(), DEFAULT_PATH.to_owned());
+        let mut config = StageConfig::default();
+        config.env.push(path.clone());
+        config.overlay.env.push(path);
+        config
+    }
+}
+
+/// Joins `path` onto `base` and normalizes it to an absolute path.
+pub(crate) fn absolute(base: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("{base}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Replaces `key`'s value where it is, or appends it (Docker keeps a variable's position).
+fn set_in_place(pairs: &mut Vec<(String, String)>, key: &str, value: &str) {
+    match pairs.iter_mut().find(|(k, _)| k == key) {
+        Some(pair) => pair.1 = value.to_owned(),
+        None => pairs.push((key.to_owned(), value.to_owned())),
+    }
+}
+
+fn json_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+    format!("[{}]", quoted.join(","))
+}
+
+impl StageConfig {
+    /// The configuration a stage built on this one starts from: effective values kept, nothing
+    /// to set (the base image already has it).
+    pub(crate) fn inherited(&self) -> StageConfig {
+        StageConfig {
+            overlay: ImageConfigSpec::default(),
+            args: HashMap::new(),
+            ..self.clone()
+        }
+    }
+
+    /// The variables `$NAME` expands with: this stage's ARGs, overridden by its environment.
+    fn variables(&self) -> HashMap<String, String> {
+        let mut vars = self.args.clone();
+        for (k, v) in &self.env {
+            vars.insert(k.clone(), v.clone());
+        }
+        vars
+    }
+
+    /// Expands `word` (quotes removed) with the stage's variables.
+    pub(crate) fn expand(&self, lex: &ShellLex, word: &str) -> Result<String, String> {
+        lex.process_word(word, &self.variables())
+            .map_err(|e| e.to_string())
+    }
+
+    fn command(&self, command: &CommandLine) -> Vec<String> {
+        match command {
+            CommandLine::Exec(args) => args.clone(),
+            CommandLine::Shell(text) => self.shell.iter().cloned().chain([text.clone()]).collect(),
+        }
+    }
+
+    /// Applies a metadata instruction; returns its history `created_by`, if it has one.
+    pub(crate) fn apply_metadata(
+        &mut self,
+        lex: &ShellLex,
+        instruction: &Instruction,
+        global_args: &HashMap<String, String>,
+        build_args: &[(String, String)],
+    ) -> Result<Option<String>, String> {
+        let created_by = match instruction {
+            Instruction::Arg { args } => {
+                for arg in args {
+                    let given = build_args
+                        .iter()
+                        .rev()
+                        .find(|(k, _)| *k == arg.name)
+                        .map(|(_, v)| v.clone());
+                    let value = match (given, &arg.default) {
+                        (Some(value), _) => Some(value),
+                        (None, Some(default)) => Some(self.expand(lex, default)?),
+                        (None, None) => global_args.get(&arg.name).cloned(),
+                    };
+                    match value {
+                        Some(value) => self.args.insert(arg.name.clone(), value),
+                        None => self.args.remove(&arg.name),
+                    };
+                }
+                return Ok(None);
+            }
+            Instruction::Env { variables } => {
+                let mut text = Vec::new();
+                for variable in variables {
+                    let key = self.expand(lex, &variable.key)?;
+                    let value = self.expand(lex, &variable.value)?;
+                    text.push(format!("{key}={value}"));
+                    set_in_place(&mut self.env, &key, &value);
+                    set_in_place(&mut self.overlay.env, &key, &value);
+                }
+                format!("ENV {}", text.join(" "))
+            }
+            Instruction::Label { labels } => {
+                let mut text = Vec::new();
+                for label in labels {
+                    let key = self.expand(lex, &label.key)?;
+                    let value = self.expand(lex, &label.value)?;
+                    text.push(format!("{key}={value}"));
+                    set_in_place(&mut self.overlay.labels, &key, &value);
+                }
+                format!("LABEL {}", text.join(" "))
+            }
+            Instruction::Expose { ports } => {
+                let mut expanded = Vec::new();
+                for port in ports {
+                    for word in lex
+                        .process_words(port, &self.variables())
+                        .map_err(|e| e.to_string())?
+                    {
+                        expanded.push(word);
+                    }
+                }
+                self.overlay.exposed_ports.extend(expanded.iter().cloned());
+                format!("EXPOSE {}", expanded.join(" "))
+            }
+            Instruction::Workdir { path } => {
+                let path = self.expand(lex, path)?;
+                self.workdir = absolute(&self.workdir, &path);
+                self.overlay.workdir = Some(self.workdir.clone());
+                format!("WORKDIR {}", self.workdir)
+            }
+            Instruction::User { user } => {
+                let user = self.expand(lex, user)?;
+                self.user = user.clone();
+                self.overlay.user = Some(user.clone());
+                format!("USER {user}")
+            }
+            Instruction::Cmd { command } => {
+                let command = self.command(command);
+                let text = format!("CMD {}", json_list(&command));
+                self.overlay.cmd = Some(command);
+                text
+            }
+            Instruction::Entrypoint { command } => {
+                let command = self.command(command);
+                let text = format!("ENTRYPOINT {}", json_list(&command));
+                self.overlay.entrypoint = Some(command);
+                text
+            }
+            Instruction::Volume { paths } => {
+                let mut expanded = Vec::new();
+                for path in paths {
+                    expanded.push(self.expand(lex, path)?);
+                }
+                self.overlay.volumes.extend(expanded.iter().cloned());
+                format!("VOLUME {}", json_list(&expanded))
+            }
+            Instruction::StopSignal { signal } => {
+                let signal = self.expand(lex, signal)?;
+                self.overlay.stop_signal = Some(signal.clone());
+                format!("STOPSIGNAL {signal}")
+            }
+            Instruction::Healthcheck(check) => {
+                let settings = match check {
+                    HealthcheckInstruction::Disabled => Healthcheck {
+                        test: vec!["NONE".into()],
+                        ..Healthcheck::default()
+                    },
+                    HealthcheckInstruction::Check {
+                        command,
+                        interval,
+                        timeout,
+                        start_period,
+                        start_interval,
+                        retries,
+                    } => {
+                        let test = match command {
+                            CommandLine::Exec(args) => ["CMD".to_owned()]
+                                .into_iter()
+                                .chain(args.iter().cloned())
+                                .collect(),
+                            CommandLine::Shell(text) => vec!["CMD-SHELL".to_owned(), text.clone()],
+                        };
+                        let ns =
+                            |d: &Option<std::time::Duration>| d.map_or(0, |d| d.as_nanos() as u64);
+                        Healthcheck {
+                            test,
+                            interval_ns: ns(interval),
+                            timeout_ns: ns(timeout),
+                            start_period_ns: ns(start_period),
+                            start_interval_ns: ns(start_interval),
+                            retries: retries.unwrap_or(0),
+                        }
+                    }
+                };
+                let text = format!("HEALTHCHECK {}", json_list(&settings.test));
+                self.overlay.healthcheck = Some(settings);
+                text
+            }
+            Instruction::Shell { shell } => {
+                self.shell = shell.clone();
+                self.overlay.shell = Some(shell.clone());
+                format!("SHELL {}", json_list(shell))
+            }
+            Instruction::Maintainer { name } => {
+                self.overlay.author = Some(name.clone());
+                format!("MAINTAINER {name}")
+            }
+            Instruction::Onbuild { expression, .. } => {
+                self.overlay.on_build.push(expression.clone());
+                format!("ONBUILD {expression}")
+            }
+            Instruction::From { .. }
+            | Instruction::Run { .. }
+            | Instruction::Copy { .. }
+            | Instruction::Add { .. } => {
+                return Err("internal: not a metadata instruction".into());
+            }
+        };
+        Ok(Some(created_by))
+    }
+}

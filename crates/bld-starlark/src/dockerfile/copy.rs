@@ -1,0 +1,244 @@
+//! `COPY` and `ADD` of files: Docker's rules for what is copied where (from the build context or
+//! from an earlier stage), lowered to one layer action each.
+//!
+//! Without `RUN`, a stage's filesystem is exactly what its `COPY`s put there, so it is known at
+//! analysis: every stage keeps a [`StageFs`], and `COPY --from=<stage>` plans over it and reuses
+//! the same inputs.
+
+use std::collections::BTreeMap;
+
+use bld_dockerfile::ShellLex;
+use bld_dockerfile::context::{ContextEntry, ContextTree, CopyOptions, PlannedKind, plan_copy};
+use bld_graph::{
+    Action, ActionGraph, ActionId, ActionKind, EntryContent, FileMode, Input, LayerEntry, PackLayer,
+};
+
+use super::config::StageConfig;
+use super::{DockerfileBuild, at_line};
+use crate::FrontendError;
+
+/// What a stage's filesystem holds at one path.
+#[derive(Debug, Clone)]
+pub(crate) struct FsEntry {
+    /// The layer entry that put it there (owner included).
+    pub(crate) content: EntryContent,
+    /// How `COPY --from` planning sees it.
+    pub(crate) planned: ContextEntry,
+}
+
+/// A stage's filesystem, by absolute path without the leading `/`.
+pub(crate) type StageFs = BTreeMap<String, FsEntry>;
+
+/// One `COPY` or `ADD`.
+pub(crate) struct CopyRequest<'a> {
+    /// `COPY` or `ADD`.
+    pub(crate) keyword: &'static str,
+    /// Sources as written.
+    pub(crate) sources: &'a [String],
+    /// Destination as written.
+    pub(crate) dest: &'a str,
+    /// `--chown`.
+    pub(crate) chown: Option<&'a str>,
+    /// `--chmod`.
+    pub(crate) chmod: Option<&'a str>,
+    /// `--parents`.
+    pub(crate) parents: bool,
+    /// `--exclude`.
+    pub(crate) exclude: &'a [String],
+    /// `--from=<stage>`: that stage's filesystem.
+    pub(crate) from_stage: Option<&'a StageFs>,
+}
+
+fn parse_chown(text: &str) -> Result<(u32, u32), String> {
+    let (user, group) = text.split_once(':').unwrap_or((text, text));
+    match (user.parse::<u32>(), group.parse::<u32>()) {
+        (Ok(uid), Ok(gid)) => Ok((uid, gid)),
+        _ => Err(format!(
+            "--chown={text}: bld supports numeric UID[:GID] so far (user and group names need the image's /etc/passwd)"
+        )),
+    }
+}
+
+fn parse_chmod(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|bits| *bits <= 0o7777)
+        .ok_or_else(|| format!("--chmod={text}: expected octal permission bits such as 755"))
+}
+
+/// Lowers one `COPY`/`ADD` to a layer action; updates the stage's filesystem. Returns the
+/// action and its history `created_by`.
+pub(crate) fn lower_copy(
+    build: &DockerfileBuild,
+    lex: &ShellLex,
+    config: &StageConfig,
+    fs: &mut StageFs,
+    request: &CopyRequest<'_>,
+    line: usize,
+    graph: &mut ActionGraph,
+) -> Result<(ActionId, String), FrontendError> {
+    let fail = |message: String| at_line(build, line, format!("{}: {message}", request.keyword));
+    let mut sources = Vec::new();
+    for source in request.sources {
+        sources.push(config.expand(lex, source).map_err(&fail)?);
+    }
+    let dest = config.expand(lex, request.dest).map_err(&fail)?;
+    let (uid, gid) = match request.chown {
+        Some(chown) => parse_chown(&config.expand(lex, chown).map_err(&fail)?).map_err(&fail)?,
+        None => (0, 0),
+    };
+    let chmod = request.chmod.map(parse_chmod).transpose().map_err(&fail)?;
+    let options = CopyOptions {
+        workdir: config.workdir.clone(),
+        excludes: request.exclude.to_vec(),
+        parents: request.parents,
+    };
+    let from_tree;
+    let tree = match request.from_stage {
+        Some(stage_fs) => {
+            from_tree = ContextTree::from_entries(
+                stage_fs.iter().map(|(p, e)| (p.clone(), e.planned.clone())),
+            )
+            .map_err(|e| fail(e.to_string()))?;
+            &from_tree
+        }
+        None => &build.context,
+    };
+    let plan = plan_copy(tree, &sources, &dest, &options).map_err(|e| fail(e.to_string()))?;
+
+    // ADD unpacks local tar archives into the destination directory.
+    let dest_is_dir = dest.ends_with('/')
+        || sources.len() > 1
+        || sources.iter().any(|s| s.contains(['*', '?', '[']));
+    let mut entries = Vec::with_capacity(plan.len());
+    for planned in plan {
+        if let (PlannedKind::File { source }, "ADD", None, true) = (
+            &planned.kind,
+            request.keyword,
+            request.from_stage,
+            planned.top_level,
+        ) {
+            let on_disk = build.context_dir.join(source);
+            if bld_core::is_tar_archive(&on_disk)
+                .map_err(|e| fail(format!("cannot read `{source}`: {e}")))?
+            {
+                let path = if dest_is_dir {
+                    planned
+                        .dest
+                        .rsplit_once('/')
+                        .map_or(String::new(), |(parent, _)| parent.to_owned())
+                } else {
+                    planned.dest.clone()
+                };
+                let input = Input::Source(if build.context_prefix.is_empty() {
+                    source.clone()
+                } else {
+                    format!("{}/{source}", build.context_prefix)
+                });
+                entries.push(LayerEntry {
+                    path,
+                    content: EntryContent::Archive { input },
+                    uid: 0,
+                    gid: 0,
+                });
+                continue;
+            }
+        }
+        let (content, planned_entry) = match planned.kind {
+            PlannedKind::File { source } => {
+                let (input, mode, size, source_mode) = match request.from_stage {
+                    Some(stage_fs) => {
+                        let entry = &stage_fs[&source];
+                        let (
+                            EntryContent::File { input, mode },
+                            ContextEntry::File { mode: bits, size },
+                        ) = (&entry.content, &entry.planned)
+                        else {
+                            return Err(fail(format!(
+                                "internal: `{source}` is not a file in the stage"
+                            )));
+                        };
+                        (input.clone(), *mode, *size, *bits)
+                    }
+                    None => {
+                        let Some(ContextEntry::File { mode, size }) = build.context.get(&source)
+                        else {
+                            return Err(fail(format!(
+                                "internal: `{source}` is not a file in the context"
+                            )));
+                        };
+                        let path = if build.context_prefix.is_empty() {
+                            source.clone()
+                        } else {
+                            format!("{}/{source}", build.context_prefix)
+                        };
+                        (Input::Source(path), FileMode::KeepPermissions, *size, *mode)
+                    }
+                };
+                let mode = chmod.map_or(mode, FileMode::Exact);
+                let bits = chmod.unwrap_or(source_mode);
+                (
+                    EntryContent::File { input, mode },
+                    ContextEntry::File { mode: bits, size },
+                )
+            }
+            PlannedKind::Dir { source } => {
+                let source_mode = source
+                    .as_ref()
+                    .and_then(|s| tree.get(s))
+                    .and_then(|e| match e {
+                        ContextEntry::Dir { mode } => Some(*mode),
+                        _ => None,
+                    })
+                    .unwrap_or(0o755);
+                let mode = chmod.unwrap_or(source_mode);
+                (EntryContent::Dir { mode }, ContextEntry::Dir { mode })
+            }
+            PlannedKind::Symlink { target } => (
+                EntryContent::Symlink {
+                    target: target.clone(),
+                },
+                ContextEntry::Symlink { target },
+            ),
+        };
+        if !matches!(planned_entry, ContextEntry::Dir { .. }) {
+            // A file or link replaces whatever directory was there, and its contents.
+            let prefix = format!("{}/", planned.dest);
+            fs.retain(|path, _| !path.starts_with(&prefix));
+        }
+        fs.insert(
+            planned.dest.clone(),
+            FsEntry {
+                content: content.clone(),
+                planned: planned_entry,
+            },
+        );
+        entries.push(LayerEntry {
+            path: planned.dest,
+            content,
+            uid,
+            gid,
+        });
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut created_by = format!("{} ", request.keyword);
+    for (flag, value) in [
+        ("--from", None::<&str>),
+        ("--chown", request.chown),
+        ("--chmod", request.chmod),
+    ] {
+        if let Some(value) = value {
+            created_by.push_str(&format!("{flag}={value} "));
+        }
+    }
+    created_by.push_str(&format!("{} {dest}", sources.join(" ")));
+    let layer = graph.add(Action {
+        owner: build.owner.clone(),
+        output_name: format!("{}.layers/line-{line}.tar.gz", build.output_name),
+        kind: ActionKind::PackLayer(PackLayer {
+            entries,
+            mtime: build.source_date_epoch,
+        }),
+    });
+    Ok((layer, created_by))
+}

@@ -1,0 +1,196 @@
+//! `bld build [-f FILE] [-t NAME:TAG]... [--target STAGE] [--build-arg K=V]... CONTEXT`: the
+//! docker-compatible build of a Dockerfile, no BUILD file needed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bld_core::{ImageReference, Label};
+use bld_dockerfile::context::{ContextTree, DockerIgnore};
+use bld_exec::{ActionOutput, ExecContext, execute};
+use bld_graph::ActionGraph;
+use bld_starlark::{DockerfileBuild, lower_dockerfile};
+use bld_store::{FileDigests, Store};
+
+use super::{BuildArgs, Phases, Progress, source_date_epoch};
+use crate::UserError;
+
+fn user(message: String) -> anyhow::Error {
+    UserError(message).into()
+}
+
+/// The build context, when the command line asks for a Dockerfile build: any of `-f`, `-t`,
+/// `--target`, `--build-arg`, `--output` given, or one argument that is a directory with a
+/// `Dockerfile` and no `BUILD.star`.
+pub(super) fn context_argument(args: &BuildArgs) -> anyhow::Result<Option<PathBuf>> {
+    let docker_flags = args.file.is_some()
+        || !args.tag.is_empty()
+        || args.target.is_some()
+        || !args.build_arg.is_empty()
+        || args.output.is_some();
+    let [single] = args.patterns.as_slice() else {
+        if docker_flags {
+            return Err(user(format!(
+                "a Dockerfile build takes exactly one build context directory, got {}",
+                args.patterns.len()
+            )));
+        }
+        return Ok(None);
+    };
+    let looks_like_label =
+        single.starts_with("//") || single.starts_with(':') || single.starts_with('@');
+    let dir = Path::new(single);
+    let plain_context = !looks_like_label
+        && dir.join("Dockerfile").is_file()
+        && !dir.join(bld_core::BUILD_FILE).is_file();
+    if docker_flags || plain_context {
+        if looks_like_label || !dir.is_dir() {
+            return Err(user(format!("build context `{single}` is not a directory")));
+        }
+        return Ok(Some(dir.to_owned()));
+    }
+    Ok(None)
+}
+
+fn build_args(given: &[String]) -> Vec<(String, String)> {
+    given
+        .iter()
+        .filter_map(|arg| match arg.split_once('=') {
+            Some((k, v)) => Some((k.to_owned(), v.to_owned())),
+            None => std::env::var(arg).ok().map(|v| (arg.clone(), v)),
+        })
+        .collect()
+}
+
+fn output_dir(text: &str) -> anyhow::Result<PathBuf> {
+    if !text.contains('=') {
+        return Ok(PathBuf::from(text));
+    }
+    let mut kind = None;
+    let mut dest = None;
+    for part in text.split(',') {
+        match part.split_once('=') {
+            Some(("type", v)) => kind = Some(v),
+            Some(("dest", v)) => dest = Some(v),
+            _ => {
+                return Err(user(format!(
+                    "--output `{text}`: expected DIR or `type=oci,dest=DIR`"
+                )));
+            }
+        }
+    }
+    match (kind, dest) {
+        (None | Some("oci"), Some(dest)) => Ok(PathBuf::from(dest)),
+        _ => Err(user(format!(
+            "--output `{text}`: bld writes OCI layouts: `type=oci,dest=DIR`"
+        ))),
+    }
+}
+
+/// Builds the Dockerfile in `context`, tags the image and prints the summary line.
+pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut phases = Phases {
+        enabled: args.timings,
+        last: started,
+    };
+    let context = context
+        .canonicalize()
+        .map_err(|e| user(format!("build context `{}`: {e}", context.display())))?;
+    let dockerfile = args
+        .file
+        .clone()
+        .unwrap_or_else(|| context.join("Dockerfile"));
+    let display = args
+        .file
+        .as_ref()
+        .map_or_else(|| "Dockerfile".to_owned(), |f| f.display().to_string());
+    let text = fs::read_to_string(&dockerfile).map_err(|e| {
+        user(format!(
+            "cannot read the Dockerfile `{}`: {e}",
+            dockerfile.display()
+        ))
+    })?;
+    let ignore_text = match fs::read_to_string(context.join(".dockerignore")) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(user(format!("cannot read `.dockerignore`: {e}"))),
+    };
+    let ignore =
+        DockerIgnore::parse(&ignore_text).map_err(|e| user(format!(".dockerignore: {e}")))?;
+    let tree = ContextTree::from_dir(&context, &ignore).map_err(|e| {
+        user(format!(
+            "cannot read the build context `{}`: {e}",
+            context.display()
+        ))
+    })?;
+    let tags = args
+        .tag
+        .iter()
+        .map(|t| ImageReference::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let output = args.output.as_deref().map(output_dir).transpose()?;
+    phases.mark("context");
+
+    let build = DockerfileBuild {
+        text,
+        display,
+        context: tree,
+        context_dir: context.clone(),
+        context_prefix: String::new(),
+        target: args.target.clone(),
+        build_args: build_args(&args.build_arg),
+        source_date_epoch: source_date_epoch()?,
+        owner: Label::new("", "Dockerfile").expect("invariant: a valid label"),
+        output_name: "image".to_owned(),
+    };
+    let mut graph = ActionGraph::new();
+    let image = lower_dockerfile(&build, &mut graph)?;
+    phases.mark("lowering");
+
+    let store = Store::open(store_root)?;
+    let file_digests = FileDigests::load(&store);
+    let exec = ExecContext {
+        workspace_root: context.clone(),
+        store: &store,
+        file_digests: &file_digests,
+    };
+    let result = execute(&graph, &[image], &exec, &Progress { quiet: args.quiet });
+    file_digests.save(&store)?;
+    let report = result?;
+    phases.mark("execution");
+    let Some(ActionOutput::Image {
+        manifest, config, ..
+    }) = report.outputs[image.index()]
+    else {
+        anyhow::bail!("internal: the Dockerfile build produced no image");
+    };
+    for tag in &tags {
+        store.put_tag(&tag.to_string(), &manifest)?;
+    }
+    if let Some(dir) = &output {
+        let name = tags.first().map_or("latest", |t| t.tag.as_str());
+        bld_oci::write_layout(&store, &manifest, dir, name)?;
+    }
+    phases.mark("outputs");
+    let named = if tags.is_empty() {
+        "image".to_owned()
+    } else {
+        tags.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let written = output
+        .map(|d| format!(" → {}", d.display()))
+        .unwrap_or_default();
+    println!(
+        "Built {named} {manifest} (image ID {}){written} in {:.2}s; {} actions: {} ran, {} cache hits",
+        &config.hex()[..12],
+        started.elapsed().as_secs_f64(),
+        report.ran + report.cached,
+        report.ran,
+        report.cached
+    );
+    Ok(())
+}

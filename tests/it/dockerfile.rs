@@ -1,0 +1,373 @@
+//! `bld build -t NAME:TAG -f Dockerfile CONTEXT`: Dockerfiles without RUN, checked with skopeo
+//! and umoci.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::{Run, Sandbox, run_bld, tool};
+
+/// A context directory with `files` (path, content) under `ctx/`.
+fn context(sandbox: &Sandbox, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = sandbox.path().join("ctx");
+    for (path, content) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, content).expect("write");
+    }
+    dir
+}
+
+fn build(sandbox: &Sandbox, dir: &Path, args: &[&str]) -> Run {
+    let mut all = vec!["build"];
+    all.extend_from_slice(args);
+    all.push(".");
+    run_bld(dir, &sandbox.store(), &all)
+}
+
+fn config(layout: &Path) -> Value {
+    serde_json::from_str(&tool(
+        "skopeo",
+        &["inspect", "--config", &format!("oci:{}", layout.display())],
+    ))
+    .expect("json")
+}
+
+/// Unpacks the image named `tag` in the layout (the ref name is the `-t` tag, as BuildKit's
+/// OCI exporter writes it; `latest` without `-t`).
+fn unpack(layout: &Path, tag: &str, into: &Path) -> std::path::PathBuf {
+    let image = format!("{}:{tag}", layout.display());
+    tool(
+        "umoci",
+        &["unpack", "--image", &image, into.to_str().expect("utf-8")],
+    );
+    into.join("rootfs")
+}
+
+fn manifest_digest(run: &Run) -> String {
+    run.stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .expect("digest")
+        .to_owned()
+}
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+const APP: &str = "\
+FROM scratch
+LABEL org.opencontainers.image.title=\"demo app\" version=1
+ENV APP_HOME=/srv/app \\
+    MODE=production
+WORKDIR $APP_HOME
+COPY conf/ ./conf/
+COPY --chown=1000:1000 --chmod=0750 bin/run.sh bin/
+COPY *.txt docs/
+USER 1000
+EXPOSE 8080 9090/udp
+VOLUME /data
+CMD [\"/srv/app/bin/run.sh\"]
+ENTRYPOINT [\"/bin/sh\", \"-c\"]
+STOPSIGNAL SIGTERM
+";
+
+#[test]
+fn a_scratch_dockerfile_builds_an_image_skopeo_and_umoci_accept() {
+    let sandbox = Sandbox::new();
+    let dir = context(
+        &sandbox,
+        &[
+            ("Dockerfile", APP),
+            ("conf/app.toml", "port = 8080\n"),
+            ("conf/nested/extra.toml", "x = 1\n"),
+            ("bin/run.sh", "#!/bin/sh\necho run\n"),
+            ("README.txt", "read me\n"),
+            ("NOTES.txt", "notes\n"),
+            ("ignored.md", "not copied\n"),
+        ],
+    );
+    std::fs::set_permissions(
+        dir.join("conf/app.toml"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod");
+    let out = sandbox.path().join("layout");
+    let run = build(
+        &sandbox,
+        &dir,
+        &["-t", "demo:1", "--output", out.to_str().expect("utf-8")],
+    )
+    .ok();
+    assert!(
+        run.stdout.contains("Built demo:1 sha256:"),
+        "{}",
+        run.stdout
+    );
+
+    let config = config(&out);
+    let c = &config["config"];
+    assert_eq!(
+        c["Env"],
+        json!([DEFAULT_PATH, "APP_HOME=/srv/app", "MODE=production"])
+    );
+    assert_eq!(c["WorkingDir"], "/srv/app");
+    assert_eq!(c["User"], "1000");
+    assert_eq!(c["Cmd"], json!(["/srv/app/bin/run.sh"]));
+    assert_eq!(c["Entrypoint"], json!(["/bin/sh", "-c"]));
+    assert_eq!(c["ExposedPorts"], json!({"8080/tcp": {}, "9090/udp": {}}));
+    assert_eq!(c["Volumes"], json!({"/data": {}}));
+    assert_eq!(c["StopSignal"], "SIGTERM");
+    assert_eq!(
+        c["Labels"],
+        json!({"org.opencontainers.image.title": "demo app", "version": "1"})
+    );
+    let history = config["history"].as_array().expect("history");
+    assert_eq!(
+        history.len(),
+        12,
+        "one entry per instruction after FROM: {history:#?}"
+    );
+    assert_eq!(
+        history
+            .iter()
+            .filter(|h| h["empty_layer"] != json!(true))
+            .count(),
+        3
+    );
+    assert_eq!(
+        config["rootfs"]["diff_ids"].as_array().map(Vec::len),
+        Some(3)
+    );
+
+    let root = unpack(&out, "1", &sandbox.path().join("bundle"));
+    let meta =
+        |p: &str| std::fs::symlink_metadata(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(
+        std::fs::read_to_string(root.join("srv/app/conf/app.toml")).expect("read"),
+        "port = 8080\n"
+    );
+    assert_eq!(
+        meta("srv/app/conf/app.toml").mode() & 0o7777,
+        0o600,
+        "COPY keeps permission bits"
+    );
+    assert!(
+        root.join("srv/app/conf/nested/extra.toml").is_file(),
+        "directories are copied recursively"
+    );
+    let run_sh = meta("srv/app/bin/run.sh");
+    assert_eq!(
+        (run_sh.mode() & 0o7777, run_sh.uid(), run_sh.gid()),
+        (0o750, 1000, 1000)
+    );
+    assert!(
+        root.join("srv/app/docs/README.txt").is_file()
+            && root.join("srv/app/docs/NOTES.txt").is_file()
+    );
+    assert!(!root.join("srv/app/docs/ignored.md").exists());
+    assert_eq!(
+        meta("srv/app/conf/app.toml").uid(),
+        0,
+        "files are owned by root without --chown"
+    );
+}
+
+#[test]
+fn multi_stage_builds_follow_from_edges_and_skip_unused_stages() {
+    let sandbox = Sandbox::new();
+    let dockerfile = "\
+ARG BASE=scratch
+FROM ${BASE} AS assets
+COPY assets/ /assets/
+
+FROM scratch AS broken
+RUN exit 1
+
+FROM assets AS extended
+COPY extra.txt /assets/extra.txt
+
+FROM scratch
+COPY --from=extended /assets /public
+COPY --from=0 /assets/logo.svg /logo.svg
+";
+    let dir = context(
+        &sandbox,
+        &[
+            ("Dockerfile", dockerfile),
+            ("assets/logo.svg", "<svg/>\n"),
+            ("assets/css/site.css", "a{}\n"),
+            ("extra.txt", "x\n"),
+        ],
+    );
+    let out = sandbox.path().join("final");
+    build(
+        &sandbox,
+        &dir,
+        &["-t", "site", "-o", out.to_str().expect("utf-8")],
+    )
+    .ok();
+    let root = unpack(&out, "latest", &sandbox.path().join("bundle"));
+    for path in [
+        "public/logo.svg",
+        "public/css/site.css",
+        "public/extra.txt",
+        "logo.svg",
+    ] {
+        assert!(root.join(path).is_file(), "{path} missing");
+    }
+    assert!(
+        !root.join("assets").exists(),
+        "only the final stage's files are in the image"
+    );
+
+    let assets = sandbox.path().join("assets");
+    build(
+        &sandbox,
+        &dir,
+        &["--target", "assets", "-o", assets.to_str().expect("utf-8")],
+    )
+    .ok();
+    let root = unpack(&assets, "latest", &sandbox.path().join("bundle-assets"));
+    assert!(root.join("assets/logo.svg").is_file() && !root.join("assets/extra.txt").exists());
+
+    let broken = build(&sandbox, &dir, &["--target", "broken"]);
+    assert_eq!(broken.code, 1, "{}", broken.stderr);
+    assert!(broken.stderr.contains("Dockerfile:6"), "{}", broken.stderr);
+}
+
+#[test]
+fn build_args_and_dockerignore_follow_docker() {
+    let sandbox = Sandbox::new();
+    let dockerfile = "\
+ARG DIR=default
+FROM scratch
+ARG DIR
+ARG FILE=a.txt
+ENV WHERE=/$DIR
+COPY $FILE ${WHERE}/
+COPY . /all/
+";
+    let dir = context(
+        &sandbox,
+        &[
+            ("Dockerfile", dockerfile),
+            (".dockerignore", "*.log\nsecrets/\n!keep.log\n"),
+            ("a.txt", "a\n"),
+            ("b.txt", "b\n"),
+            ("debug.log", "noise\n"),
+            ("keep.log", "kept\n"),
+            ("secrets/key", "k\n"),
+        ],
+    );
+    let out = sandbox.path().join("out");
+    build(
+        &sandbox,
+        &dir,
+        &[
+            "--build-arg",
+            "FILE=b.txt",
+            "-o",
+            out.to_str().expect("utf-8"),
+        ],
+    )
+    .ok();
+    let root = unpack(&out, "latest", &sandbox.path().join("bundle"));
+    assert!(root.join("default/b.txt").is_file() && !root.join("default/a.txt").exists());
+    assert!(root.join("all/keep.log").is_file());
+    assert!(!root.join("all/debug.log").exists() && !root.join("all/secrets").exists());
+    assert_eq!(
+        config(&out)["config"]["Env"],
+        json!([DEFAULT_PATH, "WHERE=/default"])
+    );
+}
+
+#[test]
+fn dockerfile_builds_are_cached_per_step_and_reproducible() {
+    let sandbox = Sandbox::new();
+    let dockerfile = "FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nENV X=1\n";
+    let dir = context(
+        &sandbox,
+        &[
+            ("Dockerfile", dockerfile),
+            ("a.txt", "a\n"),
+            ("b.txt", "b\n"),
+        ],
+    );
+    let first = build(&sandbox, &dir, &["-t", "c:1"]).ok();
+    assert_eq!(first.counts(), (3, 0), "{}", first.stdout);
+    let again = build(&sandbox, &dir, &["-t", "c:1"]).ok();
+    assert_eq!(again.counts(), (0, 3));
+    assert_eq!(manifest_digest(&first), manifest_digest(&again));
+    std::fs::write(dir.join("b.txt"), "changed\n").expect("write");
+    let changed = build(&sandbox, &dir, &["-t", "c:1"]).ok();
+    assert_eq!(
+        changed.counts(),
+        (2, 1),
+        "only the COPY of b.txt and the image re-run: {}",
+        changed.stdout
+    );
+
+    let elsewhere = Sandbox::new();
+    let copy = context(
+        &elsewhere,
+        &[
+            ("Dockerfile", dockerfile),
+            ("a.txt", "a\n"),
+            ("b.txt", "changed\n"),
+        ],
+    );
+    let fresh = build(&elsewhere, &copy, &["-t", "c:1"]).ok();
+    assert_eq!(
+        manifest_digest(&fresh),
+        manifest_digest(&changed),
+        "same input, same digest, anywhere"
+    );
+}
+
+#[test]
+fn dockerfile_errors_name_the_line() {
+    let sandbox = Sandbox::new();
+    let dir = context(
+        &sandbox,
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY a.txt /\nFORM x\n"),
+            ("a.txt", "a\n"),
+        ],
+    );
+    let run = build(&sandbox, &dir, &["-t", "x"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Dockerfile")
+            && run.stderr.contains("3")
+            && run.stderr.contains("FORM"),
+        "{}",
+        run.stderr
+    );
+
+    std::fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY missing.txt /\n").expect("write");
+    let run = build(&sandbox, &dir, &["-t", "x"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Dockerfile:2") && run.stderr.contains("missing.txt"),
+        "{}",
+        run.stderr
+    );
+
+    std::fs::write(dir.join("Dockerfile"), "FROM alpine\nCOPY a.txt /\n").expect("write");
+    let run = build(&sandbox, &dir, &["-t", "x"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Dockerfile:1") && run.stderr.contains("alpine"),
+        "{}",
+        run.stderr
+    );
+
+    let run = build(&sandbox, &dir, &["-t", "Bad:Name!"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("invalid image reference"),
+        "{}",
+        run.stderr
+    );
+}
