@@ -12,6 +12,7 @@ const IMAGES: &[(&str, &str)] = &[
         "//examples/shared_base:worker",
         "examples/shared_base/worker",
     ),
+    ("//examples/dockerfile:image", "examples/dockerfile/image"),
 ];
 
 #[test]
@@ -23,7 +24,7 @@ fn examples_build_into_layouts_that_skopeo_and_umoci_accept() {
             .lines()
             .last()
             .unwrap_or_default()
-            .starts_with("Built 4 images"),
+            .starts_with("Built 5 images"),
         "{}",
         run.stdout
     );
@@ -73,6 +74,17 @@ fn examples_build_into_layouts_that_skopeo_and_umoci_accept() {
     assert!(
         worker.join("etc/os-release").is_file(),
         "the base's layer is in the child image"
+    );
+    let site = sandbox
+        .path()
+        .join("bundle-examples-dockerfile-image/rootfs");
+    assert!(
+        site.join("srv/www/index.html").is_file(),
+        "COPY --from=assets"
+    );
+    assert!(
+        site.join("etc/os-release").is_file(),
+        "FROM base: the bld target's layer"
     );
 }
 

@@ -371,3 +371,48 @@ fn dockerfile_errors_name_the_line() {
         run.stderr
     );
 }
+
+#[test]
+fn the_dockerfile_rule_builds_on_image_targets_and_reports_dockerfile_lines() {
+    let sandbox = Sandbox::with_files(&[
+        (
+            "base/BUILD.star",
+            "pkg_tar(name = \"files\", srcs = [\"os-release\"], package_dir = \"/etc\")\noci_image(name = \"image\", tars = [\":files\"], env = {\"FROM_BASE\": \"1\"})\n",
+        ),
+        ("base/os-release", "ID=base\n"),
+        (
+            "app/BUILD.star",
+            "dockerfile(\n    name = \"image\",\n    src = \"Dockerfile\",\n    context = glob([\"src/**\"]),\n    stages = {\"base\": \"//base:image\"},\n)\n",
+        ),
+        (
+            "app/Dockerfile",
+            "FROM base\nCOPY src/ /app/\nCMD [\"/app/run\"]\n",
+        ),
+        ("app/src/run", "#!/bin/sh\n"),
+        ("app/.dockerignore", "**/*.tmp\n"),
+        ("app/src/scratch.tmp", "ignored\n"),
+    ]);
+    let run = sandbox.bld(&["build", "//app:image"]).ok();
+    assert!(
+        run.stdout.contains("//app:image  sha256:"),
+        "{}",
+        run.stdout
+    );
+    let layout = sandbox.ws().join("bld-out/app/image");
+    let root = unpack(&layout, "latest", &sandbox.path().join("bundle"));
+    assert!(root.join("app/run").is_file() && root.join("etc/os-release").is_file());
+    assert!(
+        !root.join("app/scratch.tmp").exists(),
+        "the package's .dockerignore applies"
+    );
+    assert_eq!(config(&layout)["config"]["Env"], json!(["FROM_BASE=1"]));
+
+    sandbox.write("app/Dockerfile", "FROM base\nCOPY --from=base /etc /etc\n");
+    let broken = sandbox.bld(&["build", "//app:image"]);
+    assert_eq!(broken.code, 1, "{}", broken.stderr);
+    assert!(
+        broken.stderr.contains("app/Dockerfile:2") && broken.stderr.contains("app/BUILD.star:1:1"),
+        "{}",
+        broken.stderr
+    );
+}

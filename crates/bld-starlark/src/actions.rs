@@ -3,9 +3,11 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use allocative::Allocative;
 use bld_core::{HistoryStep, ImageConfigSpec, Label, host_platform};
+use bld_dockerfile::context::{ContextEntry, ContextTree, DockerIgnore};
 use bld_graph::{
     Action, ActionGraph, ActionKind, AssembleImage, EntryContent, FileMode, Input, LayerEntry,
     PackLayer,
@@ -20,6 +22,8 @@ use starlark::values::none::NoneOr;
 use starlark::values::{NoSerialize, StarlarkValue, Value, ValueLike};
 use starlark_derive::{starlark_module, starlark_value};
 
+use crate::dockerfile::{DockerfileBuild, lower_dockerfile};
+use crate::sources::Sources;
 use crate::values::{Artifact, ArtifactKind};
 
 /// Analysis-wide state the primitives write to (reached through `eval.extra`).
@@ -28,14 +32,23 @@ pub(crate) struct AnalysisContext {
     pub(crate) graph: RefCell<ActionGraph>,
     outputs: RefCell<HashMap<String, Label>>,
     source_date_epoch: u64,
+    /// The recording view of the workspace (`ctx.actions.dockerfile` reads sources).
+    sources: Sources,
+    workspace_root: PathBuf,
 }
 
 impl AnalysisContext {
-    pub(crate) fn new(source_date_epoch: u64) -> AnalysisContext {
+    pub(crate) fn new(
+        source_date_epoch: u64,
+        sources: Sources,
+        workspace_root: PathBuf,
+    ) -> AnalysisContext {
         AnalysisContext {
             graph: RefCell::default(),
             outputs: RefCell::default(),
             source_date_epoch,
+            sources,
+            workspace_root,
         }
     }
 }
@@ -129,13 +142,8 @@ fn input_of(artifact: &Artifact, what: &str, want: ArtifactKind) -> anyhow::Resu
 
 impl AnalysisContext {
     /// Adds `kind` as an action of `owner` producing `name` in its package.
-    fn declare(
-        &self,
-        owner: &Label,
-        name: &str,
-        artifact_kind: ArtifactKind,
-        kind: ActionKind,
-    ) -> anyhow::Result<Artifact> {
+    /// Claims the output `name` of `owner` (unique in the workspace); returns its short path.
+    fn claim_output(&self, owner: &Label, name: &str) -> anyhow::Result<String> {
         if name.is_empty()
             || name.starts_with('/')
             || name
@@ -157,6 +165,17 @@ impl AnalysisContext {
         self.outputs
             .borrow_mut()
             .insert(short_path.clone(), owner.clone());
+        Ok(short_path)
+    }
+
+    fn declare(
+        &self,
+        owner: &Label,
+        name: &str,
+        artifact_kind: ArtifactKind,
+        kind: ActionKind,
+    ) -> anyhow::Result<Artifact> {
+        let short_path = self.claim_output(owner, name)?;
         let id = self.graph.borrow_mut().add(Action {
             owner: owner.clone(),
             output_name: name.to_owned(),
@@ -373,5 +392,114 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             created: context.source_date_epoch,
         }));
         context.declare(&actions.owner, name, ArtifactKind::Image, kind)
+    }
+
+    /// Lowers the Dockerfile `src` into this graph and returns the image it builds, named
+    /// `name`. `context` lists the build context's files (paths relative to this package;
+    /// the package's `.dockerignore` applies); `target` picks a stage; `build_args` sets ARGs;
+    /// `stages` maps names used in `FROM` to image Files of other targets.
+    ///
+    /// ```python
+    /// image = ctx.actions.dockerfile(name = "image", src = ctx.file.src, context = ctx.files.context)
+    /// ```
+    #[allow(clippy::too_many_arguments)] // one Rust parameter per keyword argument
+    fn dockerfile<'v>(
+        this: Value<'v>,
+        #[starlark(require = named)] name: &str,
+        #[starlark(require = named)] src: Value<'v>,
+        #[starlark(require = named, default = UnpackListOrTuple::default())]
+        context: UnpackListOrTuple<Value<'v>>,
+        #[starlark(require = named, default = NoneOr::None)] target: NoneOr<String>,
+        #[starlark(require = named)] build_args: Option<Value<'v>>,
+        #[starlark(require = named)] stages: Option<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Artifact> {
+        let owner = &this_actions(this).owner;
+        let analysis = self::context(eval)?;
+        let package = owner.package();
+        let src = artifact_of(src, "`src`")?;
+        if src.kind != ArtifactKind::Source {
+            anyhow::bail!("`src` must be a source Dockerfile, got {src}");
+        }
+        let text = analysis
+            .sources
+            .read_to_string(&analysis.workspace_root.join(&src.short_path))
+            .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", src.short_path))?;
+        let package_dir = analysis.workspace_root.join(package);
+        let ignore_text = analysis
+            .sources
+            .read_to_string(&package_dir.join(".dockerignore"))
+            .unwrap_or_default();
+        let ignore = DockerIgnore::parse(&ignore_text)
+            .map_err(|e| anyhow::anyhow!("{package}/.dockerignore: {e}"))?;
+        let mut tree = ContextTree::new();
+        for (i, file) in context.items.iter().enumerate() {
+            let file = artifact_of(*file, &format!("`context[{i}]`"))?;
+            if file.kind != ArtifactKind::Source {
+                anyhow::bail!("`context[{i}]`: the build context holds source files, got {file}");
+            }
+            let relative = if package.is_empty() {
+                Some(file.short_path.as_str())
+            } else {
+                file.short_path
+                    .strip_prefix(package)
+                    .and_then(|p| p.strip_prefix('/'))
+            };
+            let Some(relative) = relative else {
+                anyhow::bail!(
+                    "`context[{i}]`: `{}` is outside the package `//{package}`, the build context",
+                    file.short_path
+                );
+            };
+            if !ignore.is_excluded(relative) {
+                // Permission bits come from the file when the layer is packed.
+                tree.insert(
+                    relative,
+                    ContextEntry::File {
+                        mode: 0o644,
+                        size: 0,
+                    },
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+        }
+        let mut named_images = std::collections::HashMap::new();
+        if let Some(stages) = stages.filter(|s| !s.is_none()) {
+            let dict = DictRef::from_value(stages).ok_or_else(|| {
+                anyhow::anyhow!("`stages` must be a dict of name to image File, got `{stages}`")
+            })?;
+            for (key, value) in dict.iter() {
+                let key = key
+                    .unpack_str()
+                    .ok_or_else(|| anyhow::anyhow!("`stages` keys are names, got `{key}`"))?;
+                let image = artifact_of(value, &format!("`stages[\"{key}\"]`"))?;
+                named_images.insert(
+                    key.to_owned(),
+                    input_of(image, &format!("`stages[\"{key}\"]`"), ArtifactKind::Image)?,
+                );
+            }
+        }
+        let short_path = analysis.claim_output(owner, name)?;
+        let build = DockerfileBuild {
+            text,
+            display: src.short_path.clone(),
+            context: tree,
+            context_dir: package_dir,
+            context_prefix: package.to_owned(),
+            target: target.into_option(),
+            build_args: string_pairs(build_args.unwrap_or_else(Value::new_none), "build_args")?,
+            named_images,
+            source_date_epoch: analysis.source_date_epoch,
+            owner: owner.clone(),
+            output_name: name.to_owned(),
+        };
+        let image = lower_dockerfile(&build, &mut analysis.graph.borrow_mut())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Artifact {
+            kind: ArtifactKind::Image,
+            owner: owner.clone(),
+            short_path,
+            action: Some(image),
+        })
     }
 }

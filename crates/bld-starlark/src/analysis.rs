@@ -64,7 +64,11 @@ pub fn analyze(
     options: AnalysisOptions,
 ) -> Result<Analysis, FrontendError> {
     let order = set.closure(loader, roots)?;
-    let context = AnalysisContext::new(options.source_date_epoch);
+    let context = AnalysisContext::new(
+        options.source_date_epoch,
+        loader.sources().clone(),
+        loader.workspace().root().to_owned(),
+    );
     let modules = loader.loaded_modules();
     let targets = Module::with_temp_heap(|module| {
         for loaded in &modules {
@@ -210,7 +214,8 @@ fn build_ctx<'v>(
     for ((name, value), spec) in decl.attrs.iter().zip(&rule.meta.attrs) {
         match spec.ty {
             AttrType::Label | AttrType::LabelList => {
-                let deps: Vec<Value<'v>> = value.labels().iter().map(|l| analysed[l]).collect();
+                let deps: Vec<Value<'v>> =
+                    value.labels().into_iter().map(|l| analysed[l]).collect();
                 let dep_files: Vec<Value<'v>> = deps
                     .iter()
                     .flat_map(|d| default_files(*d))
@@ -229,6 +234,16 @@ fn build_ctx<'v>(
                     attr.push((name.clone(), heap.alloc(deps)));
                 }
                 files.push((name.clone(), heap.alloc(dep_files)));
+            }
+            AttrType::StringKeyedLabelDict => {
+                let map: starlark::collections::SmallMap<String, Value<'v>> = match value {
+                    AttrValue::LabelDict(pairs) => pairs
+                        .iter()
+                        .map(|(k, l)| (k.clone(), analysed[l]))
+                        .collect(),
+                    _ => Default::default(),
+                };
+                attr.push((name.clone(), heap.alloc(map)));
             }
             _ => {
                 let value = if *value == AttrValue::None {

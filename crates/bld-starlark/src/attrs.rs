@@ -30,6 +30,8 @@ pub enum AttrType {
     Label,
     /// `attr.label_list()`: dependencies.
     LabelList,
+    /// `attr.string_keyed_label_dict()`: dependencies by name.
+    StringKeyedLabelDict,
 }
 
 impl AttrType {
@@ -42,6 +44,7 @@ impl AttrType {
             AttrType::Bool => "a bool",
             AttrType::Label => "a label string",
             AttrType::LabelList => "a list of label strings",
+            AttrType::StringKeyedLabelDict => "a dict of strings to label strings",
         }
     }
 }
@@ -65,15 +68,18 @@ pub enum AttrValue {
     Label(Label),
     /// Labels.
     LabelList(Vec<Label>),
+    /// Labels by name, in the order given.
+    LabelDict(Vec<(String, Label)>),
 }
 
 impl AttrValue {
     /// The labels this value names (the target's dependencies through it).
-    pub fn labels(&self) -> &[Label] {
+    pub fn labels(&self) -> Vec<&Label> {
         match self {
-            AttrValue::Label(l) => std::slice::from_ref(l),
-            AttrValue::LabelList(ls) => ls,
-            _ => &[],
+            AttrValue::Label(l) => vec![l],
+            AttrValue::LabelList(ls) => ls.iter().collect(),
+            AttrValue::LabelDict(pairs) => pairs.iter().map(|(_, l)| l).collect(),
+            _ => Vec::new(),
         }
     }
 }
@@ -146,7 +152,7 @@ pub fn attr_value_from_starlark(
                 .map(|s| label(s))
                 .collect::<Result<_, _>>()?,
         ),
-        AttrType::StringDict => {
+        AttrType::StringDict | AttrType::StringKeyedLabelDict => {
             let dict = DictRef::from_value(value).ok_or_else(wrong)?;
             let mut pairs = Vec::new();
             for (k, v) in dict.iter() {
@@ -155,7 +161,15 @@ pub fn attr_value_from_starlark(
                 };
                 pairs.push((k.to_owned(), v.to_owned()));
             }
-            AttrValue::StringDict(pairs)
+            if spec.ty == AttrType::StringKeyedLabelDict {
+                let labels = pairs
+                    .into_iter()
+                    .map(|(k, v)| Ok((k, label(&v)?)))
+                    .collect::<Result<_, String>>()?;
+                AttrValue::LabelDict(labels)
+            } else {
+                AttrValue::StringDict(pairs)
+            }
         }
     })
 }
@@ -183,6 +197,13 @@ pub fn attr_value_to_starlark<'v>(value: &AttrValue, heap: Heap<'v>) -> Value<'v
         AttrValue::Int(i) => heap.alloc(*i as i32),
         AttrValue::Bool(b) => Value::new_bool(*b),
         AttrValue::Label(l) => heap.alloc(l.to_string()),
+        AttrValue::LabelDict(pairs) => {
+            let map: SmallMap<String, String> = pairs
+                .iter()
+                .map(|(k, l)| (k.clone(), l.to_string()))
+                .collect();
+            heap.alloc(map)
+        }
         AttrValue::LabelList(ls) => {
             heap.alloc(ls.iter().map(|l| l.to_string()).collect::<Vec<_>>())
         }
@@ -296,6 +317,20 @@ pub fn register_attr(builder: &mut GlobalsBuilder) {
         #[starlark(require = named, default = "")] doc: &str,
     ) -> anyhow::Result<AttrDescriptor> {
         descriptor(AttrType::Label, mandatory, default, doc)
+    }
+
+    /// Dependencies by name: a dict of strings to labels. `ctx.attr.<name>` maps each name to
+    /// the analysed target.
+    ///
+    /// ```python
+    /// attrs = {"stages": attr.string_keyed_label_dict()}
+    /// ```
+    fn string_keyed_label_dict<'v>(
+        #[starlark(require = named, default = false)] mandatory: bool,
+        #[starlark(require = named)] default: Option<Value<'v>>,
+        #[starlark(require = named, default = "")] doc: &str,
+    ) -> anyhow::Result<AttrDescriptor> {
+        descriptor(AttrType::StringKeyedLabelDict, mandatory, default, doc)
     }
 
     /// Dependencies: targets or source files. `ctx.attr.<name>` is a list of analysed targets and

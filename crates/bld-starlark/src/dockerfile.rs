@@ -43,6 +43,9 @@ pub struct DockerfileBuild {
     pub build_args: Vec<(String, String)>,
     /// `SOURCE_DATE_EPOCH`: layer mtimes and `created`.
     pub source_date_epoch: u64,
+    /// Images from outside the Dockerfile that `FROM <name>` may use (the `dockerfile` rule's
+    /// `stages`).
+    pub named_images: HashMap<String, Input>,
     /// The target owning the actions.
     pub owner: Label,
     /// The final image's output name; intermediate outputs are named after it.
@@ -208,6 +211,9 @@ impl Lowering<'_> {
                 parent.config.inherited(),
                 parent.fs,
             )
+        } else if let Some(image) = build.named_images.get(&base_name) {
+            // A bld image target: its configuration and files are known only once built.
+            (Some(image.clone()), StageConfig::default(), StageFs::new())
         } else {
             return Err(at_line(
                 build,
@@ -299,6 +305,11 @@ impl Lowering<'_> {
                             .map_err(|e| fail(format!("COPY --from: {e}")))?;
                         match self.stage_named(&name, stage) {
                             Some(earlier) => Some(self.lower_stage(earlier, graph)?.fs),
+                            None if build.named_images.contains_key(&name) => {
+                                return Err(fail(format!(
+                                    "COPY --from={name}: copying from a bld image target is not supported yet; copy from a Dockerfile stage"
+                                )));
+                            }
                             None => {
                                 return Err(fail(format!(
                                     "COPY --from={name}: no earlier stage has that name or index, and bld cannot pull images yet"

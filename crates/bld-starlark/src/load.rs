@@ -18,6 +18,10 @@ const EMBEDDED_RULES: &[(&str, &str)] = &[
     ("prelude.star", include_str!("../../../rules/prelude.star")),
     ("pkg.star", include_str!("../../../rules/pkg.star")),
     ("oci.star", include_str!("../../../rules/oci.star")),
+    (
+        "dockerfile.star",
+        include_str!("../../../rules/dockerfile.star"),
+    ),
 ];
 
 fn dialect() -> Dialect {

@@ -33,7 +33,7 @@ impl TargetDecl {
     pub fn deps(&self) -> impl Iterator<Item = (&str, &Label)> {
         self.attrs
             .iter()
-            .flat_map(|(name, value)| value.labels().iter().map(move |l| (name.as_str(), l)))
+            .flat_map(|(name, value)| value.labels().into_iter().map(move |l| (name.as_str(), l)))
     }
 }
 

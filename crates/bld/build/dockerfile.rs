@@ -140,6 +140,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
         context_prefix: String::new(),
         target: args.target.clone(),
         build_args: build_args(&args.build_arg),
+        named_images: Default::default(),
         source_date_epoch: source_date_epoch()?,
         owner: Label::new("", "Dockerfile").expect("invariant: a valid label"),
         output_name: "image".to_owned(),
