@@ -118,7 +118,7 @@ pub(crate) fn append_archive<W: Write>(
     let mut reader = BufReader::new(File::open(source).map_err(bad)?);
     let gzip = reader.fill_buf().map_err(bad)?.starts_with(&[0x1f, 0x8b]);
     let stream: Box<dyn Read> = if gzip {
-        Box::new(flate2::read::GzDecoder::new(reader))
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
     } else {
         Box::new(reader)
     };

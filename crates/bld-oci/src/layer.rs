@@ -6,11 +6,11 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use bld_core::{Digest, Sha256Writer};
+use bld_core::Digest;
 use bld_store::Store;
 
 use crate::OciError;
-use crate::gzip::GzipWriter;
+use crate::chunked::ChunkedGzip;
 
 /// The gzip level of every layer bld writes; part of what makes layers reproducible.
 const GZIP_LEVEL: u32 = 6;
@@ -90,12 +90,8 @@ pub fn pack_layer(store: &Store, items: &[LayerItem], mtime: u64) -> Result<Laye
         }
     }
 
-    let blob = store.blob_writer()?;
-    let gzip = GzipWriter::new(blob, GZIP_LEVEL).map_err(|source| OciError::Write {
-        path: store.root().join("tmp"),
-        source,
-    })?;
-    let mut tar = tar::Builder::new(Sha256Writer::new(gzip));
+    let chunked = ChunkedGzip::new(store, GZIP_LEVEL)?;
+    let mut tar = tar::Builder::new(chunked);
     let write_error = |source: io::Error| OciError::Write {
         path: store.root().join("tmp"),
         source,
@@ -147,10 +143,10 @@ pub fn pack_layer(store: &Store, items: &[LayerItem], mtime: u64) -> Result<Laye
                 crate::archive::append_archive(&mut tar, source, path, mtime)?;
             }
         }
+        tar.get_mut().entry_written(path).map_err(write_error)?;
     }
-    let hashed = tar.into_inner().map_err(write_error)?;
-    let (gzip, diff_id, _) = hashed.finish();
-    let mut blob = gzip.finish().map_err(write_error)?;
+    let chunked = tar.into_inner().map_err(write_error)?;
+    let (mut blob, diff_id) = chunked.finish().map_err(write_error)?;
     blob.flush().map_err(write_error)?;
     let (digest, size) = blob.commit()?;
     Ok(LayerBlob {
@@ -166,7 +162,7 @@ mod tests {
     use std::io::Read;
 
     fn listing(store: &Store, blob: &LayerBlob) -> Vec<String> {
-        let gz = flate2::read::GzDecoder::new(store.open_blob(&blob.digest).expect("blob"));
+        let gz = flate2::read::MultiGzDecoder::new(store.open_blob(&blob.digest).expect("blob"));
         let mut archive = tar::Archive::new(gz);
         let mut out = Vec::new();
         for entry in archive.entries().expect("entries") {
@@ -234,5 +230,52 @@ mod tests {
         );
         items.reverse();
         assert_eq!(pack_layer(&store, &items, 7).expect("pack"), blob);
+    }
+
+    #[test]
+    fn a_changed_file_recompresses_only_its_chunk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("store")).expect("store");
+        let mut items = Vec::new();
+        for i in 0..300u32 {
+            let path = dir.path().join(format!("f{i}"));
+            let content: Vec<u8> = (0..40_000u32)
+                .map(|j| b'a' + ((j.wrapping_mul(2_654_435_761) ^ i) % 26) as u8)
+                .collect();
+            std::fs::write(&path, content).expect("write");
+            items.push(LayerItem {
+                path: format!("data/f{i:03}"),
+                kind: ItemKind::File {
+                    source: path,
+                    mode: 0o644,
+                },
+                uid: 0,
+                gid: 0,
+            });
+        }
+        let chunks = || {
+            std::fs::read_dir(store.root().join("chunks"))
+                .expect("chunks")
+                .count()
+        };
+        let first = pack_layer(&store, &items, 0).expect("pack");
+        let before = chunks();
+        assert!(before > 4, "a 12 MB layer is several members: {before}");
+        assert_eq!(
+            listing(&store, &first).len(),
+            301,
+            "every member decompresses, in order"
+        );
+        assert_eq!(pack_layer(&store, &items, 0).expect("again"), first);
+        assert_eq!(chunks(), before, "an identical layer reuses every member");
+        std::fs::write(dir.path().join("f150"), b"changed").expect("write");
+        let second = pack_layer(&store, &items, 0).expect("pack");
+        assert_ne!(second, first);
+        assert!(
+            chunks() - before <= 2,
+            "only the changed file's chunk is new: {} more",
+            chunks() - before
+        );
+        assert_eq!(listing(&store, &second).len(), 301);
     }
 }

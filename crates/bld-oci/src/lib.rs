@@ -8,6 +8,7 @@
 //! the same inputs give the same bytes and digests.
 
 mod archive;
+mod chunked;
 mod gzip;
 mod image;
 mod layer;

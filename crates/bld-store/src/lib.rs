@@ -4,6 +4,7 @@
 //! <root>/blobs/sha256/<hex>   content, named by its sha256
 //! <root>/ac/<hex>             action cache: action key → the executor's record of its output
 //! <root>/analysis/<hex>       analysis cache: the front-end's results and what they depend on
+//! <root>/chunks/<hex>         layer chunk → digest of its compressed gzip member (a blob)
 //! <root>/tags/<reference>     image tags: `name:tag` (with `/` and `:` escaped) → manifest digest
 //! <root>/file-digests         digests of files keyed by inode, size, mtime and ctime
 //! <root>/tmp/                 files being written; renamed into place when complete
@@ -92,7 +93,7 @@ impl Store {
 
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        for dir in ["blobs/sha256", "ac", "analysis", "tags", "tmp"] {
+        for dir in ["blobs/sha256", "ac", "analysis", "chunks", "tags", "tmp"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_error("create", &path))?;
         }
