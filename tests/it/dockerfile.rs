@@ -416,3 +416,26 @@ fn the_dockerfile_rule_builds_on_image_targets_and_reports_dockerfile_lines() {
         broken.stderr
     );
 }
+
+#[test]
+fn copy_heredocs_become_files() {
+    let sandbox = Sandbox::new();
+    let dockerfile = "FROM scratch\nENV NAME=bld\nCOPY <<EOF <<'RAW' /etc/\nhello $NAME\nEOF\nkeep $NAME\nRAW\nCOPY <<-EOF /motd\n\tindented\n\tEOF\n";
+    let dir = context(&sandbox, &[("Dockerfile", dockerfile)]);
+    let out = sandbox.path().join("out");
+    build(&sandbox, &dir, &["-o", out.to_str().expect("utf-8")]).ok();
+    let root = unpack(&out, "latest", &sandbox.path().join("bundle"));
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("etc/EOF"), "hello bld\n");
+    assert_eq!(
+        read("etc/RAW"),
+        "keep $NAME\n",
+        "a quoted delimiter turns expansion off"
+    );
+    assert_eq!(read("motd"), "indented\n", "<<- strips leading tabs");
+    assert_eq!(
+        std::fs::metadata(root.join("motd")).expect("motd").mode() & 0o7777,
+        0o644
+    );
+}

@@ -295,9 +295,6 @@ impl Lowering<'_> {
                 exclude,
                 ..
             } => {
-                if !heredocs.is_empty() {
-                    return Err(fail("COPY with a heredoc is not supported yet".into()));
-                }
                 let from_stage = match from {
                     Some(name) => {
                         let name = config
@@ -328,6 +325,7 @@ impl Lowering<'_> {
                     parents: *parents,
                     exclude,
                     from_stage: from_stage.as_ref(),
+                    heredocs,
                 };
                 let (layer, created_by) =
                     copy::lower_copy(build, &self.lex, config, state.fs, &request, line, graph)?;
@@ -342,9 +340,6 @@ impl Lowering<'_> {
                 exclude,
                 ..
             } => {
-                if !heredocs.is_empty() {
-                    return Err(fail("ADD with a heredoc is not supported yet".into()));
-                }
                 if let Some(url) = sources
                     .iter()
                     .find(|s| s.contains("://") || s.starts_with("git@"))
@@ -362,6 +357,7 @@ impl Lowering<'_> {
                     parents: false,
                     exclude,
                     from_stage: None,
+                    heredocs,
                 };
                 let (layer, created_by) =
                     copy::lower_copy(build, &self.lex, config, state.fs, &request, line, graph)?;

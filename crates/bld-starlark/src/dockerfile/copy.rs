@@ -7,8 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use bld_dockerfile::ShellLex;
+use std::collections::HashMap;
+
 use bld_dockerfile::context::{ContextEntry, ContextTree, CopyOptions, PlannedKind, plan_copy};
+use bld_dockerfile::{Heredoc, ShellLex};
 use bld_graph::{
     Action, ActionGraph, ActionId, ActionKind, EntryContent, FileMode, Input, LayerEntry, PackLayer,
 };
@@ -47,6 +49,8 @@ pub(crate) struct CopyRequest<'a> {
     pub(crate) exclude: &'a [String],
     /// `--from=<stage>`: that stage's filesystem.
     pub(crate) from_stage: Option<&'a StageFs>,
+    /// Heredocs (`COPY <<EOF /dest`): files made from their text.
+    pub(crate) heredocs: &'a [Heredoc],
 }
 
 fn parse_chown(text: &str) -> Result<(u32, u32), String> {
@@ -93,8 +97,52 @@ pub(crate) fn lower_copy(
         excludes: request.exclude.to_vec(),
         parents: request.parents,
     };
+    let mut heredoc_tree = ContextTree::new();
+    // Heredocs are files of their own, named by their delimiter, written by actions.
+    let mut heredoc_files: HashMap<String, ActionId> = HashMap::new();
+    if !request.heredocs.is_empty() {
+        if !sources.is_empty() || request.from_stage.is_some() {
+            return Err(fail(
+                "mixing heredocs with other sources is not supported yet".into(),
+            ));
+        }
+        let mut raw = *lex;
+        raw.raw_quotes = true;
+        raw.raw_escapes = true;
+        let mut entries = Vec::new();
+        for heredoc in request.heredocs {
+            let text = heredoc.chomped_content();
+            let text = if heredoc.expand {
+                config.expand(&raw, &text).map_err(&fail)?
+            } else {
+                text
+            };
+            let id = graph.add(Action {
+                owner: build.owner.clone(),
+                output_name: format!(
+                    "{}.heredocs/line-{line}-{}",
+                    build.output_name, heredoc.name
+                ),
+                kind: ActionKind::WriteFile {
+                    content: text.as_bytes().to_vec(),
+                    executable: false,
+                },
+            });
+            entries.push((
+                heredoc.name.clone(),
+                ContextEntry::File {
+                    mode: 0o644,
+                    size: text.len() as u64,
+                },
+            ));
+            heredoc_files.insert(heredoc.name.clone(), id);
+            sources.push(heredoc.name.clone());
+        }
+        heredoc_tree = ContextTree::from_entries(entries).map_err(|e| fail(e.to_string()))?;
+    }
     let from_tree;
     let tree = match request.from_stage {
+        _ if !heredoc_files.is_empty() => &heredoc_tree,
         Some(stage_fs) => {
             from_tree = ContextTree::from_entries(
                 stage_fs.iter().map(|(p, e)| (p.clone(), e.planned.clone())),
@@ -116,7 +164,7 @@ pub(crate) fn lower_copy(
             &planned.kind,
             request.keyword,
             request.from_stage,
-            planned.top_level,
+            planned.top_level && heredoc_files.is_empty(),
         ) {
             let on_disk = build.context_dir.join(source);
             if bld_core::is_tar_archive(&on_disk)
@@ -147,6 +195,17 @@ pub(crate) fn lower_copy(
         let (content, planned_entry) = match planned.kind {
             PlannedKind::File { source } => {
                 let (input, mode, size, source_mode) = match request.from_stage {
+                    _ if !heredoc_files.is_empty() => {
+                        let Some(ContextEntry::File { size, .. }) = tree.get(&source) else {
+                            return Err(fail(format!("internal: no heredoc `{source}`")));
+                        };
+                        (
+                            Input::Output(heredoc_files[&source]),
+                            FileMode::Exact(0o644),
+                            *size,
+                            0o644,
+                        )
+                    }
                     Some(stage_fs) => {
                         let entry = &stage_fs[&source];
                         let (
