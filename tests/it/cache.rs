@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::support::{Sandbox, copy_tree, run_bld, tool};
+use crate::support::{Sandbox, copy_tree, run_bld, skopeo_verifies, tool};
 
 #[test]
 fn a_second_build_runs_nothing_and_gives_the_same_digests() {
@@ -130,15 +130,7 @@ fn a_corrupt_blob_in_the_store_is_rebuilt_not_served() {
         first.digest_of("//examples/hello:image"),
         second.digest_of("//examples/hello:image")
     );
-    let check = sandbox.path().join("check");
-    tool(
-        "skopeo",
-        &[
-            "copy",
-            &format!("oci:{}:latest", layout.display()),
-            &format!("oci:{}:latest", check.display()),
-        ],
-    );
+    skopeo_verifies(&layout);
 }
 
 #[test]
@@ -168,15 +160,7 @@ fn two_processes_sharing_a_store_build_the_same_images() {
         (0, 11)
     );
     let layout = sandbox.ws().join("bld-out/examples/shared_base/worker");
-    let check = sandbox.path().join("check");
-    tool(
-        "skopeo",
-        &[
-            "copy",
-            &format!("oci:{}:latest", layout.display()),
-            &format!("oci:{}:latest", check.display()),
-        ],
-    );
+    skopeo_verifies(&layout);
 }
 
 #[test]

@@ -176,3 +176,18 @@ pub fn tool(program: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// Copies the image `latest` of the layout at `layout` with skopeo, which re-verifies every
+/// digest on the way (into a scratch directory beside it).
+#[track_caller]
+pub fn skopeo_verifies(layout: &Path) {
+    let copy = tempfile::tempdir().expect("tempdir");
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci:{}:latest", layout.display()),
+            &format!("oci:{}:latest", copy.path().join("copy").display()),
+        ],
+    );
+}
