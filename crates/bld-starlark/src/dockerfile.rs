@@ -97,6 +97,8 @@ struct Lowering<'a> {
     /// Each lowered stage's image action and final config.
     lowered: HashMap<usize, LoweredStage>,
     in_progress: Vec<usize>,
+    /// The stage being built.
+    target: usize,
 }
 
 /// Lowers `build` into `graph`; returns the target stage's image action.
@@ -158,6 +160,7 @@ pub fn lower_dockerfile(
     };
     let mut lowering = Lowering {
         build,
+        target,
         stages,
         lex,
         global_args,
@@ -242,13 +245,7 @@ impl Lowering<'_> {
             architecture: architecture.to_owned(),
             ..config.overlay.clone()
         };
-        let output_name = if Some(index) == self.stages.len().checked_sub(1)
-            && build.target.is_none()
-            || build
-                .target
-                .as_deref()
-                .is_some_and(|t| stage.name.as_deref() == Some(t.to_lowercase().as_str()))
-        {
+        let output_name = if index == self.target {
             build.output_name.clone()
         } else {
             format!("{}.stages/{index}", build.output_name)
