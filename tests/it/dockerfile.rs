@@ -26,10 +26,16 @@ fn build(sandbox: &Sandbox, dir: &Path, args: &[&str]) -> Run {
     run_bld(dir, &sandbox.store(), &all)
 }
 
+/// The image config as stored (`--raw`: skopeo would drop Docker fields such as `OnBuild`).
 fn config(layout: &Path) -> Value {
     serde_json::from_str(&tool(
         "skopeo",
-        &["inspect", "--config", &format!("oci:{}", layout.display())],
+        &[
+            "inspect",
+            "--config",
+            "--raw",
+            &format!("oci:{}", layout.display()),
+        ],
     ))
     .expect("json")
 }
@@ -437,5 +443,42 @@ fn copy_heredocs_become_files() {
     assert_eq!(
         std::fs::metadata(root.join("motd")).expect("motd").mode() & 0o7777,
         0o644
+    );
+}
+
+#[test]
+fn onbuild_triggers_run_in_the_stage_built_on_them() {
+    let sandbox = Sandbox::new();
+    let dockerfile = "FROM scratch AS base\nONBUILD COPY trigger.txt /from-trigger.txt\nONBUILD ENV TRIGGERED=yes\n\nFROM base\nCOPY app.txt /app.txt\n";
+    let dir = context(
+        &sandbox,
+        &[
+            ("Dockerfile", dockerfile),
+            ("trigger.txt", "t\n"),
+            ("app.txt", "a\n"),
+        ],
+    );
+    let (out, base) = (sandbox.path().join("out"), sandbox.path().join("base"));
+    build(&sandbox, &dir, &["-o", out.to_str().expect("utf-8")]).ok();
+    build(
+        &sandbox,
+        &dir,
+        &["--target", "base", "-o", base.to_str().expect("utf-8")],
+    )
+    .ok();
+    let root = unpack(&out, "latest", &sandbox.path().join("bundle"));
+    assert!(root.join("from-trigger.txt").is_file() && root.join("app.txt").is_file());
+    let config = config(&out);
+    assert_eq!(
+        config["config"]["Env"],
+        json!([DEFAULT_PATH, "TRIGGERED=yes"])
+    );
+    assert!(
+        config["config"].get("OnBuild").is_none(),
+        "triggers do not pass to grandchildren"
+    );
+    assert_eq!(
+        self::config(&base)["config"]["OnBuild"],
+        json!(["COPY trigger.txt /from-trigger.txt", "ENV TRIGGERED=yes"])
     );
 }

@@ -25,6 +25,8 @@ pub struct ImageConfigSpec {
     pub healthcheck: Option<Healthcheck>,
     /// `ONBUILD` triggers added, in order.
     pub on_build: Vec<String>,
+    /// Drop the base's `ONBUILD` triggers (they ran when this image was built on it).
+    pub clear_on_build: bool,
     /// `SHELL`.
     pub shell: Option<Vec<String>>,
     /// `MAINTAINER`: the config's `author`.

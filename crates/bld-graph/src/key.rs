@@ -186,6 +186,7 @@ fn encode_config(e: &mut KeyEncoder, config: &ImageConfigSpec) {
         stop_signal,
         healthcheck,
         on_build,
+        clear_on_build,
         shell,
         author,
         history,
@@ -218,6 +219,7 @@ fn encode_config(e: &mut KeyEncoder, config: &ImageConfigSpec) {
         None => e.bool(false),
     }
     e.strs(on_build);
+    e.bool(*clear_on_build);
     e.opt_strs(shell.as_deref());
     e.opt_str(author.as_deref());
     e.u64(history.len() as u64);

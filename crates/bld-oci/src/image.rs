@@ -194,6 +194,9 @@ fn apply_runtime_config(config: &mut Map<String, Value>, spec: &ImageConfigSpec)
     if let Some(shell) = &spec.shell {
         config.insert("Shell".into(), strings(shell));
     }
+    if spec.clear_on_build {
+        config.remove("OnBuild");
+    }
     if !spec.on_build.is_empty() {
         array_field(config, "OnBuild").extend(spec.on_build.iter().cloned().map(Value::from));
     }

@@ -485,6 +485,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             display: src.short_path.clone(),
             context: tree,
             context_dir: package_dir,
+            sources: Some(analysis.sources.clone()),
             context_prefix: package.to_owned(),
             target: target.into_option(),
             build_args: string_pairs(build_args.unwrap_or_else(Value::new_none), "build_args")?,

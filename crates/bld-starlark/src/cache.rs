@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::sources::Observation;
 use crate::{Analysis, AnalyzedTarget};
 
-const FORMAT: &str = "bld-analysis-cache-v2";
+const FORMAT: &str = "bld-analysis-cache-v3";
 
 #[derive(Serialize, Deserialize)]
 struct CachedAnalysis {

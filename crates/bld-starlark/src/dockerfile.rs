@@ -34,6 +34,8 @@ pub struct DockerfileBuild {
     pub context: ContextTree,
     /// The build context's directory (`ADD` looks inside files to find archives).
     pub context_dir: std::path::PathBuf,
+    /// Where reads of the context are recorded, inside a workspace (for the analysis cache).
+    pub sources: Option<crate::sources::Sources>,
     /// Prefix of context paths as the executor resolves sources (`""` when it runs in the
     /// context directory, the context's path in the workspace otherwise).
     pub context_prefix: String,
@@ -229,7 +231,21 @@ impl Lowering<'_> {
         config.args = HashMap::new();
         let mut layers = Vec::new();
         let mut history = Vec::new();
-        for located in &stage.instructions {
+        // A stage built on an earlier one first runs that image's ONBUILD triggers.
+        let triggers: Vec<LocatedInstruction> = match self.stage_named(&base_name, index) {
+            Some(earlier) if base.is_some() => self.lowered[&earlier]
+                .config
+                .triggers
+                .iter()
+                .map(|instruction| LocatedInstruction {
+                    instruction: instruction.clone(),
+                    start_line: stage.start_line,
+                    end_line: stage.start_line,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for located in triggers.iter().chain(&stage.instructions) {
             let mut state = StageState {
                 config: &mut config,
                 fs: &mut fs,

@@ -46,6 +46,13 @@ pub enum Observation {
         /// The answer.
         is_file: bool,
     },
+    /// Whether a file is a tar archive `ADD` unpacks (`None`: it could not be read).
+    TarArchive {
+        /// The path.
+        path: PathBuf,
+        /// The answer.
+        is_archive: Option<bool>,
+    },
     /// A path's canonical form (`None`: it does not resolve).
     Canonical {
         /// The path.
@@ -66,6 +73,9 @@ impl Observation {
                 skips_outputs,
             } => list(path, *skips_outputs).ok() == *listing,
             Observation::IsFile { path, is_file } => path.is_file() == *is_file,
+            Observation::TarArchive { path, is_archive } => {
+                bld_core::is_tar_archive(path).ok() == *is_archive
+            }
             Observation::Canonical { path, resolved } => path.canonicalize().ok() == *resolved,
         }
     }
@@ -151,6 +161,16 @@ impl Sources {
         is_file
     }
 
+    /// Whether `path` is a tar archive `ADD` unpacks (it reads the file's first block).
+    pub fn is_tar_archive(&self, path: &Path) -> io::Result<bool> {
+        let result = bld_core::is_tar_archive(path);
+        self.record(Observation::TarArchive {
+            path: path.to_owned(),
+            is_archive: result.as_ref().ok().copied(),
+        });
+        result
+    }
+
     /// The canonical form of `path`.
     pub fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
         let result = path.canonicalize();
@@ -179,6 +199,7 @@ impl std::hash::Hash for Observation {
             Observation::File { path, .. }
             | Observation::Dir { path, .. }
             | Observation::IsFile { path, .. }
+            | Observation::TarArchive { path, .. }
             | Observation::Canonical { path, .. } => path.hash(state),
         }
     }

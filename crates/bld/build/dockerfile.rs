@@ -137,6 +137,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
         display,
         context: tree,
         context_dir: context.clone(),
+        sources: None,
         context_prefix: String::new(),
         target: args.target.clone(),
         build_args: build_args(&args.build_arg),

@@ -22,6 +22,8 @@ pub(crate) struct StageConfig {
     pub(crate) user: String,
     /// `SHELL` in effect.
     pub(crate) shell: Vec<String>,
+    /// `ONBUILD` triggers of the image so far, which a stage built on it runs first.
+    pub(crate) triggers: Vec<Instruction>,
 }
 
 impl Default for StageConfig {
@@ -33,6 +35,7 @@ impl Default for StageConfig {
             workdir: "/".to_owned(),
             user: String::new(),
             shell: vec!["/bin/sh".to_owned(), "-c".to_owned()],
+            triggers: Vec::new(),
         }
     }
 }
@@ -89,9 +92,14 @@ impl StageConfig {
     /// The configuration a stage built on this one starts from: effective values kept, nothing
     /// to set (the base image already has it).
     pub(crate) fn inherited(&self) -> StageConfig {
+        let overlay = ImageConfigSpec {
+            clear_on_build: !self.triggers.is_empty(),
+            ..ImageConfigSpec::default()
+        };
         StageConfig {
-            overlay: ImageConfigSpec::default(),
+            overlay,
             args: HashMap::new(),
+            triggers: Vec::new(),
             ..self.clone()
         }
     }
@@ -263,8 +271,12 @@ impl StageConfig {
                 self.overlay.author = Some(name.clone());
                 format!("MAINTAINER {name}")
             }
-            Instruction::Onbuild { expression, .. } => {
+            Instruction::Onbuild {
+                expression,
+                trigger,
+            } => {
                 self.overlay.on_build.push(expression.clone());
+                self.triggers.push((**trigger).clone());
                 format!("ONBUILD {expression}")
             }
             Instruction::From { .. }

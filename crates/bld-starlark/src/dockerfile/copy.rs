@@ -167,9 +167,11 @@ pub(crate) fn lower_copy(
             planned.top_level && heredoc_files.is_empty(),
         ) {
             let on_disk = build.context_dir.join(source);
-            if bld_core::is_tar_archive(&on_disk)
-                .map_err(|e| fail(format!("cannot read `{source}`: {e}")))?
-            {
+            let is_archive = match &build.sources {
+                Some(sources) => sources.is_tar_archive(&on_disk),
+                None => bld_core::is_tar_archive(&on_disk),
+            };
+            if is_archive.map_err(|e| fail(format!("cannot read `{source}`: {e}")))? {
                 let path = if dest_is_dir {
                     planned
                         .dest
