@@ -1,0 +1,223 @@
+//! Running one command in a fresh container over unpacked layers.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use oci_spec::runtime::{
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    ProcessBuilder, RootBuilder, Spec, UserBuilder, get_default_mounts,
+};
+
+use crate::{SandboxError, io_error};
+
+/// What to run, and over what.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// Unpacked layers, bottom first.
+    pub lowers: Vec<PathBuf>,
+    /// A new, empty directory for this run (bundle, upper and work directories go in it).
+    pub work_dir: PathBuf,
+    /// The program and its arguments.
+    pub args: Vec<String>,
+    /// `KEY=VALUE` environment.
+    pub env: Vec<String>,
+    /// Working directory inside the container (created if missing).
+    pub cwd: String,
+    /// User and group ids.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Share the host's network (`RUN --network=host`); otherwise a new, empty network namespace.
+    pub host_network: bool,
+    /// The OCI runtime binary (`runc`).
+    pub runtime: String,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The command's exit code (128 + signal when killed).
+    pub exit_code: i32,
+    /// What it wrote to stdout, then stderr.
+    pub output: Vec<u8>,
+    /// The overlay upper directory: everything the command changed.
+    pub upper: PathBuf,
+}
+
+/// Docker's default capability set.
+const DEFAULT_CAPABILITIES: &[Capability] = &[
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::Fowner,
+    Capability::Fsetid,
+    Capability::Kill,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setpcap,
+    Capability::NetBindService,
+    Capability::NetRaw,
+    Capability::SysChroot,
+    Capability::Mknod,
+    Capability::AuditWrite,
+    Capability::Setfcap,
+];
+
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
+fn on_path(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+fn bundle_config(spec: &RunSpec) -> Result<Spec, String> {
+    let capabilities: HashSet<Capability> = DEFAULT_CAPABILITIES.iter().copied().collect();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(capabilities.clone())
+        .effective(capabilities.clone())
+        .permitted(capabilities)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .args(spec.args.clone())
+        .env(spec.env.clone())
+        .cwd(spec.cwd.clone())
+        .user(
+            UserBuilder::default()
+                .uid(spec.uid)
+                .gid(spec.gid)
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .capabilities(capabilities)
+        .no_new_privileges(false)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut namespaces = Vec::new();
+    let mut kinds = vec![
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ];
+    if !spec.host_network {
+        kinds.push(LinuxNamespaceType::Network);
+    }
+    for kind in kinds {
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(kind)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mounts = get_default_mounts()
+        .into_iter()
+        .filter(|m| m.destination() != Path::new("/sys/fs/cgroup"))
+        .collect::<Vec<_>>();
+    let mut config = Spec::default();
+    config.set_hostname(Some("bld".to_owned()));
+    config.set_root(Some(
+        RootBuilder::default()
+            .path("rootfs")
+            .readonly(false)
+            .build()
+            .map_err(|e| e.to_string())?,
+    ));
+    config.set_process(Some(process));
+    config.set_linux(Some(linux));
+    config.set_mounts(Some(mounts));
+    Ok(config)
+}
+
+/// Runs `spec.args` in a new container over `spec.lowers` and returns how it ended, with the
+/// upper directory holding its changes.
+pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
+    if !on_path(&spec.runtime) {
+        return Err(SandboxError::MissingRuntime {
+            runtime: spec.runtime.clone(),
+        });
+    }
+    let bundle = spec.work_dir.join("bundle");
+    let rootfs = bundle.join("rootfs");
+    let upper = spec.work_dir.join("upper");
+    let work = spec.work_dir.join("work");
+    let empty = spec.work_dir.join("empty");
+    for dir in [&rootfs, &upper, &work, &empty] {
+        fs::create_dir_all(dir).map_err(io_error("create", dir))?;
+    }
+    let config = bundle_config(spec).map_err(|e| SandboxError::Io {
+        action: "write the runtime config in",
+        path: bundle.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    let config_path = bundle.join("config.json");
+    config
+        .save(&config_path)
+        .map_err(|e| io_error("write", &config_path)(std::io::Error::other(e.to_string())))?;
+
+    // overlayfs lists lower layers top first.
+    let mut lowers: Vec<String> = spec
+        .lowers
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
+    if lowers.is_empty() {
+        lowers.push(empty.display().to_string());
+    }
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowers.join(":"),
+        upper.display(),
+        work.display()
+    );
+    let id = format!(
+        "bld-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    );
+    // A private mount namespace holds the overlay: it disappears with the run, whatever happens.
+    let script = r#"mount -t overlay overlay -o "$1" "$2" && mkdir -p "$2$3" && exec "$4" run --bundle "$5" "$6""#;
+    let output = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(&options)
+        .arg(&rootfs)
+        .arg(&spec.cwd)
+        .arg(&spec.runtime)
+        .arg(&bundle)
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(io_error("start", Path::new("unshare")))?;
+    let mut combined = output.stdout;
+    combined.extend_from_slice(&output.stderr);
+    let exit_code = output.status.code().unwrap_or_else(|| {
+        use std::os::unix::process::ExitStatusExt;
+        128 + output.status.signal().unwrap_or(0)
+    });
+    Ok(RunOutcome {
+        exit_code,
+        output: combined,
+        upper,
+    })
+}
