@@ -7,4 +7,5 @@ mod crate_graph;
 mod dockerfile;
 mod errors;
 mod query;
+mod run_steps;
 mod support;

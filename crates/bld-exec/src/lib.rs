@@ -8,6 +8,7 @@
 
 mod record;
 mod run;
+mod step;
 
 use std::path::PathBuf;
 use std::sync::Mutex;

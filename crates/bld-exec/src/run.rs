@@ -135,6 +135,27 @@ pub(crate) fn satisfy(
                 diff_id: blob.diff_id,
             }
         }
+        ActionKind::RunStep(step) => {
+            let manifest = match &step.image {
+                Input::Output(dep) => match dep_output(*dep)? {
+                    ActionOutput::Image { manifest, .. } => manifest,
+                    other => return Err(internal(&format!("RUN over a non-image: {other:?}"))),
+                },
+                Input::Source(path) => return Err(internal(&format!("RUN over source `{path}`"))),
+            };
+            let blob =
+                crate::step::run_step(store, &manifest, step).map_err(|failure| match failure {
+                    crate::step::StepFailure::Command(message) => fail(ErrorKind::User, message),
+                    crate::step::StepFailure::Internal(message) => {
+                        fail(ErrorKind::Internal, message)
+                    }
+                })?;
+            ActionOutput::Layer {
+                digest: blob.digest,
+                size: blob.size,
+                diff_id: blob.diff_id,
+            }
+        }
         ActionKind::AssembleImage(image) => {
             let base = match &image.base {
                 Some(Input::Output(dep)) => match dep_output(*dep)? {

@@ -42,6 +42,30 @@ pub enum ActionKind {
     PackLayer(PackLayer),
     /// Builds an image (config and manifest) from a base image, layers and configuration.
     AssembleImage(Box<AssembleImage>),
+    /// Runs a command in a container over an image; its changes become a layer (`RUN`).
+    RunStep(Box<RunStep>),
+}
+
+/// Parameters of [`ActionKind::RunStep`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunStep {
+    /// The image whose filesystem the command runs over.
+    pub image: Input,
+    /// The program and its arguments.
+    pub args: Vec<String>,
+    /// `KEY=VALUE` environment.
+    pub env: Vec<String>,
+    /// Working directory (created if missing).
+    pub cwd: String,
+    /// `USER`: `""` is root; `UID[:GID]`.
+    pub user: String,
+    /// Whether the step shares the host's network (otherwise it has none).
+    pub host_network: bool,
+    /// The mtime of every entry of the resulting layer (`SOURCE_DATE_EPOCH`).
+    pub mtime: u64,
+    /// Where the step comes from, for messages (`app/Dockerfile:3: RUN make`); not part of the
+    /// key, since it does not change the output.
+    pub origin: String,
 }
 
 /// Parameters of [`ActionKind::PackLayer`].

@@ -128,6 +128,7 @@ impl Action {
                 })
                 .collect(),
             ActionKind::AssembleImage(image) => image.base.iter().chain(&image.layers).collect(),
+            ActionKind::RunStep(step) => vec![&step.image],
         }
     }
 }

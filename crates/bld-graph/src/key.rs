@@ -152,6 +152,16 @@ impl Action {
                     }
                 }
             }
+            ActionKind::RunStep(step) => {
+                e.tag("run_step");
+                e.input(identity(&step.image));
+                e.strs(&step.args);
+                e.strs(&step.env);
+                e.str(&step.cwd);
+                e.str(&step.user);
+                e.bool(step.host_network);
+                e.u64(step.mtime);
+            }
             ActionKind::AssembleImage(image) => {
                 e.tag("assemble_image");
                 match &image.base {

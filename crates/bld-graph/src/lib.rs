@@ -11,6 +11,7 @@ mod key;
 
 pub use action::{
     Action, ActionKind, AssembleImage, EntryContent, FileMode, Input, LayerEntry, PackLayer,
+    RunStep,
 };
 pub use bld_core::ImageConfigSpec;
 pub use graph::{ActionGraph, ActionId};

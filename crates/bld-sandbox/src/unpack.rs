@@ -1,6 +1,5 @@
 //! Unpacking a layer blob into a lower directory for overlayfs.
 
-use std::error::Error as _;
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::BufReader;

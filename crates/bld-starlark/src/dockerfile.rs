@@ -8,9 +8,11 @@ mod copy;
 use std::collections::HashMap;
 
 use bld_core::{HistoryStep, ImageConfigSpec, Label, host_platform};
+use bld_dockerfile::CommandLine;
 use bld_dockerfile::context::ContextTree;
+use bld_dockerfile::instructions::NetworkMode;
 use bld_dockerfile::{Instruction, LocatedInstruction, ShellLex, Stage};
-use bld_graph::{Action, ActionGraph, ActionId, ActionKind, AssembleImage, Input};
+use bld_graph::{Action, ActionGraph, ActionId, ActionKind, AssembleImage, Input, RunStep};
 
 use crate::FrontendError;
 use config::StageConfig;
@@ -22,6 +24,8 @@ struct LoweredStage {
     image: ActionId,
     config: StageConfig,
     fs: StageFs,
+    /// Whether `fs` is all the stage holds (false after a `RUN`, or on a bld image target).
+    fs_known: bool,
 }
 
 /// Everything a Dockerfile build depends on besides the graph it adds to.
@@ -77,6 +81,8 @@ fn platform_args() -> Vec<(String, String)> {
 struct StageState<'s> {
     config: &'s mut StageConfig,
     fs: &'s mut StageFs,
+    fs_known: &'s mut bool,
+    base: &'s Option<Input>,
     layers: &'s mut Vec<Input>,
     history: &'s mut Vec<HistoryStep>,
 }
@@ -229,6 +235,10 @@ impl Lowering<'_> {
             ));
         };
         config.args = HashMap::new();
+        let mut fs_known = match self.stage_named(&base_name, index) {
+            Some(earlier) if base.is_some() => self.lowered[&earlier].fs_known,
+            _ => base.is_none(),
+        };
         let mut layers = Vec::new();
         let mut history = Vec::new();
         // A stage built on an earlier one first runs that image's ONBUILD triggers.
@@ -249,6 +259,8 @@ impl Lowering<'_> {
             let mut state = StageState {
                 config: &mut config,
                 fs: &mut fs,
+                fs_known: &mut fs_known,
+                base: &base,
                 layers: &mut layers,
                 history: &mut history,
             };
@@ -277,7 +289,12 @@ impl Lowering<'_> {
             })),
         });
         self.in_progress.pop();
-        let lowered = LoweredStage { image, config, fs };
+        let lowered = LoweredStage {
+            image,
+            config,
+            fs,
+            fs_known,
+        };
         self.lowered.insert(index, lowered.clone());
         Ok(lowered)
     }
@@ -294,8 +311,66 @@ impl Lowering<'_> {
         let fail = |message: String| at_line(build, line, message);
         let config = &mut *state.config;
         match &located.instruction {
-            Instruction::Run { .. } => {
-                return Err(fail("RUN is not supported yet: bld builds Dockerfiles whose needed stages have no RUN step".into()));
+            Instruction::Run {
+                command,
+                heredocs,
+                mounts,
+                network,
+                ..
+            } => {
+                if !mounts.is_empty() {
+                    return Err(fail("RUN --mount is not supported yet".into()));
+                }
+                if !heredocs.is_empty() {
+                    return Err(fail("RUN with a heredoc is not supported yet".into()));
+                }
+                let args = config.command(command);
+                let text = match command {
+                    CommandLine::Shell(text) => text.clone(),
+                    CommandLine::Exec(_) => format!("{args:?}"),
+                };
+                let (os, architecture) = host_platform();
+                // The step runs over the stage so far: an image of the base and this stage's
+                // layers and configuration.
+                let image = graph.add(Action {
+                    owner: build.owner.clone(),
+                    output_name: format!("{}.steps/line-{line}", build.output_name),
+                    kind: ActionKind::AssembleImage(Box::new(AssembleImage {
+                        base: state.base.clone(),
+                        layers: state.layers.clone(),
+                        config: ImageConfigSpec {
+                            history: state.history.clone(),
+                            os: os.to_owned(),
+                            architecture: architecture.to_owned(),
+                            ..config.overlay.clone()
+                        },
+                        created: build.source_date_epoch,
+                    })),
+                });
+                // ARGs are in the step's environment, under the image's ENV.
+                let mut env: Vec<String> = config
+                    .args
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                env.sort();
+                let step = graph.add(Action {
+                    owner: build.owner.clone(),
+                    output_name: format!("{}.layers/line-{line}.tar.gz", build.output_name),
+                    kind: ActionKind::RunStep(Box::new(RunStep {
+                        image: Input::Output(image),
+                        args: args.clone(),
+                        env,
+                        cwd: config.workdir.clone(),
+                        user: config.user.clone(),
+                        host_network: matches!(network, Some(NetworkMode::Host)),
+                        mtime: build.source_date_epoch,
+                        origin: format!("{}:{line}: RUN {text}", build.display),
+                    })),
+                });
+                *state.fs_known = false;
+
+                state.add_layer(step, format!("RUN {text}"));
             }
             Instruction::Copy {
                 sources,
@@ -314,7 +389,15 @@ impl Lowering<'_> {
                             .expand(&self.lex, name)
                             .map_err(|e| fail(format!("COPY --from: {e}")))?;
                         match self.stage_named(&name, stage) {
-                            Some(earlier) => Some(self.lower_stage(earlier, graph)?.fs),
+                            Some(earlier) => {
+                                let lowered = self.lower_stage(earlier, graph)?;
+                                if !lowered.fs_known {
+                                    return Err(fail(format!(
+                                        "COPY --from={name}: copying from a stage with RUN steps (or built on a bld image target) is not supported yet"
+                                    )));
+                                }
+                                Some(lowered.fs)
+                            }
                             None if build.named_images.contains_key(&name) => {
                                 return Err(fail(format!(
                                     "COPY --from={name}: copying from a bld image target is not supported yet; copy from a Dockerfile stage"

@@ -119,7 +119,7 @@ impl StageConfig {
             .map_err(|e| e.to_string())
     }
 
-    fn command(&self, command: &CommandLine) -> Vec<String> {
+    pub(crate) fn command(&self, command: &CommandLine) -> Vec<String> {
         match command {
             CommandLine::Exec(args) => args.clone(),
             CommandLine::Shell(text) => self.shell.iter().cloned().chain([text.clone()]).collect(),

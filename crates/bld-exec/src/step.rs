@@ -1,0 +1,203 @@
+//! Running a `RUN` step: the image's layers unpacked once into the store, the command run in
+//! the sandbox over them, and its changes packed into a layer.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bld_core::Digest;
+use bld_graph::RunStep;
+use bld_oci::{ItemKind, LayerBlob, LayerItem, pack_layer, read_image};
+use bld_sandbox::{ChangeKind, RunSpec, run, unpack_layer, upper_changes};
+use bld_store::Store;
+
+/// Directories the runtime creates as mount points; an empty one in the upper directory is
+/// not a change the step made.
+const MOUNT_POINTS: &[&str] = &["dev", "dev/mqueue", "dev/pts", "dev/shm", "proc", "sys"];
+
+/// The `PATH` a step gets when its image sets none (Docker's default).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// How many lines of a failed step's output an error shows.
+const OUTPUT_TAIL_LINES: usize = 20;
+
+/// Why a step did not produce a layer.
+pub(crate) enum StepFailure {
+    /// The command failed: the user's to fix.
+    Command(String),
+    /// bld or the machine failed.
+    Internal(String),
+}
+
+fn internal(e: impl std::fmt::Display) -> StepFailure {
+    StepFailure::Internal(e.to_string())
+}
+
+fn parse_user(user: &str) -> Result<(u32, u32), StepFailure> {
+    if user.is_empty() || user == "root" {
+        return Ok((0, 0));
+    }
+    let (uid, gid) = user.split_once(':').unwrap_or((user, user));
+    match (uid.parse(), gid.parse()) {
+        (Ok(uid), Ok(gid)) => Ok((uid, gid)),
+        _ => Err(StepFailure::Command(format!(
+            "USER {user}: bld runs steps as numeric UID[:GID] so far (names need the image's /etc/passwd)"
+        ))),
+    }
+}
+
+/// Runs `step` over the image `manifest` and packs its changes into a layer.
+pub(crate) fn run_step(
+    store: &Store,
+    manifest: &Digest,
+    step: &RunStep,
+) -> Result<LayerBlob, StepFailure> {
+    let (uid, gid) = parse_user(&step.user)?;
+    let (parsed, config) = read_image(store, manifest).map_err(internal)?;
+    let diff_ids: Vec<&str> = config
+        .get("rootfs")
+        .and_then(|r| r.get("diff_ids"))
+        .and_then(|d| d.as_array())
+        .map(|ids| ids.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    if diff_ids.len() != parsed.layers().len() {
+        return Err(internal(format!(
+            "image {manifest}: {} layers but {} diff IDs",
+            parsed.layers().len(),
+            diff_ids.len()
+        )));
+    }
+    let mut lowers = Vec::new();
+    for (layer, diff_id) in parsed.layers().iter().zip(diff_ids) {
+        let blob: Digest = layer.digest().to_string().parse().map_err(internal)?;
+        let diff_id: Digest = diff_id.parse().map_err(internal)?;
+        let dir = store.root().join("unpacked").join(diff_id.hex());
+        fs::create_dir_all(store.root().join("unpacked")).map_err(internal)?;
+        unpack_layer(&store.blob_path(&blob), &dir).map_err(internal)?;
+        lowers.push(dir);
+    }
+    // The image's environment, then the step's build args where the image does not set them
+    // (ENV wins over ARG), and a PATH if there is none, as Docker runs steps.
+    let mut env: Vec<String> = config
+        .get("config")
+        .and_then(|c| c.get("Env"))
+        .and_then(|e| e.as_array())
+        .map(|vars| {
+            vars.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let name_of = |var: &str| var.split_once('=').map_or(var, |(k, _)| k).to_owned();
+    for var in &step.env {
+        let name = name_of(var);
+        if !env.iter().any(|e| name_of(e) == name) {
+            env.push(var.clone());
+        }
+    }
+    if !env.iter().any(|e| name_of(e) == "PATH") {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    let work_dir = store.temp_path("run");
+    let spec = RunSpec {
+        lowers,
+        work_dir: work_dir.clone(),
+        args: step.args.clone(),
+        env,
+        cwd: step.cwd.clone(),
+        uid,
+        gid,
+        host_network: step.host_network,
+        runtime: std::env::var("BLD_RUNTIME").unwrap_or_else(|_| "runc".to_owned()),
+    };
+    let result = run(&spec).map_err(|e| match bld_core::Classify::kind(&e) {
+        bld_core::ErrorKind::User => StepFailure::Command(e.to_string()),
+        bld_core::ErrorKind::Internal => internal(e),
+    });
+    let layer = result.and_then(|outcome| {
+        if outcome.exit_code != 0 {
+            let text = String::from_utf8_lossy(&outcome.output);
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(OUTPUT_TAIL_LINES)..].join("\n");
+            return Err(StepFailure::Command(format!(
+                "{} exited with code {}{}",
+                step.origin,
+                outcome.exit_code,
+                if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!("; its output ends with:\n{tail}")
+                }
+            )));
+        }
+        pack_changes(store, &outcome.upper, &work_dir, step.mtime)
+    });
+    let _ = fs::remove_dir_all(&work_dir);
+    layer
+}
+
+fn pack_changes(
+    store: &Store,
+    upper: &Path,
+    work_dir: &Path,
+    mtime: u64,
+) -> Result<LayerBlob, StepFailure> {
+    let empty: PathBuf = work_dir.join("whiteout");
+    fs::write(&empty, b"").map_err(internal)?;
+    let changes = upper_changes(upper).map_err(internal)?;
+    let mut items = Vec::with_capacity(changes.len());
+    for change in changes {
+        let (uid, gid, mode) = (change.uid, change.gid, change.mode);
+        let kind = match change.kind {
+            ChangeKind::Dir { opaque } => {
+                let empty_dir = fs::read_dir(upper.join(&change.path))
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
+                if MOUNT_POINTS.contains(&change.path.as_str()) && empty_dir && !opaque {
+                    continue;
+                }
+                if opaque {
+                    items.push(LayerItem {
+                        path: format!("{}/.wh..wh..opq", change.path),
+                        kind: ItemKind::File {
+                            source: empty.clone(),
+                            mode: 0,
+                        },
+                        uid: 0,
+                        gid: 0,
+                    });
+                }
+                ItemKind::Dir { mode }
+            }
+            ChangeKind::File { source } => ItemKind::File { source, mode },
+            ChangeKind::Symlink { target } => ItemKind::Symlink { target },
+            ChangeKind::Whiteout => {
+                let (parent, name) = change
+                    .path
+                    .rsplit_once('/')
+                    .map_or(("", change.path.as_str()), |(p, n)| (p, n));
+                let path = if parent.is_empty() {
+                    format!(".wh.{name}")
+                } else {
+                    format!("{parent}/.wh.{name}")
+                };
+                items.push(LayerItem {
+                    path,
+                    kind: ItemKind::File {
+                        source: empty.clone(),
+                        mode: 0,
+                    },
+                    uid: 0,
+                    gid: 0,
+                });
+                continue;
+            }
+        };
+        items.push(LayerItem {
+            path: change.path,
+            kind,
+            uid,
+            gid,
+        });
+    }
+    pack_layer(store, &items, mtime).map_err(internal)
+}

@@ -1,0 +1,103 @@
+//! `RUN` steps in Dockerfiles, over a busybox base built by bld itself (from the host's
+//! /bin/busybox, which `busybox-static` installs).
+
+use crate::support::{Sandbox, tool};
+
+const APPLETS: &[&str] = &["sh", "cat", "rm", "mkdir", "id", "echo", "test", "ls"];
+
+fn workspace(dockerfile: &str) -> Sandbox {
+    let symlinks: Vec<String> = APPLETS
+        .iter()
+        .map(|a| format!("\"bin/{a}\": \"busybox\""))
+        .collect();
+    let base = format!(
+        "pkg_tar(name = \"root\", srcs = [\"busybox\"], package_dir = \"/bin\", mode = \"0755\", symlinks = {{{}}})\n\
+         oci_image(name = \"image\", tars = [\":root\"], env = {{\"PATH\": \"/bin\"}})\n",
+        symlinks.join(", ")
+    );
+    let sandbox = Sandbox::with_files(&[
+        ("base/BUILD.star", &base),
+        (
+            "app/BUILD.star",
+            "dockerfile(name = \"image\", src = \"Dockerfile\", context = glob([\"*.txt\"]), stages = {\"busybox\": \"//base:image\"})\n",
+        ),
+        ("app/Dockerfile", dockerfile),
+        ("app/name.txt", "bld\n"),
+    ]);
+    let busybox = std::fs::read("/bin/busybox")
+        .expect("/bin/busybox: the README's test command installs busybox-static");
+    std::fs::write(sandbox.ws().join("base/busybox"), busybox).expect("write");
+    sandbox
+}
+
+#[test]
+fn run_steps_change_the_filesystem_and_are_cached() {
+    let sandbox = workspace(
+        "FROM busybox\nARG WHO=world\nENV GREETING=hello\nCOPY name.txt /name.txt\n\
+         RUN echo \"$GREETING $WHO from $(cat /name.txt)\" > /greeting && mkdir -p /var/empty && rm /name.txt\n\
+         RUN [\"/bin/sh\", \"-c\", \"id -u > /uid\"]\nWORKDIR /srv\nRUN pwd > where\nCMD [\"cat\", \"/greeting\"]\n",
+    );
+    let first = sandbox.bld(&["build", "//app:image"]).ok();
+    let layout = sandbox.ws().join("bld-out/app/image");
+    let bundle = sandbox.path().join("bundle");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &layout.display().to_string(),
+            &bundle.display().to_string(),
+        ],
+    );
+    let root = bundle.join("rootfs");
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("greeting"), "hello world from bld\n");
+    assert_eq!(read("uid"), "0\n");
+    assert_eq!(read("srv/where"), "/srv\n");
+    assert!(root.join("var/empty").is_dir());
+    assert!(
+        !root.join("name.txt").exists(),
+        "a file deleted by RUN is gone when unpacked"
+    );
+    assert!(
+        !root.join("proc").exists() && !root.join("dev").exists(),
+        "no runtime mount points in layers"
+    );
+
+    let again = sandbox.bld(&["build", "//app:image"]).ok();
+    assert_eq!(
+        again.counts().0,
+        0,
+        "a cached rebuild runs no container: {}",
+        again.stdout
+    );
+    assert_eq!(
+        first.digest_of("//app:image"),
+        again.digest_of("//app:image")
+    );
+}
+
+#[test]
+fn a_failing_step_stops_the_build_with_its_line_code_and_output() {
+    let sandbox =
+        workspace("FROM busybox\nRUN echo building\nRUN echo about to fail >&2; exit 7\n");
+    let run = sandbox.bld(&["build", "//app:image"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    for text in [
+        "app/Dockerfile:3: RUN echo about to fail",
+        "exited with code 7",
+        "about to fail",
+        "//app:image",
+    ] {
+        assert!(
+            run.stderr.contains(text),
+            "stderr lacks `{text}`:\n{}",
+            run.stderr
+        );
+    }
+    assert!(
+        !sandbox.ws().join("bld-out/app/image").exists(),
+        "nothing half-built is written"
+    );
+}
