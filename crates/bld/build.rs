@@ -50,8 +50,8 @@ pub struct BuildArgs {
 
 /// Phase durations for `--timings`.
 pub(crate) struct Phases {
-    enabled: bool,
-    last: Instant,
+    pub(crate) enabled: bool,
+    pub(crate) last: Instant,
 }
 
 impl Phases {
@@ -149,22 +149,30 @@ pub(crate) fn source_date_epoch() -> anyhow::Result<u64> {
     }
 }
 
-/// Builds the targets, writes their outputs and prints the summary line.
-pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
-    if let Some(context) = dockerfile::context_argument(&args)? {
-        return dockerfile::run(&args, &context, store_root);
-    }
-    let started = Instant::now();
+/// What a workspace build produced.
+pub(crate) struct Built {
+    /// Each image built: its label, manifest digest and path under `bld-out/`.
+    pub(crate) images: Vec<(bld_core::Label, Digest, String)>,
+    /// How many targets were requested.
+    pub(crate) targets: usize,
+    /// Actions that ran.
+    pub(crate) ran: usize,
+    /// Actions that were cache hits.
+    pub(crate) cached: usize,
+}
+
+/// Builds the targets `patterns` name and writes their outputs under `bld-out/`.
+pub(crate) fn build_workspace(
+    patterns: &[String],
+    store: &Store,
+    quiet: bool,
+    phases: &mut Phases,
+) -> anyhow::Result<Built> {
     let options = AnalysisOptions {
         source_date_epoch: source_date_epoch()?,
     };
-    let mut phases = Phases {
-        enabled: args.timings,
-        last: started,
-    };
-    let patterns = parse_patterns(&args.patterns)?;
-    let store = Store::open(store_root)?;
-    let analysis = load_and_analyze(&store, &patterns, options, &mut phases)?;
+    let patterns = parse_patterns(patterns)?;
+    let analysis = load_and_analyze(store, &patterns, options, phases)?;
     let wanted: Vec<_> = analysis
         .targets
         .iter()
@@ -172,19 +180,14 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
         .filter_map(|o| o.action)
         .collect();
 
-    let file_digests = FileDigests::load(&store);
+    let file_digests = FileDigests::load(store);
     let context = ExecContext {
         workspace_root: patterns.workspace.root().to_owned(),
-        store: &store,
+        store,
         file_digests: &file_digests,
     };
-    let result = execute(
-        &analysis.graph,
-        &wanted,
-        &context,
-        &Progress { quiet: args.quiet },
-    );
-    file_digests.save(&store)?;
+    let result = execute(&analysis.graph, &wanted, &context, &Progress { quiet });
+    file_digests.save(store)?;
     let report = result?;
     phases.mark("execution");
 
@@ -198,25 +201,45 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
             let destination = out_dir.join(&output.short_path);
             match report.outputs[action.index()] {
                 Some(ActionOutput::Image { manifest, .. }) => {
-                    bld_oci::write_layout(&store, &manifest, &destination, "latest")?;
+                    bld_oci::write_layout(store, &manifest, &destination, "latest")?;
                     images.push((target.label.clone(), manifest, output.short_path.clone()));
                 }
                 Some(ActionOutput::File {
                     digest, executable, ..
                 }) => {
-                    place_file(&store, &digest, &destination, executable)?;
+                    place_file(store, &digest, &destination, executable)?;
                 }
                 Some(ActionOutput::Layer { digest, .. }) => {
-                    place_file(&store, &digest, &destination, false)?
+                    place_file(store, &digest, &destination, false)?
                 }
                 None => anyhow::bail!("internal: {} produced no output", target.label),
             }
         }
     }
-
     phases.mark("outputs");
+    Ok(Built {
+        images,
+        targets: analysis.targets.len(),
+        ran: report.ran,
+        cached: report.cached,
+    })
+}
+
+/// Builds the targets, writes their outputs and prints the summary line.
+pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
+    if let Some(context) = dockerfile::context_argument(&args)? {
+        return dockerfile::run(&args, &context, store_root);
+    }
+    let started = Instant::now();
+    let mut phases = Phases {
+        enabled: args.timings,
+        last: started,
+    };
+    let store = Store::open(store_root)?;
+    let built = build_workspace(&args.patterns, &store, args.quiet, &mut phases)?;
+    let images = &built.images;
     if !args.quiet {
-        for (label, manifest, path) in &images {
+        for (label, manifest, path) in images {
             println!("{label}  {manifest}  bld-out/{path}");
         }
     }
@@ -227,7 +250,7 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
         .collect();
     let more = images.len().saturating_sub(named.len());
     let what = match images.len() {
-        0 => format!("{} targets, no images", analysis.targets.len()),
+        0 => format!("{} targets, no images", built.targets),
         1 => format!("image {}", named[0]),
         n => format!(
             "{n} images: {}{}",
@@ -242,9 +265,9 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
     println!(
         "Built {what} in {:.2}s; {} actions: {} ran, {} cache hits",
         started.elapsed().as_secs_f64(),
-        report.ran + report.cached,
-        report.ran,
-        report.cached
+        built.ran + built.cached,
+        built.ran,
+        built.cached
     );
     Ok(())
 }

@@ -5,6 +5,7 @@
 mod build;
 mod clean;
 mod query;
+mod run;
 mod workspace_args;
 
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ enum Command {
     Query(query::QueryArgs),
     /// Remove `bld-out/` (and, with `--store`, the store).
     Clean(clean::CleanArgs),
+    /// Run a container from an image (`docker run --rm`); exits with the command's code.
+    Run(run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,12 +51,13 @@ fn main() -> ExitCode {
     };
     let store = cli.store_dir.unwrap_or_else(bld_store::Store::default_root);
     let result = match cli.command {
-        Command::Build(args) => build::run(args, &store),
-        Command::Query(args) => query::run(args),
-        Command::Clean(args) => clean::run(args, &store),
+        Command::Build(args) => build::run(args, &store).map(|()| 0),
+        Command::Query(args) => query::run(args).map(|()| 0),
+        Command::Clean(args) => clean::run(args, &store).map(|()| 0),
+        Command::Run(args) => run::run(args, &store),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
         Err(error) => {
             eprintln!("error: {error:#}");
             match kind_of(&error) {
@@ -80,6 +84,8 @@ fn kind_of(error: &anyhow::Error) -> ErrorKind {
         } else if let Some(e) = cause.downcast_ref::<bld_store::StoreError>() {
             e.kind()
         } else if let Some(e) = cause.downcast_ref::<bld_core::ReferenceError>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<bld_sandbox::SandboxError>() {
             e.kind()
         } else if let Some(e) = cause.downcast_ref::<UserError>() {
             e.kind()

@@ -101,3 +101,37 @@ fn a_failing_step_stops_the_build_with_its_line_code_and_output() {
         "nothing half-built is written"
     );
 }
+
+#[test]
+fn bld_run_starts_the_image_like_docker_run() {
+    let sandbox = workspace(
+        "FROM busybox\nENV GREETING=hello\nRUN echo \"$GREETING from bld\" > /greeting\nWORKDIR /srv\nCMD [\"cat\", \"/greeting\"]\n",
+    );
+    let run = sandbox.bld(&["run", "--rm", "//app:image"]).ok();
+    assert_eq!(run.stdout, "hello from bld\n");
+    let custom = sandbox
+        .bld(&[
+            "run",
+            "-e",
+            "GREETING=hi",
+            "//app:image",
+            "sh",
+            "-c",
+            "echo $GREETING in $(pwd)",
+        ])
+        .ok();
+    assert_eq!(custom.stdout, "hi in /srv\n");
+    let code = sandbox.bld(&["run", "//app:image", "sh", "-c", "exit 5"]);
+    assert_eq!(
+        code.code, 5,
+        "bld run exits with the command's code: {}",
+        code.stderr
+    );
+    let missing = sandbox.bld(&["run", "nosuch:tag"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("no image `nosuch:tag`"),
+        "{}",
+        missing.stderr
+    );
+}

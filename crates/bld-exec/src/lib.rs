@@ -19,6 +19,7 @@ use bld_graph::{ActionGraph, ActionId};
 use bld_store::{FileDigests, Store};
 
 pub use record::ActionOutput;
+pub use step::{ContainerRequest, run_image};
 
 /// How an action was satisfied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -45,13 +45,11 @@ fn parse_user(user: &str) -> Result<(u32, u32), StepFailure> {
     }
 }
 
-/// Runs `step` over the image `manifest` and packs its changes into a layer.
-pub(crate) fn run_step(
+/// The image's layers unpacked (once) into the store, bottom first, and its config.
+fn unpacked_layers(
     store: &Store,
     manifest: &Digest,
-    step: &RunStep,
-) -> Result<LayerBlob, StepFailure> {
-    let (uid, gid) = parse_user(&step.user)?;
+) -> Result<(Vec<PathBuf>, serde_json::Map<String, serde_json::Value>), StepFailure> {
     let (parsed, config) = read_image(store, manifest).map_err(internal)?;
     let diff_ids: Vec<&str> = config
         .get("rootfs")
@@ -66,17 +64,26 @@ pub(crate) fn run_step(
             diff_ids.len()
         )));
     }
+    let unpacked = store.root().join("unpacked");
+    fs::create_dir_all(&unpacked).map_err(internal)?;
     let mut lowers = Vec::new();
     for (layer, diff_id) in parsed.layers().iter().zip(diff_ids) {
         let blob: Digest = layer.digest().to_string().parse().map_err(internal)?;
         let diff_id: Digest = diff_id.parse().map_err(internal)?;
-        let dir = store.root().join("unpacked").join(diff_id.hex());
-        fs::create_dir_all(store.root().join("unpacked")).map_err(internal)?;
+        let dir = unpacked.join(diff_id.hex());
         unpack_layer(&store.blob_path(&blob), &dir).map_err(internal)?;
         lowers.push(dir);
     }
-    // The image's environment, then the step's build args where the image does not set them
-    // (ENV wins over ARG), and a PATH if there is none, as Docker runs steps.
+    Ok((lowers, config))
+}
+
+/// The image's environment, then `extra` variables where the image does not set them, and a
+/// `PATH` if there is none, as Docker runs steps.
+fn environment(
+    config: &serde_json::Map<String, serde_json::Value>,
+    extra: &[String],
+    extra_wins: bool,
+) -> Vec<String> {
     let mut env: Vec<String> = config
         .get("config")
         .and_then(|c| c.get("Env"))
@@ -88,15 +95,41 @@ pub(crate) fn run_step(
         })
         .unwrap_or_default();
     let name_of = |var: &str| var.split_once('=').map_or(var, |(k, _)| k).to_owned();
-    for var in &step.env {
+    for var in extra {
         let name = name_of(var);
-        if !env.iter().any(|e| name_of(e) == name) {
-            env.push(var.clone());
+        match env.iter().position(|e| name_of(e) == name) {
+            Some(i) if extra_wins => env[i] = var.clone(),
+            Some(_) => {}
+            None => env.push(var.clone()),
         }
     }
     if !env.iter().any(|e| name_of(e) == "PATH") {
         env.push(format!("PATH={DEFAULT_PATH}"));
     }
+    env
+}
+
+fn runtime() -> String {
+    std::env::var("BLD_RUNTIME").unwrap_or_else(|_| "runc".to_owned())
+}
+
+fn sandbox_failure(e: bld_sandbox::SandboxError) -> StepFailure {
+    match bld_core::Classify::kind(&e) {
+        bld_core::ErrorKind::User => StepFailure::Command(e.to_string()),
+        bld_core::ErrorKind::Internal => internal(e),
+    }
+}
+
+/// Runs `step` over the image `manifest` and packs its changes into a layer.
+pub(crate) fn run_step(
+    store: &Store,
+    manifest: &Digest,
+    step: &RunStep,
+) -> Result<LayerBlob, StepFailure> {
+    let (uid, gid) = parse_user(&step.user)?;
+    let (lowers, config) = unpacked_layers(store, manifest)?;
+    // Build args are in the step's environment, under the image's ENV.
+    let env = environment(&config, &step.env, false);
     let work_dir = store.temp_path("run");
     let spec = RunSpec {
         lowers,
@@ -107,13 +140,10 @@ pub(crate) fn run_step(
         uid,
         gid,
         host_network: step.host_network,
-        runtime: std::env::var("BLD_RUNTIME").unwrap_or_else(|_| "runc".to_owned()),
+        runtime: runtime(),
+        attach: false,
     };
-    let result = run(&spec).map_err(|e| match bld_core::Classify::kind(&e) {
-        bld_core::ErrorKind::User => StepFailure::Command(e.to_string()),
-        bld_core::ErrorKind::Internal => internal(e),
-    });
-    let layer = result.and_then(|outcome| {
+    let layer = run(&spec).map_err(sandbox_failure).and_then(|outcome| {
         if outcome.exit_code != 0 {
             let text = String::from_utf8_lossy(&outcome.output);
             let lines: Vec<&str> = text.lines().collect();
@@ -133,6 +163,104 @@ pub(crate) fn run_step(
     });
     let _ = fs::remove_dir_all(&work_dir);
     layer
+}
+
+/// What `bld run` asks of a container, over the image's own configuration.
+#[derive(Debug, Default)]
+pub struct ContainerRequest {
+    /// Arguments replacing the image's `CMD` (empty: keep it).
+    pub command: Vec<String>,
+    /// `KEY=VALUE` variables added to or replacing the image's.
+    pub env: Vec<String>,
+    /// Working directory instead of the image's.
+    pub workdir: Option<String>,
+    /// `UID[:GID]` instead of the image's `USER`.
+    pub user: Option<String>,
+    /// Share the host's network.
+    pub host_network: bool,
+}
+
+/// Runs a container from the image `manifest` with stdout and stderr attached, as
+/// `docker run --rm` does (ENTRYPOINT + CMD, the command replacing CMD); returns its exit code.
+pub fn run_image(
+    store: &Store,
+    manifest: &Digest,
+    request: &ContainerRequest,
+) -> Result<i32, crate::ExecError> {
+    let fail = |failure: StepFailure| {
+        let (message, kind) = match failure {
+            StepFailure::Command(m) => (m, bld_core::ErrorKind::User),
+            StepFailure::Internal(m) => (m, bld_core::ErrorKind::Internal),
+        };
+        crate::ExecError {
+            owner: manifest.to_string(),
+            output: "container".to_owned(),
+            message,
+            kind,
+        }
+    };
+    let (lowers, config) = unpacked_layers(store, manifest).map_err(fail)?;
+    let image = config.get("config").cloned().unwrap_or_default();
+    let strings = |key: &str| -> Vec<String> {
+        image
+            .get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut args = strings("Entrypoint");
+    args.extend(if request.command.is_empty() {
+        strings("Cmd")
+    } else {
+        request.command.clone()
+    });
+    if args.is_empty() {
+        return Err(fail(StepFailure::Command(
+            "the image has no ENTRYPOINT or CMD: give a command".to_owned(),
+        )));
+    }
+    let user = request
+        .user
+        .clone()
+        .or_else(|| {
+            image
+                .get("User")
+                .and_then(|u| u.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let (uid, gid) = parse_user(&user).map_err(fail)?;
+    let cwd = request
+        .workdir
+        .clone()
+        .or_else(|| {
+            image
+                .get("WorkingDir")
+                .and_then(|w| w.as_str())
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "/".to_owned());
+    let work_dir = store.temp_path("container");
+    let spec = RunSpec {
+        lowers,
+        work_dir: work_dir.clone(),
+        args,
+        env: environment(&config, &request.env, true),
+        cwd,
+        uid,
+        gid,
+        host_network: request.host_network,
+        runtime: runtime(),
+        attach: true,
+    };
+    let outcome = run(&spec).map_err(|e| fail(sandbox_failure(e)));
+    let _ = fs::remove_dir_all(&work_dir);
+    Ok(outcome?.exit_code)
 }
 
 fn pack_changes(

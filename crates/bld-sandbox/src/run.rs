@@ -34,6 +34,8 @@ pub struct RunSpec {
     pub host_network: bool,
     /// The OCI runtime binary (`runc`).
     pub runtime: String,
+    /// Attach the command's stdout and stderr to bld's instead of capturing them.
+    pub attach: bool,
 }
 
 /// How a run ended.
@@ -189,7 +191,8 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
     );
     // A private mount namespace holds the overlay: it disappears with the run, whatever happens.
     let script = r#"mount -t overlay overlay -o "$1" "$2" && mkdir -p "$2$3" && exec "$4" run --bundle "$5" "$6""#;
-    let output = Command::new("unshare")
+    let mut command = Command::new("unshare");
+    command
         .args([
             "--mount",
             "--propagation",
@@ -206,14 +209,23 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
         .arg(&spec.runtime)
         .arg(&bundle)
         .arg(&id)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(io_error("start", Path::new("unshare")))?;
-    let mut combined = output.stdout;
-    combined.extend_from_slice(&output.stderr);
-    let exit_code = output.status.code().unwrap_or_else(|| {
+        .stdin(std::process::Stdio::null());
+    let (status, combined) = if spec.attach {
+        let status = command
+            .status()
+            .map_err(io_error("start", Path::new("unshare")))?;
+        (status, Vec::new())
+    } else {
+        let output = command
+            .output()
+            .map_err(io_error("start", Path::new("unshare")))?;
+        let mut combined = output.stdout;
+        combined.extend_from_slice(&output.stderr);
+        (output.status, combined)
+    };
+    let exit_code = status.code().unwrap_or_else(|| {
         use std::os::unix::process::ExitStatusExt;
-        128 + output.status.signal().unwrap_or(0)
+        128 + status.signal().unwrap_or(0)
     });
     Ok(RunOutcome {
         exit_code,

@@ -66,6 +66,7 @@ fn spec(dir: &Path, lowers: Vec<PathBuf>, script: &str) -> RunSpec {
         gid: 0,
         host_network: false,
         runtime: "runc".into(),
+        attach: false,
     }
 }
 

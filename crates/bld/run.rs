@@ -1,0 +1,95 @@
+//! `bld run [--rm] [-e K=V]... [-w DIR] [-u USER] [--network host] IMAGE|//label [CMD...]`:
+//! a container from an image with stdout and stderr attached, as `docker run --rm` does; bld
+//! exits with the command's exit code.
+
+use std::path::Path;
+use std::time::Instant;
+
+use bld_core::ImageReference;
+use bld_exec::{ContainerRequest, run_image};
+use bld_store::Store;
+use clap::Args;
+
+use crate::UserError;
+use crate::build::{Phases, build_workspace};
+
+/// Arguments of `bld run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Remove the container when it exits (always the case: accepted for Docker's sake).
+    #[arg(long)]
+    rm: bool,
+    /// Set an environment variable, `KEY=VALUE` (or `KEY` to take it from bld's environment).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    workdir: Option<String>,
+    /// User as `UID[:GID]`.
+    #[arg(short = 'u', long = "user", value_name = "UID[:GID]")]
+    user: Option<String>,
+    /// `host` shares the host's network; the default, `none`, has only loopback.
+    #[arg(long, value_name = "MODE", default_value = "none")]
+    network: String,
+    /// A target (`//app:image`, `:image`; built first) or an image tag in the local store.
+    image: String,
+    /// The command, replacing the image's CMD.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+/// Runs the container; returns the command's exit code.
+pub fn run(args: RunArgs, store_root: &Path) -> anyhow::Result<i32> {
+    let _ = args.rm;
+    let host_network = match args.network.as_str() {
+        "host" => true,
+        "none" | "default" => false,
+        other => {
+            return Err(
+                UserError(format!("--network `{other}`: expected `none` or `host`")).into(),
+            );
+        }
+    };
+    let store = Store::open(store_root)?;
+    let is_label =
+        args.image.starts_with("//") || args.image.starts_with(':') || args.image.starts_with('@');
+    let manifest = if is_label {
+        let mut phases = Phases {
+            enabled: false,
+            last: Instant::now(),
+        };
+        let built = build_workspace(std::slice::from_ref(&args.image), &store, true, &mut phases)?;
+        match built.images.as_slice() {
+            [(_, manifest, _)] => *manifest,
+            [] => return Err(UserError(format!("`{}` is not an image target", args.image)).into()),
+            _ => {
+                return Err(
+                    UserError(format!("`{}` names several images: name one", args.image)).into(),
+                );
+            }
+        }
+    } else {
+        let reference = ImageReference::parse(&args.image)?;
+        store.get_tag(&reference.to_string())?.ok_or_else(|| {
+            UserError(format!("no image `{reference}` in the local store: build it with `bld build -t {reference} CONTEXT`"))
+        })?
+    };
+    let env = args
+        .env
+        .iter()
+        .filter_map(|var| match var.split_once('=') {
+            Some(_) => Some(var.clone()),
+            None => std::env::var(var)
+                .ok()
+                .map(|value| format!("{var}={value}")),
+        })
+        .collect();
+    let request = ContainerRequest {
+        command: args.command,
+        env,
+        workdir: args.workdir,
+        user: args.user,
+        host_network,
+    };
+    Ok(run_image(&store, &manifest, &request)?)
+}
