@@ -12,7 +12,8 @@ fn workspace(dockerfile: &str) -> Sandbox {
         .collect();
     let base = format!(
         "pkg_tar(name = \"root\", srcs = [\"busybox\"], package_dir = \"/bin\", mode = \"0755\", symlinks = {{{}}})\n\
-         oci_image(name = \"image\", tars = [\":root\"], env = {{\"PATH\": \"/bin\"}})\n",
+         pkg_tar(name = \"etc\", srcs = [\"etc/passwd\", \"etc/group\"])\n\
+         oci_image(name = \"image\", tars = [\":root\", \":etc\"], env = {{\"PATH\": \"/bin\"}})\n",
         symlinks.join(", ")
     );
     let sandbox = Sandbox::with_files(&[
@@ -23,6 +24,11 @@ fn workspace(dockerfile: &str) -> Sandbox {
         ),
         ("app/Dockerfile", dockerfile),
         ("app/name.txt", "bld\n"),
+        (
+            "base/etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+        ),
+        ("base/etc/group", "root:x:0:\nstaff:x:50:app\n"),
     ]);
     let busybox = std::fs::read("/bin/busybox")
         .expect("/bin/busybox: the README's test command installs busybox-static");
@@ -133,5 +139,35 @@ fn bld_run_starts_the_image_like_docker_run() {
         missing.stderr.contains("no image `nosuch:tag`"),
         "{}",
         missing.stderr
+    );
+}
+
+#[test]
+fn user_names_resolve_through_the_images_passwd_and_group() {
+    let sandbox =
+        workspace("FROM busybox\nUSER app\nCMD [\"sh\", \"-c\", \"echo $(id -u):$(id -g)\"]\n");
+    assert_eq!(
+        sandbox.bld(&["run", "//app:image"]).ok().stdout,
+        "1000:1001\n"
+    );
+    assert_eq!(
+        sandbox
+            .bld(&["run", "-u", "app:staff", "//app:image"])
+            .ok()
+            .stdout,
+        "1000:50\n"
+    );
+    assert_eq!(
+        sandbox.bld(&["run", "-u", "7", "//app:image"]).ok().stdout,
+        "7:0\n"
+    );
+    let unknown = sandbox.bld(&["run", "-u", "nobody", "//app:image"]);
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown
+            .stderr
+            .contains("no user `nobody` in the image's /etc/passwd"),
+        "{}",
+        unknown.stderr
     );
 }

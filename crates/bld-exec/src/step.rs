@@ -32,17 +32,68 @@ fn internal(e: impl std::fmt::Display) -> StepFailure {
     StepFailure::Internal(e.to_string())
 }
 
-fn parse_user(user: &str) -> Result<(u32, u32), StepFailure> {
-    if user.is_empty() || user == "root" {
+/// The content of `path` (relative to the root) in the filesystem `lowers` stack up to (top
+/// last), if it is a regular file there.
+fn read_in_image(lowers: &[PathBuf], path: &str) -> Option<String> {
+    for lower in lowers.iter().rev() {
+        let candidate = lower.join(path);
+        match fs::symlink_metadata(&candidate) {
+            Ok(meta) if meta.is_file() => return fs::read_to_string(&candidate).ok(),
+            Ok(_) => return None, // a whiteout or something else hides it
+            Err(_) => continue,
+        }
+    }
+    None
+}
+
+/// `(name, id, primary gid)` of each line of a passwd- or group-format file.
+fn entries(text: &str) -> impl Iterator<Item = (&str, u32, u32)> {
+    text.lines().filter_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        let id = fields.get(2)?.parse().ok()?;
+        let gid = fields.get(3).and_then(|g| g.parse().ok()).unwrap_or(id);
+        Some((fields[0], id, gid))
+    })
+}
+
+/// Resolves `USER` as Docker does: names through the image's /etc/passwd and /etc/group; a
+/// user without a group takes its passwd entry's group, or 0.
+fn resolve_user(user: &str, lowers: &[PathBuf]) -> Result<(u32, u32), StepFailure> {
+    if user.is_empty() {
         return Ok((0, 0));
     }
-    let (uid, gid) = user.split_once(':').unwrap_or((user, user));
-    match (uid.parse(), gid.parse()) {
-        (Ok(uid), Ok(gid)) => Ok((uid, gid)),
-        _ => Err(StepFailure::Command(format!(
-            "USER {user}: bld runs steps as numeric UID[:GID] so far (names need the image's /etc/passwd)"
-        ))),
-    }
+    let (user_part, group_part) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let passwd = read_in_image(lowers, "etc/passwd").unwrap_or_default();
+    let entry =
+        entries(&passwd).find(|(name, uid, _)| *name == user_part || user_part.parse() == Ok(*uid));
+    let uid = match (user_part.parse::<u32>(), entry) {
+        (Ok(uid), _) => uid,
+        (Err(_), Some((_, uid, _))) => uid,
+        (Err(_), None) => {
+            return Err(StepFailure::Command(format!(
+                "USER {user}: no user `{user_part}` in the image's /etc/passwd"
+            )));
+        }
+    };
+    let gid = match group_part {
+        None => entry.map_or(0, |(_, _, gid)| gid),
+        Some(group) => match group.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => {
+                let groups = read_in_image(lowers, "etc/group").unwrap_or_default();
+                let found = entries(&groups).find(|(name, _, _)| *name == group);
+                found.map(|(_, gid, _)| gid).ok_or_else(|| {
+                    StepFailure::Command(format!(
+                        "USER {user}: no group `{group}` in the image's /etc/group"
+                    ))
+                })?
+            }
+        },
+    };
+    Ok((uid, gid))
 }
 
 /// The image's layers unpacked (once) into the store, bottom first, and its config.
@@ -126,8 +177,8 @@ pub(crate) fn run_step(
     manifest: &Digest,
     step: &RunStep,
 ) -> Result<LayerBlob, StepFailure> {
-    let (uid, gid) = parse_user(&step.user)?;
     let (lowers, config) = unpacked_layers(store, manifest)?;
+    let (uid, gid) = resolve_user(&step.user, &lowers)?;
     // Build args are in the step's environment, under the image's ENV.
     let env = environment(&config, &step.env, false);
     let work_dir = store.temp_path("run");
@@ -233,7 +284,7 @@ pub fn run_image(
                 .map(str::to_owned)
         })
         .unwrap_or_default();
-    let (uid, gid) = parse_user(&user).map_err(fail)?;
+    let (uid, gid) = resolve_user(&user, &lowers).map_err(fail)?;
     let cwd = request
         .workdir
         .clone()
