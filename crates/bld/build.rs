@@ -43,6 +43,10 @@ pub struct BuildArgs {
     /// Print nothing but errors and the summary line.
     #[arg(long, short)]
     quiet: bool,
+    /// `host` gives every RUN step the host's network; by default a step has none unless it
+    /// asks (`RUN --network=host`).
+    #[arg(long, value_name = "MODE", default_value = "none")]
+    network: String,
     /// Print how long each phase took (loading, analysis, execution, outputs) to stderr.
     #[arg(long)]
     timings: bool,
@@ -99,6 +103,11 @@ fn analysis_key(patterns: &Patterns, options: AnalysisOptions) -> anyhow::Result
         patterns.workspace.root().display(),
         options.source_date_epoch,
     );
+    text.push_str(if options.host_network {
+        "network host\n"
+    } else {
+        "network none\n"
+    });
     for pattern in &patterns.patterns {
         text.push_str(&pattern.to_string());
         text.push('\n');
@@ -137,6 +146,15 @@ fn load_and_analyze(
     Ok(analysis)
 }
 
+/// `--network`: whether RUN steps get the host's network.
+pub(crate) fn host_network(mode: &str) -> anyhow::Result<bool> {
+    match mode {
+        "host" => Ok(true),
+        "none" | "default" => Ok(false),
+        other => Err(UserError(format!("--network `{other}`: expected `none` or `host`")).into()),
+    }
+}
+
 pub(crate) fn source_date_epoch() -> anyhow::Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(text) if !text.is_empty() => text.trim().parse().map_err(|_| {
@@ -166,10 +184,12 @@ pub(crate) fn build_workspace(
     patterns: &[String],
     store: &Store,
     quiet: bool,
+    host_network: bool,
     phases: &mut Phases,
 ) -> anyhow::Result<Built> {
     let options = AnalysisOptions {
         source_date_epoch: source_date_epoch()?,
+        host_network,
     };
     let patterns = parse_patterns(patterns)?;
     let analysis = load_and_analyze(store, &patterns, options, phases)?;
@@ -236,7 +256,13 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
         last: started,
     };
     let store = Store::open(store_root)?;
-    let built = build_workspace(&args.patterns, &store, args.quiet, &mut phases)?;
+    let built = build_workspace(
+        &args.patterns,
+        &store,
+        args.quiet,
+        host_network(&args.network)?,
+        &mut phases,
+    )?;
     let images = &built.images;
     if !args.quiet {
         for (label, manifest, path) in images {

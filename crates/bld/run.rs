@@ -41,15 +41,7 @@ pub struct RunArgs {
 /// Runs the container; returns the command's exit code.
 pub fn run(args: RunArgs, store_root: &Path) -> anyhow::Result<i32> {
     let _ = args.rm;
-    let host_network = match args.network.as_str() {
-        "host" => true,
-        "none" | "default" => false,
-        other => {
-            return Err(
-                UserError(format!("--network `{other}`: expected `none` or `host`")).into(),
-            );
-        }
-    };
+    let host_network = crate::build::host_network(&args.network)?;
     let store = Store::open(store_root)?;
     let is_label =
         args.image.starts_with("//") || args.image.starts_with(':') || args.image.starts_with('@');
@@ -58,7 +50,13 @@ pub fn run(args: RunArgs, store_root: &Path) -> anyhow::Result<i32> {
             enabled: false,
             last: Instant::now(),
         };
-        let built = build_workspace(std::slice::from_ref(&args.image), &store, true, &mut phases)?;
+        let built = build_workspace(
+            std::slice::from_ref(&args.image),
+            &store,
+            true,
+            false,
+            &mut phases,
+        )?;
         match built.images.as_slice() {
             [(_, manifest, _)] => *manifest,
             [] => return Err(UserError(format!("`{}` is not an image target", args.image)).into()),

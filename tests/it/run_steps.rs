@@ -171,3 +171,63 @@ fn user_names_resolve_through_the_images_passwd_and_group() {
         unknown.stderr
     );
 }
+
+#[test]
+fn steps_have_no_network_unless_the_step_the_rule_or_the_command_line_asks() {
+    // /proc/net/dev has two header lines, then one per interface: 3 means loopback only.
+    let sandbox = workspace(
+        "FROM busybox\nRUN cat /proc/net/dev | wc -l > /default\nRUN --network=host cat /proc/net/dev | wc -l > /asked\nCMD [\"cat\", \"/default\", \"/asked\"]\n",
+    );
+    let lines = |run: crate::support::Run| -> Vec<u32> {
+        run.stdout
+            .lines()
+            .map(|l| l.trim().parse().expect("a count"))
+            .collect()
+    };
+    sandbox.bld(&["build", "//app:image"]).ok();
+    let counts = lines(sandbox.bld(&["run", "//app:image"]).ok());
+    assert_eq!(counts[0], 3, "no network by default");
+    assert!(
+        counts[1] > 3,
+        "RUN --network=host sees the host's interfaces: {counts:?}"
+    );
+
+    sandbox
+        .bld(&["build", "--network", "host", "//app:image"])
+        .ok();
+    let bundle = sandbox.path().join("bundle-host");
+    let layout = sandbox.ws().join("bld-out/app/image");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &layout.display().to_string(),
+            &bundle.display().to_string(),
+        ],
+    );
+    let default: u32 = std::fs::read_to_string(bundle.join("rootfs/default"))
+        .expect("read")
+        .trim()
+        .parse()
+        .expect("count");
+    assert!(
+        default > 3,
+        "bld build --network host gives every step the network: {default}"
+    );
+    let counts = lines(sandbox.bld(&["run", "//app:image"]).ok());
+    assert_eq!(
+        counts[0], 3,
+        "bld run builds without --network host: the cached default result"
+    );
+
+    sandbox.write(
+        "app/BUILD.star",
+        "dockerfile(name = \"image\", src = \"Dockerfile\", stages = {\"busybox\": \"//base:image\"}, network = \"host\")\n",
+    );
+    let counts = lines(sandbox.bld(&["run", "//app:image"]).ok());
+    assert!(
+        counts[0] > 3,
+        "the rule's network = \"host\" covers every step: {counts:?}"
+    );
+}

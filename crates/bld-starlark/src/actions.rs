@@ -32,6 +32,7 @@ pub(crate) struct AnalysisContext {
     pub(crate) graph: RefCell<ActionGraph>,
     outputs: RefCell<HashMap<String, Label>>,
     source_date_epoch: u64,
+    host_network: bool,
     /// The recording view of the workspace (`ctx.actions.dockerfile` reads sources).
     sources: Sources,
     workspace_root: PathBuf,
@@ -39,14 +40,15 @@ pub(crate) struct AnalysisContext {
 
 impl AnalysisContext {
     pub(crate) fn new(
-        source_date_epoch: u64,
+        options: crate::AnalysisOptions,
         sources: Sources,
         workspace_root: PathBuf,
     ) -> AnalysisContext {
         AnalysisContext {
             graph: RefCell::default(),
             outputs: RefCell::default(),
-            source_date_epoch,
+            source_date_epoch: options.source_date_epoch,
+            host_network: options.host_network,
             sources,
             workspace_root,
         }
@@ -412,8 +414,14 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = named, default = NoneOr::None)] target: NoneOr<String>,
         #[starlark(require = named)] build_args: Option<Value<'v>>,
         #[starlark(require = named)] stages: Option<Value<'v>>,
+        #[starlark(require = named, default = "none")] network: &str,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Artifact> {
+        let host_network = match network {
+            "host" => true,
+            "none" | "" => false,
+            other => anyhow::bail!("`network` is \"none\" or \"host\", got \"{other}\""),
+        };
         let owner = &this_actions(this).owner;
         let analysis = self::context(eval)?;
         let package = owner.package();
@@ -491,6 +499,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             build_args: string_pairs(build_args.unwrap_or_else(Value::new_none), "build_args")?,
             named_images,
             source_date_epoch: analysis.source_date_epoch,
+            host_network: host_network || analysis.host_network,
             owner: owner.clone(),
             output_name: name.to_owned(),
         };

@@ -24,6 +24,8 @@ use crate::{FrontendError, Loader};
 pub struct AnalysisOptions {
     /// The mtime of layer entries and the `created` time of images (`SOURCE_DATE_EPOCH`).
     pub source_date_epoch: u64,
+    /// `bld build --network host`: every `RUN` step gets the host's network.
+    pub host_network: bool,
 }
 
 /// The result of analysis: the actions, and what each requested target outputs.
@@ -65,7 +67,7 @@ pub fn analyze(
 ) -> Result<Analysis, FrontendError> {
     let order = set.closure(loader, roots)?;
     let context = AnalysisContext::new(
-        options.source_date_epoch,
+        options,
         loader.sources().clone(),
         loader.workspace().root().to_owned(),
     );

@@ -49,6 +49,8 @@ pub struct DockerfileBuild {
     pub build_args: Vec<(String, String)>,
     /// `SOURCE_DATE_EPOCH`: layer mtimes and `created`.
     pub source_date_epoch: u64,
+    /// Give every `RUN` step the host's network (`--network host`), not only those asking.
+    pub host_network: bool,
     /// Images from outside the Dockerfile that `FROM <name>` may use (the `dockerfile` rule's
     /// `stages`).
     pub named_images: HashMap<String, Input>,
@@ -363,7 +365,8 @@ impl Lowering<'_> {
                         env,
                         cwd: config.workdir.clone(),
                         user: config.user.clone(),
-                        host_network: matches!(network, Some(NetworkMode::Host)),
+                        host_network: build.host_network
+                            || matches!(network, Some(NetworkMode::Host)),
                         mtime: build.source_date_epoch,
                         origin: format!("{}:{line}: RUN {text}", build.display),
                     })),

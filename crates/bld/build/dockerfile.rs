@@ -143,6 +143,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
         build_args: build_args(&args.build_arg),
         named_images: Default::default(),
         source_date_epoch: source_date_epoch()?,
+        host_network: super::host_network(&args.network)?,
         owner: Label::new("", "Dockerfile").expect("invariant: a valid label"),
         output_name: "image".to_owned(),
     };
