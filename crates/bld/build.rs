@@ -75,6 +75,13 @@ pub(crate) struct Progress {
 }
 
 impl Observer for Progress {
+    fn output(&self, graph: &ActionGraph, id: bld_graph::ActionId, line: &str) {
+        if let (false, bld_graph::ActionKind::RunStep(step)) = (self.quiet, &graph.get(id).kind) {
+            let origin = step.origin.split(": RUN").next().unwrap_or_default();
+            eprintln!("  {origin} | {line}");
+        }
+    }
+
     fn finished(&self, graph: &ActionGraph, id: bld_graph::ActionId, outcome: Outcome) {
         if !self.quiet && outcome == Outcome::Ran {
             let action = graph.get(id);

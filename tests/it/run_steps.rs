@@ -103,6 +103,11 @@ fn a_failing_step_stops_the_build_with_its_line_code_and_output() {
         );
     }
     assert!(
+        run.stderr.contains("app/Dockerfile:2 | building"),
+        "the log streams each step's output with its origin:\n{}",
+        run.stderr
+    );
+    assert!(
         !sandbox.ws().join("bld-out/app/image").exists(),
         "nothing half-built is written"
     );

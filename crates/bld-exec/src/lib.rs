@@ -34,6 +34,9 @@ pub enum Outcome {
 pub trait Observer: Sync {
     /// An action finished.
     fn finished(&self, _graph: &ActionGraph, _id: ActionId, _outcome: Outcome) {}
+
+    /// A line a running step (`RUN`) wrote.
+    fn output(&self, _graph: &ActionGraph, _id: ActionId, _line: &str) {}
 }
 
 /// An observer that ignores everything.
@@ -170,7 +173,7 @@ impl<'s> Scheduler<'s> {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
             };
-            match run::satisfy(self.graph, id, self.context, &output_of) {
+            match run::satisfy(self.graph, id, self.context, &output_of, self.observer) {
                 Ok((output, outcome)) => {
                     *self.outputs[id.index()]
                         .lock()

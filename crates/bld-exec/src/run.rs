@@ -13,6 +13,7 @@ pub(crate) fn satisfy(
     id: ActionId,
     context: &ExecContext<'_>,
     output_of: &dyn Fn(ActionId) -> Option<ActionOutput>,
+    observer: &dyn crate::Observer,
 ) -> Result<(ActionOutput, Outcome), ExecError> {
     let action = graph.get(id);
     let fail = |kind: ErrorKind, message: String| ExecError {
@@ -143,13 +144,13 @@ pub(crate) fn satisfy(
                 },
                 Input::Source(path) => return Err(internal(&format!("RUN over source `{path}`"))),
             };
-            let blob =
-                crate::step::run_step(store, &manifest, step).map_err(|failure| match failure {
-                    crate::step::StepFailure::Command(message) => fail(ErrorKind::User, message),
-                    crate::step::StepFailure::Internal(message) => {
-                        fail(ErrorKind::Internal, message)
-                    }
-                })?;
+            let blob = crate::step::run_step(store, &manifest, step, &|line| {
+                observer.output(graph, id, line)
+            })
+            .map_err(|failure| match failure {
+                crate::step::StepFailure::Command(message) => fail(ErrorKind::User, message),
+                crate::step::StepFailure::Internal(message) => fail(ErrorKind::Internal, message),
+            })?;
             ActionOutput::Layer {
                 digest: blob.digest,
                 size: blob.size,

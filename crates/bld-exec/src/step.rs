@@ -176,6 +176,7 @@ pub(crate) fn run_step(
     store: &Store,
     manifest: &Digest,
     step: &RunStep,
+    on_output: &dyn Fn(&str),
 ) -> Result<LayerBlob, StepFailure> {
     let (lowers, config) = unpacked_layers(store, manifest)?;
     let (uid, gid) = resolve_user(&step.user, &lowers)?;
@@ -194,24 +195,26 @@ pub(crate) fn run_step(
         runtime: runtime(),
         attach: false,
     };
-    let layer = run(&spec).map_err(sandbox_failure).and_then(|outcome| {
-        if outcome.exit_code != 0 {
-            let text = String::from_utf8_lossy(&outcome.output);
-            let lines: Vec<&str> = text.lines().collect();
-            let tail = lines[lines.len().saturating_sub(OUTPUT_TAIL_LINES)..].join("\n");
-            return Err(StepFailure::Command(format!(
-                "{} exited with code {}{}",
-                step.origin,
-                outcome.exit_code,
-                if tail.is_empty() {
-                    String::new()
-                } else {
-                    format!("; its output ends with:\n{tail}")
-                }
-            )));
-        }
-        pack_changes(store, &outcome.upper, &work_dir, step.mtime)
-    });
+    let layer = run(&spec, on_output)
+        .map_err(sandbox_failure)
+        .and_then(|outcome| {
+            if outcome.exit_code != 0 {
+                let text = String::from_utf8_lossy(&outcome.output);
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(OUTPUT_TAIL_LINES)..].join("\n");
+                return Err(StepFailure::Command(format!(
+                    "{} exited with code {}{}",
+                    step.origin,
+                    outcome.exit_code,
+                    if tail.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; its output ends with:\n{tail}")
+                    }
+                )));
+            }
+            pack_changes(store, &outcome.upper, &work_dir, step.mtime)
+        });
     let _ = fs::remove_dir_all(&work_dir);
     layer
 }
@@ -309,7 +312,7 @@ pub fn run_image(
         runtime: runtime(),
         attach: true,
     };
-    let outcome = run(&spec).map_err(|e| fail(sandbox_failure(e)));
+    let outcome = run(&spec, &|_| {}).map_err(|e| fail(sandbox_failure(e)));
     let _ = fs::remove_dir_all(&work_dir);
     Ok(outcome?.exit_code)
 }

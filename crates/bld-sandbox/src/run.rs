@@ -144,7 +144,9 @@ fn bundle_config(spec: &RunSpec) -> Result<Spec, String> {
 
 /// Runs `spec.args` in a new container over `spec.lowers` and returns how it ended, with the
 /// upper directory holding its changes.
-pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
+/// `on_output` gets each line the command writes (stdout and stderr, in order) as it writes
+/// it, unless `spec.attach` hands the streams to the terminal.
+pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, SandboxError> {
     if !on_path(&spec.runtime) {
         return Err(SandboxError::MissingRuntime {
             runtime: spec.runtime.clone(),
@@ -190,7 +192,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
         RUNS.fetch_add(1, Ordering::Relaxed)
     );
     // A private mount namespace holds the overlay: it disappears with the run, whatever happens.
-    let script = r#"mount -t overlay overlay -o "$1" "$2" && mkdir -p "$2$3" && exec "$4" run --bundle "$5" "$6""#;
+    let script = r#"mount -t overlay overlay -o "$1" "$2" && mkdir -p "$2$3" && exec "$4" run --bundle "$5" "$6" 2>&1"#;
     let mut command = Command::new("unshare");
     command
         .args([
@@ -216,12 +218,29 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
             .map_err(io_error("start", Path::new("unshare")))?;
         (status, Vec::new())
     } else {
-        let output = command
-            .output()
+        // One pipe for both streams (the script sends stderr to stdout), read line by line as
+        // the command writes, so the build log can stream it.
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .spawn()
             .map_err(io_error("start", Path::new("unshare")))?;
-        let mut combined = output.stdout;
-        combined.extend_from_slice(&output.stderr);
-        (output.status, combined)
+        let mut combined = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            let mut reader = std::io::BufReader::new(stdout);
+            let mut line = Vec::new();
+            while std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+                .map_err(io_error("read the output of", &bundle))?
+                > 0
+            {
+                on_output(String::from_utf8_lossy(&line).trim_end_matches('\n'));
+                combined.extend_from_slice(&line);
+                line.clear();
+            }
+        }
+        let status = child
+            .wait()
+            .map_err(io_error("wait for", Path::new("unshare")))?;
+        (status, combined)
     };
     let exit_code = status.code().unwrap_or_else(|| {
         use std::os::unix::process::ExitStatusExt;

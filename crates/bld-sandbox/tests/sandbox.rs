@@ -107,7 +107,7 @@ fn a_step_runs_over_unpacked_layers_and_its_changes_are_read_back() {
     unpack_layer(&top, &lowers[1]).expect("unpacking twice is a no-op");
 
     let script = "test ! -e /etc/old && test ! -e /data/x && test -e /data/new && echo hi > /out && rm /etc/keep && mkdir -p /made && echo $FOO > /made/env && pwd";
-    let outcome = run(&spec(dir.path(), lowers.clone(), script)).expect("run");
+    let outcome = run(&spec(dir.path(), lowers.clone(), script), &|_| {}).expect("run");
     assert_eq!(
         outcome.exit_code,
         0,
@@ -164,21 +164,28 @@ fn failures_exit_codes_and_the_network_are_reported() {
     );
     let lower = dir.path().join("lower");
     unpack_layer(&base, &lower).expect("unpack");
-    let outcome = run(&spec(
-        dir.path(),
-        vec![lower.clone()],
-        "echo oops >&2; exit 3",
-    ))
+    let lines = std::cell::RefCell::new(Vec::new());
+    let outcome = run(
+        &spec(
+            dir.path(),
+            vec![lower.clone()],
+            "echo one; echo oops >&2; exit 3",
+        ),
+        &|line| lines.borrow_mut().push(line.to_owned()),
+    )
     .expect("run");
     assert_eq!(outcome.exit_code, 3);
-    assert!(String::from_utf8_lossy(&outcome.output).contains("oops"));
+    assert_eq!(
+        lines.into_inner(),
+        ["one", "oops"],
+        "both streams, in order, line by line"
+    );
 
     // Only the loopback interface: two header lines and `lo`.
-    let outcome = run(&spec(
-        dir.path(),
-        vec![lower.clone()],
-        "cat /proc/net/dev | wc -l",
-    ))
+    let outcome = run(
+        &spec(dir.path(), vec![lower.clone()], "cat /proc/net/dev | wc -l"),
+        &|_| {},
+    )
     .expect("run");
     assert_eq!(
         String::from_utf8_lossy(&outcome.output).trim(),
@@ -188,7 +195,7 @@ fn failures_exit_codes_and_the_network_are_reported() {
 
     let mut missing = spec(dir.path(), vec![lower], "true");
     missing.runtime = "no-such-runtime".into();
-    let error = run(&missing).expect_err("missing runtime");
+    let error = run(&missing, &|_| {}).expect_err("missing runtime");
     assert!(
         error
             .to_string()
