@@ -47,6 +47,10 @@ pub struct BuildArgs {
     /// asks (`RUN --network=host`).
     #[arg(long, value_name = "MODE", default_value = "none")]
     network: String,
+    /// A secret for `RUN --mount=type=secret`: `id=ID,src=FILE` (repeatable). Its bytes never
+    /// enter a layer, the log or a cache key.
+    #[arg(long, value_name = "id=ID,src=FILE")]
+    secret: Vec<String>,
     /// Print how long each phase took (loading, analysis, execution, outputs) to stderr.
     #[arg(long)]
     timings: bool,
@@ -187,16 +191,67 @@ pub(crate) struct Built {
 }
 
 /// Builds the targets `patterns` name and writes their outputs under `bld-out/`.
+/// How a build runs, beyond what it builds.
+#[derive(Default)]
+pub(crate) struct BuildSettings {
+    /// Print nothing but errors and the summary.
+    pub(crate) quiet: bool,
+    /// Every RUN step gets the host's network.
+    pub(crate) host_network: bool,
+    /// Secrets by id: the files holding them.
+    pub(crate) secrets: std::collections::HashMap<String, std::path::PathBuf>,
+}
+
+impl BuildSettings {
+    /// The settings the command line asks for.
+    pub(crate) fn from_args(args: &BuildArgs) -> anyhow::Result<BuildSettings> {
+        let mut secrets = std::collections::HashMap::new();
+        for text in &args.secret {
+            let mut id = None;
+            let mut src = None;
+            for part in text.split(',') {
+                match part.split_once('=') {
+                    Some(("id", v)) => id = Some(v.to_owned()),
+                    Some(("src" | "source", v)) => src = Some(std::path::PathBuf::from(v)),
+                    _ => {
+                        return Err(UserError(format!(
+                            "--secret `{text}`: expected `id=ID,src=FILE`"
+                        ))
+                        .into());
+                    }
+                }
+            }
+            let (Some(id), Some(src)) = (id, src) else {
+                return Err(
+                    UserError(format!("--secret `{text}`: expected `id=ID,src=FILE`")).into(),
+                );
+            };
+            if !src.is_file() {
+                return Err(UserError(format!(
+                    "--secret `{text}`: `{}` is not a file",
+                    src.display()
+                ))
+                .into());
+            }
+            secrets.insert(id, src);
+        }
+        Ok(BuildSettings {
+            quiet: args.quiet,
+            host_network: host_network(&args.network)?,
+            secrets,
+        })
+    }
+}
+
 pub(crate) fn build_workspace(
     patterns: &[String],
     store: &Store,
-    quiet: bool,
-    host_network: bool,
+    settings: &BuildSettings,
     phases: &mut Phases,
 ) -> anyhow::Result<Built> {
     let options = AnalysisOptions {
         source_date_epoch: source_date_epoch()?,
-        host_network,
+        host_network: settings.host_network,
     };
     let patterns = parse_patterns(patterns)?;
     let analysis = load_and_analyze(store, &patterns, options, phases)?;
@@ -212,8 +267,16 @@ pub(crate) fn build_workspace(
         workspace_root: patterns.workspace.root().to_owned(),
         store,
         file_digests: &file_digests,
+        secrets: settings.secrets.clone(),
     };
-    let result = execute(&analysis.graph, &wanted, &context, &Progress { quiet });
+    let result = execute(
+        &analysis.graph,
+        &wanted,
+        &context,
+        &Progress {
+            quiet: settings.quiet,
+        },
+    );
     file_digests.save(store)?;
     let report = result?;
     phases.mark("execution");
@@ -266,8 +329,7 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
     let built = build_workspace(
         &args.patterns,
         &store,
-        args.quiet,
-        host_network(&args.network)?,
+        &BuildSettings::from_args(&args)?,
         &mut phases,
     )?;
     let images = &built.images;

@@ -53,8 +53,10 @@ pub fn run(args: RunArgs, store_root: &Path) -> anyhow::Result<i32> {
         let built = build_workspace(
             std::slice::from_ref(&args.image),
             &store,
-            true,
-            false,
+            &crate::build::BuildSettings {
+                quiet: true,
+                ..Default::default()
+            },
             &mut phases,
         )?;
         match built.images.as_slice() {

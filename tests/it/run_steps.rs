@@ -236,3 +236,89 @@ fn steps_have_no_network_unless_the_step_the_rule_or_the_command_line_asks() {
         "the rule's network = \"host\" covers every step: {counts:?}"
     );
 }
+
+#[test]
+fn run_mounts_cache_tmpfs_and_secrets_stay_out_of_the_image() {
+    let dockerfile = |round: u32| {
+        format!(
+            "FROM busybox\nENV ROUND={round}\n\
+             RUN --mount=type=cache,target=/cache sh -c 'echo $ROUND >> /cache/log; cat /cache/log | wc -l > /runs'\n\
+             RUN --mount=type=tmpfs,target=/scratch sh -c 'echo t > /scratch/t && test -f /scratch/t'\n\
+             RUN --mount=type=secret,id=token,required=true sh -c 'cat /run/secrets/token | wc -c > /token-size; ls -l /run/secrets/token'\n"
+        )
+    };
+    let sandbox = workspace(&dockerfile(1));
+    let secret = sandbox.path().join("token");
+    std::fs::write(&secret, "s3cret").expect("write");
+    let secret_arg = format!("id=token,src={}", secret.display());
+
+    let missing = sandbox.bld(&["build", "//app:image"]);
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("the secret `token` was not given"),
+        "{}",
+        missing.stderr
+    );
+
+    let first = sandbox
+        .bld(&["build", "--secret", &secret_arg, "//app:image"])
+        .ok();
+    assert!(
+        first.stderr.contains("-r-------- "),
+        "secrets are mounted 0400: {}",
+        first.stderr
+    );
+    assert!(
+        !first.stderr.contains("s3cret"),
+        "the secret is not in the log"
+    );
+    let unpack = |name: &str| {
+        let bundle = sandbox.path().join(name);
+        let layout = sandbox.ws().join("bld-out/app/image");
+        tool(
+            "umoci",
+            &[
+                "unpack",
+                "--image",
+                &layout.display().to_string(),
+                &bundle.display().to_string(),
+            ],
+        );
+        bundle.join("rootfs")
+    };
+    let root = unpack("first");
+    let read = |root: &std::path::Path, p: &str| {
+        std::fs::read_to_string(root.join(p))
+            .expect("read")
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(read(&root, "runs"), "1");
+    assert_eq!(read(&root, "token-size"), "6");
+    for mount_point in ["cache", "scratch", "run"] {
+        assert!(
+            !root.join(mount_point).exists(),
+            "/{mount_point} is a mount, not part of the image"
+        );
+    }
+    let blobs = sandbox.ws().join("bld-out/app/image/blobs/sha256");
+    for blob in std::fs::read_dir(&blobs).expect("blobs") {
+        let bytes = std::fs::read(blob.expect("blob").path()).expect("read");
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(
+            &mut flate2::read::MultiGzDecoder::new(bytes.as_slice()),
+            &mut text,
+        );
+        assert!(
+            !String::from_utf8_lossy(&text).contains("s3cret")
+                && !String::from_utf8_lossy(&bytes).contains("s3cret")
+        );
+    }
+
+    // The cache directory outlives the step: a re-run finds what the first run left.
+    sandbox.write("app/Dockerfile", &dockerfile(2));
+    sandbox
+        .bld(&["build", "--secret", &secret_arg, "//app:image"])
+        .ok();
+    assert_eq!(read(&unpack("second"), "runs"), "2");
+}

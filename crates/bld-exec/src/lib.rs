@@ -51,6 +51,8 @@ pub struct ExecContext<'a> {
     pub store: &'a Store,
     /// Cached digests of source files and store blobs.
     pub file_digests: &'a FileDigests,
+    /// Secrets for `RUN --mount=type=secret`, by id: the files holding them.
+    pub secrets: std::collections::HashMap<String, PathBuf>,
 }
 
 /// The result of a build.

@@ -144,7 +144,7 @@ pub(crate) fn satisfy(
                 },
                 Input::Source(path) => return Err(internal(&format!("RUN over source `{path}`"))),
             };
-            let blob = crate::step::run_step(store, &manifest, step, &|line| {
+            let blob = crate::step::run_step(store, &context.secrets, &manifest, step, &|line| {
                 observer.output(graph, id, line)
             })
             .map_err(|failure| match failure {

@@ -5,9 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use bld_core::Digest;
-use bld_graph::RunStep;
+use bld_graph::{RunMount, RunStep};
 use bld_oci::{ItemKind, LayerBlob, LayerItem, pack_layer, read_image};
-use bld_sandbox::{ChangeKind, RunSpec, run, unpack_layer, upper_changes};
+use bld_sandbox::{ChangeKind, MountKind, RunSpec, SandboxMount, run, unpack_layer, upper_changes};
 use bld_store::Store;
 
 /// Directories the runtime creates as mount points; an empty one in the upper directory is
@@ -174,6 +174,7 @@ fn sandbox_failure(e: bld_sandbox::SandboxError) -> StepFailure {
 /// Runs `step` over the image `manifest` and packs its changes into a layer.
 pub(crate) fn run_step(
     store: &Store,
+    secrets: &std::collections::HashMap<String, PathBuf>,
     manifest: &Digest,
     step: &RunStep,
     on_output: &dyn Fn(&str),
@@ -183,6 +184,11 @@ pub(crate) fn run_step(
     // Build args are in the step's environment, under the image's ENV.
     let env = environment(&config, &step.env, false);
     let work_dir = store.temp_path("run");
+    let mounts = step_mounts(store, secrets, step, &work_dir)?;
+    let targets: Vec<String> = mounts
+        .iter()
+        .map(|m| m.target.trim_start_matches('/').to_owned())
+        .collect();
     let spec = RunSpec {
         lowers,
         work_dir: work_dir.clone(),
@@ -194,6 +200,7 @@ pub(crate) fn run_step(
         host_network: step.host_network,
         runtime: runtime(),
         attach: false,
+        mounts,
     };
     let layer = run(&spec, on_output)
         .map_err(sandbox_failure)
@@ -213,7 +220,7 @@ pub(crate) fn run_step(
                     }
                 )));
             }
-            pack_changes(store, &outcome.upper, &work_dir, step.mtime)
+            pack_changes(store, &outcome.upper, &work_dir, step.mtime, &targets)
         });
     let _ = fs::remove_dir_all(&work_dir);
     layer
@@ -311,10 +318,96 @@ pub fn run_image(
         host_network: request.host_network,
         runtime: runtime(),
         attach: true,
+        mounts: Vec::new(),
     };
     let outcome = run(&spec, &|_| {}).map_err(|e| fail(sandbox_failure(e)));
     let _ = fs::remove_dir_all(&work_dir);
     Ok(outcome?.exit_code)
+}
+
+/// The step's `RUN --mount`s as sandbox mounts: cache directories in the store (created with
+/// their mode and owner), tmpfs, and secrets copied into the run's directory with their mode
+/// and owner (then removed with it).
+fn step_mounts(
+    store: &Store,
+    secrets: &std::collections::HashMap<String, PathBuf>,
+    step: &RunStep,
+    work_dir: &Path,
+) -> Result<Vec<SandboxMount>, StepFailure> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut mounts = Vec::new();
+    for mount in &step.mounts {
+        match mount {
+            RunMount::Cache {
+                target,
+                id,
+                mode,
+                uid,
+                gid,
+            } => {
+                let dir = store
+                    .root()
+                    .join("cache-mounts")
+                    .join(Digest::of(id.as_bytes()).hex());
+                if !dir.is_dir() {
+                    fs::create_dir_all(&dir).map_err(internal)?;
+                    fs::set_permissions(&dir, fs::Permissions::from_mode(*mode))
+                        .map_err(internal)?;
+                    std::os::unix::fs::chown(&dir, Some(*uid), Some(*gid)).map_err(internal)?;
+                }
+                mounts.push(SandboxMount {
+                    target: target.clone(),
+                    kind: MountKind::Bind {
+                        source: dir,
+                        read_only: false,
+                    },
+                });
+            }
+            RunMount::Tmpfs { target, size } => {
+                mounts.push(SandboxMount {
+                    target: target.clone(),
+                    kind: MountKind::Tmpfs { size: *size },
+                });
+            }
+            RunMount::Secret {
+                id,
+                target,
+                required,
+                mode,
+                uid,
+                gid,
+            } => {
+                let Some(source) = secrets.get(id) else {
+                    if *required {
+                        return Err(StepFailure::Command(format!(
+                            "{}: the secret `{id}` was not given: `bld build --secret id={id},src=FILE`",
+                            step.origin
+                        )));
+                    }
+                    continue;
+                };
+                let secrets_dir = work_dir.join("secrets");
+                fs::create_dir_all(&secrets_dir).map_err(internal)?;
+                let copy = secrets_dir.join(Digest::of(id.as_bytes()).hex());
+                fs::copy(source, &copy).map_err(|e| {
+                    StepFailure::Command(format!(
+                        "cannot read the secret `{id}` from `{}`: {e}",
+                        source.display()
+                    ))
+                })?;
+                fs::set_permissions(&copy, fs::Permissions::from_mode(*mode)).map_err(internal)?;
+                std::os::unix::fs::chown(&copy, Some(*uid), Some(*gid)).map_err(internal)?;
+                mounts.push(SandboxMount {
+                    target: target.clone(),
+                    kind: MountKind::Bind {
+                        source: copy,
+                        read_only: true,
+                    },
+                });
+            }
+        }
+    }
+    Ok(mounts)
 }
 
 fn pack_changes(
@@ -322,10 +415,32 @@ fn pack_changes(
     upper: &Path,
     work_dir: &Path,
     mtime: u64,
+    mount_targets: &[String],
 ) -> Result<LayerBlob, StepFailure> {
     let empty: PathBuf = work_dir.join("whiteout");
     fs::write(&empty, b"").map_err(internal)?;
-    let changes = upper_changes(upper).map_err(internal)?;
+    let mut changes = upper_changes(upper).map_err(internal)?;
+    // Mount points the runtime made for RUN --mount targets, and directories made only to hold
+    // them, are not changes the step made.
+    changes.retain(|c| !mount_targets.contains(&c.path));
+    loop {
+        let before = changes.len();
+        let snapshot: Vec<String> = changes.iter().map(|c| c.path.clone()).collect();
+        changes.retain(|c| {
+            let holds_a_target = mount_targets
+                .iter()
+                .any(|t| t.starts_with(&format!("{}/", c.path)));
+            let has_children = snapshot
+                .iter()
+                .any(|p| p.starts_with(&format!("{}/", c.path)));
+            !(matches!(c.kind, ChangeKind::Dir { opaque: false })
+                && holds_a_target
+                && !has_children)
+        });
+        if changes.len() == before {
+            break;
+        }
+    }
     let mut items = Vec::with_capacity(changes.len());
     for change in changes {
         let (uid, gid, mode) = (change.uid, change.gid, change.mode);

@@ -46,6 +46,48 @@ pub enum ActionKind {
     RunStep(Box<RunStep>),
 }
 
+/// A `RUN --mount`: something mounted for the step only, never part of its layer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum RunMount {
+    /// A directory kept in the store across builds (`type=cache`); its content is not part
+    /// of the key, as in Docker.
+    Cache {
+        /// Where it is mounted.
+        target: String,
+        /// Which cache (defaults to the target).
+        id: String,
+        /// Permission bits of the directory when created.
+        mode: u32,
+        /// Owner when created.
+        uid: u32,
+        /// Group when created.
+        gid: u32,
+    },
+    /// An empty tmpfs (`type=tmpfs`).
+    Tmpfs {
+        /// Where it is mounted.
+        target: String,
+        /// Size limit in bytes.
+        size: Option<u64>,
+    },
+    /// A secret file, read-only (`type=secret`); its bytes never enter a layer, a log or the
+    /// key, only its id does.
+    Secret {
+        /// The secret's id (`bld build --secret id=ID,src=FILE`).
+        id: String,
+        /// Where it is mounted.
+        target: String,
+        /// Fail when the secret is not given.
+        required: bool,
+        /// Permission bits.
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+    },
+}
+
 /// Parameters of [`ActionKind::RunStep`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunStep {
@@ -61,6 +103,8 @@ pub struct RunStep {
     pub user: String,
     /// Whether the step shares the host's network (otherwise it has none).
     pub host_network: bool,
+    /// `RUN --mount`s.
+    pub mounts: Vec<RunMount>,
     /// The mtime of every entry of the resulting layer (`SOURCE_DATE_EPOCH`).
     pub mtime: u64,
     /// Where the step comes from, for messages (`app/Dockerfile:3: RUN make`); not part of the

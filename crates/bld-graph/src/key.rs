@@ -10,7 +10,7 @@ use std::fmt;
 use bld_core::Digest;
 use sha2::{Digest as _, Sha256};
 
-use crate::{Action, ActionKind, EntryContent, FileMode, ImageConfigSpec, Input};
+use crate::{Action, ActionKind, EntryContent, FileMode, ImageConfigSpec, Input, RunMount};
 
 /// Bumped whenever the encoding below, or the output an action produces for a given key,
 /// changes.
@@ -160,6 +160,46 @@ impl Action {
                 e.str(&step.cwd);
                 e.str(&step.user);
                 e.bool(step.host_network);
+                e.u64(step.mounts.len() as u64);
+                for mount in &step.mounts {
+                    match mount {
+                        RunMount::Cache {
+                            target,
+                            id,
+                            mode,
+                            uid,
+                            gid,
+                        } => {
+                            e.tag("cache");
+                            e.str(target);
+                            e.str(id);
+                            for n in [*mode, *uid, *gid] {
+                                e.u64(n.into());
+                            }
+                        }
+                        RunMount::Tmpfs { target, size } => {
+                            e.tag("tmpfs");
+                            e.str(target);
+                            e.u64(size.unwrap_or(0));
+                        }
+                        RunMount::Secret {
+                            id,
+                            target,
+                            required,
+                            mode,
+                            uid,
+                            gid,
+                        } => {
+                            e.tag("secret");
+                            e.str(id);
+                            e.str(target);
+                            e.bool(*required);
+                            for n in [*mode, *uid, *gid] {
+                                e.u64(n.into());
+                            }
+                        }
+                    }
+                }
                 e.u64(step.mtime);
             }
             ActionKind::AssembleImage(image) => {

@@ -11,7 +11,7 @@ mod key;
 
 pub use action::{
     Action, ActionKind, AssembleImage, EntryContent, FileMode, Input, LayerEntry, PackLayer,
-    RunStep,
+    RunMount, RunStep,
 };
 pub use bld_core::ImageConfigSpec;
 pub use graph::{ActionGraph, ActionId};

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
-    ProcessBuilder, RootBuilder, Spec, UserBuilder, get_default_mounts,
+    MountBuilder, ProcessBuilder, RootBuilder, Spec, UserBuilder, get_default_mounts,
 };
 
 use crate::{SandboxError, io_error};
@@ -36,6 +36,34 @@ pub struct RunSpec {
     pub runtime: String,
     /// Attach the command's stdout and stderr to bld's instead of capturing them.
     pub attach: bool,
+    /// Extra mounts (`RUN --mount`), which never reach the upper directory's content.
+    pub mounts: Vec<SandboxMount>,
+}
+
+/// A mount for one run.
+#[derive(Debug, Clone)]
+pub struct SandboxMount {
+    /// Absolute path inside the container.
+    pub target: String,
+    /// What is mounted there.
+    pub kind: MountKind,
+}
+
+/// What a [`SandboxMount`] mounts.
+#[derive(Debug, Clone)]
+pub enum MountKind {
+    /// A host file or directory.
+    Bind {
+        /// The host path.
+        source: PathBuf,
+        /// Mounted read-only.
+        read_only: bool,
+    },
+    /// An empty tmpfs.
+    Tmpfs {
+        /// Size limit in bytes.
+        size: Option<u64>,
+    },
 }
 
 /// How a run ended.
@@ -123,10 +151,40 @@ fn bundle_config(spec: &RunSpec) -> Result<Spec, String> {
         .namespaces(namespaces)
         .build()
         .map_err(|e| e.to_string())?;
-    let mounts = get_default_mounts()
+    let mut mounts = get_default_mounts()
         .into_iter()
         .filter(|m| m.destination() != Path::new("/sys/fs/cgroup"))
         .collect::<Vec<_>>();
+    for mount in &spec.mounts {
+        let built = match &mount.kind {
+            MountKind::Bind { source, read_only } => MountBuilder::default()
+                .destination(&mount.target)
+                .typ("bind")
+                .source(source)
+                .options(vec![
+                    "rbind".to_owned(),
+                    if *read_only { "ro" } else { "rw" }.to_owned(),
+                ])
+                .build(),
+            MountKind::Tmpfs { size } => {
+                let mut options = vec![
+                    "nosuid".to_owned(),
+                    "nodev".to_owned(),
+                    "mode=1777".to_owned(),
+                ];
+                if let Some(size) = size {
+                    options.push(format!("size={size}"));
+                }
+                MountBuilder::default()
+                    .destination(&mount.target)
+                    .typ("tmpfs")
+                    .source("tmpfs")
+                    .options(options)
+                    .build()
+            }
+        };
+        mounts.push(built.map_err(|e| e.to_string())?);
+    }
     let mut config = Spec::default();
     config.set_hostname(Some("bld".to_owned()));
     config.set_root(Some(

@@ -67,6 +67,7 @@ fn spec(dir: &Path, lowers: Vec<PathBuf>, script: &str) -> RunSpec {
         host_network: false,
         runtime: "runc".into(),
         attach: false,
+        mounts: Vec::new(),
     }
 }
 

@@ -10,9 +10,11 @@ use std::collections::HashMap;
 use bld_core::{HistoryStep, ImageConfigSpec, Label, host_platform};
 use bld_dockerfile::CommandLine;
 use bld_dockerfile::context::ContextTree;
-use bld_dockerfile::instructions::NetworkMode;
+use bld_dockerfile::instructions::{Mount, NetworkMode};
 use bld_dockerfile::{Instruction, LocatedInstruction, ShellLex, Stage};
-use bld_graph::{Action, ActionGraph, ActionId, ActionKind, AssembleImage, Input, RunStep};
+use bld_graph::{
+    Action, ActionGraph, ActionId, ActionKind, AssembleImage, Input, RunMount, RunStep,
+};
 
 use crate::FrontendError;
 use config::StageConfig;
@@ -63,6 +65,64 @@ pub struct DockerfileBuild {
 /// The error for a Dockerfile problem at `line`.
 fn at_line(build: &DockerfileBuild, line: usize, message: impl std::fmt::Display) -> FrontendError {
     FrontendError::user(format!("{}:{line}: {message}", build.display))
+}
+
+/// `RUN --mount`s as actions carry them: targets made absolute, defaults filled in as BuildKit
+/// does.
+fn run_mounts(mounts: &[Mount], config: &StageConfig) -> Result<Vec<RunMount>, String> {
+    let absolute = |target: &str| config::absolute(&config.workdir, target);
+    mounts
+        .iter()
+        .map(|mount| match mount {
+            Mount::Cache(cache) => {
+                if cache.from.is_some() || cache.source.is_some() {
+                    return Err("RUN --mount=type=cache,from=… is not supported yet".to_owned());
+                }
+                let target = absolute(&cache.target);
+                Ok(RunMount::Cache {
+                    id: cache.id.clone().unwrap_or_else(|| target.clone()),
+                    target,
+                    mode: cache.mode.unwrap_or(0o755),
+                    uid: cache.uid.unwrap_or(0),
+                    gid: cache.gid.unwrap_or(0),
+                })
+            }
+            Mount::Tmpfs(tmpfs) => Ok(RunMount::Tmpfs {
+                target: absolute(&tmpfs.target),
+                size: tmpfs.size,
+            }),
+            Mount::Secret(secret) => {
+                if secret.env.is_some() {
+                    return Err("RUN --mount=type=secret,env=… is not supported yet".to_owned());
+                }
+                let id = match (&secret.id, &secret.target) {
+                    (Some(id), _) => id.clone(),
+                    (None, Some(target)) => {
+                        target.rsplit('/').next().unwrap_or_default().to_owned()
+                    }
+                    (None, None) => {
+                        return Err("RUN --mount=type=secret needs an id or a target".to_owned());
+                    }
+                };
+                let target = secret
+                    .target
+                    .as_deref()
+                    .map_or_else(|| format!("/run/secrets/{id}"), absolute);
+                Ok(RunMount::Secret {
+                    id,
+                    target,
+                    required: secret.required,
+                    mode: secret.mode.unwrap_or(0o400),
+                    uid: secret.uid.unwrap_or(0),
+                    gid: secret.gid.unwrap_or(0),
+                })
+            }
+            Mount::Bind(_) => Err("RUN --mount=type=bind is not supported yet".to_owned()),
+            Mount::Ssh(_) => {
+                Err("RUN --mount=type=ssh is not supported: builds have no SSH agent".to_owned())
+            }
+        })
+        .collect()
 }
 
 /// The predefined platform ARGs, as BuildKit defines them for the host.
@@ -320,9 +380,7 @@ impl Lowering<'_> {
                 network,
                 ..
             } => {
-                if !mounts.is_empty() {
-                    return Err(fail("RUN --mount is not supported yet".into()));
-                }
+                let mounts = run_mounts(mounts, config).map_err(&fail)?;
                 if !heredocs.is_empty() {
                     return Err(fail("RUN with a heredoc is not supported yet".into()));
                 }
@@ -367,6 +425,7 @@ impl Lowering<'_> {
                         user: config.user.clone(),
                         host_network: build.host_network
                             || matches!(network, Some(NetworkMode::Host)),
+                        mounts,
                         mtime: build.source_date_epoch,
                         origin: format!("{}:{line}: RUN {text}", build.display),
                     })),

@@ -157,6 +157,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
         workspace_root: context.clone(),
         store: &store,
         file_digests: &file_digests,
+        secrets: super::BuildSettings::from_args(args)?.secrets,
     };
     let result = execute(&graph, &[image], &exec, &Progress { quiet: args.quiet });
     file_digests.save(&store)?;
