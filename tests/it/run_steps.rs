@@ -322,3 +322,31 @@ fn run_mounts_cache_tmpfs_and_secrets_stay_out_of_the_image() {
         .ok();
     assert_eq!(read(&unpack("second"), "runs"), "2");
 }
+
+#[test]
+fn dockerfiles_build_on_images_tagged_in_the_local_store() {
+    let sandbox = crate::support::Sandbox::new();
+    let base = sandbox.path().join("busybox-ctx");
+    std::fs::create_dir_all(&base).expect("mkdir");
+    std::fs::copy("/bin/busybox", base.join("busybox")).expect("copy busybox");
+    std::fs::write(
+        base.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )
+    .expect("write");
+    let store = sandbox.store();
+    crate::support::run_bld(
+        &base,
+        &store,
+        &["build", "-t", "mirror.gcr.io/busybox", "."],
+    )
+    .ok();
+
+    let app = sandbox.path().join("app-ctx");
+    std::fs::create_dir_all(&app).expect("mkdir");
+    std::fs::write(app.join("Dockerfile"), "FROM mirror.gcr.io/busybox\nRUN echo hi from $(basename $(readlink /bin/sh)) > /hi\nCMD [\"cat\", \"/hi\"]\n")
+        .expect("write");
+    crate::support::run_bld(&app, &store, &["build", "-t", "app:1", "."]).ok();
+    let run = crate::support::run_bld(&app, &store, &["run", "app:1"]).ok();
+    assert_eq!(run.stdout, "hi from busybox\n");
+}

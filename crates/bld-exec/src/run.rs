@@ -136,6 +136,24 @@ pub(crate) fn satisfy(
                 diff_id: blob.diff_id,
             }
         }
+        ActionKind::StoreImage { manifest } => {
+            let (parsed, _) = bld_oci::read_image(store, manifest)
+                .map_err(|e| fail(e.kind(), error_chain(&e)))?;
+            let manifest_size = std::fs::metadata(store.blob_path(manifest))
+                .map_err(|e| internal(&e))?
+                .len();
+            let config = parsed
+                .config()
+                .digest()
+                .to_string()
+                .parse()
+                .map_err(|e| internal(&e))?;
+            ActionOutput::Image {
+                manifest: *manifest,
+                manifest_size,
+                config,
+            }
+        }
         ActionKind::RunStep(step) => {
             let manifest = match &step.image {
                 Input::Output(dep) => match dep_output(*dep)? {

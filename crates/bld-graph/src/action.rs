@@ -44,6 +44,11 @@ pub enum ActionKind {
     AssembleImage(Box<AssembleImage>),
     /// Runs a command in a container over an image; its changes become a layer (`RUN`).
     RunStep(Box<RunStep>),
+    /// An image already in the store (`FROM` a tagged local image), by manifest digest.
+    StoreImage {
+        /// The manifest's digest.
+        manifest: bld_core::Digest,
+    },
 }
 
 /// A `RUN --mount`: something mounted for the step only, never part of its layer.

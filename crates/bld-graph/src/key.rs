@@ -152,6 +152,10 @@ impl Action {
                     }
                 }
             }
+            ActionKind::StoreImage { manifest } => {
+                e.tag("store_image");
+                e.0.update(manifest.as_bytes());
+            }
             ActionKind::RunStep(step) => {
                 e.tag("run_step");
                 e.input(identity(&step.image));

@@ -292,7 +292,7 @@ impl Lowering<'_> {
                 build,
                 stage.start_line,
                 format!(
-                    "FROM {base_name}: bld cannot pull images yet; build on `scratch`, on an earlier stage, or on a bld image target (the `dockerfile` rule's `stages`)"
+                    "FROM {base_name}: bld cannot pull images yet; build on `scratch`, an earlier stage, an image tagged in the local store (`bld build -t`), or a bld image target (the `dockerfile` rule's `stages`)"
                 ),
             ));
         };

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bld_core::{ImageReference, Label};
 use bld_dockerfile::context::{ContextTree, DockerIgnore};
 use bld_exec::{ActionOutput, ExecContext, execute};
-use bld_graph::ActionGraph;
+use bld_graph::{Action, ActionGraph, ActionKind, Input};
 use bld_starlark::{DockerfileBuild, lower_dockerfile};
 use bld_store::{FileDigests, Store};
 
@@ -50,6 +50,21 @@ pub(super) fn context_argument(args: &BuildArgs) -> anyhow::Result<Option<PathBu
         return Ok(Some(dir.to_owned()));
     }
     Ok(None)
+}
+
+/// The bases `FROM` lines name without variables (candidates for images in the local store).
+fn from_names(text: &str) -> Vec<String> {
+    let Ok(parsed) = bld_dockerfile::parse(text) else {
+        return Vec::new();
+    };
+    let Ok(stages) = bld_dockerfile::stages(&parsed) else {
+        return Vec::new();
+    };
+    stages
+        .into_iter()
+        .map(|s| s.base)
+        .filter(|b| !b.contains('$') && b != "scratch")
+        .collect()
 }
 
 fn build_args(given: &[String]) -> Vec<(String, String)> {
@@ -132,7 +147,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
     let output = args.output.as_deref().map(output_dir).transpose()?;
     phases.mark("context");
 
-    let build = DockerfileBuild {
+    let mut build = DockerfileBuild {
         text,
         display,
         context: tree,
@@ -148,10 +163,24 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
         output_name: "image".to_owned(),
     };
     let mut graph = ActionGraph::new();
+    let store = Store::open(store_root)?;
+    // `FROM name` may name an image tagged in the local store, as with Docker.
+    for name in from_names(&build.text) {
+        let Ok(reference) = ImageReference::parse(&name) else {
+            continue;
+        };
+        if let Some(manifest) = store.get_tag(&reference.to_string())? {
+            let id = graph.add(Action {
+                owner: build.owner.clone(),
+                output_name: format!("from/{reference}"),
+                kind: ActionKind::StoreImage { manifest },
+            });
+            build.named_images.insert(name, Input::Output(id));
+        }
+    }
     let image = lower_dockerfile(&build, &mut graph)?;
     phases.mark("lowering");
 
-    let store = Store::open(store_root)?;
     let file_digests = FileDigests::load(&store);
     let exec = ExecContext {
         workspace_root: context.clone(),
