@@ -12,9 +12,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("bld-store", &[]),
     ("bld-sandbox", &[]),
     ("bld-oci", &["bld-store"]),
+    // The executor applies Docker's COPY rules to images (COPY --from a built stage).
     (
         "bld-exec",
-        &["bld-graph", "bld-store", "bld-sandbox", "bld-oci"],
+        &[
+            "bld-graph",
+            "bld-store",
+            "bld-sandbox",
+            "bld-oci",
+            "bld-dockerfile",
+        ],
     ),
 ];
 

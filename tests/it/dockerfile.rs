@@ -413,7 +413,22 @@ fn the_dockerfile_rule_builds_on_image_targets_and_reports_dockerfile_lines() {
     );
     assert_eq!(config(&layout)["config"]["Env"], json!(["FROM_BASE=1"]));
 
-    sandbox.write("app/Dockerfile", "FROM base\nCOPY --from=base /etc /etc\n");
+    sandbox.write(
+        "app/Dockerfile",
+        "FROM scratch\nCOPY --from=base /etc/os-release /copied\n",
+    );
+    sandbox.bld(&["build", "//app:image"]).ok();
+    let root = unpack(&layout, "latest", &sandbox.path().join("bundle-copied"));
+    assert_eq!(
+        std::fs::read_to_string(root.join("copied")).expect("copied"),
+        "ID=base\n",
+        "COPY --from an image target"
+    );
+
+    sandbox.write(
+        "app/Dockerfile",
+        "FROM base\nCOPY --from=nowhere /etc /etc\n",
+    );
     let broken = sandbox.bld(&["build", "//app:image"]);
     assert_eq!(broken.code, 1, "{}", broken.stderr);
     assert!(

@@ -350,3 +350,55 @@ fn dockerfiles_build_on_images_tagged_in_the_local_store() {
     let run = crate::support::run_bld(&app, &store, &["run", "app:1"]).ok();
     assert_eq!(run.stdout, "hi from busybox\n");
 }
+
+#[test]
+fn copy_from_a_stage_with_run_steps_reads_its_built_filesystem() {
+    let sandbox = workspace(
+        "FROM busybox AS build\n\
+         RUN mkdir -p /out/sub && echo built > /out/sub/file && ln -s file /out/sub/link && rm /bin/ls\n\
+         FROM scratch\nCOPY --from=build /out /app\nCOPY --from=build --chmod=0700 /bin/busybox /bin/\n",
+    );
+    sandbox.bld(&["build", "//app:image"]).ok();
+    let bundle = sandbox.path().join("bundle");
+    let layout = sandbox.ws().join("bld-out/app/image");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &layout.display().to_string(),
+            &bundle.display().to_string(),
+        ],
+    );
+    let root = bundle.join("rootfs");
+    assert_eq!(
+        std::fs::read_to_string(root.join("app/sub/file")).expect("file"),
+        "built\n"
+    );
+    assert_eq!(
+        std::fs::read_link(root.join("app/sub/link"))
+            .expect("link")
+            .to_str(),
+        Some("file")
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(root.join("bin/busybox"))
+            .expect("busybox")
+            .mode()
+            & 0o7777,
+        0o700
+    );
+
+    sandbox.write(
+        "app/Dockerfile",
+        "FROM busybox AS build\nRUN rm /bin/ls\nFROM scratch\nCOPY --from=build /bin/ls /ls\n",
+    );
+    let deleted = sandbox.bld(&["build", "//app:image"]);
+    assert_eq!(
+        deleted.code, 1,
+        "a file deleted in the stage is not there to copy: {}",
+        deleted.stderr
+    );
+    assert!(deleted.stderr.contains("bin/ls"), "{}", deleted.stderr);
+}

@@ -6,6 +6,7 @@
 //! the store's action cache whose outputs are intact is a hit; anything else runs. This is the
 //! only crate that runs work in parallel.
 
+mod copy_from;
 mod record;
 mod run;
 mod step;

@@ -136,6 +136,33 @@ pub(crate) fn satisfy(
                 diff_id: blob.diff_id,
             }
         }
+        ActionKind::CopyFromImage(copy) => {
+            let manifest = match &copy.image {
+                Input::Output(dep) => match dep_output(*dep)? {
+                    ActionOutput::Image { manifest, .. } => manifest,
+                    other => return Err(internal(&format!("COPY --from a non-image: {other:?}"))),
+                },
+                Input::Source(path) => {
+                    return Err(internal(&format!("COPY --from source `{path}`")));
+                }
+            };
+            let blob =
+                crate::copy_from::copy_from_image(store, &manifest, copy).map_err(|failure| {
+                    match failure {
+                        crate::step::StepFailure::Command(message) => {
+                            fail(ErrorKind::User, message)
+                        }
+                        crate::step::StepFailure::Internal(message) => {
+                            fail(ErrorKind::Internal, message)
+                        }
+                    }
+                })?;
+            ActionOutput::Layer {
+                digest: blob.digest,
+                size: blob.size,
+                diff_id: blob.diff_id,
+            }
+        }
         ActionKind::StoreImage { manifest } => {
             let (parsed, _) = bld_oci::read_image(store, manifest)
                 .map_err(|e| fail(e.kind(), error_chain(&e)))?;

@@ -97,7 +97,7 @@ fn resolve_user(user: &str, lowers: &[PathBuf]) -> Result<(u32, u32), StepFailur
 }
 
 /// The image's layers unpacked (once) into the store, bottom first, and its config.
-fn unpacked_layers(
+pub(crate) fn unpacked_layers(
     store: &Store,
     manifest: &Digest,
 ) -> Result<(Vec<PathBuf>, serde_json::Map<String, serde_json::Value>), StepFailure> {

@@ -44,6 +44,9 @@ pub enum ActionKind {
     AssembleImage(Box<AssembleImage>),
     /// Runs a command in a container over an image; its changes become a layer (`RUN`).
     RunStep(Box<RunStep>),
+    /// Copies files out of an image's filesystem into a layer (`COPY --from=<stage>` when the
+    /// stage's files are known only once built).
+    CopyFromImage(Box<CopyFromImage>),
     /// An image already in the store (`FROM` a tagged local image), by manifest digest.
     StoreImage {
         /// The manifest's digest.
@@ -91,6 +94,29 @@ pub enum RunMount {
         /// Group.
         gid: u32,
     },
+}
+
+/// Parameters of [`ActionKind::CopyFromImage`]: Docker's `COPY` rules, applied to an image.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CopyFromImage {
+    /// The image to copy from.
+    pub image: Input,
+    /// Sources (paths or wildcards in the image), expanded.
+    pub sources: Vec<String>,
+    /// Destination, expanded.
+    pub dest: String,
+    /// The copying stage's `WORKDIR`, for a relative destination.
+    pub workdir: String,
+    /// `--exclude` patterns.
+    pub excludes: Vec<String>,
+    /// `--parents`.
+    pub parents: bool,
+    /// `--chown` as numeric ids (default root).
+    pub chown: Option<(u32, u32)>,
+    /// `--chmod`.
+    pub chmod: Option<u32>,
+    /// The mtime of every entry (`SOURCE_DATE_EPOCH`).
+    pub mtime: u64,
 }
 
 /// Parameters of [`ActionKind::RunStep`].

@@ -129,6 +129,7 @@ impl Action {
                 .collect(),
             ActionKind::AssembleImage(image) => image.base.iter().chain(&image.layers).collect(),
             ActionKind::RunStep(step) => vec![&step.image],
+            ActionKind::CopyFromImage(copy) => vec![&copy.image],
         }
     }
 }

@@ -60,6 +60,15 @@ impl KeyEncoder {
     fn bool(&mut self, b: bool) {
         self.0.update([u8::from(b)]);
     }
+    fn opt_u64(&mut self, value: Option<u64>) {
+        match value {
+            Some(v) => {
+                self.bool(true);
+                self.u64(v);
+            }
+            None => self.bool(false),
+        }
+    }
     fn opt_str(&mut self, value: Option<&str>) {
         match value {
             Some(v) => {
@@ -151,6 +160,18 @@ impl Action {
                         }
                     }
                 }
+            }
+            ActionKind::CopyFromImage(copy) => {
+                e.tag("copy_from_image");
+                e.input(identity(&copy.image));
+                e.strs(&copy.sources);
+                e.str(&copy.dest);
+                e.str(&copy.workdir);
+                e.strs(&copy.excludes);
+                e.bool(copy.parents);
+                e.opt_u64(copy.chown.map(|(u, g)| (u64::from(u) << 32) | u64::from(g)));
+                e.opt_u64(copy.chmod.map(u64::from));
+                e.u64(copy.mtime);
             }
             ActionKind::StoreImage { manifest } => {
                 e.tag("store_image");

@@ -10,8 +10,8 @@ mod graph;
 mod key;
 
 pub use action::{
-    Action, ActionKind, AssembleImage, EntryContent, FileMode, Input, LayerEntry, PackLayer,
-    RunMount, RunStep,
+    Action, ActionKind, AssembleImage, CopyFromImage, EntryContent, FileMode, Input, LayerEntry,
+    PackLayer, RunMount, RunStep,
 };
 pub use bld_core::ImageConfigSpec;
 pub use graph::{ActionGraph, ActionId};

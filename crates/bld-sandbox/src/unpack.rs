@@ -21,7 +21,10 @@ pub fn unpack_layer(blob: &Path, dest: &Path) -> Result<(), SandboxError> {
     if dest.is_dir() {
         return Ok(());
     }
-    let staging = dest.with_extension(format!("unpacking-{}", std::process::id()));
+    // Unique per call: two actions of one build may unpack the same layer at once.
+    static STAGINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = STAGINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = dest.with_extension(format!("unpacking-{}-{n}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).map_err(io_error("create", &staging))?;
     let result = unpack_into(blob, &staging);

@@ -445,6 +445,7 @@ impl Lowering<'_> {
                 exclude,
                 ..
             } => {
+                let mut from_image = None;
                 let from_stage = match from {
                     Some(name) => {
                         let name = config
@@ -453,23 +454,25 @@ impl Lowering<'_> {
                         match self.stage_named(&name, stage) {
                             Some(earlier) => {
                                 let lowered = self.lower_stage(earlier, graph)?;
-                                if !lowered.fs_known {
+                                if lowered.fs_known {
+                                    Some(lowered.fs)
+                                } else {
+                                    // Its files are known once it is built: copy at execution.
+                                    from_image = Some(Input::Output(lowered.image));
+                                    None
+                                }
+                            }
+                            None => match build.named_images.get(&name) {
+                                Some(image) => {
+                                    from_image = Some(image.clone());
+                                    None
+                                }
+                                None => {
                                     return Err(fail(format!(
-                                        "COPY --from={name}: copying from a stage with RUN steps (or built on a bld image target) is not supported yet"
+                                        "COPY --from={name}: no earlier stage or local image has that name or index, and bld cannot pull images yet"
                                     )));
                                 }
-                                Some(lowered.fs)
-                            }
-                            None if build.named_images.contains_key(&name) => {
-                                return Err(fail(format!(
-                                    "COPY --from={name}: copying from a bld image target is not supported yet; copy from a Dockerfile stage"
-                                )));
-                            }
-                            None => {
-                                return Err(fail(format!(
-                                    "COPY --from={name}: no earlier stage has that name or index, and bld cannot pull images yet"
-                                )));
-                            }
+                            },
                         }
                     }
                     None => None,
@@ -483,10 +486,14 @@ impl Lowering<'_> {
                     parents: *parents,
                     exclude,
                     from_stage: from_stage.as_ref(),
+                    from_image,
                     heredocs,
                 };
                 let (layer, created_by) =
                     copy::lower_copy(build, &self.lex, config, state.fs, &request, line, graph)?;
+                if request.from_image.is_some() {
+                    *state.fs_known = false;
+                }
                 state.add_layer(layer, created_by);
             }
             Instruction::Add {
@@ -515,6 +522,7 @@ impl Lowering<'_> {
                     parents: false,
                     exclude,
                     from_stage: None,
+                    from_image: None,
                     heredocs,
                 };
                 let (layer, created_by) =

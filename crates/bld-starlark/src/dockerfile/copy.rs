@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use bld_dockerfile::context::{ContextEntry, ContextTree, CopyOptions, PlannedKind, plan_copy};
 use bld_dockerfile::{Heredoc, ShellLex};
 use bld_graph::{
-    Action, ActionGraph, ActionId, ActionKind, EntryContent, FileMode, Input, LayerEntry, PackLayer,
+    Action, ActionGraph, ActionId, ActionKind, CopyFromImage, EntryContent, FileMode, Input,
+    LayerEntry, PackLayer,
 };
 
 use super::config::StageConfig;
@@ -49,6 +50,8 @@ pub(crate) struct CopyRequest<'a> {
     pub(crate) exclude: &'a [String],
     /// `--from=<stage>`: that stage's filesystem.
     pub(crate) from_stage: Option<&'a StageFs>,
+    /// `--from=` a stage or image whose files are known only once built: copied at execution.
+    pub(crate) from_image: Option<Input>,
     /// Heredocs (`COPY <<EOF /dest`): files made from their text.
     pub(crate) heredocs: &'a [Heredoc],
 }
@@ -92,6 +95,27 @@ pub(crate) fn lower_copy(
         None => (0, 0),
     };
     let chmod = request.chmod.map(parse_chmod).transpose().map_err(&fail)?;
+    if let Some(image) = &request.from_image {
+        let layer = graph.add(Action {
+            owner: build.owner.clone(),
+            output_name: format!("{}.layers/line-{line}.tar.gz", build.output_name),
+            kind: ActionKind::CopyFromImage(Box::new(CopyFromImage {
+                image: image.clone(),
+                sources: sources.clone(),
+                dest: dest.clone(),
+                workdir: config.workdir.clone(),
+                excludes: request.exclude.to_vec(),
+                parents: request.parents,
+                chown: request.chown.map(|_| (uid, gid)),
+                chmod,
+                mtime: build.source_date_epoch,
+            })),
+        });
+        return Ok((
+            layer,
+            format!("{} --from {} {dest}", request.keyword, sources.join(" ")),
+        ));
+    }
     let options = CopyOptions {
         workdir: config.workdir.clone(),
         excludes: request.exclude.to_vec(),
