@@ -13,6 +13,8 @@ const IMAGES: &[(&str, &str)] = &[
         "examples/shared_base/worker",
     ),
     ("//examples/dockerfile:image", "examples/dockerfile/image"),
+    ("//examples/busybox:image", "examples/busybox/image"),
+    ("//examples/greeter:image", "examples/greeter/image"),
 ];
 
 #[test]
@@ -24,7 +26,7 @@ fn examples_build_into_layouts_that_skopeo_and_umoci_accept() {
             .lines()
             .last()
             .unwrap_or_default()
-            .starts_with("Built 5 images"),
+            .starts_with("Built 7 images"),
         "{}",
         run.stdout
     );

@@ -10,9 +10,9 @@ fn a_second_build_runs_nothing_and_gives_the_same_digests() {
     let sandbox = Sandbox::with_examples();
     let first = sandbox.bld(&["build", "//examples/..."]).ok();
     let (ran, cached) = first.counts();
-    assert_eq!((ran, cached), (11, 0), "{}", first.stdout);
+    assert_eq!((ran, cached), (18, 0), "{}", first.stdout);
     let second = sandbox.bld(&["build", "//examples/..."]).ok();
-    assert_eq!(second.counts(), (0, 11), "{}", second.stdout);
+    assert_eq!(second.counts(), (0, 18), "{}", second.stdout);
     for label in ["//examples/hello:image", "//examples/shared_base:worker"] {
         assert_eq!(first.digest_of(label), second.digest_of(label));
     }
@@ -51,11 +51,12 @@ fn a_copy_elsewhere_with_other_mtimes_and_a_fresh_store_gives_the_same_digests()
         &["build", "//examples/..."],
     )
     .ok();
-    assert_eq!(copy.counts(), (11, 0));
+    assert_eq!(copy.counts(), (18, 0));
     for label in [
         "//examples/hello:image",
         "//examples/shared_base:api",
         "//examples/shared_base:worker",
+        "//examples/greeter:image",
     ] {
         assert_eq!(original.digest_of(label), copy.digest_of(label), "{label}");
     }
@@ -70,8 +71,8 @@ fn changing_one_source_reruns_only_what_depends_on_it() {
         "#!/bin/sh\necho changed\n",
     );
     let after = sandbox.bld(&["build", "//examples/..."]).ok();
-    // api_files (the layer) and api (the image) re-run; the other 9 actions are hits.
-    assert_eq!(after.counts(), (2, 9), "{}", after.stderr);
+    // api_files (the layer) and api (the image) re-run; the other 16 actions are hits.
+    assert_eq!(after.counts(), (2, 16), "{}", after.stderr);
     assert_ne!(
         before.digest_of("//examples/shared_base:api"),
         after.digest_of("//examples/shared_base:api")
@@ -152,12 +153,13 @@ fn two_processes_sharing_a_store_build_the_same_images() {
         "//examples/hello:image",
         "//examples/shared_base:api",
         "//examples/shared_base:worker",
+        "//examples/greeter:image",
     ] {
         assert_eq!(a.digest_of(label), b.digest_of(label), "{label}");
     }
     assert_eq!(
         sandbox.bld(&["build", "//examples/..."]).ok().counts(),
-        (0, 11)
+        (0, 18)
     );
     let layout = sandbox.ws().join("bld-out/examples/shared_base/worker");
     skopeo_verifies(&layout);

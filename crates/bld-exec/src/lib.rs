@@ -7,6 +7,7 @@
 //! only crate that runs work in parallel.
 
 mod copy_from;
+mod deb;
 mod record;
 mod run;
 mod step;

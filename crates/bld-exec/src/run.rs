@@ -163,6 +163,17 @@ pub(crate) fn satisfy(
                 diff_id: blob.diff_id,
             }
         }
+        ActionKind::FetchDebFile {
+            package,
+            version,
+            sha256,
+            path,
+        } => crate::deb::fetch_deb_file(store, package, version, sha256, path).map_err(
+            |failure| match failure {
+                crate::step::StepFailure::Command(message) => fail(ErrorKind::User, message),
+                crate::step::StepFailure::Internal(message) => fail(ErrorKind::Internal, message),
+            },
+        )?,
         ActionKind::StoreImage { manifest } => {
             let (parsed, _) = bld_oci::read_image(store, manifest)
                 .map_err(|e| fail(e.kind(), error_chain(&e)))?;

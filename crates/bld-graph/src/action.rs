@@ -47,6 +47,18 @@ pub enum ActionKind {
     /// Copies files out of an image's filesystem into a layer (`COPY --from=<stage>` when the
     /// stage's files are known only once built).
     CopyFromImage(Box<CopyFromImage>),
+    /// One file out of a Debian package, fetched from the machine's configured Debian archive
+    /// (`apt-get download`) and checked against a pinned sha256.
+    FetchDebFile {
+        /// The package (`busybox-static`).
+        package: String,
+        /// Its exact version (`1:1.35.0-4+deb12u1+b1`).
+        version: String,
+        /// The `.deb`'s pinned sha256.
+        sha256: bld_core::Digest,
+        /// The file inside the package (`bin/busybox`).
+        path: String,
+    },
     /// An image already in the store (`FROM` a tagged local image), by manifest digest.
     StoreImage {
         /// The manifest's digest.

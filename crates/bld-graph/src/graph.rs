@@ -116,7 +116,9 @@ impl Action {
     /// Every input this action reads, in the order its parameters name them.
     pub fn inputs(&self) -> Vec<&Input> {
         match &self.kind {
-            ActionKind::WriteFile { .. } | ActionKind::StoreImage { .. } => Vec::new(),
+            ActionKind::WriteFile { .. }
+            | ActionKind::StoreImage { .. }
+            | ActionKind::FetchDebFile { .. } => Vec::new(),
             ActionKind::PackLayer(pack) => pack
                 .entries
                 .iter()

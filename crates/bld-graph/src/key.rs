@@ -173,6 +173,18 @@ impl Action {
                 e.opt_u64(copy.chmod.map(u64::from));
                 e.u64(copy.mtime);
             }
+            ActionKind::FetchDebFile {
+                package,
+                version,
+                sha256,
+                path,
+            } => {
+                e.tag("fetch_deb_file");
+                e.str(package);
+                e.str(version);
+                e.0.update(sha256.as_bytes());
+                e.str(path);
+            }
             ActionKind::StoreImage { manifest } => {
                 e.tag("store_image");
                 e.0.update(manifest.as_bytes());

@@ -396,6 +396,36 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         context.declare(&actions.owner, name, ArtifactKind::Image, kind)
     }
 
+    /// One file out of a Debian package, fetched with `apt-get download` from the machine's
+    /// Debian archive and checked against the pinned `sha256` of the `.deb`; named `name`.
+    ///
+    /// ```python
+    /// busybox = ctx.actions.deb_file(name = "busybox", package = "busybox-static",
+    ///     version = "1:1.35.0-4+deb12u1+b1", sha256 = "3d3f…", path = "bin/busybox")
+    /// ```
+    fn deb_file<'v>(
+        this: Value<'v>,
+        #[starlark(require = named)] name: &str,
+        #[starlark(require = named)] package: &str,
+        #[starlark(require = named)] version: &str,
+        #[starlark(require = named)] sha256: &str,
+        #[starlark(require = named)] path: &str,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Artifact> {
+        let owner = &this_actions(this).owner;
+        let sha256 =
+            bld_core::Digest::from_hex(sha256.trim_start_matches("sha256:")).map_err(|_| {
+                anyhow::anyhow!("`sha256` must be 64 lowercase hex digits, got \"{sha256}\"")
+            })?;
+        let kind = ActionKind::FetchDebFile {
+            package: package.to_owned(),
+            version: version.to_owned(),
+            sha256,
+            path: path.to_owned(),
+        };
+        context(eval)?.declare(owner, name, ArtifactKind::File, kind)
+    }
+
     /// Lowers the Dockerfile `src` into this graph and returns the image it builds, named
     /// `name`. `context` lists the build context's files (paths relative to this package;
     /// the package's `.dockerignore` applies); `target` picks a stage; `build_args` sets ARGs;

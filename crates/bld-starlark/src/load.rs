@@ -22,6 +22,7 @@ const EMBEDDED_RULES: &[(&str, &str)] = &[
         "dockerfile.star",
         include_str!("../../../rules/dockerfile.star"),
     ),
+    ("deb.star", include_str!("../../../rules/deb.star")),
 ];
 
 fn dialect() -> Dialect {
