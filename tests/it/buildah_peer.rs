@@ -298,3 +298,214 @@ fn scratch_dockerfiles_match_buildah() {
         report.join("\n")
     );
 }
+
+/// Cases built on busybox, with RUN steps: both tools get a busybox image named
+/// `mirror.gcr.io/busybox` built from the host's /bin/busybox by the same Dockerfile.
+const BUSYBOX_CASES: &[Case] = &[
+    case("", "Dockerfile.run.args"),
+    case("", "Dockerfile.copyfrom_1"),
+    case("", "Dockerfile.copyfrom_2"),
+    case("", "Dockerfile.copyfrom_3"),
+    case("", "Dockerfile.copyfrom_3_1"),
+    case("", "Dockerfile.copyfrom_4"),
+    case("", "Dockerfile.copyfrom_5"),
+    case("", "Dockerfile.copyfrom_6"),
+    case("", "Dockerfile.copyfrom_7"),
+    case("", "Dockerfile.copyfrom_8"),
+    case("", "Dockerfile.copyfrom_9"),
+    case("", "Dockerfile.copyfrom_10"),
+    case("", "Dockerfile.copyfrom_11"),
+    case("", "Dockerfile.copyfrom_12"),
+    case("", "Dockerfile.copyfrom_13"),
+    case("env/precedence", "Dockerfile"),
+    case("copyblahblub", "Dockerfile"),
+    case("copyblahblub", "Dockerfile2"),
+    case("copyblahblub", "Dockerfile3"),
+    case("add/parent-clean", "Dockerfile"),
+    case("volumerun", "Dockerfile"),
+];
+
+/// Paths buildah leaves in RUN layers as mount points (documented difference: bld's layers
+/// hold only what the step changed).
+fn runtime_leftover(path: &str) -> bool {
+    ["dev", "proc", "sys", "run"]
+        .iter()
+        .any(|d| path == *d || path.starts_with(&format!("{d}/")))
+        || ["etc/hosts", "etc/resolv.conf", "etc/hostname", "etc"].contains(&path)
+}
+
+#[test]
+fn busybox_dockerfiles_with_run_steps_match_buildah() {
+    let data = testdata();
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let base = scratch.path().join("busybox-ctx");
+    std::fs::create_dir_all(&base).expect("mkdir");
+    std::fs::copy("/bin/busybox", base.join("busybox")).expect("/bin/busybox (busybox-static)");
+    std::fs::write(
+        base.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )
+    .expect("write");
+    let store = scratch.path().join("store");
+    run_bld(
+        scratch.path(),
+        &store,
+        &[
+            "build",
+            "-t",
+            "mirror.gcr.io/busybox",
+            &base.display().to_string(),
+        ],
+    )
+    .ok();
+    let isolation = [
+        "--isolation",
+        "oci",
+        "--runtime",
+        "runc",
+        "--network",
+        "none",
+        "--timestamp",
+        "0",
+        "-q",
+    ];
+    let mut bud: Vec<String> = ["bud"]
+        .iter()
+        .chain(&isolation)
+        .map(|s| s.to_string())
+        .collect();
+    bud.extend([
+        "-t".into(),
+        "mirror.gcr.io/busybox:latest".into(),
+        base.display().to_string(),
+    ]);
+    let made = buildah(
+        scratch.path(),
+        &bud.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert!(
+        made.status.success(),
+        "buildah busybox: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    let mut report = Vec::new();
+    for (i, case) in BUSYBOX_CASES.iter().enumerate() {
+        let context = if case.dir.is_empty() {
+            data.clone()
+        } else {
+            data.join(case.dir)
+        };
+        let dockerfile = context.join(case.dockerfile).display().to_string();
+        let name = format!("{} {}", case.dir, case.dockerfile);
+        let work = scratch.path().join(format!("busybox-case-{i}"));
+        let (bld_layout, peer_layout) = (work.join("bld"), work.join("buildah-layout"));
+        let bld = run_bld(
+            scratch.path(),
+            &store,
+            &[
+                "build",
+                "-f",
+                &dockerfile,
+                "-o",
+                &bld_layout.display().to_string(),
+                &context.display().to_string(),
+            ],
+        );
+        let tag = format!("localhost/busybox-case-{i}:1");
+        let mut args: Vec<String> = ["bud"]
+            .iter()
+            .chain(&isolation)
+            .map(|s| s.to_string())
+            .collect();
+        args.extend([
+            "-f".into(),
+            dockerfile.clone(),
+            "-t".into(),
+            tag.clone(),
+            context.display().to_string(),
+        ]);
+        let peer = buildah(
+            scratch.path(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        if bld.code != 0 || !peer.status.success() {
+            if bld.code == 0 || peer.status.success() {
+                report.push(format!(
+                    "{name}: bld exit {} / buildah {}\n  bld: {}\n  buildah: {}",
+                    bld.code,
+                    peer.status,
+                    bld.stderr.trim(),
+                    String::from_utf8_lossy(&peer.stderr).trim()
+                ));
+            }
+            continue;
+        }
+        let push = buildah(
+            scratch.path(),
+            &[
+                "push",
+                &tag,
+                &format!("oci:{}:latest", peer_layout.display()),
+            ],
+        );
+        assert!(
+            push.status.success(),
+            "buildah push: {}",
+            String::from_utf8_lossy(&push.stderr)
+        );
+        let (bld_root, peer_root) = (work.join("bld-bundle"), work.join("buildah-bundle"));
+        tool(
+            "umoci",
+            &[
+                "unpack",
+                "--image",
+                &bld_layout.display().to_string(),
+                &bld_root.display().to_string(),
+            ],
+        );
+        tool(
+            "umoci",
+            &[
+                "unpack",
+                "--image",
+                &format!("{}:latest", peer_layout.display()),
+                &peer_root.display().to_string(),
+            ],
+        );
+        let mut ours = listing(&bld_root.join("rootfs"));
+        let mut theirs = listing(&peer_root.join("rootfs"));
+        ours.retain(|p, _| !runtime_leftover(p));
+        theirs.retain(|p, _| !runtime_leftover(p));
+        if ours != theirs {
+            let mut diff = Vec::new();
+            for path in ours
+                .keys()
+                .chain(theirs.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+            {
+                if ours.get(path) != theirs.get(path) {
+                    diff.push(format!(
+                        "    {path}: bld {:?} buildah {:?}",
+                        ours.get(path),
+                        theirs.get(path)
+                    ));
+                }
+            }
+            report.push(format!("{name}: filesystems differ\n{}", diff.join("\n")));
+        }
+        let (ours, theirs) = (runtime_config(&bld_layout), runtime_config(&peer_layout));
+        if ours != theirs {
+            report.push(format!(
+                "{name}: configs differ\n  bld: {ours}\n  buildah: {theirs}"
+            ));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "{} of {} cases differ from buildah:\n{}",
+        report.len(),
+        BUSYBOX_CASES.len(),
+        report.join("\n")
+    );
+}

@@ -125,7 +125,17 @@ pub(crate) fn unpacked_layers(
         unpack_layer(&store.blob_path(&blob), &dir).map_err(internal)?;
         lowers.push(dir);
     }
-    Ok((lowers, config))
+    // A layer may appear twice (two steps that changed nothing give the same layer); overlayfs
+    // refuses a directory twice. Keeping only the topmost copy shows the same files: it covers
+    // every path the lower copy has.
+    let mut seen = std::collections::HashSet::new();
+    let mut unique: Vec<PathBuf> = lowers
+        .into_iter()
+        .rev()
+        .filter(|l| seen.insert(l.clone()))
+        .collect();
+    unique.reverse();
+    Ok((unique, config))
 }
 
 /// The image's environment, then `extra` variables where the image does not set them, and a
@@ -220,7 +230,14 @@ pub(crate) fn run_step(
                     }
                 )));
             }
-            pack_changes(store, &outcome.upper, &work_dir, step.mtime, &targets)
+            pack_changes(
+                store,
+                &outcome.upper,
+                &work_dir,
+                step.mtime,
+                &targets,
+                &step.volumes,
+            )
         });
     let _ = fs::remove_dir_all(&work_dir);
     layer
@@ -416,6 +433,7 @@ fn pack_changes(
     work_dir: &Path,
     mtime: u64,
     mount_targets: &[String],
+    volumes: &[String],
 ) -> Result<LayerBlob, StepFailure> {
     let empty: PathBuf = work_dir.join("whiteout");
     fs::write(&empty, b"").map_err(internal)?;
@@ -423,6 +441,13 @@ fn pack_changes(
     // Mount points the runtime made for RUN --mount targets, and directories made only to hold
     // them, are not changes the step made.
     changes.retain(|c| !mount_targets.contains(&c.path));
+    // What a step changes inside a declared VOLUME is discarded, as Docker does.
+    changes.retain(|c| {
+        !volumes.iter().any(|v| {
+            c.path
+                .starts_with(&format!("{}/", v.trim_start_matches('/')))
+        })
+    });
     loop {
         let before = changes.len();
         let snapshot: Vec<String> = changes.iter().map(|c| c.path.clone()).collect();

@@ -148,6 +148,8 @@ pub struct RunStep {
     pub host_network: bool,
     /// `RUN --mount`s.
     pub mounts: Vec<RunMount>,
+    /// Declared `VOLUME`s: what the step changes under them is discarded, as Docker does.
+    pub volumes: Vec<String>,
     /// The mtime of every entry of the resulting layer (`SOURCE_DATE_EPOCH`).
     pub mtime: u64,
     /// Where the step comes from, for messages (`app/Dockerfile:3: RUN make`); not part of the

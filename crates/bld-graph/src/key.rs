@@ -197,6 +197,7 @@ impl Action {
                 e.str(&step.cwd);
                 e.str(&step.user);
                 e.bool(step.host_network);
+                e.strs(&step.volumes);
                 e.u64(step.mounts.len() as u64);
                 for mount in &step.mounts {
                     match mount {

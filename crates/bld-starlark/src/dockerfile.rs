@@ -426,6 +426,7 @@ impl Lowering<'_> {
                         host_network: build.host_network
                             || matches!(network, Some(NetworkMode::Host)),
                         mounts,
+                        volumes: config.volumes.clone(),
                         mtime: build.source_date_epoch,
                         origin: format!("{}:{line}: RUN {text}", build.display),
                     })),

@@ -24,6 +24,8 @@ pub(crate) struct StageConfig {
     pub(crate) shell: Vec<String>,
     /// `ONBUILD` triggers of the image so far, which a stage built on it runs first.
     pub(crate) triggers: Vec<Instruction>,
+    /// `VOLUME`s declared so far (absolute paths), inherited from earlier stages.
+    pub(crate) volumes: Vec<String>,
 }
 
 impl Default for StageConfig {
@@ -36,6 +38,7 @@ impl Default for StageConfig {
             user: String::new(),
             shell: vec!["/bin/sh".to_owned(), "-c".to_owned()],
             triggers: Vec::new(),
+            volumes: Vec::new(),
         }
     }
 }
@@ -218,6 +221,8 @@ impl StageConfig {
                     expanded.push(self.expand(lex, path)?);
                 }
                 self.overlay.volumes.extend(expanded.iter().cloned());
+                self.volumes
+                    .extend(expanded.iter().map(|v| absolute(&self.workdir, v)));
                 format!("VOLUME {}", json_list(&expanded))
             }
             Instruction::StopSignal { signal } => {
