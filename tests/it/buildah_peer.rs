@@ -182,7 +182,7 @@ fn scratch_dockerfiles_match_buildah() {
             case.build_args.join(" ")
         );
         let work = scratch.path().join(format!("case-{i}"));
-        let (bld_layout, peer_layout) = (work.join("bld"), work.join("buildah-layout"));
+        let bld_layout = work.join("bld");
         let mut args = vec![
             "build".to_owned(),
             "-f".to_owned(),
@@ -229,66 +229,15 @@ fn scratch_dockerfiles_match_buildah() {
             }
             continue;
         }
-        let push = buildah(
+        compare(
             scratch.path(),
-            &[
-                "push",
-                &tag,
-                &format!("oci:{}:latest", peer_layout.display()),
-            ],
+            &work,
+            &name,
+            &tag,
+            &bld_layout,
+            &|_| false,
+            &mut report,
         );
-        assert!(
-            push.status.success(),
-            "buildah push: {}",
-            String::from_utf8_lossy(&push.stderr)
-        );
-        let bld_root = work.join("bld-bundle");
-        let peer_root = work.join("buildah-bundle");
-        tool(
-            "umoci",
-            &[
-                "unpack",
-                "--image",
-                &bld_layout.display().to_string(),
-                &bld_root.display().to_string(),
-            ],
-        );
-        tool(
-            "umoci",
-            &[
-                "unpack",
-                "--image",
-                &format!("{}:latest", peer_layout.display()),
-                &peer_root.display().to_string(),
-            ],
-        );
-        let (ours, theirs) = (
-            listing(&bld_root.join("rootfs")),
-            listing(&peer_root.join("rootfs")),
-        );
-        if ours != theirs {
-            let mut diff = Vec::new();
-            for path in ours
-                .keys()
-                .chain(theirs.keys())
-                .collect::<std::collections::BTreeSet<_>>()
-            {
-                if ours.get(path) != theirs.get(path) {
-                    diff.push(format!(
-                        "    {path}: bld {:?} buildah {:?}",
-                        ours.get(path),
-                        theirs.get(path)
-                    ));
-                }
-            }
-            report.push(format!("{name}: filesystems differ\n{}", diff.join("\n")));
-        }
-        let (ours, theirs) = (runtime_config(&bld_layout), runtime_config(&peer_layout));
-        if ours != theirs {
-            report.push(format!(
-                "{name}: configs differ\n  bld: {ours}\n  buildah: {theirs}"
-            ));
-        }
     }
     assert!(
         report.is_empty(),
@@ -399,7 +348,7 @@ fn busybox_dockerfiles_with_run_steps_match_buildah() {
         let dockerfile = context.join(case.dockerfile).display().to_string();
         let name = format!("{} {}", case.dir, case.dockerfile);
         let work = scratch.path().join(format!("busybox-case-{i}"));
-        let (bld_layout, peer_layout) = (work.join("bld"), work.join("buildah-layout"));
+        let bld_layout = work.join("bld");
         let bld = run_bld(
             scratch.path(),
             &store,
@@ -441,65 +390,15 @@ fn busybox_dockerfiles_with_run_steps_match_buildah() {
             }
             continue;
         }
-        let push = buildah(
+        compare(
             scratch.path(),
-            &[
-                "push",
-                &tag,
-                &format!("oci:{}:latest", peer_layout.display()),
-            ],
+            &work,
+            &name,
+            &tag,
+            &bld_layout,
+            &runtime_leftover,
+            &mut report,
         );
-        assert!(
-            push.status.success(),
-            "buildah push: {}",
-            String::from_utf8_lossy(&push.stderr)
-        );
-        let (bld_root, peer_root) = (work.join("bld-bundle"), work.join("buildah-bundle"));
-        tool(
-            "umoci",
-            &[
-                "unpack",
-                "--image",
-                &bld_layout.display().to_string(),
-                &bld_root.display().to_string(),
-            ],
-        );
-        tool(
-            "umoci",
-            &[
-                "unpack",
-                "--image",
-                &format!("{}:latest", peer_layout.display()),
-                &peer_root.display().to_string(),
-            ],
-        );
-        let mut ours = listing(&bld_root.join("rootfs"));
-        let mut theirs = listing(&peer_root.join("rootfs"));
-        ours.retain(|p, _| !runtime_leftover(p));
-        theirs.retain(|p, _| !runtime_leftover(p));
-        if ours != theirs {
-            let mut diff = Vec::new();
-            for path in ours
-                .keys()
-                .chain(theirs.keys())
-                .collect::<std::collections::BTreeSet<_>>()
-            {
-                if ours.get(path) != theirs.get(path) {
-                    diff.push(format!(
-                        "    {path}: bld {:?} buildah {:?}",
-                        ours.get(path),
-                        theirs.get(path)
-                    ));
-                }
-            }
-            report.push(format!("{name}: filesystems differ\n{}", diff.join("\n")));
-        }
-        let (ours, theirs) = (runtime_config(&bld_layout), runtime_config(&peer_layout));
-        if ours != theirs {
-            report.push(format!(
-                "{name}: configs differ\n  bld: {ours}\n  buildah: {theirs}"
-            ));
-        }
     }
     assert!(
         report.is_empty(),
@@ -508,4 +407,77 @@ fn busybox_dockerfiles_with_run_steps_match_buildah() {
         BUSYBOX_CASES.len(),
         report.join("\n")
     );
+}
+
+/// Pushes buildah's image `tag` to a layout beside `work`'s, unpacks both images with umoci and
+/// records in `report` every difference in the filesystem (paths for which `ignore` is true set
+/// aside) and in the runtime config.
+fn compare(
+    scratch: &Path,
+    work: &Path,
+    name: &str,
+    tag: &str,
+    bld_layout: &Path,
+    ignore: &dyn Fn(&str) -> bool,
+    report: &mut Vec<String>,
+) {
+    let peer_layout = work.join("buildah-layout");
+    let push = buildah(
+        scratch,
+        &[
+            "push",
+            tag,
+            &format!("oci:{}:latest", peer_layout.display()),
+        ],
+    );
+    assert!(
+        push.status.success(),
+        "buildah push: {}",
+        String::from_utf8_lossy(&push.stderr)
+    );
+    let (bld_root, peer_root) = (work.join("bld-bundle"), work.join("buildah-bundle"));
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &bld_layout.display().to_string(),
+            &bld_root.display().to_string(),
+        ],
+    );
+    let peer_image = format!("{}:latest", peer_layout.display());
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &peer_image,
+            &peer_root.display().to_string(),
+        ],
+    );
+    let mut ours = listing(&bld_root.join("rootfs"));
+    let mut theirs = listing(&peer_root.join("rootfs"));
+    ours.retain(|p, _| !ignore(p));
+    theirs.retain(|p, _| !ignore(p));
+    if ours != theirs {
+        let paths: std::collections::BTreeSet<&String> = ours.keys().chain(theirs.keys()).collect();
+        let diff: Vec<String> = paths
+            .into_iter()
+            .filter(|path| ours.get(*path) != theirs.get(*path))
+            .map(|path| {
+                format!(
+                    "    {path}: bld {:?} buildah {:?}",
+                    ours.get(path),
+                    theirs.get(path)
+                )
+            })
+            .collect();
+        report.push(format!("{name}: filesystems differ\n{}", diff.join("\n")));
+    }
+    let (ours, theirs) = (runtime_config(bld_layout), runtime_config(&peer_layout));
+    if ours != theirs {
+        report.push(format!(
+            "{name}: configs differ\n  bld: {ours}\n  buildah: {theirs}"
+        ));
+    }
 }

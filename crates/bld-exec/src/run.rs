@@ -72,6 +72,10 @@ pub(crate) fn satisfy(
     let key = action.key(&|input| identities[input]);
     let store = context.store;
     let internal = |e: &dyn std::fmt::Display| fail(ErrorKind::Internal, format!("{e}"));
+    let step_failure = |failure: crate::step::StepFailure| match failure {
+        crate::step::StepFailure::Command(message) => fail(ErrorKind::User, message),
+        crate::step::StepFailure::Internal(message) => fail(ErrorKind::Internal, message),
+    };
 
     if let Some(record) = store.get_action(&key.0).map_err(|e| internal(&e))? {
         match serde_json::from_slice::<ActionOutput>(&record) {
@@ -147,16 +151,7 @@ pub(crate) fn satisfy(
                 }
             };
             let blob =
-                crate::copy_from::copy_from_image(store, &manifest, copy).map_err(|failure| {
-                    match failure {
-                        crate::step::StepFailure::Command(message) => {
-                            fail(ErrorKind::User, message)
-                        }
-                        crate::step::StepFailure::Internal(message) => {
-                            fail(ErrorKind::Internal, message)
-                        }
-                    }
-                })?;
+                crate::copy_from::copy_from_image(store, &manifest, copy).map_err(step_failure)?;
             ActionOutput::Layer {
                 digest: blob.digest,
                 size: blob.size,
@@ -168,12 +163,8 @@ pub(crate) fn satisfy(
             version,
             sha256,
             path,
-        } => crate::deb::fetch_deb_file(store, package, version, sha256, path).map_err(
-            |failure| match failure {
-                crate::step::StepFailure::Command(message) => fail(ErrorKind::User, message),
-                crate::step::StepFailure::Internal(message) => fail(ErrorKind::Internal, message),
-            },
-        )?,
+        } => crate::deb::fetch_deb_file(store, package, version, sha256, path)
+            .map_err(step_failure)?,
         ActionKind::StoreImage { manifest } => {
             let (parsed, _) = bld_oci::read_image(store, manifest)
                 .map_err(|e| fail(e.kind(), error_chain(&e)))?;
@@ -203,10 +194,7 @@ pub(crate) fn satisfy(
             let blob = crate::step::run_step(store, &context.secrets, &manifest, step, &|line| {
                 observer.output(graph, id, line)
             })
-            .map_err(|failure| match failure {
-                crate::step::StepFailure::Command(message) => fail(ErrorKind::User, message),
-                crate::step::StepFailure::Internal(message) => fail(ErrorKind::Internal, message),
-            })?;
+            .map_err(step_failure)?;
             ActionOutput::Layer {
                 digest: blob.digest,
                 size: blob.size,
