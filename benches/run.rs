@@ -1,0 +1,114 @@
+//! Benchmark: Dockerfiles with RUN steps on a busybox base, built by bld and by buildah in the
+//! same run (`bud --layers --isolation oci --runtime runc --network none`, overlay storage).
+//! Prints each time and the bld/buildah ratio for a clean build, a fully cached rebuild, and a
+//! rebuild after one source file changed.
+//!
+//! Run with `cargo bench --bench run` (needs root, runc, buildah and busybox-static).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+const BASE: &str = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n";
+
+const APP: &str = "FROM bench-busybox\n\
+RUN mkdir -p /opt/tools && for i in $(seq 1 200); do echo tool $i > /opt/tools/t$i; done\n\
+RUN mkdir -p /etc && echo configured > /etc/app.conf && rm -f /bin/vi\n\
+COPY src/ /app/\n\
+RUN cat /app/*.txt | wc -l > /app/lines && ls /app > /app/index\n\
+CMD [\"cat\", \"/app/lines\"]\n";
+
+fn timed(what: &str, command: &mut Command) -> f64 {
+    let started = Instant::now();
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    seconds
+}
+
+fn bld(store: &Path, context: &Path, tag: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bld"));
+    command
+        .args(["build", "--quiet", "-t", tag])
+        .arg(context)
+        .env("BLD_STORE", store);
+    command
+}
+
+fn buildah(root: &Path, context: &Path, tag: &str) -> Command {
+    let mut command = Command::new("buildah");
+    command
+        .arg("--root")
+        .arg(root.join("root"))
+        .arg("--runroot")
+        .arg(root.join("run"))
+        .args([
+            "--storage-driver",
+            "overlay",
+            "bud",
+            "--layers",
+            "--isolation",
+            "oci",
+            "--runtime",
+            "runc",
+        ])
+        .args(["--network", "none", "--timestamp", "0", "-q", "-t", tag])
+        .arg(context);
+    command
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path().join("base");
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(&base).expect("mkdir");
+    std::fs::create_dir_all(app.join("src")).expect("mkdir");
+    std::fs::copy("/bin/busybox", base.join("busybox")).expect("/bin/busybox (busybox-static)");
+    std::fs::write(base.join("Dockerfile"), BASE).expect("write");
+    std::fs::write(app.join("Dockerfile"), APP).expect("write");
+    for i in 0..50 {
+        std::fs::write(
+            app.join("src").join(format!("f{i}.txt")),
+            format!("line {i}\n"),
+        )
+        .expect("write");
+    }
+    let (store, peer) = (dir.path().join("bld-store"), dir.path().join("buildah"));
+
+    // Clean builds include the base image, as a fresh machine would.
+    let bld_clean = timed("bld base", &mut bld(&store, &base, "bench-busybox"))
+        + timed("bld app", &mut bld(&store, &app, "bench-app"));
+    let peer_clean = timed("buildah base", &mut buildah(&peer, &base, "bench-busybox"))
+        + timed("buildah app", &mut buildah(&peer, &app, "bench-app"));
+    let bld_cached = timed("bld cached", &mut bld(&store, &app, "bench-app"));
+    let peer_cached = timed("buildah cached", &mut buildah(&peer, &app, "bench-app"));
+    std::fs::write(app.join("src/f7.txt"), "changed\n").expect("write");
+    let bld_one = timed("bld one file", &mut bld(&store, &app, "bench-app"));
+    let peer_one = timed("buildah one file", &mut buildah(&peer, &app, "bench-app"));
+
+    println!(
+        "bld vs buildah: Dockerfiles with RUN steps on busybox ({} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:<22} {:>10} {:>10} {:>12}",
+        "", "bld", "buildah", "bld/buildah"
+    );
+    for (what, ours, theirs) in [
+        ("clean build", bld_clean, peer_clean),
+        ("fully cached rebuild", bld_cached, peer_cached),
+        ("one file changed", bld_one, peer_one),
+    ] {
+        println!(
+            "{what:<22} {ours:>8.2} s {theirs:>8.2} s {:>11.2}x",
+            ours / theirs
+        );
+    }
+}
