@@ -402,3 +402,40 @@ fn copy_from_a_stage_with_run_steps_reads_its_built_filesystem() {
     );
     assert!(deleted.stderr.contains("bin/ls"), "{}", deleted.stderr);
 }
+
+#[test]
+fn bind_mounts_show_a_stage_or_the_context_read_only_and_stay_out_of_the_image() {
+    let sandbox = workspace(
+        "FROM busybox AS tools\nRUN mkdir -p /tools && echo 'echo from tools' > /tools/hello.sh\n\
+         FROM busybox\n\
+         RUN --mount=type=bind,from=tools,source=/tools,target=/mnt/tools sh /mnt/tools/hello.sh > /out1\n\
+         RUN --mount=type=bind,target=/ctx cat /ctx/name.txt > /out2 && (touch /ctx/x 2>/dev/null && echo writable || echo read-only) > /out3\n",
+    );
+    sandbox.bld(&["build", "//app:image"]).ok();
+    let bundle = sandbox.path().join("bundle");
+    let layout = sandbox.ws().join("bld-out/app/image");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &layout.display().to_string(),
+            &bundle.display().to_string(),
+        ],
+    );
+    let root = bundle.join("rootfs");
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("out1"), "from tools\n");
+    assert_eq!(read("out2"), "bld\n");
+    assert_eq!(read("out3"), "read-only\n");
+    assert!(
+        !root.join("mnt").exists() && !root.join("ctx").exists(),
+        "mount points stay out of the layer"
+    );
+
+    // A changed context file under the bind re-runs the step.
+    sandbox.write("app/name.txt", "changed\n");
+    let again = sandbox.bld(&["build", "//app:image"]).ok();
+    assert!(again.counts().0 >= 1, "{}", again.stdout);
+}

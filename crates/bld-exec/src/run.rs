@@ -191,9 +191,33 @@ pub(crate) fn satisfy(
                 },
                 Input::Source(path) => return Err(internal(&format!("RUN over source `{path}`"))),
             };
-            let blob = crate::step::run_step(store, &context.secrets, &manifest, step, &|line| {
-                observer.output(graph, id, line)
-            })
+            let mut images = Vec::new();
+            for mount in &step.mounts {
+                if let bld_graph::RunMount::BindImage {
+                    image: Input::Output(dep),
+                    ..
+                } = mount
+                {
+                    match dep_output(*dep)? {
+                        ActionOutput::Image { manifest, .. } => images.push(manifest),
+                        other => {
+                            return Err(internal(&format!("bind mount of a non-image: {other:?}")));
+                        }
+                    }
+                }
+            }
+            let binds = crate::step::BindSources {
+                images,
+                exec_root: &context.workspace_root,
+            };
+            let blob = crate::step::run_step(
+                store,
+                &context.secrets,
+                &manifest,
+                step,
+                &|line| observer.output(graph, id, line),
+                &binds,
+            )
             .map_err(step_failure)?;
             ActionOutput::Layer {
                 digest: blob.digest,

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use bld_core::Digest;
 use bld_graph::{RunMount, RunStep};
 use bld_oci::{ItemKind, LayerBlob, LayerItem, pack_layer, read_image};
-use bld_sandbox::{ChangeKind, MountKind, RunSpec, SandboxMount, run, unpack_layer, upper_changes};
+use bld_sandbox::{
+    ChangeKind, MountKind, ReadOnlyOverlay, RunSpec, SandboxMount, run, unpack_layer, upper_changes,
+};
 use bld_store::Store;
 
 /// Directories the runtime creates as mount points; an empty one in the upper directory is
@@ -188,13 +190,14 @@ pub(crate) fn run_step(
     manifest: &Digest,
     step: &RunStep,
     on_output: &dyn Fn(&str),
+    binds: &BindSources<'_>,
 ) -> Result<LayerBlob, StepFailure> {
     let (lowers, config) = unpacked_layers(store, manifest)?;
     let (uid, gid) = resolve_user(&step.user, &lowers)?;
     // Build args are in the step's environment, under the image's ENV.
     let env = environment(&config, &step.env, false);
     let work_dir = store.temp_path("run");
-    let mounts = step_mounts(store, secrets, step, &work_dir)?;
+    let (mounts, overlays) = step_mounts(store, secrets, step, &work_dir, binds)?;
     let targets: Vec<String> = mounts
         .iter()
         .map(|m| m.target.trim_start_matches('/').to_owned())
@@ -211,6 +214,7 @@ pub(crate) fn run_step(
         runtime: runtime(),
         attach: false,
         mounts,
+        overlays,
     };
     let layer = run(&spec, on_output)
         .map_err(sandbox_failure)
@@ -336,6 +340,7 @@ pub fn run_image(
         runtime: runtime(),
         attach: true,
         mounts: Vec::new(),
+        overlays: Vec::new(),
     };
     let outcome = run(&spec, &|_| {}).map_err(|e| fail(sandbox_failure(e)));
     let _ = fs::remove_dir_all(&work_dir);
@@ -350,11 +355,45 @@ fn step_mounts(
     secrets: &std::collections::HashMap<String, PathBuf>,
     step: &RunStep,
     work_dir: &Path,
-) -> Result<Vec<SandboxMount>, StepFailure> {
+    binds: &BindSources<'_>,
+) -> Result<(Vec<SandboxMount>, Vec<ReadOnlyOverlay>), StepFailure> {
     use std::os::unix::fs::PermissionsExt;
     let mut mounts = Vec::new();
+    let mut overlays = Vec::new();
+    let mut images = binds.images.iter();
     for mount in &step.mounts {
         match mount {
+            RunMount::BindImage { target, source, .. } => {
+                let manifest = images
+                    .next()
+                    .ok_or_else(|| internal("a bind mount's image has no output"))?;
+                let (lowers, _) = unpacked_layers(store, manifest)?;
+                let mountpoint = work_dir.join(format!("bind-{}", overlays.len()));
+                let inside = source.trim_start_matches('/');
+                let source = if inside.is_empty() {
+                    mountpoint.clone()
+                } else {
+                    mountpoint.join(inside)
+                };
+                overlays.push(ReadOnlyOverlay { lowers, mountpoint });
+                mounts.push(SandboxMount {
+                    target: target.clone(),
+                    kind: MountKind::Bind {
+                        source,
+                        read_only: true,
+                    },
+                });
+            }
+            RunMount::BindContext { target, source, .. } => {
+                let source = binds.exec_root.join(source);
+                mounts.push(SandboxMount {
+                    target: target.clone(),
+                    kind: MountKind::Bind {
+                        source,
+                        read_only: true,
+                    },
+                });
+            }
             RunMount::Cache {
                 target,
                 id,
@@ -424,7 +463,7 @@ fn step_mounts(
             }
         }
     }
-    Ok(mounts)
+    Ok((mounts, overlays))
 }
 
 fn pack_changes(
@@ -522,4 +561,13 @@ fn pack_changes(
         });
     }
     pack_layer(store, &items, mtime).map_err(internal)
+}
+
+/// What `type=bind` mounts read: the manifests of their images (in mount order) and the
+/// directory context paths resolve against.
+pub(crate) struct BindSources<'a> {
+    /// Each `BindImage` mount's image, in order.
+    pub(crate) images: Vec<Digest>,
+    /// Where `BindContext` sources are.
+    pub(crate) exec_root: &'a Path,
 }

@@ -83,6 +83,26 @@ pub enum RunMount {
         /// Group when created.
         gid: u32,
     },
+    /// A directory of an image (`type=bind,from=<stage>`), read-only; its content is the
+    /// image's, so the image is an input.
+    BindImage {
+        /// Where it is mounted.
+        target: String,
+        /// The image.
+        image: Input,
+        /// The path in the image (`/` for all of it).
+        source: String,
+    },
+    /// A directory of the build context (`type=bind` without `from`), read-only; the files
+    /// under it are inputs.
+    BindContext {
+        /// Where it is mounted.
+        target: String,
+        /// The directory, relative to the directory the executor resolves sources in.
+        source: String,
+        /// Every file under it.
+        files: Vec<Input>,
+    },
     /// An empty tmpfs (`type=tmpfs`).
     Tmpfs {
         /// Where it is mounted.

@@ -130,7 +130,13 @@ impl Action {
                 })
                 .collect(),
             ActionKind::AssembleImage(image) => image.base.iter().chain(&image.layers).collect(),
-            ActionKind::RunStep(step) => vec![&step.image],
+            ActionKind::RunStep(step) => std::iter::once(&step.image)
+                .chain(step.mounts.iter().flat_map(|m| match m {
+                    crate::RunMount::BindImage { image, .. } => vec![image],
+                    crate::RunMount::BindContext { files, .. } => files.iter().collect(),
+                    _ => Vec::new(),
+                }))
+                .collect(),
             ActionKind::CopyFromImage(copy) => vec![&copy.image],
         }
     }

@@ -215,6 +215,32 @@ impl Action {
                                 e.u64(n.into());
                             }
                         }
+                        RunMount::BindImage {
+                            target,
+                            image,
+                            source,
+                        } => {
+                            e.tag("bind-image");
+                            e.str(target);
+                            e.input(identity(image));
+                            e.str(source);
+                        }
+                        RunMount::BindContext {
+                            target,
+                            source,
+                            files,
+                        } => {
+                            e.tag("bind-context");
+                            e.str(target);
+                            e.str(source);
+                            e.u64(files.len() as u64);
+                            for file in files {
+                                if let Input::Source(path) = file {
+                                    e.str(path);
+                                }
+                                e.input(identity(file));
+                            }
+                        }
                         RunMount::Tmpfs { target, size } => {
                             e.tag("tmpfs");
                             e.str(target);

@@ -38,6 +38,18 @@ pub struct RunSpec {
     pub attach: bool,
     /// Extra mounts (`RUN --mount`), which never reach the upper directory's content.
     pub mounts: Vec<SandboxMount>,
+    /// Read-only overlays of other images, mounted before the container starts (so that
+    /// `mounts` can bind directories of them).
+    pub overlays: Vec<ReadOnlyOverlay>,
+}
+
+/// An image's layers stacked read-only at a mount point, for the duration of a run.
+#[derive(Debug, Clone)]
+pub struct ReadOnlyOverlay {
+    /// Unpacked layers, bottom first.
+    pub lowers: Vec<PathBuf>,
+    /// Where to mount them (inside the run's directory).
+    pub mountpoint: PathBuf,
 }
 
 /// A mount for one run.
@@ -202,8 +214,9 @@ fn bundle_config(spec: &RunSpec) -> Result<Spec, String> {
 
 /// Runs `spec.args` in a new container over `spec.lowers` and returns how it ended, with the
 /// upper directory holding its changes.
-/// `on_output` gets each line the command writes (stdout and stderr, in order) as it writes
-/// it, unless `spec.attach` hands the streams to the terminal.
+/// `on_output` gets each line the command writes to stdout or stderr as it writes it (the two
+/// streams interleaved as the runtime delivers them), unless `spec.attach` hands the streams to
+/// the terminal.
 pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, SandboxError> {
     if !on_path(&spec.runtime) {
         return Err(SandboxError::MissingRuntime {
@@ -250,7 +263,15 @@ pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, Sandb
         RUNS.fetch_add(1, Ordering::Relaxed)
     );
     // A private mount namespace holds the overlay: it disappears with the run, whatever happens.
-    let script = r#"mount -t overlay overlay -o "$1" "$2" && mkdir -p "$2$3" && exec "$4" run --bundle "$5" "$6" 2>&1"#;
+    // Arguments: rootfs options, rootfs, cwd, runtime, bundle, id, then (options, mount point)
+    // pairs of read-only overlays for `type=bind,from=` mounts.
+    let script = r#"set -e
+mount -t overlay overlay -o "$1" "$2"
+mkdir -p "$2$3"
+rootfs_runtime="$4" bundle="$5" id="$6"
+shift 6
+while [ $# -gt 0 ]; do mkdir -p "$2"; mount -t overlay overlay -o "$1" "$2"; shift 2; done
+exec "$rootfs_runtime" run --bundle "$bundle" "$id" 2>&1"#;
     let mut command = Command::new("unshare");
     command
         .args([
@@ -270,6 +291,21 @@ pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, Sandb
         .arg(&bundle)
         .arg(&id)
         .stdin(std::process::Stdio::null());
+    for (i, overlay) in spec.overlays.iter().enumerate() {
+        // overlayfs needs two lower directories when there is no upper one.
+        let mut lowers: Vec<String> = overlay
+            .lowers
+            .iter()
+            .rev()
+            .map(|p| p.display().to_string())
+            .collect();
+        let spare = spec.work_dir.join(format!("overlay-empty-{i}"));
+        fs::create_dir_all(&spare).map_err(io_error("create", &spare))?;
+        lowers.push(spare.display().to_string());
+        command
+            .arg(format!("lowerdir={}", lowers.join(":")))
+            .arg(&overlay.mountpoint);
+    }
     let (status, combined) = if spec.attach {
         let status = command
             .status()

@@ -240,7 +240,97 @@ pub fn lower_dockerfile(
     Ok(lowering.lower_stage(target, graph)?.image)
 }
 
+/// Why a `type=bind` mount could not be lowered.
+enum BindError {
+    /// Lowering the stage it names failed.
+    Lowering(FrontendError),
+    /// Something about the mount itself.
+    Message(String),
+}
+
 impl Lowering<'_> {
+    /// A `RUN --mount=type=bind`: a directory of an earlier stage or image (`from=`), or of the
+    /// build context, read-only.
+    fn bind_mount(
+        &mut self,
+        stage: usize,
+        bind: &bld_dockerfile::instructions::BindMount,
+        config: &StageConfig,
+        graph: &mut ActionGraph,
+    ) -> Result<RunMount, BindError> {
+        let build = self.build;
+        if !bind.read_only {
+            return Err(BindError::Message(
+                "RUN --mount=type=bind,rw is not supported yet: bind mounts are read-only".into(),
+            ));
+        }
+        let target = config::absolute(&config.workdir, &bind.target);
+        match &bind.from {
+            Some(name) => {
+                let name = config.expand(&self.lex, name).map_err(BindError::Message)?;
+                let image = match self.stage_named(&name, stage) {
+                    Some(earlier) => Input::Output(
+                        self.lower_stage(earlier, graph)
+                            .map_err(BindError::Lowering)?
+                            .image,
+                    ),
+                    None => build.named_images.get(&name).cloned().ok_or_else(|| {
+                        BindError::Message(format!(
+                            "--mount from={name}: no earlier stage or local image has that name"
+                        ))
+                    })?,
+                };
+                let source = bind.source.clone().unwrap_or_else(|| "/".to_owned());
+                Ok(RunMount::BindImage {
+                    target,
+                    image,
+                    source,
+                })
+            }
+            None => {
+                let source = bind.source.as_deref().unwrap_or(".");
+                let relative = source
+                    .trim_start_matches("./")
+                    .trim_start_matches('/')
+                    .trim_end_matches('/');
+                let relative = if relative == "." { "" } else { relative };
+                if relative.split('/').any(|p| p == "..") {
+                    return Err(BindError::Message(format!(
+                        "--mount source={source}: the source must stay inside the build context"
+                    )));
+                }
+                let in_context = |path: &str| {
+                    if build.context_prefix.is_empty() {
+                        path.to_owned()
+                    } else {
+                        format!("{}/{path}", build.context_prefix)
+                    }
+                };
+                let files: Vec<Input> = build
+                    .context
+                    .iter()
+                    .filter(|(path, entry)| {
+                        matches!(entry, bld_dockerfile::context::ContextEntry::File { .. })
+                            && (relative.is_empty()
+                                || *path == relative
+                                || path.starts_with(&format!("{relative}/")))
+                    })
+                    .map(|(path, _)| Input::Source(in_context(path)))
+                    .collect();
+                let source = if relative.is_empty() {
+                    build.context_prefix.clone()
+                } else {
+                    in_context(relative)
+                };
+                Ok(RunMount::BindContext {
+                    target,
+                    source,
+                    files,
+                })
+            }
+        }
+    }
+
     /// The stage a `FROM` or `--from` names: a stage name or index, else `None` (an image).
     fn stage_named(&self, name: &str, before: usize) -> Option<usize> {
         let lower = name.to_lowercase();
@@ -380,7 +470,19 @@ impl Lowering<'_> {
                 network,
                 ..
             } => {
-                let mounts = run_mounts(mounts, config).map_err(&fail)?;
+                let (binds, others): (Vec<&Mount>, Vec<&Mount>) =
+                    mounts.iter().partition(|m| matches!(m, Mount::Bind(_)));
+                let others: Vec<Mount> = others.into_iter().cloned().collect();
+                let mut mounts = run_mounts(&others, config).map_err(&fail)?;
+                for bind in binds {
+                    let Mount::Bind(bind) = bind else { continue };
+                    mounts.push(self.bind_mount(stage, bind, config, graph).map_err(
+                        |e| match e {
+                            BindError::Lowering(e) => e,
+                            BindError::Message(m) => fail(m),
+                        },
+                    )?);
+                }
                 if !heredocs.is_empty() {
                     return Err(fail("RUN with a heredoc is not supported yet".into()));
                 }
