@@ -7,24 +7,13 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+
+#[path = "shared/peer.rs"]
+mod peer;
+
+use peer::{buildah, timed};
 
 const TREES: &[&str] = &["/usr/share/doc", "/usr/share/perl", "/usr/lib/python3"];
-
-fn timed(what: &str, command: &mut Command) -> f64 {
-    let started = Instant::now();
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    let seconds = started.elapsed().as_secs_f64();
-    assert!(
-        output.status.success(),
-        "{what} failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    seconds
-}
 
 fn bld(store: &Path, context: &Path, out: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bld"));
@@ -33,18 +22,6 @@ fn bld(store: &Path, context: &Path, out: &Path) -> Command {
         .arg(out)
         .arg(context)
         .env("BLD_STORE", store);
-    command
-}
-
-fn buildah(root: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new("buildah");
-    command
-        .arg("--root")
-        .arg(root.join("root"))
-        .arg("--runroot")
-        .arg(root.join("run"))
-        .args(["--storage-driver", "overlay"])
-        .args(args);
     command
 }
 

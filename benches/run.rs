@@ -7,7 +7,11 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+
+#[path = "shared/peer.rs"]
+mod peer;
+
+use peer::{buildah, timed};
 
 const BASE: &str = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n";
 
@@ -18,21 +22,6 @@ COPY src/ /app/\n\
 RUN cat /app/*.txt | wc -l > /app/lines && ls /app > /app/index\n\
 CMD [\"cat\", \"/app/lines\"]\n";
 
-fn timed(what: &str, command: &mut Command) -> f64 {
-    let started = Instant::now();
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    let seconds = started.elapsed().as_secs_f64();
-    assert!(
-        output.status.success(),
-        "{what} failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    seconds
-}
-
 fn bld(store: &Path, context: &Path, tag: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bld"));
     command
@@ -42,26 +31,27 @@ fn bld(store: &Path, context: &Path, tag: &str) -> Command {
     command
 }
 
-fn buildah(root: &Path, context: &Path, tag: &str) -> Command {
-    let mut command = Command::new("buildah");
-    command
-        .arg("--root")
-        .arg(root.join("root"))
-        .arg("--runroot")
-        .arg(root.join("run"))
-        .args([
-            "--storage-driver",
-            "overlay",
+fn buildah_build(root: &Path, context: &Path, tag: &str) -> Command {
+    let context = context.display().to_string();
+    buildah(
+        root,
+        &[
             "bud",
             "--layers",
             "--isolation",
             "oci",
             "--runtime",
             "runc",
-        ])
-        .args(["--network", "none", "--timestamp", "0", "-q", "-t", tag])
-        .arg(context);
-    command
+            "--network",
+            "none",
+            "--timestamp",
+            "0",
+            "-q",
+            "-t",
+            tag,
+            &context,
+        ],
+    )
 }
 
 fn main() {
@@ -85,13 +75,21 @@ fn main() {
     // Clean builds include the base image, as a fresh machine would.
     let bld_clean = timed("bld base", &mut bld(&store, &base, "bench-busybox"))
         + timed("bld app", &mut bld(&store, &app, "bench-app"));
-    let peer_clean = timed("buildah base", &mut buildah(&peer, &base, "bench-busybox"))
-        + timed("buildah app", &mut buildah(&peer, &app, "bench-app"));
+    let peer_clean = timed(
+        "buildah base",
+        &mut buildah_build(&peer, &base, "bench-busybox"),
+    ) + timed("buildah app", &mut buildah_build(&peer, &app, "bench-app"));
     let bld_cached = timed("bld cached", &mut bld(&store, &app, "bench-app"));
-    let peer_cached = timed("buildah cached", &mut buildah(&peer, &app, "bench-app"));
+    let peer_cached = timed(
+        "buildah cached",
+        &mut buildah_build(&peer, &app, "bench-app"),
+    );
     std::fs::write(app.join("src/f7.txt"), "changed\n").expect("write");
     let bld_one = timed("bld one file", &mut bld(&store, &app, "bench-app"));
-    let peer_one = timed("buildah one file", &mut buildah(&peer, &app, "bench-app"));
+    let peer_one = timed(
+        "buildah one file",
+        &mut buildah_build(&peer, &app, "bench-app"),
+    );
 
     println!(
         "bld vs buildah: Dockerfiles with RUN steps on busybox ({} cores)",

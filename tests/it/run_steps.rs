@@ -36,16 +36,11 @@ fn workspace(dockerfile: &str) -> Sandbox {
     sandbox
 }
 
-#[test]
-fn run_steps_change_the_filesystem_and_are_cached() {
-    let sandbox = workspace(
-        "FROM busybox\nARG WHO=world\nENV GREETING=hello\nCOPY name.txt /name.txt\n\
-         RUN echo \"$GREETING $WHO from $(cat /name.txt)\" > /greeting && mkdir -p /var/empty && rm /name.txt\n\
-         RUN [\"/bin/sh\", \"-c\", \"id -u > /uid\"]\nWORKDIR /srv\nRUN pwd > where\nCMD [\"cat\", \"/greeting\"]\n",
-    );
-    let first = sandbox.bld(&["build", "//app:image"]).ok();
+/// Unpacks `//app:image`, as the last build wrote it to bld-out, into the sandbox's `name`
+/// directory and returns its root filesystem.
+fn unpack_app(sandbox: &Sandbox, name: &str) -> std::path::PathBuf {
+    let bundle = sandbox.path().join(name);
     let layout = sandbox.ws().join("bld-out/app/image");
-    let bundle = sandbox.path().join("bundle");
     tool(
         "umoci",
         &[
@@ -55,7 +50,18 @@ fn run_steps_change_the_filesystem_and_are_cached() {
             &bundle.display().to_string(),
         ],
     );
-    let root = bundle.join("rootfs");
+    bundle.join("rootfs")
+}
+
+#[test]
+fn run_steps_change_the_filesystem_and_are_cached() {
+    let sandbox = workspace(
+        "FROM busybox\nARG WHO=world\nENV GREETING=hello\nCOPY name.txt /name.txt\n\
+         RUN echo \"$GREETING $WHO from $(cat /name.txt)\" > /greeting && mkdir -p /var/empty && rm /name.txt\n\
+         RUN [\"/bin/sh\", \"-c\", \"id -u > /uid\"]\nWORKDIR /srv\nRUN pwd > where\nCMD [\"cat\", \"/greeting\"]\n",
+    );
+    let first = sandbox.bld(&["build", "//app:image"]).ok();
+    let root = unpack_app(&sandbox, "bundle");
     let read =
         |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
     assert_eq!(read("greeting"), "hello world from bld\n");
@@ -200,18 +206,8 @@ fn steps_have_no_network_unless_the_step_the_rule_or_the_command_line_asks() {
     sandbox
         .bld(&["build", "--network", "host", "//app:image"])
         .ok();
-    let bundle = sandbox.path().join("bundle-host");
-    let layout = sandbox.ws().join("bld-out/app/image");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &layout.display().to_string(),
-            &bundle.display().to_string(),
-        ],
-    );
-    let default: u32 = std::fs::read_to_string(bundle.join("rootfs/default"))
+    let root = unpack_app(&sandbox, "bundle-host");
+    let default: u32 = std::fs::read_to_string(root.join("default"))
         .expect("read")
         .trim()
         .parse()
@@ -272,20 +268,7 @@ fn run_mounts_cache_tmpfs_and_secrets_stay_out_of_the_image() {
         !first.stderr.contains("s3cret"),
         "the secret is not in the log"
     );
-    let unpack = |name: &str| {
-        let bundle = sandbox.path().join(name);
-        let layout = sandbox.ws().join("bld-out/app/image");
-        tool(
-            "umoci",
-            &[
-                "unpack",
-                "--image",
-                &layout.display().to_string(),
-                &bundle.display().to_string(),
-            ],
-        );
-        bundle.join("rootfs")
-    };
+    let unpack = |name: &str| unpack_app(&sandbox, name);
     let root = unpack("first");
     let read = |root: &std::path::Path, p: &str| {
         std::fs::read_to_string(root.join(p))
@@ -359,18 +342,7 @@ fn copy_from_a_stage_with_run_steps_reads_its_built_filesystem() {
          FROM scratch\nCOPY --from=build /out /app\nCOPY --from=build --chmod=0700 /bin/busybox /bin/\n",
     );
     sandbox.bld(&["build", "//app:image"]).ok();
-    let bundle = sandbox.path().join("bundle");
-    let layout = sandbox.ws().join("bld-out/app/image");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &layout.display().to_string(),
-            &bundle.display().to_string(),
-        ],
-    );
-    let root = bundle.join("rootfs");
+    let root = unpack_app(&sandbox, "bundle");
     assert_eq!(
         std::fs::read_to_string(root.join("app/sub/file")).expect("file"),
         "built\n"
@@ -412,18 +384,7 @@ fn bind_mounts_show_a_stage_or_the_context_read_only_and_stay_out_of_the_image()
          RUN --mount=type=bind,target=/ctx cat /ctx/name.txt > /out2 && (touch /ctx/x 2>/dev/null && echo writable || echo read-only) > /out3\n",
     );
     sandbox.bld(&["build", "//app:image"]).ok();
-    let bundle = sandbox.path().join("bundle");
-    let layout = sandbox.ws().join("bld-out/app/image");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &layout.display().to_string(),
-            &bundle.display().to_string(),
-        ],
-    );
-    let root = bundle.join("rootfs");
+    let root = unpack_app(&sandbox, "bundle");
     let read =
         |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
     assert_eq!(read("out1"), "from tools\n");

@@ -55,3 +55,13 @@ impl ActionOutput {
         }
     }
 }
+
+impl From<bld_oci::LayerBlob> for ActionOutput {
+    fn from(blob: bld_oci::LayerBlob) -> Self {
+        ActionOutput::Layer {
+            digest: blob.digest,
+            size: blob.size,
+            diff_id: blob.diff_id,
+        }
+    }
+}

@@ -72,6 +72,14 @@ pub(crate) fn satisfy(
     let key = action.key(&|input| identities[input]);
     let store = context.store;
     let internal = |e: &dyn std::fmt::Display| fail(ErrorKind::Internal, format!("{e}"));
+    // The manifest of an input that must be another action's image.
+    let image_of = |input: &Input, what: &str| match input {
+        Input::Output(dep) => match dep_output(*dep)? {
+            ActionOutput::Image { manifest, .. } => Ok(manifest),
+            other => Err(internal(&format!("{what} is not an image: {other:?}"))),
+        },
+        Input::Source(path) => Err(internal(&format!("{what} is the source file `{path}`"))),
+    };
     let step_failure = |failure: crate::step::StepFailure| match failure {
         crate::step::StepFailure::Command(message) => fail(ErrorKind::User, message),
         crate::step::StepFailure::Internal(message) => fail(ErrorKind::Internal, message),
@@ -134,29 +142,13 @@ pub(crate) fn satisfy(
             }
             let blob = pack_layer(store, &items, pack.mtime)
                 .map_err(|e| fail(e.kind(), error_chain(&e)))?;
-            ActionOutput::Layer {
-                digest: blob.digest,
-                size: blob.size,
-                diff_id: blob.diff_id,
-            }
+            ActionOutput::from(blob)
         }
         ActionKind::CopyFromImage(copy) => {
-            let manifest = match &copy.image {
-                Input::Output(dep) => match dep_output(*dep)? {
-                    ActionOutput::Image { manifest, .. } => manifest,
-                    other => return Err(internal(&format!("COPY --from a non-image: {other:?}"))),
-                },
-                Input::Source(path) => {
-                    return Err(internal(&format!("COPY --from source `{path}`")));
-                }
-            };
+            let manifest = image_of(&copy.image, "COPY --from")?;
             let blob =
                 crate::copy_from::copy_from_image(store, &manifest, copy).map_err(step_failure)?;
-            ActionOutput::Layer {
-                digest: blob.digest,
-                size: blob.size,
-                diff_id: blob.diff_id,
-            }
+            ActionOutput::from(blob)
         }
         ActionKind::FetchDebFile {
             package,
@@ -184,26 +176,11 @@ pub(crate) fn satisfy(
             }
         }
         ActionKind::RunStep(step) => {
-            let manifest = match &step.image {
-                Input::Output(dep) => match dep_output(*dep)? {
-                    ActionOutput::Image { manifest, .. } => manifest,
-                    other => return Err(internal(&format!("RUN over a non-image: {other:?}"))),
-                },
-                Input::Source(path) => return Err(internal(&format!("RUN over source `{path}`"))),
-            };
+            let manifest = image_of(&step.image, "the image RUN runs over")?;
             let mut images = Vec::new();
             for mount in &step.mounts {
-                if let bld_graph::RunMount::BindImage {
-                    image: Input::Output(dep),
-                    ..
-                } = mount
-                {
-                    match dep_output(*dep)? {
-                        ActionOutput::Image { manifest, .. } => images.push(manifest),
-                        other => {
-                            return Err(internal(&format!("bind mount of a non-image: {other:?}")));
-                        }
-                    }
+                if let bld_graph::RunMount::BindImage { image, .. } = mount {
+                    images.push(image_of(image, "a bind mount's image")?);
                 }
             }
             let binds = crate::step::BindSources {
@@ -219,23 +196,14 @@ pub(crate) fn satisfy(
                 &binds,
             )
             .map_err(step_failure)?;
-            ActionOutput::Layer {
-                digest: blob.digest,
-                size: blob.size,
-                diff_id: blob.diff_id,
-            }
+            ActionOutput::from(blob)
         }
         ActionKind::AssembleImage(image) => {
-            let base = match &image.base {
-                Some(Input::Output(dep)) => match dep_output(*dep)? {
-                    ActionOutput::Image { manifest, .. } => Some(manifest),
-                    other => return Err(internal(&format!("base is not an image: {other:?}"))),
-                },
-                Some(Input::Source(path)) => {
-                    return Err(internal(&format!("base `{path}` is a source file")));
-                }
-                None => None,
-            };
+            let base = image
+                .base
+                .as_ref()
+                .map(|b| image_of(b, "the base"))
+                .transpose()?;
             let mut layers = Vec::with_capacity(image.layers.len());
             for layer in &image.layers {
                 match layer {
