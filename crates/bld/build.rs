@@ -9,13 +9,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use bld_core::Digest;
-use bld_exec::{ActionOutput, ExecContext, Observer, Outcome, execute};
-use bld_graph::ActionGraph;
+use bld_exec::{ActionOutput, ExecContext};
 use bld_starlark::{Analysis, AnalysisOptions, analyze, decode_analysis_if_valid, encode_analysis};
 use bld_store::{FileDigests, Store};
 use clap::Args;
 
 use crate::UserError;
+use crate::progress::execute_with_log;
 use crate::workspace_args::{Patterns, load, parse_patterns};
 
 /// Arguments of `bld build`.
@@ -71,32 +71,6 @@ impl Phases {
             );
         }
         self.last = Instant::now();
-    }
-}
-
-pub(crate) struct Progress {
-    pub(crate) quiet: bool,
-}
-
-impl Observer for Progress {
-    fn output(&self, graph: &ActionGraph, id: bld_graph::ActionId, line: &str) {
-        if let (false, bld_graph::ActionKind::RunStep(step)) = (self.quiet, &graph.get(id).kind) {
-            let origin = step.origin.split(": RUN").next().unwrap_or_default();
-            eprintln!("  {origin} | {line}");
-        }
-    }
-
-    fn finished(&self, graph: &ActionGraph, id: bld_graph::ActionId, outcome: Outcome) {
-        if !self.quiet && outcome == Outcome::Ran {
-            let action = graph.get(id);
-            let package = action.owner.package();
-            let path = if package.is_empty() {
-                action.output_name.clone()
-            } else {
-                format!("{package}/{}", action.output_name)
-            };
-            eprintln!("  built {path}  ({})", action.owner);
-        }
     }
 }
 
@@ -269,14 +243,7 @@ pub(crate) fn build_workspace(
         file_digests: &file_digests,
         secrets: settings.secrets.clone(),
     };
-    let result = execute(
-        &analysis.graph,
-        &wanted,
-        &context,
-        &Progress {
-            quiet: settings.quiet,
-        },
-    );
+    let result = execute_with_log(&analysis.graph, &wanted, &context, settings.quiet);
     file_digests.save(store)?;
     let report = result?;
     phases.mark("execution");

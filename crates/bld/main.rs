@@ -4,6 +4,7 @@
 
 mod build;
 mod clean;
+mod progress;
 mod query;
 mod run;
 mod workspace_args;

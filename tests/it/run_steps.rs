@@ -400,3 +400,96 @@ fn bind_mounts_show_a_stage_or_the_context_read_only_and_stay_out_of_the_image()
     let again = sandbox.bld(&["build", "//app:image"]).ok();
     assert!(again.counts().0 >= 1, "{}", again.stdout);
 }
+
+#[test]
+fn writable_bind_mounts_take_writes_that_reach_neither_the_source_nor_the_image() {
+    let sandbox = workspace(
+        "FROM busybox AS tools\nRUN mkdir -p /tools && echo original > /tools/file\n\
+         FROM busybox\n\
+         RUN --mount=type=bind,from=tools,source=/tools,target=/mnt/tools,rw echo changed > /mnt/tools/file && cat /mnt/tools/file > /out1\n\
+         RUN --mount=type=bind,from=tools,source=/tools,target=/mnt/tools cat /mnt/tools/file > /out2\n\
+         RUN --mount=type=bind,target=/ctx,readwrite echo scratch > /ctx/name.txt && touch /ctx/new && cat /ctx/name.txt > /out3\n\
+         RUN --mount=type=bind,source=name.txt,target=/one.txt,rw echo over > /one.txt && cat /one.txt > /out4\n",
+    );
+    sandbox.bld(&["build", "//app:image"]).ok();
+    let root = unpack_app(&sandbox, "bundle");
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("out1"), "changed\n");
+    assert_eq!(read("out2"), "original\n", "the stage itself is unchanged");
+    assert_eq!(read("out3"), "scratch\n");
+    assert_eq!(read("out4"), "over\n");
+    assert_eq!(
+        std::fs::read_to_string(sandbox.ws().join("app/name.txt")).expect("read"),
+        "bld\n",
+        "the context is unchanged"
+    );
+    assert!(!sandbox.ws().join("app/new").exists());
+    for gone in ["mnt", "ctx", "one.txt"] {
+        assert!(!root.join(gone).exists(), "{gone} stays out of the layer");
+    }
+}
+
+#[test]
+fn run_heredocs_are_scripts_for_the_shell_or_files_with_a_shebang() {
+    let sandbox = workspace(
+        "FROM busybox\nARG WHO=args\nENV VIA=env\n\
+         RUN <<EOF\nwho=$WHO\necho \"plain $who $VIA\" > /plain\nEOF\n\
+         RUN <<\"EOF\"\necho \"quoted $WHO\" > /quoted\nEOF\n\
+         RUN <<EOF\n#!/bin/sh\necho \"script $0 $VIA\" > /script\nEOF\n\
+         RUN cat <<ONE > /one && cat <<-TWO > /two\nfirst $WHO\nONE\n\tsecond\n\tTWO\n\
+         RUN <<EOF\nexit 3\nEOF\n",
+    );
+    let failed = sandbox.bld(&["build", "//app:image"]);
+    assert!(
+        failed.code == 1
+            && failed.stderr.contains("Dockerfile:20: RUN <<EOF")
+            && failed.stderr.contains("code 3"),
+        "{}",
+        failed.stderr
+    );
+    let dockerfile = std::fs::read_to_string(sandbox.ws().join("app/Dockerfile")).expect("read");
+    sandbox.write(
+        "app/Dockerfile",
+        dockerfile.trim_end_matches("RUN <<EOF\nexit 3\nEOF\n"),
+    );
+    sandbox.bld(&["build", "//app:image"]).ok();
+    let root = unpack_app(&sandbox, "bundle");
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("plain"), "plain args env\n");
+    assert_eq!(read("quoted"), "quoted args\n");
+    assert_eq!(read("script"), "script /dev/pipes/EOF env\n");
+    assert_eq!(read("one"), "first args\n");
+    assert_eq!(read("two"), "second\n");
+    assert!(!root.join("dev").exists(), "the script's mount stays out");
+}
+
+#[test]
+fn a_terminal_gets_a_status_line_under_the_streamed_output() {
+    let sandbox = workspace("FROM busybox\nRUN echo step output; sleep 0.3\n");
+    // `script` gives bld a pseudo-terminal as stderr and copies what it writes.
+    let command = format!("{} build //app:image", env!("CARGO_BIN_EXE_bld"));
+    let output = std::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .current_dir(sandbox.ws())
+        .env("BLD_STORE", sandbox.store())
+        .output()
+        .expect("script (util-linux)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    for expected in [
+        "[+] ",
+        "Dockerfile:2: RUN echo step output",
+        "app/Dockerfile:2 | step output",
+    ] {
+        assert!(text.contains(expected), "no `{expected}` in:\n{text}");
+    }
+    let last = text.rsplit('\r').find(|part| !part.trim().is_empty());
+    assert!(
+        last.is_some_and(|l| l.contains(" ran, ") && !l.contains("[+]")),
+        "the status line is gone before the summary:\n{text:?}"
+    );
+    let piped = sandbox.bld(&["build", "//app:image"]).ok();
+    assert!(!piped.stderr.contains("[+]"), "{}", piped.stderr);
+}

@@ -34,6 +34,9 @@ pub enum Outcome {
 
 /// Receives progress events (the CLI prints them). Called from worker threads.
 pub trait Observer: Sync {
+    /// An action's result is not in the cache: it starts running.
+    fn started(&self, _graph: &ActionGraph, _id: ActionId) {}
+
     /// An action finished.
     fn finished(&self, _graph: &ActionGraph, _id: ActionId, _outcome: Outcome) {}
 

@@ -91,6 +91,7 @@ pub(crate) fn satisfy(
             _ => store.remove_action(&key.0).map_err(|e| internal(&e))?,
         }
     }
+    observer.started(graph, id);
 
     let output = match &action.kind {
         ActionKind::WriteFile {

@@ -8,7 +8,7 @@ use bld_core::Digest;
 use bld_graph::{RunMount, RunStep};
 use bld_oci::{ItemKind, LayerBlob, LayerItem, pack_layer, read_image};
 use bld_sandbox::{
-    ChangeKind, MountKind, ReadOnlyOverlay, RunSpec, SandboxMount, run, unpack_layer, upper_changes,
+    BindOverlay, ChangeKind, MountKind, RunSpec, SandboxMount, run, unpack_layer, upper_changes,
 };
 use bld_store::Store;
 
@@ -348,22 +348,29 @@ pub fn run_image(
 }
 
 /// The step's `RUN --mount`s as sandbox mounts: cache directories in the store (created with
-/// their mode and owner), tmpfs, and secrets copied into the run's directory with their mode
-/// and owner (then removed with it).
+/// their mode and owner), tmpfs, binds of images (overlays of their layers) and of the
+/// context, and secrets and inline files written into the run's directory with their mode and
+/// owner (then removed with it). A writable bind's writes stay in the run's directory.
 fn step_mounts(
     store: &Store,
     secrets: &std::collections::HashMap<String, PathBuf>,
     step: &RunStep,
     work_dir: &Path,
     binds: &BindSources<'_>,
-) -> Result<(Vec<SandboxMount>, Vec<ReadOnlyOverlay>), StepFailure> {
+) -> Result<(Vec<SandboxMount>, Vec<BindOverlay>), StepFailure> {
     use std::os::unix::fs::PermissionsExt;
     let mut mounts = Vec::new();
     let mut overlays = Vec::new();
     let mut images = binds.images.iter();
+    fs::create_dir_all(work_dir).map_err(internal)?;
     for mount in &step.mounts {
         match mount {
-            RunMount::BindImage { target, source, .. } => {
+            RunMount::BindImage {
+                target,
+                source,
+                writable,
+                ..
+            } => {
                 let manifest = images
                     .next()
                     .ok_or_else(|| internal("a bind mount's image has no output"))?;
@@ -375,21 +382,67 @@ fn step_mounts(
                 } else {
                     mountpoint.join(inside)
                 };
-                overlays.push(ReadOnlyOverlay { lowers, mountpoint });
+                overlays.push(BindOverlay {
+                    lowers,
+                    mountpoint,
+                    writable: *writable,
+                });
                 mounts.push(SandboxMount {
                     target: target.clone(),
                     kind: MountKind::Bind {
                         source,
-                        read_only: true,
+                        read_only: !writable,
                     },
                 });
             }
-            RunMount::BindContext { target, source, .. } => {
-                let source = binds.exec_root.join(source);
+            RunMount::BindContext {
+                target,
+                source,
+                writable,
+                ..
+            } => {
+                let mut source = binds.exec_root.join(source);
+                if *writable {
+                    // Writes land in a copy (a file) or an overlay's upper directory (a
+                    // directory) inside the run's directory, never in the context.
+                    let scratch = work_dir.join(format!("bind-{}", overlays.len()));
+                    if source.is_dir() {
+                        overlays.push(BindOverlay {
+                            lowers: vec![source],
+                            mountpoint: scratch.clone(),
+                            writable: true,
+                        });
+                    } else {
+                        fs::copy(&source, &scratch).map_err(|e| {
+                            StepFailure::Command(format!(
+                                "{}: cannot read `{}`: {e}",
+                                step.origin,
+                                source.display()
+                            ))
+                        })?;
+                    }
+                    source = scratch;
+                }
                 mounts.push(SandboxMount {
                     target: target.clone(),
                     kind: MountKind::Bind {
                         source,
+                        read_only: !writable,
+                    },
+                });
+            }
+            RunMount::Inline {
+                target,
+                content,
+                mode,
+            } => {
+                let file = work_dir.join(format!("inline-{}", mounts.len()));
+                fs::write(&file, content).map_err(internal)?;
+                fs::set_permissions(&file, fs::Permissions::from_mode(*mode)).map_err(internal)?;
+                mounts.push(SandboxMount {
+                    target: target.clone(),
+                    kind: MountKind::Bind {
+                        source: file,
                         read_only: true,
                     },
                 });

@@ -83,8 +83,8 @@ pub enum RunMount {
         /// Group when created.
         gid: u32,
     },
-    /// A directory of an image (`type=bind,from=<stage>`), read-only; its content is the
-    /// image's, so the image is an input.
+    /// A directory of an image (`type=bind,from=<stage>`); its content is the image's, so the
+    /// image is an input.
     BindImage {
         /// Where it is mounted.
         target: String,
@@ -92,9 +92,11 @@ pub enum RunMount {
         image: Input,
         /// The path in the image (`/` for all of it).
         source: String,
+        /// `rw`: the step may write there; what it writes is thrown away afterwards.
+        writable: bool,
     },
-    /// A directory of the build context (`type=bind` without `from`), read-only; the files
-    /// under it are inputs.
+    /// A directory of the build context (`type=bind` without `from`); the files under it are
+    /// inputs.
     BindContext {
         /// Where it is mounted.
         target: String,
@@ -102,6 +104,17 @@ pub enum RunMount {
         source: String,
         /// Every file under it.
         files: Vec<Input>,
+        /// `rw`: the step may write there; what it writes is thrown away afterwards.
+        writable: bool,
+    },
+    /// A file given inline, read-only (the script of `RUN <<EOF` when it starts with `#!`).
+    Inline {
+        /// Where it is mounted.
+        target: String,
+        /// Its bytes.
+        content: String,
+        /// Permission bits.
+        mode: u32,
     },
     /// An empty tmpfs (`type=tmpfs`).
     Tmpfs {

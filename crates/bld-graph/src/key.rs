@@ -14,7 +14,7 @@ use crate::{Action, ActionKind, EntryContent, FileMode, ImageConfigSpec, Input, 
 
 /// Bumped whenever the encoding below, or the output an action produces for a given key,
 /// changes.
-pub const KEY_VERSION: &str = "bld-action-key-v2";
+pub const KEY_VERSION: &str = "bld-action-key-v3";
 
 /// The cache key of an action.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -219,20 +219,24 @@ impl Action {
                             target,
                             image,
                             source,
+                            writable,
                         } => {
                             e.tag("bind-image");
                             e.str(target);
                             e.input(identity(image));
                             e.str(source);
+                            e.bool(*writable);
                         }
                         RunMount::BindContext {
                             target,
                             source,
                             files,
+                            writable,
                         } => {
                             e.tag("bind-context");
                             e.str(target);
                             e.str(source);
+                            e.bool(*writable);
                             e.u64(files.len() as u64);
                             for file in files {
                                 if let Input::Source(path) = file {
@@ -240,6 +244,16 @@ impl Action {
                                 }
                                 e.input(identity(file));
                             }
+                        }
+                        RunMount::Inline {
+                            target,
+                            content,
+                            mode,
+                        } => {
+                            e.tag("inline");
+                            e.str(target);
+                            e.str(content);
+                            e.u64((*mode).into());
                         }
                         RunMount::Tmpfs { target, size } => {
                             e.tag("tmpfs");

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use bld_core::{Classify, ErrorKind};
 
-pub use run::{MountKind, ReadOnlyOverlay, RunOutcome, RunSpec, SandboxMount, run};
+pub use run::{BindOverlay, MountKind, RunOutcome, RunSpec, SandboxMount, run};
 pub use unpack::unpack_layer;
 pub use upper::{Change, ChangeKind, upper_changes};
 

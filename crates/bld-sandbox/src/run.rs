@@ -38,18 +38,21 @@ pub struct RunSpec {
     pub attach: bool,
     /// Extra mounts (`RUN --mount`), which never reach the upper directory's content.
     pub mounts: Vec<SandboxMount>,
-    /// Read-only overlays of other images, mounted before the container starts (so that
+    /// Overlays of other images or directories, mounted before the container starts (so that
     /// `mounts` can bind directories of them).
-    pub overlays: Vec<ReadOnlyOverlay>,
+    pub overlays: Vec<BindOverlay>,
 }
 
-/// An image's layers stacked read-only at a mount point, for the duration of a run.
+/// Directories (an image's unpacked layers) stacked at a mount point for the duration of a
+/// run: read-only, or writable with the writes kept in the run's directory and dropped with it.
 #[derive(Debug, Clone)]
-pub struct ReadOnlyOverlay {
-    /// Unpacked layers, bottom first.
+pub struct BindOverlay {
+    /// The directories, bottom first.
     pub lowers: Vec<PathBuf>,
     /// Where to mount them (inside the run's directory).
     pub mountpoint: PathBuf,
+    /// Whether the overlay takes writes.
+    pub writable: bool,
 }
 
 /// A mount for one run.
@@ -212,6 +215,14 @@ fn bundle_config(spec: &RunSpec) -> Result<Spec, String> {
     Ok(config)
 }
 
+/// Whether `path` is a cgroup2 mount (a pure cgroup v2 hierarchy when it is `/sys/fs/cgroup`).
+fn is_cgroup2(path: &Path) -> bool {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    // `f_type`'s integer type differs between targets.
+    #[allow(clippy::unnecessary_cast)]
+    rustix::fs::statfs(path).is_ok_and(|stat| stat.f_type as i64 == CGROUP2_SUPER_MAGIC)
+}
+
 /// Runs `spec.args` in a new container over `spec.lowers` and returns how it ended, with the
 /// upper directory holding its changes.
 /// `on_output` gets each line the command writes to stdout or stderr as it writes it (the two
@@ -262,16 +273,32 @@ pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, Sandb
         std::process::id(),
         RUNS.fetch_add(1, Ordering::Relaxed)
     );
+    // crun refuses hybrid cgroup hierarchies (v1 controllers with cgroup2 beside them): it
+    // runs without a cgroup manager, with cgroup2 mounted where it looks, inside the run's own
+    // mount namespace. runc handles either hierarchy itself.
+    let is_crun = Path::new(&spec.runtime)
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with("crun"));
+    let (runtime_flags, mount_cgroup2) = if is_crun {
+        (
+            "--cgroup-manager=disabled",
+            !is_cgroup2(Path::new("/sys/fs/cgroup")),
+        )
+    } else {
+        ("", false)
+    };
     // A private mount namespace holds the overlay: it disappears with the run, whatever happens.
-    // Arguments: rootfs options, rootfs, cwd, runtime, bundle, id, then (options, mount point)
-    // pairs of read-only overlays for `type=bind,from=` mounts.
+    // Arguments: rootfs options, rootfs, cwd, runtime, runtime flags, whether to mount cgroup2,
+    // bundle, id, then (options, mount point) pairs of the overlays `type=bind` mounts take
+    // directories from.
     let script = r#"set -e
 mount -t overlay overlay -o "$1" "$2"
 mkdir -p "$2$3"
-rootfs_runtime="$4" bundle="$5" id="$6"
-shift 6
+runtime="$4" flags="$5" bundle="$7" id="$8"
+if [ -n "$6" ]; then mount -t cgroup2 cgroup2 /sys/fs/cgroup; fi
+shift 8
 while [ $# -gt 0 ]; do mkdir -p "$2"; mount -t overlay overlay -o "$1" "$2"; shift 2; done
-exec "$rootfs_runtime" run --bundle "$bundle" "$id" 2>&1"#;
+exec "$runtime" $flags run --bundle "$bundle" "$id" 2>&1"#;
     let mut command = Command::new("unshare");
     command
         .args([
@@ -288,23 +315,36 @@ exec "$rootfs_runtime" run --bundle "$bundle" "$id" 2>&1"#;
         .arg(&rootfs)
         .arg(&spec.cwd)
         .arg(&spec.runtime)
+        .arg(runtime_flags)
+        .arg(if mount_cgroup2 { "yes" } else { "" })
         .arg(&bundle)
         .arg(&id)
         .stdin(std::process::Stdio::null());
     for (i, overlay) in spec.overlays.iter().enumerate() {
-        // overlayfs needs two lower directories when there is no upper one.
         let mut lowers: Vec<String> = overlay
             .lowers
             .iter()
             .rev()
             .map(|p| p.display().to_string())
             .collect();
-        let spare = spec.work_dir.join(format!("overlay-empty-{i}"));
-        fs::create_dir_all(&spare).map_err(io_error("create", &spare))?;
-        lowers.push(spare.display().to_string());
-        command
-            .arg(format!("lowerdir={}", lowers.join(":")))
-            .arg(&overlay.mountpoint);
+        let scratch = |name: &str| -> Result<String, SandboxError> {
+            let dir = spec.work_dir.join(format!("overlay-{i}-{name}"));
+            fs::create_dir_all(&dir).map_err(io_error("create", &dir))?;
+            Ok(dir.display().to_string())
+        };
+        let options = if overlay.writable {
+            format!(
+                "lowerdir={},upperdir={},workdir={}",
+                lowers.join(":"),
+                scratch("upper")?,
+                scratch("work")?
+            )
+        } else {
+            // overlayfs needs two lower directories when there is no upper one.
+            lowers.push(scratch("empty")?);
+            format!("lowerdir={}", lowers.join(":"))
+        };
+        command.arg(options).arg(&overlay.mountpoint);
     }
     let (status, combined) = if spec.attach {
         let status = command

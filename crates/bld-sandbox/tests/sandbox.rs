@@ -204,3 +204,31 @@ fn failures_exit_codes_and_the_network_are_reported() {
         "{error}"
     );
 }
+
+#[test]
+fn crun_runs_steps_too_whatever_the_cgroup_hierarchy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = layer(
+        dir.path(),
+        "base.tar.gz",
+        &[("bin/busybox", fs::read(busybox()).expect("busybox"), 0o755)],
+        &[("bin/sh", "busybox"), ("bin/id", "busybox")],
+    );
+    let lower = dir.path().join("lower");
+    unpack_layer(&base, &lower).expect("unpack");
+    let mut crun = spec(dir.path(), vec![lower], "id -u > /uid; echo ran; exit 4");
+    crun.runtime = "crun".into();
+    let outcome =
+        run(&crun, &|_| {}).expect("run with crun (the README's test command installs it)");
+    assert_eq!(
+        (
+            outcome.exit_code,
+            String::from_utf8_lossy(&outcome.output).trim()
+        ),
+        (4, "ran")
+    );
+    assert_eq!(
+        fs::read_to_string(outcome.upper.join("uid")).expect("uid"),
+        "0\n"
+    );
+}

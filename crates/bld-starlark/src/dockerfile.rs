@@ -8,9 +8,9 @@ mod copy;
 use std::collections::HashMap;
 
 use bld_core::{HistoryStep, ImageConfigSpec, Label, host_platform};
-use bld_dockerfile::CommandLine;
 use bld_dockerfile::context::ContextTree;
 use bld_dockerfile::instructions::{Mount, NetworkMode};
+use bld_dockerfile::{CommandLine, Heredoc};
 use bld_dockerfile::{Instruction, LocatedInstruction, ShellLex, Stage};
 use bld_graph::{
     Action, ActionGraph, ActionId, ActionKind, AssembleImage, Input, RunMount, RunStep,
@@ -65,6 +65,44 @@ pub struct DockerfileBuild {
 /// The error for a Dockerfile problem at `line`.
 fn at_line(build: &DockerfileBuild, line: usize, message: impl std::fmt::Display) -> FrontendError {
     FrontendError::user(format!("{}:{line}: {message}", build.display))
+}
+
+/// The command of a `RUN` with heredocs, as BuildKit runs it: a command that is a single
+/// heredoc starting `#!` runs as a script mounted read-only at `/dev/pipes/<name>`; a single
+/// heredoc without `#!` is the shell's command; otherwise the line and the heredoc bodies go to
+/// the shell, which reads them as heredocs. The bodies are not expanded (the shell does that).
+/// Returns the arguments, the full text (for history) and the script's mount, if any.
+fn heredoc_command(
+    command: &CommandLine,
+    heredocs: &[Heredoc],
+    config: &StageConfig,
+) -> Result<(Vec<String>, String, Option<RunMount>), String> {
+    let CommandLine::Shell(line) = command else {
+        return Err(
+            "a heredoc needs the shell form of RUN (`RUN <<EOF`), not the exec form".into(),
+        );
+    };
+    let full = heredocs.iter().fold(line.clone(), |text, heredoc| {
+        format!("{text}\n{}{}", heredoc.content, heredoc.name)
+    });
+    let shell = |text: String| config.command(&CommandLine::Shell(text));
+    let single = matches!(
+        bld_dockerfile::parse_heredoc_marker(line.trim()),
+        Ok(Some(_))
+    );
+    match heredocs {
+        [script] if single && script.content.starts_with("#!") => {
+            let target = format!("/dev/pipes/{}", script.name);
+            let mount = RunMount::Inline {
+                target: target.clone(),
+                content: script.content.clone(),
+                mode: 0o755,
+            };
+            Ok((shell(target), full, Some(mount)))
+        }
+        [script] if single => Ok((shell(script.content.clone()), full, None)),
+        _ => Ok((shell(full.clone()), full, None)),
+    }
 }
 
 /// `RUN --mount`s as actions carry them: targets made absolute, defaults filled in as BuildKit
@@ -259,11 +297,7 @@ impl Lowering<'_> {
         graph: &mut ActionGraph,
     ) -> Result<RunMount, BindError> {
         let build = self.build;
-        if !bind.read_only {
-            return Err(BindError::Message(
-                "RUN --mount=type=bind,rw is not supported yet: bind mounts are read-only".into(),
-            ));
-        }
+        let writable = !bind.read_only;
         let target = config::absolute(&config.workdir, &bind.target);
         match &bind.from {
             Some(name) => {
@@ -285,6 +319,7 @@ impl Lowering<'_> {
                     target,
                     image,
                     source,
+                    writable,
                 })
             }
             None => {
@@ -326,6 +361,7 @@ impl Lowering<'_> {
                     target,
                     source,
                     files,
+                    writable,
                 })
             }
         }
@@ -483,14 +519,20 @@ impl Lowering<'_> {
                         },
                     )?);
                 }
-                if !heredocs.is_empty() {
-                    return Err(fail("RUN with a heredoc is not supported yet".into()));
-                }
-                let args = config.command(command);
-                let text = match command {
-                    CommandLine::Shell(text) => text.clone(),
-                    CommandLine::Exec(_) => format!("{args:?}"),
+                let (args, text) = if heredocs.is_empty() {
+                    let args = config.command(command);
+                    let text = match command {
+                        CommandLine::Shell(text) => text.clone(),
+                        CommandLine::Exec(_) => format!("{args:?}"),
+                    };
+                    (args, text)
+                } else {
+                    let (args, text, script) =
+                        heredoc_command(command, heredocs, config).map_err(&fail)?;
+                    mounts.extend(script);
+                    (args, text)
                 };
+                let origin_text = text.lines().next().unwrap_or_default();
                 let (os, architecture) = host_platform();
                 // The step runs over the stage so far: an image of the base and this stage's
                 // layers and configuration.
@@ -530,7 +572,7 @@ impl Lowering<'_> {
                         mounts,
                         volumes: config.volumes.clone(),
                         mtime: build.source_date_epoch,
-                        origin: format!("{}:{line}: RUN {text}", build.display),
+                        origin: format!("{}:{line}: RUN {origin_text}", build.display),
                     })),
                 });
                 *state.fs_known = false;

@@ -7,13 +7,14 @@ use std::time::Instant;
 
 use bld_core::{ImageReference, Label};
 use bld_dockerfile::context::{ContextTree, DockerIgnore};
-use bld_exec::{ActionOutput, ExecContext, execute};
+use bld_exec::{ActionOutput, ExecContext};
 use bld_graph::{Action, ActionGraph, ActionKind, Input};
 use bld_starlark::{DockerfileBuild, lower_dockerfile};
 use bld_store::{FileDigests, Store};
 
-use super::{BuildArgs, Phases, Progress, source_date_epoch};
+use super::{BuildArgs, Phases, source_date_epoch};
 use crate::UserError;
+use crate::progress::execute_with_log;
 
 fn user(message: String) -> anyhow::Error {
     UserError(message).into()
@@ -188,7 +189,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
         file_digests: &file_digests,
         secrets: super::BuildSettings::from_args(args)?.secrets,
     };
-    let result = execute(&graph, &[image], &exec, &Progress { quiet: args.quiet });
+    let result = execute_with_log(&graph, &[image], &exec, args.quiet);
     file_digests.save(&store)?;
     let report = result?;
     phases.mark("execution");
