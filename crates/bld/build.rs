@@ -273,6 +273,15 @@ pub(crate) fn build_workspace(
             }
         }
     }
+    if !images.is_empty() {
+        let _lock = store.lock_index()?;
+        for (label, manifest, _) in &images {
+            store.add_image(manifest)?;
+            if let Some(name) = local_name(label) {
+                store.put_tag(&name.to_string(), manifest)?;
+            }
+        }
+    }
     phases.mark("outputs");
     Ok(Built {
         images,
@@ -280,6 +289,31 @@ pub(crate) fn build_workspace(
         ran: report.ran,
         cached: report.cached,
     })
+}
+
+/// The name a built image target gets in the local image store: `//app/api:image` is
+/// `bld.local/app/api/image:latest`. Characters a repository cannot hold become `-`; a label
+/// that still makes no valid name gets none (the image is kept untagged).
+fn local_name(label: &bld_core::Label) -> Option<bld_core::ImageReference> {
+    let path: Vec<String> = label
+        .package()
+        .split('/')
+        .chain([label.name()])
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.to_ascii_lowercase()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    bld_core::ImageReference::parse_tag(&format!("bld.local/{}:latest", path.join("/"))).ok()
 }
 
 /// Builds the targets, writes their outputs and prints the summary line.

@@ -4,6 +4,7 @@
 
 mod build;
 mod clean;
+mod image;
 mod progress;
 mod query;
 mod run;
@@ -36,6 +37,38 @@ enum Command {
     Clean(clean::CleanArgs),
     /// Run a container from an image (`docker run --rm`); exits with the command's code.
     Run(run::RunArgs),
+    /// List images in the local store: `REPOSITORY  TAG  IMAGE ID  CREATED  SIZE`.
+    Images(image::ImagesArgs),
+    /// Manage images in the local store.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Show an image's history, newest first.
+    History(image::HistoryArgs),
+    /// Give an image another name: `bld tag SOURCE TARGET`.
+    Tag(image::TagArgs),
+    /// Remove images (by ID) or tags (by name).
+    Rmi(image::RmiArgs),
+    /// Free the store's blobs and caches that no image refers to.
+    Gc(image::GcArgs),
+}
+
+/// `bld image …`: Docker's image subcommands.
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// List images (`bld images`).
+    #[command(alias = "list")]
+    Ls(image::ImagesArgs),
+    /// Print images' configuration as JSON, in `docker image inspect`'s shape.
+    Inspect(image::InspectArgs),
+    /// Show an image's history, newest first (`bld history`).
+    History(image::HistoryArgs),
+    /// Give an image another name (`bld tag`).
+    Tag(image::TagArgs),
+    /// Remove images or tags (`bld rmi`).
+    #[command(alias = "remove")]
+    Rm(image::RmiArgs),
+    /// Remove untagged images nothing is built on (`--all`: every image), then free blobs.
+    Prune(image::PruneArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +89,21 @@ fn main() -> ExitCode {
         Command::Query(args) => query::run(args).map(|()| 0),
         Command::Clean(args) => clean::run(args, &store).map(|()| 0),
         Command::Run(args) => run::run(args, &store),
+        Command::Images(args) | Command::Image(ImageCommand::Ls(args)) => {
+            image::images(args, &store).map(|()| 0)
+        }
+        Command::Image(ImageCommand::Inspect(args)) => image::inspect(args, &store).map(|()| 0),
+        Command::History(args) | Command::Image(ImageCommand::History(args)) => {
+            image::history(args, &store).map(|()| 0)
+        }
+        Command::Tag(args) | Command::Image(ImageCommand::Tag(args)) => {
+            image::tag(args, &store).map(|()| 0)
+        }
+        Command::Rmi(args) | Command::Image(ImageCommand::Rm(args)) => {
+            image::rmi(args, &store).map(|()| 0)
+        }
+        Command::Image(ImageCommand::Prune(args)) => image::prune(args, &store).map(|()| 0),
+        Command::Gc(args) => image::gc(args, &store).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),

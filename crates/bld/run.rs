@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::time::Instant;
 
-use bld_core::ImageReference;
 use bld_exec::{ContainerRequest, run_image};
 use bld_store::Store;
 use clap::Args;
@@ -69,10 +68,7 @@ pub fn run(args: RunArgs, store_root: &Path) -> anyhow::Result<i32> {
             }
         }
     } else {
-        let reference = ImageReference::parse(&args.image)?;
-        store.get_tag(&reference.to_string())?.ok_or_else(|| {
-            UserError(format!("no image `{reference}` in the local store: build it with `bld build -t {reference} CONTEXT`"))
-        })?
+        crate::image::resolve(&store, &args.image)?
     };
     let env = args
         .env

@@ -6,6 +6,8 @@
 //! <root>/analysis/<hex>       analysis cache: the front-end's results and what they depend on
 //! <root>/chunks/<hex>         layer chunk → digest of its compressed gzip member (a blob)
 //! <root>/tags/<reference>     image tags: `name:tag` (with `/` and `:` escaped) → manifest digest
+//! <root>/images/<hex>         images kept in the store (see `images.rs`)
+//! <root>/unpacked/<diff-id>   layers unpacked for RUN steps
 //! <root>/file-digests         digests of files keyed by inode, size, mtime and ctime
 //! <root>/tmp/                 files being written; renamed into place when complete
 //! ```
@@ -15,6 +17,7 @@
 //! of identical content wins.
 
 mod file_digests;
+mod images;
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -24,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bld_core::{Classify, Digest, ErrorKind, Sha256Writer};
 
 pub use file_digests::{FileDigests, FileInfo};
+pub use images::{GcReport, IndexLock};
 
 /// A failure of the store.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +75,8 @@ pub(crate) fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Err
 #[derive(Debug)]
 pub struct Store {
     root: PathBuf,
+    /// `store.lock`, held shared while this handle lives (exclusively during gc).
+    hold: File,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -93,12 +99,21 @@ impl Store {
 
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        for dir in ["blobs/sha256", "ac", "analysis", "chunks", "tags", "tmp"] {
+        for dir in [
+            "blobs/sha256",
+            "ac",
+            "analysis",
+            "chunks",
+            "tags",
+            "images",
+            "tmp",
+        ] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_error("create", &path))?;
         }
         Ok(Store {
             root: root.to_owned(),
+            hold: images::lock_file(&root.join("store.lock"), false)?,
         })
     }
 
@@ -236,37 +251,6 @@ impl Store {
     /// Caches an analysis under `key` (atomically).
     pub fn put_analysis(&self, key: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         self.write_atomically(&self.root.join("analysis").join(key.hex()), bytes)
-    }
-
-    fn tag_path(&self, reference: &str) -> PathBuf {
-        let escaped: String = reference
-            .chars()
-            .map(|c| match c {
-                '%' => "%25".to_owned(),
-                '/' => "%2F".to_owned(),
-                ':' => "%3A".to_owned(),
-                c => c.to_string(),
-            })
-            .collect();
-        self.root.join("tags").join(escaped)
-    }
-
-    /// Points the tag `reference` (`name:tag`, already normalized) at an image manifest.
-    pub fn put_tag(&self, reference: &str, manifest: &Digest) -> Result<(), StoreError> {
-        self.write_atomically(
-            &self.tag_path(reference),
-            format!("{manifest}\n").as_bytes(),
-        )
-    }
-
-    /// The manifest the tag `reference` points at, if any.
-    pub fn get_tag(&self, reference: &str) -> Result<Option<Digest>, StoreError> {
-        let path = self.tag_path(reference);
-        match fs::read_to_string(&path) {
-            Ok(text) => Ok(text.trim().parse().ok()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error("read", &path)(e)),
-        }
     }
 
     /// Writes `bytes` to `path` through a temporary file and a rename.

@@ -143,7 +143,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
     let tags = args
         .tag
         .iter()
-        .map(|t| ImageReference::parse(t))
+        .map(|t| ImageReference::parse_tag(t))
         .collect::<Result<Vec<_>, _>>()?;
     let output = args.output.as_deref().map(output_dir).transpose()?;
     phases.mark("context");
@@ -170,7 +170,11 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
         let Ok(reference) = ImageReference::parse(&name) else {
             continue;
         };
-        if let Some(manifest) = store.get_tag(&reference.to_string())? {
+        let manifest = match reference.digest {
+            Some(digest) => store.blob_path(&digest).is_file().then_some(digest),
+            None => store.get_tag(&reference.to_string())?,
+        };
+        if let Some(manifest) = manifest {
             let id = graph.add(Action {
                 owner: build.owner.clone(),
                 output_name: format!("from/{reference}"),
@@ -199,11 +203,19 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
     else {
         anyhow::bail!("internal: the Dockerfile build produced no image");
     };
-    for tag in &tags {
-        store.put_tag(&tag.to_string(), &manifest)?;
+    {
+        // Untagged, it is kept as `<none>` until pruned, as Docker keeps it.
+        let _lock = store.lock_index()?;
+        store.add_image(&manifest)?;
+        for tag in &tags {
+            store.put_tag(&tag.to_string(), &manifest)?;
+        }
     }
     if let Some(dir) = &output {
-        let name = tags.first().map_or("latest", |t| t.tag.as_str());
+        let name = tags
+            .first()
+            .and_then(|t| t.tag.as_deref())
+            .unwrap_or("latest");
         bld_oci::write_layout(&store, &manifest, dir, name)?;
     }
     phases.mark("outputs");
@@ -211,7 +223,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
         "image".to_owned()
     } else {
         tags.iter()
-            .map(ToString::to_string)
+            .map(ImageReference::familiar)
             .collect::<Vec<_>>()
             .join(", ")
     };

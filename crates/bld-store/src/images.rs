@@ -1,0 +1,371 @@
+//! The local image store's index: tags (`name:tag` → manifest), the images kept (tagged, built
+//! on by a kept image, or loaded without a name), the locks that keep concurrent bld processes
+//! consistent, and garbage collection of blobs no kept image refers to.
+//!
+//! ```text
+//! <root>/tags/<reference>   a tag: its manifest digest (`/`, `:` and `%` escaped in the name)
+//! <root>/images/<hex>       an image kept in the store, by manifest digest
+//! <root>/index.lock         held exclusively while tags and images change
+//! <root>/store.lock         held shared by every process using the store, exclusively by gc
+//! ```
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bld_core::Digest;
+
+use crate::{Store, StoreError, io_error};
+
+/// While held, no other process changes tags or image records (released on drop).
+pub struct IndexLock {
+    _file: File,
+}
+
+/// What [`Store::collect_garbage`] removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    /// Blobs deleted.
+    pub blobs: usize,
+    /// Unpacked layer directories deleted.
+    pub unpacked: usize,
+    /// Bytes freed, blobs, unpacked layers and leftover temporary files together.
+    pub bytes: u64,
+}
+
+fn escape(reference: &str) -> String {
+    let mut escaped = String::with_capacity(reference.len());
+    for c in reference.chars() {
+        match c {
+            '%' => escaped.push_str("%25"),
+            '/' => escaped.push_str("%2F"),
+            ':' => escaped.push_str("%3A"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+fn unescape(name: &str) -> String {
+    name.replace("%2F", "/")
+        .replace("%3A", ":")
+        .replace("%25", "%")
+}
+
+/// Takes a `flock` on `path` (creating it), waiting for conflicting holders.
+pub(crate) fn lock_file(path: &Path, exclusive: bool) -> Result<File, StoreError> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_error("open", path))?;
+    let operation = if exclusive {
+        rustix::fs::FlockOperation::LockExclusive
+    } else {
+        rustix::fs::FlockOperation::LockShared
+    };
+    rustix::fs::flock(&file, operation).map_err(|e| io_error("lock", path)(io::Error::from(e)))?;
+    Ok(file)
+}
+
+/// The size of a file or of everything under a directory (symlinks not followed).
+fn disk_usage(path: &Path) -> u64 {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| disk_usage(&e.path()))
+                .sum::<u64>()
+        })
+        .unwrap_or(0)
+}
+
+fn remove_any(path: &Path) -> io::Result<()> {
+    if fs::symlink_metadata(path)?.is_dir() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    }
+}
+
+impl Store {
+    fn tag_path(&self, reference: &str) -> PathBuf {
+        self.root.join("tags").join(escape(reference))
+    }
+
+    fn image_path(&self, manifest: &Digest) -> PathBuf {
+        self.root.join("images").join(manifest.hex())
+    }
+
+    /// Holds the index lock: take it around any read-modify-write of tags and images.
+    pub fn lock_index(&self) -> Result<IndexLock, StoreError> {
+        Ok(IndexLock {
+            _file: lock_file(&self.root.join("index.lock"), true)?,
+        })
+    }
+
+    /// Points the tag `reference` (a normalized `name:tag`) at an image manifest, and keeps
+    /// the image.
+    pub fn put_tag(&self, reference: &str, manifest: &Digest) -> Result<(), StoreError> {
+        self.add_image(manifest)?;
+        if self.get_tag(reference)? == Some(*manifest) {
+            return Ok(());
+        }
+        self.write_atomically(
+            &self.tag_path(reference),
+            format!("{manifest}\n").as_bytes(),
+        )
+    }
+
+    /// The manifest the tag `reference` points at, if any.
+    pub fn get_tag(&self, reference: &str) -> Result<Option<Digest>, StoreError> {
+        let path = self.tag_path(reference);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(text.trim().parse().ok()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("read", &path)(e)),
+        }
+    }
+
+    /// Removes the tag `reference`; returns the manifest it pointed at, if it existed.
+    pub fn remove_tag(&self, reference: &str) -> Result<Option<Digest>, StoreError> {
+        let manifest = self.get_tag(reference)?;
+        let path = self.tag_path(reference);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(manifest),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("remove", &path)(e)),
+        }
+    }
+
+    /// Every tag and the manifest it points at, sorted by name.
+    pub fn tags(&self) -> Result<Vec<(String, Digest)>, StoreError> {
+        let dir = self.root.join("tags");
+        let mut tags = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_error("list", &dir))? {
+            let entry = entry.map_err(io_error("list", &dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let reference = unescape(&name);
+            if let Some(manifest) = self.get_tag(&reference)? {
+                tags.push((reference, manifest));
+            }
+        }
+        tags.sort();
+        Ok(tags)
+    }
+
+    /// Keeps the image `manifest` in the store (until [`Store::remove_image`]).
+    pub fn add_image(&self, manifest: &Digest) -> Result<(), StoreError> {
+        let path = self.image_path(manifest);
+        if path.exists() {
+            return Ok(());
+        }
+        self.write_atomically(&path, format!("{manifest}\n").as_bytes())
+    }
+
+    /// Stops keeping the image `manifest`; its blobs go at the next garbage collection.
+    pub fn remove_image(&self, manifest: &Digest) -> Result<bool, StoreError> {
+        let path = self.image_path(manifest);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error("remove", &path)(e)),
+        }
+    }
+
+    /// The images kept in the store, by manifest digest, sorted.
+    pub fn images(&self) -> Result<Vec<Digest>, StoreError> {
+        let dir = self.root.join("images");
+        let mut images = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_error("list", &dir))? {
+            let entry = entry.map_err(io_error("list", &dir))?;
+            if let Ok(digest) = format!("sha256:{}", entry.file_name().to_string_lossy()).parse() {
+                images.push(digest);
+            }
+        }
+        images.sort();
+        Ok(images)
+    }
+
+    /// Takes this process's hold on the store exclusively, waiting until no other bld process
+    /// uses it, and calls `waiting` first if it has to wait.
+    pub fn lock_exclusive(&self, waiting: &dyn Fn()) -> Result<(), StoreError> {
+        let path = self.root.join("store.lock");
+        let try_lock = rustix::fs::flock(
+            &self.hold,
+            rustix::fs::FlockOperation::NonBlockingLockExclusive,
+        );
+        if try_lock.is_ok() {
+            return Ok(());
+        }
+        waiting();
+        rustix::fs::flock(&self.hold, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| io_error("lock", &path)(io::Error::from(e)))
+    }
+
+    /// Deletes every blob that the images `keep` (manifests or indexes) do not refer to, the
+    /// chunk-cache entries and unpacked layers of deleted blobs, and leftover temporary files.
+    /// Call with the store locked exclusively ([`Store::lock_exclusive`]).
+    pub fn collect_garbage(&self, keep: &[Digest]) -> Result<GcReport, StoreError> {
+        let mut kept_blobs = BTreeSet::new();
+        let mut kept_layers = BTreeSet::new();
+        let mut pending: Vec<Digest> = keep.to_vec();
+        while let Some(digest) = pending.pop() {
+            if !kept_blobs.insert(digest) {
+                continue;
+            }
+            let Ok(bytes) = fs::read(self.blob_path(&digest)) else {
+                continue;
+            };
+            let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                continue;
+            };
+            let digests_in = |key: &str| -> Vec<Digest> {
+                json.get(key)
+                    .and_then(|v| v.as_array())
+                    .map(|items| {
+                        items
+                            .iter()
+                            .filter_map(|d| d.get("digest")?.as_str()?.parse().ok())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            // An index lists manifests; a manifest names its config and layers; a config lists
+            // the layers' diff IDs (the names of their unpacked directories).
+            pending.extend(digests_in("manifests"));
+            pending.extend(digests_in("layers"));
+            if let Some(config) = json
+                .get("config")
+                .and_then(|c| c.get("digest"))
+                .and_then(|d| d.as_str())
+                .and_then(|d| d.parse().ok())
+            {
+                pending.push(config);
+            }
+            if let Some(diff_ids) = json
+                .get("rootfs")
+                .and_then(|r| r.get("diff_ids"))
+                .and_then(|d| d.as_array())
+            {
+                kept_layers.extend(
+                    diff_ids
+                        .iter()
+                        .filter_map(|d| d.as_str()?.strip_prefix("sha256:").map(str::to_owned)),
+                );
+            }
+        }
+
+        let mut report = GcReport::default();
+        let blobs = self.root.join("blobs/sha256");
+        for entry in fs::read_dir(&blobs).map_err(io_error("list", &blobs))? {
+            let entry = entry.map_err(io_error("list", &blobs))?;
+            let keep = format!("sha256:{}", entry.file_name().to_string_lossy())
+                .parse::<Digest>()
+                .is_ok_and(|d| kept_blobs.contains(&d));
+            if !keep {
+                report.bytes += disk_usage(&entry.path());
+                remove_any(&entry.path()).map_err(io_error("remove", &entry.path()))?;
+                report.blobs += 1;
+            }
+        }
+        let unpacked = self.root.join("unpacked");
+        if let Ok(entries) = fs::read_dir(&unpacked) {
+            for entry in entries.flatten() {
+                if !kept_layers.contains(entry.file_name().to_string_lossy().as_ref()) {
+                    report.bytes += disk_usage(&entry.path());
+                    remove_any(&entry.path()).map_err(io_error("remove", &entry.path()))?;
+                    report.unpacked += 1;
+                }
+            }
+        }
+        // Chunk-cache entries name gzip members; those whose member is gone are useless.
+        let chunks = self.root.join("chunks");
+        if let Ok(entries) = fs::read_dir(&chunks) {
+            for entry in entries.flatten() {
+                let member_kept = fs::read_to_string(entry.path())
+                    .ok()
+                    .and_then(|text| text.trim().parse::<Digest>().ok())
+                    .is_some_and(|d| kept_blobs.contains(&d));
+                if !member_kept {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+        let tmp = self.root.join("tmp");
+        if let Ok(entries) = fs::read_dir(&tmp) {
+            for entry in entries.flatten() {
+                report.bytes += disk_usage(&entry.path());
+                let _ = remove_any(&entry.path());
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_round_trip_through_escaped_file_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let (manifest, _) = store.put_bytes(b"{}").expect("put");
+        for name in ["docker.io/library/app:1", "localhost:5000/a/b:v%2"] {
+            store.put_tag(name, &manifest).expect("tag");
+            assert_eq!(store.get_tag(name).expect("get"), Some(manifest));
+        }
+        assert_eq!(
+            store.tags().expect("tags"),
+            [
+                ("docker.io/library/app:1".to_owned(), manifest),
+                ("localhost:5000/a/b:v%2".to_owned(), manifest)
+            ]
+        );
+        assert_eq!(store.images().expect("images"), [manifest]);
+        assert_eq!(
+            store.remove_tag("docker.io/library/app:1").expect("rm"),
+            Some(manifest)
+        );
+        assert_eq!(
+            store.remove_tag("docker.io/library/app:1").expect("rm"),
+            None
+        );
+    }
+
+    #[test]
+    fn garbage_collection_keeps_what_kept_images_refer_to() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let (layer, _) = store.put_bytes(b"layer bytes").expect("put");
+        let (config, _) = store
+            .put_bytes(br#"{"rootfs":{"diff_ids":["sha256:1111111111111111111111111111111111111111111111111111111111111111"]}}"#)
+            .expect("put");
+        let manifest_json =
+            format!(r#"{{"config":{{"digest":"{config}"}},"layers":[{{"digest":"{layer}"}}]}}"#);
+        let (manifest, _) = store.put_bytes(manifest_json.as_bytes()).expect("put");
+        let (garbage, size) = store.put_bytes(b"nobody refers to this").expect("put");
+        let unpacked = dir.path().join("unpacked");
+        fs::create_dir_all(unpacked.join("1".repeat(64))).expect("mkdir");
+        fs::create_dir_all(unpacked.join("2".repeat(64))).expect("mkdir");
+        store.lock_exclusive(&|| {}).expect("lock");
+        let report = store.collect_garbage(&[manifest]).expect("gc");
+        assert_eq!((report.blobs, report.unpacked), (1, 1));
+        assert!(report.bytes >= size);
+        for kept in [layer, config, manifest] {
+            assert!(store.read_blob(&kept).is_ok());
+        }
+        assert!(store.read_blob(&garbage).is_err());
+        assert!(unpacked.join("1".repeat(64)).exists());
+        assert!(!unpacked.join("2".repeat(64)).exists());
+    }
+}

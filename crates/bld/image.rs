@@ -1,0 +1,402 @@
+//! The image lifecycle on the local store, as Docker's commands present it: `bld images`,
+//! `image inspect`, `history`, `tag`, `rmi`, `image prune`/`gc`, `save`, `load`.
+//!
+//! An image is a manifest kept in the store (`Store::images`) or named by a tag; its IMAGE ID
+//! is its config's digest, as in Docker. An image is built on another (its parent) when the
+//! other's layers and history are a strict prefix of its own; an image something is built on
+//! stays in the store, untagged, until nothing is.
+
+mod inspect;
+mod list;
+mod remove;
+mod template;
+
+use std::collections::BTreeMap;
+
+use bld_core::{Digest, ImageReference};
+use bld_store::Store;
+use serde_json::{Map, Value};
+
+use crate::UserError;
+
+pub(crate) use inspect::{HistoryArgs, InspectArgs, history, inspect};
+pub(crate) use list::{ImagesArgs, images};
+pub(crate) use remove::{GcArgs, PruneArgs, RmiArgs, TagArgs, gc, prune, rmi, tag};
+
+/// An image in the local store.
+pub(crate) struct LocalImage {
+    pub(crate) manifest: Digest,
+    /// The config's digest: the IMAGE ID.
+    pub(crate) id: Digest,
+    pub(crate) config: Map<String, Value>,
+    /// The layers' blob digests, bottom first.
+    pub(crate) layers: Vec<Digest>,
+    /// Tags naming it, sorted.
+    pub(crate) tags: Vec<ImageReference>,
+}
+
+impl LocalImage {
+    /// The first 12 hex digits of the ID, as Docker shows it.
+    pub(crate) fn short_id(&self) -> String {
+        self.id.hex()[..12].to_owned()
+    }
+
+    fn diff_ids(&self) -> Vec<&Value> {
+        self.config
+            .get("rootfs")
+            .and_then(|r| r.get("diff_ids"))
+            .and_then(|d| d.as_array())
+            .map(|d| d.iter().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn history(&self) -> Vec<&Map<String, Value>> {
+        self.config
+            .get("history")
+            .and_then(|h| h.as_array())
+            .map(|h| h.iter().filter_map(|e| e.as_object()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether this image is built on `other`: `other`'s layers and history are a strict
+    /// prefix of this image's.
+    pub(crate) fn is_built_on(&self, other: &LocalImage) -> bool {
+        let (mine, theirs) = (self.history(), other.history());
+        let (my_layers, their_layers) = (self.diff_ids(), other.diff_ids());
+        !theirs.is_empty()
+            && theirs.len() < mine.len()
+            && mine.starts_with(&theirs)
+            && my_layers.starts_with(&their_layers)
+    }
+
+    /// `created` of the config, in seconds since 1970.
+    pub(crate) fn created(&self) -> Option<i64> {
+        self.config
+            .get("created")
+            .and_then(|c| c.as_str())
+            .and_then(parse_rfc3339)
+    }
+
+    /// The uncompressed size of all layers.
+    pub(crate) fn size(&self, store: &Store) -> anyhow::Result<u64> {
+        let mut total = 0;
+        for layer in &self.layers {
+            total += layer_size(store, layer)?;
+        }
+        Ok(total)
+    }
+}
+
+/// Every image in the store (kept, or named by a tag), with its tags, newest first.
+pub(crate) fn local_images(store: &Store) -> anyhow::Result<Vec<LocalImage>> {
+    let mut tags: BTreeMap<Digest, Vec<ImageReference>> = BTreeMap::new();
+    for (name, manifest) in store.tags()? {
+        // Tags are written normalized; one that no longer parses is skipped.
+        if let Ok(reference) = ImageReference::parse(&name) {
+            tags.entry(manifest).or_default().push(reference);
+        }
+    }
+    let mut manifests = store.images()?;
+    manifests.extend(tags.keys().copied());
+    manifests.sort();
+    manifests.dedup();
+    let mut images = Vec::with_capacity(manifests.len());
+    for manifest in manifests {
+        let (parsed, config) = match bld_oci::read_image(store, &manifest) {
+            Ok(image) => image,
+            Err(e) => {
+                eprintln!("warning: skipping image {manifest}: {e}");
+                continue;
+            }
+        };
+        let id: Digest = parsed.config().digest().to_string().parse()?;
+        let layers = parsed
+            .layers()
+            .iter()
+            .map(|l| l.digest().to_string().parse::<Digest>())
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut names = tags.remove(&manifest).unwrap_or_default();
+        names.sort();
+        images.push(LocalImage {
+            manifest,
+            id,
+            config,
+            layers,
+            tags: names,
+        });
+    }
+    images.sort_by(|a, b| {
+        b.created()
+            .cmp(&a.created())
+            .then_with(|| a.tags.first().cmp(&b.tags.first()))
+            .then_with(|| a.manifest.cmp(&b.manifest))
+    });
+    Ok(images)
+}
+
+/// How a command line named an image.
+pub(crate) enum Named {
+    /// By `name[:tag]`: the tag as normalized.
+    Tag(ImageReference),
+    /// By ID (prefix), `sha256:` digest (of the config or manifest) or `name@digest`.
+    Id,
+}
+
+/// Finds the image `text` names: a tag (`app`, `app:1`), `name@sha256:…` (a manifest digest),
+/// an IMAGE ID or a prefix of one, or a full config or manifest digest.
+pub(crate) fn find<'a>(
+    images: &'a [LocalImage],
+    text: &str,
+) -> anyhow::Result<(&'a LocalImage, Named)> {
+    let no_such = || UserError(format!("no such image: `{text}`"));
+    let hex = text.strip_prefix("sha256:").unwrap_or(text);
+    let is_hex = !hex.is_empty() && hex.len() <= 64 && hex.chars().all(|c| c.is_ascii_hexdigit());
+    if let Ok(reference) = ImageReference::parse(text) {
+        if let Some(digest) = &reference.digest {
+            let image = images
+                .iter()
+                .find(|i| i.manifest == *digest)
+                .ok_or_else(no_such)?;
+            return Ok((image, Named::Id));
+        }
+        if let Some(image) = images.iter().find(|i| i.tags.contains(&reference)) {
+            return Ok((image, Named::Tag(reference)));
+        }
+        if !is_hex {
+            return Err(no_such().into());
+        }
+    }
+    if !is_hex {
+        // Not a reference and not an ID: say why it is not a reference.
+        ImageReference::parse(text)?;
+        return Err(no_such().into());
+    }
+    let matching: Vec<&LocalImage> = images
+        .iter()
+        .filter(|i| i.id.hex().starts_with(hex) || (hex.len() == 64 && i.manifest.hex() == hex))
+        .collect();
+    match matching.as_slice() {
+        [] => Err(no_such().into()),
+        [image] => Ok((image, Named::Id)),
+        several if several.iter().all(|i| i.id == several[0].id) => Ok((several[0], Named::Id)),
+        _ => Err(UserError(format!(
+            "`{text}` is the start of several image IDs: give more digits"
+        ))
+        .into()),
+    }
+}
+
+/// The image `text` names, as [`find`], by manifest digest (for `bld run`, `FROM`).
+pub(crate) fn resolve(store: &Store, text: &str) -> anyhow::Result<Digest> {
+    // A tag is the common case: look it up without reading every image.
+    if let Ok(reference) = ImageReference::parse(text)
+        && reference.digest.is_none()
+        && let Some(manifest) = store.get_tag(&reference.to_string())?
+    {
+        return Ok(manifest);
+    }
+    let images = local_images(store)?;
+    Ok(find(&images, text)?.0.manifest)
+}
+
+/// The uncompressed size of a gzip-compressed layer blob, remembered in `<store>/sizes/`.
+fn layer_size(store: &Store, layer: &Digest) -> anyhow::Result<u64> {
+    let cached = store.root().join("sizes").join(layer.hex());
+    if let Some(size) = std::fs::read_to_string(&cached)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+    {
+        return Ok(size);
+    }
+    let blob = std::io::BufReader::new(store.open_blob(layer)?);
+    let size = std::io::copy(
+        &mut flate2::bufread::MultiGzDecoder::new(blob),
+        &mut std::io::sink(),
+    )?;
+    std::fs::create_dir_all(cached.parent().expect("invariant: sizes/ has a parent"))?;
+    store.write_atomically(&cached, format!("{size}\n").as_bytes())?;
+    Ok(size)
+}
+
+/// Seconds since 1970 of an RFC 3339 time (`2024-05-01T10:00:00.5+02:00`).
+pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
+    let number = |s: &str| s.parse::<i64>().ok();
+    let (date, time) = text.split_once(['T', 't', ' '])?;
+    let mut ymd = date.splitn(3, '-');
+    let (year, month, day) = (
+        number(ymd.next()?)?,
+        number(ymd.next()?)?,
+        number(ymd.next()?)?,
+    );
+    let zone_at = time.find(['Z', 'z', '+', '-']).unwrap_or(time.len());
+    let (clock, zone) = time.split_at(zone_at);
+    let clock = clock.split('.').next()?;
+    let mut hms = clock.splitn(3, ':');
+    let (hour, minute, second) = (
+        number(hms.next()?)?,
+        number(hms.next()?)?,
+        number(hms.next()?)?,
+    );
+    let offset = match zone {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let (h, m) = zone[1..].split_once(':')?;
+            sign * (number(h)? * 3600 + number(m)? * 60)
+        }
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
+
+/// How long ago `epoch` was, as Docker words it ("2 minutes ago", "56 years ago").
+pub(crate) fn created_since(epoch: Option<i64>) -> String {
+    let Some(epoch) = epoch else {
+        return "N/A".to_owned();
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let seconds = now - epoch;
+    let hours = (seconds as f64 / 3600.0 + 0.5) as i64;
+    let text = match seconds {
+        ..1 => "Less than a second".to_owned(),
+        1 => "1 second".to_owned(),
+        2..60 => format!("{seconds} seconds"),
+        60..120 => "About a minute".to_owned(),
+        120..3600 => format!("{} minutes", seconds / 60),
+        _ if hours == 1 => "About an hour".to_owned(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", seconds / 3600 / 24 / 365),
+    };
+    format!("{text} ago")
+}
+
+/// `epoch` as Docker's `CreatedAt` shows it: `2024-05-01 10:00:00 +0000 UTC`.
+pub(crate) fn created_at(epoch: Option<i64>) -> String {
+    match epoch {
+        Some(epoch) if epoch >= 0 => {
+            let text = bld_oci::rfc3339(epoch as u64);
+            format!("{} +0000 UTC", text.trim_end_matches('Z').replace('T', " "))
+        }
+        _ => String::new(),
+    }
+}
+
+/// A size in decimal units with three significant digits, as Docker shows it (`7.8MB`).
+pub(crate) fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    let rounded = |size: f64| {
+        let digits = if size >= 100.0 {
+            0
+        } else if size >= 10.0 {
+            1
+        } else {
+            2
+        };
+        format!("{size:.digits$}")
+    };
+    while unit + 1 < UNITS.len() && rounded(size).parse::<f64>().unwrap_or(0.0) >= 1000.0 {
+        size /= 1000.0;
+        unit += 1;
+    }
+    let text = rounded(size);
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{}", UNITS[unit])
+}
+
+/// Prints rows as Docker's tables do: columns at least 20 wide, 3 spaces apart.
+pub(crate) fn print_table(rows: &[Vec<String>]) {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count() + 3)
+                .max()
+                .unwrap_or(0)
+                .max(20)
+        })
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == columns {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}", width = widths[c]));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+/// Cuts `text` to `width` characters, ending with `…` when cut (Docker's ellipsis).
+pub(crate) fn ellipsis(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        text.chars().take(width - 1).chain(['…']).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_docker_prints_them() {
+        for (bytes, text) in [
+            (0, "0B"),
+            (999, "999B"),
+            (1000, "1kB"),
+            (1234, "1.23kB"),
+            (7_812_345, "7.81MB"),
+            (77_900_000, "77.9MB"),
+            (128_000_000, "128MB"),
+            (999_999, "1MB"),
+            (1_500_000_000, "1.5GB"),
+        ] {
+            assert_eq!(human_size(bytes), text, "{bytes}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_times_parse_with_zones_and_fractions() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2024-02-29T12:00:00Z"), Some(1_709_208_000));
+        assert_eq!(
+            parse_rfc3339("2024-02-29T14:00:00.123456789+02:00"),
+            Some(1_709_208_000)
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn durations_read_as_docker_words_them() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as i64;
+        assert_eq!(created_since(Some(now - 130)), "2 minutes ago");
+        assert_eq!(created_since(Some(now - 3 * 3600)), "3 hours ago");
+        assert_eq!(created_since(Some(now - 10 * 86_400)), "10 days ago");
+        assert!(created_since(Some(0)).ends_with("years ago"));
+        assert_eq!(created_at(Some(0)), "1970-01-01 00:00:00 +0000 UTC");
+    }
+}

@@ -1,0 +1,178 @@
+//! `bld images` (`bld image ls`): `REPOSITORY  TAG  IMAGE ID  CREATED  SIZE`.
+
+use bld_store::Store;
+use clap::Args;
+use serde_json::json;
+
+use super::{LocalImage, created_at, created_since, human_size, local_images, print_table};
+use crate::UserError;
+
+/// Arguments of `bld images`.
+#[derive(Args)]
+pub(crate) struct ImagesArgs {
+    /// Only images whose reference matches `REPOSITORY[:TAG]` (`*` matches within a path
+    /// component: `team/*`, `app:1.*`).
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    reference: Option<String>,
+    /// Also images that others are built on and that have no tag.
+    #[arg(long, short)]
+    all: bool,
+    /// Show each image's manifest digest.
+    #[arg(long)]
+    digests: bool,
+    /// Do not shorten IMAGE ID.
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Print only image IDs.
+    #[arg(long, short)]
+    quiet: bool,
+    /// `json`: one JSON object per image and tag, one per line; or a template such as
+    /// `{{.Repository}}:{{.Tag}}`.
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
+}
+
+/// `*` matches any run of characters but `/`; everything else matches itself.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            let Some(tail) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len())
+                .take_while(|&i| !tail[..i].contains('/'))
+                .filter(|&i| tail.is_char_boundary(i))
+                .any(|i| glob_matches(rest, &tail[i..]))
+        }
+    }
+}
+
+/// Whether `repository`/`tag` (familiar forms) match the filter `REPOSITORY[:TAG]`.
+fn reference_matches(filter: &str, repository: &str, tag: &str) -> bool {
+    let last_slash = filter.rfind('/').map_or(0, |i| i + 1);
+    let (repo_pattern, tag_pattern) = match filter[last_slash..].rfind(':') {
+        Some(colon) => (
+            &filter[..last_slash + colon],
+            Some(&filter[last_slash + colon + 1..]),
+        ),
+        None => (filter, None),
+    };
+    let full_repo = bld_core::ImageReference::parse(repository)
+        .map(|r| r.name)
+        .unwrap_or_default();
+    (glob_matches(repo_pattern, repository) || glob_matches(repo_pattern, &full_repo))
+        && tag_pattern.is_none_or(|t| glob_matches(t, tag))
+}
+
+/// `bld images`.
+pub(crate) fn images(args: ImagesArgs, store: &std::path::Path) -> anyhow::Result<()> {
+    let store = Store::open(store)?;
+    let images = local_images(&store)?;
+    let mut rows: Vec<(&LocalImage, String, String)> = Vec::new();
+    for image in &images {
+        if image.tags.is_empty() {
+            let built_on = images.iter().any(|other| other.is_built_on(image));
+            if args.reference.is_none() && (args.all || !built_on) {
+                rows.push((image, "<none>".into(), "<none>".into()));
+            }
+            continue;
+        }
+        for tag in &image.tags {
+            let repository = tag.familiar_name().to_owned();
+            let name = tag.tag.clone().unwrap_or_else(|| "<none>".into());
+            if args
+                .reference
+                .as_deref()
+                .is_none_or(|filter| reference_matches(filter, &repository, &name))
+            {
+                rows.push((image, repository, name));
+            }
+        }
+    }
+    let id_of = |image: &LocalImage| {
+        if args.no_trunc {
+            image.id.to_string()
+        } else {
+            image.short_id()
+        }
+    };
+    if args.quiet {
+        for (image, _, _) in &rows {
+            println!("{}", id_of(image));
+        }
+        return Ok(());
+    }
+    let mut objects = Vec::with_capacity(rows.len());
+    for (image, repository, tag) in &rows {
+        let size = human_size(image.size(&store)?);
+        objects.push(json!({
+            "Containers": "N/A",
+            "CreatedAt": created_at(image.created()),
+            "CreatedSince": created_since(image.created()),
+            "Digest": image.manifest.to_string(),
+            "ID": id_of(image),
+            "Repository": repository,
+            "SharedSize": "N/A",
+            "Size": size,
+            "Tag": tag,
+            "UniqueSize": "N/A",
+            "VirtualSize": size,
+        }));
+    }
+    match args.format.as_deref() {
+        Some("json") => {
+            for object in &objects {
+                println!("{object}");
+            }
+        }
+        Some(template) => {
+            let template = super::template::Template::parse(template)
+                .map_err(|e| UserError(format!("--format: {e}")))?;
+            for object in &objects {
+                println!("{}", template.render(object).map_err(UserError)?);
+            }
+        }
+        None => {
+            let mut header = vec!["REPOSITORY", "TAG"];
+            if args.digests {
+                header.push("DIGEST");
+            }
+            header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+            let mut table = vec![header.into_iter().map(str::to_owned).collect::<Vec<_>>()];
+            for object in &objects {
+                let field = |key: &str| object[key].as_str().unwrap_or_default().to_owned();
+                let mut row = vec![field("Repository"), field("Tag")];
+                if args.digests {
+                    row.push(field("Digest"));
+                }
+                row.extend([field("ID"), field("CreatedSince"), field("Size")]);
+                table.push(row);
+            }
+            print_table(&table);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_filters_match_repositories_and_tags() {
+        assert!(reference_matches("app", "app", "1"));
+        assert!(reference_matches("app:1", "app", "1"));
+        assert!(!reference_matches("app:2", "app", "1"));
+        assert!(reference_matches("app:1.*", "app", "1.4"));
+        assert!(reference_matches("team/*", "team/api", "latest"));
+        assert!(!reference_matches("team/*", "team/a/b", "latest"));
+        assert!(!reference_matches("ap", "app", "1"));
+        assert!(reference_matches("docker.io/library/app", "app", "1"));
+        assert!(reference_matches(
+            "localhost:5000/app",
+            "localhost:5000/app",
+            "1"
+        ));
+    }
+}

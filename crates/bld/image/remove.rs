@@ -1,0 +1,209 @@
+//! `bld tag`, `bld rmi` (`bld image rm`), `bld image prune` and `bld gc`.
+
+use bld_core::{Digest, ImageReference};
+use bld_store::Store;
+use clap::Args;
+
+use super::{LocalImage, Named, find, human_size, local_images};
+use crate::UserError;
+
+/// Arguments of `bld tag`.
+#[derive(Args)]
+pub(crate) struct TagArgs {
+    /// The image: `name[:tag]`, `name@sha256:…`, an IMAGE ID or a prefix of one.
+    #[arg(value_name = "SOURCE")]
+    source: String,
+    /// The new name, `name[:tag]`.
+    #[arg(value_name = "TARGET")]
+    target: String,
+}
+
+/// Arguments of `bld rmi`.
+#[derive(Args)]
+pub(crate) struct RmiArgs {
+    /// Images: `name[:tag]` untags; an IMAGE ID removes the image.
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
+    /// Remove an image by ID even when several tags name it (all are removed).
+    #[arg(long, short)]
+    force: bool,
+}
+
+/// Arguments of `bld image prune`.
+#[derive(Args)]
+pub(crate) struct PruneArgs {
+    /// Remove every image, tagged or not, not only the untagged ones nothing is built on.
+    #[arg(long, short)]
+    all: bool,
+    /// Accepted for Docker compatibility: bld never asks.
+    #[arg(long, short)]
+    force: bool,
+}
+
+/// Arguments of `bld gc`.
+#[derive(Args)]
+pub(crate) struct GcArgs {}
+
+/// `bld tag SOURCE TARGET`.
+pub(crate) fn tag(args: TagArgs, store: &std::path::Path) -> anyhow::Result<()> {
+    let store = Store::open(store)?;
+    let target = ImageReference::parse_tag(&args.target)?;
+    let _lock = store.lock_index()?;
+    let images = local_images(&store)?;
+    let (image, _) = find(&images, &args.source)?;
+    store.put_tag(&target.to_string(), &image.manifest)?;
+    Ok(())
+}
+
+/// Removes the image at `index` from the store's records (its tags already gone), then the
+/// untagged images it was built on that nothing else is built on. Prints `Deleted:` lines.
+fn delete(store: &Store, images: &mut Vec<LocalImage>, index: usize) -> anyhow::Result<()> {
+    let image = images.remove(index);
+    store.remove_image(&image.manifest)?;
+    println!("Deleted: {}", image.id);
+    let parent = images
+        .iter()
+        .enumerate()
+        .filter(|(_, other)| image.is_built_on(other))
+        .max_by_key(|(_, other)| other.history().len())
+        .map(|(i, _)| i);
+    if let Some(parent) = parent {
+        let unused = images[parent].tags.is_empty()
+            && !images
+                .iter()
+                .any(|other| other.is_built_on(&images[parent]));
+        if unused {
+            delete(store, images, parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes one image or tag; returns an error message for this argument only.
+fn remove_one(
+    store: &Store,
+    images: &mut Vec<LocalImage>,
+    text: &str,
+    force: bool,
+) -> anyhow::Result<()> {
+    let (image, named) = find(images, text)?;
+    let manifest = image.manifest;
+    let index = images
+        .iter()
+        .position(|i| i.manifest == manifest)
+        .expect("invariant: find returned one of these images");
+    let children = images.iter().any(|other| other.is_built_on(&images[index]));
+    match named {
+        Named::Tag(reference) => {
+            store.remove_tag(&reference.to_string())?;
+            println!("Untagged: {}", reference.familiar());
+            images[index].tags.retain(|t| *t != reference);
+            if images[index].tags.is_empty() && !children {
+                delete(store, images, index)?;
+            }
+        }
+        Named::Id => {
+            let image = &images[index];
+            if children {
+                return Err(UserError(format!(
+                    "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
+                    image.short_id()
+                ))
+                .into());
+            }
+            if image.tags.len() > 1 && !force {
+                let names: Vec<String> = image.tags.iter().map(|t| t.familiar()).collect();
+                return Err(UserError(format!(
+                    "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories: {}",
+                    image.short_id(),
+                    names.join(", ")
+                ))
+                .into());
+            }
+            for reference in std::mem::take(&mut images[index].tags) {
+                store.remove_tag(&reference.to_string())?;
+                println!("Untagged: {}", reference.familiar());
+            }
+            delete(store, images, index)?;
+        }
+    }
+    Ok(())
+}
+
+/// `bld rmi`: each argument in turn; the ones that fail are reported and make the exit code 1.
+pub(crate) fn rmi(args: RmiArgs, store: &std::path::Path) -> anyhow::Result<()> {
+    let store = Store::open(store)?;
+    let _lock = store.lock_index()?;
+    let mut images = local_images(&store)?;
+    let mut failures = Vec::new();
+    for text in &args.images {
+        if let Err(e) = remove_one(&store, &mut images, text, args.force) {
+            failures.push(format!("{e:#}"));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(UserError(failures.join("\nerror: ")).into())
+    }
+}
+
+/// Frees the blobs no kept image refers to, with the store to ourselves; returns bytes freed.
+fn collect_garbage(store: &Store) -> anyhow::Result<bld_store::GcReport> {
+    store.lock_exclusive(&|| {
+        eprintln!("waiting for the other bld processes using the store to finish…");
+    })?;
+    let _lock = store.lock_index()?;
+    let mut keep: Vec<Digest> = store.images()?;
+    keep.extend(store.tags()?.into_iter().map(|(_, manifest)| manifest));
+    Ok(store.collect_garbage(&keep)?)
+}
+
+/// `bld image prune`: untagged images nothing is built on (with `--all`, every image), then
+/// the blobs nothing refers to any more.
+pub(crate) fn prune(args: PruneArgs, store: &std::path::Path) -> anyhow::Result<()> {
+    let _ = args.force;
+    let store = Store::open(store)?;
+    {
+        let _lock = store.lock_index()?;
+        let mut images = local_images(&store)?;
+        let mut header = false;
+        loop {
+            let next = images.iter().position(|image| {
+                (args.all || image.tags.is_empty())
+                    && !images.iter().any(|other| other.is_built_on(image))
+            });
+            let Some(index) = next else { break };
+            if !header {
+                println!("Deleted Images:");
+                header = true;
+            }
+            for reference in std::mem::take(&mut images[index].tags) {
+                store.remove_tag(&reference.to_string())?;
+                println!("untagged: {}", reference.familiar());
+            }
+            let image = images.remove(index);
+            store.remove_image(&image.manifest)?;
+            println!("deleted: {}", image.id);
+        }
+        if header {
+            println!();
+        }
+    }
+    let report = collect_garbage(&store)?;
+    println!("Total reclaimed space: {}", human_size(report.bytes));
+    Ok(())
+}
+
+/// `bld gc`: frees the blobs, unpacked layers and cache entries no kept image refers to.
+pub(crate) fn gc(_args: GcArgs, store: &std::path::Path) -> anyhow::Result<()> {
+    let store = Store::open(store)?;
+    let report = collect_garbage(&store)?;
+    println!(
+        "Removed {} blobs and {} unpacked layers. Total reclaimed space: {}",
+        report.blobs,
+        report.unpacked,
+        human_size(report.bytes)
+    );
+    Ok(())
+}

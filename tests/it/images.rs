@@ -1,0 +1,453 @@
+//! The image lifecycle on the local store: `images`, `image inspect`, `history`, `tag`, `rmi`,
+//! `image prune`, `gc`, and several processes changing tags at once.
+
+use crate::support::{Run, Sandbox};
+
+/// A workspace with a base Dockerfile (`base/`), one built on it (`app/`, `FROM base:1`) and a
+/// bld image target (`//pkg:image`).
+fn store_with_images() -> Sandbox {
+    let sandbox = Sandbox::with_files(&[
+        (
+            "base/Dockerfile",
+            "FROM scratch\nCOPY a.txt /a.txt\nENV A=1\nLABEL team=core\n",
+        ),
+        ("base/a.txt", "base file\n"),
+        (
+            "app/Dockerfile",
+            "FROM base:1\nCOPY b.txt /b.txt\nWORKDIR /srv\nCMD [\"/b.txt\"]\nEXPOSE 8080\n",
+        ),
+        ("app/b.txt", "app file\n"),
+        (
+            "pkg/BUILD.star",
+            "pkg_tar(name = \"files\", srcs = [\"c.txt\"])\noci_image(name = \"image\", tars = [\":files\"])\n",
+        ),
+        ("pkg/c.txt", "c\n"),
+    ]);
+    sandbox.bld(&["build", "-t", "base:1", "base"]).ok();
+    sandbox
+        .bld(&[
+            "build",
+            "-t",
+            "app:1",
+            "-t",
+            "registry.example:5000/team/app:v1",
+            "app",
+        ])
+        .ok();
+    sandbox.bld(&["build", "//pkg:image"]).ok();
+    sandbox
+}
+
+/// The table rows after the header, split into columns at runs of 2+ spaces.
+fn rows(run: &Run) -> Vec<Vec<String>> {
+    run.stdout
+        .lines()
+        .skip(1)
+        .map(|line| {
+            line.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+fn image_id(sandbox: &Sandbox, name: &str) -> String {
+    sandbox
+        .bld(&["image", "inspect", "--format", "{{.Id}}", name])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn images_lists_tags_and_built_targets_with_docker_columns() {
+    let sandbox = store_with_images();
+    let list = sandbox.bld(&["images"]).ok();
+    assert!(
+        list.stdout.starts_with("REPOSITORY  ")
+            && list.stdout.lines().next().is_some_and(|h| {
+                let columns: Vec<&str> = h
+                    .split("  ")
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                columns == ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
+            }),
+        "{}",
+        list.stdout
+    );
+    let rows = rows(&list);
+    let names: Vec<String> = rows.iter().map(|r| format!("{}:{}", r[0], r[1])).collect();
+    for name in [
+        "base:1",
+        "app:1",
+        "registry.example:5000/team/app:v1",
+        "bld.local/pkg/image:latest",
+    ] {
+        assert!(names.contains(&name.to_owned()), "{name} in {names:?}");
+    }
+    assert_eq!(rows.len(), 4, "{}", list.stdout);
+    let app = &rows[names.iter().position(|n| n == "app:1").expect("app")];
+    let id = image_id(&sandbox, "app:1");
+    assert_eq!(app[2], id[7..19], "{app:?}");
+    assert!(app[3].ends_with(" ago"), "{app:?}");
+    assert!(app[4].ends_with('B'), "{app:?}");
+
+    let quiet = sandbox.bld(&["images", "-q", "app"]).ok();
+    assert_eq!(quiet.stdout, format!("{}\n", &id[7..19]));
+    let full = sandbox.bld(&["images", "--no-trunc", "-q", "app:1"]).ok();
+    assert_eq!(full.stdout.trim(), id);
+    let digests = sandbox.bld(&["images", "--digests", "app"]).ok();
+    assert!(digests.stdout.contains("DIGEST") && digests.stdout.contains("sha256:"));
+    let filtered = sandbox
+        .bld(&["images", "registry.example:5000/team/*"])
+        .ok();
+    assert_eq!(self::rows(&filtered).len(), 1, "{}", filtered.stdout);
+    let normalized = sandbox.bld(&["images", "docker.io/library/base"]).ok();
+    assert_eq!(self::rows(&normalized).len(), 1, "{}", normalized.stdout);
+
+    let json = sandbox.bld(&["images", "--format", "json"]).ok();
+    let objects: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(objects.len(), 4);
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["Repository"] == "app" && o["Tag"] == "1")
+    );
+    let template = sandbox
+        .bld(&["images", "--format", "{{.Repository}}:{{.Tag}}", "app"])
+        .ok();
+    assert_eq!(template.stdout, "app:1\n");
+    let bad = sandbox.bld(&["images", "--format", "{{.Repository"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("--format"), "{}", bad.stderr);
+}
+
+#[test]
+fn inspect_prints_dockers_shape_and_templates() {
+    let sandbox = store_with_images();
+    let run = sandbox.bld(&["image", "inspect", "app:1", "base:1"]).ok();
+    let array: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).expect("a JSON array");
+    assert_eq!(array.len(), 2);
+    let app = &array[0];
+    assert_eq!(
+        app["RepoTags"],
+        serde_json::json!(["app:1", "registry.example:5000/team/app:v1"])
+    );
+    assert!(
+        app["Config"]["Env"]
+            .as_array()
+            .is_some_and(|e| e.contains(&"A=1".into())),
+        "{app}"
+    );
+    assert_eq!(app["Config"]["Cmd"], serde_json::json!(["/b.txt"]));
+    assert_eq!(app["Config"]["WorkingDir"], "/srv");
+    assert_eq!(app["Config"]["Labels"]["team"], "core");
+    assert!(
+        app["Config"]["ExposedPorts"].get("8080/tcp").is_some(),
+        "{app}"
+    );
+    assert_eq!(app["RootFS"]["Layers"].as_array().map(Vec::len), Some(2));
+    assert_eq!(app["Os"], "linux");
+    assert!(app["Size"].as_u64().is_some_and(|s| s > 0));
+    assert_eq!(app["Parent"], array[1]["Id"], "app is built on base");
+    assert!(
+        app["RepoDigests"][0]
+            .as_str()
+            .is_some_and(|d| d.starts_with("app@sha256:"))
+    );
+
+    let env = sandbox
+        .bld(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"team\"}} {{json .Config.Cmd}}",
+            "app:1",
+        ])
+        .ok();
+    assert_eq!(env.stdout, "core [\"/b.txt\"]\n");
+    let by_id = sandbox
+        .bld(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            &image_id(&sandbox, "app:1")[7..15],
+        ])
+        .ok();
+    assert_eq!(by_id.stdout.trim(), image_id(&sandbox, "app:1"));
+
+    let missing = sandbox.bld(&["image", "inspect", "app:1", "nope:1"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("no such image: `nope:1`"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        missing.stdout.contains("\"Id\""),
+        "found images are still printed"
+    );
+    let malformed = sandbox.bld(&["image", "inspect", "Bad//name"]);
+    assert_eq!(malformed.code, 1);
+    assert!(
+        malformed.stderr.contains("invalid image reference"),
+        "{}",
+        malformed.stderr
+    );
+}
+
+#[test]
+fn history_lists_entries_newest_first_with_the_base_image() {
+    let sandbox = store_with_images();
+    let run = sandbox.bld(&["history", "app:1"]).ok();
+    let header: Vec<&str> = run
+        .stdout
+        .lines()
+        .next()
+        .expect("header")
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
+    );
+    let rows = rows(&run);
+    // base: COPY, ENV, LABEL; app: COPY, WORKDIR, CMD, EXPOSE.
+    assert_eq!(rows.len(), 7, "{}", run.stdout);
+    let app_id = &image_id(&sandbox, "app:1")[7..19];
+    let base_id = &image_id(&sandbox, "base:1")[7..19];
+    assert_eq!(rows[0][0], app_id);
+    assert!(rows[0][2].starts_with("EXPOSE"), "{:?}", rows[0]);
+    assert_eq!(rows[4][0], base_id, "the base's last entry shows its ID");
+    assert!(rows[4][2].starts_with("LABEL"), "{:?}", rows[4]);
+    assert_eq!(rows[1][0], "<missing>");
+    assert_eq!(rows[6][2], "COPY a.txt /a.txt");
+    assert_eq!(rows[1][3], "0B", "metadata entries have no layer");
+    assert!(
+        rows[3][3] != "0B",
+        "COPY entries have a layer: {:?}",
+        rows[3]
+    );
+
+    let quiet = sandbox
+        .bld(&["image", "history", "-q", "--no-trunc", "app:1"])
+        .ok();
+    assert_eq!(
+        quiet.stdout.lines().next(),
+        Some(image_id(&sandbox, "app:1").as_str())
+    );
+    let json = sandbox.bld(&["history", "--format", "json", "app:1"]).ok();
+    let first: serde_json::Value =
+        serde_json::from_str(json.stdout.lines().next().expect("line")).expect("json");
+    assert!(
+        first["CreatedBy"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("EXPOSE"))
+    );
+    let missing = sandbox.bld(&["history", "nope"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("no such image"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn tag_and_rmi_follow_dockers_rules() {
+    let sandbox = store_with_images();
+    let app_id = image_id(&sandbox, "app:1");
+    sandbox.bld(&["tag", "app:1", "app:2"]).ok();
+    sandbox
+        .bld(&["image", "tag", &app_id[7..19], "docker.io/library/app:3"])
+        .ok();
+    assert_eq!(
+        image_id(&sandbox, "app:2"),
+        app_id,
+        "a tag is a new name, not a copy"
+    );
+    assert_eq!(image_id(&sandbox, "app:3"), app_id);
+    let bad = sandbox.bld(&["tag", "app:1", "App:UPPER"]);
+    assert!(
+        bad.code == 1 && bad.stderr.contains("lowercase"),
+        "{}",
+        bad.stderr
+    );
+    let missing = sandbox.bld(&["tag", "nope", "x:1"]);
+    assert!(
+        missing.code == 1 && missing.stderr.contains("no such image"),
+        "{}",
+        missing.stderr
+    );
+
+    // By name: untags only.
+    let untag = sandbox.bld(&["rmi", "app:3"]).ok();
+    assert_eq!(untag.stdout, "Untagged: app:3\n");
+    // By ID with several tags: refused, naming them; -f removes them all.
+    let refused = sandbox.bld(&["rmi", &app_id[7..19]]);
+    assert_eq!(refused.code, 1);
+    for text in [
+        "must be forced",
+        "app:1",
+        "app:2",
+        "registry.example:5000/team/app:v1",
+    ] {
+        assert!(refused.stderr.contains(text), "{text}: {}", refused.stderr);
+    }
+    // The base has a child: by ID is refused even forced; by name it is untagged but kept.
+    let base_id = image_id(&sandbox, "base:1");
+    let child = sandbox.bld(&["rmi", "-f", &base_id[7..19]]);
+    assert!(
+        child.code == 1 && child.stderr.contains("dependent child images"),
+        "{}",
+        child.stderr
+    );
+    sandbox.bld(&["rmi", "base:1"]).ok();
+    let all = sandbox.bld(&["images", "-a"]).ok();
+    assert!(
+        all.stdout.contains("<none>") && all.stdout.contains(&base_id[7..19]),
+        "{}",
+        all.stdout
+    );
+    let listed = sandbox.bld(&["images"]).ok();
+    assert!(
+        !listed.stdout.contains(&base_id[7..19]),
+        "an intermediate image is hidden without -a"
+    );
+
+    let forced = sandbox.bld(&["rmi", "-f", &app_id[7..19]]).ok();
+    for text in [
+        "Untagged: app:1",
+        "Untagged: app:2",
+        &format!("Deleted: {app_id}"),
+        &format!("Deleted: {base_id}"),
+    ] {
+        assert!(forced.stdout.contains(text), "{text}: {}", forced.stdout);
+    }
+    let left = sandbox.bld(&["images", "-a", "-q"]).ok();
+    assert_eq!(
+        left.stdout.lines().count(),
+        1,
+        "only //pkg:image is left: {}",
+        left.stdout
+    );
+
+    // Several arguments: each is tried; a failure makes the exit code 1.
+    let mixed = sandbox.bld(&["rmi", "nope:1", "bld.local/pkg/image"]);
+    assert_eq!(mixed.code, 1);
+    assert!(
+        mixed
+            .stdout
+            .contains("Untagged: bld.local/pkg/image:latest"),
+        "{}",
+        mixed.stdout
+    );
+    assert!(
+        mixed.stderr.contains("no such image: `nope:1`"),
+        "{}",
+        mixed.stderr
+    );
+}
+
+#[test]
+fn prune_and_gc_free_what_no_image_refers_to() {
+    let sandbox = store_with_images();
+    // An untagged build result is a dangling image.
+    sandbox.write("base/a.txt", "changed\n");
+    sandbox.bld(&["build", "base"]).ok();
+    let dangling = sandbox.bld(&["images"]).ok();
+    assert!(dangling.stdout.contains("<none>"), "{}", dangling.stdout);
+    let blobs = |s: &Sandbox| {
+        std::fs::read_dir(s.store().join("blobs/sha256"))
+            .expect("blobs")
+            .count()
+    };
+    let before = blobs(&sandbox);
+    let prune = sandbox.bld(&["image", "prune", "-f"]).ok();
+    assert!(
+        prune
+            .stdout
+            .starts_with("Deleted Images:\ndeleted: sha256:"),
+        "{}",
+        prune.stdout
+    );
+    assert!(
+        prune.stdout.contains("Total reclaimed space: "),
+        "{}",
+        prune.stdout
+    );
+    assert!(
+        !prune.stdout.contains("Total reclaimed space: 0B"),
+        "{}",
+        prune.stdout
+    );
+    assert!(blobs(&sandbox) < before);
+    assert!(!sandbox.bld(&["images"]).ok().stdout.contains("<none>"));
+
+    // The kept images are whole: they still save as layouts skopeo verifies, and rebuild from
+    // the cache.
+    sandbox.bld(&["rmi", "bld.local/pkg/image"]).ok();
+    let gc = sandbox.bld(&["gc"]).ok();
+    assert!(
+        gc.stdout.contains("Total reclaimed space:") && !gc.stdout.contains(" 0B"),
+        "{}",
+        gc.stdout
+    );
+    let again = sandbox.bld(&["gc"]).ok();
+    assert!(again.stdout.contains("Removed 0 blobs"), "{}", again.stdout);
+    sandbox.bld(&["build", "-o", "out", "app"]).ok();
+    crate::support::skopeo_verifies(&sandbox.ws().join("out"));
+}
+
+#[test]
+fn two_processes_tagging_and_removing_lose_nothing() {
+    let sandbox = store_with_images();
+    let spawn = |prefix: &'static str, remove_even: bool| {
+        let ws = sandbox.ws();
+        let store = sandbox.store();
+        std::thread::spawn(move || {
+            for i in 0..40 {
+                let name = format!("{prefix}:{i}");
+                let run = crate::support::run_bld(&ws, &store, &["tag", "app:1", &name]);
+                assert_eq!(run.code, 0, "{}", run.stderr);
+                if remove_even && i % 2 == 0 {
+                    let run = crate::support::run_bld(&ws, &store, &["rmi", &name]);
+                    assert_eq!(run.code, 0, "{}", run.stderr);
+                }
+            }
+        })
+    };
+    let a = spawn("one", false);
+    let b = spawn("two", true);
+    a.join().expect("first process");
+    b.join().expect("second process");
+    let names = sandbox
+        .bld(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .ok()
+        .stdout;
+    for i in 0..40 {
+        assert!(names.contains(&format!("one:{i}\n")), "one:{i} lost");
+        assert_eq!(names.contains(&format!("two:{i}\n")), i % 2 == 1, "two:{i}");
+    }
+    let app_id = image_id(&sandbox, "app:1");
+    let ids = sandbox
+        .bld(&["images", "-q", "--no-trunc", "one"])
+        .ok()
+        .stdout;
+    assert!(ids.lines().all(|id| id == app_id), "{ids}");
+    let tmp = std::fs::read_dir(sandbox.store().join("tmp"))
+        .expect("tmp")
+        .count();
+    assert_eq!(tmp, 0, "no half-written files are left");
+}
