@@ -6,6 +6,7 @@
 //! other's layers and history are a strict prefix of its own; an image something is built on
 //! stays in the store, untagged, until nothing is.
 
+mod archive;
 mod inspect;
 mod list;
 mod remove;
@@ -19,6 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::UserError;
 
+pub(crate) use archive::{LoadArgs, SaveArgs, load, save};
 pub(crate) use inspect::{HistoryArgs, InspectArgs, history, inspect};
 pub(crate) use list::{ImagesArgs, images};
 pub(crate) use remove::{GcArgs, PruneArgs, RmiArgs, TagArgs, gc, prune, rmi, tag};
@@ -199,7 +201,8 @@ pub(crate) fn resolve(store: &Store, text: &str) -> anyhow::Result<Digest> {
     Ok(find(&images, text)?.0.manifest)
 }
 
-/// The uncompressed size of a gzip-compressed layer blob, remembered in `<store>/sizes/`.
+/// The uncompressed size of a layer blob (gzip-compressed, or a plain tar as some loaded
+/// archives hold), remembered in `<store>/sizes/`.
 fn layer_size(store: &Store, layer: &Digest) -> anyhow::Result<u64> {
     let cached = store.root().join("sizes").join(layer.hex());
     if let Some(size) = std::fs::read_to_string(&cached)
@@ -208,11 +211,16 @@ fn layer_size(store: &Store, layer: &Digest) -> anyhow::Result<u64> {
     {
         return Ok(size);
     }
-    let blob = std::io::BufReader::new(store.open_blob(layer)?);
-    let size = std::io::copy(
-        &mut flate2::bufread::MultiGzDecoder::new(blob),
-        &mut std::io::sink(),
-    )?;
+    let mut blob = std::io::BufReader::new(store.open_blob(layer)?);
+    let gzip = std::io::BufRead::fill_buf(&mut blob)?.starts_with(&[0x1f, 0x8b]);
+    let size = if gzip {
+        std::io::copy(
+            &mut flate2::bufread::MultiGzDecoder::new(blob),
+            &mut std::io::sink(),
+        )?
+    } else {
+        std::io::copy(&mut blob, &mut std::io::sink())?
+    };
     std::fs::create_dir_all(cached.parent().expect("invariant: sizes/ has a parent"))?;
     store.write_atomically(&cached, format!("{size}\n").as_bytes())?;
     Ok(size)

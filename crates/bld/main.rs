@@ -48,6 +48,10 @@ enum Command {
     Tag(image::TagArgs),
     /// Remove images (by ID) or tags (by name).
     Rmi(image::RmiArgs),
+    /// Write images to a `docker save` archive (or, `--format oci`, an OCI archive).
+    Save(image::SaveArgs),
+    /// Read images from a `docker save` or OCI archive into the local store.
+    Load(image::LoadArgs),
     /// Free the store's blobs and caches that no image refers to.
     Gc(image::GcArgs),
 }
@@ -69,6 +73,10 @@ enum ImageCommand {
     Rm(image::RmiArgs),
     /// Remove untagged images nothing is built on (`--all`: every image), then free blobs.
     Prune(image::PruneArgs),
+    /// Write images to an archive (`bld save`).
+    Save(image::SaveArgs),
+    /// Read images from an archive (`bld load`).
+    Load(image::LoadArgs),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +111,12 @@ fn main() -> ExitCode {
             image::rmi(args, &store).map(|()| 0)
         }
         Command::Image(ImageCommand::Prune(args)) => image::prune(args, &store).map(|()| 0),
+        Command::Save(args) | Command::Image(ImageCommand::Save(args)) => {
+            image::save(args, &store).map(|()| 0)
+        }
+        Command::Load(args) | Command::Image(ImageCommand::Load(args)) => {
+            image::load(args, &store).map(|()| 0)
+        }
         Command::Gc(args) => image::gc(args, &store).map(|()| 0),
     };
     match result {

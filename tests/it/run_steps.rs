@@ -147,7 +147,7 @@ fn bld_run_starts_the_image_like_docker_run() {
     let missing = sandbox.bld(&["run", "nosuch:tag"]);
     assert_eq!(missing.code, 1);
     assert!(
-        missing.stderr.contains("no image `nosuch:tag`"),
+        missing.stderr.contains("no such image: `nosuch:tag`"),
         "{}",
         missing.stderr
     );

@@ -13,7 +13,7 @@ use crate::OciError;
 use crate::chunked::ChunkedGzip;
 
 /// The gzip level of every layer bld writes; part of what makes layers reproducible.
-const GZIP_LEVEL: u32 = 6;
+pub(crate) const GZIP_LEVEL: u32 = 6;
 
 /// One entry to put in a layer.
 #[derive(Debug, Clone)]

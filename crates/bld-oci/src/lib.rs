@@ -11,6 +11,7 @@ mod archive;
 mod chunked;
 mod gzip;
 mod image;
+mod image_archive;
 mod layer;
 mod layout;
 mod time;
@@ -21,6 +22,7 @@ use bld_core::{Classify, Digest, ErrorKind};
 use bld_store::StoreError;
 
 pub use image::{ImageBlobs, assemble_image, read_image};
+pub use image_archive::{ArchiveFormat, LoadedImage, SavedImage, load_archive, save_archive};
 pub use layer::{ItemKind, LayerBlob, LayerItem, pack_layer};
 pub use layout::write_layout;
 pub use time::rfc3339;
@@ -64,12 +66,26 @@ pub enum OciError {
         /// What is wrong.
         reason: String,
     },
+    /// An image archive given to `load_archive` is refused: malformed, truncated, hostile, or
+    /// not what its own index says.
+    #[error("cannot load the image archive: {reason}")]
+    BadArchive {
+        /// What is wrong, naming the archive entry.
+        reason: String,
+    },
+    /// Writing an image archive to its destination failed.
+    #[error("cannot write the image archive")]
+    WriteArchive {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Classify for OciError {
     fn kind(&self) -> ErrorKind {
         match self {
-            OciError::Source { .. } => ErrorKind::User,
+            OciError::Source { .. } | OciError::BadArchive { .. } => ErrorKind::User,
             _ => ErrorKind::Internal,
         }
     }
