@@ -79,7 +79,7 @@ const CASES: &[Case] = &[
 //   matched nothing"); bld copies what the Dockerfile's comment says Docker copies (tested in
 //   dockerfile.rs).
 
-fn testdata() -> PathBuf {
+pub(crate) fn testdata() -> PathBuf {
     let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).to_owned();
     loop {
         let candidate = dir.join("shared/conformance/buildah/testdata");

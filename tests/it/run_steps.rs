@@ -3,7 +3,9 @@
 
 use crate::support::{Sandbox, tool};
 
-const APPLETS: &[&str] = &["sh", "cat", "rm", "mkdir", "id", "echo", "test", "ls"];
+const APPLETS: &[&str] = &[
+    "sh", "cat", "rm", "mkdir", "id", "echo", "test", "ls", "touch",
+];
 
 fn workspace(dockerfile: &str) -> Sandbox {
     let symlinks: Vec<String> = APPLETS
@@ -492,4 +494,81 @@ fn a_terminal_gets_a_status_line_under_the_streamed_output() {
     );
     let piped = sandbox.bld(&["build", "//app:image"]).ok();
     assert!(!piped.stderr.contains("[+]"), "{}", piped.stderr);
+}
+
+#[test]
+fn buildahs_heredoc_quoting_case_builds_as_buildkit_runs_it() {
+    // buildah 1.28 cannot build RUN heredocs, so this is checked against BuildKit's rules: a
+    // RUN heredoc is a script for the shell whatever its quoting, a COPY/ADD heredoc is
+    // expanded unless its delimiter is quoted.
+    let dockerfile =
+        std::fs::read_to_string(crate::buildah_peer::testdata().join("Dockerfile.heredoc-quoting"))
+            .expect("the conformance Dockerfile");
+    let sandbox = workspace(&dockerfile);
+    sandbox.write(
+        "app/BUILD.star",
+        "dockerfile(name = \"image\", src = \"Dockerfile\", stages = {\"mirror.gcr.io/busybox\": \"//base:image\"})\n",
+    );
+    sandbox.bld(&["build", "//app:image"]).ok();
+    let root = unpack_app(&sandbox, "bundle");
+    for n in 1..=4 {
+        for kind in ["unquoted", "quoted"] {
+            let arg = if n == 4 { "argvA2" } else { "argvA" };
+            let var = if n >= 3 { "valueA2" } else { "valueA" };
+            for name in [
+                format!("run-argA={arg}.{kind}{n}.txt"),
+                format!("run-varA={var}.{kind}{n}.txt"),
+                format!("run-varB=valueB.{kind}{n}.txt"),
+            ] {
+                assert!(root.join(&name).is_file(), "{name} is missing");
+            }
+        }
+    }
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(
+        read("copy-unquoted1.txt"),
+        "varB=valueB\ntouch /argA=argvA\ntouch /varA=valueA\ntouch /varB=\n"
+    );
+    assert_eq!(
+        read("add-quoted1.txt"),
+        "varB=valueB\nargA=$argA\nvarA=$varA\nvarB=$varB\n"
+    );
+}
+
+#[test]
+fn copy_mixes_heredocs_with_context_files_and_files_of_a_built_stage() {
+    let dockerfile = std::fs::read_to_string(
+        crate::buildah_peer::testdata().join("heredoc/Dockerfile.heredoc_copy"),
+    )
+    .expect("the conformance Dockerfile");
+    let sandbox = workspace(&dockerfile);
+    sandbox.write("app/file", "somefile\n");
+    sandbox.write(
+        "app/BUILD.star",
+        "dockerfile(name = \"image\", src = \"Dockerfile\", context = [\"file\"], stages = {\"mirror.gcr.io/busybox\": \"//base:image\"})\n",
+    );
+    sandbox.bld(&["build", "//app:image"]).ok();
+    let root = unpack_app(&sandbox, "bundle");
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let robots = "(robots content)\nLong file with random text\nRandom line\nHelloWorld\n";
+    for dir in ["test", "test2"] {
+        assert_eq!(read(&format!("{dir}/robots.txt")), robots);
+        assert_eq!(read(&format!("{dir}/humans.txt")), "(humans content)\n");
+    }
+    assert_eq!(read("test/file"), "somefile\n");
+    assert_eq!(read("test2/image_file"), "helloworld\n");
+
+    sandbox.write(
+        "app/Dockerfile",
+        "FROM mirror.gcr.io/busybox\nCOPY <<one file /dest\nx\none\n",
+    );
+    let run = sandbox.bld(&["build", "//app:image"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("Dockerfile:2: COPY: with more than one source the destination must be a directory ending in `/`"),
+        "{}",
+        run.stderr
+    );
 }

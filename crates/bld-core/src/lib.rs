@@ -12,7 +12,7 @@ pub use archive::is_tar_archive;
 pub use digest::{Digest, DigestParseError, Sha256Writer};
 pub use image_config::{Healthcheck, HistoryStep, ImageConfigSpec, host_platform};
 pub use label::{Label, LabelError, TargetPattern};
-pub use reference::{ImageReference, ReferenceError};
+pub use reference::{ImageReference, ReferenceError, split_tag};
 pub use workspace::{BUILD_FILE, WORKSPACE_FILE, Workspace, WorkspaceError};
 
 /// Whether an error is the user's to fix (exit 1) or a fault of bld or the machine (exit 2).

@@ -91,6 +91,18 @@ fn valid_tag(tag: &str) -> bool {
         && tag.chars().all(|c| word(c) || c == '.' || c == '-')
 }
 
+/// Splits `name[:tag]` at the `:` after the last `/` (a registry's port is not a tag).
+pub fn split_tag(text: &str) -> (&str, Option<&str>) {
+    let last_slash = text.rfind('/').map_or(0, |i| i + 1);
+    match text[last_slash..].rfind(':') {
+        Some(colon) => (
+            &text[..last_slash + colon],
+            Some(&text[last_slash + colon + 1..]),
+        ),
+        None => (text, None),
+    }
+}
+
 impl ImageReference {
     /// Parses `name[:tag][@digest]`, normalizing the name as Docker does.
     pub fn parse(text: &str) -> Result<ImageReference, ReferenceError> {
@@ -112,14 +124,7 @@ impl ImageReference {
             }
             None => (text, None),
         };
-        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-        let (name, tag) = match rest[last_slash..].rfind(':') {
-            Some(colon) => (
-                &rest[..last_slash + colon],
-                Some(&rest[last_slash + colon + 1..]),
-            ),
-            None => (rest, None),
-        };
+        let (name, tag) = split_tag(rest);
         if let Some(tag) = tag
             && !valid_tag(tag)
         {

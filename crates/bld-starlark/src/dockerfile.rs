@@ -634,12 +634,14 @@ impl Lowering<'_> {
                     from_image,
                     heredocs,
                 };
-                let (layer, created_by) =
+                let layers =
                     copy::lower_copy(build, &self.lex, config, state.fs, &request, line, graph)?;
                 if request.from_image.is_some() {
                     *state.fs_known = false;
                 }
-                state.add_layer(layer, created_by);
+                for (layer, created_by) in layers {
+                    state.add_layer(layer, created_by);
+                }
             }
             Instruction::Add {
                 sources,
@@ -670,9 +672,11 @@ impl Lowering<'_> {
                     from_image: None,
                     heredocs,
                 };
-                let (layer, created_by) =
+                let layers =
                     copy::lower_copy(build, &self.lex, config, state.fs, &request, line, graph)?;
-                state.add_layer(layer, created_by);
+                for (layer, created_by) in layers {
+                    state.add_layer(layer, created_by);
+                }
             }
             other => {
                 let created_by = config

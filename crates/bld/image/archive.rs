@@ -54,16 +54,18 @@ pub(crate) fn save(args: SaveArgs, store: &Path) -> anyhow::Result<()> {
         // `name` without a tag means every tag of the repository, as with `docker save`.
         let repository_tags: Vec<(&super::LocalImage, ImageReference)> =
             match ImageReference::parse(text) {
-                Ok(reference) if !text.contains('@') && !has_tag(text) => images
-                    .iter()
-                    .flat_map(|image| {
-                        image
-                            .tags
-                            .iter()
-                            .filter(|t| t.name == reference.name)
-                            .map(move |t| (image, t.clone()))
-                    })
-                    .collect(),
+                Ok(reference) if !text.contains('@') && bld_core::split_tag(text).1.is_none() => {
+                    images
+                        .iter()
+                        .flat_map(|image| {
+                            image
+                                .tags
+                                .iter()
+                                .filter(|t| t.name == reference.name)
+                                .map(move |t| (image, t.clone()))
+                        })
+                        .collect()
+                }
                 _ => Vec::new(),
             };
         let picked: Vec<(&super::LocalImage, Option<ImageReference>)> =
@@ -144,12 +146,6 @@ pub(crate) fn save(args: SaveArgs, store: &Path) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// Whether `text` names a tag (a `:` after the last `/`).
-fn has_tag(text: &str) -> bool {
-    let last_slash = text.rfind('/').map_or(0, |i| i + 1);
-    text[last_slash..].contains(':')
 }
 
 /// `bld load`.

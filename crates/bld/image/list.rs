@@ -50,14 +50,7 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
 
 /// Whether `repository`/`tag` (familiar forms) match the filter `REPOSITORY[:TAG]`.
 fn reference_matches(filter: &str, repository: &str, tag: &str) -> bool {
-    let last_slash = filter.rfind('/').map_or(0, |i| i + 1);
-    let (repo_pattern, tag_pattern) = match filter[last_slash..].rfind(':') {
-        Some(colon) => (
-            &filter[..last_slash + colon],
-            Some(&filter[last_slash + colon + 1..]),
-        ),
-        None => (filter, None),
-    };
+    let (repo_pattern, tag_pattern) = bld_core::split_tag(filter);
     let full_repo = bld_core::ImageReference::parse(repository)
         .map(|r| r.name)
         .unwrap_or_default();

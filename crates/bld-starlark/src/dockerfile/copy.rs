@@ -74,7 +74,8 @@ fn parse_chmod(text: &str) -> Result<u32, String> {
 }
 
 /// Lowers one `COPY`/`ADD` to a layer action; updates the stage's filesystem. Returns the
-/// action and its history `created_by`.
+/// action and its history `created_by` (two of them when heredocs join a `--from` an image
+/// whose files are known only once built: its files, then the heredocs).
 pub(crate) fn lower_copy(
     build: &DockerfileBuild,
     lex: &ShellLex,
@@ -83,7 +84,7 @@ pub(crate) fn lower_copy(
     request: &CopyRequest<'_>,
     line: usize,
     graph: &mut ActionGraph,
-) -> Result<(ActionId, String), FrontendError> {
+) -> Result<Vec<(ActionId, String)>, FrontendError> {
     let fail = |message: String| at_line(build, line, format!("{}: {message}", request.keyword));
     let mut sources = Vec::new();
     for source in request.sources {
@@ -95,6 +96,7 @@ pub(crate) fn lower_copy(
         None => (0, 0),
     };
     let chmod = request.chmod.map(parse_chmod).transpose().map_err(&fail)?;
+    let mut layers = Vec::new();
     if let Some(image) = &request.from_image {
         let layer = graph.add(Action {
             owner: build.owner.clone(),
@@ -111,10 +113,13 @@ pub(crate) fn lower_copy(
                 mtime: build.source_date_epoch,
             })),
         });
-        return Ok((
-            layer,
-            format!("{} --from {} {dest}", request.keyword, sources.join(" ")),
-        ));
+        let created_by = format!("{} --from {} {dest}", request.keyword, sources.join(" "));
+        if request.heredocs.is_empty() {
+            return Ok(vec![(layer, created_by)]);
+        }
+        // The heredocs go in a layer of their own, after the stage's files.
+        layers.push((layer, created_by));
+        sources.clear();
     }
     let options = CopyOptions {
         workdir: config.workdir.clone(),
@@ -124,11 +129,12 @@ pub(crate) fn lower_copy(
     let mut heredoc_tree = ContextTree::new();
     // Heredocs are files of their own, named by their delimiter, written by actions.
     let mut heredoc_files: HashMap<String, ActionId> = HashMap::new();
+    let mut heredoc_names = Vec::new();
     if !request.heredocs.is_empty() {
-        if !sources.is_empty() || request.from_stage.is_some() {
-            return Err(fail(
-                "mixing heredocs with other sources is not supported yet".into(),
-            ));
+        if !sources.is_empty() && !dest.ends_with('/') {
+            return Err(fail(format!(
+                "with more than one source the destination must be a directory ending in `/`, not `{dest}`"
+            )));
         }
         let mut raw = *lex;
         raw.raw_quotes = true;
@@ -160,13 +166,12 @@ pub(crate) fn lower_copy(
                 },
             ));
             heredoc_files.insert(heredoc.name.clone(), id);
-            sources.push(heredoc.name.clone());
+            heredoc_names.push(heredoc.name.clone());
         }
         heredoc_tree = ContextTree::from_entries(entries).map_err(|e| fail(e.to_string()))?;
     }
     let from_tree;
-    let tree = match request.from_stage {
-        _ if !heredoc_files.is_empty() => &heredoc_tree,
+    let regular_tree = match request.from_stage {
         Some(stage_fs) => {
             from_tree = ContextTree::from_entries(
                 stage_fs.iter().map(|(p, e)| (p.clone(), e.planned.clone())),
@@ -176,19 +181,33 @@ pub(crate) fn lower_copy(
         }
         None => &build.context,
     };
-    let plan = plan_copy(tree, &sources, &dest, &options).map_err(|e| fail(e.to_string()))?;
+    // The sources (of the context or a stage) and the heredocs are planned apart, each over its
+    // own tree, into one layer.
+    let mut plans = Vec::new();
+    for (tree, names, from_heredocs) in [
+        (regular_tree, &sources, false),
+        (&heredoc_tree, &heredoc_names, true),
+    ] {
+        if !names.is_empty() {
+            let plan = plan_copy(tree, names, &dest, &options).map_err(|e| fail(e.to_string()))?;
+            plans.push((tree, plan, from_heredocs));
+        }
+    }
 
     // ADD unpacks local tar archives into the destination directory.
     let dest_is_dir = dest.ends_with('/')
         || sources.len() > 1
         || sources.iter().any(|s| s.contains(['*', '?', '[']));
-    let mut entries = Vec::with_capacity(plan.len());
-    for planned in plan {
+    let mut entries = Vec::new();
+    for (tree, planned, from_heredocs) in plans
+        .into_iter()
+        .flat_map(|(tree, plan, h)| plan.into_iter().map(move |p| (tree, p, h)))
+    {
         if let (PlannedKind::File { source }, "ADD", None, true) = (
             &planned.kind,
             request.keyword,
             request.from_stage,
-            planned.top_level && heredoc_files.is_empty(),
+            planned.top_level && !from_heredocs,
         ) {
             let on_disk = build.context_dir.join(source);
             let is_archive = match &build.sources {
@@ -221,7 +240,7 @@ pub(crate) fn lower_copy(
         let (content, planned_entry) = match planned.kind {
             PlannedKind::File { source } => {
                 let (input, mode, size, source_mode) = match request.from_stage {
-                    _ if !heredoc_files.is_empty() => {
+                    _ if from_heredocs => {
                         let Some(ContextEntry::File { size, .. }) = tree.get(&source) else {
                             return Err(fail(format!("internal: no heredoc `{source}`")));
                         };
@@ -316,14 +335,24 @@ pub(crate) fn lower_copy(
             created_by.push_str(&format!("{flag}={value} "));
         }
     }
-    created_by.push_str(&format!("{} {dest}", sources.join(" ")));
+    let shown: Vec<&String> = sources.iter().chain(&heredoc_names).collect();
+    created_by.push_str(&format!(
+        "{} {dest}",
+        shown
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    let suffix = if layers.is_empty() { "" } else { "-heredocs" };
     let layer = graph.add(Action {
         owner: build.owner.clone(),
-        output_name: format!("{}.layers/line-{line}.tar.gz", build.output_name),
+        output_name: format!("{}.layers/line-{line}{suffix}.tar.gz", build.output_name),
         kind: ActionKind::PackLayer(PackLayer {
             entries,
             mtime: build.source_date_epoch,
         }),
     });
-    Ok((layer, created_by))
+    layers.push((layer, created_by));
+    Ok(layers)
 }
