@@ -42,6 +42,8 @@ enum Command {
     /// Manage images in the local store.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Print images' configuration as JSON (`bld image inspect`).
+    Inspect(image::InspectArgs),
     /// Show an image's history, newest first.
     History(image::HistoryArgs),
     /// Give an image another name: `bld tag SOURCE TARGET`.
@@ -100,7 +102,9 @@ fn main() -> ExitCode {
         Command::Images(args) | Command::Image(ImageCommand::Ls(args)) => {
             image::images(args, &store).map(|()| 0)
         }
-        Command::Image(ImageCommand::Inspect(args)) => image::inspect(args, &store).map(|()| 0),
+        Command::Inspect(args) | Command::Image(ImageCommand::Inspect(args)) => {
+            image::inspect(args, &store).map(|()| 0)
+        }
         Command::History(args) | Command::Image(ImageCommand::History(args)) => {
             image::history(args, &store).map(|()| 0)
         }
