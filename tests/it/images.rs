@@ -184,6 +184,13 @@ fn inspect_prints_dockers_shape_and_templates() {
         ])
         .ok();
     assert_eq!(by_id.stdout.trim(), image_id(&sandbox, "app:1"));
+    let top_level = sandbox
+        .bld(&["inspect", "--format", "{{.Id}}", "app:1"])
+        .ok();
+    assert_eq!(
+        top_level.stdout, by_id.stdout,
+        "`bld inspect` is `bld image inspect`"
+    );
 
     let missing = sandbox.bld(&["image", "inspect", "app:1", "nope:1"]);
     assert_eq!(missing.code, 1);
