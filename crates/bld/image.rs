@@ -93,10 +93,17 @@ impl LocalImage {
 pub(crate) fn local_images(store: &Store) -> anyhow::Result<Vec<LocalImage>> {
     let mut tags: BTreeMap<Digest, Vec<ImageReference>> = BTreeMap::new();
     for (name, manifest) in store.tags()? {
-        // Tags are written normalized; one that no longer parses is skipped.
-        if let Ok(reference) = ImageReference::parse(&name) {
-            tags.entry(manifest).or_default().push(reference);
+        // Tags are written normalized; one that no longer parses is skipped, and one an earlier
+        // bld wrote short (`app:1`) is renamed to its normalized name.
+        let Ok(reference) = ImageReference::parse(&name) else {
+            continue;
+        };
+        let normalized = reference.to_string();
+        if normalized != name && store.get_tag(&normalized)?.is_none() {
+            store.put_tag(&normalized, &manifest)?;
+            store.remove_tag(&name)?;
         }
+        tags.entry(manifest).or_default().push(reference);
     }
     let mut manifests = store.images()?;
     manifests.extend(tags.keys().copied());

@@ -757,3 +757,18 @@ fn hostile_or_broken_archives_are_refused_and_change_nothing() {
     }
     assert!(!sandbox.path().join("evil").exists() && !std::path::Path::new("/tmp/evil").exists());
 }
+
+#[test]
+fn short_tags_an_earlier_bld_wrote_are_renamed_to_normalized_ones() {
+    let sandbox = store_with_images();
+    let tags = sandbox.store().join("tags");
+    let manifest =
+        std::fs::read_to_string(tags.join("docker.io%2Flibrary%2Fapp%3A1")).expect("tag");
+    std::fs::write(tags.join("old%3A7"), &manifest).expect("write an old-style tag");
+    let list = sandbox
+        .bld(&["images", "--format", "{{.Repository}}:{{.Tag}}", "old"])
+        .ok();
+    assert_eq!(list.stdout, "old:7\n");
+    assert!(!tags.join("old%3A7").exists() && tags.join("docker.io%2Flibrary%2Fold%3A7").exists());
+    sandbox.bld(&["rmi", "old:7"]).ok();
+}

@@ -300,6 +300,17 @@ impl Store {
                 }
             }
         }
+        // Sizes remembered per layer blob (`sizes/<hex>`) go with their blob.
+        if let Ok(entries) = fs::read_dir(self.root.join("sizes")) {
+            for entry in entries.flatten() {
+                let blob_kept = format!("sha256:{}", entry.file_name().to_string_lossy())
+                    .parse::<Digest>()
+                    .is_ok_and(|d| kept_blobs.contains(&d));
+                if !blob_kept {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
         let tmp = self.root.join("tmp");
         if let Ok(entries) = fs::read_dir(&tmp) {
             for entry in entries.flatten() {
@@ -357,6 +368,11 @@ mod tests {
         let unpacked = dir.path().join("unpacked");
         fs::create_dir_all(unpacked.join("1".repeat(64))).expect("mkdir");
         fs::create_dir_all(unpacked.join("2".repeat(64))).expect("mkdir");
+        let sizes = dir.path().join("sizes");
+        fs::create_dir_all(&sizes).expect("mkdir");
+        for blob in [layer, garbage] {
+            fs::write(sizes.join(blob.hex()), "1\n").expect("write");
+        }
         store.lock_exclusive(&|| {}).expect("lock");
         let report = store.collect_garbage(&[manifest]).expect("gc");
         assert_eq!((report.blobs, report.unpacked), (1, 1));
@@ -367,5 +383,7 @@ mod tests {
         assert!(store.read_blob(&garbage).is_err());
         assert!(unpacked.join("1".repeat(64)).exists());
         assert!(!unpacked.join("2".repeat(64)).exists());
+        assert!(sizes.join(layer.hex()).exists());
+        assert!(!sizes.join(garbage.hex()).exists());
     }
 }
