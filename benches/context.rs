@@ -11,7 +11,7 @@ use std::process::Command;
 #[path = "shared/peer.rs"]
 mod peer;
 
-use peer::{buildah, timed};
+use peer::{buildah, print_ratios, timed};
 
 const TREES: &[&str] = &["/usr/share/doc", "/usr/share/perl", "/usr/lib/python3"];
 
@@ -111,20 +111,11 @@ fn main() {
     let bld_one = timed("bld one file", &mut bld(&store, &context, &bld_out));
     let peer_one = buildah_build(&peer_root, &context, &peer_out);
 
-    println!(
-        "{:<22} {:>10} {:>10} {:>12}",
-        "", "bld", "buildah", "bld/buildah"
-    );
-    for (what, ours, theirs) in [
-        ("clean build", bld_clean, peer_clean),
-        ("fully cached rebuild", bld_cached, peer_cached),
-        ("one file changed", bld_one, peer_one),
-    ] {
-        println!(
-            "{what:<22} {ours:>8.2} s {theirs:>8.2} s {:>11.2}x",
-            ours / theirs
-        );
-    }
+    print_ratios([
+        (bld_clean, peer_clean),
+        (bld_cached, peer_cached),
+        (bld_one, peer_one),
+    ]);
 }
 
 fn walk_count(dir: &Path) -> usize {

@@ -11,7 +11,7 @@ use std::process::Command;
 #[path = "shared/peer.rs"]
 mod peer;
 
-use peer::{buildah, timed};
+use peer::{buildah, print_ratios, timed};
 
 const BASE: &str = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n";
 
@@ -95,18 +95,9 @@ fn main() {
         "bld vs buildah: Dockerfiles with RUN steps on busybox ({} cores)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!(
-        "{:<22} {:>10} {:>10} {:>12}",
-        "", "bld", "buildah", "bld/buildah"
-    );
-    for (what, ours, theirs) in [
-        ("clean build", bld_clean, peer_clean),
-        ("fully cached rebuild", bld_cached, peer_cached),
-        ("one file changed", bld_one, peer_one),
-    ] {
-        println!(
-            "{what:<22} {ours:>8.2} s {theirs:>8.2} s {:>11.2}x",
-            ours / theirs
-        );
-    }
+    print_ratios([
+        (bld_clean, peer_clean),
+        (bld_cached, peer_cached),
+        (bld_one, peer_one),
+    ]);
 }

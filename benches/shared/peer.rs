@@ -32,3 +32,19 @@ pub fn buildah(root: &Path, args: &[&str]) -> Command {
         .args(args);
     command
 }
+
+/// Prints bld's and buildah's seconds and their ratio for a clean build, a fully cached
+/// rebuild and a rebuild after one file changed, in that order.
+pub fn print_ratios(seconds: [(f64, f64); 3]) {
+    println!(
+        "{:<22} {:>10} {:>10} {:>12}",
+        "", "bld", "buildah", "bld/buildah"
+    );
+    let rows = ["clean build", "fully cached rebuild", "one file changed"];
+    for (what, (ours, theirs)) in rows.into_iter().zip(seconds) {
+        println!(
+            "{what:<22} {ours:>8.2} s {theirs:>8.2} s {:>11.2}x",
+            ours / theirs
+        );
+    }
+}

@@ -83,7 +83,7 @@ impl LocalImage {
     pub(crate) fn size(&self, store: &Store) -> anyhow::Result<u64> {
         let mut total = 0;
         for layer in &self.layers {
-            total += layer_size(store, layer)?;
+            total += bld_oci::uncompressed_size(store, layer)?;
         }
         Ok(total)
     }
@@ -160,7 +160,8 @@ pub(crate) fn find<'a>(
     let no_such = || UserError(format!("no such image: `{text}`"));
     let hex = text.strip_prefix("sha256:").unwrap_or(text);
     let is_hex = !hex.is_empty() && hex.len() <= 64 && hex.chars().all(|c| c.is_ascii_hexdigit());
-    if let Ok(reference) = ImageReference::parse(text) {
+    let parsed = ImageReference::parse(text);
+    if let Ok(reference) = &parsed {
         if let Some(digest) = &reference.digest {
             let image = images
                 .iter()
@@ -168,16 +169,13 @@ pub(crate) fn find<'a>(
                 .ok_or_else(no_such)?;
             return Ok((image, Named::Id));
         }
-        if let Some(image) = images.iter().find(|i| i.tags.contains(&reference)) {
-            return Ok((image, Named::Tag(reference)));
-        }
-        if !is_hex {
-            return Err(no_such().into());
+        if let Some(image) = images.iter().find(|i| i.tags.contains(reference)) {
+            return Ok((image, Named::Tag(reference.clone())));
         }
     }
     if !is_hex {
-        // Not a reference and not an ID: say why it is not a reference.
-        ImageReference::parse(text)?;
+        // Not a tag here and not an ID: no such image, or say why it is not a reference.
+        parsed?;
         return Err(no_such().into());
     }
     let matching: Vec<&LocalImage> = images
@@ -206,31 +204,6 @@ pub(crate) fn resolve(store: &Store, text: &str) -> anyhow::Result<Digest> {
     }
     let images = local_images(store)?;
     Ok(find(&images, text)?.0.manifest)
-}
-
-/// The uncompressed size of a layer blob (gzip-compressed, or a plain tar as some loaded
-/// archives hold), remembered in `<store>/sizes/`.
-fn layer_size(store: &Store, layer: &Digest) -> anyhow::Result<u64> {
-    let cached = store.root().join("sizes").join(layer.hex());
-    if let Some(size) = std::fs::read_to_string(&cached)
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-    {
-        return Ok(size);
-    }
-    let mut blob = std::io::BufReader::new(store.open_blob(layer)?);
-    let gzip = std::io::BufRead::fill_buf(&mut blob)?.starts_with(&[0x1f, 0x8b]);
-    let size = if gzip {
-        std::io::copy(
-            &mut flate2::bufread::MultiGzDecoder::new(blob),
-            &mut std::io::sink(),
-        )?
-    } else {
-        std::io::copy(&mut blob, &mut std::io::sink())?
-    };
-    std::fs::create_dir_all(cached.parent().expect("invariant: sizes/ has a parent"))?;
-    store.write_atomically(&cached, format!("{size}\n").as_bytes())?;
-    Ok(size)
 }
 
 /// Seconds since 1970 of an RFC 3339 time (`2024-05-01T10:00:00.5+02:00`).
@@ -334,6 +307,22 @@ pub(crate) fn human_size(bytes: u64) -> String {
         &text
     };
     format!("{text}{}", UNITS[unit])
+}
+
+/// Prints each object for `--format`: `json` one object per line, else through the template.
+pub(crate) fn print_formatted(objects: &[Value], format: &str) -> anyhow::Result<()> {
+    if format == "json" {
+        for object in objects {
+            println!("{object}");
+        }
+        return Ok(());
+    }
+    let template =
+        template::Template::parse(format).map_err(|e| UserError(format!("--format: {e}")))?;
+    for object in objects {
+        println!("{}", template.render(object).map_err(UserError)?);
+    }
+    Ok(())
 }
 
 /// Prints rows as Docker's tables do: columns at least 20 wide, 3 spaces apart.

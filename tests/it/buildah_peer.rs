@@ -14,7 +14,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{run_bld, tool};
+use crate::support::{Run, run_bld, tool};
 
 struct Case {
     dir: &'static str,
@@ -217,27 +217,15 @@ fn scratch_dockerfiles_match_buildah() {
         let context_text = context.display().to_string();
         bud.extend(["-t", &tag, &context_text]);
         let peer = buildah(scratch.path(), &bud);
-        if bld.code != 0 || !peer.status.success() {
-            if bld.code == 0 || peer.status.success() {
-                report.push(format!(
-                    "{name}: bld exit {} / buildah {}\n  bld: {}\n  buildah: {}",
-                    bld.code,
-                    peer.status,
-                    bld.stderr.trim(),
-                    String::from_utf8_lossy(&peer.stderr).trim()
-                ));
-            }
-            continue;
-        }
-        compare(
-            scratch.path(),
-            &work,
-            &name,
-            &tag,
-            &bld_layout,
-            &|_| false,
-            &mut report,
-        );
+        let builds = Builds {
+            name: &name,
+            work: &work,
+            bld: &bld,
+            bld_layout: &bld_layout,
+            buildah: &peer,
+            tag: &tag,
+        };
+        compare(scratch.path(), &builds, &|_| false, &mut report);
     }
     assert!(
         report.is_empty(),
@@ -378,27 +366,15 @@ fn busybox_dockerfiles_with_run_steps_match_buildah() {
             scratch.path(),
             &args.iter().map(String::as_str).collect::<Vec<_>>(),
         );
-        if bld.code != 0 || !peer.status.success() {
-            if bld.code == 0 || peer.status.success() {
-                report.push(format!(
-                    "{name}: bld exit {} / buildah {}\n  bld: {}\n  buildah: {}",
-                    bld.code,
-                    peer.status,
-                    bld.stderr.trim(),
-                    String::from_utf8_lossy(&peer.stderr).trim()
-                ));
-            }
-            continue;
-        }
-        compare(
-            scratch.path(),
-            &work,
-            &name,
-            &tag,
-            &bld_layout,
-            &runtime_leftover,
-            &mut report,
-        );
+        let builds = Builds {
+            name: &name,
+            work: &work,
+            bld: &bld,
+            bld_layout: &bld_layout,
+            buildah: &peer,
+            tag: &tag,
+        };
+        compare(scratch.path(), &builds, &runtime_leftover, &mut report);
     }
     assert!(
         report.is_empty(),
@@ -409,18 +385,49 @@ fn busybox_dockerfiles_with_run_steps_match_buildah() {
     );
 }
 
-/// Pushes buildah's image `tag` to a layout beside `work`'s, unpacks both images with umoci and
-/// records in `report` every difference in the filesystem (paths for which `ignore` is true set
-/// aside) and in the runtime config.
+/// One case built by both tools.
+struct Builds<'a> {
+    name: &'a str,
+    /// The case's scratch directory.
+    work: &'a Path,
+    bld: &'a Run,
+    /// Where bld wrote the image (`-o`).
+    bld_layout: &'a Path,
+    buildah: &'a std::process::Output,
+    /// buildah's name for its image.
+    tag: &'a str,
+}
+
+/// Records in `report` a build that only one tool failed; when both succeeded, pushes
+/// buildah's image to a layout beside bld's, unpacks both with umoci and records every
+/// difference in the filesystem (paths for which `ignore` is true set aside) and in the
+/// runtime config.
 fn compare(
     scratch: &Path,
-    work: &Path,
-    name: &str,
-    tag: &str,
-    bld_layout: &Path,
+    builds: &Builds<'_>,
     ignore: &dyn Fn(&str) -> bool,
     report: &mut Vec<String>,
 ) {
+    let Builds {
+        name,
+        work,
+        bld,
+        bld_layout,
+        buildah: peer,
+        tag,
+    } = *builds;
+    if bld.code != 0 || !peer.status.success() {
+        if bld.code == 0 || peer.status.success() {
+            report.push(format!(
+                "{name}: bld exit {} / buildah {}\n  bld: {}\n  buildah: {}",
+                bld.code,
+                peer.status,
+                bld.stderr.trim(),
+                String::from_utf8_lossy(&peer.stderr).trim()
+            ));
+        }
+        return;
+    }
     let peer_layout = work.join("buildah-layout");
     let push = buildah(
         scratch,

@@ -7,7 +7,7 @@
 //! <root>/chunks/<hex>         layer chunk → digest of its compressed gzip member (a blob)
 //! <root>/tags/<reference>     image tags: `name:tag` (with `/` and `:` escaped) → manifest digest
 //! <root>/images/<hex>         images kept in the store (see `images.rs`)
-//! <root>/sizes/<hex>          uncompressed sizes of layer blobs, remembered by the CLI
+//! <root>/sizes/<hex>          uncompressed sizes of layer blobs, remembered by bld-oci
 //! <root>/unpacked/<diff-id>   layers unpacked for RUN steps
 //! <root>/file-digests         digests of files keyed by inode, size, mtime and ctime
 //! <root>/tmp/                 files being written; renamed into place when complete

@@ -4,10 +4,9 @@ use bld_store::Store;
 use clap::Args;
 use serde_json::{Map, Value, json};
 
-use super::template::Template;
 use super::{
-    LocalImage, created_at, created_since, ellipsis, find, human_size, layer_size, local_images,
-    print_table,
+    LocalImage, created_at, created_since, ellipsis, find, human_size, local_images,
+    print_formatted, print_table,
 };
 use crate::UserError;
 
@@ -120,26 +119,6 @@ fn inspect_object(
     }))
 }
 
-/// Prints each object through `template`, or all as one indented JSON array.
-fn print_objects(objects: &[Value], template: Option<&str>) -> anyhow::Result<()> {
-    match template {
-        Some("json") => {
-            for object in objects {
-                println!("{object}");
-            }
-        }
-        Some(template) => {
-            let template =
-                Template::parse(template).map_err(|e| UserError(format!("--format: {e}")))?;
-            for object in objects {
-                println!("{}", template.render(object).map_err(UserError)?);
-            }
-        }
-        None => println!("{}", serde_json::to_string_pretty(objects)?),
-    }
-    Ok(())
-}
-
 /// `bld image inspect`: every image found is printed; then each one not found is an error.
 pub(crate) fn inspect(args: InspectArgs, store: &std::path::Path) -> anyhow::Result<()> {
     let store = Store::open(store)?;
@@ -152,8 +131,12 @@ pub(crate) fn inspect(args: InspectArgs, store: &std::path::Path) -> anyhow::Res
             Err(e) => missing.push(format!("{e:#}")),
         }
     }
-    if args.format.is_some() || !objects.is_empty() || missing.is_empty() {
-        print_objects(&objects, args.format.as_deref())?;
+    match &args.format {
+        Some(format) => print_formatted(&objects, format)?,
+        None if !objects.is_empty() || missing.is_empty() => {
+            println!("{}", serde_json::to_string_pretty(&objects)?);
+        }
+        None => {}
     }
     if missing.is_empty() {
         Ok(())
@@ -188,7 +171,7 @@ pub(crate) fn history(args: HistoryArgs, store: &std::path::Path) -> anyhow::Res
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let size = match if empty { None } else { layers.next() } {
-            Some(layer) => layer_size(&store, layer)?,
+            Some(layer) => bld_oci::uncompressed_size(&store, layer)?,
             None => 0,
         };
         let epoch = super::parse_rfc3339(text("created"));
@@ -213,8 +196,8 @@ pub(crate) fn history(args: HistoryArgs, store: &std::path::Path) -> anyhow::Res
         }
         return Ok(());
     }
-    if args.format.is_some() {
-        return print_objects(&objects, args.format.as_deref());
+    if let Some(format) = &args.format {
+        return print_formatted(&objects, format);
     }
     let mut table = vec![
         ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]

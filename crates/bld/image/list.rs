@@ -4,8 +4,9 @@ use bld_store::Store;
 use clap::Args;
 use serde_json::json;
 
-use super::{LocalImage, created_at, created_since, human_size, local_images, print_table};
-use crate::UserError;
+use super::{
+    LocalImage, created_at, created_since, human_size, local_images, print_formatted, print_table,
+};
 
 /// Arguments of `bld images`.
 #[derive(Args)]
@@ -114,18 +115,7 @@ pub(crate) fn images(args: ImagesArgs, store: &std::path::Path) -> anyhow::Resul
         }));
     }
     match args.format.as_deref() {
-        Some("json") => {
-            for object in &objects {
-                println!("{object}");
-            }
-        }
-        Some(template) => {
-            let template = super::template::Template::parse(template)
-                .map_err(|e| UserError(format!("--format: {e}")))?;
-            for object in &objects {
-                println!("{}", template.render(object).map_err(UserError)?);
-            }
-        }
+        Some(format) => print_formatted(&objects, format)?,
         None => {
             let mut header = vec!["REPOSITORY", "TAG"];
             if args.digests {
