@@ -9,4 +9,5 @@ mod errors;
 mod images;
 mod query;
 mod run_steps;
+mod security;
 mod support;

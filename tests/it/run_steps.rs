@@ -7,7 +7,7 @@ const APPLETS: &[&str] = &[
     "sh", "cat", "rm", "mkdir", "id", "echo", "test", "ls", "touch",
 ];
 
-fn workspace(dockerfile: &str) -> Sandbox {
+pub(crate) fn workspace(dockerfile: &str) -> Sandbox {
     let symlinks: Vec<String> = APPLETS
         .iter()
         .map(|a| format!("\"bin/{a}\": \"busybox\""))
@@ -40,7 +40,7 @@ fn workspace(dockerfile: &str) -> Sandbox {
 
 /// Unpacks `//app:image`, as the last build wrote it to bld-out, into the sandbox's `name`
 /// directory and returns its root filesystem.
-fn unpack_app(sandbox: &Sandbox, name: &str) -> std::path::PathBuf {
+pub(crate) fn unpack_app(sandbox: &Sandbox, name: &str) -> std::path::PathBuf {
     let bundle = sandbox.path().join(name);
     let layout = sandbox.ws().join("bld-out/app/image");
     tool(

@@ -2,9 +2,11 @@
 //! workspace discovery and the user-error / internal-fault split that decides exit codes.
 
 mod archive;
+pub mod beneath;
 mod digest;
 mod image_config;
 mod label;
+mod owner;
 mod reference;
 mod workspace;
 
@@ -12,6 +14,7 @@ pub use archive::is_tar_archive;
 pub use digest::{Digest, DigestParseError, Sha256Writer};
 pub use image_config::{Healthcheck, HistoryStep, ImageConfigSpec, host_platform};
 pub use label::{Label, LabelError, TargetPattern};
+pub use owner::{current_owner, is_running, owner_of};
 pub use reference::{ImageReference, ReferenceError, split_tag};
 pub use workspace::{BUILD_FILE, WORKSPACE_FILE, Workspace, WorkspaceError};
 

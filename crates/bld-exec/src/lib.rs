@@ -21,7 +21,7 @@ use bld_graph::{ActionGraph, ActionId};
 use bld_store::{FileDigests, Store};
 
 pub use record::ActionOutput;
-pub use step::{ContainerRequest, run_image};
+pub use step::{ContainerRequest, reap_abandoned, run_image};
 
 /// How an action was satisfied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +99,7 @@ pub fn execute(
     context: &ExecContext<'_>,
     observer: &dyn Observer,
 ) -> Result<ExecReport, ExecError> {
+    reap_abandoned(context.store);
     let needed = graph.closure(wanted);
     let mut in_closure = vec![false; graph.len()];
     for id in &needed {

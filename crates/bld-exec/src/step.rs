@@ -5,10 +5,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use bld_core::Digest;
-use bld_graph::{RunMount, RunStep};
+use bld_graph::{Input, RunMount, RunStep, ViewEntry};
 use bld_oci::{ItemKind, LayerBlob, LayerItem, pack_layer, read_image};
 use bld_sandbox::{
-    BindOverlay, ChangeKind, MountKind, RunSpec, SandboxMount, run, unpack_layer, upper_changes,
+    BindOverlay, ChangeKind, LayerSource, LayerStack, MountKind, RunSpec, SandboxMount, run,
+    unpack_layer, upper_changes,
 };
 use bld_store::Store;
 
@@ -34,20 +35,6 @@ fn internal(e: impl std::fmt::Display) -> StepFailure {
     StepFailure::Internal(e.to_string())
 }
 
-/// The content of `path` (relative to the root) in the filesystem `lowers` stack up to (top
-/// last), if it is a regular file there.
-fn read_in_image(lowers: &[PathBuf], path: &str) -> Option<String> {
-    for lower in lowers.iter().rev() {
-        let candidate = lower.join(path);
-        match fs::symlink_metadata(&candidate) {
-            Ok(meta) if meta.is_file() => return fs::read_to_string(&candidate).ok(),
-            Ok(_) => return None, // a whiteout or something else hides it
-            Err(_) => continue,
-        }
-    }
-    None
-}
-
 /// `(name, id, primary gid)` of each line of a passwd- or group-format file.
 fn entries(text: &str) -> impl Iterator<Item = (&str, u32, u32)> {
     text.lines().filter_map(|line| {
@@ -68,7 +55,14 @@ fn resolve_user(user: &str, lowers: &[PathBuf]) -> Result<(u32, u32), StepFailur
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
     };
-    let passwd = read_in_image(lowers, "etc/passwd").unwrap_or_default();
+    let image = LayerStack::new(lowers);
+    let read = |path: &str| {
+        image
+            .read_file(path)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    };
+    let passwd = read("etc/passwd");
     let entry =
         entries(&passwd).find(|(name, uid, _)| *name == user_part || user_part.parse() == Ok(*uid));
     let uid = match (user_part.parse::<u32>(), entry) {
@@ -85,7 +79,7 @@ fn resolve_user(user: &str, lowers: &[PathBuf]) -> Result<(u32, u32), StepFailur
         Some(group) => match group.parse::<u32>() {
             Ok(gid) => gid,
             Err(_) => {
-                let groups = read_in_image(lowers, "etc/group").unwrap_or_default();
+                let groups = read("etc/group");
                 let found = entries(&groups).find(|(name, _, _)| *name == group);
                 found.map(|(_, gid, _)| gid).ok_or_else(|| {
                     StepFailure::Command(format!(
@@ -117,15 +111,21 @@ pub(crate) fn unpacked_layers(
             diff_ids.len()
         )));
     }
-    let unpacked = store.root().join("unpacked");
-    fs::create_dir_all(&unpacked).map_err(internal)?;
+    let unpacked = store.private_dir("unpacked").map_err(internal)?;
     let mut lowers = Vec::new();
     for (layer, diff_id) in parsed.layers().iter().zip(diff_ids) {
         let blob: Digest = layer.digest().to_string().parse().map_err(internal)?;
         let diff_id: Digest = diff_id.parse().map_err(internal)?;
-        let dir = unpacked.join(diff_id.hex());
-        unpack_layer(&store.blob_path(&blob), &dir).map_err(internal)?;
-        lowers.push(dir);
+        let source = LayerSource {
+            blob: &store.blob_path(&blob),
+            digest: blob,
+            diff_id,
+        };
+        let root = unpack_layer(&source, &unpacked.join(diff_id.hex()), &|hint| {
+            store.temp_path(hint)
+        })
+        .map_err(sandbox_failure)?;
+        lowers.push(root);
     }
     // A layer may appear twice (two steps that changed nothing give the same layer); overlayfs
     // refuses a directory twice. Keeping only the topmost copy shows the same files: it covers
@@ -212,6 +212,7 @@ pub(crate) fn run_step(
         gid,
         host_network: step.host_network,
         runtime: runtime(),
+        state_dir: store.private_dir("containers").map_err(internal)?,
         attach: false,
         mounts,
         overlays,
@@ -245,6 +246,16 @@ pub(crate) fn run_step(
         });
     let _ = fs::remove_dir_all(&work_dir);
     layer
+}
+
+/// Reaps what bld processes that were killed left behind in `store`: their containers are
+/// killed and deleted, then their temporary files (half-written blobs, run directories with
+/// copies of the context, half-unpacked layers) removed. Every build and run starts with it.
+pub fn reap_abandoned(store: &Store) {
+    if let Ok(state_dir) = store.private_dir("containers") {
+        bld_sandbox::reap_abandoned(&state_dir);
+    }
+    store.remove_abandoned_temps();
 }
 
 /// What `bld run` asks of a container, over the image's own configuration.
@@ -281,6 +292,7 @@ pub fn run_image(
             kind,
         }
     };
+    reap_abandoned(store);
     let (lowers, config) = unpacked_layers(store, manifest).map_err(fail)?;
     let image = config.get("config").cloned().unwrap_or_default();
     let strings = |key: &str| -> Vec<String> {
@@ -338,6 +350,9 @@ pub fn run_image(
         gid,
         host_network: request.host_network,
         runtime: runtime(),
+        state_dir: store
+            .private_dir("containers")
+            .map_err(|e| fail(internal(e)))?,
         attach: true,
         mounts: Vec::new(),
         overlays: Vec::new(),
@@ -376,7 +391,19 @@ fn step_mounts(
                     .ok_or_else(|| internal("a bind mount's image has no output"))?;
                 let (lowers, _) = unpacked_layers(store, manifest)?;
                 let mountpoint = work_dir.join(format!("bind-{}", overlays.len()));
-                let inside = source.trim_start_matches('/');
+                // Resolved inside the image, as if its root were `/`: a symlink or `..` in
+                // the source cannot name a host path.
+                let image = LayerStack::new(&lowers);
+                let inside = image
+                    .resolve(source, true)
+                    .ok()
+                    .filter(|inside| image.exists(inside))
+                    .ok_or_else(|| {
+                        StepFailure::Command(format!(
+                            "{}: --mount source={source}: no such file or directory in the image",
+                            step.origin
+                        ))
+                    })?;
                 let source = if inside.is_empty() {
                     mountpoint.clone()
                 } else {
@@ -398,35 +425,20 @@ fn step_mounts(
             RunMount::BindContext {
                 target,
                 source,
+                entries,
                 writable,
-                ..
             } => {
-                let mut source = binds.exec_root.join(source);
-                if *writable {
-                    // Writes land in a copy (a file) or an overlay's upper directory (a
-                    // directory) inside the run's directory, never in the context.
-                    let scratch = work_dir.join(format!("bind-{}", overlays.len()));
-                    if source.is_dir() {
-                        overlays.push(BindOverlay {
-                            lowers: vec![source],
-                            mountpoint: scratch.clone(),
-                            writable: true,
-                        });
-                    } else {
-                        fs::copy(&source, &scratch).map_err(|e| {
-                            StepFailure::Command(format!(
-                                "{}: cannot read `{}`: {e}",
-                                step.origin,
-                                source.display()
-                            ))
-                        })?;
-                    }
-                    source = scratch;
-                }
+                let view = work_dir.join(format!("context-{}", mounts.len()));
+                context_view(binds.exec_root, entries, &view).map_err(|e| {
+                    StepFailure::Command(format!(
+                        "{}: --mount source={source}: cannot show the build context: {e}",
+                        step.origin
+                    ))
+                })?;
                 mounts.push(SandboxMount {
                     target: target.clone(),
                     kind: MountKind::Bind {
-                        source,
+                        source: view,
                         read_only: !writable,
                     },
                 });
@@ -455,8 +467,8 @@ fn step_mounts(
                 gid,
             } => {
                 let dir = store
-                    .root()
-                    .join("cache-mounts")
+                    .private_dir("cache-mounts")
+                    .map_err(internal)?
                     .join(Digest::of(id.as_bytes()).hex());
                 if !dir.is_dir() {
                     fs::create_dir_all(&dir).map_err(internal)?;
@@ -495,28 +507,102 @@ fn step_mounts(
                     }
                     continue;
                 };
-                let secrets_dir = work_dir.join("secrets");
-                fs::create_dir_all(&secrets_dir).map_err(internal)?;
-                let copy = secrets_dir.join(Digest::of(id.as_bytes()).hex());
-                fs::copy(source, &copy).map_err(|e| {
-                    StepFailure::Command(format!(
-                        "cannot read the secret `{id}` from `{}`: {e}",
-                        source.display()
-                    ))
-                })?;
-                fs::set_permissions(&copy, fs::Permissions::from_mode(*mode)).map_err(internal)?;
-                std::os::unix::fs::chown(&copy, Some(*uid), Some(*gid)).map_err(internal)?;
                 mounts.push(SandboxMount {
                     target: target.clone(),
-                    kind: MountKind::Bind {
-                        source: copy,
-                        read_only: true,
+                    kind: MountKind::Secret {
+                        source: source.clone(),
+                        mode: *mode,
+                        uid: *uid,
+                        gid: *gid,
                     },
                 });
             }
         }
     }
     Ok((mounts, overlays))
+}
+
+/// Builds at `view` a private copy of exactly the context entries a bind mount shows: files
+/// copied from the workspace (opened beneath `exec_root`, never through a symlink), symlinks
+/// kept as symlinks, directories with their modes. Writes to it (`rw`) are dropped with the
+/// run's directory.
+fn context_view(exec_root: &Path, entries: &[ViewEntry], view: &Path) -> std::io::Result<()> {
+    use bld_core::beneath::RootDir;
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let source_root = RootDir::open(exec_root)?;
+    let open_source = |path: &str| -> std::io::Result<fs::File> {
+        let fd = rustix::fs::openat2(
+            source_root.fd(),
+            path,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        )
+        .map_err(|e| std::io::Error::new(e.kind(), format!("`{path}`: {e}")))?;
+        Ok(fs::File::from(fd))
+    };
+    let split = |path: &str| -> (Vec<String>, String) {
+        let mut parts: Vec<String> = path.split('/').map(str::to_owned).collect();
+        let name = parts.pop().unwrap_or_default();
+        (parts, name)
+    };
+    // A single file: the view is that file.
+    if let [ViewEntry::File { path, input, mode }] = entries
+        && path.is_empty()
+    {
+        let Input::Source(source) = input else {
+            return Err(std::io::Error::other("a context file that is not a source"));
+        };
+        let mut from = open_source(source)?;
+        let mut to = fs::File::create(view)?;
+        std::io::copy(&mut from, &mut to)?;
+        rustix::fs::fchmod(&to, Mode::from_raw_mode(*mode))?;
+        return Ok(());
+    }
+    fs::create_dir_all(view)?;
+    let root = RootDir::open(view)?;
+    let mut dir_modes = Vec::new();
+    for entry in entries {
+        match entry {
+            ViewEntry::Dir { path, mode } => {
+                let parts: Vec<&str> = path.split('/').collect();
+                root.open_dir(&parts, true)?;
+                dir_modes.push((path, *mode));
+            }
+            ViewEntry::File { path, input, mode } => {
+                let Input::Source(source) = input else {
+                    return Err(std::io::Error::other("a context file that is not a source"));
+                };
+                let (parents, name) = split(path);
+                let parents: Vec<&str> = parents.iter().map(String::as_str).collect();
+                let dir = root.open_dir(&parents, true)?;
+                let fd = rustix::fs::openat(
+                    &dir,
+                    name.as_str(),
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )?;
+                let mut to = fs::File::from(fd);
+                std::io::copy(&mut open_source(source)?, &mut to)?;
+                rustix::fs::fchmod(&to, Mode::from_raw_mode(*mode))?;
+            }
+            ViewEntry::Symlink { path, target } => {
+                let (parents, name) = split(path);
+                let parents: Vec<&str> = parents.iter().map(String::as_str).collect();
+                let dir = root.open_dir(&parents, true)?;
+                rustix::fs::symlinkat(target.as_str(), &dir, name.as_str())?;
+            }
+        }
+    }
+    for (path, mode) in dir_modes.into_iter().rev() {
+        let parts: Vec<&str> = path.split('/').collect();
+        rustix::fs::fchmod(root.open_dir(&parts, false)?, Mode::from_raw_mode(mode))?;
+    }
+    Ok(())
 }
 
 fn pack_changes(

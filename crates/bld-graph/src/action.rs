@@ -95,15 +95,16 @@ pub enum RunMount {
         /// `rw`: the step may write there; what it writes is thrown away afterwards.
         writable: bool,
     },
-    /// A directory of the build context (`type=bind` without `from`); the files under it are
-    /// inputs.
+    /// A file or directory of the build context (`type=bind` without `from`), as bld sees the
+    /// context (after `.dockerignore`): the executor builds a private copy of exactly
+    /// `entries` and mounts that, so every file the step can see is an input of its key.
     BindContext {
         /// Where it is mounted.
         target: String,
-        /// The directory, relative to the directory the executor resolves sources in.
+        /// The source, resolved inside the context (for messages).
         source: String,
-        /// Every file under it.
-        files: Vec<Input>,
+        /// What the mount shows, parents before children.
+        entries: Vec<ViewEntry>,
         /// `rw`: the step may write there; what it writes is thrown away afterwards.
         writable: bool,
     },
@@ -138,6 +139,35 @@ pub enum RunMount {
         uid: u32,
         /// Group.
         gid: u32,
+    },
+}
+
+/// One entry of a [`RunMount::BindContext`] view, by its path below the mount (`""`: the
+/// mount itself, when the source is a file).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ViewEntry {
+    /// A directory.
+    Dir {
+        /// Its path below the mount.
+        path: String,
+        /// Permission bits.
+        mode: u32,
+    },
+    /// A regular file: a source of the workspace, copied in.
+    File {
+        /// Its path below the mount.
+        path: String,
+        /// The source (an [`Input::Source`]).
+        input: Input,
+        /// Permission bits.
+        mode: u32,
+    },
+    /// A symbolic link, kept as one (it resolves inside the container).
+    Symlink {
+        /// Its path below the mount.
+        path: String,
+        /// Its target.
+        target: String,
     },
 }
 

@@ -131,10 +131,18 @@ impl Action {
                 .collect(),
             ActionKind::AssembleImage(image) => image.base.iter().chain(&image.layers).collect(),
             ActionKind::RunStep(step) => std::iter::once(&step.image)
-                .chain(step.mounts.iter().flat_map(|m| match m {
-                    crate::RunMount::BindImage { image, .. } => vec![image],
-                    crate::RunMount::BindContext { files, .. } => files.iter().collect(),
-                    _ => Vec::new(),
+                .chain(step.mounts.iter().flat_map(|m| {
+                    match m {
+                        crate::RunMount::BindImage { image, .. } => vec![image],
+                        crate::RunMount::BindContext { entries, .. } => entries
+                            .iter()
+                            .filter_map(|entry| match entry {
+                                crate::ViewEntry::File { input, .. } => Some(input),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    }
                 }))
                 .collect(),
             ActionKind::CopyFromImage(copy) => vec![&copy.image],

@@ -10,11 +10,13 @@ use std::fmt;
 use bld_core::Digest;
 use sha2::{Digest as _, Sha256};
 
-use crate::{Action, ActionKind, EntryContent, FileMode, ImageConfigSpec, Input, RunMount};
+use crate::{
+    Action, ActionKind, EntryContent, FileMode, ImageConfigSpec, Input, RunMount, ViewEntry,
+};
 
 /// Bumped whenever the encoding below, or the output an action produces for a given key,
 /// changes.
-pub const KEY_VERSION: &str = "bld-action-key-v3";
+pub const KEY_VERSION: &str = "bld-action-key-v4";
 
 /// The cache key of an action.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -230,19 +232,33 @@ impl Action {
                         RunMount::BindContext {
                             target,
                             source,
-                            files,
+                            entries,
                             writable,
                         } => {
                             e.tag("bind-context");
                             e.str(target);
                             e.str(source);
                             e.bool(*writable);
-                            e.u64(files.len() as u64);
-                            for file in files {
-                                if let Input::Source(path) = file {
-                                    e.str(path);
+                            e.u64(entries.len() as u64);
+                            for entry in entries {
+                                match entry {
+                                    ViewEntry::Dir { path, mode } => {
+                                        e.tag("dir");
+                                        e.str(path);
+                                        e.u64((*mode).into());
+                                    }
+                                    ViewEntry::File { path, input, mode } => {
+                                        e.tag("file");
+                                        e.str(path);
+                                        e.u64((*mode).into());
+                                        e.input(identity(input));
+                                    }
+                                    ViewEntry::Symlink { path, target } => {
+                                        e.tag("symlink");
+                                        e.str(path);
+                                        e.str(target);
+                                    }
                                 }
-                                e.input(identity(file));
                             }
                         }
                         RunMount::Inline {

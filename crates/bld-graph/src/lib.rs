@@ -11,7 +11,7 @@ mod key;
 
 pub use action::{
     Action, ActionKind, AssembleImage, CopyFromImage, EntryContent, FileMode, Input, LayerEntry,
-    PackLayer, RunMount, RunStep,
+    PackLayer, RunMount, RunStep, ViewEntry,
 };
 pub use bld_core::ImageConfigSpec;
 pub use graph::{ActionGraph, ActionId};

@@ -156,6 +156,46 @@ pub fn pack_layer(store: &Store, items: &[LayerItem], mtime: u64) -> Result<Laye
     })
 }
 
+/// The uncompressed size of the layer blob `layer` (gzip-compressed, or a plain tar as some
+/// loaded archives hold), remembered in `<store>/sizes/` (which garbage collection clears
+/// along with the blob).
+pub fn uncompressed_size(store: &Store, layer: &Digest) -> Result<u64, OciError> {
+    let remembered = store.root().join("sizes").join(layer.hex());
+    if let Some(size) = std::fs::read_to_string(&remembered)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+    {
+        return Ok(size);
+    }
+    let read_error = |source| {
+        OciError::Store(bld_store::StoreError::Io {
+            action: "read",
+            path: store.blob_path(layer),
+            source,
+        })
+    };
+    let mut blob = io::BufReader::new(store.open_blob(layer)?);
+    let gzip = io::BufRead::fill_buf(&mut blob)
+        .map_err(read_error)?
+        .starts_with(&[0x1f, 0x8b]);
+    let size = if gzip {
+        io::copy(
+            &mut flate2::bufread::MultiGzDecoder::new(blob),
+            &mut io::sink(),
+        )
+    } else {
+        io::copy(&mut blob, &mut io::sink())
+    }
+    .map_err(read_error)?;
+    let parent = store.root().join("sizes");
+    std::fs::create_dir_all(&parent).map_err(|source| OciError::Write {
+        path: parent,
+        source,
+    })?;
+    store.write_atomically(&remembered, format!("{size}\n").as_bytes())?;
+    Ok(size)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,44 +318,4 @@ mod tests {
         );
         assert_eq!(listing(&store, &second).len(), 301);
     }
-}
-
-/// The uncompressed size of the layer blob `layer` (gzip-compressed, or a plain tar as some
-/// loaded archives hold), remembered in `<store>/sizes/` (which garbage collection clears
-/// along with the blob).
-pub fn uncompressed_size(store: &Store, layer: &Digest) -> Result<u64, OciError> {
-    let remembered = store.root().join("sizes").join(layer.hex());
-    if let Some(size) = std::fs::read_to_string(&remembered)
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-    {
-        return Ok(size);
-    }
-    let read_error = |source| {
-        OciError::Store(bld_store::StoreError::Io {
-            action: "read",
-            path: store.blob_path(layer),
-            source,
-        })
-    };
-    let mut blob = io::BufReader::new(store.open_blob(layer)?);
-    let gzip = io::BufRead::fill_buf(&mut blob)
-        .map_err(read_error)?
-        .starts_with(&[0x1f, 0x8b]);
-    let size = if gzip {
-        io::copy(
-            &mut flate2::bufread::MultiGzDecoder::new(blob),
-            &mut io::sink(),
-        )
-    } else {
-        io::copy(&mut blob, &mut io::sink())
-    }
-    .map_err(read_error)?;
-    let parent = store.root().join("sizes");
-    std::fs::create_dir_all(&parent).map_err(|source| OciError::Write {
-        path: parent,
-        source,
-    })?;
-    store.write_atomically(&remembered, format!("{size}\n").as_bytes())?;
-    Ok(size)
 }

@@ -1,16 +1,19 @@
 //! bld's sandbox for `RUN` steps.
 //!
 //! - [`unpack_layer`] turns a layer blob into a directory overlayfs can use as a lower layer
-//!   (OCI whiteouts become overlay whiteouts), once per layer.
+//!   (OCI whiteouts become overlay whiteouts), once per layer, never writing outside it, and
+//!   checks an earlier unpacking against its completion record before reusing it.
+//! - [`LayerStack`] looks paths up in a stack of such layers as overlayfs would show them,
+//!   resolving symlinks inside the stack's root (mount sources, `/etc/passwd`, the workdir).
 //! - [`run`] starts a command in a fresh container over those layers: an overlay mount with a
 //!   new upper directory, inside a private mount namespace (so nothing leaks if bld dies), and an
 //!   OCI runtime (`runc`) started from a generated bundle with Docker's default capabilities and
 //!   no network unless asked.
 //! - [`upper_changes`] reads what the step changed from the upper directory, overlay whiteouts
 //!   and opaque directories included, for the executor to pack into a layer.
-//!
-//! Not wired into Dockerfile lowering yet (issue 4): this is the mechanism it will use.
 
+mod layers;
+mod reap;
 mod run;
 mod unpack;
 mod upper;
@@ -19,8 +22,10 @@ use std::path::PathBuf;
 
 use bld_core::{Classify, ErrorKind};
 
+pub use layers::LayerStack;
+pub use reap::reap_abandoned;
 pub use run::{BindOverlay, MountKind, RunOutcome, RunSpec, SandboxMount, run};
-pub use unpack::unpack_layer;
+pub use unpack::{LayerSource, discard, unpack_layer};
 pub use upper::{Change, ChangeKind, upper_changes};
 
 /// A failure of the sandbox.
@@ -45,7 +50,8 @@ pub enum SandboxError {
         /// The runtime's name.
         runtime: String,
     },
-    /// A layer is not a valid tar archive.
+    /// A layer is not a valid tar archive, or holds an entry bld refuses (a path that leaves
+    /// the layer or goes through a symlink, a link to outside it).
     #[error("layer `{path}` cannot be unpacked: {reason}")]
     BadLayer {
         /// The blob.
@@ -53,12 +59,31 @@ pub enum SandboxError {
         /// Why.
         reason: String,
     },
+    /// A layer blob does not match its digest.
+    #[error(
+        "layer `{path}` is corrupt: its {what} hashes to {actual}, not {expected}; remove the image that holds it (`bld rmi`) and build or load it again"
+    )]
+    CorruptLayer {
+        /// The blob.
+        path: PathBuf,
+        /// What it should hash to.
+        expected: bld_core::Digest,
+        /// What it hashes to.
+        actual: bld_core::Digest,
+        /// Which digest failed.
+        what: &'static str,
+    },
+    /// A path does not resolve inside an image.
+    #[error("{0}")]
+    NotInImage(String),
 }
 
 impl Classify for SandboxError {
     fn kind(&self) -> ErrorKind {
         match self {
-            SandboxError::MissingRuntime { .. } => ErrorKind::User,
+            SandboxError::MissingRuntime { .. }
+            | SandboxError::BadLayer { .. }
+            | SandboxError::NotInImage(_) => ErrorKind::User,
             _ => ErrorKind::Internal,
         }
     }

@@ -7,11 +7,12 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
-    MountBuilder, ProcessBuilder, RootBuilder, Spec, UserBuilder, get_default_mounts,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, MountBuilder, ProcessBuilder,
+    RootBuilder, Spec, UserBuilder, get_default_mounts,
 };
 
-use crate::{SandboxError, io_error};
+use crate::{LayerStack, SandboxError, io_error};
 
 /// What to run, and over what.
 #[derive(Debug, Clone)]
@@ -34,6 +35,9 @@ pub struct RunSpec {
     pub host_network: bool,
     /// The OCI runtime binary (`runc`).
     pub runtime: String,
+    /// Where runtimes keep the state of containers bld starts (each its own `--root` below
+    /// it, named after the runtime), so that [`crate::reap_abandoned`] finds them.
+    pub state_dir: PathBuf,
     /// Attach the command's stdout and stderr to bld's instead of capturing them.
     pub attach: bool,
     /// Extra mounts (`RUN --mount`), which never reach the upper directory's content.
@@ -74,11 +78,35 @@ pub enum MountKind {
         /// Mounted read-only.
         read_only: bool,
     },
+    /// A secret: the host file `source`, copied into a tmpfs inside the run's mount namespace
+    /// (never onto a disk) with this mode and owner, and mounted read-only.
+    Secret {
+        /// The file holding the secret.
+        source: PathBuf,
+        /// Permission bits.
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+    },
     /// An empty tmpfs.
     Tmpfs {
         /// Size limit in bytes.
         size: Option<u64>,
     },
+}
+
+/// Where the `index`-th secret of a run is, inside the tmpfs its mount namespace has.
+fn secret_path(spec: &RunSpec, index: usize) -> PathBuf {
+    spec.work_dir.join("secrets").join(index.to_string())
+}
+
+/// The runtime's name (`runc`, `crun`), which names its state directory.
+fn runtime_name(runtime: &str) -> String {
+    Path::new(runtime)
+        .file_name()
+        .map_or_else(|| runtime.to_owned(), |n| n.to_string_lossy().into_owned())
 }
 
 /// How a run ended.
@@ -162,25 +190,46 @@ fn bundle_config(spec: &RunSpec) -> Result<Spec, String> {
                 .map_err(|e| e.to_string())?,
         );
     }
+    // Deny every device but the runtime's defaults (/dev/null, /dev/zero, …), as Docker does:
+    // a device node in an image must not reach the host's disks.
+    let devices = LinuxResourcesBuilder::default()
+        .devices(vec![
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .access("rwm")
+                .build()
+                .map_err(|e| e.to_string())?,
+        ])
+        .build()
+        .map_err(|e| e.to_string())?;
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
+        .resources(devices)
         .build()
         .map_err(|e| e.to_string())?;
     let mut mounts = get_default_mounts()
         .into_iter()
         .filter(|m| m.destination() != Path::new("/sys/fs/cgroup"))
         .collect::<Vec<_>>();
+    let bind = |target: &str, source: &Path, read_only: bool| {
+        MountBuilder::default()
+            .destination(target)
+            .typ("bind")
+            .source(source)
+            .options(vec![
+                "rbind".to_owned(),
+                if read_only { "ro" } else { "rw" }.to_owned(),
+            ])
+            .build()
+    };
+    let mut secrets = 0;
     for mount in &spec.mounts {
         let built = match &mount.kind {
-            MountKind::Bind { source, read_only } => MountBuilder::default()
-                .destination(&mount.target)
-                .typ("bind")
-                .source(source)
-                .options(vec![
-                    "rbind".to_owned(),
-                    if *read_only { "ro" } else { "rw" }.to_owned(),
-                ])
-                .build(),
+            MountKind::Bind { source, read_only } => bind(&mount.target, source, *read_only),
+            MountKind::Secret { .. } => {
+                secrets += 1;
+                bind(&mount.target, &secret_path(spec, secrets - 1), true)
+            }
             MountKind::Tmpfs { size } => {
                 let mut options = vec![
                     "nosuid".to_owned(),
@@ -262,17 +311,46 @@ pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, Sandb
     if lowers.is_empty() {
         lowers.push(empty.display().to_string());
     }
+    // `nodev`: a device node in the image (or made by the step) cannot be opened; the
+    // runtime's own /dev is a separate mount.
     let options = format!(
-        "lowerdir={},upperdir={},workdir={}",
+        "lowerdir={},upperdir={},workdir={},nodev",
         lowers.join(":"),
         upper.display(),
         work.display()
     );
+    // The working directory is made through the overlay at a path resolved inside the image,
+    // so a symlink in the image cannot point the `mkdir` at the host.
+    let cwd_inside = LayerStack::new(&spec.lowers)
+        .resolve_for_create(&spec.cwd)
+        .map_err(|e| {
+            SandboxError::NotInImage(format!("the working directory `{}`: {e}", spec.cwd))
+        })?;
+    // The runtime keeps its state under the runtime's own directory of `spec.state_dir`, and
+    // the id names this process: a later bld finds and reaps what a killed one left running.
     let id = format!(
         "bld-{}-{}",
-        std::process::id(),
+        bld_core::current_owner(),
         RUNS.fetch_add(1, Ordering::Relaxed)
     );
+    let state_dir = spec.state_dir.join(runtime_name(&spec.runtime));
+    fs::create_dir_all(&state_dir).map_err(io_error("create", &state_dir))?;
+    // Secrets are copied, inside the run's mount namespace, into a tmpfs there.
+    let mut secrets = Vec::new();
+    for mount in &spec.mounts {
+        if let MountKind::Secret {
+            source,
+            mode,
+            uid,
+            gid,
+        } = &mount.kind
+        {
+            fs::File::open(source).map_err(io_error("read the secret", source))?;
+            let source =
+                std::path::absolute(source).map_err(io_error("read the secret", source))?;
+            secrets.push((source, secret_path(spec, secrets.len()), *mode, *uid, *gid));
+        }
+    }
     // crun refuses hybrid cgroup hierarchies (v1 controllers with cgroup2 beside them): it
     // runs without a cgroup manager, with cgroup2 mounted where it looks, inside the run's own
     // mount namespace. runc handles either hierarchy itself.
@@ -287,18 +365,28 @@ pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, Sandb
     } else {
         ("", false)
     };
-    // A private mount namespace holds the overlay: it disappears with the run, whatever happens.
-    // Arguments: rootfs options, rootfs, cwd, runtime, runtime flags, whether to mount cgroup2,
-    // bundle, id, then (options, mount point) pairs of the overlays `type=bind` mounts take
-    // directories from.
+    // A private mount namespace holds the overlays and the secrets' tmpfs: they disappear
+    // with the run, whatever happens to bld.
+    // Arguments: rootfs options, rootfs, cwd (resolved inside the image), runtime, runtime
+    // flags, whether to mount cgroup2, bundle, id, the runtime's state directory, then
+    // commands: `overlay OPTIONS MOUNTPOINT` (the overlays `type=bind` mounts take directories
+    // from), `tmpfs DIR`, and `secret SOURCE DEST MODE UID GID` (copied into that tmpfs, so a
+    // secret never touches a disk).
     let script = r#"set -e
 mount -t overlay overlay -o "$1" "$2"
-mkdir -p "$2$3"
-runtime="$4" flags="$5" bundle="$7" id="$8"
+mkdir -p "$2/$3"
+runtime="$4" flags="$5" bundle="$7" id="$8" root="$9"
 if [ -n "$6" ]; then mount -t cgroup2 cgroup2 /sys/fs/cgroup; fi
-shift 8
-while [ $# -gt 0 ]; do mkdir -p "$2"; mount -t overlay overlay -o "$1" "$2"; shift 2; done
-exec "$runtime" $flags run --bundle "$bundle" "$id" 2>&1"#;
+shift 9
+while [ $# -gt 0 ]; do
+  case "$1" in
+    overlay) mkdir -p "$3"; mount -t overlay overlay -o "$2" "$3"; shift 3 ;;
+    tmpfs) mkdir -p "$2"; mount -t tmpfs -o mode=0700 tmpfs "$2"; shift 2 ;;
+    secret) cat "$2" > "$3"; chown "$5:$6" "$3"; chmod "$4" "$3"; shift 6 ;;
+    *) echo "bld: unknown sandbox command $1" >&2; exit 125 ;;
+  esac
+done
+exec "$runtime" --root "$root" $flags run --bundle "$bundle" "$id" 2>&1"#;
     let mut command = Command::new("unshare");
     command
         .args([
@@ -313,13 +401,27 @@ exec "$runtime" $flags run --bundle "$bundle" "$id" 2>&1"#;
         ])
         .arg(&options)
         .arg(&rootfs)
-        .arg(&spec.cwd)
+        .arg(&cwd_inside)
         .arg(&spec.runtime)
         .arg(runtime_flags)
         .arg(if mount_cgroup2 { "yes" } else { "" })
         .arg(&bundle)
         .arg(&id)
+        .arg(&state_dir)
         .stdin(std::process::Stdio::null());
+    let secrets_dir = spec.work_dir.join("secrets");
+    if !secrets.is_empty() {
+        command.arg("tmpfs").arg(&secrets_dir);
+    }
+    for (source, dest, mode, uid, gid) in &secrets {
+        command
+            .arg("secret")
+            .arg(source)
+            .arg(dest)
+            .arg(format!("{mode:o}"))
+            .arg(uid.to_string())
+            .arg(gid.to_string());
+    }
     for (i, overlay) in spec.overlays.iter().enumerate() {
         let mut lowers: Vec<String> = overlay
             .lowers
@@ -334,7 +436,7 @@ exec "$runtime" $flags run --bundle "$bundle" "$id" 2>&1"#;
         };
         let options = if overlay.writable {
             format!(
-                "lowerdir={},upperdir={},workdir={}",
+                "lowerdir={},upperdir={},workdir={},nodev",
                 lowers.join(":"),
                 scratch("upper")?,
                 scratch("work")?
@@ -342,9 +444,9 @@ exec "$runtime" $flags run --bundle "$bundle" "$id" 2>&1"#;
         } else {
             // overlayfs needs two lower directories when there is no upper one.
             lowers.push(scratch("empty")?);
-            format!("lowerdir={}", lowers.join(":"))
+            format!("lowerdir={},nodev", lowers.join(":"))
         };
-        command.arg(options).arg(&overlay.mountpoint);
+        command.arg("overlay").arg(options).arg(&overlay.mountpoint);
     }
     let (status, combined) = if spec.attach {
         let status = command

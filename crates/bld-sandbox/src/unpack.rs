@@ -1,108 +1,556 @@
 //! Unpacking a layer blob into a lower directory for overlayfs.
+//!
+//! A layer is untrusted input (it may come from any archive or registry), so every write goes
+//! through directory descriptors opened beneath the unpack root with no symlink followed
+//! ([`bld_core::beneath`]): an entry `sl/.wh.x` after `sl -> /etc` is refused, not applied to
+//! the host. An unpacked layer is `<dir>/root` beside `<dir>/record`, built in a staging
+//! directory and renamed into place whole; the record holds a fingerprint of every entry's
+//! metadata (inode, size, mode, owner, mtime, ctime), which a later use compares against the
+//! tree, so a partial or altered directory is noticed and unpacked again.
 
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io::BufReader;
+use std::io::{self, BufReader, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
-use rustix::fs::{FileType, Mode, XattrFlags};
+use bld_core::beneath::{RootDir, open_dir_at, remove_at};
+use bld_core::{Digest, Sha256Writer};
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
+use rustix::io::Errno;
 
 use crate::{SandboxError, io_error};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
+/// The longest entry path a layer may hold, in bytes (the kernel's `PATH_MAX`).
+const MAX_PATH: usize = 4096;
+/// The first line of a completion record.
+const RECORD_VERSION: &str = "bld-unpacked v1";
 
-/// Unpacks the (gzip or plain) layer tar at `blob` into `dest`, unless `dest` already exists.
-/// The directory appears whole or not at all (built beside it and renamed). OCI whiteouts
-/// become overlay whiteouts: `.wh.NAME` a 0/0 character device `NAME`, `.wh..wh..opq` the
-/// `trusted.overlay.opaque` attribute on its directory. Owners, modes and mtimes are kept.
-pub fn unpack_layer(blob: &Path, dest: &Path) -> Result<(), SandboxError> {
-    if dest.is_dir() {
-        return Ok(());
+/// A layer blob to unpack, with the digests it must match.
+#[derive(Debug, Clone)]
+pub struct LayerSource<'a> {
+    /// The blob (a gzip-compressed or plain tar).
+    pub blob: &'a Path,
+    /// The blob's digest (of the bytes as stored).
+    pub digest: Digest,
+    /// The digest of the uncompressed tar (the config's diff ID).
+    pub diff_id: Digest,
+}
+
+/// Layer directories this process has checked against their records.
+static VERIFIED: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+
+/// Unpacks `layer` into `dir` (a directory of the store's `unpacked/`) unless a complete,
+/// unaltered unpacking is already there, and returns the directory to use as a lower layer
+/// (`dir/root`). OCI whiteouts become overlay whiteouts: `.wh.NAME` a 0/0 character device
+/// `NAME`, `.wh..wh..opq` the `trusted.overlay.opaque` attribute on its directory. Types,
+/// owners, modes, mtimes, device numbers and extended attributes are kept (but
+/// `trusted.overlay.*` ones, which only bld may set). The blob is hashed as it is read and
+/// refused unless it matches both digests.
+pub fn unpack_layer(
+    layer: &LayerSource<'_>,
+    dir: &Path,
+    temp_path: &dyn Fn(&str) -> PathBuf,
+) -> Result<PathBuf, SandboxError> {
+    let root = dir.join("root");
+    if is_intact(dir)? {
+        return Ok(root);
     }
-    // Unique per call: two actions of one build may unpack the same layer at once.
-    static STAGINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = STAGINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let staging = dest.with_extension(format!("unpacking-{}-{n}", std::process::id()));
-    let _ = fs::remove_dir_all(&staging);
-    fs::create_dir_all(&staging).map_err(io_error("create", &staging))?;
-    let result = unpack_into(blob, &staging);
+    // Something incomplete or altered: move it away whole, then delete it.
+    discard(dir, &temp_path("damaged"))?;
+    let staging = temp_path("unpacking");
+    fs::create_dir_all(staging.join("root")).map_err(io_error("create", &staging))?;
+    let result = unpack_into(layer, &staging.join("root")).and_then(|()| {
+        let fingerprint = fingerprint(&staging.join("root"))?;
+        let record = staging.join("record");
+        fs::write(&record, format!("{RECORD_VERSION}\n{fingerprint}\n"))
+            .map_err(io_error("write", &record))
+    });
     if let Err(error) = result {
-        let _ = fs::remove_dir_all(&staging);
+        let _ = discard(&staging, &staging);
         return Err(error);
     }
-    match fs::rename(&staging, dest) {
-        Ok(()) => Ok(()),
+    match fs::rename(&staging, dir) {
+        Ok(()) => {}
         // Another process unpacked the same layer first: theirs is as good as ours.
-        Err(_) if dest.is_dir() => {
-            let _ = fs::remove_dir_all(&staging);
-            Ok(())
+        Err(_) if is_intact(dir)? => {
+            let _ = discard(&staging, &staging);
         }
-        Err(e) => Err(io_error("rename into", dest)(e)),
+        Err(e) => {
+            let _ = discard(&staging, &staging);
+            return Err(io_error("rename into", dir)(e));
+        }
+    }
+    remember_verified(dir);
+    Ok(root)
+}
+
+fn remember_verified(dir: &Path) {
+    if let Ok(mut verified) = VERIFIED.lock() {
+        verified
+            .get_or_insert_with(HashSet::new)
+            .insert(dir.to_owned());
     }
 }
 
-fn unpack_into(blob: &Path, root: &Path) -> Result<(), SandboxError> {
+/// Whether `dir` holds a complete unpacking whose tree still matches its record (checked once
+/// per process).
+fn is_intact(dir: &Path) -> Result<bool, SandboxError> {
+    if VERIFIED
+        .lock()
+        .is_ok_and(|v| v.as_ref().is_some_and(|v| v.contains(dir)))
+        && dir.join("record").is_file()
+    {
+        return Ok(true);
+    }
+    let Ok(record) = fs::read_to_string(dir.join("record")) else {
+        return Ok(false);
+    };
+    let mut lines = record.lines();
+    if lines.next() != Some(RECORD_VERSION) {
+        return Ok(false);
+    }
+    let Some(expected) = lines.next() else {
+        return Ok(false);
+    };
+    let root = dir.join("root");
+    if !fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir()) {
+        return Ok(false);
+    }
+    let intact = fingerprint(&root)? == expected;
+    if intact {
+        remember_verified(dir);
+    }
+    Ok(intact)
+}
+
+/// Moves `path` (if anything is there) to `trash`, a fresh path on the same filesystem, and
+/// deletes it there, so nobody ever sees it half-deleted under its own name.
+pub fn discard(path: &Path, trash: &Path) -> Result<(), SandboxError> {
+    if fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
+    if path != trash {
+        fs::rename(path, trash).map_err(io_error("move away", path))?;
+    }
+    let parent = trash.parent().unwrap_or(Path::new("/"));
+    let name = trash.file_name().unwrap_or_default().to_string_lossy();
+    let parent_dir = RootDir::open(parent).map_err(io_error("open", parent))?;
+    remove_at(parent_dir.fd(), &name).map_err(io_error("remove", trash))
+}
+
+/// A digest of every entry's metadata under `root` (path, type, mode, owner, size, inode,
+/// mtime, ctime, device), walked through descriptors in name order. Adding, removing,
+/// changing or replacing anything changes it (ctime cannot be set back).
+fn fingerprint(root: &Path) -> Result<String, SandboxError> {
+    let mut hasher = Sha256Writer::new(io::sink());
+    let top = RootDir::open(root).map_err(io_error("open", root))?;
+    let stat = rustix::fs::fstat(top.fd()).map_err(|e| io_error("stat", root)(e.into()))?;
+    write_stat(&mut hasher, b"", &stat);
+    let mut pending: Vec<(OwnedFd, Vec<u8>)> = vec![(
+        rustix::io::dup(top.fd()).map_err(|e| io_error("open", root)(e.into()))?,
+        Vec::new(),
+    )];
+    while let Some((fd, relative)) = pending.pop() {
+        let walk_error =
+            |e: Errno| io_error("list", &root.join(OsStr::from_bytes(&relative)))(e.into());
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for entry in Dir::read_from(&fd).map_err(walk_error)? {
+            let entry = entry.map_err(walk_error)?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(name.to_vec());
+            }
+        }
+        names.sort();
+        for name in names {
+            let stat = rustix::fs::statat(&fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(walk_error)?;
+            let mut path = relative.clone();
+            if !path.is_empty() {
+                path.push(b'/');
+            }
+            path.extend_from_slice(&name);
+            write_stat(&mut hasher, &path, &stat);
+            if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
+                let child = rustix::fs::openat(
+                    &fd,
+                    name.as_slice(),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(walk_error)?;
+                pending.push((child, path));
+            }
+        }
+    }
+    let (_, digest, _) = hasher.finish();
+    Ok(digest.hex().to_owned())
+}
+
+fn write_stat(hasher: &mut Sha256Writer<io::Sink>, path: &[u8], stat: &rustix::fs::Stat) {
+    let _ = hasher.write_all(&(path.len() as u64).to_le_bytes());
+    let _ = hasher.write_all(path);
+    #[allow(clippy::unnecessary_cast)]
+    for field in [
+        stat.st_mode as u64,
+        stat.st_uid as u64,
+        stat.st_gid as u64,
+        stat.st_size as u64,
+        stat.st_ino as u64,
+        stat.st_rdev as u64,
+        stat.st_mtime as u64,
+        stat.st_mtime_nsec as u64,
+        stat.st_ctime as u64,
+        stat.st_ctime_nsec as u64,
+    ] {
+        let _ = hasher.write_all(&field.to_le_bytes());
+    }
+}
+
+/// Reads through to a hasher.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256Writer<io::Sink>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+impl<R: Read> Hashing<R> {
+    fn new(inner: R) -> Self {
+        Hashing {
+            inner,
+            hasher: Sha256Writer::new(io::sink()),
+        }
+    }
+    /// Reads what is left, then the digest of everything read.
+    fn finish(mut self) -> io::Result<(R, Digest)> {
+        io::copy(&mut self, &mut io::sink())?;
+        let (_, digest, _) = self.hasher.finish();
+        Ok((self.inner, digest))
+    }
+}
+
+/// A layer entry's path as normal components, or why it is refused.
+fn entry_components(path: &Path) -> Result<Vec<&OsStr>, String> {
+    // Docker's applier cannot create longer paths either (PATH_MAX); the bound also keeps
+    // every later walk of the tree shallow.
+    if path.as_os_str().len() >= MAX_PATH {
+        return Err(format!(
+            "entry `{}…` is longer than {MAX_PATH} bytes",
+            String::from_utf8_lossy(&path.as_os_str().as_bytes()[..64])
+        ));
+    }
+    let mut components = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => components.push(part),
+            Component::CurDir => {}
+            Component::RootDir => {
+                return Err(format!("entry `{}` is an absolute path", path.display()));
+            }
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(format!("entry `{}` escapes the layer", path.display()));
+            }
+        }
+    }
+    Ok(components)
+}
+
+fn utf8<'a>(parts: &[&'a OsStr]) -> Result<Vec<&'a str>, String> {
+    parts
+        .iter()
+        .map(|p| {
+            p.to_str()
+                .ok_or_else(|| format!("entry name `{}` is not UTF-8", p.to_string_lossy()))
+        })
+        .collect()
+}
+
+fn unpack_into(layer: &LayerSource<'_>, root: &Path) -> Result<(), SandboxError> {
+    let blob = layer.blob;
     let bad = |reason: String| SandboxError::BadLayer {
         path: blob.to_owned(),
         reason,
     };
     let file = File::open(blob).map_err(io_error("open", blob))?;
-    let mut reader = BufReader::new(file);
-    let gzip = std::io::BufRead::fill_buf(&mut reader)
+    let mut compressed = BufReader::new(Hashing::new(file));
+    let gzip = std::io::BufRead::fill_buf(&mut compressed)
         .map_err(io_error("read", blob))?
         .starts_with(&[0x1f, 0x8b]);
-    let stream: Box<dyn std::io::Read> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(reader))
+    let dir = RootDir::open(root).map_err(io_error("open", root))?;
+    let mut dir_times: Vec<(Vec<String>, u64)> = Vec::new();
+    let tar_digest;
+    let compressed = if gzip {
+        let stream = Hashing::new(flate2::read::MultiGzDecoder::new(compressed));
+        let mut archive = tar::Archive::new(stream);
+        apply_entries(&mut archive, &dir, &mut dir_times, &bad)?;
+        let (decoder, digest) = archive
+            .into_inner()
+            .finish()
+            .map_err(|e| bad(e.to_string()))?;
+        tar_digest = digest;
+        decoder.into_inner()
     } else {
-        Box::new(reader)
+        let stream = Hashing::new(compressed);
+        let mut archive = tar::Archive::new(stream);
+        apply_entries(&mut archive, &dir, &mut dir_times, &bad)?;
+        let (inner, digest) = archive
+            .into_inner()
+            .finish()
+            .map_err(|e| bad(e.to_string()))?;
+        tar_digest = digest;
+        inner
     };
-    let mut archive = tar::Archive::new(stream);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_ownerships(true);
-    archive.set_preserve_mtime(true);
-    archive.set_overwrite(true);
-    for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
-        let mut entry = entry.map_err(|e| bad(e.to_string()))?;
-        let path = entry.path().map_err(|e| bad(e.to_string()))?.into_owned();
-        if path.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(bad(format!("entry `{}` escapes the layer", path.display())));
-        }
-        let name = path.file_name().map(OsStr::as_bytes).unwrap_or_default();
-        let parent = root.join(path.parent().unwrap_or(Path::new("")));
-        if name == OPAQUE.as_bytes() {
-            fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
-            rustix::fs::setxattr(&parent, "trusted.overlay.opaque", b"y", XattrFlags::empty())
-                .map_err(|e| io_error("mark opaque", &parent)(e.into()))?;
-            continue;
-        }
-        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
-            fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
-            let target = parent.join(OsStr::from_bytes(hidden));
-            let _ = fs::remove_file(&target);
-            rustix::fs::mknodat(
-                rustix::fs::CWD,
-                &target,
-                FileType::CharacterDevice,
-                Mode::empty(),
-                0,
-            )
-            .map_err(|e| io_error("write whiteout", &target)(e.into()))?;
-            continue;
-        }
-        entry.unpack_in(root).map_err(|e| {
-            // tar's message names the path; the cause is inside it.
-            let cause = e
-                .get_ref()
-                .and_then(|inner| inner.source())
-                .map(|c| format!(": {c}"));
-            bad(format!(
-                "`{}`: {e}{}",
-                path.display(),
-                cause.unwrap_or_default()
-            ))
-        })?;
+    let (_, blob_digest) = compressed
+        .into_inner()
+        .finish()
+        .map_err(io_error("read", blob))?;
+    if blob_digest != layer.digest {
+        return Err(SandboxError::CorruptLayer {
+            path: blob.to_owned(),
+            expected: layer.digest,
+            actual: blob_digest,
+            what: "blob",
+        });
+    }
+    if tar_digest != layer.diff_id {
+        return Err(SandboxError::CorruptLayer {
+            path: blob.to_owned(),
+            expected: layer.diff_id,
+            actual: tar_digest,
+            what: "uncompressed content (diff ID)",
+        });
+    }
+    // Directory mtimes last, deepest first: creating entries inside changed them.
+    dir_times.sort_by_key(|(parts, _)| std::cmp::Reverse(parts.len()));
+    for (parts, mtime) in dir_times {
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let fd = dir
+            .open_dir(&parts, false)
+            .map_err(|e| bad(format!("`{}`: {e}", parts.join("/"))))?;
+        set_times(&fd, None, mtime)
+            .map_err(io_error("set the mtime of", &root.join(parts.join("/"))))?;
     }
     Ok(())
+}
+
+fn set_times(dir: &OwnedFd, name: Option<&str>, mtime: u64) -> io::Result<()> {
+    let time = Timespec {
+        tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
+        tv_nsec: 0,
+    };
+    let times = Timestamps {
+        last_access: time,
+        last_modification: time,
+    };
+    match name {
+        None => rustix::fs::futimens(dir, &times)?,
+        Some(name) => rustix::fs::utimensat(dir, name, &times, AtFlags::SYMLINK_NOFOLLOW)?,
+    }
+    Ok(())
+}
+
+fn apply_entries<R: Read>(
+    archive: &mut tar::Archive<R>,
+    root: &RootDir,
+    dir_times: &mut Vec<(Vec<String>, u64)>,
+    bad: &dyn Fn(String) -> SandboxError,
+) -> Result<(), SandboxError> {
+    for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
+        let mut entry = entry.map_err(|e| bad(e.to_string()))?;
+        let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions()
+            || kind.is_pax_local_extensions()
+            || kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+        {
+            continue;
+        }
+        let path = entry.path().map_err(|e| bad(e.to_string()))?.into_owned();
+        let parts = entry_components(&path).map_err(&bad)?;
+        let Some((last, parents)) = parts.split_last() else {
+            continue; // the root itself
+        };
+        let parents = utf8(parents).map_err(&bad)?;
+        let name = utf8(&[*last]).map_err(&bad)?[0];
+        let at = |what: &str| format!("entry `{}`: {what}", path.display());
+        let parent = root
+            .open_dir(&parents, true)
+            .map_err(|e| bad(at(&e.to_string())))?;
+        if name == OPAQUE {
+            rustix::fs::fsetxattr(&parent, "trusted.overlay.opaque", b"y", XattrFlags::empty())
+                .map_err(|e| bad(at(&format!("cannot mark its directory opaque: {e}"))))?;
+            continue;
+        }
+        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+            if hidden.is_empty() || hidden == "." || hidden == ".." {
+                return Err(bad(at("a whiteout without a name")));
+            }
+            remove_at(parent.as_fd(), hidden).map_err(|e| bad(at(&e.to_string())))?;
+            rustix::fs::mknodat(&parent, hidden, FileType::CharacterDevice, Mode::empty(), 0)
+                .map_err(|e| bad(at(&format!("cannot write the whiteout: {e}"))))?;
+            continue;
+        }
+        let xattrs = extended_attributes(&mut entry).map_err(|e| bad(at(&e)))?;
+        let header = entry.header().clone();
+        let mode = header.mode().map_err(|e| bad(at(&e.to_string())))? & 0o7777;
+        let uid = header.uid().map_err(|e| bad(at(&e.to_string())))?;
+        let gid = header.gid().map_err(|e| bad(at(&e.to_string())))?;
+        let mtime = header.mtime().map_err(|e| bad(at(&e.to_string())))?;
+        let id = |n: u64| u32::try_from(n).map_err(|_| bad(at("owner out of range")));
+        let owner = (
+            Some(rustix::fs::Uid::from_raw(id(uid)?)),
+            Some(rustix::fs::Gid::from_raw(id(gid)?)),
+        );
+        let fail = |e: Errno| bad(at(&e.to_string()));
+        match kind {
+            tar::EntryType::Directory => {
+                match rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Directory => {}
+                    Ok(_) => {
+                        remove_at(parent.as_fd(), name).map_err(|e| bad(at(&e.to_string())))?;
+                        rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700))
+                            .map_err(fail)?;
+                    }
+                    Err(_) => rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700))
+                        .map_err(fail)?,
+                }
+                let fd = open_dir_at(parent.as_fd(), name).map_err(fail)?;
+                rustix::fs::fchown(&fd, owner.0, owner.1).map_err(fail)?;
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(fail)?;
+                set_xattrs(fd.as_fd(), &xattrs);
+                let mut all = parents.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+                all.push(name.to_owned());
+                dir_times.push((all, mtime));
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                remove_at(parent.as_fd(), name).map_err(|e| bad(at(&e.to_string())))?;
+                let fd = rustix::fs::openat(
+                    &parent,
+                    name,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .map_err(fail)?;
+                let mut file = File::from(fd);
+                io::copy(&mut entry, &mut file).map_err(|e| bad(at(&e.to_string())))?;
+                rustix::fs::fchown(&file, owner.0, owner.1).map_err(fail)?;
+                rustix::fs::fchmod(&file, Mode::from_raw_mode(mode)).map_err(fail)?;
+                set_xattrs(file.as_fd(), &xattrs);
+                let time = Timespec {
+                    tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
+                    tv_nsec: 0,
+                };
+                rustix::fs::futimens(
+                    &file,
+                    &Timestamps {
+                        last_access: time,
+                        last_modification: time,
+                    },
+                )
+                .map_err(fail)?;
+            }
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| bad(at("a symlink without a target")))?
+                    .into_owned();
+                remove_at(parent.as_fd(), name).map_err(|e| bad(at(&e.to_string())))?;
+                rustix::fs::symlinkat(target.as_slice(), &parent, name).map_err(fail)?;
+                rustix::fs::chownat(&parent, name, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(fail)?;
+                set_times(&parent, Some(name), mtime).map_err(|e| bad(at(&e.to_string())))?;
+            }
+            tar::EntryType::Link => {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| bad(at(&e.to_string())))?
+                    .ok_or_else(|| bad(at("a hard link without a target")))?
+                    .into_owned();
+                let target_parts = entry_components(&target)
+                    .map_err(|e| bad(at(&format!("its hard link target: {e}"))))?;
+                let Some((target_name, target_parents)) = target_parts.split_last() else {
+                    return Err(bad(at("a hard link to the root")));
+                };
+                let target_parents = utf8(target_parents).map_err(&bad)?;
+                let target_dir = root
+                    .open_dir(&target_parents, false)
+                    .map_err(|e| bad(at(&format!("its hard link target: {e}"))))?;
+                remove_at(parent.as_fd(), name).map_err(|e| bad(at(&e.to_string())))?;
+                rustix::fs::linkat(&target_dir, *target_name, &parent, name, AtFlags::empty())
+                    .map_err(|e| bad(at(&format!("cannot link to `{}`: {e}", target.display()))))?;
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                let file_type = match kind {
+                    tar::EntryType::Char => FileType::CharacterDevice,
+                    tar::EntryType::Block => FileType::BlockDevice,
+                    _ => FileType::Fifo,
+                };
+                let major = header.device_major().ok().flatten().unwrap_or(0);
+                let minor = header.device_minor().ok().flatten().unwrap_or(0);
+                remove_at(parent.as_fd(), name).map_err(|e| bad(at(&e.to_string())))?;
+                rustix::fs::mknodat(
+                    &parent,
+                    name,
+                    file_type,
+                    Mode::empty(),
+                    rustix::fs::makedev(major, minor),
+                )
+                .map_err(fail)?;
+                rustix::fs::chownat(&parent, name, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(fail)?;
+                rustix::fs::chmodat(&parent, name, Mode::from_raw_mode(mode), AtFlags::empty())
+                    .map_err(fail)?;
+                set_times(&parent, Some(name), mtime).map_err(|e| bad(at(&e.to_string())))?;
+            }
+            // Other types (sockets, vendor extensions) have no place in a filesystem layer.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The entry's `SCHILY.xattr.*` PAX records, but the `trusted.overlay.*` ones (an image must
+/// not steer overlayfs: opaque directories and whiteouts come from OCI markers only).
+fn extended_attributes<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut xattrs = Vec::new();
+    let Some(extensions) = entry.pax_extensions().map_err(|e| e.to_string())? else {
+        return Ok(xattrs);
+    };
+    for extension in extensions {
+        let extension = extension.map_err(|e| e.to_string())?;
+        let Ok(key) = extension.key() else { continue };
+        if let Some(name) = key.strip_prefix("SCHILY.xattr.")
+            && !name.starts_with("trusted.overlay.")
+        {
+            xattrs.push((name.to_owned(), extension.value_bytes().to_vec()));
+        }
+    }
+    Ok(xattrs)
+}
+
+/// Applies extended attributes where the filesystem takes them (a filesystem without
+/// support for one is not a reason to refuse the layer).
+fn set_xattrs(fd: BorrowedFd<'_>, xattrs: &[(String, Vec<u8>)]) {
+    for (name, value) in xattrs {
+        let _ = rustix::fs::fsetxattr(fd, name.as_str(), value, XattrFlags::empty());
+    }
 }

@@ -5,7 +5,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use bld_sandbox::{ChangeKind, RunSpec, run, unpack_layer, upper_changes};
+use bld_core::Digest;
+use bld_sandbox::{ChangeKind, LayerSource, RunSpec, run, unpack_layer, upper_changes};
 
 fn busybox() -> PathBuf {
     let path = PathBuf::from("/bin/busybox");
@@ -55,6 +56,33 @@ fn layer(
     path
 }
 
+/// Unpacks the layer `blob` into `dir` (checked against its real digests) and returns the
+/// lower directory.
+fn unpack(blob: &Path, dir: &Path) -> Result<PathBuf, bld_sandbox::SandboxError> {
+    let bytes = fs::read(blob).expect("read the layer");
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(bytes.as_slice()),
+        &mut tar,
+    )
+    .expect("gunzip");
+    let source = LayerSource {
+        blob,
+        digest: Digest::of(&bytes),
+        diff_id: Digest::of(&tar),
+    };
+    unpack_layer(&source, dir, &temp_path)
+}
+
+fn temp_path(hint: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "bld-sandbox-test-{}-{n}-{hint}",
+        std::process::id()
+    ))
+}
+
 fn spec(dir: &Path, lowers: Vec<PathBuf>, script: &str) -> RunSpec {
     RunSpec {
         lowers,
@@ -66,6 +94,7 @@ fn spec(dir: &Path, lowers: Vec<PathBuf>, script: &str) -> RunSpec {
         gid: 0,
         host_network: false,
         runtime: "runc".into(),
+        state_dir: dir.join("containers"),
         attach: false,
         mounts: Vec::new(),
         overlays: Vec::new(),
@@ -103,10 +132,14 @@ fn a_step_runs_over_unpacked_layers_and_its_changes_are_read_back() {
         ],
         &[],
     );
-    let lowers = vec![dir.path().join("lower-base"), dir.path().join("lower-top")];
-    unpack_layer(&base, &lowers[0]).expect("unpack base");
-    unpack_layer(&top, &lowers[1]).expect("unpack top");
-    unpack_layer(&top, &lowers[1]).expect("unpacking twice is a no-op");
+    let lowers = vec![
+        unpack(&base, &dir.path().join("lower-base")).expect("unpack base"),
+        unpack(&top, &dir.path().join("lower-top")).expect("unpack top"),
+    ];
+    assert_eq!(
+        unpack(&top, &dir.path().join("lower-top")).expect("unpacking twice is a no-op"),
+        lowers[1]
+    );
 
     let script = "test ! -e /etc/old && test ! -e /data/x && test -e /data/new && echo hi > /out && rm /etc/keep && mkdir -p /made && echo $FOO > /made/env && pwd";
     let outcome = run(&spec(dir.path(), lowers.clone(), script), &|_| {}).expect("run");
@@ -164,8 +197,7 @@ fn failures_exit_codes_and_the_network_are_reported() {
             ("bin/wc", "busybox"),
         ],
     );
-    let lower = dir.path().join("lower");
-    unpack_layer(&base, &lower).expect("unpack");
+    let lower = unpack(&base, &dir.path().join("lower")).expect("unpack");
     let lines = std::cell::RefCell::new(Vec::new());
     let outcome = run(
         &spec(
@@ -214,8 +246,7 @@ fn crun_runs_steps_too_whatever_the_cgroup_hierarchy() {
         &[("bin/busybox", fs::read(busybox()).expect("busybox"), 0o755)],
         &[("bin/sh", "busybox"), ("bin/id", "busybox")],
     );
-    let lower = dir.path().join("lower");
-    unpack_layer(&base, &lower).expect("unpack");
+    let lower = unpack(&base, &dir.path().join("lower")).expect("unpack");
     let mut crun = spec(dir.path(), vec![lower], "id -u > /uid; echo ran; exit 4");
     crun.runtime = "crun".into();
     let outcome =
@@ -231,4 +262,247 @@ fn crun_runs_steps_too_whatever_the_cgroup_hierarchy() {
         fs::read_to_string(outcome.upper.join("uid")).expect("uid"),
         "0\n"
     );
+}
+
+/// One tar entry written byte for byte, so hostile names (`..`, absolute, through symlinks)
+/// reach the unpacker as an attacker would write them.
+struct Raw<'a> {
+    name: &'a str,
+    kind: tar::EntryType,
+    content: &'a [u8],
+    link: &'a str,
+    mode: u32,
+    device: (u32, u32),
+}
+
+fn raw(name: &str, kind: tar::EntryType) -> Raw<'_> {
+    Raw {
+        name,
+        kind,
+        content: b"",
+        link: "",
+        mode: 0o644,
+        device: (0, 0),
+    }
+}
+
+fn raw_layer(dir: &Path, file: &str, entries: &[Raw<'_>]) -> PathBuf {
+    let path = dir.join(file);
+    let gz = flate2::write::GzEncoder::new(
+        fs::File::create(&path).expect("create"),
+        flate2::Compression::fast(),
+    );
+    let mut tar = tar::Builder::new(gz);
+    for entry in entries {
+        let mut header = tar::Header::new_gnu();
+        let gnu = header.as_gnu_mut().expect("gnu header");
+        gnu.name[..entry.name.len()].copy_from_slice(entry.name.as_bytes());
+        gnu.linkname[..entry.link.len()].copy_from_slice(entry.link.as_bytes());
+        header.set_entry_type(entry.kind);
+        header.set_mode(entry.mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(entry.content.len() as u64);
+        header.set_device_major(entry.device.0).expect("major");
+        header.set_device_minor(entry.device.1).expect("minor");
+        header.set_cksum();
+        tar.append(&header, entry.content).expect("append");
+    }
+    tar.into_inner().expect("tar").finish().expect("gzip");
+    path
+}
+
+#[test]
+fn hostile_layers_never_write_outside_their_directory() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = dir.path().join("host");
+    fs::create_dir_all(&host).expect("mkdir");
+    fs::write(host.join("victim"), b"precious").expect("write");
+    let host_link = host.to_str().expect("utf-8");
+    let symlink = |name| Raw {
+        link: host_link,
+        mode: 0o777,
+        ..raw(name, tar::EntryType::Symlink)
+    };
+    let cases: Vec<(&str, Vec<Raw<'_>>, &str)> = vec![
+        (
+            "a whiteout through a symlink",
+            vec![symlink("sl"), raw("sl/.wh.victim", tar::EntryType::Regular)],
+            "`sl` is a symlink",
+        ),
+        (
+            "an opaque marker through a symlink",
+            vec![
+                symlink("sl"),
+                raw("sl/.wh..wh..opq", tar::EntryType::Regular),
+            ],
+            "`sl` is a symlink",
+        ),
+        (
+            "a file through a symlink",
+            vec![
+                symlink("sl"),
+                Raw {
+                    content: b"evil",
+                    ..raw("sl/victim", tar::EntryType::Regular)
+                },
+            ],
+            "`sl` is a symlink",
+        ),
+        (
+            "a directory through a symlink",
+            vec![symlink("sl"), raw("sl/made/", tar::EntryType::Directory)],
+            "`sl` is a symlink",
+        ),
+        (
+            "a device through a symlink",
+            vec![
+                symlink("sl"),
+                Raw {
+                    device: (1, 3),
+                    ..raw("sl/victim", tar::EntryType::Char)
+                },
+            ],
+            "`sl` is a symlink",
+        ),
+        (
+            "a `..` path",
+            vec![raw("../../victim", tar::EntryType::Regular)],
+            "escapes the layer",
+        ),
+        (
+            "an absolute path",
+            vec![raw("/victim", tar::EntryType::Regular)],
+            "absolute path",
+        ),
+        (
+            "a hard link out of the layer",
+            vec![Raw {
+                link: "../../../../etc/passwd",
+                ..raw("passwd", tar::EntryType::Link)
+            }],
+            "escapes the layer",
+        ),
+        (
+            "a hard link through a symlink",
+            vec![
+                symlink("sl"),
+                Raw {
+                    link: "sl/victim",
+                    ..raw("stolen", tar::EntryType::Link)
+                },
+            ],
+            "`sl` is a symlink",
+        ),
+    ];
+    for (i, (what, entries, expected)) in cases.iter().enumerate() {
+        let blob = raw_layer(dir.path(), &format!("hostile-{i}.tar.gz"), entries);
+        let unpacked = dir.path().join(format!("unpacked-{i}"));
+        let error = unpack(&blob, &unpacked).expect_err(what);
+        let message = error.to_string();
+        assert!(message.contains(expected), "{what}: {message}");
+        assert_eq!(
+            bld_core::Classify::kind(&error),
+            bld_core::ErrorKind::User,
+            "{what}: a hostile layer is the user's error"
+        );
+        assert!(!unpacked.exists(), "{what}: nothing half-made is left");
+        assert_eq!(
+            fs::read(host.join("victim")).expect("the host file is still there"),
+            b"precious",
+            "{what}"
+        );
+        assert!(
+            !fs::symlink_metadata(host.join("victim"))
+                .expect("stat")
+                .file_type()
+                .is_char_device(),
+            "{what}"
+        );
+        assert!(
+            rustix::fs::getxattr(&host, "trusted.overlay.opaque", &mut [0u8; 4]).is_err(),
+            "{what}: the host directory is not marked opaque"
+        );
+        assert_eq!(
+            fs::read_dir(&host).expect("list").count(),
+            1,
+            "{what}: nothing is created on the host"
+        );
+    }
+
+    // Device nodes are kept as device nodes (the store's unpacked layers are private, and
+    // containers mount them `nodev`).
+    let blob = raw_layer(
+        dir.path(),
+        "device.tar.gz",
+        &[
+            raw("dev/", tar::EntryType::Directory),
+            Raw {
+                device: (1, 3),
+                mode: 0o666,
+                ..raw("dev/null", tar::EntryType::Char)
+            },
+        ],
+    );
+    let root = unpack(&blob, &dir.path().join("unpacked-device")).expect("unpack");
+    let meta = fs::symlink_metadata(root.join("dev/null")).expect("stat");
+    assert!(meta.file_type().is_char_device());
+    assert_eq!(
+        (meta.rdev(), meta.mode() & 0o7777),
+        (rustix::fs::makedev(1, 3), 0o666)
+    );
+}
+
+#[test]
+fn partial_or_corrupt_unpackings_are_never_used() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blob = layer(
+        dir.path(),
+        "layer.tar.gz",
+        &[
+            ("a/one", b"1".to_vec(), 0o644),
+            ("a/two", b"2".to_vec(), 0o644),
+        ],
+        &[],
+    );
+    // What a killed unpack or a killed gc leaves: the directory without its record.
+    let unpacked = dir.path().join("unpacked");
+    fs::create_dir_all(unpacked.join("root/a")).expect("mkdir");
+    fs::write(unpacked.join("root/a/one"), b"1").expect("write");
+    let root = unpack(&blob, &unpacked).expect("unpack");
+    assert_eq!(fs::read(root.join("a/two")).expect("re-unpacked"), b"2");
+    assert!(unpacked.join("record").is_file());
+
+    // A blob that does not match its digests is refused, and nothing is left.
+    let mut bytes = fs::read(&blob).expect("read");
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(bytes.as_slice()),
+        &mut tar,
+    )
+    .expect("gunzip");
+    let (digest, diff_id) = (Digest::of(&bytes), Digest::of(&tar));
+    let wrong_diff_id = LayerSource {
+        blob: &blob,
+        digest,
+        diff_id: Digest::of(b"something else"),
+    };
+    let error =
+        unpack_layer(&wrong_diff_id, &dir.path().join("other"), &temp_path).expect_err("diff ID");
+    assert!(error.to_string().contains("is corrupt"), "{error}");
+    assert!(!dir.path().join("other").exists());
+    // A flipped byte in the gzip trailer (the content still inflates).
+    let last = bytes.len() - 5;
+    bytes[last] ^= 0xff;
+    fs::write(&blob, &bytes).expect("corrupt");
+    let source = LayerSource {
+        blob: &blob,
+        digest,
+        diff_id,
+    };
+    let error =
+        unpack_layer(&source, &dir.path().join("third"), &temp_path).expect_err("a flipped byte");
+    assert!(!dir.path().join("third").exists(), "{error}");
 }

@@ -13,7 +13,7 @@ use bld_dockerfile::instructions::{Mount, NetworkMode};
 use bld_dockerfile::{CommandLine, Heredoc};
 use bld_dockerfile::{Instruction, LocatedInstruction, ShellLex, Stage};
 use bld_graph::{
-    Action, ActionGraph, ActionId, ActionKind, AssembleImage, Input, RunMount, RunStep,
+    Action, ActionGraph, ActionId, ActionKind, AssembleImage, Input, RunMount, RunStep, ViewEntry,
 };
 
 use crate::FrontendError;
@@ -278,6 +278,50 @@ pub fn lower_dockerfile(
     Ok(lowering.lower_stage(target, graph)?.image)
 }
 
+/// What a `RUN --mount=type=bind` of the build context shows: the entries of the context under
+/// `source` (resolved inside the context, as if its root were `/`), relative to it.
+fn context_view(build: &DockerfileBuild, source: &str) -> Result<Vec<ViewEntry>, String> {
+    use bld_dockerfile::context::ContextEntry;
+    let resolved = build
+        .context
+        .resolve_in_root(source, true)
+        .map_err(|e| format!("--mount source={source}: {e} in the build context"))?;
+    let in_context = |path: &str| {
+        Input::Source(if build.context_prefix.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{}/{path}", build.context_prefix)
+        })
+    };
+    let entry = |path: String, full: &str, entry: &ContextEntry| match entry {
+        ContextEntry::Dir { mode } => ViewEntry::Dir { path, mode: *mode },
+        ContextEntry::File { mode, .. } => ViewEntry::File {
+            path,
+            input: in_context(full),
+            mode: *mode,
+        },
+        ContextEntry::Symlink { target } => ViewEntry::Symlink {
+            path,
+            target: target.clone(),
+        },
+    };
+    match build.context.get(&resolved) {
+        Some(file @ ContextEntry::File { .. }) => Ok(vec![entry(String::new(), &resolved, file)]),
+        _ => Ok(build
+            .context
+            .descendants(&resolved)
+            .map(|(full, e)| {
+                let below = if resolved.is_empty() {
+                    full
+                } else {
+                    &full[resolved.len() + 1..]
+                };
+                entry(below.to_owned(), full, e)
+            })
+            .collect()),
+    }
+}
+
 /// Why a `type=bind` mount could not be lowered.
 enum BindError {
     /// Lowering the stage it names failed.
@@ -324,43 +368,10 @@ impl Lowering<'_> {
             }
             None => {
                 let source = bind.source.as_deref().unwrap_or(".");
-                let relative = source
-                    .trim_start_matches("./")
-                    .trim_start_matches('/')
-                    .trim_end_matches('/');
-                let relative = if relative == "." { "" } else { relative };
-                if relative.split('/').any(|p| p == "..") {
-                    return Err(BindError::Message(format!(
-                        "--mount source={source}: the source must stay inside the build context"
-                    )));
-                }
-                let in_context = |path: &str| {
-                    if build.context_prefix.is_empty() {
-                        path.to_owned()
-                    } else {
-                        format!("{}/{path}", build.context_prefix)
-                    }
-                };
-                let files: Vec<Input> = build
-                    .context
-                    .iter()
-                    .filter(|(path, entry)| {
-                        matches!(entry, bld_dockerfile::context::ContextEntry::File { .. })
-                            && (relative.is_empty()
-                                || *path == relative
-                                || path.starts_with(&format!("{relative}/")))
-                    })
-                    .map(|(path, _)| Input::Source(in_context(path)))
-                    .collect();
-                let source = if relative.is_empty() {
-                    build.context_prefix.clone()
-                } else {
-                    in_context(relative)
-                };
                 Ok(RunMount::BindContext {
                     target,
-                    source,
-                    files,
+                    source: source.to_owned(),
+                    entries: context_view(build, source).map_err(BindError::Message)?,
                     writable,
                 })
             }

@@ -70,30 +70,40 @@ pub(crate) fn lock_file(path: &Path, exclusive: bool) -> Result<File, StoreError
     Ok(file)
 }
 
-/// The size of a file or of everything under a directory (symlinks not followed).
+/// The size of a file or of everything under a directory (symlinks not followed; iterative,
+/// so no depth of tree exhausts the stack).
 fn disk_usage(path: &Path) -> u64 {
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
+    let mut total = 0;
+    let mut pending = vec![path.to_owned()];
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(entries) = fs::read_dir(&path) {
+                pending.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else {
+            total += meta.len();
+        }
     }
-    fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| disk_usage(&e.path()))
-                .sum::<u64>()
-        })
-        .unwrap_or(0)
+    total
 }
 
-fn remove_any(path: &Path) -> io::Result<()> {
-    if fs::symlink_metadata(path)?.is_dir() {
-        fs::remove_dir_all(path)
+/// Removes a file or a whole directory, never following a symlink. A directory is first
+/// renamed into `trash` (a fresh temporary path), so no reader ever sees it half-deleted
+/// under its own name, even if bld is killed while deleting.
+pub(crate) fn remove_any(path: &Path, trash: &Path) -> io::Result<()> {
+    let target = if fs::symlink_metadata(path)?.is_dir() {
+        fs::rename(path, trash)?;
+        trash
     } else {
-        fs::remove_file(path)
-    }
+        path
+    };
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    let dir = bld_core::beneath::RootDir::open(parent)?;
+    bld_core::beneath::remove_at(dir.fd(), &name)
 }
 
 impl Store {
@@ -273,7 +283,8 @@ impl Store {
                 .is_ok_and(|d| kept_blobs.contains(&d));
             if !keep {
                 report.bytes += disk_usage(&entry.path());
-                remove_any(&entry.path()).map_err(io_error("remove", &entry.path()))?;
+                remove_any(&entry.path(), &self.temp_path("removing"))
+                    .map_err(io_error("remove", &entry.path()))?;
                 report.blobs += 1;
             }
         }
@@ -282,7 +293,8 @@ impl Store {
             for entry in entries.flatten() {
                 if !kept_layers.contains(entry.file_name().to_string_lossy().as_ref()) {
                     report.bytes += disk_usage(&entry.path());
-                    remove_any(&entry.path()).map_err(io_error("remove", &entry.path()))?;
+                    remove_any(&entry.path(), &self.temp_path("removing"))
+                        .map_err(io_error("remove", &entry.path()))?;
                     report.unpacked += 1;
                 }
             }
@@ -315,7 +327,7 @@ impl Store {
         if let Ok(entries) = fs::read_dir(&tmp) {
             for entry in entries.flatten() {
                 report.bytes += disk_usage(&entry.path());
-                let _ = remove_any(&entry.path());
+                let _ = remove_any(&entry.path(), &entry.path());
             }
         }
         Ok(report)

@@ -8,7 +8,9 @@
 //! <root>/tags/<reference>     image tags: `name:tag` (with `/` and `:` escaped) → manifest digest
 //! <root>/images/<hex>         images kept in the store (see `images.rs`)
 //! <root>/sizes/<hex>          uncompressed sizes of layer blobs, remembered by bld-oci
-//! <root>/unpacked/<diff-id>   layers unpacked for RUN steps
+//! <root>/unpacked/<diff-id>   layers unpacked for RUN steps (`root/`, and `record`: complete)
+//! <root>/cache-mounts/<hex>   `RUN --mount=type=cache` directories
+//! <root>/containers/          the OCI runtime's state for containers bld started
 //! <root>/file-digests         digests of files keyed by inode, size, mtime and ctime
 //! <root>/tmp/                 files being written; renamed into place when complete
 //! ```
@@ -82,6 +84,9 @@ pub struct Store {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The store's directories that only its owner may enter (see [`Store::private_dir`]).
+pub const PRIVATE_DIRS: &[&str] = &["tmp", "unpacked", "cache-mounts", "containers"];
+
 impl Store {
     /// The store directory used when none is given: `$BLD_STORE`, else `$XDG_CACHE_HOME/bld`,
     /// else `~/.cache/bld`.
@@ -100,22 +105,33 @@ impl Store {
 
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        for dir in [
-            "blobs/sha256",
-            "ac",
-            "analysis",
-            "chunks",
-            "tags",
-            "images",
-            "tmp",
-        ] {
+        for dir in ["blobs/sha256", "ac", "analysis", "chunks", "tags", "images"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_error("create", &path))?;
         }
-        Ok(Store {
+        let store = Store {
             root: root.to_owned(),
             hold: images::lock_file(&root.join("store.lock"), false)?,
-        })
+        };
+        for dir in PRIVATE_DIRS {
+            store.private_dir(dir)?;
+        }
+        Ok(store)
+    }
+
+    /// The store directory `name`, created if needed and kept mode 0700 (only its owner may
+    /// enter): unpacked layers, containers' files and files being written may hold setuid
+    /// programs from any image, which no other local user may reach.
+    pub fn private_dir(&self, name: &str) -> Result<PathBuf, StoreError> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.root.join(name);
+        fs::create_dir_all(&path).map_err(io_error("create", &path))?;
+        let meta = fs::metadata(&path).map_err(io_error("stat", &path))?;
+        if meta.permissions().mode() & 0o7777 != 0o700 {
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o700))
+                .map_err(io_error("restrict the permissions of", &path))?;
+        }
+        Ok(path)
     }
 
     /// The store's directory.
@@ -142,7 +158,34 @@ impl Store {
             .unwrap_or(0);
         self.root
             .join("tmp")
-            .join(format!("{}-{n}-{nanos}-{hint}", std::process::id()))
+            .join(format!("{}-{n}-{nanos}-{hint}", bld_core::current_owner()))
+    }
+
+    /// Removes what processes that no longer run left in `tmp/` (a blob half-written, a run's
+    /// directory, a layer half-unpacked or half-deleted); returns how many entries. Reap their
+    /// containers first: a killed bld's container may still use its run directory.
+    pub fn remove_abandoned_temps(&self) -> usize {
+        let tmp = self.root.join("tmp");
+        let Ok(entries) = fs::read_dir(&tmp) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let abandoned = match bld_core::owner_of(&name) {
+                Some(owner) => !bld_core::is_running(owner),
+                // Named by an older bld (`<pid>-…`): gone when that pid is.
+                None => name
+                    .split('-')
+                    .next()
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()),
+            };
+            if abandoned && images::remove_any(&entry.path(), &entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
     }
 
     /// Stores `bytes`, returning their digest and size.

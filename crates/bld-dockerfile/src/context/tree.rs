@@ -224,6 +224,29 @@ impl ContextTree {
         Ok(resolved.join("/"))
     }
 
+    /// Resolves `path` (as a Dockerfile gives it: absolute or relative, `..` allowed) inside
+    /// the context as if its root were `/`, following every symlink (the last one too with
+    /// `follow_last`); returns the resolved path, `""` for the root.
+    ///
+    /// # Errors
+    ///
+    /// What does not resolve, with the context path where it failed.
+    pub fn resolve_in_root(
+        &self,
+        path: &str,
+        follow_last: bool,
+    ) -> Result<String, bld_core::beneath::ResolveError> {
+        bld_core::beneath::resolve_in_root(path, follow_last, false, |p| {
+            self.entries.get(p).map(|entry| match entry {
+                ContextEntry::Dir { .. } => bld_core::beneath::Node::Dir,
+                ContextEntry::File { .. } => bld_core::beneath::Node::Other,
+                ContextEntry::Symlink { target } => {
+                    bld_core::beneath::Node::Symlink(target.clone())
+                }
+            })
+        })
+    }
+
     /// Walks a real directory into a tree, without following symlinks, leaving out what
     /// `ignore` excludes.
     ///
