@@ -244,35 +244,49 @@ pub(crate) fn build_workspace(
         secrets: settings.secrets.clone(),
     };
     let result = execute_with_log(&analysis.graph, &wanted, &context, settings.quiet);
-    file_digests.save(store)?;
+    if result.is_err() {
+        file_digests.save(store)?;
+    }
     let report = result?;
     phases.mark("execution");
 
     let out_dir = patterns.workspace.root().join("bld-out");
     let mut images = Vec::new();
-    for target in &analysis.targets {
-        for output in &target.outputs {
-            let Some(action) = output.action else {
-                continue;
-            };
-            let destination = out_dir.join(&output.short_path);
-            match report.outputs[action.index()] {
-                Some(ActionOutput::Image { manifest, .. }) => {
-                    bld_oci::write_layout(store, &manifest, &destination, "latest")?;
-                    images.push((target.label.clone(), manifest, output.short_path.clone()));
+    // Outputs are checked and linked through the file-digest cache, saved whatever happens.
+    let written = (|| -> anyhow::Result<()> {
+        for target in &analysis.targets {
+            for output in &target.outputs {
+                let Some(action) = output.action else {
+                    continue;
+                };
+                let destination = out_dir.join(&output.short_path);
+                match report.outputs[action.index()] {
+                    Some(ActionOutput::Image { manifest, .. }) => {
+                        bld_oci::write_layout(
+                            store,
+                            &file_digests,
+                            &manifest,
+                            &destination,
+                            "latest",
+                        )?;
+                        images.push((target.label.clone(), manifest, output.short_path.clone()));
+                    }
+                    Some(ActionOutput::File {
+                        digest, executable, ..
+                    }) => {
+                        place_file(store, &file_digests, &digest, &destination, executable)?;
+                    }
+                    Some(ActionOutput::Layer { digest, .. }) => {
+                        place_file(store, &file_digests, &digest, &destination, false)?
+                    }
+                    None => anyhow::bail!("internal: {} produced no output", target.label),
                 }
-                Some(ActionOutput::File {
-                    digest, executable, ..
-                }) => {
-                    place_file(store, &digest, &destination, executable)?;
-                }
-                Some(ActionOutput::Layer { digest, .. }) => {
-                    place_file(store, &digest, &destination, false)?
-                }
-                None => anyhow::bail!("internal: {} produced no output", target.label),
             }
         }
-    }
+        Ok(())
+    })();
+    file_digests.save(store)?;
+    written?;
     if !images.is_empty() {
         let _lock = store.lock_index()?;
         for (label, manifest, _) in &images {
@@ -372,12 +386,16 @@ pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
 /// filesystems), replacing what was there atomically; does nothing when it is already there.
 fn place_file(
     store: &Store,
+    file_digests: &FileDigests,
     digest: &bld_core::Digest,
     destination: &Path,
     executable: bool,
 ) -> anyhow::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let blob = store.blob_path(digest);
+    if !file_digests.blob_is_intact(&blob, digest) {
+        anyhow::bail!("store: blob {digest} is corrupt; build again to replace it");
+    }
     let blob_meta = fs::metadata(&blob)?;
     if let Ok(existing) = fs::metadata(destination) {
         if existing.ino() == blob_meta.ino() && existing.dev() == blob_meta.dev() {
@@ -401,7 +419,9 @@ fn place_file(
         std::process::id()
     ));
     let _ = fs::remove_file(&staging);
-    if executable || fs::hard_link(&blob, &staging).is_err() {
+    if !executable && fs::hard_link(&blob, &staging).is_ok() {
+        file_digests.relinked(&blob, digest, &blob_meta);
+    } else {
         fs::copy(&blob, &staging)?;
         let mode = if executable { 0o755 } else { 0o644 };
         fs::set_permissions(&staging, fs::Permissions::from_mode(mode))?;

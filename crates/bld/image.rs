@@ -105,6 +105,11 @@ pub(crate) fn local_images(store: &Store) -> anyhow::Result<Vec<LocalImage>> {
         }
         tags.entry(manifest).or_default().push(reference);
     }
+    for damaged in store.damaged_tags()? {
+        eprintln!(
+            "warning: skipping the tag `{damaged}`: its record names no image; remove it with `bld rmi {damaged}`"
+        );
+    }
     let mut manifests = store.images()?;
     manifests.extend(tags.keys().copied());
     manifests.sort();
@@ -114,7 +119,18 @@ pub(crate) fn local_images(store: &Store) -> anyhow::Result<Vec<LocalImage>> {
         let (parsed, config) = match bld_oci::read_image(store, &manifest) {
             Ok(image) => image,
             Err(e) => {
-                eprintln!("warning: skipping image {manifest}: {e}");
+                let names: Vec<String> = tags
+                    .get(&manifest)
+                    .map(|t| t.iter().map(ImageReference::familiar).collect())
+                    .unwrap_or_default();
+                eprintln!(
+                    "warning: skipping image {manifest}{}: {e}",
+                    if names.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({}; remove it with `bld rmi`)", names.join(", "))
+                    }
+                );
                 continue;
             }
         };

@@ -327,3 +327,378 @@ fn a_killed_build_leaves_no_container_secret_or_temporary_file_for_long() {
         .collect();
     assert!(left.is_empty(), "tmp/ holds {left:?}");
 }
+
+/// Every blob of the OCI layout at `dir` hashes to its name, and every layer inflates to its
+/// diff ID.
+fn assert_layout_is_sound(dir: &Path) {
+    let blob = |digest: &str| {
+        let hex = digest.trim_start_matches("sha256:");
+        let bytes = std::fs::read(dir.join("blobs/sha256").join(hex)).expect("blob");
+        assert_eq!(bld_core::Digest::of(&bytes).hex(), hex, "blob {hex}");
+        bytes
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).expect("index"))
+            .expect("json");
+    let manifest: serde_json::Value = serde_json::from_slice(&blob(
+        index["manifests"][0]["digest"].as_str().expect("digest"),
+    ))
+    .expect("json");
+    let config: serde_json::Value = serde_json::from_slice(&blob(
+        manifest["config"]["digest"].as_str().expect("digest"),
+    ))
+    .expect("json");
+    let layers = manifest["layers"].as_array().expect("layers");
+    for (layer, diff_id) in layers
+        .iter()
+        .zip(config["rootfs"]["diff_ids"].as_array().expect("ids"))
+    {
+        let compressed = blob(layer["digest"].as_str().expect("digest"));
+        let mut tar = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::MultiGzDecoder::new(compressed.as_slice()),
+            &mut tar,
+        )
+        .expect("gunzip");
+        assert_eq!(
+            bld_core::Digest::of(&tar).to_string(),
+            diff_id.as_str().expect("diff id"),
+            "layer {layer}"
+        );
+    }
+}
+
+/// The store blobs of the layers of `layout`'s image.
+fn layer_blobs(sandbox: &Sandbox, layout: &Path) -> Vec<PathBuf> {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index"))
+            .expect("json");
+    let hex = |d: &serde_json::Value| {
+        d.as_str()
+            .expect("digest")
+            .trim_start_matches("sha256:")
+            .to_owned()
+    };
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(hex(&index["manifests"][0]["digest"])),
+        )
+        .expect("manifest"),
+    )
+    .expect("json");
+    manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| sandbox.store().join("blobs/sha256").join(hex(&l["digest"])))
+        .collect()
+}
+
+#[test]
+fn a_corrupt_blob_is_never_written_out_and_breaks_only_its_images() {
+    let sandbox = Sandbox::with_examples();
+    let clean = sandbox
+        .bld(&[
+            "build",
+            "//examples/hello:image",
+            "//examples/busybox:image",
+        ])
+        .ok();
+    let layout = sandbox.ws().join("bld-out/examples/hello/image");
+    // A flipped byte, with the mtime set back: only the ctime tells.
+    let victim = &layer_blobs(&sandbox, &layout)[0];
+    let mtime = std::fs::metadata(victim)
+        .expect("stat")
+        .modified()
+        .expect("mtime");
+    let mut bytes = std::fs::read(victim).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(victim, &bytes).expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(victim)
+        .expect("open")
+        .set_modified(mtime)
+        .expect("set mtime back");
+    let again = sandbox.bld(&["build", "//examples/hello:image"]).ok();
+    assert_eq!(
+        again.digest_of("//examples/hello:image"),
+        clean.digest_of("//examples/hello:image")
+    );
+    assert!(again.counts().0 >= 1, "the corrupt layer is rebuilt");
+    assert_layout_is_sound(&layout);
+
+    // A corrupt layer of one image: `bld images` still lists the others and says which one
+    // is damaged.
+    let busybox = sandbox.ws().join("bld-out/examples/busybox/image");
+    let victim = &layer_blobs(&sandbox, &busybox)[0];
+    let mut bytes = std::fs::read(victim).expect("read");
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0x01;
+    std::fs::write(victim, &bytes).expect("write");
+    let _ = std::fs::remove_dir_all(sandbox.store().join("sizes"));
+    let listed = sandbox.bld(&["images"]).ok();
+    assert!(
+        listed.stdout.contains("bld.local/examples/hello/image"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        !listed.stdout.contains("bld.local/examples/busybox/image"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        listed.stderr.contains("examples/busybox/image") && listed.stderr.contains("corrupt"),
+        "{}",
+        listed.stderr
+    );
+}
+
+#[test]
+fn a_chunk_cache_entry_for_another_chunk_is_not_served() {
+    let sandbox = Sandbox::with_examples();
+    let clean = sandbox.bld(&["build", "//examples/..."]).ok();
+    // Every chunk-cache entry now names one intact gzip member: that of some other chunk.
+    let chunks: Vec<PathBuf> = std::fs::read_dir(sandbox.store().join("chunks"))
+        .expect("chunks")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert!(chunks.len() >= 2, "several chunks are cached");
+    let one = std::fs::read(&chunks[0]).expect("read");
+    for chunk in &chunks {
+        std::fs::write(chunk, &one).expect("write");
+    }
+    std::fs::remove_dir_all(sandbox.store().join("ac")).expect("forget the actions");
+    std::fs::remove_dir_all(sandbox.ws().join("bld-out")).expect("clean");
+    let again = sandbox.bld(&["build", "//examples/..."]).ok();
+    for label in ["//examples/hello:image", "//examples/greeter:image"] {
+        assert_eq!(again.digest_of(label), clean.digest_of(label), "{label}");
+    }
+    for image in ["hello", "greeter", "busybox"] {
+        assert_layout_is_sound(
+            &sandbox
+                .ws()
+                .join("bld-out/examples")
+                .join(image)
+                .join("image"),
+        );
+    }
+}
+
+#[test]
+fn damaged_tag_records_are_reported_skipped_and_removable() {
+    let sandbox = Sandbox::with_examples();
+    sandbox.bld(&["build", "//examples/hello:image"]).ok();
+    sandbox
+        .bld(&["tag", "bld.local/examples/hello/image", "gone:1"])
+        .ok();
+    sandbox
+        .bld(&["tag", "bld.local/examples/hello/image", "garbled:1"])
+        .ok();
+    let record = |name: &str| {
+        std::fs::read_dir(sandbox.store().join("tags"))
+            .expect("tags")
+            .map(|e| e.expect("entry").path())
+            .find(|p| {
+                p.file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .contains(name)
+            })
+            .unwrap_or_else(|| panic!("a record for {name}"))
+    };
+    std::fs::write(record("gone"), format!("sha256:{}\n", "ab".repeat(32))).expect("write");
+    std::fs::write(record("garbled"), b"\xff\xfe not a digest\n").expect("write");
+    let listed = sandbox.bld(&["images"]).ok();
+    assert!(
+        listed.stdout.contains("bld.local/examples/hello/image"),
+        "{}",
+        listed.stdout
+    );
+    assert!(listed.stderr.contains("garbled"), "{}", listed.stderr);
+    for name in ["gone:1", "garbled:1"] {
+        let removed = sandbox.bld(&["rmi", name]).ok();
+        assert!(
+            removed.stdout.contains("Untagged"),
+            "{name}: {}",
+            removed.stdout
+        );
+    }
+    let listed = sandbox.bld(&["images"]).ok();
+    assert!(listed.stderr.is_empty(), "{}", listed.stderr);
+}
+
+/// A docker-archive (`docker save` format) of one image `hostile:1` whose only layer is the
+/// plain tar `layer`.
+fn archive_with_layer(layer: &[u8]) -> Vec<u8> {
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [bld_core::Digest::of(layer).to_string()]},
+    })
+    .to_string();
+    let manifest = serde_json::json!([{
+        "Config": "config.json",
+        "RepoTags": ["hostile:1"],
+        "Layers": ["layer.tar"],
+    }])
+    .to_string();
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("layer.tar", layer),
+        ("config.json", config.as_bytes()),
+        ("manifest.json", manifest.as_bytes()),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, name, data).expect("append");
+    }
+    tar.into_inner().expect("tar")
+}
+
+/// A plain layer tar holding one entry named `name` exactly (bytes as an attacker writes
+/// them).
+fn layer_with_entry(name: &str, kind: tar::EntryType, link: &str) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    {
+        let gnu = header.as_gnu_mut().expect("gnu");
+        gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+        gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
+    }
+    header.set_entry_type(kind);
+    header.set_mode(0o644);
+    header.set_size(if kind == tar::EntryType::Regular {
+        4
+    } else {
+        0
+    });
+    header.set_cksum();
+    let data: &[u8] = if kind == tar::EntryType::Regular {
+        b"evil"
+    } else {
+        b""
+    };
+    tar.append(&header, data).expect("append");
+    tar.into_inner().expect("tar")
+}
+
+#[test]
+fn hostile_layer_entries_are_the_users_error_and_touch_nothing() {
+    let sandbox = Sandbox::new();
+    let host = host_dir(&sandbox);
+    for (what, layer) in [
+        (
+            "`..`",
+            layer_with_entry("../../../../../../escaped", tar::EntryType::Regular, ""),
+        ),
+        (
+            "absolute",
+            layer_with_entry("/escaped", tar::EntryType::Regular, ""),
+        ),
+        (
+            "hard link",
+            layer_with_entry("stolen", tar::EntryType::Link, "../../../../etc/passwd"),
+        ),
+    ] {
+        let archive = sandbox.path().join("hostile.tar");
+        std::fs::write(&archive, archive_with_layer(&layer)).expect("write");
+        sandbox
+            .bld(&["load", "-i", &archive.display().to_string()])
+            .ok();
+        let run = sandbox.bld(&["run", "hostile:1"]);
+        assert_eq!(run.code, 1, "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("cannot be unpacked"),
+            "{what}: {}",
+            run.stderr
+        );
+        assert_host_untouched(&host);
+        assert!(!Path::new("/escaped").exists());
+        sandbox.bld(&["rmi", "hostile:1"]).ok();
+    }
+}
+
+/// Every blob of the store hashes to its name.
+fn assert_store_blobs_are_sound(store: &Path) {
+    for blob in std::fs::read_dir(store.join("blobs/sha256")).expect("blobs") {
+        let path = blob.expect("blob").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let bytes = std::fs::read(&path).expect("read");
+        assert_eq!(bld_core::Digest::of(&bytes).hex(), name, "blob {name}");
+    }
+}
+
+#[test]
+fn a_kill_9_campaign_leaves_a_store_that_rebuilds_the_clean_digest() {
+    let dockerfile = |round: u32| {
+        format!(
+            "FROM busybox\nENV ROUND={round}\nCOPY name.txt /name.txt\n\
+             RUN busybox dd if=/dev/zero of=/big bs=1048576 count=24 2>/dev/null && busybox sleep 0.3\n\
+             RUN --mount=type=cache,target=/cache cat /name.txt > /out\n"
+        )
+    };
+    let clean = workspace(&dockerfile(0));
+    let clean_digest = clean
+        .bld(&["build", "//app:image"])
+        .ok()
+        .digest_of("//app:image");
+
+    let sandbox = workspace(&dockerfile(0));
+    // Builds killed at several phases: analysis, unpacking, running a step, packing its
+    // 24 MB layer, writing outputs. Each round changes the first step, so all of them run.
+    for (round, delay) in [30u64, 150, 300, 500, 700, 900, 1200, 1600]
+        .iter()
+        .enumerate()
+    {
+        sandbox.write("app/Dockerfile", &dockerfile(round as u32 + 1));
+        let mut child = spawn_bld(&sandbox, &["build", "//app:image"]);
+        std::thread::sleep(std::time::Duration::from_millis(*delay));
+        let _ = child.kill();
+        child.wait().expect("wait");
+    }
+    // Garbage collections killed while deleting.
+    for delay in [5u64, 20, 60] {
+        let mut child = spawn_bld(&sandbox, &["image", "prune", "-a"]);
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let _ = child.kill();
+        child.wait().expect("wait");
+    }
+    sandbox.write("app/Dockerfile", &dockerfile(0));
+    let rebuilt = sandbox.bld(&["build", "//app:image"]).ok();
+    assert_eq!(rebuilt.digest_of("//app:image"), clean_digest);
+    assert_store_blobs_are_sound(&sandbox.store());
+    assert_layout_is_sound(&sandbox.ws().join("bld-out/app/image"));
+    assert_eq!(containers(&sandbox.store()), Vec::<String>::new());
+    let left: Vec<_> = std::fs::read_dir(sandbox.store().join("tmp"))
+        .expect("tmp")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "tmp/ holds {left:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let store = sandbox.store().display().to_string();
+    assert!(
+        !mounts.lines().any(|l| l.contains(&store)),
+        "no mount of the store is left"
+    );
+    // Every unpacked layer is complete (it has its record), or absent.
+    for entry in std::fs::read_dir(sandbox.store().join("unpacked")).expect("unpacked") {
+        let dir = entry.expect("entry").path();
+        assert!(
+            dir.join("record").is_file(),
+            "{} is incomplete",
+            dir.display()
+        );
+    }
+}

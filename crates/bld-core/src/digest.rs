@@ -85,6 +85,41 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
+/// A reader that hashes and counts everything read through it, so content is checked against
+/// its digest while it streams.
+pub struct Sha256Reader<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+}
+
+impl<R: io::Read> Sha256Reader<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        Sha256Reader {
+            inner,
+            hasher: Sha256::new(),
+            read: 0,
+        }
+    }
+
+    /// Reads what is left of `inner` (so the digest covers all of it), then returns it, the
+    /// digest of everything read and its size.
+    pub fn finish(mut self) -> io::Result<(R, Digest, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((self.inner, Digest(self.hasher.finalize().into()), self.read))
+    }
+}
+
+impl<R: io::Read> io::Read for Sha256Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
 /// A writer that hashes and counts everything written through it before passing it on, so
 /// content is digested while it streams (never read twice).
 pub struct Sha256Writer<W> {

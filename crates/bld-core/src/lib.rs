@@ -11,7 +11,7 @@ mod reference;
 mod workspace;
 
 pub use archive::is_tar_archive;
-pub use digest::{Digest, DigestParseError, Sha256Writer};
+pub use digest::{Digest, DigestParseError, Sha256Reader, Sha256Writer};
 pub use image_config::{Healthcheck, HistoryStep, ImageConfigSpec, host_platform};
 pub use label::{Label, LabelError, TargetPattern};
 pub use owner::{current_owner, is_running, owner_of};

@@ -120,8 +120,18 @@ impl Write for ChunkedGzip<'_> {
     }
 }
 
-/// The gzip member for `chunk`: from the store's chunk cache when it is there and intact,
-/// else compressed now and cached.
+/// Whether `member` is exactly one gzip member holding `chunk`. A cache entry is only a claim:
+/// an intact member of another chunk must not be served (inflating costs a fraction of
+/// compressing).
+fn inflates_to(member: &[u8], chunk: &[u8]) -> bool {
+    let mut decoder = flate2::bufread::GzDecoder::new(member);
+    let mut inflated = Vec::with_capacity(chunk.len());
+    let complete = io::Read::read_to_end(&mut decoder, &mut inflated).is_ok();
+    complete && decoder.into_inner().is_empty() && inflated == chunk
+}
+
+/// The gzip member for `chunk`: from the store's chunk cache when it is there, intact and
+/// really that chunk's, else compressed now and cached.
 fn member(store: &Store, level: u32, chunk: &[u8]) -> io::Result<Vec<u8>> {
     let mut key = Sha256::new();
     key.update(format!("gzip-member-v1 level {level}\n"));
@@ -132,6 +142,7 @@ fn member(store: &Store, level: u32, chunk: &[u8]) -> io::Result<Vec<u8>> {
         .ok()
         .and_then(|text| text.trim().parse::<Digest>().ok())
         .and_then(|digest| store.read_blob(&digest).ok())
+        .filter(|member| inflates_to(member, chunk))
     {
         return Ok(member);
     }

@@ -58,7 +58,8 @@ pub struct LoadedImage {
     /// Its config digest (the first 12 hex digits are Docker's IMAGE ID).
     pub config: Digest,
     /// The names the archive records for it, raw (`app:1`, `docker.io/library/app:1`, or a
-    /// bare tag as some OCI layouts have): the caller validates and normalizes them.
+    /// bare tag as some OCI layouts have), each known to parse as a tagged reference: the
+    /// caller normalizes them.
     pub names: Vec<String>,
 }
 

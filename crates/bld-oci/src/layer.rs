@@ -174,19 +174,34 @@ pub fn uncompressed_size(store: &Store, layer: &Digest) -> Result<u64, OciError>
             source,
         })
     };
-    let mut blob = io::BufReader::new(store.open_blob(layer)?);
+    // The blob is hashed as it is read: a corrupt one is reported, not measured.
+    let corrupt = || {
+        let actual = bld_store::digest_file(&store.blob_path(layer)).map(|(d, _)| d);
+        match actual {
+            Ok(actual) if actual != *layer => OciError::Store(bld_store::StoreError::CorruptBlob {
+                expected: *layer,
+                actual,
+            }),
+            _ => read_error(io::Error::other("the layer does not decompress")),
+        }
+    };
+    let mut blob = io::BufReader::new(bld_core::Sha256Reader::new(store.open_blob(layer)?));
     let gzip = io::BufRead::fill_buf(&mut blob)
         .map_err(read_error)?
         .starts_with(&[0x1f, 0x8b]);
     let size = if gzip {
         io::copy(
-            &mut flate2::bufread::MultiGzDecoder::new(blob),
+            &mut flate2::bufread::MultiGzDecoder::new(&mut blob),
             &mut io::sink(),
         )
     } else {
         io::copy(&mut blob, &mut io::sink())
     }
-    .map_err(read_error)?;
+    .map_err(|_| corrupt())?;
+    let (_, actual, _) = blob.into_inner().finish().map_err(read_error)?;
+    if actual != *layer {
+        return Err(corrupt());
+    }
     let parent = store.root().join("sizes");
     std::fs::create_dir_all(&parent).map_err(|source| OciError::Write {
         path: parent,

@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use bld_core::Digest;
-use bld_store::Store;
+use bld_store::{FileDigests, Store};
 use oci_spec::image::{Descriptor, ImageIndexBuilder, MediaType};
 
 use crate::image::oci_digest;
@@ -20,9 +20,12 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// `index.json` naming it `ref_name`. Returns `false` when `dir` already held exactly that.
 ///
 /// The layout is built beside `dir` and renamed into place, so `dir` is never half-written.
-/// Blobs are hard-linked from the store where possible.
+/// Blobs are hard-linked from the store where possible, each checked against its digest first
+/// (through `file_digests`: one `stat` for a blob known intact), so a damaged blob is
+/// reported, never written out.
 pub fn write_layout(
     store: &Store,
+    file_digests: &FileDigests,
     manifest: &Digest,
     dir: &Path,
     ref_name: &str,
@@ -47,15 +50,6 @@ pub fn write_layout(
         .expect("invariant: every index field is set");
     let index_bytes = canonical_json(&index);
 
-    // A layout is written whole and renamed into place with its index.json, so a matching
-    // index.json and manifest mean the layout is complete.
-    let up_to_date = fs::read(dir.join("index.json")).is_ok_and(|old| old == index_bytes)
-        && fs::metadata(dir.join("blobs/sha256").join(manifest.hex()))
-            .is_ok_and(|m| m.len() == manifest_size);
-    if up_to_date {
-        return Ok(false);
-    }
-
     let (parsed, _) = read_image(store, manifest)?;
     let mut blobs: Vec<Digest> = vec![*manifest];
     for descriptor in std::iter::once(parsed.config()).chain(parsed.layers()) {
@@ -70,6 +64,37 @@ pub fn write_layout(
                 })?;
         blobs.push(digest);
     }
+    blobs.sort();
+    blobs.dedup();
+    for digest in &blobs {
+        if !file_digests.blob_is_intact(&store.blob_path(digest), digest) {
+            return Err(OciError::Store(bld_store::StoreError::CorruptBlob {
+                expected: *digest,
+                actual: bld_store::digest_file(&store.blob_path(digest))
+                    .map(|(d, _)| d)
+                    .unwrap_or(*digest),
+            }));
+        }
+    }
+    // A layout is written whole and renamed into place with its index.json, so a matching
+    // index.json whose blobs are the store's (the same inodes, just checked) is complete.
+    let same_file = |a: &Path, b: &Path| match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => {
+            use std::os::unix::fs::MetadataExt;
+            (a.dev(), a.ino()) == (b.dev(), b.ino())
+        }
+        _ => false,
+    };
+    let up_to_date = fs::read(dir.join("index.json")).is_ok_and(|old| old == index_bytes)
+        && blobs.iter().all(|digest| {
+            same_file(
+                &dir.join("blobs/sha256").join(digest.hex()),
+                &store.blob_path(digest),
+            )
+        });
+    if up_to_date {
+        return Ok(false);
+    }
 
     let parent = dir.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(write_error(parent))?;
@@ -82,17 +107,17 @@ pub fn write_layout(
     let result = (|| {
         let blob_dir = staging.join("blobs/sha256");
         fs::create_dir_all(&blob_dir).map_err(write_error(&blob_dir))?;
-        // An image may use one blob twice (two identical layers): link each once. Never copy
-        // over an existing target: it is a hard link to the store's blob.
-        blobs.sort();
-        blobs.dedup();
+        // An image may use one blob twice (two identical layers): each is linked once.
         for digest in &blobs {
             let target = blob_dir.join(digest.hex());
-            if let Err(link_error) = fs::hard_link(store.blob_path(digest), &target) {
-                if link_error.kind() == std::io::ErrorKind::AlreadyExists {
-                    continue;
+            let source = store.blob_path(digest);
+            let before = fs::metadata(&source).map_err(write_error(&source))?;
+            match fs::hard_link(&source, &target) {
+                Ok(()) => file_digests.relinked(&source, digest, &before),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(_) => {
+                    fs::copy(&source, &target).map_err(write_error(&target))?;
                 }
-                fs::copy(store.blob_path(digest), &target).map_err(write_error(&target))?;
             }
         }
         fs::write(staging.join("oci-layout"), OCI_LAYOUT).map_err(write_error(&staging))?;

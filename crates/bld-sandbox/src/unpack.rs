@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
 use bld_core::beneath::{RootDir, open_dir_at, remove_at};
-use bld_core::{Digest, Sha256Writer};
+use bld_core::{Digest, Sha256Reader, Sha256Writer};
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 
@@ -213,35 +213,6 @@ fn write_stat(hasher: &mut Sha256Writer<io::Sink>, path: &[u8], stat: &rustix::f
     }
 }
 
-/// Reads through to a hasher.
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256Writer<io::Sink>,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.write_all(&buf[..n])?;
-        Ok(n)
-    }
-}
-
-impl<R: Read> Hashing<R> {
-    fn new(inner: R) -> Self {
-        Hashing {
-            inner,
-            hasher: Sha256Writer::new(io::sink()),
-        }
-    }
-    /// Reads what is left, then the digest of everything read.
-    fn finish(mut self) -> io::Result<(R, Digest)> {
-        io::copy(&mut self, &mut io::sink())?;
-        let (_, digest, _) = self.hasher.finish();
-        Ok((self.inner, digest))
-    }
-}
-
 /// A layer entry's path as normal components, or why it is refused.
 fn entry_components(path: &Path) -> Result<Vec<&OsStr>, String> {
     // Docker's applier cannot create longer paths either (PATH_MAX); the bound also keeps
@@ -285,7 +256,7 @@ fn unpack_into(layer: &LayerSource<'_>, root: &Path) -> Result<(), SandboxError>
         reason,
     };
     let file = File::open(blob).map_err(io_error("open", blob))?;
-    let mut compressed = BufReader::new(Hashing::new(file));
+    let mut compressed = BufReader::new(Sha256Reader::new(file));
     let gzip = std::io::BufRead::fill_buf(&mut compressed)
         .map_err(io_error("read", blob))?
         .starts_with(&[0x1f, 0x8b]);
@@ -293,27 +264,27 @@ fn unpack_into(layer: &LayerSource<'_>, root: &Path) -> Result<(), SandboxError>
     let mut dir_times: Vec<(Vec<String>, u64)> = Vec::new();
     let tar_digest;
     let compressed = if gzip {
-        let stream = Hashing::new(flate2::read::MultiGzDecoder::new(compressed));
+        let stream = Sha256Reader::new(flate2::read::MultiGzDecoder::new(compressed));
         let mut archive = tar::Archive::new(stream);
         apply_entries(&mut archive, &dir, &mut dir_times, &bad)?;
-        let (decoder, digest) = archive
+        let (decoder, digest, _) = archive
             .into_inner()
             .finish()
             .map_err(|e| bad(e.to_string()))?;
         tar_digest = digest;
         decoder.into_inner()
     } else {
-        let stream = Hashing::new(compressed);
+        let stream = Sha256Reader::new(compressed);
         let mut archive = tar::Archive::new(stream);
         apply_entries(&mut archive, &dir, &mut dir_times, &bad)?;
-        let (inner, digest) = archive
+        let (inner, digest, _) = archive
             .into_inner()
             .finish()
             .map_err(|e| bad(e.to_string()))?;
         tar_digest = digest;
         inner
     };
-    let (_, blob_digest) = compressed
+    let (_, blob_digest, _) = compressed
         .into_inner()
         .finish()
         .map_err(io_error("read", blob))?;

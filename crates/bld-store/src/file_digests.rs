@@ -117,9 +117,10 @@ impl FileDigests {
         Ok(FileInfo { digest, size, mode })
     }
 
-    /// Whether the store blob at `path` still holds `digest`'s content. Blobs are written once
-    /// and never changed by bld, so ctime is not compared (hard-linking a blob into `bld-out/`
-    /// changes it) but any write changes the mtime or size and forces a re-hash.
+    /// Whether the store blob at `path` still holds `digest`'s content: one `stat` when its
+    /// inode, size, mode, mtime and ctime are as last seen (a write changes the ctime even
+    /// when the mtime is set back), otherwise a re-hash. bld's own hard links into `bld-out/`
+    /// change the ctime too: [`FileDigests::relinked`] records the new one.
     pub fn blob_is_intact(&self, path: &Path, digest: &Digest) -> bool {
         let Ok(meta) = fs::metadata(path) else {
             return false;
@@ -128,10 +129,25 @@ impl FileDigests {
         let known = self
             .lock()
             .get(path)
-            .is_some_and(|(cached, cached_digest)| {
-                cached.same_content_as(&stamp) && cached_digest == digest
-            });
+            .is_some_and(|(cached, cached_digest)| *cached == stamp && cached_digest == digest);
         known || self.get(path).is_ok_and(|info| info.digest == *digest)
+    }
+
+    /// Records the blob at `path` as still holding `digest` after bld hard-linked it (which
+    /// changed only its ctime), if it held it just before.
+    pub fn relinked(&self, path: &Path, digest: &Digest, before: &fs::Metadata) {
+        let Ok(meta) = fs::metadata(path) else {
+            return;
+        };
+        let (before, now) = (Stamp::of(before), Stamp::of(&meta));
+        let mut entries = self.lock();
+        let was_known = entries
+            .get(path)
+            .is_some_and(|(cached, cached_digest)| *cached == before && cached_digest == digest);
+        if was_known && before.same_content_as(&now) {
+            entries.insert(path.to_owned(), (now, *digest));
+            self.dirty.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Records that the store blob at `path`, which bld just wrote, holds `digest`'s content.

@@ -135,14 +135,37 @@ impl Store {
         )
     }
 
-    /// The manifest the tag `reference` points at, if any.
+    /// The manifest the tag `reference` points at, if any (none for a damaged record, which
+    /// [`Store::damaged_tags`] lists).
     pub fn get_tag(&self, reference: &str) -> Result<Option<Digest>, StoreError> {
         let path = self.tag_path(reference);
-        match fs::read_to_string(&path) {
-            Ok(text) => Ok(text.trim().parse().ok()),
+        match fs::read(&path) {
+            Ok(bytes) => Ok(std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|text| text.trim().parse().ok())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_error("read", &path)(e)),
         }
+    }
+
+    /// Whether there is a record for the tag `reference`, damaged or not.
+    pub fn has_tag_record(&self, reference: &str) -> bool {
+        fs::symlink_metadata(self.tag_path(reference)).is_ok()
+    }
+
+    /// Tags whose records do not name a manifest (damaged), by name.
+    pub fn damaged_tags(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.root.join("tags");
+        let mut damaged = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_error("list", &dir))? {
+            let entry = entry.map_err(io_error("list", &dir))?;
+            let reference = unescape(&entry.file_name().to_string_lossy());
+            if self.get_tag(&reference)?.is_none() {
+                damaged.push(reference);
+            }
+        }
+        damaged.sort();
+        Ok(damaged)
     }
 
     /// Removes the tag `reference`; returns the manifest it pointed at, if it existed.

@@ -216,7 +216,9 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
             .first()
             .and_then(|t| t.tag.as_deref())
             .unwrap_or("latest");
-        bld_oci::write_layout(&store, &manifest, dir, name)?;
+        let written = bld_oci::write_layout(&store, &file_digests, &manifest, dir, name);
+        file_digests.save(&store)?;
+        written?;
     }
     phases.mark("outputs");
     let named = if tags.is_empty() {

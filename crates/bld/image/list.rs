@@ -99,7 +99,17 @@ pub(crate) fn images(args: ImagesArgs, store: &std::path::Path) -> anyhow::Resul
     }
     let mut objects = Vec::with_capacity(rows.len());
     for (image, repository, tag) in &rows {
-        let size = human_size(image.size(&store)?);
+        // A damaged image is reported and left out; the others are listed.
+        let size = match image.size(&store) {
+            Ok(size) => human_size(size),
+            Err(e) => {
+                eprintln!(
+                    "warning: skipping {repository}:{tag} ({}): {e:#}",
+                    image.short_id()
+                );
+                continue;
+            }
+        };
         objects.push(json!({
             "Containers": "N/A",
             "CreatedAt": created_at(image.created()),

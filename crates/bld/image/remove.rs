@@ -86,7 +86,21 @@ fn remove_one(
     text: &str,
     force: bool,
 ) -> anyhow::Result<()> {
-    let (image, named) = find(images, text)?;
+    let (image, named) = match find(images, text) {
+        Ok(found) => found,
+        Err(e) => {
+            // A tag whose record is damaged, or whose image is gone: untag it all the same.
+            if let Ok(reference) = ImageReference::parse(text)
+                && reference.digest.is_none()
+                && store.has_tag_record(&reference.to_string())
+            {
+                store.remove_tag(&reference.to_string())?;
+                println!("Untagged: {}", reference.familiar());
+                return Ok(());
+            }
+            return Err(e);
+        }
+    };
     let manifest = image.manifest;
     let index = images
         .iter()

@@ -51,6 +51,12 @@ pub(super) fn load_archive(
     if images.is_empty() {
         return Err(bad_archive("it holds no image"));
     }
+    // Everything is checked before anything reaches the store: a refused archive leaves it
+    // as it was.
+    for name in images.iter().flat_map(|image| &image.names) {
+        bld_core::ImageReference::parse_tag(name)
+            .map_err(|e| bad_archive(format!("it names an image badly: {e}")))?;
+    }
     plan.commit(store)?;
     Ok(images)
 }

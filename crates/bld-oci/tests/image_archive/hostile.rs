@@ -173,3 +173,23 @@ fn truncated_archives_are_refused() {
         &["truncated or not a tar file"],
     );
 }
+
+#[test]
+fn an_archive_naming_an_image_badly_is_refused_before_any_blob_is_stored() {
+    let images = images();
+    let mut all = entries(&save_app(&images, ArchiveFormat::Docker));
+    let manifest = all
+        .iter()
+        .position(|e| e.path == "manifest.json")
+        .expect("manifest.json");
+    let mut listed: Value = serde_json::from_slice(&all[manifest].data).expect("json");
+    listed[0]["RepoTags"] = json!(["Bad Name!:1"]);
+    let text = listed.to_string();
+    all[manifest] = raw_entry(
+        "manifest.json",
+        tar::EntryType::Regular,
+        "",
+        text.as_bytes(),
+    );
+    refused(&tar_of(&all), &["names an image badly", "Bad Name!:1"]);
+}

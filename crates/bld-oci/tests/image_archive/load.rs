@@ -8,7 +8,14 @@ fn archives_skopeo_wrote_load() {
     let images = images();
     let work = images.dir.path();
     let layout = work.join("layout");
-    write_layout(&images.store, &images.app.manifest, &layout, "app:1").expect("layout");
+    write_layout(
+        &images.store,
+        &bld_store::FileDigests::load(&images.store),
+        &images.app.manifest,
+        &layout,
+        "app:1",
+    )
+    .expect("layout");
     let source = format!("oci:{}:app:1", layout.display());
     let docker = work.join("skopeo-docker.tar");
     let oci = work.join("skopeo-oci.tar");
