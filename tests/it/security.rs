@@ -270,6 +270,14 @@ fn containers(store: &Path) -> Vec<String> {
     .collect()
 }
 
+fn assert_tmp_is_empty(store: &Path) {
+    let left: Vec<_> = std::fs::read_dir(store.join("tmp"))
+        .expect("tmp")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "tmp/ holds {left:?}");
+}
+
 /// Starts `bld args` in the workspace and returns the child.
 fn spawn_bld(sandbox: &Sandbox, args: &[&str]) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_bld"))
@@ -321,11 +329,7 @@ fn a_killed_build_leaves_no_container_secret_or_temporary_file_for_long() {
     sandbox.write("app/Dockerfile", "FROM busybox\nRUN echo done > /done\n");
     sandbox.bld(&["build", "//app:image"]).ok();
     assert_eq!(containers(&sandbox.store()), Vec::<String>::new());
-    let left: Vec<_> = std::fs::read_dir(sandbox.store().join("tmp"))
-        .expect("tmp")
-        .map(|e| e.expect("entry").file_name())
-        .collect();
-    assert!(left.is_empty(), "tmp/ holds {left:?}");
+    assert_tmp_is_empty(&sandbox.store());
 }
 
 /// Every blob of the OCI layout at `dir` hashes to its name, and every layer inflates to its
@@ -681,11 +685,7 @@ fn a_kill_9_campaign_leaves_a_store_that_rebuilds_the_clean_digest() {
     assert_store_blobs_are_sound(&sandbox.store());
     assert_layout_is_sound(&sandbox.ws().join("bld-out/app/image"));
     assert_eq!(containers(&sandbox.store()), Vec::<String>::new());
-    let left: Vec<_> = std::fs::read_dir(sandbox.store().join("tmp"))
-        .expect("tmp")
-        .map(|e| e.expect("entry").file_name())
-        .collect();
-    assert!(left.is_empty(), "tmp/ holds {left:?}");
+    assert_tmp_is_empty(&sandbox.store());
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     let store = sandbox.store().display().to_string();
     assert!(

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
-/// Symlinks followed while resolving one path, at most (the kernel's limit).
-pub const MAX_SYMLINK_HOPS: usize = 40;
+/// Symlinks followed while resolving one path, at most (BuildKit's limit in `fs.RootPath`).
+pub const MAX_SYMLINK_HOPS: usize = 255;
 
 /// No symlink, no magic link, nothing above the starting directory.
 const STAY_BENEATH: ResolveFlags = ResolveFlags::BENEATH
@@ -101,6 +101,18 @@ pub fn open_dir_at(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
         Mode::empty(),
         STAY_BENEATH,
     )
+}
+
+/// Creates the new file `name` in `dir` (mode 0600 until the caller sets one), refusing to
+/// follow or replace anything already there.
+pub fn create_file_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<std::fs::File> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    Ok(std::fs::File::from(fd))
 }
 
 /// Removes `name` in `dir` whatever it is (a directory with everything in it), never

@@ -103,11 +103,16 @@ impl<R: io::Read> Sha256Reader<R> {
         }
     }
 
-    /// Reads what is left of `inner` (so the digest covers all of it), then returns it, the
-    /// digest of everything read and its size.
-    pub fn finish(mut self) -> io::Result<(R, Digest, u64)> {
+    /// The wrapped reader, and the digest and size of everything read through it so far.
+    pub fn finish(self) -> (R, Digest, u64) {
+        (self.inner, Digest(self.hasher.finalize().into()), self.read)
+    }
+
+    /// Reads what is left of the wrapped reader (so the digest covers all of it), then
+    /// [`Sha256Reader::finish`]es.
+    pub fn finish_all(mut self) -> io::Result<(R, Digest, u64)> {
         io::copy(&mut self, &mut io::sink())?;
-        Ok((self.inner, Digest(self.hasher.finalize().into()), self.read))
+        Ok(self.finish())
     }
 }
 

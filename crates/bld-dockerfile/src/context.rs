@@ -38,8 +38,8 @@ pub use copy::{CopyOptions, PlannedEntry, PlannedKind, plan_copy};
 pub use dockerignore::DockerIgnore;
 pub use tree::{ContextEntry, ContextTree};
 
-/// Most symlinks followed while resolving one `COPY` source (Linux's `MAXSYMLINKS`).
-pub const MAX_SYMLINK_HOPS: usize = 255;
+/// Most symlinks followed while resolving one `COPY` source (BuildKit's limit).
+pub const MAX_SYMLINK_HOPS: usize = bld_core::beneath::MAX_SYMLINK_HOPS;
 
 /// Errors from parsing ignore patterns, building a [`ContextTree`] or planning a `COPY`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -576,17 +576,8 @@ fn context_view(exec_root: &Path, entries: &[ViewEntry], view: &Path) -> std::io
                 let (parents, name) = split(path);
                 let parents: Vec<&str> = parents.iter().map(String::as_str).collect();
                 let dir = root.open_dir(&parents, true)?;
-                let fd = rustix::fs::openat(
-                    &dir,
-                    name.as_str(),
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )?;
-                let mut to = fs::File::from(fd);
+                let mut to =
+                    bld_core::beneath::create_file_at(std::os::fd::AsFd::as_fd(&dir), &name)?;
                 std::io::copy(&mut open_source(source)?, &mut to)?;
                 rustix::fs::fchmod(&to, Mode::from_raw_mode(*mode))?;
             }

@@ -17,10 +17,10 @@ mod load_docker;
 mod load_layout;
 mod save;
 
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 
-use bld_core::{Digest, Sha256Writer};
+use bld_core::Digest;
 use bld_store::{Store, StoreError};
 use oci_spec::image::Descriptor;
 
@@ -131,33 +131,4 @@ fn descriptor_digest(descriptor: &Descriptor) -> Result<Digest, String> {
     let text = descriptor.digest().to_string();
     text.parse()
         .map_err(|_| format!("digest `{text}` is not `sha256:` and 64 lowercase hex digits"))
-}
-
-/// A reader that hashes and counts what is read through it.
-struct HashingReader<R> {
-    inner: R,
-    hash: Sha256Writer<io::Sink>,
-}
-
-impl<R: Read> HashingReader<R> {
-    fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hash: Sha256Writer::new(io::sink()),
-        }
-    }
-
-    /// The digest and length of everything read so far, and the inner reader.
-    fn finish(self) -> (R, Digest, u64) {
-        let (_, digest, size) = self.hash.finish();
-        (self.inner, digest, size)
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        io::Write::write_all(&mut self.hash, &buf[..n])?;
-        Ok(n)
-    }
 }

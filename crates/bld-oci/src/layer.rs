@@ -198,7 +198,7 @@ pub fn uncompressed_size(store: &Store, layer: &Digest) -> Result<u64, OciError>
         io::copy(&mut blob, &mut io::sink())
     }
     .map_err(|_| corrupt())?;
-    let (_, actual, _) = blob.into_inner().finish().map_err(read_error)?;
+    let (_, actual, _) = blob.into_inner().finish_all().map_err(read_error)?;
     if actual != *layer {
         return Err(corrupt());
     }

@@ -17,7 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
-use bld_core::beneath::{RootDir, open_dir_at, remove_at};
+use bld_core::beneath::{RootDir, create_file_at, open_dir_at, remove_at};
 use bld_core::{Digest, Sha256Reader, Sha256Writer};
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
@@ -262,31 +262,20 @@ fn unpack_into(layer: &LayerSource<'_>, root: &Path) -> Result<(), SandboxError>
         .starts_with(&[0x1f, 0x8b]);
     let dir = RootDir::open(root).map_err(io_error("open", root))?;
     let mut dir_times: Vec<(Vec<String>, u64)> = Vec::new();
-    let tar_digest;
-    let compressed = if gzip {
-        let stream = Sha256Reader::new(flate2::read::MultiGzDecoder::new(compressed));
-        let mut archive = tar::Archive::new(stream);
-        apply_entries(&mut archive, &dir, &mut dir_times, &bad)?;
-        let (decoder, digest, _) = archive
-            .into_inner()
-            .finish()
-            .map_err(|e| bad(e.to_string()))?;
-        tar_digest = digest;
-        decoder.into_inner()
+    let stream: Box<dyn Read + '_> = if gzip {
+        Box::new(flate2::bufread::MultiGzDecoder::new(&mut compressed))
     } else {
-        let stream = Sha256Reader::new(compressed);
-        let mut archive = tar::Archive::new(stream);
-        apply_entries(&mut archive, &dir, &mut dir_times, &bad)?;
-        let (inner, digest, _) = archive
-            .into_inner()
-            .finish()
-            .map_err(|e| bad(e.to_string()))?;
-        tar_digest = digest;
-        inner
+        Box::new(&mut compressed)
     };
+    let mut archive = tar::Archive::new(Sha256Reader::new(stream));
+    apply_entries(&mut archive, &dir, &mut dir_times, &bad)?;
+    let (_, tar_digest, _) = archive
+        .into_inner()
+        .finish_all()
+        .map_err(|e| bad(e.to_string()))?;
     let (_, blob_digest, _) = compressed
         .into_inner()
-        .finish()
+        .finish_all()
         .map_err(io_error("read", blob))?;
     if blob_digest != layer.digest {
         return Err(SandboxError::CorruptLayer {
@@ -408,18 +397,8 @@ fn apply_entries<R: Read>(
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 remove_at(parent.as_fd(), name).map_err(|e| bad(at(&e.to_string())))?;
-                let fd = rustix::fs::openat(
-                    &parent,
-                    name,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
-                .map_err(fail)?;
-                let mut file = File::from(fd);
+                let mut file =
+                    create_file_at(parent.as_fd(), name).map_err(|e| bad(at(&e.to_string())))?;
                 io::copy(&mut entry, &mut file).map_err(|e| bad(at(&e.to_string())))?;
                 rustix::fs::fchown(&file, owner.0, owner.1).map_err(fail)?;
                 rustix::fs::fchmod(&file, Mode::from_raw_mode(mode)).map_err(fail)?;

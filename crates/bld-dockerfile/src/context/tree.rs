@@ -6,7 +6,7 @@ use std::ops::Bound;
 use std::path::Path;
 
 use super::path::{ancestors, clean_relative, join, strip_dir};
-use super::{ContextError, DockerIgnore, MAX_SYMLINK_HOPS};
+use super::{ContextError, DockerIgnore};
 
 /// One entry of the build context (never the root, which is always a directory).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub(crate) enum ResolveError {
     NotFound(String),
     /// This path is a file but more components follow.
     NotADirectory(String),
-    /// More than [`MAX_SYMLINK_HOPS`] symlinks.
+    /// More than [`super::MAX_SYMLINK_HOPS`] symlinks.
     TooManySymlinks,
 }
 
@@ -176,52 +176,12 @@ impl ContextTree {
     /// start again at the context root and `..` stops there, like BuildKit's scoped
     /// `fs.RootPath`. Returns the resolved path (`""` for the root).
     pub(crate) fn resolve(&self, path: &str, follow_last: bool) -> Result<String, ResolveError> {
-        let mut pending: Vec<String> = path
-            .split('/')
-            .rev()
-            .filter(|part| !part.is_empty())
-            .map(str::to_string)
-            .collect();
-        let mut resolved: Vec<String> = Vec::new();
-        let mut hops = 0;
-        while let Some(part) = pending.pop() {
-            match part.as_str() {
-                "." => continue,
-                ".." => {
-                    resolved.pop();
-                    continue;
-                }
-                _ => {}
-            }
-            let candidate = join(&resolved.join("/"), &part);
-            let more = pending.iter().any(|rest| rest != ".");
-            match self.entries.get(&candidate) {
-                None => return Err(ResolveError::NotFound(candidate)),
-                Some(ContextEntry::Dir { .. }) => resolved.push(part),
-                Some(ContextEntry::File { .. }) if more => {
-                    return Err(ResolveError::NotADirectory(candidate));
-                }
-                Some(ContextEntry::File { .. }) => resolved.push(part),
-                Some(ContextEntry::Symlink { .. }) if !more && !follow_last => resolved.push(part),
-                Some(ContextEntry::Symlink { target }) => {
-                    hops += 1;
-                    if hops > MAX_SYMLINK_HOPS {
-                        return Err(ResolveError::TooManySymlinks);
-                    }
-                    if target.starts_with('/') {
-                        resolved.clear();
-                    }
-                    pending.extend(
-                        target
-                            .split('/')
-                            .rev()
-                            .filter(|part| !part.is_empty())
-                            .map(str::to_string),
-                    );
-                }
-            }
-        }
-        Ok(resolved.join("/"))
+        self.resolve_in_root(path, follow_last)
+            .map_err(|e| match e {
+                bld_core::beneath::ResolveError::NotFound(p) => ResolveError::NotFound(p),
+                bld_core::beneath::ResolveError::NotADirectory(p) => ResolveError::NotADirectory(p),
+                bld_core::beneath::ResolveError::TooManySymlinks => ResolveError::TooManySymlinks,
+            })
     }
 
     /// Resolves `path` (as a Dockerfile gives it: absolute or relative, `..` allowed) inside

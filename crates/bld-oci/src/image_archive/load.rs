@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 
 use super::extract;
 use super::{
-    GZIP_LEVEL, HashingReader, LoadedImage, bad_archive, load_docker, load_layout,
-    unsupported_compression, work_read_error,
+    GZIP_LEVEL, LoadedImage, bad_archive, load_docker, load_layout, unsupported_compression,
+    work_read_error,
 };
 use crate::OciError;
 use crate::gzip::GzipWriter;
@@ -210,7 +210,7 @@ pub(super) fn hash_layer(
     expected: Option<(&Digest, &str)>,
 ) -> Result<VerifiedLayer, OciError> {
     let read_error = |e| work_read_error(physical)(e);
-    let mut file = HashingReader::new(File::open(physical).map_err(read_error)?);
+    let mut file = bld_core::Sha256Reader::new(File::open(physical).map_err(read_error)?);
     let mut uncompressed = Sha256Writer::new(io::sink());
     let decoded = match compression {
         Compression::Gzip => {

@@ -10,9 +10,7 @@ use oci_spec::image::{
 };
 use serde_json::json;
 
-use super::{
-    ArchiveFormat, CONTAINERD_NAME, HashingReader, SavedImage, descriptor_digest, layout_blob_path,
-};
+use super::{ArchiveFormat, CONTAINERD_NAME, SavedImage, descriptor_digest, layout_blob_path};
 use crate::image::oci_digest;
 use crate::{OciError, canonical_json, read_image};
 
@@ -209,7 +207,7 @@ fn append_blob<W: Write>(
             reason: format!("the blob is {on_disk} bytes but its descriptor says {size}"),
         });
     }
-    let mut reader = HashingReader::new(file.take(size));
+    let mut reader = bld_core::Sha256Reader::new(file.take(size));
     let mut header = header(tar::EntryType::Regular, 0o644, size);
     tar.append_data(&mut header, layout_blob_path(digest), &mut reader)
         .map_err(write_error)?;
