@@ -204,6 +204,14 @@ impl Loader {
             }
             None => {
                 let path = label.workspace_path();
+                crate::patterns::resolve_inside_workspace(
+                    &self.sources,
+                    self.workspace.root(),
+                    label,
+                )
+                .map_err(|e| FrontendError::User {
+                    message: format!("{at}cannot load `{label}`: {e}"),
+                })?;
                 let text = self
                     .sources
                     .read_to_string(&self.workspace.root().join(&path))

@@ -158,7 +158,6 @@ impl TargetSet {
 fn check_source(loader: &Loader, label: &Label) -> Result<(), String> {
     let sources = loader.sources();
     let root = loader.workspace().root();
-    let path = root.join(label.workspace_path());
     let mut dir = loader.workspace().package_dir(label.package());
     let parts: Vec<&str> = label.name().split('/').collect();
     for part in &parts[..parts.len() - 1] {
@@ -170,27 +169,40 @@ fn check_source(loader: &Loader, label: &Label) -> Result<(), String> {
             ));
         }
     }
-    let resolved = sources.canonicalize(&path).map_err(|_| {
-        format!(
+    let Some(resolved) = resolve_inside_workspace(sources, root, label)? else {
+        return Err(format!(
             "no target or source file `{label}`: `{}` does not exist and package `//{}` declares no target `{}`",
             label.workspace_path(),
             label.package(),
             label.name()
-        )
-    })?;
-    if !resolved.starts_with(root) {
-        return Err(format!(
-            "source `{label}` resolves to `{}`, outside the workspace: sources must be inside `{}`",
-            resolved.display(),
-            root.display()
         ));
-    }
+    };
     if !sources.is_file(&resolved) {
         return Err(format!(
             "source `{label}` is not a regular file (name files, or use `glob()` for directories)"
         ));
     }
     Ok(())
+}
+
+/// Where the file `label` names resolves, symlinks followed (`None`: it does not exist); refused
+/// when that is outside the workspace at `root`. Sources and `load()`ed files both go through it.
+pub(crate) fn resolve_inside_workspace(
+    sources: &Sources,
+    root: &Path,
+    label: &Label,
+) -> Result<Option<std::path::PathBuf>, String> {
+    let Ok(resolved) = sources.canonicalize(&root.join(label.workspace_path())) else {
+        return Ok(None);
+    };
+    if !resolved.starts_with(root) {
+        return Err(format!(
+            "source `{label}` resolves to `{}`, outside the workspace: sources and loaded files must be inside `{}`",
+            resolved.display(),
+            root.display()
+        ));
+    }
+    Ok(Some(resolved))
 }
 
 /// Expands `patterns` into the labels they name (loading the packages involved).
