@@ -3,7 +3,7 @@
 use crate::support::{Run, Sandbox};
 
 #[track_caller]
-fn fails_with(run: &Run, expected: &[&str]) {
+pub(crate) fn fails_with(run: &Run, expected: &[&str]) {
     assert_eq!(
         run.code, 1,
         "expected exit 1 (a user error)\nstdout:\n{}\nstderr:\n{}",
@@ -19,7 +19,7 @@ fn fails_with(run: &Run, expected: &[&str]) {
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
 
-fn package(build: &str) -> Sandbox {
+pub(crate) fn package(build: &str) -> Sandbox {
     Sandbox::with_files(&[("app/BUILD.star", build), ("app/a.txt", "a\n")])
 }
 

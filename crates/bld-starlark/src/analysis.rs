@@ -13,6 +13,7 @@ use starlark::values::{Heap, Value, ValueLike};
 
 use crate::actions::{Actions, AnalysisContext};
 use crate::attrs::{AttrType, AttrValue, attr_value_to_starlark};
+use crate::limits;
 use crate::patterns::{Node, TargetSet};
 use crate::values::{
     Artifact, ArtifactKind, DEFAULT_INFO_ID, FrozenRule, LabelValue, ProviderInstance, Target,
@@ -76,8 +77,6 @@ pub fn analyze(
         for loaded in &modules {
             module.frozen_heap().add_reference(loaded.frozen_heap());
         }
-        let mut eval = Evaluator::new(&module);
-        eval.extra = Some(&context);
         let mut analysed: HashMap<Label, Value<'_>> = HashMap::new();
         for node in &order {
             let (label, target) = match node {
@@ -88,7 +87,7 @@ pub fn analyze(
                         short_path: label.workspace_path(),
                         action: None,
                     };
-                    let heap = eval.heap();
+                    let heap = module.heap();
                     let info =
                         ProviderInstance::default_info(heap.alloc(vec![heap.alloc(artifact)]));
                     (label, Target::new(label, vec![heap.alloc(info)]))
@@ -97,10 +96,14 @@ pub fn analyze(
                     let decl = set
                         .get(label)
                         .expect("invariant: closure only lists loaded targets");
+                    // A fresh evaluator per target: each gets the whole budget of steps.
+                    let mut eval = Evaluator::new(&module);
+                    limits::limit(&mut eval);
+                    eval.extra = Some(&context);
                     (label, analyse_target(&mut eval, decl, &analysed)?)
                 }
             };
-            let value = eval.heap().alloc(target);
+            let value = module.heap().alloc(target);
             analysed.insert(label.clone(), value);
         }
         roots
@@ -171,7 +174,17 @@ fn analyse_target<'v>(
     };
     let result = eval
         .eval_function(rule.implementation.to_value(), &[ctx], &[])
-        .map_err(|e| fail(format!("{e}").trim_end().to_owned()))?;
+        .map_err(|e| match crate::limits::limit_of(&e) {
+            Some((location, limit)) => FrontendError::Limit {
+                location: format!(
+                    "{} (analysing `{}`)",
+                    location.unwrap_or_else(|| decl.location.clone()),
+                    decl.label
+                ),
+                limit,
+            },
+            None => fail(format!("{e}").trim_end().to_owned()),
+        })?;
     let mut providers = Vec::new();
     if !result.is_none() {
         let list = ListRef::from_value(result).ok_or_else(|| {

@@ -22,6 +22,7 @@ pub fn bld_globals() -> Globals {
         LibraryExtension::Debug,
     ])
     .with(register_rules)
+    .with(crate::limits::register_checked_operators)
     .with_namespace("attr", register_attr)
     .build()
 }

@@ -16,6 +16,7 @@ mod cache;
 mod dockerfile;
 mod glob;
 mod globals;
+pub mod limits;
 mod load;
 mod package;
 mod patterns;
@@ -42,6 +43,14 @@ pub enum FrontendError {
         /// The whole message, location first.
         message: String,
     },
+    /// Evaluation ran into one of the [`limits`] (a user error: the file asks too much).
+    #[error("{location}: {limit}")]
+    Limit {
+        /// `file:line:col` where it ran out.
+        location: String,
+        /// Which limit.
+        limit: limits::Limit,
+    },
     /// Reading the workspace failed for a reason other than a missing file.
     #[error("cannot read `{path}`")]
     Io {
@@ -55,6 +64,12 @@ pub enum FrontendError {
 
 impl FrontendError {
     fn starlark(error: starlark::Error) -> FrontendError {
+        if let Some((location, limit)) = limits::limit_of(&error) {
+            return FrontendError::Limit {
+                location: location.unwrap_or_else(|| "<unknown location>".to_owned()),
+                limit,
+            };
+        }
         let text = format!("{error}");
         let text = text.trim_end();
         FrontendError::User {
@@ -72,7 +87,7 @@ impl FrontendError {
 impl Classify for FrontendError {
     fn kind(&self) -> ErrorKind {
         match self {
-            FrontendError::User { .. } => ErrorKind::User,
+            FrontendError::User { .. } | FrontendError::Limit { .. } => ErrorKind::User,
             FrontendError::Io { .. } => ErrorKind::Internal,
         }
     }

@@ -10,6 +10,7 @@ use starlark::syntax::{AstModule, Dialect};
 
 use crate::FrontendError;
 use crate::globals::bld_globals;
+use crate::limits;
 use crate::package::{PackageContext, TargetDecl};
 use crate::sources::Sources;
 
@@ -113,7 +114,16 @@ impl Loader {
         package: &str,
         context: Option<&PackageContext>,
     ) -> Result<FrozenModule, FrontendError> {
-        let ast = AstModule::parse(display, text, &dialect()).map_err(FrontendError::starlark)?;
+        limits::check_source(display, &text)
+            .map_err(|(location, limit)| FrontendError::Limit { location, limit })?;
+        let mut ast =
+            AstModule::parse(display, text, &dialect()).map_err(FrontendError::starlark)?;
+        ast.replace_binary_operators(
+            &limits::CHECKED_OPERATORS
+                .iter()
+                .map(|(op, function)| ((*op).to_owned(), (*function).to_owned()))
+                .collect(),
+        );
         let mut loaded = HashMap::new();
         for load in ast.loads() {
             let location = span_location(&load.span);
@@ -140,6 +150,7 @@ impl Loader {
             }
             {
                 let mut eval = Evaluator::new(&module);
+                limits::limit(&mut eval);
                 eval.set_loader(&file_loader);
                 if let Some(context) = context {
                     eval.extra = Some(context);
@@ -204,6 +215,14 @@ impl Loader {
             }
             None => {
                 let path = label.workspace_path();
+                crate::patterns::resolve_inside_workspace(
+                    &self.sources,
+                    self.workspace.root(),
+                    label,
+                )
+                .map_err(|e| FrontendError::User {
+                    message: format!("{at}cannot load `{label}`: {e}"),
+                })?;
                 let text = self
                     .sources
                     .read_to_string(&self.workspace.root().join(&path))

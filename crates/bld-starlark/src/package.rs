@@ -1,6 +1,7 @@
 //! Packages: evaluating a BUILD file records the targets its rule calls declare.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use bld_core::Label;
@@ -49,6 +50,8 @@ pub struct PackageContext {
     /// The recording view of the workspace.
     pub(crate) sources: Sources,
     targets: RefCell<Vec<TargetDecl>>,
+    /// The index in `targets` of each declared name (duplicates are found in constant time).
+    declared: RefCell<HashMap<String, usize>>,
 }
 
 impl PackageContext {
@@ -64,6 +67,7 @@ impl PackageContext {
             build_file: build_file.to_owned(),
             sources,
             targets: RefCell::default(),
+            declared: RefCell::default(),
         }
     }
 
@@ -147,12 +151,14 @@ pub(crate) fn declare_target<'v>(
         .map(span_location)
         .unwrap_or_else(|| context.build_file.clone());
     let mut targets = context.targets.borrow_mut();
-    if let Some(existing) = targets.iter().find(|t| t.label == label) {
+    let mut declared = context.declared.borrow_mut();
+    if let Some(&existing) = declared.get(label.name()) {
         return Err(error(format!(
             "target `{label}` is declared twice (first at {})",
-            existing.location
+            targets[existing].location
         )));
     }
+    declared.insert(label.name().to_owned(), targets.len());
     targets.push(TargetDecl {
         label,
         rule,

@@ -17,7 +17,28 @@ pub const IGNORE_FILE: &str = ".bldignore";
 /// Loaded packages and their targets.
 #[derive(Default)]
 pub struct TargetSet {
-    packages: BTreeMap<String, Vec<TargetDecl>>,
+    packages: BTreeMap<String, Package>,
+}
+
+/// One loaded package: its targets in declaration order, and an index by name.
+struct Package {
+    targets: Vec<TargetDecl>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Package {
+    fn new(targets: Vec<TargetDecl>) -> Package {
+        let by_name = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.label.name().to_owned(), i))
+            .collect();
+        Package { targets, by_name }
+    }
+
+    fn get(&self, name: &str) -> Option<&TargetDecl> {
+        self.by_name.get(name).map(|&i| &self.targets[i])
+    }
 }
 
 /// A node of the dependency walk.
@@ -35,20 +56,18 @@ impl TargetSet {
         &mut self,
         loader: &Loader,
         package: &str,
-    ) -> Result<&[TargetDecl], FrontendError> {
+    ) -> Result<&Package, FrontendError> {
         if !self.packages.contains_key(package) {
             let targets = loader.eval_build_file(package)?;
-            self.packages.insert(package.to_owned(), targets);
+            self.packages
+                .insert(package.to_owned(), Package::new(targets));
         }
         Ok(&self.packages[package])
     }
 
     /// The declaration of `label`, if its package is loaded and declares it.
     pub fn get(&self, label: &Label) -> Option<&TargetDecl> {
-        self.packages
-            .get(label.package())?
-            .iter()
-            .find(|t| t.label == *label)
+        self.packages.get(label.package())?.get(label.name())
     }
 
     /// `roots` and everything they depend on, dependencies first. Checks that every label
@@ -139,7 +158,6 @@ impl TargetSet {
 fn check_source(loader: &Loader, label: &Label) -> Result<(), String> {
     let sources = loader.sources();
     let root = loader.workspace().root();
-    let path = root.join(label.workspace_path());
     let mut dir = loader.workspace().package_dir(label.package());
     let parts: Vec<&str> = label.name().split('/').collect();
     for part in &parts[..parts.len() - 1] {
@@ -151,27 +169,40 @@ fn check_source(loader: &Loader, label: &Label) -> Result<(), String> {
             ));
         }
     }
-    let resolved = sources.canonicalize(&path).map_err(|_| {
-        format!(
+    let Some(resolved) = resolve_inside_workspace(sources, root, label)? else {
+        return Err(format!(
             "no target or source file `{label}`: `{}` does not exist and package `//{}` declares no target `{}`",
             label.workspace_path(),
             label.package(),
             label.name()
-        )
-    })?;
-    if !resolved.starts_with(root) {
-        return Err(format!(
-            "source `{label}` resolves to `{}`, outside the workspace: sources must be inside `{}`",
-            resolved.display(),
-            root.display()
         ));
-    }
+    };
     if !sources.is_file(&resolved) {
         return Err(format!(
             "source `{label}` is not a regular file (name files, or use `glob()` for directories)"
         ));
     }
     Ok(())
+}
+
+/// Where the file `label` names resolves, symlinks followed (`None`: it does not exist); refused
+/// when that is outside the workspace at `root`. Sources and `load()`ed files both go through it.
+pub(crate) fn resolve_inside_workspace(
+    sources: &Sources,
+    root: &Path,
+    label: &Label,
+) -> Result<Option<std::path::PathBuf>, String> {
+    let Ok(resolved) = sources.canonicalize(&root.join(label.workspace_path())) else {
+        return Ok(None);
+    };
+    if !resolved.starts_with(root) {
+        return Err(format!(
+            "source `{label}` resolves to `{}`, outside the workspace: sources and loaded files must be inside `{}`",
+            resolved.display(),
+            root.display()
+        ));
+    }
+    Ok(Some(resolved))
 }
 
 /// Expands `patterns` into the labels they name (loading the packages involved).
@@ -193,9 +224,9 @@ pub fn expand_patterns(
                         dir.display()
                     )));
                 }
-                let targets = set.ensure_package(loader, label.package())?;
-                if !targets.iter().any(|t| t.label == *label) {
-                    let names: Vec<&str> = targets.iter().map(|t| t.label.name()).collect();
+                let package = set.ensure_package(loader, label.package())?;
+                if package.get(label.name()).is_none() {
+                    let names: Vec<&str> = package.targets.iter().map(|t| t.label.name()).collect();
                     return Err(FrontendError::user(format!(
                         "no target `{label}`: package `//{}` declares {}",
                         label.package(),
@@ -209,15 +240,15 @@ pub fn expand_patterns(
                 labels.push(label.clone());
             }
             TargetPattern::AllInPackage(package) => {
-                let targets = set.ensure_package(loader, package)?;
-                labels.extend(targets.iter().map(|t| t.label.clone()));
+                let package = set.ensure_package(loader, package)?;
+                labels.extend(package.targets.iter().map(|t| t.label.clone()));
             }
             TargetPattern::Recursive(prefix) => {
                 for package in
                     discover_packages(loader.sources(), loader.workspace().root(), prefix)?
                 {
-                    let targets = set.ensure_package(loader, &package)?;
-                    labels.extend(targets.iter().map(|t| t.label.clone()));
+                    let package = set.ensure_package(loader, &package)?;
+                    labels.extend(package.targets.iter().map(|t| t.label.clone()));
                 }
             }
         }

@@ -1,0 +1,566 @@
+//! Limits on evaluation, so that a hostile `BUILD.star` or `.star` file fails with an error
+//! naming where it ran out instead of hanging bld, exhausting memory or overflowing the stack.
+//!
+//! Three budgets apply to each file's evaluation and to each target's analysis: a number of
+//! steps ([`MAX_STEPS`]: statements, loop iterations and calls), a heap size
+//! ([`MAX_HEAP_BYTES`]) and a call depth ([`MAX_CALL_DEPTH`]). The heap is checked before every
+//! statement and before every `+` and `*`, which are rewritten into calls of checked natives
+//! (the only operators that can multiply the size of a value in one step). Where starlark-rust
+//! itself recurses — the parser and compiler over nested brackets, blocks and long operator
+//! chains — [`check_source`] refuses the text before it is parsed.
+
+use std::fmt;
+
+use starlark::codemap::{FileSpan, FileSpanRef};
+use starlark::environment::GlobalsBuilder;
+use starlark::eval::{BeforeStmtFunc, BeforeStmtFuncDyn, Evaluator};
+use starlark::values::Value;
+use starlark::values::list::ListRef;
+use starlark::values::tuple::TupleRef;
+use starlark_derive::starlark_module;
+
+/// Steps (statements, loop iterations and function calls) one evaluation may take: about a
+/// second of release-build evaluation, a hundred times what a 200,000-target package needs.
+pub const MAX_STEPS: u64 = 20_000_000;
+
+/// Bytes one evaluation's Starlark heap may hold. Under 2 GiB so that even an operation the
+/// checks cannot see (`s += s`) stays below starlark-rust's 4 GiB limit on one string.
+pub const MAX_HEAP_BYTES: usize = 1 << 30;
+
+/// How deeply Starlark calls may nest.
+pub const MAX_CALL_DEPTH: usize = 100;
+
+/// How deeply brackets, and separately indented blocks, may nest in a source file.
+pub const MAX_NESTING: usize = 100;
+
+/// How deep one expression may be: operators, attribute accesses, calls and brackets counted
+/// along the path from the statement to the innermost term (`1+1+…+1` with 1,001 terms is
+/// 1,000 deep).
+pub const MAX_EXPRESSION_DEPTH: usize = 1000;
+
+/// The limit a file ran into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Limit {
+    /// [`MAX_STEPS`].
+    Steps,
+    /// [`MAX_HEAP_BYTES`]; `requested` is what the refused operation would have added.
+    Heap {
+        /// Bytes the refused operation would have allocated, if known.
+        requested: Option<usize>,
+    },
+    /// [`MAX_CALL_DEPTH`].
+    CallDepth,
+    /// [`MAX_NESTING`] brackets.
+    Brackets,
+    /// [`MAX_NESTING`] indented blocks.
+    Blocks,
+    /// [`MAX_EXPRESSION_DEPTH`].
+    ExpressionDepth,
+    /// `*=`, which could multiply a value's size without a check.
+    MultiplyAssign,
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Steps => write!(
+                f,
+                "evaluation exceeded its budget of {MAX_STEPS} steps (statements, loop iterations and calls): expected a loop that ends sooner"
+            ),
+            Limit::Heap { requested } => {
+                write!(
+                    f,
+                    "evaluation exceeded its heap budget of {} MiB",
+                    MAX_HEAP_BYTES >> 20
+                )?;
+                if let Some(bytes) = requested {
+                    write!(f, " (this operation would allocate {} MiB)", bytes >> 20)?;
+                }
+                f.write_str(": expected smaller values")
+            }
+            Limit::CallDepth => write!(
+                f,
+                "calls nest deeper than {MAX_CALL_DEPTH} levels: expected shallower macro calls"
+            ),
+            Limit::Brackets => write!(
+                f,
+                "brackets nest deeper than {MAX_NESTING} levels: expected shallower nesting"
+            ),
+            Limit::Blocks => write!(
+                f,
+                "blocks nest deeper than {MAX_NESTING} levels: expected shallower indentation"
+            ),
+            Limit::ExpressionDepth => write!(
+                f,
+                "expression deeper than {MAX_EXPRESSION_DEPTH} operators: expected a shorter expression (split it into several statements)"
+            ),
+            Limit::MultiplyAssign => f.write_str(
+                "`*=` is not supported (its result's size cannot be checked): expected `x = x * n`",
+            ),
+        }
+    }
+}
+
+/// A limit hit while starlark-rust was running, carried through its error type.
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: {limit}")]
+struct LimitHit {
+    location: String,
+    limit: Limit,
+}
+
+fn hit(location: String, limit: Limit) -> starlark::Error {
+    starlark::Error::new_other(LimitHit { location, limit })
+}
+
+/// The limit `error` reports, with where it was hit (`file:line:col`) when known.
+pub(crate) fn limit_of(error: &starlark::Error) -> Option<(Option<String>, Limit)> {
+    use starlark::ErrorKind;
+    let span = error
+        .span()
+        .cloned()
+        .or_else(|| LAST_STATEMENT.with(|last| last.borrow().clone()))
+        .map(|s| span_text(s.as_ref()));
+    let inner = match error.kind() {
+        ErrorKind::StackOverflow(_) => return Some((span, Limit::CallDepth)),
+        ErrorKind::Fail(e)
+        | ErrorKind::Value(e)
+        | ErrorKind::Function(e)
+        | ErrorKind::Scope(e)
+        | ErrorKind::Parser(e)
+        | ErrorKind::Freeze(e)
+        | ErrorKind::Internal(e)
+        | ErrorKind::Native(e)
+        | ErrorKind::Other(e) => e,
+        _ => return None,
+    };
+    if let Some(found) = inner.chain().find_map(|c| c.downcast_ref::<LimitHit>()) {
+        return Some((Some(found.location.clone()), found.limit.clone()));
+    }
+    // starlark-rust's own checks (every thousand ticks), set below as a backstop.
+    let text = inner.to_string();
+    if text.starts_with("Execution duration limit") {
+        Some((span, Limit::Steps))
+    } else if text.starts_with("Heap memory limit") {
+        Some((span, Limit::Heap { requested: None }))
+    } else {
+        None
+    }
+}
+
+fn span_text(span: FileSpanRef) -> String {
+    let resolved = span.resolve_span();
+    format!(
+        "{}:{}:{}",
+        span.filename(),
+        resolved.begin.line + 1,
+        resolved.begin.column + 1
+    )
+}
+
+fn heap_in_use(eval: &Evaluator) -> usize {
+    eval.heap().allocated_bytes() + eval.frozen_heap().allocated_bytes()
+}
+
+thread_local! {
+    /// The statement the budgets last saw start, for limits starlark-rust reports without a
+    /// location (its tick limit inside a loop with no statements of its own).
+    static LAST_STATEMENT: std::cell::RefCell<Option<FileSpan>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Counts statements and checks the heap before each one.
+struct StatementBudget {
+    statements: u64,
+}
+
+impl<'e> BeforeStmtFuncDyn<'e> for StatementBudget {
+    fn call<'v>(
+        &mut self,
+        span: FileSpanRef,
+        continued: bool,
+        eval: &mut Evaluator<'v, '_, 'e>,
+    ) -> starlark::Result<()> {
+        if !continued {
+            self.statements += 1;
+            LAST_STATEMENT.with(|last| *last.borrow_mut() = Some(span.to_file_span()));
+        }
+        if self.statements + eval.get_total_tick_count() > MAX_STEPS {
+            return Err(hit(span_text(span), Limit::Steps));
+        }
+        if heap_in_use(eval) > MAX_HEAP_BYTES {
+            return Err(hit(span_text(span), Limit::Heap { requested: None }));
+        }
+        Ok(())
+    }
+}
+
+/// Applies every budget to a fresh evaluator (before it compiles or runs anything).
+pub(crate) fn limit(eval: &mut Evaluator) {
+    eval.set_max_callstack_size(MAX_CALL_DEPTH)
+        .expect("invariant: a fresh evaluator has no call stack size");
+    eval.set_max_tick_count(MAX_STEPS)
+        .expect("invariant: a fresh evaluator has no tick limit");
+    eval.set_max_heap_size(MAX_HEAP_BYTES)
+        .expect("invariant: a fresh evaluator has no heap limit");
+    eval.before_stmt_for_dap(BeforeStmtFunc::from_dyn(Box::new(StatementBudget {
+        statements: 0,
+    })));
+}
+
+/// The operators rewritten into checked calls, and the natives they call.
+pub(crate) const CHECKED_OPERATORS: &[(&str, &str)] =
+    &[("+", "_bld_checked_add"), ("*", "_bld_checked_mul")];
+
+/// Bytes of a string, or of the values of a list or tuple (what `+` and `*` copy).
+fn copied_bytes(value: Value) -> Option<usize> {
+    if let Some(s) = value.unpack_str() {
+        Some(s.len())
+    } else if let Some(list) = ListRef::from_value(value) {
+        Some(list.len() * size_of::<Value>())
+    } else {
+        TupleRef::from_value(value).map(|t| t.len() * size_of::<Value>())
+    }
+}
+
+fn check_allocation(eval: &Evaluator, bytes: usize) -> starlark::Result<()> {
+    if heap_in_use(eval).saturating_add(bytes) > MAX_HEAP_BYTES {
+        let location = eval
+            .call_stack_top_location()
+            .map(|s| span_text(s.as_ref()))
+            .unwrap_or_else(|| "<unknown>".to_owned());
+        return Err(hit(
+            location,
+            Limit::Heap {
+                requested: Some(bytes),
+            },
+        ));
+    }
+    Ok(())
+}
+
+#[starlark_module]
+pub(crate) fn register_checked_operators(builder: &mut GlobalsBuilder) {
+    /// `a + b`, refused before it allocates past the heap budget. bld rewrites every `+` into a
+    /// call of this function; it is not meant to be called by name.
+    ///
+    /// ```python
+    /// srcs = ["a.txt"] + ["b.txt"]   # _bld_checked_add(["a.txt"], ["b.txt"])
+    /// ```
+    fn _bld_checked_add<'v>(
+        #[starlark(require = pos)] a: Value<'v>,
+        #[starlark(require = pos)] b: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<Value<'v>> {
+        if let (Some(x), Some(y)) = (copied_bytes(a), copied_bytes(b)) {
+            check_allocation(eval, x.saturating_add(y))?;
+        }
+        a.add(b, eval.heap())
+    }
+
+    /// `a * b`, refused before it allocates past the heap budget. bld rewrites every `*` into a
+    /// call of this function; it is not meant to be called by name.
+    ///
+    /// ```python
+    /// line = "-" * 72   # _bld_checked_mul("-", 72)
+    /// ```
+    fn _bld_checked_mul<'v>(
+        #[starlark(require = pos)] a: Value<'v>,
+        #[starlark(require = pos)] b: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<Value<'v>> {
+        let repeated = match (copied_bytes(a), copied_bytes(b)) {
+            (Some(bytes), None) => b.unpack_i32().map(|n| (bytes, n)),
+            (None, Some(bytes)) => a.unpack_i32().map(|n| (bytes, n)),
+            _ => None,
+        };
+        if let Some((bytes, times)) = repeated {
+            let times = usize::try_from(times).unwrap_or(0);
+            check_allocation(eval, bytes.saturating_mul(times))?;
+        }
+        a.mul(b, eval.heap())
+    }
+}
+
+/// Refuses source text that would make starlark-rust's parser or compiler recurse too deeply:
+/// brackets or blocks nested deeper than [`MAX_NESTING`], expressions deeper than
+/// [`MAX_EXPRESSION_DEPTH`], and `*=`. A cheap scan that skips comments and string literals
+/// (but looks into f-strings, whose `{…}` hold expressions); `display` names the file.
+pub(crate) fn check_source(display: &str, text: &str) -> Result<(), (String, Limit)> {
+    Scanner {
+        display,
+        text: text.as_bytes(),
+        pos: 0,
+        enclosing: Vec::new(),
+        enclosing_depth: 0,
+        depth: 0,
+        indents: vec![0],
+    }
+    .run()
+}
+
+struct Scanner<'a> {
+    display: &'a str,
+    text: &'a [u8],
+    pos: usize,
+    /// The expression depth reached in each enclosing bracket when it opened.
+    enclosing: Vec<usize>,
+    /// Their sum.
+    enclosing_depth: usize,
+    /// The depth of the current expression within the innermost bracket.
+    depth: usize,
+    /// The indentation widths of the open blocks.
+    indents: Vec<usize>,
+}
+
+const STRING_PREFIXES: &[&str] = &["r", "b", "f", "rb", "br", "fr", "rf"];
+const OPERATOR_KEYWORDS: &[&str] = &["and", "or", "not", "in", "if", "else", "lambda", "is"];
+
+impl Scanner<'_> {
+    fn fail(&self, at: usize, limit: Limit) -> Result<(), (String, Limit)> {
+        let before = &self.text[..at.min(self.text.len())];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
+        Err((format!("{}:{line}:{column}", self.display), limit))
+    }
+
+    fn peek(&self, offset: usize) -> u8 {
+        self.text.get(self.pos + offset).copied().unwrap_or(0)
+    }
+
+    /// One more level of expression depth at `at`.
+    fn deeper(&mut self, at: usize) -> Result<(), (String, Limit)> {
+        self.depth += 1;
+        if self.enclosing_depth + self.depth > MAX_EXPRESSION_DEPTH {
+            return self.fail(at, Limit::ExpressionDepth);
+        }
+        Ok(())
+    }
+
+    fn run(mut self) -> Result<(), (String, Limit)> {
+        self.line_start()?;
+        while self.pos < self.text.len() {
+            self.token(None)?;
+        }
+        Ok(())
+    }
+
+    /// At the start of a line outside brackets: checks the indentation of a non-blank line.
+    fn line_start(&mut self) -> Result<(), (String, Limit)> {
+        let start = self.pos;
+        while matches!(self.peek(0), b' ' | b'\t' | b'\x0c') {
+            self.pos += 1;
+        }
+        if matches!(self.peek(0), b'\n' | b'\r' | b'#' | 0) {
+            return Ok(());
+        }
+        let width = self.pos - start;
+        while self.indents.last().is_some_and(|&w| w > width) {
+            self.indents.pop();
+        }
+        if self.indents.last().is_some_and(|&w| w < width) {
+            self.indents.push(width);
+            if self.indents.len() - 1 > MAX_NESTING {
+                return self.fail(self.pos, Limit::Blocks);
+            }
+        }
+        Ok(())
+    }
+
+    /// Scans one token; inside an f-string, `quote` is its closing quote, and the token ends
+    /// the string when it is that quote (returns `true`).
+    fn token(&mut self, quote: Option<&[u8]>) -> Result<bool, (String, Limit)> {
+        if let Some(quote) = quote
+            && self.text[self.pos..].starts_with(quote)
+        {
+            self.pos += quote.len();
+            return Ok(true);
+        }
+        let at = self.pos;
+        let c = self.peek(0);
+        match c {
+            b'#' if quote.is_none() => {
+                while !matches!(self.peek(0), b'\n' | 0) {
+                    self.pos += 1;
+                }
+            }
+            b'\\' => self.pos += 2,
+            b'\n' => {
+                self.pos += 1;
+                if self.enclosing.is_empty() && quote.is_none() {
+                    self.depth = 0;
+                    self.line_start()?;
+                }
+            }
+            b'\'' | b'"' => self.string(false)?,
+            b'(' | b'[' | b'{' => {
+                self.pos += 1;
+                self.deeper(at)?;
+                if self.enclosing.len() >= MAX_NESTING {
+                    return self.fail(at, Limit::Brackets).map(|()| false);
+                }
+                self.enclosing.push(self.depth);
+                self.enclosing_depth += self.depth;
+                self.depth = 0;
+            }
+            b')' | b']' | b'}' => {
+                self.pos += 1;
+                if let Some(depth) = self.enclosing.pop() {
+                    self.enclosing_depth -= depth;
+                    self.depth = depth;
+                }
+            }
+            b',' | b';' | b':' => {
+                self.pos += 1;
+                self.depth = 0;
+            }
+            b'0'..=b'9' => {
+                while self.peek(0).is_ascii_alphanumeric() || matches!(self.peek(0), b'_' | b'.') {
+                    self.pos += 1;
+                }
+            }
+            b'.' => {
+                self.pos += 1;
+                self.deeper(at)?;
+            }
+            b'=' if self.peek(1) != b'=' => {
+                self.pos += 1;
+                self.depth = 0;
+            }
+            b'=' | b'+' | b'-' | b'*' | b'/' | b'%' | b'&' | b'|' | b'^' | b'~' | b'<' | b'>'
+            | b'!' => {
+                let mut end = self.pos + 1;
+                while end < self.text.len()
+                    && end - self.pos < 3
+                    && matches!(self.text[end], b'*' | b'/' | b'<' | b'>')
+                    && self.text[end] == c
+                {
+                    end += 1;
+                }
+                let assigns = self.text.get(end) == Some(&b'=')
+                    && !matches!(&self.text[self.pos..end], b"<" | b">" | b"!" | b"=");
+                if assigns {
+                    if &self.text[self.pos..end] == b"*" {
+                        return self.fail(at, Limit::MultiplyAssign).map(|()| false);
+                    }
+                    self.pos = end + 1;
+                    self.depth = 0;
+                } else {
+                    self.pos = end + usize::from(self.text.get(end) == Some(&b'='));
+                    self.deeper(at)?;
+                }
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
+                while self.peek(0).is_ascii_alphanumeric()
+                    || self.peek(0) == b'_'
+                    || self.peek(0) >= 0x80
+                {
+                    self.pos += 1;
+                }
+                let word = String::from_utf8_lossy(&self.text[at..self.pos]);
+                let word = word.as_ref();
+                if matches!(self.peek(0), b'\'' | b'"')
+                    && STRING_PREFIXES.contains(&word.to_ascii_lowercase().as_str())
+                {
+                    let lower = word.to_ascii_lowercase();
+                    self.string(lower.contains('f'))?;
+                } else if OPERATOR_KEYWORDS.contains(&word) {
+                    self.deeper(at)?;
+                } else if word == "for" {
+                    self.depth = 0;
+                }
+            }
+            _ => self.pos += 1,
+        }
+        Ok(false)
+    }
+
+    /// A string literal at `pos` (its prefix already read). F-strings are scanned as code up to
+    /// their closing quote, brackets and all, then the bracket state from before is restored.
+    fn string(&mut self, formatted: bool) -> Result<(), (String, Limit)> {
+        let c = self.peek(0);
+        let triple = self.peek(1) == c && self.peek(2) == c;
+        let quote: Vec<u8> = if triple { vec![c; 3] } else { vec![c] };
+        self.pos += quote.len();
+        if formatted {
+            let enclosing = self.enclosing.clone();
+            let (enclosing_depth, depth) = (self.enclosing_depth, self.depth);
+            while self.pos < self.text.len() && !self.token(Some(&quote))? {}
+            self.enclosing = enclosing;
+            self.enclosing_depth = enclosing_depth;
+            self.depth = depth;
+            return Ok(());
+        }
+        while self.pos < self.text.len() {
+            if self.text[self.pos..].starts_with(&quote) {
+                self.pos += quote.len();
+                return Ok(());
+            }
+            match self.peek(0) {
+                b'\\' => self.pos += 2,
+                b'\n' if !triple => return Ok(()),
+                _ => self.pos += 1,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(text: &str) -> Option<(String, Limit)> {
+        check_source("BUILD.star", text).err()
+    }
+
+    #[test]
+    fn ordinary_files_pass() {
+        let text = "load(\"//r:x.star\", \"x\")\n\ndef f(a, *args, **kwargs):\n    if a:\n        return [x + 1 for x in args if x > 0]\n    return {\"k\": a[1:2], 'q': f\"{a}\"}  # [[[\n\ns = \"\"\"\n(((((\n\"\"\"\nl = [1] * 3\nl += [2]\nn = 2 ** 3 if 1 <= 2 else 3 // 4\n";
+        assert_eq!(limit(text), None);
+        let long_list = format!("srcs = [{}]\n", "\"a.txt\", ".repeat(50_000));
+        assert_eq!(limit(&long_list), None);
+        let chain = format!("x = 1{}\n", "+1".repeat(MAX_EXPRESSION_DEPTH - 1));
+        assert_eq!(limit(&chain), None);
+    }
+
+    #[test]
+    fn deep_brackets_are_refused_where_they_pass_the_limit() {
+        let text = format!("x = 1\ny = {}{}\n", "[".repeat(3000), "]".repeat(3000));
+        assert_eq!(
+            limit(&text),
+            Some(("BUILD.star:2:105".to_owned(), Limit::Brackets))
+        );
+        let fstring = format!("y = f\"{{{}}}\"\n", "(".repeat(200));
+        assert_eq!(limit(&fstring).map(|(_, l)| l), Some(Limit::Brackets));
+    }
+
+    #[test]
+    fn long_operator_chains_are_refused() {
+        let text = format!("x = 1{}\n", "+1".repeat(10_000));
+        assert_eq!(limit(&text).map(|(_, l)| l), Some(Limit::ExpressionDepth));
+        let text = format!("x = \"\"{}\n", ".upper()".repeat(2_000));
+        assert_eq!(limit(&text).map(|(_, l)| l), Some(Limit::ExpressionDepth));
+    }
+
+    #[test]
+    fn deep_blocks_and_multiply_assign_are_refused() {
+        let mut text = String::new();
+        for i in 0..=MAX_NESTING {
+            text.push_str(&format!("{}if True:\n", " ".repeat(i)));
+        }
+        text.push_str(&format!("{}x = 1\n", " ".repeat(MAX_NESTING + 1)));
+        assert_eq!(limit(&text).map(|(_, l)| l), Some(Limit::Blocks));
+        assert_eq!(
+            limit("s = \"x\"\ns *= 3\n"),
+            Some(("BUILD.star:2:3".to_owned(), Limit::MultiplyAssign))
+        );
+        assert_eq!(limit("x = a ** 2\ny = b // 3\nz = c << 1\n"), None);
+    }
+}
