@@ -6,6 +6,7 @@ mod cache;
 mod crate_graph;
 mod dockerfile;
 mod errors;
+mod hostile_dockerfiles;
 mod images;
 mod query;
 mod run_steps;

@@ -136,7 +136,7 @@ pub(crate) fn lower_copy(
                 "with more than one source the destination must be a directory ending in `/`, not `{dest}`"
             )));
         }
-        let mut raw = *lex;
+        let mut raw = lex.clone();
         raw.raw_quotes = true;
         raw.raw_escapes = true;
         let mut entries = Vec::new();
