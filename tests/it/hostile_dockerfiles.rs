@@ -48,3 +48,54 @@ fn multiplying_args_and_envs_fail_naming_the_line_and_the_limit() {
         run.stderr
     );
 }
+
+/// `count` stages, each built on the one before (`FROM s0 AS s1`, …).
+fn stages_on_stages(count: usize) -> String {
+    let mut text = String::from("FROM scratch AS s0\n");
+    for stage in 1..count {
+        text.push_str(&format!("FROM s{} AS s{stage}\n", stage - 1));
+    }
+    text
+}
+
+/// `count` stages, each copying a file from the one before (`COPY --from=s0 /a /a`, …).
+fn stages_copying_from_stages(count: usize) -> String {
+    let mut text = String::from("FROM scratch AS s0\nCOPY <<EOF /a\na\nEOF\n");
+    for stage in 1..count {
+        text.push_str(&format!(
+            "FROM scratch AS s{stage}\nCOPY --from=s{} /a /a\n",
+            stage - 1
+        ));
+    }
+    text
+}
+
+#[test]
+fn thousands_of_chained_stages_build() {
+    let sandbox = Sandbox::new();
+    for count in [1_500, 10_000] {
+        let run = build(&sandbox, &stages_on_stages(count));
+        assert_eq!(run.code, 0, "{count} stages on stages: {}", run.stderr);
+        let run = build(&sandbox, &stages_copying_from_stages(count));
+        assert_eq!(run.code, 0, "{count} stages copying: {}", run.stderr);
+    }
+}
+
+#[test]
+fn deep_chains_through_variable_from_names_fail_cleanly() {
+    let sandbox = Sandbox::new();
+    let mut text = String::from("FROM scratch AS s0\nCOPY <<EOF /a\na\nEOF\n");
+    for stage in 1..1_500 {
+        let previous = stage - 1;
+        text.push_str(&format!(
+            "FROM scratch AS s{stage}\nARG FROM_STAGE=s{previous}\nCOPY --from=$FROM_STAGE /a /a\n"
+        ));
+    }
+    let run = build(&sandbox, &text);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Dockerfile:") && run.stderr.contains("more than 64 deep"),
+        "{}",
+        run.stderr
+    );
+}

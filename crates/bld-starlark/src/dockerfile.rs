@@ -275,8 +275,18 @@ pub fn lower_dockerfile(
         lowered: HashMap::new(),
         in_progress: Vec::new(),
     };
+    // Stages only refer to earlier ones, so lowering what the target needs in ascending order
+    // finds each stage's dependencies lowered: no recursion as deep as the chain of stages.
+    for needed in lowering.static_dependencies(target)? {
+        lowering.lower_stage(needed, graph)?;
+    }
     Ok(lowering.lower_stage(target, graph)?.image)
 }
+
+/// How deep stage lowering may recurse: only `--from` names with variables, which
+/// [`Lowering::static_dependencies`] cannot resolve ahead, still lower a stage from within
+/// another.
+const MAX_NESTED_STAGES: usize = 64;
 
 /// Why a `type=bind` mount could not be lowered.
 enum BindError {
@@ -367,6 +377,59 @@ impl Lowering<'_> {
         }
     }
 
+    /// The stages `target` needs, directly or not, through its `FROM` and through `--from`
+    /// names without variables (those mean the same in any environment), in ascending order.
+    /// Found with a work list, not recursion, so a chain of thousands of stages is fine.
+    fn static_dependencies(&self, target: usize) -> Result<Vec<usize>, FrontendError> {
+        let mut needed = vec![false; self.stages.len()];
+        let mut pending = vec![target];
+        while let Some(index) = pending.pop() {
+            let stage = &self.stages[index];
+            let base = self
+                .lex
+                .process_word(&stage.base, &self.global_args)
+                .map_err(|e| {
+                    at_line(
+                        self.build,
+                        stage.start_line,
+                        format!("FROM {}: {e}", stage.base),
+                    )
+                })?;
+            let mut names = vec![base];
+            for located in &stage.instructions {
+                let from = match &located.instruction {
+                    Instruction::Copy {
+                        from: Some(from), ..
+                    } => vec![from],
+                    Instruction::Run { mounts, .. } => mounts
+                        .iter()
+                        .filter_map(|mount| match mount {
+                            Mount::Bind(bind) => bind.from.as_ref(),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for name in from.into_iter().filter(|name| !name.contains('$')) {
+                    if let Ok(name) = self
+                        .lex
+                        .process_word(name, &bld_dockerfile::shell::EmptyEnvironment)
+                    {
+                        names.push(name);
+                    }
+                }
+            }
+            for name in names {
+                if let Some(earlier) = self.stage_named(&name, index)
+                    && !std::mem::replace(&mut needed[earlier], true)
+                {
+                    pending.push(earlier);
+                }
+            }
+        }
+        Ok((0..target).filter(|&index| needed[index]).collect())
+    }
+
     /// The stage a `FROM` or `--from` names: a stage name or index, else `None` (an image).
     fn stage_named(&self, name: &str, before: usize) -> Option<usize> {
         let lower = name.to_lowercase();
@@ -393,6 +456,15 @@ impl Lowering<'_> {
                 build,
                 self.stages[index].start_line,
                 "stage depends on itself",
+            ));
+        }
+        if self.in_progress.len() >= MAX_NESTED_STAGES {
+            return Err(at_line(
+                build,
+                self.stages[index].start_line,
+                format!(
+                    "stages refer to one another more than {MAX_NESTED_STAGES} deep through `--from` names that use variables: expected fewer, or names written out"
+                ),
             ));
         }
         self.in_progress.push(index);
