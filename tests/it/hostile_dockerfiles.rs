@@ -1,7 +1,7 @@
 //! Dockerfiles written to exhaust bld: each must build or fail with a user error (exit 1)
 //! naming the line, never abort, overflow the stack or hang.
 
-use crate::support::{Run, Sandbox, run_bld};
+use crate::support::{Run, Sandbox, run_bld, tool};
 
 /// Builds `dockerfile` in a context of its own under the sandbox.
 fn build(sandbox: &Sandbox, dockerfile: &str) -> Run {
@@ -98,4 +98,71 @@ fn deep_chains_through_variable_from_names_fail_cleanly() {
         "{}",
         run.stderr
     );
+}
+
+/// Files under `root`, relative to it, sorted (directories not listed).
+fn files_under(root: &std::path::Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path.strip_prefix(root).expect("inside");
+                files.push(relative.to_str().expect("utf-8").to_owned());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// `COPY .` of 20,000 files (planning used to scan the stage's whole filesystem for every
+/// file copied), then a file over one of the copied directories and a `COPY --from` of the
+/// result: exactly the files that should be there are.
+#[test]
+fn copying_a_large_context_copies_every_file_once() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path().join("ctx");
+    let mut expected = Vec::new();
+    for index in 0..20_000 {
+        let sub = format!("d{:03}", index / 250);
+        std::fs::create_dir_all(dir.join(&sub)).expect("mkdir");
+        let name = format!("{sub}/f{index:05}.txt");
+        std::fs::write(dir.join(&name), format!("{index}\n")).expect("write");
+        if !name.starts_with("d003/") && !name.starts_with("d03") {
+            expected.push(format!("app/{name}"));
+        }
+    }
+    std::fs::write(dir.join("single"), "one file\n").expect("write");
+    expected.extend(["app/Dockerfile", "app/d003", "app/single"].map(str::to_owned));
+    expected.sort();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch AS tree\nCOPY --exclude=d03* . /app\nCOPY single /app/d003\n\
+         FROM scratch\nCOPY --from=tree /app /app\n",
+    )
+    .expect("write");
+    let out = sandbox.path().join("layout");
+    let run = run_bld(
+        &dir,
+        &sandbox.store(),
+        &["build", "-o", out.to_str().expect("utf-8"), "."],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let bundle = sandbox.path().join("bundle");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:latest", out.display()),
+            bundle.to_str().expect("utf-8"),
+        ],
+    );
+    let files = files_under(&bundle.join("rootfs"));
+    assert_eq!(files.len(), expected.len());
+    assert!(files == expected, "the copied files differ");
 }
