@@ -226,7 +226,7 @@ pub fn lower_dockerfile(
         .collect();
     let mut global_args: HashMap<String, String> = platform_args().into_iter().collect();
     if let Some(first) = stages.first() {
-        for arg in &first.global_args {
+        for arg in first.global_args.iter() {
             let value = match overrides.get(arg.name.as_str()) {
                 Some(v) => Some((*v).to_owned()),
                 None => match &arg.default {
