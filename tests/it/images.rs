@@ -772,3 +772,52 @@ fn short_tags_an_earlier_bld_wrote_are_renamed_to_normalized_ones() {
     assert!(!tags.join("old%3A7").exists() && tags.join("docker.io%2Flibrary%2Fold%3A7").exists());
     sandbox.bld(&["rmi", "old:7"]).ok();
 }
+
+/// Every name `bld images`, `inspect` and `rmi` print names the image it stands for:
+/// `docker.io/library/evil.com/app:1` is shown as `library/evil.com/app:1` (not
+/// `evil.com/app:1`, another registry's image) and `library/<64 hex>` keeps its `library/`
+/// (64 hex digits alone are an image ID).
+#[test]
+fn printed_names_parse_back_to_the_same_image() {
+    let sandbox = Sandbox::with_files(&[("ctx/Dockerfile", "FROM scratch\nLABEL a=1\n")]);
+    let id_like = format!("library/{}", "0123456789abcdef".repeat(4));
+    sandbox
+        .bld(&[
+            "build",
+            "-t",
+            "docker.io/library/evil.com/app:1",
+            "-t",
+            &id_like,
+            "ctx",
+        ])
+        .ok();
+    let listed: Vec<String> = rows(&sandbox.bld(&["images"]).ok())
+        .into_iter()
+        .map(|row| format!("{}:{}", row[0], row[1]))
+        .collect();
+    let id_like_tag = format!("{id_like}:latest");
+    assert_eq!(
+        listed,
+        vec![id_like_tag.clone(), "library/evil.com/app:1".to_owned()]
+    );
+    let tags = sandbox
+        .bld(&[
+            "inspect",
+            "--format",
+            "{{json .RepoTags}}",
+            "library/evil.com/app:1",
+        ])
+        .ok();
+    assert_eq!(
+        tags.stdout.trim(),
+        format!("[\"{id_like_tag}\",\"library/evil.com/app:1\"]")
+    );
+    for name in &listed {
+        let removed = sandbox.bld(&["rmi", name]).ok();
+        assert!(
+            removed.stdout.contains(&format!("Untagged: {name}")),
+            "{}",
+            removed.stdout
+        );
+    }
+}

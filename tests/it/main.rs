@@ -6,6 +6,7 @@ mod cache;
 mod crate_graph;
 mod dockerfile;
 mod errors;
+mod hostile_dockerfiles;
 mod hostile_starlark;
 mod images;
 mod query;

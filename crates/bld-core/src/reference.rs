@@ -64,6 +64,17 @@ fn valid_component(part: &str) -> bool {
     true
 }
 
+/// Whether the first component of a name with more than one is taken as a registry, as Docker
+/// takes it: it has a `.` or a `:`, is `localhost`, or is an IPv6 address.
+fn looks_like_domain(first: &str) -> bool {
+    first.contains(['.', ':']) || first == "localhost" || first.starts_with('[')
+}
+
+/// Whether a name is 64 hexadecimal digits, which Docker takes as an image ID.
+fn is_image_id(name: &str) -> bool {
+    name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit())
+}
+
 fn valid_domain(part: &str) -> bool {
     let (host, port) = match part.rsplit_once(':') {
         Some((host, port)) if !host.ends_with(']') || part.starts_with('[') => (host, Some(port)),
@@ -132,16 +143,13 @@ impl ImageReference {
                 "a tag is 1 to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`",
             ));
         }
-        if name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()) {
+        if is_image_id(name) {
             return Err(fail(
                 "64 hexadecimal digits are an image ID, not a repository name",
             ));
         }
         let mut parts: Vec<&str> = name.split('/').collect();
-        let first_is_domain = parts.len() > 1
-            && (parts[0].contains(['.', ':'])
-                || parts[0] == "localhost"
-                || parts[0].starts_with('['));
+        let first_is_domain = parts.len() > 1 && looks_like_domain(parts[0]);
         let domain = if first_is_domain {
             let domain = parts.remove(0);
             if !valid_domain(domain) {
@@ -196,12 +204,27 @@ impl ImageReference {
         Ok(reference)
     }
 
-    /// The repository as Docker shows it: `app` for `docker.io/library/app`, `user/app` for
-    /// `docker.io/user/app`, other registries in full.
+    /// The repository as Docker shows it (distribution/reference's `FamiliarName`): `app` for
+    /// `docker.io/library/app`, `user/app` for `docker.io/user/app`, other registries in full.
+    ///
+    /// Whatever it drops, parsing the result gives the same name back: `library/` stays when
+    /// more than one component follows (`library/evil.com/app`, not `evil.com/app`, another
+    /// registry's image) or when what follows is 64 hex digits (an image ID); `docker.io/`
+    /// stays when the path's first component would be taken as a registry
+    /// (`docker.io/evil.com/app`, which Docker itself shows wrongly as `evil.com/app`).
     pub fn familiar_name(&self) -> &str {
-        match self.name.strip_prefix("docker.io/") {
-            Some(path) => path.strip_prefix(OFFICIAL_PREFIX).unwrap_or(path),
-            None => &self.name,
+        let Some(path) = self.name.strip_prefix("docker.io/") else {
+            return &self.name;
+        };
+        if let Some(official) = path.strip_prefix(OFFICIAL_PREFIX) {
+            if !official.contains('/') && !is_image_id(official) {
+                return official;
+            }
+            return path;
+        }
+        match path.split_once('/') {
+            Some((first, _)) if !looks_like_domain(first) => path,
+            _ => &self.name,
         }
     }
 
@@ -279,6 +302,128 @@ mod tests {
         assert_eq!(familiar("docker.io/library/app:1"), "app:1");
         assert_eq!(familiar("user/app"), "user/app:latest");
         assert_eq!(familiar("localhost:5000/app:v"), "localhost:5000/app:v");
+    }
+
+    /// The two names the outside test campaign found shown as something that parses to
+    /// another image, or not at all.
+    #[test]
+    fn familiar_forms_parse_back_to_the_same_image() {
+        let reference = ImageReference::parse("docker.io/library/evil.com/app:1").expect("parses");
+        assert_eq!(reference.name, "docker.io/library/evil.com/app");
+        assert_eq!(reference.familiar(), "library/evil.com/app:1");
+        let id = "0123456789abcdef".repeat(4);
+        let reference = ImageReference::parse(&format!("library/{id}")).expect("parses");
+        assert_eq!(reference.familiar(), format!("library/{id}:latest"));
+        // Docker shows `docker.io/evil.com/app` as `evil.com/app`; bld keeps the registry.
+        let reference = ImageReference::parse("docker.io/evil.com/app").expect("parses");
+        assert_eq!(reference.familiar(), "docker.io/evil.com/app:latest");
+        let reference = ImageReference::parse("docker.io/localhost/app").expect("parses");
+        assert_eq!(reference.familiar(), "docker.io/localhost/app:latest");
+        for text in [
+            "docker.io/library/evil.com/app:1",
+            &format!("library/{id}"),
+            "docker.io/evil.com/app",
+            "docker.io/localhost/app",
+        ] {
+            let reference = ImageReference::parse(text).expect("parses");
+            assert_eq!(
+                ImageReference::parse(&reference.familiar()).expect("familiar parses"),
+                reference
+            );
+        }
+    }
+
+    mod round_trip {
+        use proptest::prelude::*;
+
+        use super::super::ImageReference;
+
+        /// Path components, among them ones that look like registries (`evil.com`,
+        /// `localhost`), image IDs and `library`.
+        fn component() -> impl Strategy<Value = String> {
+            let alphabet: Vec<char> = "ab09".chars().collect();
+            let word = proptest::collection::vec(proptest::sample::select(alphabet), 1..4)
+                .prop_map(|chars| chars.into_iter().collect::<String>());
+            let separator = proptest::sample::select(vec![".", "_", "__", "-", "--"]);
+            let joined = (word.clone(), proptest::option::of((separator, word))).prop_map(
+                |(first, rest)| match rest {
+                    Some((separator, second)) => format!("{first}{separator}{second}"),
+                    None => first,
+                },
+            );
+            prop_oneof![
+                4 => joined,
+                1 => Just("library".to_owned()),
+                1 => Just("localhost".to_owned()),
+                1 => Just("evil.com".to_owned()),
+                1 => Just("0123456789abcdef".repeat(4)),
+            ]
+        }
+
+        fn domain() -> impl Strategy<Value = Option<&'static str>> {
+            proptest::option::of(proptest::sample::select(vec![
+                "docker.io",
+                "index.docker.io",
+                "localhost",
+                "localhost:5000",
+                "evil.com",
+                "registry.example:443",
+                "[::1]:5000",
+            ]))
+        }
+
+        fn reference_text() -> impl Strategy<Value = String> {
+            let tag = proptest::option::of(proptest::sample::select(vec![
+                "1", "latest", "v2.0", "a_b-c",
+            ]));
+            let digest = proptest::option::of(Just(format!("sha256:{}", "ab".repeat(32))));
+            (
+                domain(),
+                proptest::collection::vec(component(), 1..4),
+                tag,
+                digest,
+            )
+                .prop_map(|(domain, path, tag, digest)| {
+                    let mut text = domain.map(|d| format!("{d}/")).unwrap_or_default();
+                    text.push_str(&path.join("/"));
+                    if let Some(tag) = tag {
+                        text.push(':');
+                        text.push_str(tag);
+                    }
+                    if let Some(digest) = digest {
+                        text.push('@');
+                        text.push_str(&digest);
+                    }
+                    text
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+            /// Every reference bld can hold parses back from both of the forms bld prints.
+            #[test]
+            fn printed_references_parse_back(text in reference_text()) {
+                // Some generated texts are not references (a lone image ID); skip those.
+                if let Ok(reference) = ImageReference::parse(&text) {
+                    let familiar = reference.familiar();
+                    prop_assert_eq!(
+                        ImageReference::parse(&familiar).ok(), Some(reference.clone()),
+                        "familiar form `{}` of `{}`", familiar, text
+                    );
+                    let full = reference.to_string();
+                    prop_assert_eq!(
+                        ImageReference::parse(&full).ok(), Some(reference.clone()),
+                        "full form `{}` of `{}`", full, text
+                    );
+                    prop_assert_eq!(
+                        ImageReference::parse(reference.familiar_name()).ok().map(|r| r.name),
+                        Some(reference.name.clone()),
+                        "familiar name of `{}`", text
+                    );
+                }
+            }
+        }
     }
 
     #[test]

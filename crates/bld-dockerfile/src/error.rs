@@ -314,6 +314,64 @@ pub enum DockerfileError {
         /// What was wrong and what was expected.
         reason: String,
     },
+
+    /// A word expands to more than [`crate::ExpansionLimits::max_word_bytes`].
+    #[error(
+        "`{word}`: expands to more than {} (bld's limit for one expanded word): expected smaller variable values",
+        byte_size(*.limit as u64)
+    )]
+    WordTooLarge {
+        /// The word being expanded (its start, when long).
+        word: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+
+    /// All the expansions of one Dockerfile together did more work than
+    /// [`crate::ExpansionLimits::max_total_work`] allows.
+    #[error(
+        "`{word}`: word expansion exceeds bld's budget of {} for one Dockerfile (bytes produced plus pattern-matching steps): expected fewer or smaller variable expansions",
+        byte_size(*.limit)
+    )]
+    ExpansionBudgetExceeded {
+        /// The word being expanded when the budget ran out (its start, when long).
+        word: String,
+        /// The budget.
+        limit: u64,
+    },
+
+    /// `${...}` substitutions nested deeper than [`crate::ExpansionLimits::max_nesting`].
+    #[error(
+        "column {column} of `{word}`: substitutions nest more than {limit} deep: expected at most {limit} levels of `${{...}}` inside one another"
+    )]
+    NestingTooDeep {
+        /// The word being expanded (its start, when long).
+        word: String,
+        /// 1-based column of the `$` that went too deep.
+        column: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// `word` cut to its first 60 characters (with `…`), for messages about words too large to
+/// quote whole.
+pub(crate) fn abbreviated(word: &str) -> String {
+    const SHOWN: usize = 60;
+    match word.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", &word[..end]),
+        None => word.to_owned(),
+    }
+}
+
+/// `bytes` as the largest whole binary unit it is a multiple of (`1 MiB`), else in bytes.
+pub(crate) fn byte_size(bytes: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= size && bytes.is_multiple_of(size) {
+            return format!("{} {unit}", bytes / size);
+        }
+    }
+    format!("{bytes} bytes")
 }
 
 impl DockerfileError {
@@ -346,7 +404,10 @@ impl DockerfileError {
             | BadSubstitution { .. }
             | UnsupportedModifier { .. }
             | RequiredVariable { .. }
-            | InvalidPattern { .. } => None,
+            | InvalidPattern { .. }
+            | WordTooLarge { .. }
+            | ExpansionBudgetExceeded { .. }
+            | NestingTooDeep { .. } => None,
         }
     }
 

@@ -87,7 +87,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, DockerfileError> {
             });
         }
 
-        let mut node = node_from_line(&logical, source_map, parser.escape)?;
+        let mut node = node_from_line(&logical, source_map, parser.escape, false)?;
         if node_can_contain_heredoc(&node) && logical.contains("<<") {
             parser.read_heredocs(&mut node, &logical)?;
         }
@@ -173,11 +173,13 @@ fn node_can_contain_heredoc(node: &Node) -> bool {
     inner.keyword.takes_heredocs() && !inner.json
 }
 
-/// Builds the node for one logical line (continuations already joined).
+/// Builds the node for one logical line (continuations already joined); `is_trigger` for the
+/// instruction an `ONBUILD` wraps.
 fn node_from_line(
     line: &str,
     source_map: SourceMap,
     escape: char,
+    is_trigger: bool,
 ) -> Result<Node, DockerfileError> {
     let split = split::split_command(line);
     let keyword_position = source_map.position(line, split.keyword_offset);
@@ -191,9 +193,14 @@ fn node_from_line(
     let arguments_position = source_map.position(line, split.args_offset);
     let mut trigger = None;
     let arguments = if keyword == Keyword::Onbuild {
-        if !split.args.is_empty() {
+        // An ONBUILD inside an ONBUILD is an error (reported when its node is checked), so
+        // what it wraps is not parsed: `ONBUILD ONBUILD …` thousands deep would otherwise
+        // recurse as deep, and overflow the stack.
+        if !split.args.is_empty() && !is_trigger {
             let child_map = source_map.shifted(line, split.args_offset);
-            trigger = Some(Box::new(node_from_line(split.args, child_map, escape)?));
+            trigger = Some(Box::new(node_from_line(
+                split.args, child_map, escape, true,
+            )?));
         }
         line_parsers::Arguments::default()
     } else {

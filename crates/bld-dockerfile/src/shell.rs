@@ -8,8 +8,10 @@
 mod pattern;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::DockerfileError;
+use crate::error::{DockerfileError, abbreviated};
 
 /// Where expansion looks up variables.
 pub trait Environment {
@@ -71,10 +73,41 @@ pub struct ExpandedWord {
     pub unmatched: BTreeSet<String>,
 }
 
+/// Bounds on word expansion, so that no Dockerfile can make it exhaust memory or time (ten
+/// `ARG`s each doubling the last grow a value a thousandfold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpansionLimits {
+    /// The most bytes one expanded word (and so one `ARG` or `ENV` value) may hold.
+    pub max_word_bytes: usize,
+    /// The most work all the expansions of one lexer and its clones may do together: bytes
+    /// produced plus pattern-matching steps (a character read times the pattern's length).
+    pub max_total_work: u64,
+    /// How deep `${...}` substitutions may nest inside one another.
+    pub max_nesting: usize,
+}
+
+impl ExpansionLimits {
+    /// 1 MiB per word (eight times what Linux lets one environment string be), 256 MiB of work
+    /// per Dockerfile, 100 levels of nesting.
+    pub const DEFAULT: ExpansionLimits = ExpansionLimits {
+        max_word_bytes: 1 << 20,
+        max_total_work: 256 << 20,
+        max_nesting: 100,
+    };
+}
+
+impl Default for ExpansionLimits {
+    fn default() -> Self {
+        ExpansionLimits::DEFAULT
+    }
+}
+
 /// BuildKit's word lexer (`shell.Lex`): expands variables and removes quotes and escapes.
 ///
 /// The escape character is `\` unless the Dockerfile's `# escape=` directive says `` ` ``.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Expansion is bounded by [`ExpansionLimits`]; a lexer and its clones share one work budget,
+/// so one lexer per Dockerfile bounds the work of the whole Dockerfile.
+#[derive(Debug, Clone)]
 pub struct ShellLex {
     escape: char,
     /// Keep quote characters in the output (their contents are still processed).
@@ -85,6 +118,9 @@ pub struct ShellLex {
     pub skip_process_quotes: bool,
     /// Leave references to unset variables as written (`$NAME`, `${NAME...}`).
     pub skip_unset_env: bool,
+    limits: ExpansionLimits,
+    /// Work done so far by this lexer and its clones.
+    work: Arc<AtomicU64>,
 }
 
 impl ShellLex {
@@ -96,7 +132,23 @@ impl ShellLex {
             raw_escapes: false,
             skip_process_quotes: false,
             skip_unset_env: false,
+            limits: ExpansionLimits::DEFAULT,
+            work: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// This lexer with other limits (and a fresh work budget).
+    pub fn with_limits(self, limits: ExpansionLimits) -> Self {
+        ShellLex {
+            limits,
+            work: Arc::new(AtomicU64::new(0)),
+            ..self
+        }
+    }
+
+    /// The limits expansion works within.
+    pub fn limits(&self) -> ExpansionLimits {
+        self.limits
     }
 
     /// The escape character.
@@ -130,12 +182,13 @@ impl ShellLex {
         env: &dyn Environment,
     ) -> Result<ExpandedWord, DockerfileError> {
         let mut scanner = WordScanner {
-            lex: *self,
+            lex: self,
             source: word,
             chars: word.chars().collect(),
             pos: 0,
             env,
             raw_escapes: self.raw_escapes,
+            depth: 0,
             matched: BTreeSet::new(),
             unmatched: BTreeSet::new(),
         };
@@ -198,12 +251,14 @@ impl WordSplitter {
 }
 
 struct WordScanner<'a> {
-    lex: ShellLex,
+    lex: &'a ShellLex,
     source: &'a str,
     chars: Vec<char>,
     pos: usize,
     env: &'a dyn Environment,
     raw_escapes: bool,
+    /// How many `process_until`s are running (nested substitutions).
+    depth: usize,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
 }
@@ -230,17 +285,84 @@ impl WordScanner<'_> {
         self.source.to_owned()
     }
 
-    fn lookup(&mut self, name: &str) -> Option<String> {
+    fn lookup(&mut self, name: &str) -> Result<Option<String>, DockerfileError> {
         match self.env.get(name) {
             Some(value) => {
                 self.matched.insert(name.to_owned());
-                Some(value.to_owned())
+                self.charge(value.len() as u64)?;
+                Ok(Some(value.to_owned()))
             }
             None => {
                 self.unmatched.insert(name.to_owned());
-                None
+                Ok(None)
             }
         }
+    }
+
+    /// Counts `work` against the lexer's budget.
+    fn charge(&self, work: u64) -> Result<(), DockerfileError> {
+        let limit = self.lex.limits.max_total_work;
+        let before = self.lex.work.fetch_add(work, Ordering::Relaxed);
+        if before.saturating_add(work) > limit {
+            return Err(self.budget_error());
+        }
+        Ok(())
+    }
+
+    /// What is left of the budget, for a pattern operation, which charges what it used.
+    fn pattern_budget(&self) -> pattern::Budget {
+        let used = self.lex.work.load(Ordering::Relaxed);
+        pattern::Budget {
+            steps: self.lex.limits.max_total_work.saturating_sub(used),
+            max_output: self.lex.limits.max_word_bytes,
+        }
+    }
+
+    /// Charges what a pattern operation used, or reports the limit it hit.
+    fn settle_pattern<T>(
+        &self,
+        before: pattern::Budget,
+        after: pattern::Budget,
+        result: Result<T, pattern::Exceeded>,
+    ) -> Result<T, DockerfileError> {
+        match result {
+            Ok(value) => {
+                self.charge(before.steps - after.steps)?;
+                Ok(value)
+            }
+            Err(pattern::Exceeded::Work) => {
+                // The budget is spent: later expansions fail too.
+                self.lex
+                    .work
+                    .fetch_add(before.steps.saturating_add(1), Ordering::Relaxed);
+                Err(self.budget_error())
+            }
+            Err(pattern::Exceeded::Output) => Err(self.too_large()),
+        }
+    }
+
+    fn budget_error(&self) -> DockerfileError {
+        DockerfileError::ExpansionBudgetExceeded {
+            word: abbreviated(self.source),
+            limit: self.lex.limits.max_total_work,
+        }
+    }
+
+    fn too_large(&self) -> DockerfileError {
+        DockerfileError::WordTooLarge {
+            word: abbreviated(self.source),
+            limit: self.lex.limits.max_word_bytes,
+        }
+    }
+
+    /// Appends `piece` to `out`, unless that makes `out` larger than one word may be.
+    fn append(&self, out: &mut String, piece: &str) -> Result<(), DockerfileError> {
+        if out.len() + piece.len() > self.lex.limits.max_word_bytes {
+            return Err(self.too_large());
+        }
+        self.charge(piece.len() as u64)?;
+        out.push_str(piece);
+        Ok(())
     }
 
     /// Processes characters until `stop` (consumed) or the end of the word. Returns the text
@@ -250,9 +372,18 @@ impl WordScanner<'_> {
         stop: Option<char>,
         raw_escapes: bool,
     ) -> Result<(String, Vec<String>), DockerfileError> {
+        if self.depth > self.lex.limits.max_nesting {
+            return Err(DockerfileError::NestingTooDeep {
+                word: abbreviated(self.source),
+                column: Self::column(self.pos.saturating_sub(1)),
+                limit: self.lex.limits.max_nesting,
+            });
+        }
+        self.depth += 1;
         let saved_raw_escapes = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let result = self.process_until_inner(stop);
         self.raw_escapes = saved_raw_escapes;
+        self.depth -= 1;
         result
     }
 
@@ -271,15 +402,15 @@ impl WordScanner<'_> {
             let quotes_active = !self.lex.skip_process_quotes;
             if ch == '$' {
                 let value = self.process_dollar()?;
-                text.push_str(&value);
+                self.append(&mut text, &value)?;
                 words.push_expanded(&value);
             } else if quotes_active && ch == '\'' {
                 let value = self.process_single_quote()?;
-                text.push_str(&value);
+                self.append(&mut text, &value)?;
                 words.push_literal(&value);
             } else if quotes_active && ch == '"' {
                 let value = self.process_double_quote()?;
-                text.push_str(&value);
+                self.append(&mut text, &value)?;
                 words.push_literal(&value);
             } else {
                 self.pos += 1;
@@ -362,7 +493,7 @@ impl WordScanner<'_> {
                 }
                 Some('$') => {
                     let value = self.process_dollar()?;
-                    result.push_str(&value);
+                    self.append(&mut result, &value)?;
                 }
                 Some(mut ch) => {
                     self.pos += 1;
@@ -425,7 +556,7 @@ impl WordScanner<'_> {
             if name.is_empty() {
                 return Ok("$".to_owned());
             }
-            return Ok(match self.lookup(&name) {
+            return Ok(match self.lookup(&name)? {
                 Some(value) => value,
                 None if self.lex.skip_unset_env => format!("${name}"),
                 None => String::new(),
@@ -458,7 +589,7 @@ impl WordScanner<'_> {
             });
         };
         match first {
-            '}' => Ok(match self.lookup(&name) {
+            '}' => Ok(match self.lookup(&name)? {
                 Some(value) => value,
                 None if self.lex.skip_unset_env => format!("${{{name}}}"),
                 None => String::new(),
@@ -516,7 +647,7 @@ impl WordScanner<'_> {
         let (word, _) = self
             .process_until(Some('}'), is_pattern)
             .map_err(|error| self.closing_brace_error(dollar, error))?;
-        let value = self.lookup(&name);
+        let value = self.lookup(&name)?;
         if self.lex.skip_unset_env && value.is_none() {
             return Ok(format!("${{{name}{modifier}{word}}}"));
         }
@@ -551,11 +682,14 @@ impl WordScanner<'_> {
                     }
                 })?;
                 let value = value.unwrap_or_default();
-                Ok(if operator == '#' {
-                    glob.remove_prefix(&value, longest)
+                let before = self.pattern_budget();
+                let mut budget = before;
+                let result = if operator == '#' {
+                    glob.remove_prefix(&value, longest, &mut budget)
                 } else {
-                    glob.remove_suffix(&value, longest)
-                })
+                    glob.remove_suffix(&value, longest, &mut budget)
+                };
+                self.settle_pattern(before, budget, result)
             }
             _ => Err(unsupported(self, modifier)),
         }
@@ -586,7 +720,7 @@ impl WordScanner<'_> {
         let (replacement, _) = self
             .process_until(Some('}'), true)
             .map_err(|error| self.closing_brace_error(dollar, error))?;
-        let value = self.lookup(&name);
+        let value = self.lookup(&name)?;
         let Some(value) = value else {
             if self.lex.skip_unset_env {
                 let slashes = if replace_all { "//" } else { "/" };
@@ -600,7 +734,10 @@ impl WordScanner<'_> {
                 pattern: pattern.clone(),
                 reason,
             })?;
-        Ok(glob.replace(&value, &replacement, replace_all))
+        let before = self.pattern_budget();
+        let mut budget = before;
+        let result = glob.replace(&value, &replacement, replace_all, &mut budget);
+        self.settle_pattern(before, budget, result)
     }
 
     /// An error inside `${...}` that ran off the end of the word becomes "missing `}`".
@@ -731,5 +868,100 @@ mod tests {
                 .expect("ok"),
             "$A ${B} ${C:-x} /home"
         );
+    }
+
+    /// `ARG B=$A$A…` ten times over, as `ARG` and `ENV` values accumulate: the value outgrows
+    /// one word's limit at the first level past 1 MiB and the expansion fails there, naming the
+    /// limit, instead of growing to gigabytes.
+    #[test]
+    fn repeated_doubling_stops_at_the_word_limit() {
+        let lex = ShellLex::new('\\');
+        let mut env: HashMap<String, String> = HashMap::new();
+        env.insert("L0".to_owned(), "x".repeat(10));
+        let mut failed_at = None;
+        for level in 1..=10 {
+            let word = format!("$L{}", level - 1).repeat(10);
+            match lex.process_word(&word, &env) {
+                Ok(value) => {
+                    env.insert(format!("L{level}"), value);
+                }
+                Err(error) => {
+                    assert!(error.to_string().contains("more than 1 MiB"), "{error}");
+                    failed_at = Some(level);
+                    break;
+                }
+            }
+        }
+        assert_eq!(failed_at, Some(6), "10^6 bytes fit in 1 MiB, 10^7 do not");
+
+        // The same through a default value, and through a replacement.
+        let env = environment_from_assignments([format!("A={}", "x".repeat(600 << 10))]);
+        let error = lex.process_word("${A:-$A$A}", &env).expect_err("too large");
+        assert!(
+            matches!(error, DockerfileError::WordTooLarge { limit, .. } if limit == 1 << 20),
+            "{error}"
+        );
+        let error = lex.process_word("${A//x/xx}", &env).expect_err("too large");
+        assert!(
+            matches!(error, DockerfileError::WordTooLarge { .. }),
+            "{error}"
+        );
+        assert!(lex.process_word("${UNSET:-$A}", &env).is_ok());
+    }
+
+    /// Many words each under the limit still share one budget per lexer.
+    #[test]
+    fn total_expansion_work_is_bounded() {
+        let lex = ShellLex::new('\\').with_limits(ExpansionLimits {
+            max_word_bytes: 1 << 20,
+            max_total_work: 10 << 20,
+            max_nesting: 100,
+        });
+        let env = environment_from_assignments([format!("A={}", "x".repeat(1 << 20))]);
+        let results: Vec<bool> = (0..12)
+            .map(|_| lex.process_word("$A", &env).is_ok())
+            .collect();
+        // Each `$A` costs 2 MiB: copied out of the environment, then into the word.
+        assert_eq!(results.iter().filter(|ok| **ok).count(), 5, "{results:?}");
+        let error = lex.clone().process_word("$A", &env).expect_err("spent");
+        assert!(error.to_string().contains("budget of 10 MiB"), "{error}");
+
+        // Pattern matching counts too: a quadratic-looking `${A%%*y}` is charged, not run
+        // unbounded.
+        let lex = ShellLex::new('\\').with_limits(ExpansionLimits {
+            max_total_work: 1 << 20,
+            ..ExpansionLimits::DEFAULT
+        });
+        let env = environment_from_assignments([format!("A={}", "x".repeat(100_000))]);
+        let error = lex
+            .process_word("${A#*y*y*y*y*y*y*y*y*y*y*y}", &env)
+            .expect_err("spent");
+        assert!(
+            matches!(error, DockerfileError::ExpansionBudgetExceeded { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let lex = ShellLex::new('\\');
+        let deep = |levels: usize| format!("{}x{}", "${A:-".repeat(levels), "}".repeat(levels));
+        assert_eq!(lex.process_word(&deep(100), &env()).expect("ok"), "x");
+        let error = lex
+            .process_word(&deep(100_000), &env())
+            .expect_err("too deep");
+        assert!(
+            error.to_string().contains("nest more than 100 deep"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn long_words_are_abbreviated_in_errors() {
+        let lex = ShellLex::new('\\');
+        let env = environment_from_assignments([format!("A={}", "x".repeat(1 << 20))]);
+        let word = format!("{}$A$A", "y".repeat(1000));
+        let error = lex.process_word(&word, &env).expect_err("too large");
+        assert!(error.to_string().len() < 300, "{error}");
     }
 }

@@ -1,5 +1,7 @@
 //! Grouping instructions into build stages, one per `FROM`.
 
+use std::sync::Arc;
+
 use crate::ast::Dockerfile;
 use crate::error::{DockerfileError, Position};
 use crate::instructions::{ArgDefinition, Instruction, LocatedInstruction};
@@ -16,8 +18,9 @@ pub struct Stage {
     /// `FROM --platform=...`, as written.
     pub platform: Option<String>,
     /// The `ARG`s before the first `FROM`, in order; the same for every stage. They may be
-    /// used in `FROM` lines, and inside a stage once re-declared with `ARG name`.
-    pub global_args: Vec<ArgDefinition>,
+    /// used in `FROM` lines, and inside a stage once re-declared with `ARG name`. One list
+    /// shared by every stage: a copy per stage would grow with stages × ARGs.
+    pub global_args: Arc<[ArgDefinition]>,
     /// The stage's instructions after its `FROM`.
     pub instructions: Vec<LocatedInstruction>,
     /// 1-based line of the `FROM`.
@@ -43,7 +46,7 @@ pub fn stages(dockerfile: &Dockerfile) -> Result<Vec<Stage>, DockerfileError> {
                 name,
                 base: image,
                 platform,
-                global_args: Vec::new(),
+                global_args: Arc::from([]),
                 instructions: Vec::new(),
                 start_line: located.start_line,
             }),
@@ -69,8 +72,9 @@ pub fn stages(dockerfile: &Dockerfile) -> Result<Vec<Stage>, DockerfileError> {
             at: Position::new(dockerfile.line_count.max(1), 1),
         });
     }
+    let global_args: Arc<[ArgDefinition]> = global_args.into();
     for stage in &mut stages {
-        stage.global_args = global_args.clone();
+        stage.global_args = Arc::clone(&global_args);
     }
     Ok(stages)
 }

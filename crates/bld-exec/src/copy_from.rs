@@ -25,7 +25,7 @@ struct Merged {
 fn merge(lowers: &[PathBuf]) -> Result<BTreeMap<String, Merged>, StepFailure> {
     let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
     let mut hidden: HashSet<String> = HashSet::new(); // deleted paths
-    let mut hidden_below: Vec<String> = Vec::new(); // opaque directories
+    let mut hidden_below: HashSet<String> = HashSet::new(); // opaque directories
     for lower in lowers.iter().rev() {
         let (mut whiteouts, mut opaques) = (Vec::new(), Vec::new());
         let mut pending = vec![(lower.clone(), String::new())];
@@ -42,11 +42,9 @@ fn merge(lowers: &[PathBuf]) -> Result<BTreeMap<String, Merged>, StepFailure> {
                 let meta = fs::symlink_metadata(&full)
                     .map_err(|e| StepFailure::Internal(e.to_string()))?;
                 let shadowed = hidden.contains(&path)
-                    || hidden_below
-                        .iter()
-                        .any(|d| path.starts_with(&format!("{d}/")))
                     || ancestors(&path).any(|a| {
-                        hidden.contains(a)
+                        hidden_below.contains(a)
+                            || hidden.contains(a)
                             || merged
                                 .get(a)
                                 .is_some_and(|m| !matches!(m.entry, ContextEntry::Dir { .. }))

@@ -617,16 +617,18 @@ fn pack_changes(
                 .starts_with(&format!("{}/", v.trim_start_matches('/')))
         })
     });
+    // Each round drops the deepest such directories; a sorted set finds children in log time.
     loop {
         let before = changes.len();
-        let snapshot: Vec<String> = changes.iter().map(|c| c.path.clone()).collect();
+        let paths: std::collections::BTreeSet<String> =
+            changes.iter().map(|c| c.path.clone()).collect();
         changes.retain(|c| {
-            let holds_a_target = mount_targets
-                .iter()
-                .any(|t| t.starts_with(&format!("{}/", c.path)));
-            let has_children = snapshot
-                .iter()
-                .any(|p| p.starts_with(&format!("{}/", c.path)));
+            let inside = format!("{}/", c.path);
+            let holds_a_target = mount_targets.iter().any(|t| t.starts_with(&inside));
+            let has_children = paths
+                .range(inside.clone()..)
+                .next()
+                .is_some_and(|p| p.starts_with(&inside));
             !(matches!(c.kind, ChangeKind::Dir { opaque: false })
                 && holds_a_target
                 && !has_children)

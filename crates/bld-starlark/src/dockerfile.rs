@@ -226,7 +226,7 @@ pub fn lower_dockerfile(
         .collect();
     let mut global_args: HashMap<String, String> = platform_args().into_iter().collect();
     if let Some(first) = stages.first() {
-        for arg in &first.global_args {
+        for arg in first.global_args.iter() {
             let value = match overrides.get(arg.name.as_str()) {
                 Some(v) => Some((*v).to_owned()),
                 None => match &arg.default {
@@ -275,6 +275,11 @@ pub fn lower_dockerfile(
         lowered: HashMap::new(),
         in_progress: Vec::new(),
     };
+    // Stages only refer to earlier ones, so lowering what the target needs in ascending order
+    // finds each stage's dependencies lowered: no recursion as deep as the chain of stages.
+    for needed in lowering.static_dependencies(target)? {
+        lowering.lower_stage(needed, graph)?;
+    }
     Ok(lowering.lower_stage(target, graph)?.image)
 }
 
@@ -321,6 +326,11 @@ fn context_view(build: &DockerfileBuild, source: &str) -> Result<Vec<ViewEntry>,
             .collect()),
     }
 }
+
+/// How deep stage lowering may recurse: only `--from` names with variables, which
+/// [`Lowering::static_dependencies`] cannot resolve ahead, still lower a stage from within
+/// another.
+const MAX_NESTED_STAGES: usize = 64;
 
 /// Why a `type=bind` mount could not be lowered.
 enum BindError {
@@ -378,6 +388,59 @@ impl Lowering<'_> {
         }
     }
 
+    /// The stages `target` needs, directly or not, through its `FROM` and through `--from`
+    /// names without variables (those mean the same in any environment), in ascending order.
+    /// Found with a work list, not recursion, so a chain of thousands of stages is fine.
+    fn static_dependencies(&self, target: usize) -> Result<Vec<usize>, FrontendError> {
+        let mut needed = vec![false; self.stages.len()];
+        let mut pending = vec![target];
+        while let Some(index) = pending.pop() {
+            let stage = &self.stages[index];
+            let base = self
+                .lex
+                .process_word(&stage.base, &self.global_args)
+                .map_err(|e| {
+                    at_line(
+                        self.build,
+                        stage.start_line,
+                        format!("FROM {}: {e}", stage.base),
+                    )
+                })?;
+            let mut names = vec![base];
+            for located in &stage.instructions {
+                let from = match &located.instruction {
+                    Instruction::Copy {
+                        from: Some(from), ..
+                    } => vec![from],
+                    Instruction::Run { mounts, .. } => mounts
+                        .iter()
+                        .filter_map(|mount| match mount {
+                            Mount::Bind(bind) => bind.from.as_ref(),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for name in from.into_iter().filter(|name| !name.contains('$')) {
+                    if let Ok(name) = self
+                        .lex
+                        .process_word(name, &bld_dockerfile::shell::EmptyEnvironment)
+                    {
+                        names.push(name);
+                    }
+                }
+            }
+            for name in names {
+                if let Some(earlier) = self.stage_named(&name, index)
+                    && !std::mem::replace(&mut needed[earlier], true)
+                {
+                    pending.push(earlier);
+                }
+            }
+        }
+        Ok((0..target).filter(|&index| needed[index]).collect())
+    }
+
     /// The stage a `FROM` or `--from` names: a stage name or index, else `None` (an image).
     fn stage_named(&self, name: &str, before: usize) -> Option<usize> {
         let lower = name.to_lowercase();
@@ -404,6 +467,15 @@ impl Lowering<'_> {
                 build,
                 self.stages[index].start_line,
                 "stage depends on itself",
+            ));
+        }
+        if self.in_progress.len() >= MAX_NESTED_STAGES {
+            return Err(at_line(
+                build,
+                self.stages[index].start_line,
+                format!(
+                    "stages refer to one another more than {MAX_NESTED_STAGES} deep through `--from` names that use variables: expected fewer, or names written out"
+                ),
             ));
         }
         self.in_progress.push(index);

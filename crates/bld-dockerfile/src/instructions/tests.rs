@@ -419,6 +419,25 @@ fn stages_group_instructions() {
     assert_eq!(global, vec!["BASE", "TAG"]);
 }
 
+/// Thousands of global ARGs and stages: one list, not a copy per stage (3,000 of each took
+/// 1 GB).
+#[test]
+fn stages_share_the_global_args() {
+    let mut text: String = (0..3_000).map(|i| format!("ARG G{i}=v{i}\n")).collect();
+    text.push_str("FROM scratch AS s0\n");
+    for i in 1..3_000 {
+        text.push_str(&format!("FROM s{} AS s{i}\n", i - 1));
+    }
+    let stages = parse(&text).expect("parses").stages().expect("stages");
+    assert_eq!(stages.len(), 3_000);
+    assert_eq!(stages[0].global_args.len(), 3_000);
+    assert!(
+        stages
+            .iter()
+            .all(|stage| std::sync::Arc::ptr_eq(&stage.global_args, &stages[0].global_args))
+    );
+}
+
 #[test]
 fn stage_errors() {
     let error = parse("ARG A\nRUN x\nFROM a\n")

@@ -216,3 +216,16 @@ fn line_that_does_not_lex_names_no_heredoc() {
     let parsed = parse("FROM a\nRUN echo \"<<EOF\nEOF\n").expect_err("EOF is not an instruction");
     assert_eq!(parsed.position(), Some(Position::new(3, 1)));
 }
+
+#[test]
+fn onbuild_thousands_deep_is_an_error_not_a_stack_overflow() {
+    let text = format!("FROM a\n{}LABEL a=b\n", "ONBUILD ".repeat(50_000));
+    let parsed = parse(&text).expect("parses");
+    let error = parsed.instructions().expect_err("nested ONBUILD");
+    assert!(
+        error
+            .to_string()
+            .contains("line 2, column 9: ONBUILD cannot be an ONBUILD trigger"),
+        "{error}"
+    );
+}

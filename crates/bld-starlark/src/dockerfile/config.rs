@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use bld_core::{Healthcheck, ImageConfigSpec};
 use bld_dockerfile::instructions::Healthcheck as HealthcheckInstruction;
-use bld_dockerfile::{CommandLine, Instruction, ShellLex};
+use bld_dockerfile::{CommandLine, Environment, Instruction, ShellLex};
 
 /// Configuration of one stage so far.
 #[derive(Debug, Clone)]
@@ -55,6 +55,20 @@ impl StageConfig {
         config.env.push(path.clone());
         config.overlay.env.push(path);
         config
+    }
+}
+
+/// A stage's variables as word expansion sees them ([`StageConfig::variables`]).
+struct StageVariables<'a> {
+    config: &'a StageConfig,
+}
+
+impl Environment for StageVariables<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        match self.config.env.iter().find(|(key, _)| key == name) {
+            Some((_, value)) => Some(value),
+            None => self.config.args.get(name).map(String::as_str),
+        }
     }
 }
 
@@ -108,12 +122,10 @@ impl StageConfig {
     }
 
     /// The variables `$NAME` expands with: this stage's ARGs, overridden by its environment.
-    fn variables(&self) -> HashMap<String, String> {
-        let mut vars = self.args.clone();
-        for (k, v) in &self.env {
-            vars.insert(k.clone(), v.clone());
-        }
-        vars
+    /// A view, not a copy: copying every value for every word would make a Dockerfile of many
+    /// large variables quadratic.
+    fn variables(&self) -> StageVariables<'_> {
+        StageVariables { config: self }
     }
 
     /// Expands `word` (quotes removed) with the stage's variables.

@@ -56,6 +56,22 @@ pub(crate) struct CopyRequest<'a> {
     pub(crate) heredocs: &'a [Heredoc],
 }
 
+/// Removes what `fs` holds strictly inside the directory `path`: a range of the sorted map,
+/// found in O(log n), not a scan of the whole filesystem for every file copied (which made
+/// `COPY . /app` quadratic in the number of files).
+fn remove_inside(fs: &mut StageFs, path: &str) {
+    let prefix = format!("{path}/");
+    let inside: Vec<String> = fs
+        .range::<String, _>(&prefix..)
+        .map(|(entry, _)| entry)
+        .take_while(|entry| entry.starts_with(&prefix))
+        .cloned()
+        .collect();
+    for entry in inside {
+        fs.remove(&entry);
+    }
+}
+
 fn parse_chown(text: &str) -> Result<(u32, u32), String> {
     let (user, group) = text.split_once(':').unwrap_or((text, text));
     match (user.parse::<u32>(), group.parse::<u32>()) {
@@ -136,7 +152,7 @@ pub(crate) fn lower_copy(
                 "with more than one source the destination must be a directory ending in `/`, not `{dest}`"
             )));
         }
-        let mut raw = *lex;
+        let mut raw = lex.clone();
         raw.raw_quotes = true;
         raw.raw_escapes = true;
         let mut entries = Vec::new();
@@ -307,8 +323,7 @@ pub(crate) fn lower_copy(
         };
         if !matches!(planned_entry, ContextEntry::Dir { .. }) {
             // A file or link replaces whatever directory was there, and its contents.
-            let prefix = format!("{}/", planned.dest);
-            fs.retain(|path, _| !path.starts_with(&prefix));
+            remove_inside(fs, &planned.dest);
         }
         fs.insert(
             planned.dest.clone(),
@@ -355,4 +370,42 @@ pub(crate) fn lower_copy(
     });
     layers.push((layer, created_by));
     Ok(layers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> FsEntry {
+        FsEntry {
+            content: EntryContent::Dir { mode: 0o755 },
+            planned: ContextEntry::Dir { mode: 0o755 },
+        }
+    }
+
+    /// Only what is strictly inside the directory goes, not its neighbours in the sorted
+    /// order (`a.b`, `a0`, `ab`, which sort around `a/`), over a filesystem of 30,000 entries.
+    #[test]
+    fn remove_inside_takes_exactly_the_directory_contents() {
+        let mut fs = StageFs::new();
+        for name in ["a", "a.b", "a0", "ab", "a/", "b"] {
+            for index in 0..5_000 {
+                fs.insert(format!("{name}/f{index}"), entry());
+            }
+        }
+        for name in ["a", "a.b", "a0", "ab", "b", "a/b", "a/b/c"] {
+            fs.insert(name.to_owned(), entry());
+        }
+        remove_inside(&mut fs, "a");
+        assert!(fs.keys().all(|path| !path.starts_with("a/")), "a/ emptied");
+        assert!(fs.contains_key("a"), "the directory itself stays");
+        for name in ["a.b", "a0", "ab", "b"] {
+            let inside = fs
+                .keys()
+                .filter(|path| path.starts_with(&format!("{name}/")))
+                .count();
+            assert_eq!(inside, 5_000, "{name} keeps its files");
+        }
+        assert_eq!(fs.len(), 4 * 5_000 + 5);
+    }
 }
