@@ -88,8 +88,12 @@ pub(crate) fn testdata() -> Option<PathBuf> {
         .map(|dir| dir.join("shared/conformance/buildah/testdata"))
         .find(|candidate| candidate.is_dir());
     if found.is_none() {
-        eprintln!(
-            "skipped: shared/conformance/buildah/testdata is not above the repository (the external corpus)"
+        // Written to the stream itself, past the test harness's capture, so that it shows.
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!(
+                "skipped: shared/conformance/buildah/testdata is not above the repository (the external corpus)\n"
+            ),
         );
     }
     found

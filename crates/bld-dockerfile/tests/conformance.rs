@@ -17,9 +17,13 @@ fn buildkit_data() -> Option<PathBuf> {
         .map(|dir| dir.join("shared/conformance/buildkit"))
         .find(|candidate| candidate.is_dir());
     if found.is_none() {
-        eprintln!(
-            "skipped: no `shared/conformance/buildkit` above {} (the external corpus)",
-            manifest.display()
+        // Written to the stream itself, past the test harness's capture, so that it shows.
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!(
+                "skipped: no `shared/conformance/buildkit` above {} (the external corpus)\n",
+                manifest.display()
+            ),
         );
     }
     found
