@@ -81,7 +81,25 @@ enum ImageCommand {
     Load(image::LoadArgs),
 }
 
+/// The stack bld's work runs on. Starlark-rust recurses once per level of a value's nesting
+/// (collecting garbage, freezing a module, printing), and a BUILD file can nest a value as
+/// deep as its heap budget allows (about twenty million levels); this covers that. Only the
+/// pages a run touches are ever committed.
+const STACK_BYTES: usize = 8 << 30;
+
 fn main() -> ExitCode {
+    // Where the address space cannot hold such a stack, run on the main thread's.
+    match std::thread::Builder::new()
+        .name("bld".to_owned())
+        .stack_size(STACK_BYTES)
+        .spawn(run_command)
+    {
+        Ok(worker) => worker.join().unwrap_or(ExitCode::from(2)),
+        Err(_) => run_command(),
+    }
+}
+
+fn run_command() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -172,3 +172,15 @@ fn a_star_file_linking_out_of_the_workspace_is_not_loaded() {
     std::os::unix::fs::symlink("real.star", sandbox.ws().join("app/evil.star")).expect("symlink");
     sandbox.bld(&["query", "//app/..."]).ok();
 }
+
+#[test]
+fn a_value_nested_a_million_deep_at_run_time_does_not_overflow_the_stack() {
+    // starlark-rust recurses once per level when it collects garbage, freezes the module and
+    // prints the value; bld runs on a stack deep enough for any nesting the budgets allow.
+    let sandbox = package(
+        "x = []\nfor _ in range(1000000):\n    x = [x]\ntext = str(x)\n\
+         filegroup(name = \"g\", srcs = [])\n",
+    );
+    let run = sandbox.bld(&["query", "//app/..."]).ok();
+    assert!(run.stdout.contains("//app:g"), "{}", run.stdout);
+}
