@@ -41,8 +41,17 @@ pub(crate) fn workspace(dockerfile: &str) -> Sandbox {
 /// Unpacks `//app:image`, as the last build wrote it to bld-out, into the sandbox's `name`
 /// directory and returns its root filesystem.
 pub(crate) fn unpack_app(sandbox: &Sandbox, name: &str) -> std::path::PathBuf {
-    let bundle = sandbox.path().join(name);
-    let layout = sandbox.ws().join("bld-out/app/image");
+    unpack_layout(
+        &sandbox.ws().join("bld-out/app/image"),
+        &sandbox.path().join(name),
+    )
+}
+
+/// Unpacks the OCI layout `layout` with umoci into the bundle `bundle`; returns its rootfs.
+pub(crate) fn unpack_layout(
+    layout: &std::path::Path,
+    bundle: &std::path::Path,
+) -> std::path::PathBuf {
     tool(
         "umoci",
         &[

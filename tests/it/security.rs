@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::run_steps::{unpack_app, workspace};
+use crate::run_steps::{unpack_app, unpack_layout, workspace};
 use crate::support::{Sandbox, tool};
 
 /// A directory standing for the host's own files, which no build may reach.
@@ -120,17 +120,8 @@ fn context_bind_mounts_show_exactly_the_context_bld_sees() {
         ])
     };
     build(&sandbox).ok();
-    let bundle = sandbox.path().join("bundle");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &out.display().to_string(),
-            &bundle.display().to_string(),
-        ],
-    );
-    let read = |p: &str| std::fs::read_to_string(bundle.join("rootfs").join(p)).expect(p);
+    let root = unpack_layout(&out, &sandbox.path().join("bundle"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).expect(p);
     assert_eq!(
         read("leak"),
         "safe\n",
