@@ -184,3 +184,11 @@ fn a_value_nested_a_million_deep_at_run_time_does_not_overflow_the_stack() {
     let run = sandbox.bld(&["query", "//app/..."]).ok();
     assert!(run.stdout.contains("//app:g"), "{}", run.stdout);
 }
+
+#[test]
+fn a_value_too_large_for_starlark_is_a_user_error_not_a_panic() {
+    let sandbox = package("x = 1\ny = list(range(2147483647))\n");
+    let run = sandbox.bld(&["query", "//app/..."]);
+    fails_with(&run, &["app/BUILD.star", "expected smaller values"]);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}

@@ -100,7 +100,11 @@ pub fn analyze(
                     let mut eval = Evaluator::new(&module);
                     limits::limit(&mut eval);
                     eval.extra = Some(&context);
-                    (label, analyse_target(&mut eval, decl, &analysed)?)
+                    let display = label.to_string();
+                    let target = limits::contain_panics(&display, || {
+                        analyse_target(&mut eval, decl, &analysed)
+                    })?;
+                    (label, target)
                 }
             };
             let value = module.heap().alloc(target);

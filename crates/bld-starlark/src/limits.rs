@@ -194,6 +194,48 @@ impl<'e> BeforeStmtFuncDyn<'e> for StatementBudget {
     }
 }
 
+thread_local! {
+    /// Whether a panic on this thread is being contained by [`contain_panics`] (and so not
+    /// printed by the panic hook).
+    static CONTAINING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs one evaluation, turning a panic inside starlark-rust into a user error naming the
+/// file (or the target being analysed). Some of its natives panic on values too large for its heap rather
+/// than failing (`list(range(2147483647))`: "AlignedSize must not exceed u32::MAX"); such a
+/// file is the user's to fix, and bld must not crash on it.
+pub(crate) fn contain_panics<T>(
+    display: &str,
+    evaluate: impl FnOnce() -> Result<T, crate::FrontendError>,
+) -> Result<T, crate::FrontendError> {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CONTAINING.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let outer = CONTAINING.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(evaluate));
+    CONTAINING.with(|c| c.set(outer));
+    result.unwrap_or_else(|payload| {
+        let reason = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no reason given".to_owned());
+        // The statement hook does not see every statement start (a call's own statement may
+        // not be the last one seen), so only the file is named.
+        Err(crate::FrontendError::User {
+            message: format!(
+                "{display}: Starlark cannot evaluate it ({reason}): expected smaller values"
+            ),
+        })
+    })
+}
+
 /// Applies every budget to a fresh evaluator (before it compiles or runs anything).
 pub(crate) fn limit(eval: &mut Evaluator) {
     eval.set_max_callstack_size(MAX_CALL_DEPTH)

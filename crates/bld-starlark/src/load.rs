@@ -144,22 +144,24 @@ impl Loader {
         let modules: HashMap<&str, &FrozenModule> =
             loaded.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let file_loader = ReturnFileLoader { modules: &modules };
-        Module::with_temp_heap(|module| {
-            if let Some(prelude) = &self.prelude {
-                module.import_public_symbols(prelude);
-            }
-            {
-                let mut eval = Evaluator::new(&module);
-                limits::limit(&mut eval);
-                eval.set_loader(&file_loader);
-                if let Some(context) = context {
-                    eval.extra = Some(context);
+        limits::contain_panics(display, || {
+            Module::with_temp_heap(|module| {
+                if let Some(prelude) = &self.prelude {
+                    module.import_public_symbols(prelude);
                 }
-                eval.eval_module(ast, &self.globals)
-                    .map_err(FrontendError::starlark)?;
-            }
-            module.freeze().map_err(|e| FrontendError::User {
-                message: format!("{display}: {e:?}"),
+                {
+                    let mut eval = Evaluator::new(&module);
+                    limits::limit(&mut eval);
+                    eval.set_loader(&file_loader);
+                    if let Some(context) = context {
+                        eval.extra = Some(context);
+                    }
+                    eval.eval_module(ast, &self.globals)
+                        .map_err(FrontendError::starlark)?;
+                }
+                module.freeze().map_err(|e| FrontendError::User {
+                    message: format!("{display}: {e:?}"),
+                })
             })
         })
     }
