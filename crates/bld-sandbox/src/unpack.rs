@@ -61,8 +61,11 @@ pub fn unpack_layer(
     if is_intact(dir)? {
         return Ok(root);
     }
-    // Something incomplete or altered: move it away whole, then delete it.
-    discard(dir, &temp_path("damaged"))?;
+    // Something incomplete or altered: move it away whole, then delete it. Checked again
+    // first: another thread or process may have just renamed a complete one into place.
+    if fs::symlink_metadata(dir).is_ok() && !is_intact(dir)? {
+        discard(dir, &temp_path("damaged"))?;
+    }
     let staging = temp_path("unpacking");
     fs::create_dir_all(staging.join("root")).map_err(io_error("create", &staging))?;
     let result = unpack_into(layer, &staging.join("root")).and_then(|()| {
