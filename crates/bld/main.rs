@@ -87,7 +87,60 @@ enum ImageCommand {
 /// pages a run touches are ever committed.
 const STACK_BYTES: usize = 8 << 30;
 
+/// The memory bld may use while it evaluates Starlark: `BLD_STARLARK_MEMORY` bytes, else 8 GiB
+/// or half the machine's memory, whichever is less.
+fn evaluation_memory_limit() -> u64 {
+    if let Some(bytes) = std::env::var("BLD_STARLARK_MEMORY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return bytes;
+    }
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or(u64::MAX);
+    (8u64 << 30).min(total / 2)
+}
+
+/// This process's resident memory in bytes.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * rustix::param::page_size() as u64)
+}
+
+/// Watches memory while Starlark is evaluated: the heap budget is checked between operations,
+/// but one native call can allocate tens of gigabytes by itself. Past the limit, bld stops
+/// with a user error naming the file rather than exhausting the machine (nothing it has
+/// written by then is half-made: the store takes only renamed, complete files).
+fn watch_evaluation_memory() {
+    let limit = evaluation_memory_limit();
+    let _ = std::thread::Builder::new()
+        .name("bld-memory".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                let Some(file) = bld_starlark::limits::evaluating() else {
+                    continue;
+                };
+                if resident_bytes().is_some_and(|bytes| bytes > limit) {
+                    eprintln!(
+                        "error: {file}: evaluating it took more than {} MiB of memory (bld's limit while evaluating Starlark, `BLD_STARLARK_MEMORY`): expected smaller values",
+                        limit >> 20
+                    );
+                    std::process::exit(1);
+                }
+            }
+        });
+}
+
 fn main() -> ExitCode {
+    watch_evaluation_memory();
     // Where the address space cannot hold such a stack, run on the main thread's.
     match std::thread::Builder::new()
         .name("bld".to_owned())

@@ -192,3 +192,22 @@ fn a_value_too_large_for_starlark_is_a_user_error_not_a_panic() {
     fails_with(&run, &["app/BUILD.star", "expected smaller values"]);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
+
+#[test]
+fn one_call_that_allocates_past_the_heap_budget_stops_at_the_memory_limit() {
+    // `replace` builds its result before starlark-rust's heap sees it: 10^16 bytes here.
+    let sandbox = package("s = \"x\" * 100000000\nt = s.replace(\"\", s)\n");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bld"))
+        .args(["query", "//app/..."])
+        .current_dir(sandbox.ws())
+        .env("BLD_STORE", sandbox.store())
+        .env("BLD_STARLARK_MEMORY", "1500000000")
+        .output()
+        .expect("run bld");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("app/BUILD.star") && stderr.contains("MiB of memory"),
+        "{stderr}"
+    );
+}

@@ -200,6 +200,26 @@ thread_local! {
     static CONTAINING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// The file (or target) being evaluated now, if any.
+static EVALUATING: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+fn set_evaluating(file: Option<String>) -> Option<String> {
+    let mut evaluating = EVALUATING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    std::mem::replace(&mut *evaluating, file)
+}
+
+/// The file (or the target being analysed) whose Starlark is being evaluated right now, for a
+/// watchdog that enforces a memory limit: one native call (`s.replace("", s)`) can allocate
+/// far past [`MAX_HEAP_BYTES`] before any check of starlark-rust's heap runs.
+pub fn evaluating() -> Option<String> {
+    EVALUATING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
 /// Runs one evaluation, turning a panic inside starlark-rust into a user error naming the
 /// file (or the target being analysed). Some of its natives panic on values too large for its heap rather
 /// than failing (`list(range(2147483647))`: "AlignedSize must not exceed u32::MAX"); such a
@@ -218,7 +238,9 @@ pub(crate) fn contain_panics<T>(
         }));
     });
     let outer = CONTAINING.with(|c| c.replace(true));
+    let outer_file = set_evaluating(Some(display.to_owned()));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(evaluate));
+    set_evaluating(outer_file);
     CONTAINING.with(|c| c.set(outer));
     result.unwrap_or_else(|payload| {
         let reason = payload
