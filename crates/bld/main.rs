@@ -139,7 +139,24 @@ fn watch_evaluation_memory() {
         });
 }
 
+/// Whether a panic is `println!` finding its reader gone (`bld history IMG | head -1`).
+fn is_broken_pipe(payload: &(dyn std::any::Any + Send)) -> bool {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    text.starts_with("failed printing to") && text.contains("Broken pipe")
+}
+
 fn main() -> ExitCode {
+    // A reader that stops reading ends bld quietly and successfully, as it does a `grep`.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !is_broken_pipe(info.payload()) {
+            default_hook(info);
+        }
+    }));
     watch_evaluation_memory();
     // Where the address space cannot hold such a stack, run on the main thread's.
     match std::thread::Builder::new()
@@ -147,7 +164,11 @@ fn main() -> ExitCode {
         .stack_size(STACK_BYTES)
         .spawn(run_command)
     {
-        Ok(worker) => worker.join().unwrap_or(ExitCode::from(2)),
+        Ok(worker) => match worker.join() {
+            Ok(code) => code,
+            Err(payload) if is_broken_pipe(payload.as_ref()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::from(2),
+        },
         Err(_) => run_command(),
     }
 }

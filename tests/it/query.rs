@@ -67,3 +67,31 @@ fn clean_removes_outputs_and_optionally_the_store() {
             > 0
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_bld_quietly() {
+    // More output than a pipe holds, so bld is still writing when `head -1` goes away.
+    let targets: String = (0..5000)
+        .map(|i| format!("filegroup(name = \"target_number_{i}\", srcs = [])\n"))
+        .collect();
+    let sandbox = Sandbox::with_files(&[("app/BUILD.star", &targets)]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bld"))
+        .args(["query", "//app/..."])
+        .current_dir(sandbox.ws())
+        .env("BLD_STORE", sandbox.store())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start bld");
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut first,
+    )
+    .expect("read");
+    assert!(first.contains("//app:target_number_0"), "{first}");
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
