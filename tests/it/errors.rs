@@ -185,3 +185,13 @@ fn a_failed_build_writes_no_output() {
     fails_with(&sandbox.bld(&["build", "//app/..."]), &["nope"]);
     assert!(!sandbox.ws().join("bld-out").exists());
 }
+
+#[test]
+fn a_store_directory_that_cannot_be_made_is_the_users_error() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.bld(&["--store-dir", "/proc/nope", "images"]);
+    fails_with(
+        &run,
+        &["the store `/proc/nope` cannot be used", "--store-dir"],
+    );
+}

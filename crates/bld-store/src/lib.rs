@@ -46,6 +46,21 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+    /// The store directory the user chose cannot be made or used (a bad `--store-dir`).
+    #[error(
+        "the store `{root}` cannot be used: cannot {action} `{path}`; choose another with `--store-dir DIR` or `BLD_STORE`"
+    )]
+    Unusable {
+        /// The store's root.
+        root: PathBuf,
+        /// What failed.
+        action: &'static str,
+        /// The path it failed on.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// A blob is missing.
     #[error("store: blob {0} is missing")]
     MissingBlob(Digest),
@@ -61,7 +76,10 @@ pub enum StoreError {
 
 impl Classify for StoreError {
     fn kind(&self) -> ErrorKind {
-        ErrorKind::Internal
+        match self {
+            StoreError::Unusable { .. } => ErrorKind::User,
+            _ => ErrorKind::Internal,
+        }
     }
 }
 
@@ -105,6 +123,22 @@ impl Store {
 
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
+        Store::open_dirs(root).map_err(|e| match e {
+            StoreError::Io {
+                action,
+                path,
+                source,
+            } => StoreError::Unusable {
+                root: root.to_owned(),
+                action,
+                path,
+                source,
+            },
+            other => other,
+        })
+    }
+
+    fn open_dirs(root: &Path) -> Result<Store, StoreError> {
         for dir in ["blobs/sha256", "ac", "analysis", "chunks", "tags", "images"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_error("create", &path))?;
