@@ -149,7 +149,48 @@ fn is_broken_pipe(payload: &(dyn std::any::Any + Send)) -> bool {
     text.starts_with("failed printing to") && text.contains("Broken pipe")
 }
 
+/// Set when a signal stops bld: the command's own outcome is then not reported.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The store this run uses, once the command line is parsed (for the interrupt handler).
+static STORE_ROOT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// On SIGINT or SIGTERM, stops the containers this process started and removes its temporary
+/// files (as BuildKit's runc executor does on cancel), clears the status line, says what
+/// happened and exits 130.
+fn stop_on_interrupt() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("bld-signals".to_owned())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+                if let Some(root) = STORE_ROOT.get()
+                    && let Ok(store) = bld_store::Store::open(root)
+                {
+                    bld_exec::stop_own_work(&store);
+                }
+                if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    eprint!("\r\x1b[2K");
+                }
+                let name = if signal == SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                eprintln!(
+                    "bld: interrupted ({name}): running steps were stopped and their files removed"
+                );
+                std::process::exit(130);
+            }
+        });
+}
+
 fn main() -> ExitCode {
+    stop_on_interrupt();
     // A reader that stops reading ends bld quietly and successfully, as it does a `grep`.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -186,6 +227,7 @@ fn run_command() -> ExitCode {
         }
     };
     let store = cli.store_dir.unwrap_or_else(bld_store::Store::default_root);
+    let _ = STORE_ROOT.set(store.clone());
     let result = match cli.command {
         Command::Build(args) => build::run(args, &store).map(|()| 0),
         Command::Query(args) => query::run(args).map(|()| 0),
@@ -215,6 +257,12 @@ fn run_command() -> ExitCode {
         }
         Command::Gc(args) => image::gc(args, &store).map(|()| 0),
     };
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        // What failed failed because it was stopped: the interrupt handler reports and exits.
+        loop {
+            std::thread::park();
+        }
+    }
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
         Err(error) => {

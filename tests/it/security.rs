@@ -693,3 +693,35 @@ fn a_kill_9_campaign_leaves_a_store_that_rebuilds_the_clean_digest() {
         );
     }
 }
+
+#[test]
+fn an_interrupted_build_stops_its_containers_and_removes_its_files() {
+    let sandbox = workspace("FROM busybox\nRUN busybox sleep 30\n");
+    for signal in ["-INT", "-TERM"] {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_bld"))
+            .args(["build", "//app:image"])
+            .current_dir(sandbox.ws())
+            .env("BLD_STORE", sandbox.store())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start bld");
+        wait_for("the step's container", || {
+            !containers(&sandbox.store()).is_empty()
+        });
+        tool("kill", &[signal, &child.id().to_string()]);
+        let output = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(130), "{signal}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{signal}: {stderr}");
+        assert_eq!(
+            containers(&sandbox.store()),
+            Vec::<String>::new(),
+            "{signal}"
+        );
+        assert_tmp_is_empty(&sandbox.store());
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let store = sandbox.store().display().to_string();
+        assert!(!mounts.lines().any(|l| l.contains(&store)), "{signal}");
+    }
+}

@@ -21,7 +21,7 @@ use bld_graph::{ActionGraph, ActionId};
 use bld_store::{FileDigests, Store};
 
 pub use record::ActionOutput;
-pub use step::{ContainerRequest, reap_abandoned, run_image};
+pub use step::{ContainerRequest, reap_abandoned, run_image, stop_own_work};
 
 /// How an action was satisfied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -258,6 +258,16 @@ pub fn reap_abandoned(store: &Store) {
     store.remove_abandoned_temps();
 }
 
+/// Stops what this process has running in `store` (when it is interrupted): kills and deletes
+/// its containers (their mounts go with their mount namespaces) and removes its temporary
+/// files.
+pub fn stop_own_work(store: &Store) {
+    if let Ok(state_dir) = store.private_dir("containers") {
+        bld_sandbox::reap_containers(&state_dir, &|owner| owner == bld_core::current_owner());
+    }
+    store.remove_own_temps();
+}
+
 /// What `bld run` asks of a container, over the image's own configuration.
 #[derive(Debug, Default)]
 pub struct ContainerRequest {

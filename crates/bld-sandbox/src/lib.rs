@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use bld_core::{Classify, ErrorKind};
 
 pub use layers::LayerStack;
-pub use reap::reap_abandoned;
+pub use reap::{reap_abandoned, reap_containers};
 pub use run::{BindOverlay, MountKind, RunOutcome, RunSpec, SandboxMount, run};
 pub use unpack::{LayerSource, discard, unpack_layer};
 pub use upper::{Change, ChangeKind, upper_changes};

@@ -7,6 +7,12 @@ use std::process::{Command, Stdio};
 /// [`crate::run`] makes them) whose bld process no longer runs; returns how many. A runtime
 /// that is not installed has nothing running.
 pub fn reap_abandoned(state_dir: &Path) -> usize {
+    reap_containers(state_dir, &|owner| !bld_core::is_running(owner))
+}
+
+/// Kills and deletes the containers under `state_dir` whose owner tag `whose` accepts (this
+/// process's own, when it is interrupted); returns how many.
+pub fn reap_containers(state_dir: &Path, whose: &dyn Fn(&str) -> bool) -> usize {
     let mut reaped = 0;
     let Ok(runtimes) = std::fs::read_dir(state_dir) else {
         return 0;
@@ -22,7 +28,7 @@ pub fn reap_abandoned(state_dir: &Path) -> usize {
             let Some(owner) = id.strip_prefix("bld-").and_then(bld_core::owner_of) else {
                 continue;
             };
-            if bld_core::is_running(owner) {
+            if !whose(owner) {
                 continue;
             }
             let runtime = |args: &[&str]| {

@@ -199,6 +199,23 @@ impl Store {
     /// directory, a layer half-unpacked or half-deleted); returns how many entries. Reap their
     /// containers first: a killed bld's container may still use its run directory.
     pub fn remove_abandoned_temps(&self) -> usize {
+        self.remove_temps_where(&|name| match bld_core::owner_of(name) {
+            Some(owner) => !bld_core::is_running(owner),
+            // Named by an older bld (`<pid>-…`): gone when that pid is.
+            None => name
+                .split('-')
+                .next()
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()),
+        })
+    }
+
+    /// Removes this process's own temporary files (when it is interrupted); returns how many.
+    pub fn remove_own_temps(&self) -> usize {
+        self.remove_temps_where(&|name| bld_core::owner_of(name) == Some(bld_core::current_owner()))
+    }
+
+    fn remove_temps_where(&self, doomed: &dyn Fn(&str) -> bool) -> usize {
         let tmp = self.root.join("tmp");
         let Ok(entries) = fs::read_dir(&tmp) else {
             return 0;
@@ -206,16 +223,7 @@ impl Store {
         let mut removed = 0;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let abandoned = match bld_core::owner_of(&name) {
-                Some(owner) => !bld_core::is_running(owner),
-                // Named by an older bld (`<pid>-…`): gone when that pid is.
-                None => name
-                    .split('-')
-                    .next()
-                    .and_then(|pid| pid.parse::<u32>().ok())
-                    .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()),
-            };
-            if abandoned && images::remove_any(&entry.path(), &entry.path()).is_ok() {
+            if doomed(&name) && images::remove_any(&entry.path(), &entry.path()).is_ok() {
                 removed += 1;
             }
         }
