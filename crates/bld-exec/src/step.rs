@@ -262,10 +262,24 @@ pub fn reap_abandoned(store: &Store) {
 /// its containers (their mounts go with their mount namespaces) and removes its temporary
 /// files.
 pub fn stop_own_work(store: &Store) {
-    if let Ok(state_dir) = store.private_dir("containers") {
-        bld_sandbox::reap_containers(&state_dir, &|owner| owner == bld_core::current_owner());
+    let own = |owner: &str| owner == bld_core::current_owner();
+    // A step being stopped may still be tearing down (its mounts, its run directory) for a
+    // moment: try again for up to a second until nothing of this process is left.
+    for _ in 0..20 {
+        if let Ok(state_dir) = store.private_dir("containers") {
+            bld_sandbox::reap_containers(&state_dir, &own);
+        }
+        store.remove_own_temps();
+        let left = fs::read_dir(store.root().join("tmp")).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| bld_core::owner_of(&e.file_name().to_string_lossy()).is_some_and(own))
+        });
+        if !left {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    store.remove_own_temps();
 }
 
 /// What `bld run` asks of a container, over the image's own configuration.
