@@ -151,6 +151,8 @@ fn is_broken_pipe(payload: &(dyn std::any::Any + Send)) -> bool {
 
 /// Set when a signal stops bld: the command's own outcome is then not reported.
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set when the interrupted command has wound down and waits to be ended.
+static COMMAND_STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The store this run uses, once the command line is parsed (for the interrupt handler).
 static STORE_ROOT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
@@ -171,6 +173,15 @@ fn stop_on_interrupt() {
                 if let Some(root) = STORE_ROOT.get()
                     && let Ok(store) = bld_store::Store::open(root)
                 {
+                    // Stopping the containers ends the steps; the command then winds down
+                    // (its last writes are atomic) and waits, and what it left is removed.
+                    bld_exec::stop_own_work(&store);
+                    for _ in 0..300 {
+                        if COMMAND_STOPPED.load(std::sync::atomic::Ordering::SeqCst) {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
                     bld_exec::stop_own_work(&store);
                 }
                 if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -259,6 +270,7 @@ fn run_command() -> ExitCode {
     };
     if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
         // What failed failed because it was stopped: the interrupt handler reports and exits.
+        COMMAND_STOPPED.store(true, std::sync::atomic::Ordering::SeqCst);
         loop {
             std::thread::park();
         }
