@@ -92,6 +92,30 @@ impl RootDir {
     }
 }
 
+impl RootDir {
+    /// Opens the file at `path` (`/`-separated, below the root) for reading, never through a
+    /// symlink nor out of the root.
+    pub fn open_file(&self, path: &str) -> io::Result<std::fs::File> {
+        let fd = rustix::fs::openat2(
+            &self.fd,
+            path,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            STAY_BENEATH,
+        )
+        .map_err(|e| io::Error::new(e.kind(), format!("`{path}`: {e}")))?;
+        Ok(std::fs::File::from(fd))
+    }
+
+    /// The directory holding `path` (`/`-separated, below the root; created when `create`)
+    /// and `path`'s last name, as [`RootDir::open_dir`] opens it.
+    pub fn open_parent<'p>(&self, path: &'p str, create: bool) -> io::Result<(OwnedFd, &'p str)> {
+        let (parents, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let parents: Vec<&str> = parents.split('/').filter(|p| !p.is_empty()).collect();
+        Ok((self.open_dir(&parents, create)?, name))
+    }
+}
+
 /// Opens the directory `name` in `dir`, refusing symlinks and anything outside `dir`.
 pub fn open_dir_at(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
     rustix::fs::openat2(

@@ -269,13 +269,7 @@ pub fn stop_own_work(store: &Store) {
         if let Ok(state_dir) = store.private_dir("containers") {
             bld_sandbox::reap_containers(&state_dir, &own);
         }
-        store.remove_own_temps();
-        let left = fs::read_dir(store.root().join("tmp")).is_ok_and(|entries| {
-            entries
-                .flatten()
-                .any(|e| bld_core::owner_of(&e.file_name().to_string_lossy()).is_some_and(own))
-        });
-        if !left {
+        if store.remove_own_temps() == 0 {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -551,37 +545,22 @@ fn step_mounts(
 /// kept as symlinks, directories with their modes. Writes to it (`rw`) are dropped with the
 /// run's directory.
 fn context_view(exec_root: &Path, entries: &[ViewEntry], view: &Path) -> std::io::Result<()> {
-    use bld_core::beneath::RootDir;
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
-    let source_root = RootDir::open(exec_root)?;
-    let open_source = |path: &str| -> std::io::Result<fs::File> {
-        let fd = rustix::fs::openat2(
-            source_root.fd(),
-            path,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-        )
-        .map_err(|e| std::io::Error::new(e.kind(), format!("`{path}`: {e}")))?;
-        Ok(fs::File::from(fd))
-    };
-    let split = |path: &str| -> (Vec<String>, String) {
-        let mut parts: Vec<String> = path.split('/').map(str::to_owned).collect();
-        let name = parts.pop().unwrap_or_default();
-        (parts, name)
+    use bld_core::beneath::{RootDir, create_file_at};
+    use rustix::fs::Mode;
+    use std::os::fd::AsFd;
+    let context = RootDir::open(exec_root)?;
+    let copy = |input: &Input, to: &mut fs::File, mode: u32| -> std::io::Result<()> {
+        let Input::Source(source) = input else {
+            return Err(std::io::Error::other("a context file that is not a source"));
+        };
+        std::io::copy(&mut context.open_file(source)?, to)?;
+        Ok(rustix::fs::fchmod(&*to, Mode::from_raw_mode(mode))?)
     };
     // A single file: the view is that file.
     if let [ViewEntry::File { path, input, mode }] = entries
         && path.is_empty()
     {
-        let Input::Source(source) = input else {
-            return Err(std::io::Error::other("a context file that is not a source"));
-        };
-        let mut from = open_source(source)?;
-        let mut to = fs::File::create(view)?;
-        std::io::copy(&mut from, &mut to)?;
-        rustix::fs::fchmod(&to, Mode::from_raw_mode(*mode))?;
-        return Ok(());
+        return copy(input, &mut fs::File::create(view)?, *mode);
     }
     fs::create_dir_all(view)?;
     let root = RootDir::open(view)?;
@@ -591,30 +570,20 @@ fn context_view(exec_root: &Path, entries: &[ViewEntry], view: &Path) -> std::io
             ViewEntry::Dir { path, mode } => {
                 let parts: Vec<&str> = path.split('/').collect();
                 root.open_dir(&parts, true)?;
-                dir_modes.push((path, *mode));
+                dir_modes.push((parts, *mode));
             }
             ViewEntry::File { path, input, mode } => {
-                let Input::Source(source) = input else {
-                    return Err(std::io::Error::other("a context file that is not a source"));
-                };
-                let (parents, name) = split(path);
-                let parents: Vec<&str> = parents.iter().map(String::as_str).collect();
-                let dir = root.open_dir(&parents, true)?;
-                let mut to =
-                    bld_core::beneath::create_file_at(std::os::fd::AsFd::as_fd(&dir), &name)?;
-                std::io::copy(&mut open_source(source)?, &mut to)?;
-                rustix::fs::fchmod(&to, Mode::from_raw_mode(*mode))?;
+                let (dir, name) = root.open_parent(path, true)?;
+                copy(input, &mut create_file_at(dir.as_fd(), name)?, *mode)?;
             }
             ViewEntry::Symlink { path, target } => {
-                let (parents, name) = split(path);
-                let parents: Vec<&str> = parents.iter().map(String::as_str).collect();
-                let dir = root.open_dir(&parents, true)?;
-                rustix::fs::symlinkat(target.as_str(), &dir, name.as_str())?;
+                let (dir, name) = root.open_parent(path, true)?;
+                rustix::fs::symlinkat(target.as_str(), &dir, name)?;
             }
         }
     }
-    for (path, mode) in dir_modes.into_iter().rev() {
-        let parts: Vec<&str> = path.split('/').collect();
+    // Modes last, deepest first: a read-only directory must not stop what goes inside it.
+    for (parts, mode) in dir_modes.into_iter().rev() {
         rustix::fs::fchmod(root.open_dir(&parts, false)?, Mode::from_raw_mode(mode))?;
     }
     Ok(())

@@ -242,14 +242,19 @@ fn entry_components(path: &Path) -> Result<Vec<&OsStr>, String> {
     Ok(components)
 }
 
-fn utf8<'a>(parts: &[&'a OsStr]) -> Result<Vec<&'a str>, String> {
-    parts
-        .iter()
+/// A layer path's parent directories and last name (UTF-8, the layer's own rules checked by
+/// [`entry_components`]); `None` for the root itself.
+fn parent_and_name(path: &Path) -> Result<Option<(Vec<&str>, &str)>, String> {
+    let parts = entry_components(path)?
+        .into_iter()
         .map(|p| {
             p.to_str()
                 .ok_or_else(|| format!("entry name `{}` is not UTF-8", p.to_string_lossy()))
         })
-        .collect()
+        .collect::<Result<Vec<&str>, String>>()?;
+    Ok(parts
+        .split_last()
+        .map(|(name, parents)| (parents.to_vec(), *name)))
 }
 
 fn unpack_into(layer: &LayerSource<'_>, root: &Path) -> Result<(), SandboxError> {
@@ -303,13 +308,14 @@ fn unpack_into(layer: &LayerSource<'_>, root: &Path) -> Result<(), SandboxError>
         let fd = dir
             .open_dir(&parts, false)
             .map_err(|e| bad(format!("`{}`: {e}", parts.join("/"))))?;
-        set_times(&fd, None, mtime)
+        set_times(fd.as_fd(), None, mtime)
             .map_err(io_error("set the mtime of", &root.join(parts.join("/"))))?;
     }
     Ok(())
 }
 
-fn set_times(dir: &OwnedFd, name: Option<&str>, mtime: u64) -> io::Result<()> {
+/// Sets the mtime (and atime) of `fd` itself, or of `name` in the directory `fd`.
+fn set_times(fd: BorrowedFd<'_>, name: Option<&str>, mtime: u64) -> io::Result<()> {
     let time = Timespec {
         tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
         tv_nsec: 0,
@@ -319,8 +325,8 @@ fn set_times(dir: &OwnedFd, name: Option<&str>, mtime: u64) -> io::Result<()> {
         last_modification: time,
     };
     match name {
-        None => rustix::fs::futimens(dir, &times)?,
-        Some(name) => rustix::fs::utimensat(dir, name, &times, AtFlags::SYMLINK_NOFOLLOW)?,
+        None => rustix::fs::futimens(fd, &times)?,
+        Some(name) => rustix::fs::utimensat(fd, name, &times, AtFlags::SYMLINK_NOFOLLOW)?,
     }
     Ok(())
 }
@@ -342,112 +348,90 @@ fn apply_entries<R: Read>(
             continue;
         }
         let path = entry.path().map_err(|e| bad(e.to_string()))?.into_owned();
-        let parts = entry_components(&path).map_err(&bad)?;
-        let Some((last, parents)) = parts.split_last() else {
+        let Some((parents, name)) = parent_and_name(&path).map_err(bad)? else {
             continue; // the root itself
         };
-        let parents = utf8(parents).map_err(&bad)?;
-        let name = utf8(&[*last]).map_err(&bad)?[0];
-        let at = |what: &str| format!("entry `{}`: {what}", path.display());
-        let parent = root
-            .open_dir(&parents, true)
-            .map_err(|e| bad(at(&e.to_string())))?;
+        // Every failure names the entry.
+        let at = |what: &dyn std::fmt::Display| bad(format!("entry `{}`: {what}", path.display()));
+        let parent = root.open_dir(&parents, true).map_err(|e| at(&e))?;
         if name == OPAQUE {
             rustix::fs::fsetxattr(&parent, "trusted.overlay.opaque", b"y", XattrFlags::empty())
-                .map_err(|e| bad(at(&format!("cannot mark its directory opaque: {e}"))))?;
+                .map_err(|e| at(&format!("cannot mark its directory opaque: {e}")))?;
             continue;
         }
         if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
             if hidden.is_empty() || hidden == "." || hidden == ".." {
-                return Err(bad(at("a whiteout without a name")));
+                return Err(at(&"a whiteout without a name"));
             }
-            remove_at(parent.as_fd(), hidden).map_err(|e| bad(at(&e.to_string())))?;
+            remove_at(parent.as_fd(), hidden).map_err(|e| at(&e))?;
             rustix::fs::mknodat(&parent, hidden, FileType::CharacterDevice, Mode::empty(), 0)
-                .map_err(|e| bad(at(&format!("cannot write the whiteout: {e}"))))?;
+                .map_err(|e| at(&format!("cannot write the whiteout: {e}")))?;
             continue;
         }
-        let xattrs = extended_attributes(&mut entry).map_err(|e| bad(at(&e)))?;
+        let xattrs = extended_attributes(&mut entry).map_err(|e| at(&e))?;
         let header = entry.header().clone();
-        let mode = header.mode().map_err(|e| bad(at(&e.to_string())))? & 0o7777;
-        let uid = header.uid().map_err(|e| bad(at(&e.to_string())))?;
-        let gid = header.gid().map_err(|e| bad(at(&e.to_string())))?;
-        let mtime = header.mtime().map_err(|e| bad(at(&e.to_string())))?;
-        let id = |n: u64| u32::try_from(n).map_err(|_| bad(at("owner out of range")));
-        let owner = (
-            Some(rustix::fs::Uid::from_raw(id(uid)?)),
-            Some(rustix::fs::Gid::from_raw(id(gid)?)),
-        );
-        let fail = |e: Errno| bad(at(&e.to_string()));
+        let mode = Mode::from_raw_mode(header.mode().map_err(|e| at(&e))? & 0o7777);
+        let mtime = header.mtime().map_err(|e| at(&e))?;
+        let id = |n: io::Result<u64>| {
+            u32::try_from(n.map_err(|e| at(&e))?).map_err(|_| at(&"owner out of range"))
+        };
+        let uid = Some(rustix::fs::Uid::from_raw(id(header.uid())?));
+        let gid = Some(rustix::fs::Gid::from_raw(id(header.gid())?));
+        // What is there goes, but a directory a directory entry describes again.
+        let existing = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW).ok();
+        let keep_dir = kind == tar::EntryType::Directory
+            && existing.is_some_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory);
+        if existing.is_some() && !keep_dir {
+            remove_at(parent.as_fd(), name).map_err(|e| at(&e))?;
+        }
+        let fail = |e: Errno| at(&e);
         match kind {
             tar::EntryType::Directory => {
-                match rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Directory => {}
-                    Ok(_) => {
-                        remove_at(parent.as_fd(), name).map_err(|e| bad(at(&e.to_string())))?;
-                        rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700))
-                            .map_err(fail)?;
-                    }
-                    Err(_) => rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700))
-                        .map_err(fail)?,
+                if !keep_dir {
+                    rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700)).map_err(fail)?;
                 }
                 let fd = open_dir_at(parent.as_fd(), name).map_err(fail)?;
-                rustix::fs::fchown(&fd, owner.0, owner.1).map_err(fail)?;
-                rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(fail)?;
+                rustix::fs::fchown(&fd, uid, gid).map_err(fail)?;
+                rustix::fs::fchmod(&fd, mode).map_err(fail)?;
                 set_xattrs(fd.as_fd(), &xattrs);
-                let mut all = parents.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+                let mut all: Vec<String> = parents.iter().map(|p| (*p).to_owned()).collect();
                 all.push(name.to_owned());
                 dir_times.push((all, mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                remove_at(parent.as_fd(), name).map_err(|e| bad(at(&e.to_string())))?;
-                let mut file =
-                    create_file_at(parent.as_fd(), name).map_err(|e| bad(at(&e.to_string())))?;
-                io::copy(&mut entry, &mut file).map_err(|e| bad(at(&e.to_string())))?;
-                rustix::fs::fchown(&file, owner.0, owner.1).map_err(fail)?;
-                rustix::fs::fchmod(&file, Mode::from_raw_mode(mode)).map_err(fail)?;
+                let mut file = create_file_at(parent.as_fd(), name).map_err(|e| at(&e))?;
+                io::copy(&mut entry, &mut file).map_err(|e| at(&e))?;
+                rustix::fs::fchown(&file, uid, gid).map_err(fail)?;
+                rustix::fs::fchmod(&file, mode).map_err(fail)?;
                 set_xattrs(file.as_fd(), &xattrs);
-                let time = Timespec {
-                    tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
-                    tv_nsec: 0,
-                };
-                rustix::fs::futimens(
-                    &file,
-                    &Timestamps {
-                        last_access: time,
-                        last_modification: time,
-                    },
-                )
-                .map_err(fail)?;
+                set_times(file.as_fd(), None, mtime).map_err(|e| at(&e))?;
             }
             tar::EntryType::Symlink => {
                 let target = entry
                     .link_name_bytes()
-                    .ok_or_else(|| bad(at("a symlink without a target")))?
+                    .ok_or_else(|| at(&"a symlink without a target"))?
                     .into_owned();
-                remove_at(parent.as_fd(), name).map_err(|e| bad(at(&e.to_string())))?;
                 rustix::fs::symlinkat(target.as_slice(), &parent, name).map_err(fail)?;
-                rustix::fs::chownat(&parent, name, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
+                rustix::fs::chownat(&parent, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
                     .map_err(fail)?;
-                set_times(&parent, Some(name), mtime).map_err(|e| bad(at(&e.to_string())))?;
+                set_times(parent.as_fd(), Some(name), mtime).map_err(|e| at(&e))?;
             }
             tar::EntryType::Link => {
                 let target = entry
                     .link_name()
-                    .map_err(|e| bad(at(&e.to_string())))?
-                    .ok_or_else(|| bad(at("a hard link without a target")))?
+                    .map_err(|e| at(&e))?
+                    .ok_or_else(|| at(&"a hard link without a target"))?
                     .into_owned();
-                let target_parts = entry_components(&target)
-                    .map_err(|e| bad(at(&format!("its hard link target: {e}"))))?;
-                let Some((target_name, target_parents)) = target_parts.split_last() else {
-                    return Err(bad(at("a hard link to the root")));
+                let Some((target_parents, target_name)) = parent_and_name(&target)
+                    .map_err(|e| at(&format!("its hard link target: {e}")))?
+                else {
+                    return Err(at(&"a hard link to the root"));
                 };
-                let target_parents = utf8(target_parents).map_err(&bad)?;
                 let target_dir = root
                     .open_dir(&target_parents, false)
-                    .map_err(|e| bad(at(&format!("its hard link target: {e}"))))?;
-                remove_at(parent.as_fd(), name).map_err(|e| bad(at(&e.to_string())))?;
-                rustix::fs::linkat(&target_dir, *target_name, &parent, name, AtFlags::empty())
-                    .map_err(|e| bad(at(&format!("cannot link to `{}`: {e}", target.display()))))?;
+                    .map_err(|e| at(&format!("its hard link target: {e}")))?;
+                rustix::fs::linkat(&target_dir, target_name, &parent, name, AtFlags::empty())
+                    .map_err(|e| at(&format!("cannot link to `{}`: {e}", target.display())))?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 let file_type = match kind {
@@ -457,20 +441,13 @@ fn apply_entries<R: Read>(
                 };
                 let major = header.device_major().ok().flatten().unwrap_or(0);
                 let minor = header.device_minor().ok().flatten().unwrap_or(0);
-                remove_at(parent.as_fd(), name).map_err(|e| bad(at(&e.to_string())))?;
-                rustix::fs::mknodat(
-                    &parent,
-                    name,
-                    file_type,
-                    Mode::empty(),
-                    rustix::fs::makedev(major, minor),
-                )
-                .map_err(fail)?;
-                rustix::fs::chownat(&parent, name, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
+                let device = rustix::fs::makedev(major, minor);
+                rustix::fs::mknodat(&parent, name, file_type, Mode::empty(), device)
                     .map_err(fail)?;
-                rustix::fs::chmodat(&parent, name, Mode::from_raw_mode(mode), AtFlags::empty())
+                rustix::fs::chownat(&parent, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
                     .map_err(fail)?;
-                set_times(&parent, Some(name), mtime).map_err(|e| bad(at(&e.to_string())))?;
+                rustix::fs::chmodat(&parent, name, mode, AtFlags::empty()).map_err(fail)?;
+                set_times(parent.as_fd(), Some(name), mtime).map_err(|e| at(&e))?;
             }
             // Other types (sockets, vendor extensions) have no place in a filesystem layer.
             _ => {}

@@ -208,26 +208,33 @@ impl Store {
                 .and_then(|pid| pid.parse::<u32>().ok())
                 .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()),
         })
+        .0
     }
 
-    /// Removes this process's own temporary files (when it is interrupted); returns how many.
+    /// Removes this process's own temporary files (when it is interrupted); returns how many
+    /// could not be removed (still in use).
     pub fn remove_own_temps(&self) -> usize {
-        self.remove_temps_where(&|name| bld_core::owner_of(name) == Some(bld_core::current_owner()))
+        let own = |name: &str| bld_core::owner_of(name) == Some(bld_core::current_owner());
+        let (_, left) = self.remove_temps_where(&own);
+        left
     }
 
-    fn remove_temps_where(&self, doomed: &dyn Fn(&str) -> bool) -> usize {
-        let tmp = self.root.join("tmp");
-        let Ok(entries) = fs::read_dir(&tmp) else {
-            return 0;
+    /// Removes the temporary files whose names `doomed` accepts; returns how many were removed
+    /// and how many could not be.
+    fn remove_temps_where(&self, doomed: &dyn Fn(&str) -> bool) -> (usize, usize) {
+        let Ok(entries) = fs::read_dir(self.root.join("tmp")) else {
+            return (0, 0);
         };
-        let mut removed = 0;
+        let (mut removed, mut left) = (0, 0);
         for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if doomed(&name) && images::remove_any(&entry.path(), &entry.path()).is_ok() {
-                removed += 1;
+            if doomed(&entry.file_name().to_string_lossy()) {
+                match images::remove_any(&entry.path(), &entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(_) => left += 1,
+                }
             }
         }
-        removed
+        (removed, left)
     }
 
     /// Stores `bytes`, returning their digest and size.
