@@ -6,6 +6,7 @@ pub mod beneath;
 mod digest;
 mod image_config;
 mod label;
+mod location;
 mod owner;
 mod reference;
 mod workspace;
@@ -14,6 +15,7 @@ pub use archive::is_tar_archive;
 pub use digest::{Digest, DigestParseError, Sha256Reader, Sha256Writer};
 pub use image_config::{Healthcheck, HistoryStep, ImageConfigSpec, host_platform};
 pub use label::{Label, LabelError, TargetPattern};
+pub use location::Location;
 pub use owner::{current_owner, is_running, owner_of};
 pub use reference::{ImageReference, ReferenceError, split_tag};
 pub use workspace::{BUILD_FILE, WORKSPACE_FILE, Workspace, WorkspaceError};
@@ -31,4 +33,9 @@ pub enum ErrorKind {
 pub trait Classify {
     /// Which side must act on this error.
     fn kind(&self) -> ErrorKind;
+
+    /// Where in a file the error is, when it is about a place in one (the CLI shows the line).
+    fn location(&self) -> Option<&Location> {
+        None
+    }
 }
