@@ -578,8 +578,11 @@ fn copy_mixes_heredocs_with_context_files_and_files_of_a_built_stage() {
     );
     let run = sandbox.bld(&["build", "//app:image"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("Dockerfile:2: COPY: with more than one source the destination must be a directory ending in `/`"),
+    assert_eq!(
+        run.stderr.lines().next(),
+        Some(
+            "error: app/Dockerfile:2:1: COPY: with more than one source the destination must be a directory ending in `/`, not `/dest` (analysing `//app:image`, declared at app/BUILD.star:1:1)"
+        ),
         "{}",
         run.stderr
     );

@@ -84,7 +84,7 @@ pub enum ContextError {
     NoSources,
     /// A source climbs out of the context root with `..`.
     #[error(
-        "COPY source `{src}` is outside the build context: expected a path inside the \
+        "source `{src}` is outside the build context: expected a path inside the \
          context root (no `..` above it)"
     )]
     SourceOutsideContext {
@@ -93,7 +93,7 @@ pub enum ContextError {
     },
     /// A source (or the directory part before its first wildcard) does not exist.
     #[error(
-        "COPY source `{src}` not found: lstat /{path}: no such file or directory (expected \
+        "source `{src}` not found: lstat /{path}: no such file or directory (expected \
          an existing path relative to the context root that .dockerignore does not exclude)"
     )]
     SourceNotFound {
@@ -104,7 +104,7 @@ pub enum ContextError {
     },
     /// Resolving a source goes through something that is not a directory.
     #[error(
-        "COPY source `{src}` cannot be resolved: /{path} is not a directory (expected a directory there)"
+        "source `{src}` cannot be resolved: /{path} is not a directory (expected a directory there)"
     )]
     NotADirectory {
         /// The source as written.
@@ -114,7 +114,7 @@ pub enum ContextError {
     },
     /// Resolving a source follows too many symlinks (usually a loop).
     #[error(
-        "COPY source `{src}`: too many levels of symbolic links (expected at most \
+        "source `{src}`: too many levels of symbolic links (expected at most \
          {MAX_SYMLINK_HOPS} symlinks to follow)"
     )]
     SymlinkLoop {
@@ -154,4 +154,17 @@ pub enum ContextError {
         /// What would replace it.
         incoming: &'static str,
     },
+}
+
+impl ContextError {
+    /// The source as written that the error is about, if it is about one.
+    pub fn source_written(&self) -> Option<&str> {
+        match self {
+            ContextError::SourceOutsideContext { src }
+            | ContextError::SourceNotFound { src, .. }
+            | ContextError::NotADirectory { src, .. }
+            | ContextError::SymlinkLoop { src } => Some(src),
+            _ => None,
+        }
+    }
 }

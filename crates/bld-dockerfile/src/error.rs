@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use bld_core::{Classify, ErrorKind};
+use bld_core::{Classify, ErrorKind, Location};
 
 /// A 1-based line and column in the Dockerfile text. Columns count characters, not bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -23,19 +23,23 @@ impl Position {
 
 impl fmt::Display for Position {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}, column {}", self.line, self.column)
+        write!(f, "{}:{}", self.line, self.column)
     }
 }
 
 /// Everything that can go wrong while parsing a Dockerfile or expanding a word in it.
 ///
-/// Errors found in a Dockerfile carry the [`Position`] of the offending text and say what was
-/// expected. Errors of word expansion ([`crate::ShellLex`]) name the word and the 1-based
-/// column inside it instead, since the word may not come from a file.
+/// Errors found in a Dockerfile carry the [`Position`] of the offending text
+/// ([`DockerfileError::position`]) and the instruction concerned
+/// ([`DockerfileError::instruction`]); the message (`Display`) says what is wrong and what was
+/// expected, without either, so that whoever names the file renders every error one way:
+/// `Dockerfile:3:6: COPY: unknown flag `--frm`: …` ([`DockerfileError::location`] gives the
+/// place with the line's text). Errors of word expansion ([`crate::ShellLex`]) name the word
+/// and the 1-based column inside it instead, since the word may not come from a file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DockerfileError {
     /// A line starts with a word that is not a Dockerfile instruction.
-    #[error("{at}: unknown instruction `{found}`: expected one of {}{}",
+    #[error("unknown instruction `{found}`: expected one of {}{}",
         crate::ast::Keyword::ALL_NAMES,
         .suggestion.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
     UnknownInstruction {
@@ -48,16 +52,14 @@ pub enum DockerfileError {
     },
 
     /// The text holds no instruction at all (only blank lines, comments or directives).
-    #[error(
-        "{at}: the Dockerfile has no instructions: expected at least one instruction such as FROM"
-    )]
+    #[error("the Dockerfile has no instructions: expected at least one instruction such as FROM")]
     NoInstructions {
         /// The end of the text.
         at: Position,
     },
 
     /// A parser directive (`# syntax=`, `# escape=`, `# check=`) appears twice.
-    #[error("{at}: parser directive `{directive}` is given more than once: expected at most one")]
+    #[error("parser directive `{directive}` is given more than once: expected at most one")]
     DuplicateDirective {
         /// Where the repeated directive is.
         at: Position,
@@ -66,7 +68,7 @@ pub enum DockerfileError {
     },
 
     /// `# escape=` names something other than a backslash or a backtick.
-    #[error("{at}: invalid escape character `{value}`: expected `\\` or `` ` ``")]
+    #[error("invalid escape character `{value}`: expected `\\` or `` ` ``")]
     InvalidEscapeCharacter {
         /// Where the directive is.
         at: Position,
@@ -75,7 +77,7 @@ pub enum DockerfileError {
     },
 
     /// An instruction lacks arguments it needs.
-    #[error("{at}: {instruction} is missing arguments: expected {expected}")]
+    #[error("missing arguments: expected {expected}")]
     MissingArguments {
         /// Where the arguments should start.
         at: Position,
@@ -86,7 +88,7 @@ pub enum DockerfileError {
     },
 
     /// An instruction's arguments are present but malformed.
-    #[error("{at}: invalid {instruction} arguments `{found}`: expected {expected}")]
+    #[error("invalid arguments `{found}`: expected {expected}")]
     InvalidArguments {
         /// Where the arguments start.
         at: Position,
@@ -100,7 +102,7 @@ pub enum DockerfileError {
 
     /// A JSON array argument contains something other than strings.
     #[error(
-        "{at}: the JSON array of {instruction} holds a value that is not a string: expected an array of strings such as [\"a\", \"b\"]"
+        "the JSON array holds a value that is not a string: expected an array of strings such as [\"a\", \"b\"]"
     )]
     NotStringArray {
         /// Where the array starts.
@@ -111,7 +113,7 @@ pub enum DockerfileError {
 
     /// An instruction that only takes the JSON (exec) form was given something else.
     #[error(
-        "{at}: {instruction} takes its arguments in JSON form only: expected an array of strings such as [\"/bin/sh\", \"-c\"], found `{found}`"
+        "the arguments must be in JSON form: expected an array of strings such as [\"/bin/sh\", \"-c\"], found `{found}`"
     )]
     JsonFormRequired {
         /// Where the arguments start.
@@ -123,18 +125,18 @@ pub enum DockerfileError {
     },
 
     /// A heredoc (`<<NAME`) is not closed before the end of the file.
-    #[error(
-        "{at}: unterminated heredoc `<<{name}`: expected a line `{name}` before the end of the file"
-    )]
+    #[error("unterminated heredoc `<<{name}`: expected a line `{name}` before the end of the file")]
     UnterminatedHeredoc {
         /// Where the heredoc marker is.
         at: Position,
+        /// The instruction, upper-cased.
+        instruction: &'static str,
         /// The delimiter word.
         name: String,
     },
 
     /// A heredoc is used where it cannot be (for example as the destination of COPY).
-    #[error("{at}: {instruction} cannot take a heredoc as {role}: expected a path")]
+    #[error("a heredoc cannot be {role}: expected a path")]
     MisplacedHeredoc {
         /// Where the arguments start.
         at: Position,
@@ -145,7 +147,7 @@ pub enum DockerfileError {
     },
 
     /// A flag that the instruction does not take.
-    #[error("{at}: {instruction} does not take the flag `--{flag}`: expected {expected}")]
+    #[error("unknown flag `--{flag}`: expected {expected}")]
     UnknownFlag {
         /// Where the flag is.
         at: Position,
@@ -158,9 +160,7 @@ pub enum DockerfileError {
     },
 
     /// A flag that may appear once is given again.
-    #[error(
-        "{at}: {instruction} takes the flag `--{flag}` only once: expected a single `--{flag}`"
-    )]
+    #[error("the flag `--{flag}` is given more than once: expected a single `--{flag}`")]
     DuplicateFlag {
         /// Where the repeated flag is.
         at: Position,
@@ -171,7 +171,7 @@ pub enum DockerfileError {
     },
 
     /// A flag has a value that does not parse.
-    #[error("{at}: invalid value `{value}` for `--{flag}` of {instruction}: expected {expected}")]
+    #[error("invalid value `{value}` for `--{flag}`: expected {expected}")]
     InvalidFlagValue {
         /// Where the flag is.
         at: Position,
@@ -186,7 +186,7 @@ pub enum DockerfileError {
     },
 
     /// A `RUN --mount=` specification that does not parse.
-    #[error("{at}: invalid mount `{spec}`: {reason}")]
+    #[error("invalid mount `{spec}`: {reason}")]
     InvalidMount {
         /// Where the `--mount` flag is.
         at: Position,
@@ -198,7 +198,7 @@ pub enum DockerfileError {
 
     /// `FROM ... AS name` with a name BuildKit would reject.
     #[error(
-        "{at}: invalid stage name `{name}`: expected a letter followed by letters, digits, `-`, `_` or `.`"
+        "invalid stage name `{name}`: expected a letter followed by letters, digits, `-`, `_` or `.`"
     )]
     InvalidStageName {
         /// Where the FROM arguments start.
@@ -209,7 +209,7 @@ pub enum DockerfileError {
 
     /// `ONBUILD` wrapping an instruction it cannot trigger.
     #[error(
-        "{at}: {trigger} cannot be an ONBUILD trigger: expected any instruction but ONBUILD, FROM or MAINTAINER"
+        "{trigger} cannot be a trigger: expected any instruction but ONBUILD, FROM or MAINTAINER"
     )]
     InvalidOnbuildTrigger {
         /// Where the trigger instruction is.
@@ -219,9 +219,7 @@ pub enum DockerfileError {
     },
 
     /// An instruction other than ARG comes before the first FROM.
-    #[error(
-        "{at}: {instruction} comes before the first FROM: expected FROM (only ARG may precede it)"
-    )]
+    #[error("before the first FROM: expected FROM first (only ARG may precede it)")]
     InstructionBeforeFrom {
         /// Where the instruction is.
         at: Position,
@@ -230,17 +228,19 @@ pub enum DockerfileError {
     },
 
     /// The Dockerfile has no FROM, so no stage to build.
-    #[error("{at}: the Dockerfile has no FROM instruction: expected at least one stage")]
+    #[error("the Dockerfile has no FROM instruction: expected at least one stage")]
     NoStages {
         /// The last line of the Dockerfile.
         at: Position,
     },
 
     /// A word-expansion error inside a Dockerfile, located in the file.
-    #[error("{at}: {source}")]
+    #[error("{source}")]
     InWord {
         /// Where the word is in the Dockerfile.
         at: Position,
+        /// The instruction the word belongs to, upper-cased.
+        instruction: &'static str,
         /// The expansion error.
         source: Box<DockerfileError>,
     },
@@ -411,18 +411,85 @@ impl DockerfileError {
         }
     }
 
-    /// Attaches a Dockerfile position to a word-expansion error; errors that already have a
-    /// position are returned unchanged.
-    pub fn located_at(self, at: Position) -> DockerfileError {
+    /// The instruction the error is about (`COPY`), if it is about one.
+    pub fn instruction(&self) -> Option<&'static str> {
+        use DockerfileError::*;
+        match self {
+            MissingArguments { instruction, .. }
+            | InvalidArguments { instruction, .. }
+            | NotStringArray { instruction, .. }
+            | JsonFormRequired { instruction, .. }
+            | UnterminatedHeredoc { instruction, .. }
+            | MisplacedHeredoc { instruction, .. }
+            | UnknownFlag { instruction, .. }
+            | DuplicateFlag { instruction, .. }
+            | InvalidFlagValue { instruction, .. }
+            | InstructionBeforeFrom { instruction, .. }
+            | InWord { instruction, .. } => Some(instruction),
+            InvalidMount { .. } => Some("RUN"),
+            InvalidStageName { .. } => Some("FROM"),
+            InvalidOnbuildTrigger { .. } => Some("ONBUILD"),
+            UnknownInstruction { .. }
+            | NoInstructions { .. }
+            | DuplicateDirective { .. }
+            | InvalidEscapeCharacter { .. }
+            | NoStages { .. }
+            | UnterminatedQuote { .. }
+            | UnterminatedSubstitution { .. }
+            | BadSubstitution { .. }
+            | UnsupportedModifier { .. }
+            | RequiredVariable { .. }
+            | InvalidPattern { .. }
+            | WordTooLarge { .. }
+            | ExpansionBudgetExceeded { .. }
+            | NestingTooDeep { .. } => None,
+        }
+    }
+
+    /// The place in `source` (the Dockerfile's text, which messages call `file`) this error is
+    /// about, marking the offending word (an unknown instruction, a flag) or else the rest of
+    /// the line; `None` for word-expansion errors outside a Dockerfile.
+    pub fn location(&self, file: &str, source: &str) -> Option<Location> {
+        use DockerfileError::*;
+        let at = self.position()?;
+        let width = match self {
+            UnknownInstruction { found, .. } => Some(found.chars().count()),
+            UnknownFlag { flag, .. } | DuplicateFlag { flag, .. } => Some(flag.chars().count() + 2),
+            _ => None,
+        };
+        Some(match width {
+            Some(width) => Location::in_text(file, source, at.line, at.column, width),
+            None => Location::to_line_end(file, source, at.line, at.column),
+        })
+    }
+
+    /// Attaches a Dockerfile position (in `instruction`) to a word-expansion error; errors
+    /// that already have a position are returned unchanged.
+    pub fn located_at(self, at: Position, instruction: crate::Keyword) -> DockerfileError {
         if self.position().is_some() {
             self
         } else {
             DockerfileError::InWord {
                 at,
+                instruction: instruction.name(),
                 source: Box::new(self),
             }
         }
     }
+}
+
+/// `line:column: INSTRUCTION: message`, the one rendering of an error, without a file name.
+#[cfg(test)]
+pub(crate) fn rendered(error: &DockerfileError) -> String {
+    let at = error
+        .position()
+        .map(|at| format!("{at}: "))
+        .unwrap_or_default();
+    let instruction = error
+        .instruction()
+        .map(|name| format!("{name}: "))
+        .unwrap_or_default();
+    format!("{at}{instruction}{error}")
 }
 
 impl Classify for DockerfileError {

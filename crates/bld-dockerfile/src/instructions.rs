@@ -16,7 +16,7 @@ mod tests;
 use std::time::Duration;
 
 use crate::ast::{Heredoc, Keyword, Node};
-use crate::error::DockerfileError;
+use crate::error::{DockerfileError, Position};
 
 pub use run_options::{
     BindMount, CacheMount, CacheSharing, Mount, NetworkMode, SecretMount, SecurityMode, SshMount,
@@ -247,7 +247,8 @@ impl Instruction {
     }
 }
 
-/// An instruction with the lines it spans in the Dockerfile.
+/// An instruction with where it is in the Dockerfile: the lines it spans, and where its
+/// keyword, flags and arguments start (for errors that point at the offending word).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocatedInstruction {
     /// The instruction.
@@ -256,15 +257,77 @@ pub struct LocatedInstruction {
     pub start_line: usize,
     /// 1-based last line (continuations and heredoc bodies included).
     pub end_line: usize,
+    /// Where the keyword starts.
+    pub position: Position,
+    /// The flags as written (`--from=build`), each with where it starts.
+    pub flags: Vec<(String, Position)>,
+    /// The arguments as the parser split them (quotes kept), each with where it starts; the
+    /// arguments' start for a word not found as written (a JSON-form string with escapes).
+    pub arguments: Vec<(String, Position)>,
 }
 
 impl LocatedInstruction {
-    /// Checks `node` and keeps its lines.
+    /// Checks `node` and keeps its positions.
     pub fn from_node(node: &Node) -> Result<LocatedInstruction, DockerfileError> {
+        let flags = node
+            .flags
+            .iter()
+            .enumerate()
+            .map(|(index, flag)| (flag.clone(), node.flag_position(index)))
+            .collect();
+        let mut arguments = Vec::new();
+        let mut cursor = node.args_offset.min(node.original.len());
+        for word in &node.args {
+            let found = node
+                .original
+                .get(cursor..)
+                .and_then(|rest| rest.find(word.as_str()))
+                .filter(|_| !word.is_empty());
+            let at = match found {
+                Some(offset) => {
+                    cursor += offset + word.len();
+                    node.position_of(cursor - word.len())
+                }
+                None => node.arguments_position(),
+            };
+            arguments.push((word.clone(), at));
+        }
         Ok(LocatedInstruction {
             instruction: Instruction::from_node(node)?,
             start_line: node.start_line,
             end_line: node.end_line,
+            position: node.position(),
+            flags,
+            arguments,
+        })
+    }
+
+    /// An instruction that does not come from the text as such (an `ONBUILD` trigger run by
+    /// a stage built on the image), placed at `position`, with no words to point at.
+    pub fn placed_at(instruction: Instruction, position: Position) -> LocatedInstruction {
+        LocatedInstruction {
+            instruction,
+            start_line: position.line,
+            end_line: position.line,
+            position,
+            flags: Vec::new(),
+            arguments: Vec::new(),
+        }
+    }
+
+    /// Where the argument written as `word` starts, if the instruction has one.
+    pub fn argument_position(&self, word: &str) -> Option<Position> {
+        self.arguments
+            .iter()
+            .find(|(written, _)| written == word)
+            .map(|(_, at)| *at)
+    }
+
+    /// The flag `--name` as written (`--from=build`) and where it starts, if given.
+    pub fn flag(&self, name: &str) -> Option<(&str, Position)> {
+        self.flags.iter().find_map(|(written, at)| {
+            let rest = written.strip_prefix("--")?.strip_prefix(name)?;
+            (rest.is_empty() || rest.starts_with('=')).then_some((written.as_str(), *at))
         })
     }
 }

@@ -135,7 +135,7 @@ impl<'a> Parser<'a> {
     /// Reads the bodies of the heredocs named on `logical` from the following lines.
     fn read_heredocs(&mut self, node: &mut Node, logical: &str) -> Result<(), DockerfileError> {
         let markers = heredoc::heredocs_from_line(logical)
-            .map_err(|error| error.located_at(node.arguments_position()))?;
+            .map_err(|error| error.located_at(node.arguments_position(), node.keyword))?;
         for (mut heredoc, marker_offset) in markers {
             let mut terminated = false;
             while let Some(raw) = self.next_line() {
@@ -152,6 +152,7 @@ impl<'a> Parser<'a> {
             if !terminated {
                 return Err(DockerfileError::UnterminatedHeredoc {
                     at: node.position_of(marker_offset),
+                    instruction: node.keyword.name(),
                     name: heredoc.name,
                 });
             }

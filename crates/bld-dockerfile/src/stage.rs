@@ -25,6 +25,8 @@ pub struct Stage {
     pub instructions: Vec<LocatedInstruction>,
     /// 1-based line of the `FROM`.
     pub start_line: usize,
+    /// The `FROM` instruction itself, with its positions (for errors about the base).
+    pub from: LocatedInstruction,
 }
 
 /// Checks every instruction and groups them into stages.
@@ -36,27 +38,25 @@ pub fn stages(dockerfile: &Dockerfile) -> Result<Vec<Stage>, DockerfileError> {
     let mut stages: Vec<Stage> = Vec::new();
     for node in &dockerfile.nodes {
         let located = LocatedInstruction::from_node(node)?;
-        match located.instruction {
+        match &located.instruction {
             Instruction::From {
                 image,
                 name,
                 platform,
             } => stages.push(Stage {
                 index: stages.len(),
-                name,
-                base: image,
-                platform,
+                name: name.clone(),
+                base: image.clone(),
+                platform: platform.clone(),
                 global_args: Arc::from([]),
                 instructions: Vec::new(),
                 start_line: located.start_line,
+                from: located,
             }),
             instruction => match stages.last_mut() {
-                Some(stage) => stage.instructions.push(LocatedInstruction {
-                    instruction,
-                    ..located
-                }),
+                Some(stage) => stage.instructions.push(located),
                 None => match instruction {
-                    Instruction::Arg { args } => global_args.extend(args),
+                    Instruction::Arg { args } => global_args.extend(args.iter().cloned()),
                     other => {
                         return Err(DockerfileError::InstructionBeforeFrom {
                             at: node.position(),

@@ -22,9 +22,9 @@ use starlark::values::none::NoneOr;
 use starlark::values::{NoSerialize, StarlarkValue, Value, ValueLike};
 use starlark_derive::{starlark_module, starlark_value};
 
-use crate::dockerfile::{DockerfileBuild, lower_dockerfile};
 use crate::sources::Sources;
 use crate::values::{Artifact, ArtifactKind};
+use bld_dockerfile_lower::{DockerfileBuild, lower_dockerfile};
 
 /// Analysis-wide state the primitives write to (reached through `eval.extra`).
 #[derive(ProvidesStaticType)]
@@ -523,7 +523,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             display: src.short_path.clone(),
             context: tree,
             context_dir: package_dir,
-            sources: Some(analysis.sources.clone()),
+            files: Box::new(analysis.sources.clone()),
             context_prefix: package.to_owned(),
             target: target.into_option(),
             build_args: string_pairs(build_args.unwrap_or_else(Value::new_none), "build_args")?,
@@ -533,8 +533,8 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             owner: owner.clone(),
             output_name: name.to_owned(),
         };
-        let image = lower_dockerfile(&build, &mut analysis.graph.borrow_mut())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The typed error goes through Starlark as it is: analysis reports it located.
+        let image = lower_dockerfile(&build, &mut analysis.graph.borrow_mut())?;
         Ok(Artifact {
             kind: ArtifactKind::Image,
             owner: owner.clone(),

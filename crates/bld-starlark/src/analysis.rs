@@ -158,6 +158,17 @@ fn default_files<'v>(target: Value<'v>) -> Vec<&'v Artifact> {
         .unwrap_or_default()
 }
 
+/// The Dockerfile error a rule's `ctx.actions.dockerfile` raised, if that is what failed.
+fn lowering_error(error: &starlark::Error) -> Option<bld_dockerfile_lower::LowerError> {
+    match error.kind() {
+        starlark::ErrorKind::Native(inner) | starlark::ErrorKind::Other(inner) => inner
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<bld_dockerfile_lower::LowerError>())
+            .cloned(),
+        _ => None,
+    }
+}
+
 fn analyse_target<'v>(
     eval: &mut Evaluator<'v, '_, '_>,
     decl: &crate::TargetDecl,
@@ -179,6 +190,13 @@ fn analyse_target<'v>(
     let result = eval
         .eval_function(rule.implementation.to_value(), &[ctx], &[])
         .map_err(|e| match crate::limits::limit_of(&e) {
+            _ if let Some(error) = lowering_error(&e) => FrontendError::Dockerfile {
+                error,
+                analysing: Some(format!(
+                    "analysing `{}`, declared at {}",
+                    decl.label, decl.location
+                )),
+            },
             Some((location, limit)) => FrontendError::Limit {
                 location: format!(
                     "{} (analysing `{}`)",

@@ -13,7 +13,6 @@ mod actions;
 mod analysis;
 mod attrs;
 mod cache;
-mod dockerfile;
 mod glob;
 mod globals;
 pub mod limits;
@@ -28,7 +27,6 @@ use bld_core::{Classify, ErrorKind};
 pub use analysis::{Analysis, AnalysisOptions, AnalyzedTarget, TargetOutput, analyze};
 pub use attrs::AttrValue;
 pub use cache::{decode_analysis_if_valid, encode_analysis};
-pub use dockerfile::{DockerfileBuild, lower_dockerfile};
 pub use load::Loader;
 pub use package::TargetDecl;
 pub use patterns::{TargetSet, expand_patterns, query_deps};
@@ -50,6 +48,14 @@ pub enum FrontendError {
         location: String,
         /// Which limit.
         limit: limits::Limit,
+    },
+    /// A Dockerfile that cannot be lowered to actions (or parsed), in the target analysed.
+    #[error("{error}{}", .analysing.as_ref().map(|a| format!(" ({a})")).unwrap_or_default())]
+    Dockerfile {
+        /// Where in the Dockerfile, in which instruction, what is wrong.
+        error: bld_dockerfile_lower::LowerError,
+        /// The target being analysed and where it is declared, if known.
+        analysing: Option<String>,
     },
     /// Reading the workspace failed for a reason other than a missing file.
     #[error("cannot read `{path}`")]
@@ -84,11 +90,29 @@ impl FrontendError {
     }
 }
 
+impl From<bld_dockerfile_lower::LowerError> for FrontendError {
+    /// A Dockerfile error outside any target's analysis (`bld build .`).
+    fn from(error: bld_dockerfile_lower::LowerError) -> FrontendError {
+        FrontendError::Dockerfile {
+            error,
+            analysing: None,
+        }
+    }
+}
+
 impl Classify for FrontendError {
     fn kind(&self) -> ErrorKind {
         match self {
             FrontendError::User { .. } | FrontendError::Limit { .. } => ErrorKind::User,
+            FrontendError::Dockerfile { error, .. } => error.kind(),
             FrontendError::Io { .. } => ErrorKind::Internal,
+        }
+    }
+
+    fn location(&self) -> Option<&bld_core::Location> {
+        match self {
+            FrontendError::Dockerfile { error, .. } => error.location(),
+            _ => None,
         }
     }
 }

@@ -204,3 +204,9 @@ impl std::hash::Hash for Observation {
         }
     }
 }
+
+impl bld_dockerfile_lower::ContextFiles for Sources {
+    fn is_tar_archive(&self, path: &Path) -> io::Result<bool> {
+        Sources::is_tar_archive(self, path)
+    }
+}

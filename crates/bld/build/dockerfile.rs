@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use bld_core::{ImageReference, Label};
 use bld_dockerfile::context::{ContextTree, DockerIgnore};
+use bld_dockerfile_lower::{DirectFiles, DockerfileBuild, lower_dockerfile};
 use bld_exec::{ActionOutput, ExecContext};
 use bld_graph::{Action, ActionGraph, ActionKind, Input};
-use bld_starlark::{DockerfileBuild, lower_dockerfile};
+use bld_starlark::FrontendError;
 use bld_store::{FileDigests, Store};
 
 use super::{BuildArgs, Phases, source_date_epoch};
@@ -153,7 +154,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
         display,
         context: tree,
         context_dir: context.clone(),
-        sources: None,
+        files: Box::new(DirectFiles),
         context_prefix: String::new(),
         target: args.target.clone(),
         build_args: build_args(&args.build_arg),
@@ -183,7 +184,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
             build.named_images.insert(name, Input::Output(id));
         }
     }
-    let image = lower_dockerfile(&build, &mut graph)?;
+    let image = lower_dockerfile(&build, &mut graph).map_err(FrontendError::from)?;
     phases.mark("lowering");
 
     let file_digests = FileDigests::load(&store);

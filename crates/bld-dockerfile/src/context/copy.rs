@@ -271,7 +271,7 @@ fn expand(tree: &ContextTree, raw: &str, out: &mut Vec<Source>) -> Result<(), Co
         .iter()
         .map(|part| {
             glob_component(part).map_err(|reason| ContextError::InvalidPattern {
-                origin: format!("COPY source `{raw}`"),
+                origin: format!("source `{raw}`"),
                 pattern: (*part).to_string(),
                 reason,
             })
@@ -405,7 +405,7 @@ fn plan_parents(
         } else {
             let compiled = PathPattern::compile(&pattern_clean).map_err(|reason| {
                 ContextError::InvalidPattern {
-                    origin: format!("COPY --parents source `{raw}`"),
+                    origin: format!("--parents source `{raw}`"),
                     pattern: pattern_clean.clone(),
                     reason,
                 }

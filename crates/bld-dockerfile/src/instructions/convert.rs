@@ -218,7 +218,7 @@ fn check_expandable(node: &Node, word: &str) -> Result<(), DockerfileError> {
     lex.skip_unset_env = true;
     lex.process_word(word, &EmptyEnvironment)
         .map(drop)
-        .map_err(|error| error.located_at(node.arguments_position()))
+        .map_err(|error| error.located_at(node.arguments_position(), node.keyword))
 }
 
 fn key_values(node: &Node) -> Result<Vec<KeyValue>, DockerfileError> {
@@ -442,7 +442,8 @@ fn sources_and_dest(node: &Node) -> Result<(Vec<String>, Vec<Heredoc>, String), 
         return Err(missing(node, "one or more sources and a destination"));
     };
     let at = node.arguments_position();
-    let marker = |word: &str| parse_heredoc_marker(word).map_err(|error| error.located_at(at));
+    let marker =
+        |word: &str| parse_heredoc_marker(word).map_err(|error| error.located_at(at, node.keyword));
     if marker(dest)?.is_some() {
         return Err(DockerfileError::MisplacedHeredoc {
             at,

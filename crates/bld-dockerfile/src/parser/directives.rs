@@ -116,11 +116,7 @@ mod tests {
         let mut scanner = DirectiveScanner::default();
         assert!(scanner.check("# escape=`", 1).expect("ok").is_some());
         let error = scanner.check("# escape=\\", 2).expect_err("duplicate");
-        assert!(
-            error
-                .to_string()
-                .starts_with("line 2, column 1: parser directive `escape`")
-        );
+        assert!(crate::error::rendered(&error).starts_with("2:1: parser directive `escape`"));
         let mut scanner = DirectiveScanner::default();
         assert!(scanner.check("# escape=x", 1).is_err());
     }

@@ -12,15 +12,15 @@ fn parse_error(text: &str) -> DockerfileError {
 fn unknown_instruction_names_line_column_and_choices() {
     let error = parse_error("FROM alpine\n\nFORM x\n");
     assert_eq!(
-        error.to_string(),
-        "line 3, column 1: unknown instruction `FORM`: expected one of FROM, RUN, CMD, LABEL, \
+        crate::error::rendered(&error),
+        "3:1: unknown instruction `FORM`: expected one of FROM, RUN, CMD, LABEL, \
          MAINTAINER, EXPOSE, ENV, ADD, COPY, ENTRYPOINT, VOLUME, USER, WORKDIR, ARG, ONBUILD, \
          STOPSIGNAL, HEALTHCHECK, SHELL (did you mean `FROM`?)"
     );
     let error = parse_error("FROM alpine\n   bogus thing\n");
     assert_eq!(error.position(), Some(Position::new(2, 4)));
     assert!(
-        error.to_string().contains("unknown instruction `bogus`"),
+        crate::error::rendered(&error).contains("unknown instruction `bogus`"),
         "{error}"
     );
 }
@@ -40,9 +40,7 @@ fn empty_and_comment_only_files_have_no_instructions() {
             "{text:?}: {error}"
         );
         assert!(
-            error
-                .to_string()
-                .contains("expected at least one instruction"),
+            crate::error::rendered(&error).contains("expected at least one instruction"),
             "{error}"
         );
     }
@@ -52,16 +50,12 @@ fn empty_and_comment_only_files_have_no_instructions() {
 fn env_without_value_is_located() {
     let error = parse_error("FROM busybox\nENV  PATH\n");
     assert_eq!(
-        error.to_string(),
-        "line 2, column 6: ENV is missing arguments: expected a name and a value: `NAME value` \
+        crate::error::rendered(&error),
+        "2:6: ENV: missing arguments: expected a name and a value: `NAME value` \
          or `NAME=value ...`"
     );
     let error = parse_error("FROM busybox\nLABEL a=1 b\n");
-    assert!(
-        error
-            .to_string()
-            .starts_with("line 2, column 7: invalid LABEL arguments `b`")
-    );
+    assert!(crate::error::rendered(&error).starts_with("2:7: LABEL: invalid arguments `b`"));
 }
 
 #[test]
@@ -106,11 +100,7 @@ fn directives_only_at_the_top() {
     assert_eq!(error.position(), Some(Position::new(2, 1)));
 
     let error = parse_error("# escape=x\nFROM a\n");
-    assert!(
-        error
-            .to_string()
-            .starts_with("line 1, column 1: invalid escape character `x`")
-    );
+    assert!(crate::error::rendered(&error).starts_with("1:1: invalid escape character `x`"));
 }
 
 #[test]
@@ -200,8 +190,8 @@ fn heredoc_in_onbuild_belongs_to_the_trigger() {
 fn unterminated_heredoc_points_at_its_marker() {
     let error = parse_error("FROM a\nRUN cat <<EOF > /x\nline\n");
     assert_eq!(
-        error.to_string(),
-        "line 2, column 9: unterminated heredoc `<<EOF`: expected a line `EOF` before the end \
+        crate::error::rendered(&error),
+        "2:9: RUN: unterminated heredoc `<<EOF`: expected a line `EOF` before the end \
          of the file"
     );
     let error = parse_error("FROM a\nRUN <<-END\n\tbody\n  END\n");
@@ -223,9 +213,7 @@ fn onbuild_thousands_deep_is_an_error_not_a_stack_overflow() {
     let parsed = parse(&text).expect("parses");
     let error = parsed.instructions().expect_err("nested ONBUILD");
     assert!(
-        error
-            .to_string()
-            .contains("line 2, column 9: ONBUILD cannot be an ONBUILD trigger"),
+        crate::error::rendered(&error).contains("2:9: ONBUILD: ONBUILD cannot be a trigger"),
         "{error}"
     );
 }

@@ -288,7 +288,7 @@ fn missing_source_is_an_lstat_error() {
     let err = error(&["a.txt", "nope.txt"], "/d/", &root());
     assert_eq!(
         err.to_string(),
-        "COPY source `nope.txt` not found: lstat /nope.txt: no such file or directory \
+        "source `nope.txt` not found: lstat /nope.txt: no such file or directory \
          (expected an existing path relative to the context root that .dockerignore does \
          not exclude)"
     );

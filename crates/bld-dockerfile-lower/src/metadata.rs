@@ -1,0 +1,357 @@
+//! Metadata instructions (BuildKit's `dispatchEnv`, `dispatchLabel`, `dispatchCmd`, …): what a
+//! stage sets over its base (the overlay the image action applies) and the effective values
+//! later instructions expand with. None of them adds a layer; most add a history entry.
+
+use std::collections::HashMap;
+
+use bld_core::{Healthcheck, ImageConfigSpec};
+use bld_dockerfile::instructions::{
+    ArgDefinition, Healthcheck as HealthcheckInstruction, KeyValue,
+};
+use bld_dockerfile::{CommandLine, Environment, Instruction, ShellLex};
+
+use crate::error::Problem;
+
+/// Configuration of one stage so far.
+#[derive(Debug, Clone)]
+pub(crate) struct StageConfig {
+    /// What this stage sets over its base image.
+    pub(crate) overlay: ImageConfigSpec,
+    /// Environment in effect (the base's plus this stage's `ENV`s).
+    pub(crate) env: Vec<(String, String)>,
+    /// `ARG`s declared in this stage, with their values.
+    pub(crate) args: HashMap<String, String>,
+    /// `WORKDIR` in effect.
+    pub(crate) workdir: String,
+    /// `USER` in effect.
+    pub(crate) user: String,
+    /// `SHELL` in effect.
+    pub(crate) shell: Vec<String>,
+    /// `ONBUILD` triggers of the image so far, which a stage built on it runs first.
+    pub(crate) triggers: Vec<Instruction>,
+    /// `VOLUME`s declared so far (absolute paths), inherited from earlier stages.
+    pub(crate) volumes: Vec<String>,
+}
+
+impl Default for StageConfig {
+    fn default() -> Self {
+        StageConfig {
+            overlay: ImageConfigSpec::default(),
+            env: Vec::new(),
+            args: HashMap::new(),
+            workdir: "/".to_owned(),
+            user: String::new(),
+            shell: vec!["/bin/sh".to_owned(), "-c".to_owned()],
+            triggers: Vec::new(),
+            volumes: Vec::new(),
+        }
+    }
+}
+
+/// The `PATH` BuildKit and buildah give an image built on `scratch`.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A stage's variables as word expansion sees them ([`StageConfig::variables`]).
+struct StageVariables<'a> {
+    config: &'a StageConfig,
+}
+
+impl Environment for StageVariables<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        match self.config.env.iter().find(|(key, _)| key == name) {
+            Some((_, value)) => Some(value),
+            None => self.config.args.get(name).map(String::as_str),
+        }
+    }
+}
+
+/// Joins `path` onto `base` and normalizes it to an absolute path.
+pub(crate) fn absolute(base: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("{base}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Replaces `key`'s value where it is, or appends it (Docker keeps a variable's position).
+fn set_in_place(pairs: &mut Vec<(String, String)>, key: &str, value: &str) {
+    match pairs.iter_mut().find(|(k, _)| k == key) {
+        Some(pair) => pair.1 = value.to_owned(),
+        None => pairs.push((key.to_owned(), value.to_owned())),
+    }
+}
+
+fn json_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+    format!("[{}]", quoted.join(","))
+}
+
+/// The arguments of the stage's `ARG`s: what `--build-arg` gives and the global `ARG`s.
+pub(crate) struct ArgValues<'a> {
+    /// The global `ARG`s' values (and the predefined platform ARGs).
+    pub(crate) global: &'a HashMap<String, String>,
+    /// `--build-arg` values; the last one given for a name wins.
+    pub(crate) given: &'a [(String, String)],
+}
+
+impl StageConfig {
+    /// The configuration of a stage built on `scratch`: the default `PATH`, as BuildKit and
+    /// buildah set it.
+    pub(crate) fn scratch() -> StageConfig {
+        let path = ("PATH".to_owned(), DEFAULT_PATH.to_owned());
+        let mut config = StageConfig::default();
+        config.env.push(path.clone());
+        config.overlay.env.push(path);
+        config
+    }
+
+    /// The configuration a stage built on this one starts from: effective values kept, nothing
+    /// to set (the base image already has it).
+    pub(crate) fn inherited(&self) -> StageConfig {
+        let overlay = ImageConfigSpec {
+            clear_on_build: !self.triggers.is_empty(),
+            ..ImageConfigSpec::default()
+        };
+        StageConfig {
+            overlay,
+            args: HashMap::new(),
+            triggers: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    /// The variables `$NAME` expands with: this stage's ARGs, overridden by its environment.
+    /// A view, not a copy: copying every value for every word would make a Dockerfile of many
+    /// large variables quadratic.
+    fn variables(&self) -> StageVariables<'_> {
+        StageVariables { config: self }
+    }
+
+    /// Expands `word` (quotes removed) with the stage's variables.
+    pub(crate) fn expand(&self, lex: &ShellLex, word: &str) -> Result<String, String> {
+        lex.process_word(word, &self.variables())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Expands the argument `word`; an error points at it.
+    pub(crate) fn expand_argument(&self, lex: &ShellLex, word: &str) -> Result<String, Problem> {
+        self.expand(lex, word)
+            .map_err(|message| Problem::user(message).at_argument(word))
+    }
+
+    /// The arguments a command runs with: the exec form as given, the shell form through the
+    /// stage's `SHELL`.
+    pub(crate) fn command(&self, command: &CommandLine) -> Vec<String> {
+        match command {
+            CommandLine::Exec(args) => args.clone(),
+            CommandLine::Shell(text) => self.shell.iter().cloned().chain([text.clone()]).collect(),
+        }
+    }
+
+    /// Applies a metadata instruction; returns its history `created_by`, if it has one.
+    pub(crate) fn apply_metadata(
+        &mut self,
+        lex: &ShellLex,
+        instruction: &Instruction,
+        args: &ArgValues<'_>,
+    ) -> Result<Option<String>, Problem> {
+        let created_by = match instruction {
+            Instruction::Arg { args: declared } => {
+                self.declare_args(lex, declared, args)?;
+                return Ok(None);
+            }
+            Instruction::Env { variables } => format!("ENV {}", self.set_env(lex, variables)?),
+            Instruction::Label { labels } => format!("LABEL {}", self.set_labels(lex, labels)?),
+            Instruction::Expose { ports } => self.expose(lex, ports)?,
+            Instruction::Workdir { path } => {
+                let path = self.expand_argument(lex, path)?;
+                self.workdir = absolute(&self.workdir, &path);
+                self.overlay.workdir = Some(self.workdir.clone());
+                format!("WORKDIR {}", self.workdir)
+            }
+            Instruction::User { user } => {
+                let user = self.expand_argument(lex, user)?;
+                self.user = user.clone();
+                self.overlay.user = Some(user.clone());
+                format!("USER {user}")
+            }
+            Instruction::Volume { paths } => self.add_volumes(lex, paths)?,
+            Instruction::StopSignal { signal } => {
+                let signal = self.expand_argument(lex, signal)?;
+                self.overlay.stop_signal = Some(signal.clone());
+                format!("STOPSIGNAL {signal}")
+            }
+            other => self.apply_unexpanded(other)?,
+        };
+        Ok(Some(created_by))
+    }
+
+    /// The metadata instructions whose values are not expanded; returns the history text.
+    fn apply_unexpanded(&mut self, instruction: &Instruction) -> Result<String, Problem> {
+        Ok(match instruction {
+            Instruction::Cmd { command } => {
+                let command = self.command(command);
+                let text = format!("CMD {}", json_list(&command));
+                self.overlay.cmd = Some(command);
+                text
+            }
+            Instruction::Entrypoint { command } => {
+                let command = self.command(command);
+                let text = format!("ENTRYPOINT {}", json_list(&command));
+                self.overlay.entrypoint = Some(command);
+                text
+            }
+            Instruction::Healthcheck(check) => {
+                let settings = healthcheck(check);
+                let text = format!("HEALTHCHECK {}", json_list(&settings.test));
+                self.overlay.healthcheck = Some(settings);
+                text
+            }
+            Instruction::Shell { shell } => {
+                self.shell = shell.clone();
+                self.overlay.shell = Some(shell.clone());
+                format!("SHELL {}", json_list(shell))
+            }
+            Instruction::Maintainer { name } => {
+                self.overlay.author = Some(name.clone());
+                format!("MAINTAINER {name}")
+            }
+            Instruction::Onbuild {
+                expression,
+                trigger,
+            } => {
+                self.overlay.on_build.push(expression.clone());
+                self.triggers.push((**trigger).clone());
+                format!("ONBUILD {expression}")
+            }
+            _ => return Err(Problem::internal("not a metadata instruction")),
+        })
+    }
+
+    /// `ARG`: each name takes the `--build-arg` value, else its default, else the global
+    /// `ARG`'s value; without any it is unset.
+    fn declare_args(
+        &mut self,
+        lex: &ShellLex,
+        declared: &[ArgDefinition],
+        values: &ArgValues<'_>,
+    ) -> Result<(), Problem> {
+        for arg in declared {
+            let given = values
+                .given
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == arg.name)
+                .map(|(_, v)| v.clone());
+            let value = match (given, &arg.default) {
+                (Some(value), _) => Some(value),
+                (None, Some(default)) => Some(self.expand(lex, default).map_err(|message| {
+                    Problem::user(message).at_argument(&format!("{}={default}", arg.name))
+                })?),
+                (None, None) => values.global.get(&arg.name).cloned(),
+            };
+            match value {
+                Some(value) => self.args.insert(arg.name.clone(), value),
+                None => self.args.remove(&arg.name),
+            };
+        }
+        Ok(())
+    }
+
+    /// `ENV`: returns the `key=value` pairs as history shows them.
+    fn set_env(&mut self, lex: &ShellLex, variables: &[KeyValue]) -> Result<String, Problem> {
+        let mut text = Vec::new();
+        for variable in variables {
+            let key = self.expand_argument(lex, &variable.key)?;
+            let value = self.expand_argument(lex, &variable.value)?;
+            text.push(format!("{key}={value}"));
+            set_in_place(&mut self.env, &key, &value);
+            set_in_place(&mut self.overlay.env, &key, &value);
+        }
+        Ok(text.join(" "))
+    }
+
+    /// `LABEL`: returns the `key=value` pairs as history shows them.
+    fn set_labels(&mut self, lex: &ShellLex, labels: &[KeyValue]) -> Result<String, Problem> {
+        let mut text = Vec::new();
+        for label in labels {
+            let key = self.expand_argument(lex, &label.key)?;
+            let value = self.expand_argument(lex, &label.value)?;
+            text.push(format!("{key}={value}"));
+            set_in_place(&mut self.overlay.labels, &key, &value);
+        }
+        Ok(text.join(" "))
+    }
+
+    /// `EXPOSE`: a port word may expand to several.
+    fn expose(&mut self, lex: &ShellLex, ports: &[String]) -> Result<String, Problem> {
+        let mut expanded = Vec::new();
+        for port in ports {
+            let words = lex
+                .process_words(port, &self.variables())
+                .map_err(|e| Problem::user(e.to_string()).at_argument(port))?;
+            expanded.extend(words);
+        }
+        self.overlay.exposed_ports.extend(expanded.iter().cloned());
+        Ok(format!("EXPOSE {}", expanded.join(" ")))
+    }
+
+    /// `VOLUME`: the image lists them as written; `RUN` steps see them as absolute paths.
+    fn add_volumes(&mut self, lex: &ShellLex, paths: &[String]) -> Result<String, Problem> {
+        let mut expanded = Vec::new();
+        for path in paths {
+            expanded.push(self.expand_argument(lex, path)?);
+        }
+        self.overlay.volumes.extend(expanded.iter().cloned());
+        self.volumes
+            .extend(expanded.iter().map(|v| absolute(&self.workdir, v)));
+        Ok(format!("VOLUME {}", json_list(&expanded)))
+    }
+}
+
+/// `HEALTHCHECK` as the image config holds it.
+fn healthcheck(check: &HealthcheckInstruction) -> Healthcheck {
+    match check {
+        HealthcheckInstruction::Disabled => Healthcheck {
+            test: vec!["NONE".into()],
+            ..Healthcheck::default()
+        },
+        HealthcheckInstruction::Check {
+            command,
+            interval,
+            timeout,
+            start_period,
+            start_interval,
+            retries,
+        } => {
+            let test = match command {
+                CommandLine::Exec(args) => ["CMD".to_owned()]
+                    .into_iter()
+                    .chain(args.iter().cloned())
+                    .collect(),
+                CommandLine::Shell(text) => vec!["CMD-SHELL".to_owned(), text.clone()],
+            };
+            let ns = |d: &Option<std::time::Duration>| d.map_or(0, |d| d.as_nanos() as u64);
+            Healthcheck {
+                test,
+                interval_ns: ns(interval),
+                timeout_ns: ns(timeout),
+                start_period_ns: ns(start_period),
+                start_interval_ns: ns(start_interval),
+                retries: retries.unwrap_or(0),
+            }
+        }
+    }
+}
