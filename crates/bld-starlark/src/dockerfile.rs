@@ -67,6 +67,17 @@ fn at_line(build: &DockerfileBuild, line: usize, message: impl std::fmt::Display
     FrontendError::user(format!("{}:{line}: {message}", build.display))
 }
 
+/// Where the instruction starting at `line` is, marking the whole line.
+fn instruction_at(build: &DockerfileBuild, line: usize) -> bld_core::Location {
+    let text = build
+        .text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or_default();
+    let column = text.chars().take_while(|c| c.is_whitespace()).count() + 1;
+    bld_core::Location::to_line_end(&build.display, &build.text, line, column)
+}
+
 /// The command of a `RUN` with heredocs, as BuildKit runs it: a command that is a single
 /// heredoc starting `#!` runs as a script mounted read-only at `/dev/pipes/<name>`; a single
 /// heredoc without `#!` is the shell's command; otherwise the line and the heredoc bodies go to
@@ -552,6 +563,7 @@ impl Lowering<'_> {
         let image = graph.add(Action {
             owner: build.owner.clone(),
             output_name,
+            origin: None,
             kind: ActionKind::AssembleImage(Box::new(AssembleImage {
                 base,
                 layers,
@@ -615,13 +627,13 @@ impl Lowering<'_> {
                     mounts.extend(script);
                     (args, text)
                 };
-                let origin_text = text.lines().next().unwrap_or_default();
                 let (os, architecture) = host_platform();
                 // The step runs over the stage so far: an image of the base and this stage's
                 // layers and configuration.
                 let image = graph.add(Action {
                     owner: build.owner.clone(),
                     output_name: format!("{}.steps/line-{line}", build.output_name),
+                    origin: None,
                     kind: ActionKind::AssembleImage(Box::new(AssembleImage {
                         base: state.base.clone(),
                         layers: state.layers.clone(),
@@ -644,6 +656,7 @@ impl Lowering<'_> {
                 let step = graph.add(Action {
                     owner: build.owner.clone(),
                     output_name: format!("{}.layers/line-{line}.tar.gz", build.output_name),
+                    origin: Some(instruction_at(build, line)),
                     kind: ActionKind::RunStep(Box::new(RunStep {
                         image: Input::Output(image),
                         args: args.clone(),
@@ -655,7 +668,6 @@ impl Lowering<'_> {
                         mounts,
                         volumes: config.volumes.clone(),
                         mtime: build.source_date_epoch,
-                        origin: format!("{}:{line}: RUN {origin_text}", build.display),
                     })),
                 });
                 *state.fs_known = false;

@@ -117,6 +117,7 @@ pub(crate) fn lower_copy(
         let layer = graph.add(Action {
             owner: build.owner.clone(),
             output_name: format!("{}.layers/line-{line}.tar.gz", build.output_name),
+            origin: None,
             kind: ActionKind::CopyFromImage(Box::new(CopyFromImage {
                 image: image.clone(),
                 sources: sources.clone(),
@@ -169,10 +170,11 @@ pub(crate) fn lower_copy(
                     "{}.heredocs/line-{line}-{}",
                     build.output_name, heredoc.name
                 ),
-                kind: ActionKind::WriteFile {
+                origin: None,
+                kind: ActionKind::WriteFile(bld_graph::WriteFile {
                     content: text.as_bytes().to_vec(),
                     executable: false,
-                },
+                }),
             });
             entries.push((
                 heredoc.name.clone(),
@@ -363,6 +365,7 @@ pub(crate) fn lower_copy(
     let layer = graph.add(Action {
         owner: build.owner.clone(),
         output_name: format!("{}.layers/line-{line}{suffix}.tar.gz", build.output_name),
+        origin: None,
         kind: ActionKind::PackLayer(PackLayer {
             entries,
             mtime: build.source_date_epoch,

@@ -13,7 +13,9 @@ use bld_graph::CopyFromImage;
 use bld_oci::{ItemKind, LayerBlob, LayerItem, pack_layer};
 use bld_store::Store;
 
-use crate::step::{StepFailure, unpacked_layers};
+use super::{Execute, Run};
+use crate::image_fs::unpacked_layers;
+use crate::{ActionOutput, Failure};
 
 /// One path of the merged filesystem: how planning sees it, and where its bytes are.
 struct Merged {
@@ -22,7 +24,7 @@ struct Merged {
 }
 
 /// The merged view of `lowers` (bottom first), as overlayfs would show it.
-fn merge(lowers: &[PathBuf]) -> Result<BTreeMap<String, Merged>, StepFailure> {
+fn merge(lowers: &[PathBuf]) -> Result<BTreeMap<String, Merged>, Failure> {
     let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
     let mut hidden: HashSet<String> = HashSet::new(); // deleted paths
     let mut hidden_below: HashSet<String> = HashSet::new(); // opaque directories
@@ -30,8 +32,8 @@ fn merge(lowers: &[PathBuf]) -> Result<BTreeMap<String, Merged>, StepFailure> {
         let (mut whiteouts, mut opaques) = (Vec::new(), Vec::new());
         let mut pending = vec![(lower.clone(), String::new())];
         while let Some((dir, relative)) = pending.pop() {
-            for entry in fs::read_dir(&dir).map_err(|e| StepFailure::Internal(e.to_string()))? {
-                let entry = entry.map_err(|e| StepFailure::Internal(e.to_string()))?;
+            for entry in fs::read_dir(&dir).map_err(Failure::internal)? {
+                let entry = entry.map_err(Failure::internal)?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let path = if relative.is_empty() {
                     name
@@ -39,8 +41,7 @@ fn merge(lowers: &[PathBuf]) -> Result<BTreeMap<String, Merged>, StepFailure> {
                     format!("{relative}/{name}")
                 };
                 let full = entry.path();
-                let meta = fs::symlink_metadata(&full)
-                    .map_err(|e| StepFailure::Internal(e.to_string()))?;
+                let meta = fs::symlink_metadata(&full).map_err(Failure::internal)?;
                 let shadowed = hidden.contains(&path)
                     || ancestors(&path).any(|a| {
                         hidden_below.contains(a)
@@ -66,8 +67,7 @@ fn merge(lowers: &[PathBuf]) -> Result<BTreeMap<String, Merged>, StepFailure> {
                     pending.push((full.clone(), path.clone()));
                     ContextEntry::Dir { mode }
                 } else if meta.file_type().is_symlink() {
-                    let target =
-                        fs::read_link(&full).map_err(|e| StepFailure::Internal(e.to_string()))?;
+                    let target = fs::read_link(&full).map_err(Failure::internal)?;
                     ContextEntry::Symlink {
                         target: target.to_string_lossy().into_owned(),
                     }
@@ -95,23 +95,34 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     path.match_indices('/').map(move |(i, _)| &path[..i])
 }
 
+impl Execute for CopyFromImage {
+    fn execute(&self, run: &Run<'_>) -> Result<ActionOutput, Failure> {
+        let manifest = run.image(&self.image, "COPY --from")?;
+        Ok(ActionOutput::from(copy_from_image(
+            run.store(),
+            &manifest,
+            self,
+        )?))
+    }
+}
+
 /// Copies what `copy` names out of the image `manifest` into a new layer.
-pub(crate) fn copy_from_image(
+fn copy_from_image(
     store: &Store,
     manifest: &Digest,
     copy: &CopyFromImage,
-) -> Result<LayerBlob, StepFailure> {
+) -> Result<LayerBlob, Failure> {
     let (lowers, _) = unpacked_layers(store, manifest)?;
     let merged = merge(&lowers)?;
     let tree = ContextTree::from_entries(merged.iter().map(|(p, m)| (p.as_str(), m.entry.clone())))
-        .map_err(|e| StepFailure::Internal(e.to_string()))?;
+        .map_err(Failure::internal)?;
     let options = CopyOptions {
         workdir: copy.workdir.clone(),
         excludes: copy.excludes.clone(),
         parents: copy.parents,
     };
     let plan = plan_copy(&tree, &copy.sources, &copy.dest, &options)
-        .map_err(|e| StepFailure::Command(format!("COPY --from: {e}")))?;
+        .map_err(|e| Failure::user(e.to_string()))?;
     let (uid, gid) = copy.chown.unwrap_or((0, 0));
     let mut items = Vec::with_capacity(plan.len());
     for planned in plan {
@@ -122,7 +133,7 @@ pub(crate) fn copy_from_image(
                     source: path,
                 }) = merged.get(&source)
                 else {
-                    return Err(StepFailure::Internal(format!(
+                    return Err(Failure::internal(format!(
                         "`{source}` is not a file in the image"
                     )));
                 };
@@ -151,5 +162,5 @@ pub(crate) fn copy_from_image(
             gid,
         });
     }
-    pack_layer(store, &items, copy.mtime).map_err(|e| StepFailure::Internal(e.to_string()))
+    pack_layer(store, &items, copy.mtime).map_err(Failure::internal)
 }
