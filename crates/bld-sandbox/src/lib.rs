@@ -12,9 +12,9 @@
 //! - [`upper_changes`] reads what the step changed from the upper directory, overlay whiteouts
 //!   and opaque directories included, for the executor to pack into a layer.
 
+mod container;
 mod layers;
 mod reap;
-mod run;
 mod unpack;
 mod upper;
 
@@ -22,9 +22,9 @@ use std::path::PathBuf;
 
 use bld_core::{Classify, ErrorKind};
 
+pub use container::{BindOverlay, MountKind, RunOutcome, RunSpec, SandboxMount, run};
 pub use layers::LayerStack;
 pub use reap::{reap_abandoned, reap_containers};
-pub use run::{BindOverlay, MountKind, RunOutcome, RunSpec, SandboxMount, run};
 pub use unpack::{LayerSource, discard, unpack_layer};
 pub use upper::{Change, ChangeKind, upper_changes};
 
