@@ -10,7 +10,8 @@
 //!   OCI runtime (`runc`) started from a generated bundle with Docker's default capabilities and
 //!   no network unless asked.
 //! - [`upper_changes`] reads what the step changed from the upper directory, overlay whiteouts
-//!   and opaque directories included, for the executor to pack into a layer.
+//!   and opaque directories included, for the executor to pack into a layer; [`OverlayWalk`]
+//!   walks any directory in that format (an unpacked layer too) without following a symlink.
 
 mod container;
 mod layers;
@@ -26,7 +27,7 @@ pub use container::{BindOverlay, MountKind, RunOutcome, RunSpec, SandboxMount, r
 pub use layers::LayerStack;
 pub use reap::{reap_abandoned, reap_containers};
 pub use unpack::{LayerSource, discard, unpack_layer};
-pub use upper::{Change, ChangeKind, upper_changes};
+pub use upper::{Change, ChangeKind, OverlayWalk, upper_changes};
 
 /// A failure of the sandbox.
 #[derive(Debug, thiserror::Error)]

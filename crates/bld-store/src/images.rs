@@ -15,6 +15,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use bld_core::Digest;
+use walkdir::WalkDir;
 
 use crate::{Store, StoreError, io_error};
 
@@ -70,24 +71,19 @@ pub(crate) fn lock_file(path: &Path, exclusive: bool) -> Result<File, StoreError
     Ok(file)
 }
 
-/// The size of a file or of everything under a directory (symlinks not followed; iterative,
-/// so no depth of tree exhausts the stack).
+/// The size of a file or of everything under a directory (symlinks not followed, not even
+/// `path` itself; walkdir keeps its own stack, so no depth of tree exhausts bld's). What cannot
+/// be listed or `stat`ed counts nothing.
 fn disk_usage(path: &Path) -> u64 {
-    let mut total = 0;
-    let mut pending = vec![path.to_owned()];
-    while let Some(path) = pending.pop() {
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            if let Ok(entries) = fs::read_dir(&path) {
-                pending.extend(entries.flatten().map(|e| e.path()));
-            }
-        } else {
-            total += meta.len();
-        }
-    }
-    total
+    WalkDir::new(path)
+        .follow_links(false)
+        .follow_root_links(false)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.metadata().ok())
+        .filter(|meta| !meta.is_dir())
+        .map(|meta| meta.len())
+        .sum()
 }
 
 /// Removes a file or a whole directory, never following a symlink. A directory is first
@@ -386,6 +382,30 @@ mod tests {
             store.remove_tag("docker.io/library/app:1").expect("rm"),
             None
         );
+    }
+
+    #[test]
+    fn disk_usage_counts_files_below_and_follows_no_symlink() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(&outside).expect("mkdir");
+        fs::write(outside.join("big"), vec![0u8; 1000]).expect("write");
+        let tree = dir.path().join("tree");
+        fs::create_dir_all(tree.join("a/b")).expect("mkdir");
+        fs::write(tree.join("top"), "123").expect("write");
+        fs::write(tree.join("a/b/deep"), "45").expect("write");
+        std::os::unix::fs::symlink(&outside, tree.join("a/link")).expect("symlink");
+        let link_size = fs::symlink_metadata(tree.join("a/link"))
+            .expect("lstat")
+            .len();
+        assert_eq!(disk_usage(&tree), 5 + link_size);
+        std::os::unix::fs::symlink(&outside, dir.path().join("root-link")).expect("symlink");
+        assert_eq!(
+            disk_usage(&dir.path().join("root-link")),
+            link_size,
+            "a symlink given as the root is measured, not followed"
+        );
+        assert_eq!(disk_usage(&dir.path().join("missing")), 0);
     }
 
     #[test]
