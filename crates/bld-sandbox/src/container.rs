@@ -1,16 +1,11 @@
 //! Running one command in a fresh container over unpacked layers.
 
-use std::collections::HashSet;
+mod bundle;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, MountBuilder, ProcessBuilder,
-    RootBuilder, Spec, UserBuilder, get_default_mounts,
-};
 
 use crate::{LayerStack, SandboxError, io_error};
 
@@ -120,24 +115,6 @@ pub struct RunOutcome {
     pub upper: PathBuf,
 }
 
-/// Docker's default capability set.
-const DEFAULT_CAPABILITIES: &[Capability] = &[
-    Capability::Chown,
-    Capability::DacOverride,
-    Capability::Fowner,
-    Capability::Fsetid,
-    Capability::Kill,
-    Capability::Setgid,
-    Capability::Setuid,
-    Capability::Setpcap,
-    Capability::NetBindService,
-    Capability::NetRaw,
-    Capability::SysChroot,
-    Capability::Mknod,
-    Capability::AuditWrite,
-    Capability::Setfcap,
-];
-
 static RUNS: AtomicU64 = AtomicU64::new(0);
 
 fn on_path(program: &str) -> bool {
@@ -148,122 +125,6 @@ fn on_path(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
-fn bundle_config(spec: &RunSpec) -> Result<Spec, String> {
-    let capabilities: HashSet<Capability> = DEFAULT_CAPABILITIES.iter().copied().collect();
-    let capabilities = LinuxCapabilitiesBuilder::default()
-        .bounding(capabilities.clone())
-        .effective(capabilities.clone())
-        .permitted(capabilities)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let process = ProcessBuilder::default()
-        .terminal(false)
-        .args(spec.args.clone())
-        .env(spec.env.clone())
-        .cwd(spec.cwd.clone())
-        .user(
-            UserBuilder::default()
-                .uid(spec.uid)
-                .gid(spec.gid)
-                .build()
-                .map_err(|e| e.to_string())?,
-        )
-        .capabilities(capabilities)
-        .no_new_privileges(false)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut namespaces = Vec::new();
-    let mut kinds = vec![
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Mount,
-    ];
-    if !spec.host_network {
-        kinds.push(LinuxNamespaceType::Network);
-    }
-    for kind in kinds {
-        namespaces.push(
-            LinuxNamespaceBuilder::default()
-                .typ(kind)
-                .build()
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    // Deny every device but the runtime's defaults (/dev/null, /dev/zero, …), as Docker does:
-    // a device node in an image must not reach the host's disks.
-    let devices = LinuxResourcesBuilder::default()
-        .devices(vec![
-            LinuxDeviceCgroupBuilder::default()
-                .allow(false)
-                .access("rwm")
-                .build()
-                .map_err(|e| e.to_string())?,
-        ])
-        .build()
-        .map_err(|e| e.to_string())?;
-    let linux = LinuxBuilder::default()
-        .namespaces(namespaces)
-        .resources(devices)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut mounts = get_default_mounts()
-        .into_iter()
-        .filter(|m| m.destination() != Path::new("/sys/fs/cgroup"))
-        .collect::<Vec<_>>();
-    let bind = |target: &str, source: &Path, read_only: bool| {
-        MountBuilder::default()
-            .destination(target)
-            .typ("bind")
-            .source(source)
-            .options(vec![
-                "rbind".to_owned(),
-                if read_only { "ro" } else { "rw" }.to_owned(),
-            ])
-            .build()
-    };
-    let mut secrets = 0;
-    for mount in &spec.mounts {
-        let built = match &mount.kind {
-            MountKind::Bind { source, read_only } => bind(&mount.target, source, *read_only),
-            MountKind::Secret { .. } => {
-                secrets += 1;
-                bind(&mount.target, &secret_path(spec, secrets - 1), true)
-            }
-            MountKind::Tmpfs { size } => {
-                let mut options = vec![
-                    "nosuid".to_owned(),
-                    "nodev".to_owned(),
-                    "mode=1777".to_owned(),
-                ];
-                if let Some(size) = size {
-                    options.push(format!("size={size}"));
-                }
-                MountBuilder::default()
-                    .destination(&mount.target)
-                    .typ("tmpfs")
-                    .source("tmpfs")
-                    .options(options)
-                    .build()
-            }
-        };
-        mounts.push(built.map_err(|e| e.to_string())?);
-    }
-    let mut config = Spec::default();
-    config.set_hostname(Some("bld".to_owned()));
-    config.set_root(Some(
-        RootBuilder::default()
-            .path("rootfs")
-            .readonly(false)
-            .build()
-            .map_err(|e| e.to_string())?,
-    ));
-    config.set_process(Some(process));
-    config.set_linux(Some(linux));
-    config.set_mounts(Some(mounts));
-    Ok(config)
-}
-
 /// Whether `path` is a cgroup2 mount (a pure cgroup v2 hierarchy when it is `/sys/fs/cgroup`).
 fn is_cgroup2(path: &Path) -> bool {
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
@@ -271,6 +132,71 @@ fn is_cgroup2(path: &Path) -> bool {
     #[allow(clippy::unnecessary_cast)]
     rustix::fs::statfs(path).is_ok_and(|stat| stat.f_type as i64 == CGROUP2_SUPER_MAGIC)
 }
+
+/// The directories of one run, in its `work_dir`.
+struct RunDirs {
+    /// The OCI bundle: `config.json` and the `rootfs` mount point.
+    bundle: PathBuf,
+    /// Where the overlay is mounted as the container's root.
+    rootfs: PathBuf,
+    /// The overlay's upper directory: what the command changes.
+    upper: PathBuf,
+    /// overlayfs's work directory.
+    work: PathBuf,
+    /// The lower directory of a run over no layers.
+    empty: PathBuf,
+}
+
+impl RunDirs {
+    fn create(work_dir: &Path) -> Result<RunDirs, SandboxError> {
+        let bundle = work_dir.join("bundle");
+        let dirs = RunDirs {
+            rootfs: bundle.join("rootfs"),
+            bundle,
+            upper: work_dir.join("upper"),
+            work: work_dir.join("work"),
+            empty: work_dir.join("empty"),
+        };
+        for dir in [&dirs.rootfs, &dirs.upper, &dirs.work, &dirs.empty] {
+            fs::create_dir_all(dir).map_err(io_error("create", dir))?;
+        }
+        Ok(dirs)
+    }
+}
+
+/// A secret to copy into the run's tmpfs: from `source` (absolute) to `dest`, with this mode
+/// and owner.
+struct SecretCopy {
+    source: PathBuf,
+    dest: PathBuf,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+/// The script `unshare` runs in the run's private mount namespace, which holds the overlays
+/// and the secrets' tmpfs: they disappear with the run, whatever happens to bld.
+///
+/// Arguments: rootfs options, rootfs, cwd (resolved inside the image), runtime, runtime flags,
+/// whether to mount cgroup2, bundle, id, the runtime's state directory, then commands:
+/// `overlay OPTIONS MOUNTPOINT` (the overlays `type=bind` mounts take directories from),
+/// `tmpfs DIR`, and `secret SOURCE DEST MODE UID GID` (copied into that tmpfs, so a secret
+/// never touches a disk).
+const SANDBOX_SCRIPT: &str = r#"set -e
+mount -t overlay overlay -o "$1" "$2"
+mkdir -p "$2/$3"
+runtime="$4" flags="$5" bundle="$7" id="$8" root="$9"
+if [ -n "$6" ]; then mount -t cgroup2 cgroup2 /sys/fs/cgroup; fi
+shift 9
+while [ $# -gt 0 ]; do
+  case "$1" in
+    overlay) mkdir -p "$3"; mount -t overlay overlay -o "$2" "$3"; shift 3 ;;
+    tmpfs) mkdir -p "$2"; mount -t tmpfs -o mode=0700 tmpfs "$2"; shift 2 ;;
+    secret) cat "$2" > "$3"; chown "$5:$6" "$3"; chmod "$4" "$3"; shift 6 ;;
+    *) echo "bld: unknown sandbox command $1" >&2; exit 125 ;;
+  esac
+done
+exec "$runtime" --root "$root" $flags run --bundle "$bundle" "$id" 2>&1"#;
 
 /// Runs `spec.args` in a new container over `spec.lowers` and returns how it ended, with the
 /// upper directory holding its changes.
@@ -283,42 +209,49 @@ pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, Sandb
             runtime: spec.runtime.clone(),
         });
     }
-    let bundle = spec.work_dir.join("bundle");
-    let rootfs = bundle.join("rootfs");
-    let upper = spec.work_dir.join("upper");
-    let work = spec.work_dir.join("work");
-    let empty = spec.work_dir.join("empty");
-    for dir in [&rootfs, &upper, &work, &empty] {
-        fs::create_dir_all(dir).map_err(io_error("create", dir))?;
-    }
-    let config = bundle_config(spec).map_err(|e| SandboxError::Io {
+    let dirs = RunDirs::create(&spec.work_dir)?;
+    write_bundle(spec, &dirs.bundle)?;
+    let mut command = sandbox_command(spec, &dirs)?;
+    let (status, output) = if spec.attach {
+        let status = command
+            .status()
+            .map_err(io_error("start", Path::new("unshare")))?;
+        (status, Vec::new())
+    } else {
+        stream_output(&mut command, &dirs.bundle, on_output)?
+    };
+    let exit_code = status.code().unwrap_or_else(|| {
+        use std::os::unix::process::ExitStatusExt;
+        128 + status.signal().unwrap_or(0)
+    });
+    Ok(RunOutcome {
+        exit_code,
+        output,
+        upper: dirs.upper,
+    })
+}
+
+/// Writes the runtime config of `spec` into `bundle`.
+fn write_bundle(spec: &RunSpec, bundle: &Path) -> Result<(), SandboxError> {
+    let config = bundle::bundle_config(spec).map_err(|e| SandboxError::Io {
         action: "write the runtime config in",
-        path: bundle.clone(),
+        path: bundle.to_owned(),
         source: std::io::Error::other(e),
     })?;
     let config_path = bundle.join("config.json");
     config
         .save(&config_path)
-        .map_err(|e| io_error("write", &config_path)(std::io::Error::other(e.to_string())))?;
+        .map_err(|e| io_error("write", &config_path)(std::io::Error::other(e.to_string())))
+}
 
-    // overlayfs lists lower layers top first.
-    let mut lowers: Vec<String> = spec
-        .lowers
-        .iter()
-        .rev()
-        .map(|p| p.display().to_string())
-        .collect();
+/// The `unshare` command that mounts the run's file systems in a private mount namespace and
+/// starts the runtime there ([`SANDBOX_SCRIPT`]).
+fn sandbox_command(spec: &RunSpec, dirs: &RunDirs) -> Result<Command, SandboxError> {
+    let mut lowers = lowerdirs(&spec.lowers);
     if lowers.is_empty() {
-        lowers.push(empty.display().to_string());
+        lowers.push(dirs.empty.display().to_string());
     }
-    // `nodev`: a device node in the image (or made by the step) cannot be opened; the
-    // runtime's own /dev is a separate mount.
-    let options = format!(
-        "lowerdir={},upperdir={},workdir={},nodev",
-        lowers.join(":"),
-        upper.display(),
-        work.display()
-    );
+    let rootfs_options = overlay_options(&lowers, Some((&dirs.upper, &dirs.work)));
     // The working directory is made through the overlay at a path resolved inside the image,
     // so a symlink in the image cannot point the `mkdir` at the host.
     let cwd_inside = LayerStack::new(&spec.lowers)
@@ -335,7 +268,97 @@ pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, Sandb
     );
     let state_dir = spec.state_dir.join(runtime_name(&spec.runtime));
     fs::create_dir_all(&state_dir).map_err(io_error("create", &state_dir))?;
-    // Secrets are copied, inside the run's mount namespace, into a tmpfs there.
+    let secrets = secret_copies(spec)?;
+    let (runtime_flags, mount_cgroup2) = runtime_flags(&spec.runtime);
+    let mut command = Command::new("unshare");
+    command
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            SANDBOX_SCRIPT,
+            "sh",
+        ])
+        .arg(&rootfs_options)
+        .arg(&dirs.rootfs)
+        .arg(&cwd_inside)
+        .arg(&spec.runtime)
+        .arg(runtime_flags)
+        .arg(if mount_cgroup2 { "yes" } else { "" })
+        .arg(&dirs.bundle)
+        .arg(&id)
+        .arg(&state_dir)
+        .stdin(std::process::Stdio::null());
+    if !secrets.is_empty() {
+        command.arg("tmpfs").arg(spec.work_dir.join("secrets"));
+    }
+    for secret in &secrets {
+        command
+            .arg("secret")
+            .arg(&secret.source)
+            .arg(&secret.dest)
+            .arg(format!("{:o}", secret.mode))
+            .arg(secret.uid.to_string())
+            .arg(secret.gid.to_string());
+    }
+    for (i, overlay) in spec.overlays.iter().enumerate() {
+        let options = bind_overlay_options(spec, i, overlay)?;
+        command.arg("overlay").arg(options).arg(&overlay.mountpoint);
+    }
+    Ok(command)
+}
+
+/// `lowers` (bottom first) as overlayfs lists lower layers: top first.
+fn lowerdirs(lowers: &[PathBuf]) -> Vec<String> {
+    lowers
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+/// overlayfs mount options over `lowers` (top first), with writes going to an upper directory
+/// (and its work directory) when given. `nodev`: a device node in the image (or made by the
+/// step) cannot be opened; the runtime's own /dev is a separate mount.
+fn overlay_options(lowers: &[String], writes: Option<(&Path, &Path)>) -> String {
+    match writes {
+        Some((upper, work)) => format!(
+            "lowerdir={},upperdir={},workdir={},nodev",
+            lowers.join(":"),
+            upper.display(),
+            work.display()
+        ),
+        None => format!("lowerdir={},nodev", lowers.join(":")),
+    }
+}
+
+/// The mount options of `spec.overlays[index]`, making its scratch directories in the run's.
+fn bind_overlay_options(
+    spec: &RunSpec,
+    index: usize,
+    overlay: &BindOverlay,
+) -> Result<String, SandboxError> {
+    let scratch = |name: &str| -> Result<PathBuf, SandboxError> {
+        let dir = spec.work_dir.join(format!("overlay-{index}-{name}"));
+        fs::create_dir_all(&dir).map_err(io_error("create", &dir))?;
+        Ok(dir)
+    };
+    let mut lowers = lowerdirs(&overlay.lowers);
+    if overlay.writable {
+        let (upper, work) = (scratch("upper")?, scratch("work")?);
+        Ok(overlay_options(&lowers, Some((&upper, &work))))
+    } else {
+        // overlayfs needs two lower directories when there is no upper one.
+        lowers.push(scratch("empty")?.display().to_string());
+        Ok(overlay_options(&lowers, None))
+    }
+}
+
+/// The secrets `spec` mounts, each checked readable, with where it goes in the run's tmpfs.
+fn secret_copies(spec: &RunSpec) -> Result<Vec<SecretCopy>, SandboxError> {
     let mut secrets = Vec::new();
     for mount in &spec.mounts {
         if let MountKind::Secret {
@@ -346,145 +369,66 @@ pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, Sandb
         } = &mount.kind
         {
             fs::File::open(source).map_err(io_error("read the secret", source))?;
-            let source =
+            let absolute =
                 std::path::absolute(source).map_err(io_error("read the secret", source))?;
-            secrets.push((source, secret_path(spec, secrets.len()), *mode, *uid, *gid));
+            secrets.push(SecretCopy {
+                source: absolute,
+                dest: secret_path(spec, secrets.len()),
+                mode: *mode,
+                uid: *uid,
+                gid: *gid,
+            });
         }
     }
-    // crun refuses hybrid cgroup hierarchies (v1 controllers with cgroup2 beside them): it
-    // runs without a cgroup manager, with cgroup2 mounted where it looks, inside the run's own
-    // mount namespace. runc handles either hierarchy itself.
-    let is_crun = Path::new(&spec.runtime)
+    Ok(secrets)
+}
+
+/// The runtime's flags, and whether cgroup2 must be mounted for it.
+///
+/// crun refuses hybrid cgroup hierarchies (v1 controllers with cgroup2 beside them): it runs
+/// without a cgroup manager, with cgroup2 mounted where it looks, inside the run's own mount
+/// namespace. runc handles either hierarchy itself.
+fn runtime_flags(runtime: &str) -> (&'static str, bool) {
+    let is_crun = Path::new(runtime)
         .file_name()
         .is_some_and(|name| name.to_string_lossy().starts_with("crun"));
-    let (runtime_flags, mount_cgroup2) = if is_crun {
+    if is_crun {
         (
             "--cgroup-manager=disabled",
             !is_cgroup2(Path::new("/sys/fs/cgroup")),
         )
     } else {
         ("", false)
-    };
-    // A private mount namespace holds the overlays and the secrets' tmpfs: they disappear
-    // with the run, whatever happens to bld.
-    // Arguments: rootfs options, rootfs, cwd (resolved inside the image), runtime, runtime
-    // flags, whether to mount cgroup2, bundle, id, the runtime's state directory, then
-    // commands: `overlay OPTIONS MOUNTPOINT` (the overlays `type=bind` mounts take directories
-    // from), `tmpfs DIR`, and `secret SOURCE DEST MODE UID GID` (copied into that tmpfs, so a
-    // secret never touches a disk).
-    let script = r#"set -e
-mount -t overlay overlay -o "$1" "$2"
-mkdir -p "$2/$3"
-runtime="$4" flags="$5" bundle="$7" id="$8" root="$9"
-if [ -n "$6" ]; then mount -t cgroup2 cgroup2 /sys/fs/cgroup; fi
-shift 9
-while [ $# -gt 0 ]; do
-  case "$1" in
-    overlay) mkdir -p "$3"; mount -t overlay overlay -o "$2" "$3"; shift 3 ;;
-    tmpfs) mkdir -p "$2"; mount -t tmpfs -o mode=0700 tmpfs "$2"; shift 2 ;;
-    secret) cat "$2" > "$3"; chown "$5:$6" "$3"; chmod "$4" "$3"; shift 6 ;;
-    *) echo "bld: unknown sandbox command $1" >&2; exit 125 ;;
-  esac
-done
-exec "$runtime" --root "$root" $flags run --bundle "$bundle" "$id" 2>&1"#;
-    let mut command = Command::new("unshare");
-    command
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            script,
-            "sh",
-        ])
-        .arg(&options)
-        .arg(&rootfs)
-        .arg(&cwd_inside)
-        .arg(&spec.runtime)
-        .arg(runtime_flags)
-        .arg(if mount_cgroup2 { "yes" } else { "" })
-        .arg(&bundle)
-        .arg(&id)
-        .arg(&state_dir)
-        .stdin(std::process::Stdio::null());
-    let secrets_dir = spec.work_dir.join("secrets");
-    if !secrets.is_empty() {
-        command.arg("tmpfs").arg(&secrets_dir);
     }
-    for (source, dest, mode, uid, gid) in &secrets {
-        command
-            .arg("secret")
-            .arg(source)
-            .arg(dest)
-            .arg(format!("{mode:o}"))
-            .arg(uid.to_string())
-            .arg(gid.to_string());
-    }
-    for (i, overlay) in spec.overlays.iter().enumerate() {
-        let mut lowers: Vec<String> = overlay
-            .lowers
-            .iter()
-            .rev()
-            .map(|p| p.display().to_string())
-            .collect();
-        let scratch = |name: &str| -> Result<String, SandboxError> {
-            let dir = spec.work_dir.join(format!("overlay-{i}-{name}"));
-            fs::create_dir_all(&dir).map_err(io_error("create", &dir))?;
-            Ok(dir.display().to_string())
-        };
-        let options = if overlay.writable {
-            format!(
-                "lowerdir={},upperdir={},workdir={},nodev",
-                lowers.join(":"),
-                scratch("upper")?,
-                scratch("work")?
-            )
-        } else {
-            // overlayfs needs two lower directories when there is no upper one.
-            lowers.push(scratch("empty")?);
-            format!("lowerdir={},nodev", lowers.join(":"))
-        };
-        command.arg("overlay").arg(options).arg(&overlay.mountpoint);
-    }
-    let (status, combined) = if spec.attach {
-        let status = command
-            .status()
-            .map_err(io_error("start", Path::new("unshare")))?;
-        (status, Vec::new())
-    } else {
-        // One pipe for both streams (the script sends stderr to stdout), read line by line as
-        // the command writes, so the build log can stream it.
-        let mut child = command
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .map_err(io_error("start", Path::new("unshare")))?;
-        let mut combined = Vec::new();
-        if let Some(stdout) = child.stdout.take() {
-            let mut reader = std::io::BufReader::new(stdout);
-            let mut line = Vec::new();
-            while std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
-                .map_err(io_error("read the output of", &bundle))?
-                > 0
-            {
-                on_output(String::from_utf8_lossy(&line).trim_end_matches('\n'));
-                combined.extend_from_slice(&line);
-                line.clear();
-            }
+}
+
+/// Runs `command` with one pipe for both streams (the script sends stderr to stdout), read
+/// line by line as the command writes, so the build log can stream it; returns how it ended
+/// and everything it wrote.
+fn stream_output(
+    command: &mut Command,
+    bundle: &Path,
+    on_output: &dyn Fn(&str),
+) -> Result<(ExitStatus, Vec<u8>), SandboxError> {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(io_error("start", Path::new("unshare")))?;
+    let mut combined = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = Vec::new();
+        while std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+            .map_err(io_error("read the output of", bundle))?
+            > 0
+        {
+            on_output(String::from_utf8_lossy(&line).trim_end_matches('\n'));
+            combined.extend_from_slice(&line);
+            line.clear();
         }
-        let status = child
-            .wait()
-            .map_err(io_error("wait for", Path::new("unshare")))?;
-        (status, combined)
-    };
-    let exit_code = status.code().unwrap_or_else(|| {
-        use std::os::unix::process::ExitStatusExt;
-        128 + status.signal().unwrap_or(0)
-    });
-    Ok(RunOutcome {
-        exit_code,
-        output: combined,
-        upper,
-    })
+    }
+    let status = child
+        .wait()
+        .map_err(io_error("wait for", Path::new("unshare")))?;
+    Ok((status, combined))
 }

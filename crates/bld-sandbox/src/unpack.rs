@@ -331,6 +331,39 @@ fn set_times(fd: BorrowedFd<'_>, name: Option<&str>, mtime: u64) -> io::Result<(
     Ok(())
 }
 
+/// Names the entry being applied in an error.
+type AtEntry<'a> = &'a dyn Fn(&dyn std::fmt::Display) -> SandboxError;
+
+/// What every kind of entry is given: owner, permission bits, mtime, extended attributes.
+struct EntryMeta {
+    mode: Mode,
+    mtime: u64,
+    uid: Option<rustix::fs::Uid>,
+    gid: Option<rustix::fs::Gid>,
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+impl EntryMeta {
+    fn read<R: Read>(entry: &mut tar::Entry<'_, R>, at: AtEntry<'_>) -> Result<Self, SandboxError> {
+        let xattrs = extended_attributes(entry).map_err(|e| at(&e))?;
+        let header = entry.header();
+        let mode = Mode::from_raw_mode(header.mode().map_err(|e| at(&e))? & 0o7777);
+        let mtime = header.mtime().map_err(|e| at(&e))?;
+        let id = |n: io::Result<u64>| {
+            u32::try_from(n.map_err(|e| at(&e))?).map_err(|_| at(&"owner out of range"))
+        };
+        Ok(EntryMeta {
+            mode,
+            mtime,
+            uid: Some(rustix::fs::Uid::from_raw(id(header.uid())?)),
+            gid: Some(rustix::fs::Gid::from_raw(id(header.gid())?)),
+            xattrs,
+        })
+    }
+}
+
+/// Applies every entry of `archive` beneath `root`, noting each directory's mtime in
+/// `dir_times` (set once everything is in place).
 fn apply_entries<R: Read>(
     archive: &mut tar::Archive<R>,
     root: &RootDir,
@@ -354,106 +387,169 @@ fn apply_entries<R: Read>(
         // Every failure names the entry.
         let at = |what: &dyn std::fmt::Display| bad(format!("entry `{}`: {what}", path.display()));
         let parent = root.open_dir(&parents, true).map_err(|e| at(&e))?;
-        if name == OPAQUE {
-            rustix::fs::fsetxattr(&parent, "trusted.overlay.opaque", b"y", XattrFlags::empty())
-                .map_err(|e| at(&format!("cannot mark its directory opaque: {e}")))?;
+        if apply_whiteout_marker(parent.as_fd(), name, &at)? {
             continue;
         }
-        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
-            if hidden.is_empty() || hidden == "." || hidden == ".." {
-                return Err(at(&"a whiteout without a name"));
-            }
-            remove_at(parent.as_fd(), hidden).map_err(|e| at(&e))?;
-            rustix::fs::mknodat(&parent, hidden, FileType::CharacterDevice, Mode::empty(), 0)
-                .map_err(|e| at(&format!("cannot write the whiteout: {e}")))?;
-            continue;
-        }
-        let xattrs = extended_attributes(&mut entry).map_err(|e| at(&e))?;
-        let header = entry.header().clone();
-        let mode = Mode::from_raw_mode(header.mode().map_err(|e| at(&e))? & 0o7777);
-        let mtime = header.mtime().map_err(|e| at(&e))?;
-        let id = |n: io::Result<u64>| {
-            u32::try_from(n.map_err(|e| at(&e))?).map_err(|_| at(&"owner out of range"))
-        };
-        let uid = Some(rustix::fs::Uid::from_raw(id(header.uid())?));
-        let gid = Some(rustix::fs::Gid::from_raw(id(header.gid())?));
-        // What is there goes, but a directory a directory entry describes again.
-        let existing = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW).ok();
-        let keep_dir = kind == tar::EntryType::Directory
-            && existing.is_some_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory);
-        if existing.is_some() && !keep_dir {
-            remove_at(parent.as_fd(), name).map_err(|e| at(&e))?;
-        }
-        let fail = |e: Errno| at(&e);
+        let meta = EntryMeta::read(&mut entry, &at)?;
+        let keep_dir = clear_the_way(parent.as_fd(), name, kind, &at)?;
         match kind {
             tar::EntryType::Directory => {
-                if !keep_dir {
-                    rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700)).map_err(fail)?;
-                }
-                let fd = open_dir_at(parent.as_fd(), name).map_err(fail)?;
-                rustix::fs::fchown(&fd, uid, gid).map_err(fail)?;
-                rustix::fs::fchmod(&fd, mode).map_err(fail)?;
-                set_xattrs(fd.as_fd(), &xattrs);
+                make_dir(parent.as_fd(), name, keep_dir, &meta, &at)?;
                 let mut all: Vec<String> = parents.iter().map(|p| (*p).to_owned()).collect();
                 all.push(name.to_owned());
-                dir_times.push((all, mtime));
+                dir_times.push((all, meta.mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let mut file = create_file_at(parent.as_fd(), name).map_err(|e| at(&e))?;
-                io::copy(&mut entry, &mut file).map_err(|e| at(&e))?;
-                rustix::fs::fchown(&file, uid, gid).map_err(fail)?;
-                rustix::fs::fchmod(&file, mode).map_err(fail)?;
-                set_xattrs(file.as_fd(), &xattrs);
-                set_times(file.as_fd(), None, mtime).map_err(|e| at(&e))?;
+                write_file(parent.as_fd(), name, &mut entry, &meta, &at)?;
             }
-            tar::EntryType::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| at(&"a symlink without a target"))?
-                    .into_owned();
-                rustix::fs::symlinkat(target.as_slice(), &parent, name).map_err(fail)?;
-                rustix::fs::chownat(&parent, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(fail)?;
-                set_times(parent.as_fd(), Some(name), mtime).map_err(|e| at(&e))?;
-            }
-            tar::EntryType::Link => {
-                let target = entry
-                    .link_name()
-                    .map_err(|e| at(&e))?
-                    .ok_or_else(|| at(&"a hard link without a target"))?
-                    .into_owned();
-                let Some((target_parents, target_name)) = parent_and_name(&target)
-                    .map_err(|e| at(&format!("its hard link target: {e}")))?
-                else {
-                    return Err(at(&"a hard link to the root"));
-                };
-                let target_dir = root
-                    .open_dir(&target_parents, false)
-                    .map_err(|e| at(&format!("its hard link target: {e}")))?;
-                rustix::fs::linkat(&target_dir, target_name, &parent, name, AtFlags::empty())
-                    .map_err(|e| at(&format!("cannot link to `{}`: {e}", target.display())))?;
-            }
+            tar::EntryType::Symlink => make_symlink(parent.as_fd(), name, &entry, &meta, &at)?,
+            tar::EntryType::Link => make_hard_link(root, parent.as_fd(), name, &entry, &at)?,
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                let file_type = match kind {
-                    tar::EntryType::Char => FileType::CharacterDevice,
-                    tar::EntryType::Block => FileType::BlockDevice,
-                    _ => FileType::Fifo,
-                };
-                let major = header.device_major().ok().flatten().unwrap_or(0);
-                let minor = header.device_minor().ok().flatten().unwrap_or(0);
-                let device = rustix::fs::makedev(major, minor);
-                rustix::fs::mknodat(&parent, name, file_type, Mode::empty(), device)
-                    .map_err(fail)?;
-                rustix::fs::chownat(&parent, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(fail)?;
-                rustix::fs::chmodat(&parent, name, mode, AtFlags::empty()).map_err(fail)?;
-                set_times(parent.as_fd(), Some(name), mtime).map_err(|e| at(&e))?;
+                make_node(parent.as_fd(), name, entry.header(), &meta, &at)?;
             }
             // Other types (sockets, vendor extensions) have no place in a filesystem layer.
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Applies `name` as an OCI whiteout marker in `parent` if it is one (`.wh..wh..opq` marks the
+/// directory opaque, `.wh.NAME` replaces `NAME` with an overlay whiteout); whether it was.
+fn apply_whiteout_marker(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    at: AtEntry<'_>,
+) -> Result<bool, SandboxError> {
+    if name == OPAQUE {
+        rustix::fs::fsetxattr(parent, "trusted.overlay.opaque", b"y", XattrFlags::empty())
+            .map_err(|e| at(&format!("cannot mark its directory opaque: {e}")))?;
+        return Ok(true);
+    }
+    let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) else {
+        return Ok(false);
+    };
+    if hidden.is_empty() || hidden == "." || hidden == ".." {
+        return Err(at(&"a whiteout without a name"));
+    }
+    remove_at(parent, hidden).map_err(|e| at(&e))?;
+    rustix::fs::mknodat(parent, hidden, FileType::CharacterDevice, Mode::empty(), 0)
+        .map_err(|e| at(&format!("cannot write the whiteout: {e}")))?;
+    Ok(true)
+}
+
+/// Removes what is at `name` in `parent`, but a directory a directory entry describes again;
+/// whether that directory is kept.
+fn clear_the_way(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    kind: tar::EntryType,
+    at: AtEntry<'_>,
+) -> Result<bool, SandboxError> {
+    let existing = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW).ok();
+    let keep_dir = kind == tar::EntryType::Directory
+        && existing.is_some_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory);
+    if existing.is_some() && !keep_dir {
+        remove_at(parent, name).map_err(|e| at(&e))?;
+    }
+    Ok(keep_dir)
+}
+
+fn make_dir(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    exists: bool,
+    meta: &EntryMeta,
+    at: AtEntry<'_>,
+) -> Result<(), SandboxError> {
+    if !exists {
+        rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)).map_err(|e| at(&e))?;
+    }
+    let fd = open_dir_at(parent, name).map_err(|e| at(&e))?;
+    rustix::fs::fchown(&fd, meta.uid, meta.gid).map_err(|e| at(&e))?;
+    rustix::fs::fchmod(&fd, meta.mode).map_err(|e| at(&e))?;
+    set_xattrs(fd.as_fd(), &meta.xattrs);
+    Ok(())
+}
+
+fn write_file<R: Read>(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    entry: &mut tar::Entry<'_, R>,
+    meta: &EntryMeta,
+    at: AtEntry<'_>,
+) -> Result<(), SandboxError> {
+    let mut file = create_file_at(parent, name).map_err(|e| at(&e))?;
+    io::copy(entry, &mut file).map_err(|e| at(&e))?;
+    rustix::fs::fchown(&file, meta.uid, meta.gid).map_err(|e| at(&e))?;
+    rustix::fs::fchmod(&file, meta.mode).map_err(|e| at(&e))?;
+    set_xattrs(file.as_fd(), &meta.xattrs);
+    set_times(file.as_fd(), None, meta.mtime).map_err(|e| at(&e))
+}
+
+fn make_symlink<R: Read>(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    entry: &tar::Entry<'_, R>,
+    meta: &EntryMeta,
+    at: AtEntry<'_>,
+) -> Result<(), SandboxError> {
+    let target = entry
+        .link_name_bytes()
+        .ok_or_else(|| at(&"a symlink without a target"))?
+        .into_owned();
+    rustix::fs::symlinkat(target.as_slice(), parent, name).map_err(|e| at(&e))?;
+    rustix::fs::chownat(parent, name, meta.uid, meta.gid, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| at(&e))?;
+    set_times(parent, Some(name), meta.mtime).map_err(|e| at(&e))
+}
+
+/// A hard link to an entry already beneath `root`, found through descriptors like any path.
+fn make_hard_link<R: Read>(
+    root: &RootDir,
+    parent: BorrowedFd<'_>,
+    name: &str,
+    entry: &tar::Entry<'_, R>,
+    at: AtEntry<'_>,
+) -> Result<(), SandboxError> {
+    let target = entry
+        .link_name()
+        .map_err(|e| at(&e))?
+        .ok_or_else(|| at(&"a hard link without a target"))?
+        .into_owned();
+    let Some((target_parents, target_name)) =
+        parent_and_name(&target).map_err(|e| at(&format!("its hard link target: {e}")))?
+    else {
+        return Err(at(&"a hard link to the root"));
+    };
+    let target_dir = root
+        .open_dir(&target_parents, false)
+        .map_err(|e| at(&format!("its hard link target: {e}")))?;
+    rustix::fs::linkat(&target_dir, target_name, parent, name, AtFlags::empty())
+        .map_err(|e| at(&format!("cannot link to `{}`: {e}", target.display())))
+}
+
+/// A character or block device or a FIFO, as `header` describes it.
+fn make_node(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    header: &tar::Header,
+    meta: &EntryMeta,
+    at: AtEntry<'_>,
+) -> Result<(), SandboxError> {
+    let file_type = match header.entry_type() {
+        tar::EntryType::Char => FileType::CharacterDevice,
+        tar::EntryType::Block => FileType::BlockDevice,
+        _ => FileType::Fifo,
+    };
+    let major = header.device_major().ok().flatten().unwrap_or(0);
+    let minor = header.device_minor().ok().flatten().unwrap_or(0);
+    let device = rustix::fs::makedev(major, minor);
+    rustix::fs::mknodat(parent, name, file_type, Mode::empty(), device).map_err(|e| at(&e))?;
+    rustix::fs::chownat(parent, name, meta.uid, meta.gid, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| at(&e))?;
+    rustix::fs::chmodat(parent, name, meta.mode, AtFlags::empty()).map_err(|e| at(&e))?;
+    set_times(parent, Some(name), meta.mtime).map_err(|e| at(&e))
 }
 
 /// The entry's `SCHILY.xattr.*` PAX records, but the `trusted.overlay.*` ones (an image must

@@ -313,20 +313,15 @@ fn raw_layer(dir: &Path, file: &str, entries: &[Raw<'_>]) -> PathBuf {
     path
 }
 
-#[test]
-fn hostile_layers_never_write_outside_their_directory() {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let dir = tempfile::tempdir().expect("tempdir");
-    let host = dir.path().join("host");
-    fs::create_dir_all(&host).expect("mkdir");
-    fs::write(host.join("victim"), b"precious").expect("write");
-    let host_link = host.to_str().expect("utf-8");
+/// Layers that try to write outside their directory: what each does, its entries (symlinks
+/// point at `host_link`), and what the refusal says.
+fn hostile_cases(host_link: &str) -> Vec<(&'static str, Vec<Raw<'_>>, &'static str)> {
     let symlink = |name| Raw {
         link: host_link,
         mode: 0o777,
         ..raw(name, tar::EntryType::Symlink)
     };
-    let cases: Vec<(&str, Vec<Raw<'_>>, &str)> = vec![
+    vec![
         (
             "a whiteout through a symlink",
             vec![symlink("sl"), raw("sl/.wh.victim", tar::EntryType::Regular)],
@@ -396,8 +391,18 @@ fn hostile_layers_never_write_outside_their_directory() {
             ],
             "`sl` is a symlink",
         ),
-    ];
-    for (i, (what, entries, expected)) in cases.iter().enumerate() {
+    ]
+}
+
+#[test]
+fn hostile_layers_never_write_outside_their_directory() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = dir.path().join("host");
+    fs::create_dir_all(&host).expect("mkdir");
+    fs::write(host.join("victim"), b"precious").expect("write");
+    let host_link = host.to_str().expect("utf-8");
+    for (i, (what, entries, expected)) in hostile_cases(host_link).iter().enumerate() {
         let blob = raw_layer(dir.path(), &format!("hostile-{i}.tar.gz"), entries);
         let unpacked = dir.path().join(format!("unpacked-{i}"));
         let error = unpack(&blob, &unpacked).expect_err(what);
@@ -431,9 +436,14 @@ fn hostile_layers_never_write_outside_their_directory() {
             "{what}: nothing is created on the host"
         );
     }
+}
 
-    // Device nodes are kept as device nodes (the store's unpacked layers are private, and
-    // containers mount them `nodev`).
+/// Device nodes are kept as device nodes (the store's unpacked layers are private, and
+/// containers mount them `nodev`).
+#[test]
+fn device_nodes_are_unpacked_as_device_nodes() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let dir = tempfile::tempdir().expect("tempdir");
     let blob = raw_layer(
         dir.path(),
         "device.tar.gz",
