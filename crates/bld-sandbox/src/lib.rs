@@ -101,3 +101,16 @@ pub(crate) fn io_error(
         source,
     }
 }
+
+/// Makes an overlay whiteout (a 0/0 character device) at `path`; needs root, as the tests do.
+#[cfg(test)]
+pub(crate) fn make_whiteout(path: &std::path::Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::empty(),
+        0,
+    )
+    .expect("a whiteout (needs root)");
+}

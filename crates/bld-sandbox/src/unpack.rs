@@ -285,22 +285,13 @@ fn unpack_into(layer: &LayerSource<'_>, root: &Path) -> Result<(), SandboxError>
         .into_inner()
         .finish_all()
         .map_err(io_error("read", blob))?;
-    if blob_digest != layer.digest {
-        return Err(SandboxError::CorruptLayer {
-            path: blob.to_owned(),
-            expected: layer.digest,
-            actual: blob_digest,
-            what: "blob",
-        });
-    }
-    if tar_digest != layer.diff_id {
-        return Err(SandboxError::CorruptLayer {
-            path: blob.to_owned(),
-            expected: layer.diff_id,
-            actual: tar_digest,
-            what: "uncompressed content (diff ID)",
-        });
-    }
+    check_digest(blob, "blob", layer.digest, blob_digest)?;
+    check_digest(
+        blob,
+        "uncompressed content (diff ID)",
+        layer.diff_id,
+        tar_digest,
+    )?;
     // Directory mtimes last, deepest first: creating entries inside changed them.
     dir_times.sort_by_key(|(parts, _)| std::cmp::Reverse(parts.len()));
     for (parts, mtime) in dir_times {
@@ -312,6 +303,24 @@ fn unpack_into(layer: &LayerSource<'_>, root: &Path) -> Result<(), SandboxError>
             .map_err(io_error("set the mtime of", &root.join(parts.join("/"))))?;
     }
     Ok(())
+}
+
+/// Refuses the layer `blob` when `what` of it hashes to `actual`, not `expected`.
+fn check_digest(
+    blob: &Path,
+    what: &'static str,
+    expected: Digest,
+    actual: Digest,
+) -> Result<(), SandboxError> {
+    if actual == expected {
+        return Ok(());
+    }
+    Err(SandboxError::CorruptLayer {
+        path: blob.to_owned(),
+        expected,
+        actual,
+        what,
+    })
 }
 
 /// Sets the mtime (and atime) of `fd` itself, or of `name` in the directory `fd`.

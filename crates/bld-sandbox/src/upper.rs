@@ -156,14 +156,7 @@ mod tests {
         fs::create_dir_all(upper.join("a/b")).expect("mkdir");
         fs::write(upper.join("a/b/file"), "12345").expect("write");
         symlink(outside.path(), upper.join("a/link")).expect("symlink");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            upper.join("gone"),
-            rustix::fs::FileType::CharacterDevice,
-            rustix::fs::Mode::empty(),
-            0,
-        )
-        .expect("mknod (needs root)");
+        crate::make_whiteout(&upper.join("gone"));
         let changes = upper_changes(upper).expect("changes");
         let file = changes.iter().find(|c| c.path == "a/b/file").expect("file");
         assert_eq!(file.size, 5);

@@ -74,6 +74,22 @@ fn unpack(blob: &Path, dir: &Path) -> Result<PathBuf, bld_sandbox::SandboxError>
     unpack_layer(&source, dir, &temp_path)
 }
 
+/// A layer of busybox with `applets` (links to it in `/bin`), unpacked in `dir/lower`.
+fn busybox_lower(dir: &Path, applets: &[&str]) -> PathBuf {
+    let links: Vec<(String, &str)> = applets
+        .iter()
+        .map(|applet| (format!("bin/{applet}"), "busybox"))
+        .collect();
+    let links: Vec<(&str, &str)> = links.iter().map(|(l, t)| (l.as_str(), *t)).collect();
+    let base = layer(
+        dir,
+        "base.tar.gz",
+        &[("bin/busybox", fs::read(busybox()).expect("busybox"), 0o755)],
+        &links,
+    );
+    unpack(&base, &dir.join("lower")).expect("unpack")
+}
+
 fn temp_path(hint: &str) -> PathBuf {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -187,17 +203,7 @@ fn a_step_runs_over_unpacked_layers_and_its_changes_are_read_back() {
 #[test]
 fn failures_exit_codes_and_the_network_are_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = layer(
-        dir.path(),
-        "base.tar.gz",
-        &[("bin/busybox", fs::read(busybox()).expect("busybox"), 0o755)],
-        &[
-            ("bin/sh", "busybox"),
-            ("bin/cat", "busybox"),
-            ("bin/wc", "busybox"),
-        ],
-    );
-    let lower = unpack(&base, &dir.path().join("lower")).expect("unpack");
+    let lower = busybox_lower(dir.path(), &["sh", "cat", "wc"]);
     let lines = std::cell::RefCell::new(Vec::new());
     let outcome = run(
         &spec(
@@ -240,13 +246,7 @@ fn failures_exit_codes_and_the_network_are_reported() {
 #[test]
 fn crun_runs_steps_too_whatever_the_cgroup_hierarchy() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = layer(
-        dir.path(),
-        "base.tar.gz",
-        &[("bin/busybox", fs::read(busybox()).expect("busybox"), 0o755)],
-        &[("bin/sh", "busybox"), ("bin/id", "busybox")],
-    );
-    let lower = unpack(&base, &dir.path().join("lower")).expect("unpack");
+    let lower = busybox_lower(dir.path(), &["sh", "id"]);
     let mut crun = spec(dir.path(), vec![lower], "id -u > /uid; echo ran; exit 4");
     crun.runtime = "crun".into();
     let outcome =

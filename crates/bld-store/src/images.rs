@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use bld_core::Digest;
 use walkdir::WalkDir;
 
-use crate::{Store, StoreError, io_error};
+use crate::{Store, StoreError, io_error, read_if_present, remove_if_present};
 
 /// While held, no other process changes tags or image records (released on drop).
 pub struct IndexLock {
@@ -134,14 +134,13 @@ impl Store {
     /// The manifest the tag `reference` points at, if any (none for a damaged record, which
     /// [`Store::damaged_tags`] lists).
     pub fn get_tag(&self, reference: &str) -> Result<Option<Digest>, StoreError> {
-        let path = self.tag_path(reference);
-        match fs::read(&path) {
-            Ok(bytes) => Ok(std::str::from_utf8(&bytes)
-                .ok()
-                .and_then(|text| text.trim().parse().ok())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error("read", &path)(e)),
-        }
+        Ok(
+            read_if_present(&self.tag_path(reference))?.and_then(|bytes| {
+                std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|text| text.trim().parse().ok())
+            }),
+        )
     }
 
     /// Whether there is a record for the tag `reference`, damaged or not.
@@ -167,12 +166,8 @@ impl Store {
     /// Removes the tag `reference`; returns the manifest it pointed at, if it existed.
     pub fn remove_tag(&self, reference: &str) -> Result<Option<Digest>, StoreError> {
         let manifest = self.get_tag(reference)?;
-        let path = self.tag_path(reference);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(manifest),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error("remove", &path)(e)),
-        }
+        let existed = remove_if_present(&self.tag_path(reference))?;
+        Ok(if existed { manifest } else { None })
     }
 
     /// Every tag and the manifest it points at, sorted by name.
@@ -202,12 +197,7 @@ impl Store {
 
     /// Stops keeping the image `manifest`; its blobs go at the next garbage collection.
     pub fn remove_image(&self, manifest: &Digest) -> Result<bool, StoreError> {
-        let path = self.image_path(manifest);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(io_error("remove", &path)(e)),
-        }
+        remove_if_present(&self.image_path(manifest))
     }
 
     /// The images kept in the store, by manifest digest, sorted.

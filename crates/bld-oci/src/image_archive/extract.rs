@@ -74,31 +74,32 @@ impl Extracted {
         Ok(resolved)
     }
 
-    /// `path`, a path from the archive root (an absolute one escapes it), every symlink
-    /// resolved.
-    fn resolve_from_root(&self, path: &str) -> Result<Vec<String>, Unresolvable> {
-        if path.starts_with('/') {
+    /// The extracted file at `path`, a path from the archive root (an absolute one escapes
+    /// it), every symlink resolved; `Err(None)` when it resolves to something else or nothing.
+    fn find_file(&self, path: &str) -> Result<PathBuf, Option<Unresolvable>> {
+        let resolved = if path.starts_with('/') {
             Err(Unresolvable::Escapes)
         } else {
             self.resolve(path, true)
+        }?;
+        let physical = self.root.join(resolved.join("/"));
+        if resolved.is_empty() || !fs::symlink_metadata(&physical).is_ok_and(|m| m.is_file()) {
+            return Err(None);
         }
+        Ok(physical)
     }
 
     /// The extracted file at `path` (symlinks resolved), which `referrer` names.
     pub(super) fn locate(&self, path: &str, referrer: &str) -> Result<PathBuf, OciError> {
-        let resolved = self.resolve_from_root(path).map_err(|why| {
-            bad_archive(format!(
+        self.find_file(path).map_err(|why| match why {
+            Some(why) => bad_archive(format!(
                 "{referrer} refers to `{path}`, which resolves {}",
                 why.describe()
-            ))
-        })?;
-        let physical = self.root.join(resolved.join("/"));
-        if resolved.is_empty() || !fs::symlink_metadata(&physical).is_ok_and(|m| m.is_file()) {
-            return Err(bad_archive(format!(
+            )),
+            None => bad_archive(format!(
                 "{referrer} refers to `{path}`, which is not a file in the archive"
-            )));
-        }
-        Ok(physical)
+            )),
+        })
     }
 
     /// Whether the archive has a file at `path`.
@@ -335,19 +336,16 @@ impl Extracted {
         physical: &Path,
         target: &str,
     ) -> Result<(), OciError> {
-        let resolved_target = self.resolve_from_root(target).map_err(|why| {
-            bad_archive(format!(
+        let source = self.find_file(target).map_err(|why| match why {
+            Some(why) => bad_archive(format!(
                 "hard link `{name}` points at `{target}`, {}",
                 why.describe()
-            ))
-        })?;
-        let source = self.root.join(resolved_target.join("/"));
-        if resolved_target.is_empty() || !fs::symlink_metadata(&source).is_ok_and(|m| m.is_file()) {
-            return Err(bad_archive(format!(
+            )),
+            None => bad_archive(format!(
                 "hard link `{name}` points at `{target}`, which is not a file earlier \
                  in the archive"
-            )));
-        }
+            )),
+        })?;
         self.links.remove(key);
         if source != physical {
             self.prepare(physical)?;
