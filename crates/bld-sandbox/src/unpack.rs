@@ -8,29 +8,26 @@
 //! metadata (inode, size, mode, owner, mtime, ctime), which a later use compares against the
 //! tree, so a partial or altered directory is noticed and unpacked again.
 
-use std::collections::HashSet;
+mod record;
+
 use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::io::{self, BufReader, Read};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
 
 use bld_core::beneath::{RootDir, create_file_at, open_dir_at, remove_at};
-use bld_core::{Digest, Sha256Reader, Sha256Writer};
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
-use rustix::io::Errno;
+use bld_core::{Digest, Sha256Reader};
+use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags};
 
+use self::record::{is_intact, remember_verified, write_record};
 use crate::{SandboxError, io_error};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
 /// The longest entry path a layer may hold, in bytes (the kernel's `PATH_MAX`).
 const MAX_PATH: usize = 4096;
-/// The first line of a completion record.
-const RECORD_VERSION: &str = "bld-unpacked v1";
-
 /// A layer blob to unpack, with the digests it must match.
 #[derive(Debug, Clone)]
 pub struct LayerSource<'a> {
@@ -41,9 +38,6 @@ pub struct LayerSource<'a> {
     /// The digest of the uncompressed tar (the config's diff ID).
     pub diff_id: Digest,
 }
-
-/// Layer directories this process has checked against their records.
-static VERIFIED: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 
 /// Unpacks `layer` into `dir` (a directory of the store's `unpacked/`) unless a complete,
 /// unaltered unpacking is already there, and returns the directory to use as a lower layer
@@ -68,12 +62,7 @@ pub fn unpack_layer(
     }
     let staging = temp_path("unpacking");
     fs::create_dir_all(staging.join("root")).map_err(io_error("create", &staging))?;
-    let result = unpack_into(layer, &staging.join("root")).and_then(|()| {
-        let fingerprint = fingerprint(&staging.join("root"))?;
-        let record = staging.join("record");
-        fs::write(&record, format!("{RECORD_VERSION}\n{fingerprint}\n"))
-            .map_err(io_error("write", &record))
-    });
+    let result = unpack_into(layer, &staging.join("root")).and_then(|()| write_record(&staging));
     if let Err(error) = result {
         let _ = discard(&staging, &staging);
         return Err(error);
@@ -93,45 +82,6 @@ pub fn unpack_layer(
     Ok(root)
 }
 
-fn remember_verified(dir: &Path) {
-    if let Ok(mut verified) = VERIFIED.lock() {
-        verified
-            .get_or_insert_with(HashSet::new)
-            .insert(dir.to_owned());
-    }
-}
-
-/// Whether `dir` holds a complete unpacking whose tree still matches its record (checked once
-/// per process).
-fn is_intact(dir: &Path) -> Result<bool, SandboxError> {
-    if VERIFIED
-        .lock()
-        .is_ok_and(|v| v.as_ref().is_some_and(|v| v.contains(dir)))
-        && dir.join("record").is_file()
-    {
-        return Ok(true);
-    }
-    let Ok(record) = fs::read_to_string(dir.join("record")) else {
-        return Ok(false);
-    };
-    let mut lines = record.lines();
-    if lines.next() != Some(RECORD_VERSION) {
-        return Ok(false);
-    }
-    let Some(expected) = lines.next() else {
-        return Ok(false);
-    };
-    let root = dir.join("root");
-    if !fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir()) {
-        return Ok(false);
-    }
-    let intact = fingerprint(&root)? == expected;
-    if intact {
-        remember_verified(dir);
-    }
-    Ok(intact)
-}
-
 /// Moves `path` (if anything is there) to `trash`, a fresh path on the same filesystem, and
 /// deletes it there, so nobody ever sees it half-deleted under its own name.
 pub fn discard(path: &Path, trash: &Path) -> Result<(), SandboxError> {
@@ -145,75 +95,6 @@ pub fn discard(path: &Path, trash: &Path) -> Result<(), SandboxError> {
     let name = trash.file_name().unwrap_or_default().to_string_lossy();
     let parent_dir = RootDir::open(parent).map_err(io_error("open", parent))?;
     remove_at(parent_dir.fd(), &name).map_err(io_error("remove", trash))
-}
-
-/// A digest of every entry's metadata under `root` (path, type, mode, owner, size, inode,
-/// mtime, ctime, device), walked through descriptors in name order. Adding, removing,
-/// changing or replacing anything changes it (ctime cannot be set back).
-fn fingerprint(root: &Path) -> Result<String, SandboxError> {
-    let mut hasher = Sha256Writer::new(io::sink());
-    let top = RootDir::open(root).map_err(io_error("open", root))?;
-    let stat = rustix::fs::fstat(top.fd()).map_err(|e| io_error("stat", root)(e.into()))?;
-    write_stat(&mut hasher, b"", &stat);
-    let mut pending: Vec<(OwnedFd, Vec<u8>)> = vec![(
-        rustix::io::dup(top.fd()).map_err(|e| io_error("open", root)(e.into()))?,
-        Vec::new(),
-    )];
-    while let Some((fd, relative)) = pending.pop() {
-        let walk_error =
-            |e: Errno| io_error("list", &root.join(OsStr::from_bytes(&relative)))(e.into());
-        let mut names: Vec<Vec<u8>> = Vec::new();
-        for entry in Dir::read_from(&fd).map_err(walk_error)? {
-            let entry = entry.map_err(walk_error)?;
-            let name = entry.file_name().to_bytes();
-            if name != b"." && name != b".." {
-                names.push(name.to_vec());
-            }
-        }
-        names.sort();
-        for name in names {
-            let stat = rustix::fs::statat(&fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(walk_error)?;
-            let mut path = relative.clone();
-            if !path.is_empty() {
-                path.push(b'/');
-            }
-            path.extend_from_slice(&name);
-            write_stat(&mut hasher, &path, &stat);
-            if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
-                let child = rustix::fs::openat(
-                    &fd,
-                    name.as_slice(),
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(walk_error)?;
-                pending.push((child, path));
-            }
-        }
-    }
-    let (_, digest, _) = hasher.finish();
-    Ok(digest.hex().to_owned())
-}
-
-fn write_stat(hasher: &mut Sha256Writer<io::Sink>, path: &[u8], stat: &rustix::fs::Stat) {
-    let _ = hasher.write_all(&(path.len() as u64).to_le_bytes());
-    let _ = hasher.write_all(path);
-    #[allow(clippy::unnecessary_cast)]
-    for field in [
-        stat.st_mode as u64,
-        stat.st_uid as u64,
-        stat.st_gid as u64,
-        stat.st_size as u64,
-        stat.st_ino as u64,
-        stat.st_rdev as u64,
-        stat.st_mtime as u64,
-        stat.st_mtime_nsec as u64,
-        stat.st_ctime as u64,
-        stat.st_ctime_nsec as u64,
-    ] {
-        let _ = hasher.write_all(&field.to_le_bytes());
-    }
 }
 
 /// A layer entry's path as normal components, or why it is refused.
