@@ -3,14 +3,13 @@
 //! whiteouts and opaque directories honoured).
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
 
 use bld_core::Digest;
 use bld_dockerfile::context::{ContextEntry, ContextTree, CopyOptions, PlannedKind, plan_copy};
 use bld_graph::CopyFromImage;
 use bld_oci::{ItemKind, LayerBlob, LayerItem, pack_layer};
+use bld_sandbox::{ChangeKind, OverlayWalk};
 use bld_store::Store;
 
 use super::{Execute, Run};
@@ -30,60 +29,54 @@ fn merge(lowers: &[PathBuf]) -> Result<BTreeMap<String, Merged>, Failure> {
     let mut hidden_below: HashSet<String> = HashSet::new(); // opaque directories
     for lower in lowers.iter().rev() {
         let (mut whiteouts, mut opaques) = (Vec::new(), Vec::new());
-        let mut pending = vec![(lower.clone(), String::new())];
-        while let Some((dir, relative)) = pending.pop() {
-            for entry in fs::read_dir(&dir).map_err(Failure::internal)? {
-                let entry = entry.map_err(Failure::internal)?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let path = if relative.is_empty() {
-                    name
-                } else {
-                    format!("{relative}/{name}")
-                };
-                let full = entry.path();
-                let meta = fs::symlink_metadata(&full).map_err(Failure::internal)?;
-                let shadowed = hidden.contains(&path)
-                    || ancestors(&path).any(|a| {
-                        hidden_below.contains(a)
-                            || hidden.contains(a)
-                            || merged
-                                .get(a)
-                                .is_some_and(|m| !matches!(m.entry, ContextEntry::Dir { .. }))
-                    });
-                if meta.file_type().is_char_device() && meta.rdev() == 0 {
+        let mut walk = OverlayWalk::new(lower);
+        while let Some(change) = walk.next() {
+            let change = change.map_err(|e| {
+                Failure::internal(match std::error::Error::source(&e) {
+                    Some(cause) => format!("{e}: {cause}"),
+                    None => e.to_string(),
+                })
+            })?;
+            let path = change.path;
+            let shadowed = hidden.contains(&path)
+                || ancestors(&path).any(|a| {
+                    hidden_below.contains(a)
+                        || hidden.contains(a)
+                        || merged
+                            .get(a)
+                            .is_some_and(|m| !matches!(m.entry, ContextEntry::Dir { .. }))
+                });
+            let (merged_entry, source) = match change.kind {
+                ChangeKind::Whiteout => {
                     whiteouts.push(path);
                     continue;
                 }
-                if shadowed {
+                ChangeKind::Dir { .. } if shadowed => {
+                    walk.skip_contents();
                     continue;
                 }
-                let mode = meta.mode() & 0o7777;
-                let merged_entry = if meta.is_dir() {
-                    if rustix::fs::getxattr(&full, "trusted.overlay.opaque", &mut [0u8; 4])
-                        .is_ok_and(|n| n > 0)
-                    {
+                _ if shadowed => continue,
+                ChangeKind::Dir { opaque } => {
+                    if opaque {
                         opaques.push(path.clone());
                     }
-                    pending.push((full.clone(), path.clone()));
-                    ContextEntry::Dir { mode }
-                } else if meta.file_type().is_symlink() {
-                    let target = fs::read_link(&full).map_err(Failure::internal)?;
-                    ContextEntry::Symlink {
-                        target: target.to_string_lossy().into_owned(),
-                    }
-                } else if meta.is_file() {
+                    (ContextEntry::Dir { mode: change.mode }, lower.join(&path))
+                }
+                ChangeKind::Symlink { target } => {
+                    (ContextEntry::Symlink { target }, lower.join(&path))
+                }
+                ChangeKind::File { source } => (
                     ContextEntry::File {
-                        mode,
-                        size: meta.len(),
-                    }
-                } else {
-                    continue;
-                };
-                merged.entry(path).or_insert(Merged {
-                    entry: merged_entry,
-                    source: full,
-                });
-            }
+                        mode: change.mode,
+                        size: change.size,
+                    },
+                    source,
+                ),
+            };
+            merged.entry(path).or_insert(Merged {
+                entry: merged_entry,
+                source,
+            });
         }
         hidden.extend(whiteouts);
         hidden_below.extend(opaques);

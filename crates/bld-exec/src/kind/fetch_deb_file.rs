@@ -104,12 +104,8 @@ fn fetch_into(
         if name.trim_start_matches("./") == wanted && entry.header().entry_type().is_file() {
             let executable = entry.header().mode().unwrap_or(0) & 0o100 != 0;
             let mut content = Vec::new();
-            entry
-                .read_to_end(&mut content)
-                .map_err(Failure::internal)?;
-            let (digest, size) = store
-                .put_bytes(&content)
-                .map_err(Failure::internal)?;
+            entry.read_to_end(&mut content).map_err(Failure::internal)?;
+            let (digest, size) = store.put_bytes(&content).map_err(Failure::internal)?;
             found = Some(ActionOutput::File {
                 digest,
                 size,
