@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bld_exec::{ExecContext, ExecError, ExecReport, Observer, Outcome, execute};
-use bld_graph::{ActionGraph, ActionId, ActionKind};
+use bld_graph::{ActionGraph, ActionId};
 
 /// Runs `wanted` with the build log on stderr (nothing but errors when `quiet`).
 pub(crate) fn execute_with_log(
@@ -142,11 +142,13 @@ fn output_path(graph: &ActionGraph, id: ActionId) -> String {
     }
 }
 
-/// How the status line names an action: a `RUN` step by its Dockerfile line, else its output.
+/// How the status line names an action: by the instruction it comes from
+/// (`Dockerfile:6: RUN make`), else by its output and what it does.
 fn describe(graph: &ActionGraph, id: ActionId) -> String {
-    match &graph.get(id).kind {
-        ActionKind::RunStep(step) => step.origin.clone(),
-        _ => output_path(graph, id),
+    let action = graph.get(id);
+    match &action.origin {
+        Some(_) => action.describe(),
+        None => format!("{}: {}", output_path(graph, id), action.describe()),
     }
 }
 
@@ -160,10 +162,14 @@ impl Observer for Log {
     }
 
     fn output(&self, graph: &ActionGraph, id: ActionId, line: &str) {
-        if let (false, ActionKind::RunStep(step)) = (self.quiet, &graph.get(id).kind) {
-            let origin = step.origin.split(": RUN").next().unwrap_or_default();
-            self.print(Some(&format!("  {origin} | {line}")));
+        if self.quiet {
+            return;
         }
+        let source = match &graph.get(id).origin {
+            Some(at) => format!("{}:{}", at.file, at.line),
+            None => output_path(graph, id),
+        };
+        self.print(Some(&format!("  {source} | {line}")));
     }
 
     fn finished(&self, graph: &ActionGraph, id: ActionId, outcome: Outcome) {

@@ -1,7 +1,6 @@
 //! bld's vocabulary, shared by every other crate: [`Label`], [`TargetPattern`], [`Digest`],
 //! workspace discovery and the user-error / internal-fault split that decides exit codes.
 
-mod archive;
 pub mod beneath;
 mod digest;
 mod image_config;
@@ -9,15 +8,16 @@ mod label;
 mod location;
 mod owner;
 mod reference;
+mod tar_sniff;
 mod workspace;
 
-pub use archive::is_tar_archive;
 pub use digest::{Digest, DigestParseError, Sha256Reader, Sha256Writer};
 pub use image_config::{Healthcheck, HistoryStep, ImageConfigSpec, host_platform};
 pub use label::{Label, LabelError, TargetPattern};
 pub use location::Location;
 pub use owner::{current_owner, is_running, owner_of};
 pub use reference::{ImageReference, ReferenceError, split_tag};
+pub use tar_sniff::is_tar_archive;
 pub use workspace::{BUILD_FILE, WORKSPACE_FILE, Workspace, WorkspaceError};
 
 /// Whether an error is the user's to fix (exit 1) or a fault of bld or the machine (exit 2).

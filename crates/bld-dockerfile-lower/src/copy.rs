@@ -101,7 +101,7 @@ impl Lowering<'_> {
             .copy_request(&words, state.config)
             .map_err(|p| site.error(p))?;
         let layers = self
-            .copy_layers(&request, &source, site.located.start_line, state, graph)
+            .copy_layers(&request, &source, site, state, graph)
             .map_err(|p| site.error(p))?;
         if matches!(source, CopySource::Image(_)) {
             *state.fs_known = false;
@@ -154,13 +154,7 @@ impl Lowering<'_> {
             .copy_request(&words, state.config)
             .map_err(|p| site.error(p))?;
         let layers = self
-            .copy_layers(
-                &request,
-                &CopySource::Context,
-                site.located.start_line,
-                state,
-                graph,
-            )
+            .copy_layers(&request, &CopySource::Context, site, state, graph)
             .map_err(|p| site.error(p))?;
         for (layer, created_by) in layers {
             state.add_layer(layer, created_by);
@@ -241,22 +235,24 @@ impl Lowering<'_> {
         })
     }
 
-    /// The layers of one `COPY`/`ADD` at `line`, with their history `created_by`: one, or two
+    /// The layers of one `COPY`/`ADD` at `site`, with their history `created_by`: one, or two
     /// when heredocs join a `--from` an image whose files are known only once built (its
     /// files, then the heredocs). Updates the stage's filesystem.
     fn copy_layers(
         &self,
         request: &CopyRequest<'_>,
         source: &CopySource,
-        line: usize,
+        site: Site<'_>,
         state: &mut StageState<'_>,
         graph: &mut ActionGraph,
     ) -> Result<Vec<(ActionId, String)>, Problem> {
         let build = self.build;
+        let line = site.located.start_line;
+        let origin = site.location();
         let mut layers = Vec::new();
         let mut sources: Vec<&str> = request.sources.iter().map(|(_, s)| s.as_str()).collect();
         if let CopySource::Image(image) = source {
-            layers.push(self.copy_from_image(request, image, &sources, line, state.config, graph));
+            layers.push(self.copy_from_image(request, image, &sources, site, state.config, graph));
             if request.heredocs.is_empty() {
                 return Ok(layers);
             }
@@ -274,12 +270,14 @@ impl Lowering<'_> {
             request,
             stage_fs,
             line,
+            origin: &origin,
         };
         let (entries, heredoc_names) = planner.entries(&sources, state.fs, graph)?;
         let suffix = if layers.is_empty() { "" } else { "-heredocs" };
         let layer = graph.add(Action {
             owner: build.owner.clone(),
             output_name: format!("{}.layers/line-{line}{suffix}.tar.gz", build.output_name),
+            origin: Some(origin.clone()),
             kind: ActionKind::PackLayer(PackLayer {
                 entries,
                 mtime: build.source_date_epoch,
@@ -300,14 +298,16 @@ impl Lowering<'_> {
         request: &CopyRequest<'_>,
         image: &Input,
         sources: &[&str],
-        line: usize,
+        site: Site<'_>,
         config: &StageConfig,
         graph: &mut ActionGraph,
     ) -> (ActionId, String) {
         let build = self.build;
+        let line = site.located.start_line;
         let layer = graph.add(Action {
             owner: build.owner.clone(),
             output_name: format!("{}.layers/line-{line}.tar.gz", build.output_name),
+            origin: Some(site.location()),
             kind: ActionKind::CopyFromImage(Box::new(CopyFromImage {
                 image: image.clone(),
                 sources: sources.iter().map(|s| (*s).to_owned()).collect(),

@@ -180,6 +180,13 @@ impl Site<'_> {
         }
     }
 
+    /// Where the instruction is, marking it to the end of its first line: the origin of the
+    /// actions lowered from it (for execution errors and the build log).
+    pub(crate) fn location(&self) -> Location {
+        let at = self.located.position;
+        Location::to_line_end(self.file, self.text, at.line, at.column)
+    }
+
     /// A user error about the instruction as a whole.
     pub(crate) fn fail(&self, message: impl Into<String>) -> LowerError {
         self.error(Problem::user(message))

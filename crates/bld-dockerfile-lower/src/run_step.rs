@@ -47,7 +47,7 @@ impl Lowering<'_> {
             (args, text)
         };
         let line = site.located.start_line;
-        let image = self.image_so_far(state, line, graph);
+        let image = self.image_so_far(state, site, graph);
         let config = &*state.config;
         // ARGs are in the step's environment, under the image's ENV.
         let mut env: Vec<String> = config
@@ -56,10 +56,10 @@ impl Lowering<'_> {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         env.sort();
-        let origin_text = text.lines().next().unwrap_or_default();
         let step = graph.add(Action {
             owner: build.owner.clone(),
             output_name: format!("{}.layers/line-{line}.tar.gz", build.output_name),
+            origin: Some(site.location()),
             kind: ActionKind::RunStep(Box::new(RunStep {
                 image: Input::Output(image),
                 args,
@@ -70,7 +70,6 @@ impl Lowering<'_> {
                 mounts,
                 volumes: config.volumes.clone(),
                 mtime: build.source_date_epoch,
-                origin: format!("{}:{line}: RUN {origin_text}", build.display),
             })),
         });
         *state.fs_known = false;
@@ -78,19 +77,21 @@ impl Lowering<'_> {
         Ok(())
     }
 
-    /// The image a step at `line` runs over: the base and this stage's layers and
+    /// The image the step at `site` runs over: the base and this stage's layers and
     /// configuration so far.
     fn image_so_far(
         &self,
         state: &StageState<'_>,
-        line: usize,
+        site: Site<'_>,
         graph: &mut ActionGraph,
     ) -> ActionId {
         let build = self.build;
+        let line = site.located.start_line;
         let (os, architecture) = host_platform();
         graph.add(Action {
             owner: build.owner.clone(),
             output_name: format!("{}.steps/line-{line}", build.output_name),
+            origin: Some(site.location()),
             kind: ActionKind::AssembleImage(Box::new(AssembleImage {
                 base: state.base.clone(),
                 layers: state.layers.clone(),

@@ -318,6 +318,7 @@ impl<'a> Lowering<'a> {
         graph.add(Action {
             owner: build.owner.clone(),
             output_name,
+            origin: Some(self.site_of_from(index).location()),
             kind: ActionKind::AssembleImage(Box::new(AssembleImage {
                 base,
                 layers,

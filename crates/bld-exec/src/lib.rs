@@ -6,22 +6,24 @@
 //! the store's action cache whose outputs are intact is a hit; anything else runs. This is the
 //! only crate that runs work in parallel.
 
-mod copy_from;
-mod deb;
+mod container;
+mod failure;
+mod image_fs;
+mod kind;
 mod record;
-mod run;
-mod step;
+mod satisfy;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use bld_core::{Classify, ErrorKind};
-use bld_graph::{ActionGraph, ActionId};
+use bld_core::{Classify, ErrorKind, Location};
+use bld_graph::{Action, ActionGraph, ActionId};
 use bld_store::{FileDigests, Store};
 
+pub use container::{ContainerRequest, reap_abandoned, run_image, stop_own_work};
+pub(crate) use failure::Failure;
 pub use record::ActionOutput;
-pub use step::{ContainerRequest, reap_abandoned, run_image, stop_own_work};
 
 /// How an action was satisfied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,23 +73,65 @@ pub struct ExecReport {
     pub cached: usize,
 }
 
-/// A failed action.
-#[derive(Debug, thiserror::Error)]
-#[error("{owner}: cannot build `{output}`: {message}")]
+/// A failed action: which one, where it comes from, and what went wrong.
+#[derive(Debug)]
 pub struct ExecError {
     /// The label of the target that declared the action.
     pub owner: String,
     /// The output it was making.
     pub output: String,
+    /// The instruction it comes from (a Dockerfile line), when a file's line made it.
+    pub origin: Option<Box<Location>>,
     /// What went wrong.
     pub message: String,
     /// User error or internal fault.
     pub kind: ErrorKind,
 }
 
+impl ExecError {
+    fn new(action: &Action, failure: Failure) -> ExecError {
+        ExecError {
+            owner: action.owner.to_string(),
+            output: action.output_name.clone(),
+            origin: action.origin.clone().map(Box::new),
+            message: failure.message,
+            kind: failure.kind,
+        }
+    }
+}
+
+impl std::fmt::Display for ExecError {
+    /// `Dockerfile:3:1: RUN: …` for an instruction's action, else ``//pkg:t: cannot build
+    /// `out`: …``.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.origin {
+            Some(at) => {
+                let instruction = at.text.split_whitespace().next().unwrap_or_default();
+                write!(
+                    f,
+                    "{at}: {}: {}",
+                    instruction.to_ascii_uppercase(),
+                    self.message
+                )
+            }
+            None => write!(
+                f,
+                "{}: cannot build `{}`: {}",
+                self.owner, self.output, self.message
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ExecError {}
+
 impl Classify for ExecError {
     fn kind(&self) -> ErrorKind {
         self.kind
+    }
+
+    fn location(&self) -> Option<&Location> {
+        self.origin.as_deref()
     }
 }
 
@@ -181,7 +225,7 @@ impl<'s> Scheduler<'s> {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
             };
-            match run::satisfy(self.graph, id, self.context, &output_of, self.observer) {
+            match satisfy::satisfy(self.graph, id, self.context, &output_of, self.observer) {
                 Ok((output, outcome)) => {
                     *self.outputs[id.index()]
                         .lock()

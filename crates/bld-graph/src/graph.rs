@@ -4,7 +4,7 @@ use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 
-use crate::{Action, ActionKind, EntryContent, Input};
+use crate::{Action, Input};
 
 /// Identifies an action (and so its one output) within an [`ActionGraph`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -112,44 +112,6 @@ impl ActionGraph {
     }
 }
 
-impl Action {
-    /// Every input this action reads, in the order its parameters name them.
-    pub fn inputs(&self) -> Vec<&Input> {
-        match &self.kind {
-            ActionKind::WriteFile { .. }
-            | ActionKind::StoreImage { .. }
-            | ActionKind::FetchDebFile { .. } => Vec::new(),
-            ActionKind::PackLayer(pack) => pack
-                .entries
-                .iter()
-                .filter_map(|e| match &e.content {
-                    EntryContent::File { input, .. } | EntryContent::Archive { input } => {
-                        Some(input)
-                    }
-                    _ => None,
-                })
-                .collect(),
-            ActionKind::AssembleImage(image) => image.base.iter().chain(&image.layers).collect(),
-            ActionKind::RunStep(step) => std::iter::once(&step.image)
-                .chain(step.mounts.iter().flat_map(|m| {
-                    match m {
-                        crate::RunMount::BindImage { image, .. } => vec![image],
-                        crate::RunMount::BindContext { entries, .. } => entries
-                            .iter()
-                            .filter_map(|entry| match entry {
-                                crate::ViewEntry::File { input, .. } => Some(input),
-                                _ => None,
-                            })
-                            .collect(),
-                        _ => Vec::new(),
-                    }
-                }))
-                .collect(),
-            ActionKind::CopyFromImage(copy) => vec![&copy.image],
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,10 +122,11 @@ mod tests {
         Action {
             owner: Label::new("p", "t").expect("label"),
             output_name: name.into(),
-            kind: ActionKind::WriteFile {
+            origin: None,
+            kind: crate::ActionKind::WriteFile(crate::WriteFile {
                 content: name.as_bytes().to_vec(),
                 executable: false,
-            },
+            }),
         }
     }
 
@@ -173,7 +136,7 @@ mod tests {
         let a = g.add(write("a"));
         let _unused = g.add(write("b"));
         let layer = g.add(Action {
-            kind: ActionKind::PackLayer(PackLayer {
+            kind: crate::ActionKind::PackLayer(PackLayer {
                 entries: vec![LayerEntry {
                     path: "a".into(),
                     content: crate::EntryContent::File {

@@ -10,9 +10,7 @@ use std::fmt;
 use bld_core::Digest;
 use sha2::{Digest as _, Sha256};
 
-use crate::{
-    Action, ActionKind, EntryContent, FileMode, ImageConfigSpec, Input, RunMount, ViewEntry,
-};
+use crate::{Action, Input};
 
 /// Bumped whenever the encoding below, or the output an action produces for a given key,
 /// changes.
@@ -43,67 +41,75 @@ pub struct InputIdentity {
     pub mode: u32,
 }
 
-struct KeyEncoder(Sha256);
+/// Writes an action's canonical encoding into the hasher: every value is tagged or
+/// length-prefixed, so no two different actions encode to the same bytes.
+pub struct KeyEncoder(Sha256);
 
 impl KeyEncoder {
-    fn tag(&mut self, tag: &str) {
+    /// A name that says what follows (a kind, a mount type).
+    pub fn tag(&mut self, tag: &str) {
         self.str(tag);
     }
-    fn u64(&mut self, value: u64) {
+    /// A number, little-endian.
+    pub fn u64(&mut self, value: u64) {
         self.0.update(value.to_le_bytes());
     }
-    fn bytes(&mut self, bytes: &[u8]) {
+    /// Bytes, prefixed by their length.
+    pub fn bytes(&mut self, bytes: &[u8]) {
         self.u64(bytes.len() as u64);
         self.0.update(bytes);
     }
-    fn str(&mut self, s: &str) {
+    /// A string, prefixed by its length.
+    pub fn str(&mut self, s: &str) {
         self.bytes(s.as_bytes());
     }
-    fn bool(&mut self, b: bool) {
+    /// A flag, one byte.
+    pub fn bool(&mut self, b: bool) {
         self.0.update([u8::from(b)]);
     }
-    fn opt_u64(&mut self, value: Option<u64>) {
-        match value {
-            Some(v) => {
-                self.bool(true);
-                self.u64(v);
-            }
-            None => self.bool(false),
+    /// A digest's 32 bytes.
+    pub fn digest(&mut self, digest: &Digest) {
+        self.0.update(digest.as_bytes());
+    }
+    /// An optional number: a presence flag, then the number.
+    pub fn opt_u64(&mut self, value: Option<u64>) {
+        self.bool(value.is_some());
+        if let Some(v) = value {
+            self.u64(v);
         }
     }
-    fn opt_str(&mut self, value: Option<&str>) {
-        match value {
-            Some(v) => {
-                self.bool(true);
-                self.str(v);
-            }
-            None => self.bool(false),
+    /// An optional string: a presence flag, then the string.
+    pub fn opt_str(&mut self, value: Option<&str>) {
+        self.bool(value.is_some());
+        if let Some(v) = value {
+            self.str(v);
         }
     }
-    fn strs(&mut self, values: &[String]) {
+    /// Strings, prefixed by their count.
+    pub fn strs(&mut self, values: &[String]) {
         self.u64(values.len() as u64);
         for v in values {
             self.str(v);
         }
     }
-    fn opt_strs(&mut self, values: Option<&[String]>) {
-        match values {
-            Some(v) => {
-                self.bool(true);
-                self.strs(v);
-            }
-            None => self.bool(false),
+    /// Optional strings: a presence flag, then the strings.
+    pub fn opt_strs(&mut self, values: Option<&[String]>) {
+        self.bool(values.is_some());
+        if let Some(v) = values {
+            self.strs(v);
         }
     }
-    fn pairs(&mut self, pairs: &[(String, String)]) {
+    /// Key-value pairs, prefixed by their count.
+    pub fn pairs(&mut self, pairs: &[(String, String)]) {
         self.u64(pairs.len() as u64);
         for (k, v) in pairs {
             self.str(k);
             self.str(v);
         }
     }
-    fn input(&mut self, identity: InputIdentity) {
-        self.0.update(identity.digest.as_bytes());
+    /// An input's identity: its digest and its permission bits.
+    pub fn input(&mut self, identity: InputIdentity) {
+        self.digest(&identity.digest);
         self.u64(identity.mode.into());
     }
 }
@@ -111,268 +117,11 @@ impl KeyEncoder {
 impl Action {
     /// This action's key, given the identity of each of its inputs.
     pub fn key(&self, identity: &dyn Fn(&Input) -> InputIdentity) -> ActionKey {
-        let mut e = KeyEncoder(Sha256::new());
-        e.tag(KEY_VERSION);
-        match &self.kind {
-            ActionKind::WriteFile {
-                content,
-                executable,
-            } => {
-                e.tag("write_file");
-                e.bytes(content);
-                e.bool(*executable);
-            }
-            ActionKind::PackLayer(pack) => {
-                e.tag("pack_layer");
-                e.u64(pack.mtime);
-                e.u64(pack.entries.len() as u64);
-                for entry in &pack.entries {
-                    e.str(&entry.path);
-                    e.u64(entry.uid.into());
-                    e.u64(entry.gid.into());
-                    match &entry.content {
-                        EntryContent::File { input, mode } => {
-                            e.tag("file");
-                            let input = identity(input);
-                            e.0.update(input.digest.as_bytes());
-                            // Only the bits the mode rule reads are part of the key.
-                            let bits = match mode {
-                                FileMode::Exact(bits) => *bits,
-                                FileMode::KeepExecutableBit => input.mode & 0o100,
-                                FileMode::KeepPermissions => input.mode & 0o7777,
-                            };
-                            e.tag(match mode {
-                                FileMode::Exact(_) => "exact",
-                                FileMode::KeepExecutableBit => "keep-x",
-                                FileMode::KeepPermissions => "keep",
-                            });
-                            e.u64(bits.into());
-                        }
-                        EntryContent::Dir { mode } => {
-                            e.tag("dir");
-                            e.u64((*mode).into());
-                        }
-                        EntryContent::Symlink { target } => {
-                            e.tag("symlink");
-                            e.str(target);
-                        }
-                        EntryContent::Archive { input } => {
-                            e.tag("archive");
-                            e.0.update(identity(input).digest.as_bytes());
-                        }
-                    }
-                }
-            }
-            ActionKind::CopyFromImage(copy) => {
-                e.tag("copy_from_image");
-                e.input(identity(&copy.image));
-                e.strs(&copy.sources);
-                e.str(&copy.dest);
-                e.str(&copy.workdir);
-                e.strs(&copy.excludes);
-                e.bool(copy.parents);
-                e.opt_u64(copy.chown.map(|(u, g)| (u64::from(u) << 32) | u64::from(g)));
-                e.opt_u64(copy.chmod.map(u64::from));
-                e.u64(copy.mtime);
-            }
-            ActionKind::FetchDebFile {
-                package,
-                version,
-                sha256,
-                path,
-            } => {
-                e.tag("fetch_deb_file");
-                e.str(package);
-                e.str(version);
-                e.0.update(sha256.as_bytes());
-                e.str(path);
-            }
-            ActionKind::StoreImage { manifest } => {
-                e.tag("store_image");
-                e.0.update(manifest.as_bytes());
-            }
-            ActionKind::RunStep(step) => {
-                e.tag("run_step");
-                e.input(identity(&step.image));
-                e.strs(&step.args);
-                e.strs(&step.env);
-                e.str(&step.cwd);
-                e.str(&step.user);
-                e.bool(step.host_network);
-                e.strs(&step.volumes);
-                e.u64(step.mounts.len() as u64);
-                for mount in &step.mounts {
-                    match mount {
-                        RunMount::Cache {
-                            target,
-                            id,
-                            mode,
-                            uid,
-                            gid,
-                        } => {
-                            e.tag("cache");
-                            e.str(target);
-                            e.str(id);
-                            for n in [*mode, *uid, *gid] {
-                                e.u64(n.into());
-                            }
-                        }
-                        RunMount::BindImage {
-                            target,
-                            image,
-                            source,
-                            writable,
-                        } => {
-                            e.tag("bind-image");
-                            e.str(target);
-                            e.input(identity(image));
-                            e.str(source);
-                            e.bool(*writable);
-                        }
-                        RunMount::BindContext {
-                            target,
-                            source,
-                            entries,
-                            writable,
-                        } => {
-                            e.tag("bind-context");
-                            e.str(target);
-                            e.str(source);
-                            e.bool(*writable);
-                            e.u64(entries.len() as u64);
-                            for entry in entries {
-                                match entry {
-                                    ViewEntry::Dir { path, mode } => {
-                                        e.tag("dir");
-                                        e.str(path);
-                                        e.u64((*mode).into());
-                                    }
-                                    ViewEntry::File { path, input, mode } => {
-                                        e.tag("file");
-                                        e.str(path);
-                                        e.u64((*mode).into());
-                                        e.input(identity(input));
-                                    }
-                                    ViewEntry::Symlink { path, target } => {
-                                        e.tag("symlink");
-                                        e.str(path);
-                                        e.str(target);
-                                    }
-                                }
-                            }
-                        }
-                        RunMount::Inline {
-                            target,
-                            content,
-                            mode,
-                        } => {
-                            e.tag("inline");
-                            e.str(target);
-                            e.str(content);
-                            e.u64((*mode).into());
-                        }
-                        RunMount::Tmpfs { target, size } => {
-                            e.tag("tmpfs");
-                            e.str(target);
-                            e.u64(size.unwrap_or(0));
-                        }
-                        RunMount::Secret {
-                            id,
-                            target,
-                            required,
-                            mode,
-                            uid,
-                            gid,
-                        } => {
-                            e.tag("secret");
-                            e.str(id);
-                            e.str(target);
-                            e.bool(*required);
-                            for n in [*mode, *uid, *gid] {
-                                e.u64(n.into());
-                            }
-                        }
-                    }
-                }
-                e.u64(step.mtime);
-            }
-            ActionKind::AssembleImage(image) => {
-                e.tag("assemble_image");
-                match &image.base {
-                    Some(base) => {
-                        e.bool(true);
-                        e.input(identity(base));
-                    }
-                    None => e.bool(false),
-                }
-                e.u64(image.layers.len() as u64);
-                for layer in &image.layers {
-                    e.input(identity(layer));
-                }
-                e.u64(image.created);
-                encode_config(&mut e, &image.config);
-            }
-        }
-        ActionKey(Digest::from_bytes(e.0.finalize().into()))
+        let mut key = KeyEncoder(Sha256::new());
+        key.tag(KEY_VERSION);
+        self.kind.as_kind().encode_key(&mut key, identity);
+        ActionKey(Digest::from_bytes(key.0.finalize().into()))
     }
-}
-
-fn encode_config(e: &mut KeyEncoder, config: &ImageConfigSpec) {
-    let ImageConfigSpec {
-        env,
-        cmd,
-        entrypoint,
-        workdir,
-        user,
-        labels,
-        exposed_ports,
-        volumes,
-        stop_signal,
-        healthcheck,
-        on_build,
-        clear_on_build,
-        shell,
-        author,
-        history,
-        os,
-        architecture,
-    } = config;
-    e.pairs(env);
-    e.opt_strs(cmd.as_deref());
-    e.opt_strs(entrypoint.as_deref());
-    e.opt_str(workdir.as_deref());
-    e.opt_str(user.as_deref());
-    e.pairs(labels);
-    e.strs(exposed_ports);
-    e.strs(volumes);
-    e.opt_str(stop_signal.as_deref());
-    match healthcheck {
-        Some(h) => {
-            e.bool(true);
-            e.strs(&h.test);
-            for ns in [
-                h.interval_ns,
-                h.timeout_ns,
-                h.start_period_ns,
-                h.start_interval_ns,
-            ] {
-                e.u64(ns);
-            }
-            e.u64(h.retries.into());
-        }
-        None => e.bool(false),
-    }
-    e.strs(on_build);
-    e.bool(*clear_on_build);
-    e.opt_strs(shell.as_deref());
-    e.opt_str(author.as_deref());
-    e.u64(history.len() as u64);
-    for step in history {
-        e.str(&step.created_by);
-        e.bool(step.empty_layer);
-    }
-    e.str(os);
-    e.str(architecture);
 }
 
 #[cfg(test)]
@@ -384,10 +133,11 @@ mod tests {
         Action {
             owner: Label::new("p", owner).expect("label"),
             output_name: owner.into(),
-            kind: ActionKind::WriteFile {
+            origin: None,
+            kind: crate::ActionKind::WriteFile(crate::WriteFile {
                 content: content.as_bytes().to_vec(),
                 executable: false,
-            },
+            }),
         }
     }
 
@@ -410,12 +160,12 @@ mod tests {
     #[test]
     fn length_prefixes_keep_fields_apart() {
         let image = |cmd: Vec<&str>| Action {
-            kind: ActionKind::AssembleImage(Box::new(crate::AssembleImage {
+            kind: crate::ActionKind::AssembleImage(Box::new(crate::AssembleImage {
                 base: None,
                 layers: vec![],
-                config: ImageConfigSpec {
+                config: crate::ImageConfigSpec {
                     cmd: Some(cmd.into_iter().map(String::from).collect()),
-                    ..ImageConfigSpec::default()
+                    ..crate::ImageConfigSpec::default()
                 },
                 created: 0,
             })),

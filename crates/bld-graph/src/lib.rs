@@ -8,11 +8,13 @@
 mod action;
 mod graph;
 mod key;
+mod kind;
 
-pub use action::{
-    Action, ActionKind, AssembleImage, CopyFromImage, EntryContent, FileMode, Input, LayerEntry,
-    PackLayer, RunMount, RunStep, ViewEntry,
-};
+pub use action::{Action, Input};
 pub use bld_core::ImageConfigSpec;
 pub use graph::{ActionGraph, ActionId};
-pub use key::{ActionKey, InputIdentity, KEY_VERSION};
+pub use key::{ActionKey, InputIdentity, KEY_VERSION, KeyEncoder};
+pub use kind::{
+    ActionKind, AssembleImage, CopyFromImage, EntryContent, FetchDebFile, FileMode, Kind,
+    LayerEntry, PackLayer, RunMount, RunStep, StoreImage, ViewEntry, WriteFile,
+};

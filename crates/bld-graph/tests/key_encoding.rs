@@ -4,14 +4,16 @@
 
 use bld_core::{Digest, Healthcheck, HistoryStep, ImageConfigSpec, Label};
 use bld_graph::{
-    Action, ActionGraph, ActionKind, AssembleImage, CopyFromImage, EntryContent, FileMode, Input,
-    InputIdentity, LayerEntry, PackLayer, RunMount, RunStep, ViewEntry,
+    Action, ActionGraph, ActionKind, AssembleImage, CopyFromImage, EntryContent, FetchDebFile,
+    FileMode, Input, InputIdentity, LayerEntry, PackLayer, RunMount, RunStep, StoreImage,
+    ViewEntry, WriteFile,
 };
 
 fn action(kind: ActionKind) -> Action {
     Action {
         owner: Label::new("pkg", "target").expect("label"),
         output_name: "out".into(),
+        origin: None,
         kind,
     }
 }
@@ -32,17 +34,126 @@ fn identity(input: &Input) -> InputIdentity {
 
 fn samples() -> Vec<(&'static str, ActionKind)> {
     let mut graph = ActionGraph::new();
-    let image = Input::Output(graph.add(action(ActionKind::StoreImage {
+    let image = Input::Output(graph.add(action(ActionKind::StoreImage(StoreImage {
         manifest: Digest::of(b"base"),
-    })));
-    let source = |p: &str| Input::Source(p.to_owned());
+    }))));
+    vec![
+        (
+            "write_file",
+            ActionKind::WriteFile(WriteFile {
+                content: b"hello".to_vec(),
+                executable: true,
+            }),
+        ),
+        ("pack_layer", pack_layer_sample(&image)),
+        (
+            "assemble_image",
+            ActionKind::AssembleImage(Box::new(AssembleImage {
+                base: Some(image.clone()),
+                layers: vec![source("l1"), image.clone()],
+                config: config_sample(),
+                created: 11,
+            })),
+        ),
+        (
+            "assemble_image_scratch",
+            ActionKind::AssembleImage(Box::new(AssembleImage {
+                base: None,
+                layers: vec![],
+                config: ImageConfigSpec::default(),
+                created: 0,
+            })),
+        ),
+        (
+            "run_step",
+            ActionKind::RunStep(Box::new(run_step_sample(&image))),
+        ),
+        (
+            "copy_from_image",
+            ActionKind::CopyFromImage(Box::new(CopyFromImage {
+                image: image.clone(),
+                sources: vec!["/app".into(), "/lib/*.so".into()],
+                dest: "/opt/".into(),
+                workdir: "/w".into(),
+                excludes: vec!["*.md".into()],
+                parents: true,
+                chown: Some((10, 20)),
+                chmod: Some(0o640),
+                mtime: 12,
+            })),
+        ),
+        (
+            "fetch_deb_file",
+            ActionKind::FetchDebFile(FetchDebFile {
+                package: "busybox-static".into(),
+                version: "1:1.35.0-4+deb12u1+b1".into(),
+                sha256: Digest::of(b"deb"),
+                path: "bin/busybox".into(),
+            }),
+        ),
+        (
+            "store_image",
+            ActionKind::StoreImage(StoreImage {
+                manifest: Digest::of(b"manifest"),
+            }),
+        ),
+    ]
+}
+
+fn source(path: &str) -> Input {
+    Input::Source(path.to_owned())
+}
+
+fn pack_layer_sample(image: &Input) -> ActionKind {
     let entry = |path: &str, content: EntryContent| LayerEntry {
         path: path.into(),
         content,
         uid: 1,
         gid: 2,
     };
-    let run = RunStep {
+    ActionKind::PackLayer(PackLayer {
+        entries: vec![
+            entry(
+                "bin/exact",
+                EntryContent::File {
+                    input: source("a"),
+                    mode: FileMode::Exact(0o700),
+                },
+            ),
+            entry(
+                "bin/x",
+                EntryContent::File {
+                    input: source("b"),
+                    mode: FileMode::KeepExecutableBit,
+                },
+            ),
+            entry(
+                "bin/keep",
+                EntryContent::File {
+                    input: image.clone(),
+                    mode: FileMode::KeepPermissions,
+                },
+            ),
+            entry("etc", EntryContent::Dir { mode: 0o750 }),
+            entry(
+                "link",
+                EntryContent::Symlink {
+                    target: "bin/x".into(),
+                },
+            ),
+            entry(
+                "",
+                EntryContent::Archive {
+                    input: source("rootfs.tar"),
+                },
+            ),
+        ],
+        mtime: 9,
+    })
+}
+
+fn run_step_sample(image: &Input) -> RunStep {
+    RunStep {
         image: image.clone(),
         args: vec!["/bin/sh".into(), "-c".into(), "make".into()],
         env: vec!["PATH=/bin".into()],
@@ -103,9 +214,11 @@ fn samples() -> Vec<(&'static str, ActionKind)> {
         ],
         volumes: vec!["/data".into()],
         mtime: 7,
-        origin: "Dockerfile:3: RUN make".into(),
-    };
-    let config = ImageConfigSpec {
+    }
+}
+
+fn config_sample() -> ImageConfigSpec {
+    ImageConfigSpec {
         env: vec![("A".into(), "1".into())],
         cmd: Some(vec!["run".into()]),
         entrypoint: Some(vec!["/entry".into()]),
@@ -133,106 +246,7 @@ fn samples() -> Vec<(&'static str, ActionKind)> {
         }],
         os: "linux".into(),
         architecture: "amd64".into(),
-    };
-    vec![
-        (
-            "write_file",
-            ActionKind::WriteFile {
-                content: b"hello".to_vec(),
-                executable: true,
-            },
-        ),
-        (
-            "pack_layer",
-            ActionKind::PackLayer(PackLayer {
-                entries: vec![
-                    entry(
-                        "bin/exact",
-                        EntryContent::File {
-                            input: source("a"),
-                            mode: FileMode::Exact(0o700),
-                        },
-                    ),
-                    entry(
-                        "bin/x",
-                        EntryContent::File {
-                            input: source("b"),
-                            mode: FileMode::KeepExecutableBit,
-                        },
-                    ),
-                    entry(
-                        "bin/keep",
-                        EntryContent::File {
-                            input: image.clone(),
-                            mode: FileMode::KeepPermissions,
-                        },
-                    ),
-                    entry("etc", EntryContent::Dir { mode: 0o750 }),
-                    entry(
-                        "link",
-                        EntryContent::Symlink {
-                            target: "bin/x".into(),
-                        },
-                    ),
-                    entry(
-                        "",
-                        EntryContent::Archive {
-                            input: source("rootfs.tar"),
-                        },
-                    ),
-                ],
-                mtime: 9,
-            }),
-        ),
-        (
-            "assemble_image",
-            ActionKind::AssembleImage(Box::new(AssembleImage {
-                base: Some(image.clone()),
-                layers: vec![source("l1"), image.clone()],
-                config,
-                created: 11,
-            })),
-        ),
-        (
-            "assemble_image_scratch",
-            ActionKind::AssembleImage(Box::new(AssembleImage {
-                base: None,
-                layers: vec![],
-                config: ImageConfigSpec::default(),
-                created: 0,
-            })),
-        ),
-        ("run_step", ActionKind::RunStep(Box::new(run))),
-        (
-            "copy_from_image",
-            ActionKind::CopyFromImage(Box::new(CopyFromImage {
-                image: image.clone(),
-                sources: vec!["/app".into(), "/lib/*.so".into()],
-                dest: "/opt/".into(),
-                workdir: "/w".into(),
-                excludes: vec!["*.md".into()],
-                parents: true,
-                chown: Some((10, 20)),
-                chmod: Some(0o640),
-                mtime: 12,
-            })),
-        ),
-        (
-            "fetch_deb_file",
-            ActionKind::FetchDebFile {
-                package: "busybox-static".into(),
-                version: "1:1.35.0-4+deb12u1+b1".into(),
-                sha256: Digest::of(b"deb"),
-                path: "bin/busybox".into(),
-            },
-        ),
-        (
-            "store_image",
-            ActionKind::StoreImage {
-                manifest: Digest::of(b"manifest"),
-            },
-        ),
-    ]
+    }
 }
 
 /// Keys computed by the encoding of `bld-action-key-v4` as first released.

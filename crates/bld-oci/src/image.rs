@@ -1,6 +1,6 @@
 //! Image configs and manifests: a base image plus layers plus configuration.
 
-use bld_core::{Digest, ImageConfigSpec};
+use bld_core::{Digest, Healthcheck, ImageConfigSpec};
 use bld_store::Store;
 use oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType};
 use serde_json::{Map, Value, json};
@@ -23,6 +23,25 @@ pub(crate) fn oci_digest(digest: &Digest) -> oci_spec::image::Digest {
         .to_string()
         .parse()
         .expect("invariant: bld digests are valid OCI digests")
+}
+
+/// An OCI image manifest of the config `config` (`config_size` bytes) and `layers`.
+pub(crate) fn oci_manifest(
+    config_size: u64,
+    config: &Digest,
+    layers: Vec<Descriptor>,
+) -> ImageManifest {
+    ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(Descriptor::new(
+            MediaType::ImageConfig,
+            config_size,
+            oci_digest(config),
+        ))
+        .layers(layers)
+        .build()
+        .expect("invariant: every manifest field is set")
 }
 
 fn bad_image(digest: &Digest, reason: impl Into<String>) -> OciError {
@@ -105,17 +124,7 @@ pub fn assemble_image(
             .iter()
             .map(|l| Descriptor::new(MediaType::ImageLayerGzip, l.size, oci_digest(&l.digest))),
     );
-    let manifest = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageManifest)
-        .config(Descriptor::new(
-            MediaType::ImageConfig,
-            config_size,
-            oci_digest(&config_digest),
-        ))
-        .layers(descriptors)
-        .build()
-        .expect("invariant: every manifest field is set");
+    let manifest = oci_manifest(config_size, &config_digest, descriptors);
     let manifest_bytes = canonical_json(&manifest);
     let (manifest_digest, manifest_size) = store.put_bytes(&manifest_bytes)?;
     Ok(ImageBlobs {
@@ -148,18 +157,7 @@ fn strings(values: &[String]) -> Value {
 
 fn apply_runtime_config(config: &mut Map<String, Value>, spec: &ImageConfigSpec) {
     if !spec.env.is_empty() {
-        let env = array_field(config, "Env");
-        for (key, value) in &spec.env {
-            let entry = Value::from(format!("{key}={value}"));
-            let existing = env.iter().position(|e| {
-                e.as_str()
-                    .is_some_and(|s| s.split_once('=').map_or(s, |(k, _)| k) == key)
-            });
-            match existing {
-                Some(i) => env[i] = entry,
-                None => env.push(entry),
-            }
-        }
+        set_env(array_field(config, "Env"), &spec.env);
     }
     if let Some(entrypoint) = &spec.entrypoint {
         config.insert("Entrypoint".into(), strings(entrypoint));
@@ -201,22 +199,7 @@ fn apply_runtime_config(config: &mut Map<String, Value>, spec: &ImageConfigSpec)
         array_field(config, "OnBuild").extend(spec.on_build.iter().cloned().map(Value::from));
     }
     if let Some(check) = &spec.healthcheck {
-        let mut value = Map::new();
-        value.insert("Test".into(), strings(&check.test));
-        for (key, ns) in [
-            ("Interval", check.interval_ns),
-            ("Timeout", check.timeout_ns),
-            ("StartPeriod", check.start_period_ns),
-            ("StartInterval", check.start_interval_ns),
-        ] {
-            if ns != 0 {
-                value.insert(key.into(), ns.into());
-            }
-        }
-        if check.retries != 0 {
-            value.insert("Retries".into(), check.retries.into());
-        }
-        config.insert("Healthcheck".into(), Value::Object(value));
+        config.insert("Healthcheck".into(), healthcheck(check));
     }
     if !spec.exposed_ports.is_empty() {
         let ports = object_field(config, "ExposedPorts");
@@ -229,6 +212,41 @@ fn apply_runtime_config(config: &mut Map<String, Value>, spec: &ImageConfigSpec)
             ports.insert(port, json!({}));
         }
     }
+}
+
+/// Sets each `KEY=VALUE` of `vars` in `env`, in place of an earlier value of `KEY`.
+fn set_env(env: &mut Vec<Value>, vars: &[(String, String)]) {
+    for (key, value) in vars {
+        let entry = Value::from(format!("{key}={value}"));
+        let existing = env.iter().position(|e| {
+            e.as_str()
+                .is_some_and(|s| s.split_once('=').map_or(s, |(k, _)| k) == key)
+        });
+        match existing {
+            Some(i) => env[i] = entry,
+            None => env.push(entry),
+        }
+    }
+}
+
+/// Docker's `Healthcheck` object: durations in nanoseconds, zero ones (the defaults) left out.
+fn healthcheck(check: &Healthcheck) -> Value {
+    let mut value = Map::new();
+    value.insert("Test".into(), strings(&check.test));
+    for (key, ns) in [
+        ("Interval", check.interval_ns),
+        ("Timeout", check.timeout_ns),
+        ("StartPeriod", check.start_period_ns),
+        ("StartInterval", check.start_interval_ns),
+    ] {
+        if ns != 0 {
+            value.insert(key.into(), ns.into());
+        }
+    }
+    if check.retries != 0 {
+        value.insert("Retries".into(), check.retries.into());
+    }
+    Value::Object(value)
 }
 
 #[cfg(test)]

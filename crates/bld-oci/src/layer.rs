@@ -1,6 +1,8 @@
 //! Deterministic layer tars: sorted entries, fixed mtimes, explicit owners and modes, implicit
 //! parent directories, gzip at a fixed level; hashed (diff ID and blob digest) while streaming.
 
+mod add_archive;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Write};
@@ -140,7 +142,7 @@ pub fn pack_layer(store: &Store, items: &[LayerItem], mtime: u64) -> Result<Laye
                     tar.append_data(&mut header, format!("{path}/"), io::empty())
                         .map_err(write_error)?;
                 }
-                crate::archive::append_archive(&mut tar, source, path, mtime)?;
+                add_archive::append_archive(&mut tar, source, path, mtime)?;
             }
         }
         tar.get_mut().entry_written(path).map_err(write_error)?;

@@ -30,6 +30,40 @@ pub fn write_layout(
     dir: &Path,
     ref_name: &str,
 ) -> Result<bool, OciError> {
+    let index_bytes = layout_index(store, manifest, ref_name)?;
+    let blobs = image_blobs(store, manifest)?;
+    for digest in &blobs {
+        if !file_digests.blob_is_intact(&store.blob_path(digest), digest) {
+            return Err(OciError::Store(bld_store::StoreError::CorruptBlob {
+                expected: *digest,
+                actual: bld_store::digest_file(&store.blob_path(digest))
+                    .map(|(d, _)| d)
+                    .unwrap_or(*digest),
+            }));
+        }
+    }
+    if is_up_to_date(store, dir, &index_bytes, &blobs) {
+        return Ok(false);
+    }
+
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(write_error(parent))?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staging = parent.join(format!(".{name}.new-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    let result = write_staging(store, file_digests, &staging, &index_bytes, &blobs)
+        .and_then(|()| replace_dir(&staging, dir));
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    result.map(|()| true)
+}
+
+/// The layout's `index.json`: the one manifest, named `ref_name`.
+fn layout_index(store: &Store, manifest: &Digest, ref_name: &str) -> Result<Vec<u8>, OciError> {
     let manifest_size = fs::metadata(store.blob_path(manifest))
         .map_err(|_| bld_store::StoreError::MissingBlob(*manifest))?
         .len();
@@ -48,8 +82,11 @@ pub fn write_layout(
         .manifests(vec![descriptor])
         .build()
         .expect("invariant: every index field is set");
-    let index_bytes = canonical_json(&index);
+    Ok(canonical_json(&index))
+}
 
+/// The manifest, its config and its layers, sorted, each once.
+fn image_blobs(store: &Store, manifest: &Digest) -> Result<Vec<Digest>, OciError> {
     let (parsed, _) = read_image(store, manifest)?;
     let mut blobs: Vec<Digest> = vec![*manifest];
     for descriptor in std::iter::once(parsed.config()).chain(parsed.layers()) {
@@ -66,18 +103,13 @@ pub fn write_layout(
     }
     blobs.sort();
     blobs.dedup();
-    for digest in &blobs {
-        if !file_digests.blob_is_intact(&store.blob_path(digest), digest) {
-            return Err(OciError::Store(bld_store::StoreError::CorruptBlob {
-                expected: *digest,
-                actual: bld_store::digest_file(&store.blob_path(digest))
-                    .map(|(d, _)| d)
-                    .unwrap_or(*digest),
-            }));
-        }
-    }
-    // A layout is written whole and renamed into place with its index.json, so a matching
-    // index.json whose blobs are the store's (the same inodes, just checked) is complete.
+    Ok(blobs)
+}
+
+/// Whether `dir` already holds this layout. A layout is written whole and renamed into place
+/// with its index.json, so a matching index.json whose blobs are the store's (the same inodes,
+/// just checked) is complete.
+fn is_up_to_date(store: &Store, dir: &Path, index_bytes: &[u8], blobs: &[Digest]) -> bool {
     let same_file = |a: &Path, b: &Path| match (fs::metadata(a), fs::metadata(b)) {
         (Ok(a), Ok(b)) => {
             use std::os::unix::fs::MetadataExt;
@@ -85,49 +117,41 @@ pub fn write_layout(
         }
         _ => false,
     };
-    let up_to_date = fs::read(dir.join("index.json")).is_ok_and(|old| old == index_bytes)
+    fs::read(dir.join("index.json")).is_ok_and(|old| old == index_bytes)
         && blobs.iter().all(|digest| {
             same_file(
                 &dir.join("blobs/sha256").join(digest.hex()),
                 &store.blob_path(digest),
             )
-        });
-    if up_to_date {
-        return Ok(false);
-    }
+        })
+}
 
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(write_error(parent))?;
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let staging = parent.join(format!(".{name}.new-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&staging);
-    let result = (|| {
-        let blob_dir = staging.join("blobs/sha256");
-        fs::create_dir_all(&blob_dir).map_err(write_error(&blob_dir))?;
-        // An image may use one blob twice (two identical layers): each is linked once.
-        for digest in &blobs {
-            let target = blob_dir.join(digest.hex());
-            let source = store.blob_path(digest);
-            let before = fs::metadata(&source).map_err(write_error(&source))?;
-            match fs::hard_link(&source, &target) {
-                Ok(()) => file_digests.relinked(&source, digest, &before),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(_) => {
-                    fs::copy(&source, &target).map_err(write_error(&target))?;
-                }
+/// Writes the layout in `staging`: its blobs hard-linked from the store where possible (each
+/// once, though an image may use one twice, as two identical layers), `oci-layout` and
+/// `index.json`.
+fn write_staging(
+    store: &Store,
+    file_digests: &FileDigests,
+    staging: &Path,
+    index_bytes: &[u8],
+    blobs: &[Digest],
+) -> Result<(), OciError> {
+    let blob_dir = staging.join("blobs/sha256");
+    fs::create_dir_all(&blob_dir).map_err(write_error(&blob_dir))?;
+    for digest in blobs {
+        let target = blob_dir.join(digest.hex());
+        let source = store.blob_path(digest);
+        let before = fs::metadata(&source).map_err(write_error(&source))?;
+        match fs::hard_link(&source, &target) {
+            Ok(()) => file_digests.relinked(&source, digest, &before),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(_) => {
+                fs::copy(&source, &target).map_err(write_error(&target))?;
             }
         }
-        fs::write(staging.join("oci-layout"), OCI_LAYOUT).map_err(write_error(&staging))?;
-        fs::write(staging.join("index.json"), &index_bytes).map_err(write_error(&staging))?;
-        replace_dir(&staging, dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&staging);
     }
-    result.map(|()| true)
+    fs::write(staging.join("oci-layout"), OCI_LAYOUT).map_err(write_error(staging))?;
+    fs::write(staging.join("index.json"), index_bytes).map_err(write_error(staging))
 }
 
 fn write_error(path: &Path) -> impl FnOnce(io::Error) -> OciError {

@@ -7,7 +7,6 @@
 //! image must keep them. Every JSON document is written with sorted keys and no whitespace, so
 //! the same inputs give the same bytes and digests.
 
-mod archive;
 mod chunked;
 mod gzip;
 mod image;

@@ -129,14 +129,7 @@ mod tests {
         // image's /etc.
         std::os::unix::fs::symlink("/etc", top.join("hostetc")).expect("symlink");
         std::os::unix::fs::symlink("../../../../../etc", top.join("up")).expect("symlink");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            top.join("gone"),
-            rustix::fs::FileType::CharacterDevice,
-            rustix::fs::Mode::empty(),
-            0,
-        )
-        .expect("whiteout");
+        crate::make_whiteout(&top.join("gone"));
         let lowers = vec![bottom, top];
         let stack = LayerStack::new(&lowers);
         assert_eq!(

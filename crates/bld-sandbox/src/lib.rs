@@ -10,11 +10,12 @@
 //!   OCI runtime (`runc`) started from a generated bundle with Docker's default capabilities and
 //!   no network unless asked.
 //! - [`upper_changes`] reads what the step changed from the upper directory, overlay whiteouts
-//!   and opaque directories included, for the executor to pack into a layer.
+//!   and opaque directories included, for the executor to pack into a layer; [`OverlayWalk`]
+//!   walks any directory in that format (an unpacked layer too) without following a symlink.
 
+mod container;
 mod layers;
 mod reap;
-mod run;
 mod unpack;
 mod upper;
 
@@ -22,11 +23,11 @@ use std::path::PathBuf;
 
 use bld_core::{Classify, ErrorKind};
 
+pub use container::{BindOverlay, MountKind, RunOutcome, RunSpec, SandboxMount, run};
 pub use layers::LayerStack;
 pub use reap::{reap_abandoned, reap_containers};
-pub use run::{BindOverlay, MountKind, RunOutcome, RunSpec, SandboxMount, run};
 pub use unpack::{LayerSource, discard, unpack_layer};
-pub use upper::{Change, ChangeKind, upper_changes};
+pub use upper::{Change, ChangeKind, OverlayWalk, upper_changes};
 
 /// A failure of the sandbox.
 #[derive(Debug, thiserror::Error)]
@@ -99,4 +100,17 @@ pub(crate) fn io_error(
         path,
         source,
     }
+}
+
+/// Makes an overlay whiteout (a 0/0 character device) at `path`; needs root, as the tests do.
+#[cfg(test)]
+pub(crate) fn make_whiteout(path: &std::path::Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::empty(),
+        0,
+    )
+    .expect("a whiteout (needs root)");
 }

@@ -8,29 +8,26 @@
 //! metadata (inode, size, mode, owner, mtime, ctime), which a later use compares against the
 //! tree, so a partial or altered directory is noticed and unpacked again.
 
-use std::collections::HashSet;
+mod record;
+
 use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::io::{self, BufReader, Read};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
 
 use bld_core::beneath::{RootDir, create_file_at, open_dir_at, remove_at};
-use bld_core::{Digest, Sha256Reader, Sha256Writer};
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
-use rustix::io::Errno;
+use bld_core::{Digest, Sha256Reader};
+use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags};
 
+use self::record::{is_intact, remember_verified, write_record};
 use crate::{SandboxError, io_error};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
 /// The longest entry path a layer may hold, in bytes (the kernel's `PATH_MAX`).
 const MAX_PATH: usize = 4096;
-/// The first line of a completion record.
-const RECORD_VERSION: &str = "bld-unpacked v1";
-
 /// A layer blob to unpack, with the digests it must match.
 #[derive(Debug, Clone)]
 pub struct LayerSource<'a> {
@@ -41,9 +38,6 @@ pub struct LayerSource<'a> {
     /// The digest of the uncompressed tar (the config's diff ID).
     pub diff_id: Digest,
 }
-
-/// Layer directories this process has checked against their records.
-static VERIFIED: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 
 /// Unpacks `layer` into `dir` (a directory of the store's `unpacked/`) unless a complete,
 /// unaltered unpacking is already there, and returns the directory to use as a lower layer
@@ -68,12 +62,7 @@ pub fn unpack_layer(
     }
     let staging = temp_path("unpacking");
     fs::create_dir_all(staging.join("root")).map_err(io_error("create", &staging))?;
-    let result = unpack_into(layer, &staging.join("root")).and_then(|()| {
-        let fingerprint = fingerprint(&staging.join("root"))?;
-        let record = staging.join("record");
-        fs::write(&record, format!("{RECORD_VERSION}\n{fingerprint}\n"))
-            .map_err(io_error("write", &record))
-    });
+    let result = unpack_into(layer, &staging.join("root")).and_then(|()| write_record(&staging));
     if let Err(error) = result {
         let _ = discard(&staging, &staging);
         return Err(error);
@@ -93,45 +82,6 @@ pub fn unpack_layer(
     Ok(root)
 }
 
-fn remember_verified(dir: &Path) {
-    if let Ok(mut verified) = VERIFIED.lock() {
-        verified
-            .get_or_insert_with(HashSet::new)
-            .insert(dir.to_owned());
-    }
-}
-
-/// Whether `dir` holds a complete unpacking whose tree still matches its record (checked once
-/// per process).
-fn is_intact(dir: &Path) -> Result<bool, SandboxError> {
-    if VERIFIED
-        .lock()
-        .is_ok_and(|v| v.as_ref().is_some_and(|v| v.contains(dir)))
-        && dir.join("record").is_file()
-    {
-        return Ok(true);
-    }
-    let Ok(record) = fs::read_to_string(dir.join("record")) else {
-        return Ok(false);
-    };
-    let mut lines = record.lines();
-    if lines.next() != Some(RECORD_VERSION) {
-        return Ok(false);
-    }
-    let Some(expected) = lines.next() else {
-        return Ok(false);
-    };
-    let root = dir.join("root");
-    if !fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir()) {
-        return Ok(false);
-    }
-    let intact = fingerprint(&root)? == expected;
-    if intact {
-        remember_verified(dir);
-    }
-    Ok(intact)
-}
-
 /// Moves `path` (if anything is there) to `trash`, a fresh path on the same filesystem, and
 /// deletes it there, so nobody ever sees it half-deleted under its own name.
 pub fn discard(path: &Path, trash: &Path) -> Result<(), SandboxError> {
@@ -145,75 +95,6 @@ pub fn discard(path: &Path, trash: &Path) -> Result<(), SandboxError> {
     let name = trash.file_name().unwrap_or_default().to_string_lossy();
     let parent_dir = RootDir::open(parent).map_err(io_error("open", parent))?;
     remove_at(parent_dir.fd(), &name).map_err(io_error("remove", trash))
-}
-
-/// A digest of every entry's metadata under `root` (path, type, mode, owner, size, inode,
-/// mtime, ctime, device), walked through descriptors in name order. Adding, removing,
-/// changing or replacing anything changes it (ctime cannot be set back).
-fn fingerprint(root: &Path) -> Result<String, SandboxError> {
-    let mut hasher = Sha256Writer::new(io::sink());
-    let top = RootDir::open(root).map_err(io_error("open", root))?;
-    let stat = rustix::fs::fstat(top.fd()).map_err(|e| io_error("stat", root)(e.into()))?;
-    write_stat(&mut hasher, b"", &stat);
-    let mut pending: Vec<(OwnedFd, Vec<u8>)> = vec![(
-        rustix::io::dup(top.fd()).map_err(|e| io_error("open", root)(e.into()))?,
-        Vec::new(),
-    )];
-    while let Some((fd, relative)) = pending.pop() {
-        let walk_error =
-            |e: Errno| io_error("list", &root.join(OsStr::from_bytes(&relative)))(e.into());
-        let mut names: Vec<Vec<u8>> = Vec::new();
-        for entry in Dir::read_from(&fd).map_err(walk_error)? {
-            let entry = entry.map_err(walk_error)?;
-            let name = entry.file_name().to_bytes();
-            if name != b"." && name != b".." {
-                names.push(name.to_vec());
-            }
-        }
-        names.sort();
-        for name in names {
-            let stat = rustix::fs::statat(&fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(walk_error)?;
-            let mut path = relative.clone();
-            if !path.is_empty() {
-                path.push(b'/');
-            }
-            path.extend_from_slice(&name);
-            write_stat(&mut hasher, &path, &stat);
-            if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
-                let child = rustix::fs::openat(
-                    &fd,
-                    name.as_slice(),
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(walk_error)?;
-                pending.push((child, path));
-            }
-        }
-    }
-    let (_, digest, _) = hasher.finish();
-    Ok(digest.hex().to_owned())
-}
-
-fn write_stat(hasher: &mut Sha256Writer<io::Sink>, path: &[u8], stat: &rustix::fs::Stat) {
-    let _ = hasher.write_all(&(path.len() as u64).to_le_bytes());
-    let _ = hasher.write_all(path);
-    #[allow(clippy::unnecessary_cast)]
-    for field in [
-        stat.st_mode as u64,
-        stat.st_uid as u64,
-        stat.st_gid as u64,
-        stat.st_size as u64,
-        stat.st_ino as u64,
-        stat.st_rdev as u64,
-        stat.st_mtime as u64,
-        stat.st_mtime_nsec as u64,
-        stat.st_ctime as u64,
-        stat.st_ctime_nsec as u64,
-    ] {
-        let _ = hasher.write_all(&field.to_le_bytes());
-    }
 }
 
 /// A layer entry's path as normal components, or why it is refused.
@@ -285,22 +166,13 @@ fn unpack_into(layer: &LayerSource<'_>, root: &Path) -> Result<(), SandboxError>
         .into_inner()
         .finish_all()
         .map_err(io_error("read", blob))?;
-    if blob_digest != layer.digest {
-        return Err(SandboxError::CorruptLayer {
-            path: blob.to_owned(),
-            expected: layer.digest,
-            actual: blob_digest,
-            what: "blob",
-        });
-    }
-    if tar_digest != layer.diff_id {
-        return Err(SandboxError::CorruptLayer {
-            path: blob.to_owned(),
-            expected: layer.diff_id,
-            actual: tar_digest,
-            what: "uncompressed content (diff ID)",
-        });
-    }
+    check_digest(blob, "blob", layer.digest, blob_digest)?;
+    check_digest(
+        blob,
+        "uncompressed content (diff ID)",
+        layer.diff_id,
+        tar_digest,
+    )?;
     // Directory mtimes last, deepest first: creating entries inside changed them.
     dir_times.sort_by_key(|(parts, _)| std::cmp::Reverse(parts.len()));
     for (parts, mtime) in dir_times {
@@ -312,6 +184,24 @@ fn unpack_into(layer: &LayerSource<'_>, root: &Path) -> Result<(), SandboxError>
             .map_err(io_error("set the mtime of", &root.join(parts.join("/"))))?;
     }
     Ok(())
+}
+
+/// Refuses the layer `blob` when `what` of it hashes to `actual`, not `expected`.
+fn check_digest(
+    blob: &Path,
+    what: &'static str,
+    expected: Digest,
+    actual: Digest,
+) -> Result<(), SandboxError> {
+    if actual == expected {
+        return Ok(());
+    }
+    Err(SandboxError::CorruptLayer {
+        path: blob.to_owned(),
+        expected,
+        actual,
+        what,
+    })
 }
 
 /// Sets the mtime (and atime) of `fd` itself, or of `name` in the directory `fd`.
@@ -331,6 +221,39 @@ fn set_times(fd: BorrowedFd<'_>, name: Option<&str>, mtime: u64) -> io::Result<(
     Ok(())
 }
 
+/// Names the entry being applied in an error.
+type AtEntry<'a> = &'a dyn Fn(&dyn std::fmt::Display) -> SandboxError;
+
+/// What every kind of entry is given: owner, permission bits, mtime, extended attributes.
+struct EntryMeta {
+    mode: Mode,
+    mtime: u64,
+    uid: Option<rustix::fs::Uid>,
+    gid: Option<rustix::fs::Gid>,
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+impl EntryMeta {
+    fn read<R: Read>(entry: &mut tar::Entry<'_, R>, at: AtEntry<'_>) -> Result<Self, SandboxError> {
+        let xattrs = extended_attributes(entry).map_err(|e| at(&e))?;
+        let header = entry.header();
+        let mode = Mode::from_raw_mode(header.mode().map_err(|e| at(&e))? & 0o7777);
+        let mtime = header.mtime().map_err(|e| at(&e))?;
+        let id = |n: io::Result<u64>| {
+            u32::try_from(n.map_err(|e| at(&e))?).map_err(|_| at(&"owner out of range"))
+        };
+        Ok(EntryMeta {
+            mode,
+            mtime,
+            uid: Some(rustix::fs::Uid::from_raw(id(header.uid())?)),
+            gid: Some(rustix::fs::Gid::from_raw(id(header.gid())?)),
+            xattrs,
+        })
+    }
+}
+
+/// Applies every entry of `archive` beneath `root`, noting each directory's mtime in
+/// `dir_times` (set once everything is in place).
 fn apply_entries<R: Read>(
     archive: &mut tar::Archive<R>,
     root: &RootDir,
@@ -354,106 +277,169 @@ fn apply_entries<R: Read>(
         // Every failure names the entry.
         let at = |what: &dyn std::fmt::Display| bad(format!("entry `{}`: {what}", path.display()));
         let parent = root.open_dir(&parents, true).map_err(|e| at(&e))?;
-        if name == OPAQUE {
-            rustix::fs::fsetxattr(&parent, "trusted.overlay.opaque", b"y", XattrFlags::empty())
-                .map_err(|e| at(&format!("cannot mark its directory opaque: {e}")))?;
+        if apply_whiteout_marker(parent.as_fd(), name, &at)? {
             continue;
         }
-        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
-            if hidden.is_empty() || hidden == "." || hidden == ".." {
-                return Err(at(&"a whiteout without a name"));
-            }
-            remove_at(parent.as_fd(), hidden).map_err(|e| at(&e))?;
-            rustix::fs::mknodat(&parent, hidden, FileType::CharacterDevice, Mode::empty(), 0)
-                .map_err(|e| at(&format!("cannot write the whiteout: {e}")))?;
-            continue;
-        }
-        let xattrs = extended_attributes(&mut entry).map_err(|e| at(&e))?;
-        let header = entry.header().clone();
-        let mode = Mode::from_raw_mode(header.mode().map_err(|e| at(&e))? & 0o7777);
-        let mtime = header.mtime().map_err(|e| at(&e))?;
-        let id = |n: io::Result<u64>| {
-            u32::try_from(n.map_err(|e| at(&e))?).map_err(|_| at(&"owner out of range"))
-        };
-        let uid = Some(rustix::fs::Uid::from_raw(id(header.uid())?));
-        let gid = Some(rustix::fs::Gid::from_raw(id(header.gid())?));
-        // What is there goes, but a directory a directory entry describes again.
-        let existing = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW).ok();
-        let keep_dir = kind == tar::EntryType::Directory
-            && existing.is_some_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory);
-        if existing.is_some() && !keep_dir {
-            remove_at(parent.as_fd(), name).map_err(|e| at(&e))?;
-        }
-        let fail = |e: Errno| at(&e);
+        let meta = EntryMeta::read(&mut entry, &at)?;
+        let keep_dir = clear_the_way(parent.as_fd(), name, kind, &at)?;
         match kind {
             tar::EntryType::Directory => {
-                if !keep_dir {
-                    rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700)).map_err(fail)?;
-                }
-                let fd = open_dir_at(parent.as_fd(), name).map_err(fail)?;
-                rustix::fs::fchown(&fd, uid, gid).map_err(fail)?;
-                rustix::fs::fchmod(&fd, mode).map_err(fail)?;
-                set_xattrs(fd.as_fd(), &xattrs);
+                make_dir(parent.as_fd(), name, keep_dir, &meta, &at)?;
                 let mut all: Vec<String> = parents.iter().map(|p| (*p).to_owned()).collect();
                 all.push(name.to_owned());
-                dir_times.push((all, mtime));
+                dir_times.push((all, meta.mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let mut file = create_file_at(parent.as_fd(), name).map_err(|e| at(&e))?;
-                io::copy(&mut entry, &mut file).map_err(|e| at(&e))?;
-                rustix::fs::fchown(&file, uid, gid).map_err(fail)?;
-                rustix::fs::fchmod(&file, mode).map_err(fail)?;
-                set_xattrs(file.as_fd(), &xattrs);
-                set_times(file.as_fd(), None, mtime).map_err(|e| at(&e))?;
+                write_file(parent.as_fd(), name, &mut entry, &meta, &at)?;
             }
-            tar::EntryType::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| at(&"a symlink without a target"))?
-                    .into_owned();
-                rustix::fs::symlinkat(target.as_slice(), &parent, name).map_err(fail)?;
-                rustix::fs::chownat(&parent, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(fail)?;
-                set_times(parent.as_fd(), Some(name), mtime).map_err(|e| at(&e))?;
-            }
-            tar::EntryType::Link => {
-                let target = entry
-                    .link_name()
-                    .map_err(|e| at(&e))?
-                    .ok_or_else(|| at(&"a hard link without a target"))?
-                    .into_owned();
-                let Some((target_parents, target_name)) = parent_and_name(&target)
-                    .map_err(|e| at(&format!("its hard link target: {e}")))?
-                else {
-                    return Err(at(&"a hard link to the root"));
-                };
-                let target_dir = root
-                    .open_dir(&target_parents, false)
-                    .map_err(|e| at(&format!("its hard link target: {e}")))?;
-                rustix::fs::linkat(&target_dir, target_name, &parent, name, AtFlags::empty())
-                    .map_err(|e| at(&format!("cannot link to `{}`: {e}", target.display())))?;
-            }
+            tar::EntryType::Symlink => make_symlink(parent.as_fd(), name, &entry, &meta, &at)?,
+            tar::EntryType::Link => make_hard_link(root, parent.as_fd(), name, &entry, &at)?,
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                let file_type = match kind {
-                    tar::EntryType::Char => FileType::CharacterDevice,
-                    tar::EntryType::Block => FileType::BlockDevice,
-                    _ => FileType::Fifo,
-                };
-                let major = header.device_major().ok().flatten().unwrap_or(0);
-                let minor = header.device_minor().ok().flatten().unwrap_or(0);
-                let device = rustix::fs::makedev(major, minor);
-                rustix::fs::mknodat(&parent, name, file_type, Mode::empty(), device)
-                    .map_err(fail)?;
-                rustix::fs::chownat(&parent, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(fail)?;
-                rustix::fs::chmodat(&parent, name, mode, AtFlags::empty()).map_err(fail)?;
-                set_times(parent.as_fd(), Some(name), mtime).map_err(|e| at(&e))?;
+                make_node(parent.as_fd(), name, entry.header(), &meta, &at)?;
             }
             // Other types (sockets, vendor extensions) have no place in a filesystem layer.
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Applies `name` as an OCI whiteout marker in `parent` if it is one (`.wh..wh..opq` marks the
+/// directory opaque, `.wh.NAME` replaces `NAME` with an overlay whiteout); whether it was.
+fn apply_whiteout_marker(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    at: AtEntry<'_>,
+) -> Result<bool, SandboxError> {
+    if name == OPAQUE {
+        rustix::fs::fsetxattr(parent, "trusted.overlay.opaque", b"y", XattrFlags::empty())
+            .map_err(|e| at(&format!("cannot mark its directory opaque: {e}")))?;
+        return Ok(true);
+    }
+    let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) else {
+        return Ok(false);
+    };
+    if hidden.is_empty() || hidden == "." || hidden == ".." {
+        return Err(at(&"a whiteout without a name"));
+    }
+    remove_at(parent, hidden).map_err(|e| at(&e))?;
+    rustix::fs::mknodat(parent, hidden, FileType::CharacterDevice, Mode::empty(), 0)
+        .map_err(|e| at(&format!("cannot write the whiteout: {e}")))?;
+    Ok(true)
+}
+
+/// Removes what is at `name` in `parent`, but a directory a directory entry describes again;
+/// whether that directory is kept.
+fn clear_the_way(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    kind: tar::EntryType,
+    at: AtEntry<'_>,
+) -> Result<bool, SandboxError> {
+    let existing = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW).ok();
+    let keep_dir = kind == tar::EntryType::Directory
+        && existing.is_some_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory);
+    if existing.is_some() && !keep_dir {
+        remove_at(parent, name).map_err(|e| at(&e))?;
+    }
+    Ok(keep_dir)
+}
+
+fn make_dir(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    exists: bool,
+    meta: &EntryMeta,
+    at: AtEntry<'_>,
+) -> Result<(), SandboxError> {
+    if !exists {
+        rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)).map_err(|e| at(&e))?;
+    }
+    let fd = open_dir_at(parent, name).map_err(|e| at(&e))?;
+    rustix::fs::fchown(&fd, meta.uid, meta.gid).map_err(|e| at(&e))?;
+    rustix::fs::fchmod(&fd, meta.mode).map_err(|e| at(&e))?;
+    set_xattrs(fd.as_fd(), &meta.xattrs);
+    Ok(())
+}
+
+fn write_file<R: Read>(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    entry: &mut tar::Entry<'_, R>,
+    meta: &EntryMeta,
+    at: AtEntry<'_>,
+) -> Result<(), SandboxError> {
+    let mut file = create_file_at(parent, name).map_err(|e| at(&e))?;
+    io::copy(entry, &mut file).map_err(|e| at(&e))?;
+    rustix::fs::fchown(&file, meta.uid, meta.gid).map_err(|e| at(&e))?;
+    rustix::fs::fchmod(&file, meta.mode).map_err(|e| at(&e))?;
+    set_xattrs(file.as_fd(), &meta.xattrs);
+    set_times(file.as_fd(), None, meta.mtime).map_err(|e| at(&e))
+}
+
+fn make_symlink<R: Read>(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    entry: &tar::Entry<'_, R>,
+    meta: &EntryMeta,
+    at: AtEntry<'_>,
+) -> Result<(), SandboxError> {
+    let target = entry
+        .link_name_bytes()
+        .ok_or_else(|| at(&"a symlink without a target"))?
+        .into_owned();
+    rustix::fs::symlinkat(target.as_slice(), parent, name).map_err(|e| at(&e))?;
+    rustix::fs::chownat(parent, name, meta.uid, meta.gid, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| at(&e))?;
+    set_times(parent, Some(name), meta.mtime).map_err(|e| at(&e))
+}
+
+/// A hard link to an entry already beneath `root`, found through descriptors like any path.
+fn make_hard_link<R: Read>(
+    root: &RootDir,
+    parent: BorrowedFd<'_>,
+    name: &str,
+    entry: &tar::Entry<'_, R>,
+    at: AtEntry<'_>,
+) -> Result<(), SandboxError> {
+    let target = entry
+        .link_name()
+        .map_err(|e| at(&e))?
+        .ok_or_else(|| at(&"a hard link without a target"))?
+        .into_owned();
+    let Some((target_parents, target_name)) =
+        parent_and_name(&target).map_err(|e| at(&format!("its hard link target: {e}")))?
+    else {
+        return Err(at(&"a hard link to the root"));
+    };
+    let target_dir = root
+        .open_dir(&target_parents, false)
+        .map_err(|e| at(&format!("its hard link target: {e}")))?;
+    rustix::fs::linkat(&target_dir, target_name, parent, name, AtFlags::empty())
+        .map_err(|e| at(&format!("cannot link to `{}`: {e}", target.display())))
+}
+
+/// A character or block device or a FIFO, as `header` describes it.
+fn make_node(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    header: &tar::Header,
+    meta: &EntryMeta,
+    at: AtEntry<'_>,
+) -> Result<(), SandboxError> {
+    let file_type = match header.entry_type() {
+        tar::EntryType::Char => FileType::CharacterDevice,
+        tar::EntryType::Block => FileType::BlockDevice,
+        _ => FileType::Fifo,
+    };
+    let major = header.device_major().ok().flatten().unwrap_or(0);
+    let minor = header.device_minor().ok().flatten().unwrap_or(0);
+    let device = rustix::fs::makedev(major, minor);
+    rustix::fs::mknodat(parent, name, file_type, Mode::empty(), device).map_err(|e| at(&e))?;
+    rustix::fs::chownat(parent, name, meta.uid, meta.gid, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| at(&e))?;
+    rustix::fs::chmodat(parent, name, meta.mode, AtFlags::empty()).map_err(|e| at(&e))?;
+    set_times(parent, Some(name), meta.mtime).map_err(|e| at(&e))
 }
 
 /// The entry's `SCHILY.xattr.*` PAX records, but the `trusted.overlay.*` ones (an image must

@@ -74,6 +74,22 @@ fn unpack(blob: &Path, dir: &Path) -> Result<PathBuf, bld_sandbox::SandboxError>
     unpack_layer(&source, dir, &temp_path)
 }
 
+/// A layer of busybox with `applets` (links to it in `/bin`), unpacked in `dir/lower`.
+fn busybox_lower(dir: &Path, applets: &[&str]) -> PathBuf {
+    let links: Vec<(String, &str)> = applets
+        .iter()
+        .map(|applet| (format!("bin/{applet}"), "busybox"))
+        .collect();
+    let links: Vec<(&str, &str)> = links.iter().map(|(l, t)| (l.as_str(), *t)).collect();
+    let base = layer(
+        dir,
+        "base.tar.gz",
+        &[("bin/busybox", fs::read(busybox()).expect("busybox"), 0o755)],
+        &links,
+    );
+    unpack(&base, &dir.join("lower")).expect("unpack")
+}
+
 fn temp_path(hint: &str) -> PathBuf {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -187,17 +203,7 @@ fn a_step_runs_over_unpacked_layers_and_its_changes_are_read_back() {
 #[test]
 fn failures_exit_codes_and_the_network_are_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = layer(
-        dir.path(),
-        "base.tar.gz",
-        &[("bin/busybox", fs::read(busybox()).expect("busybox"), 0o755)],
-        &[
-            ("bin/sh", "busybox"),
-            ("bin/cat", "busybox"),
-            ("bin/wc", "busybox"),
-        ],
-    );
-    let lower = unpack(&base, &dir.path().join("lower")).expect("unpack");
+    let lower = busybox_lower(dir.path(), &["sh", "cat", "wc"]);
     let lines = std::cell::RefCell::new(Vec::new());
     let outcome = run(
         &spec(
@@ -240,13 +246,7 @@ fn failures_exit_codes_and_the_network_are_reported() {
 #[test]
 fn crun_runs_steps_too_whatever_the_cgroup_hierarchy() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = layer(
-        dir.path(),
-        "base.tar.gz",
-        &[("bin/busybox", fs::read(busybox()).expect("busybox"), 0o755)],
-        &[("bin/sh", "busybox"), ("bin/id", "busybox")],
-    );
-    let lower = unpack(&base, &dir.path().join("lower")).expect("unpack");
+    let lower = busybox_lower(dir.path(), &["sh", "id"]);
     let mut crun = spec(dir.path(), vec![lower], "id -u > /uid; echo ran; exit 4");
     crun.runtime = "crun".into();
     let outcome =
@@ -313,20 +313,15 @@ fn raw_layer(dir: &Path, file: &str, entries: &[Raw<'_>]) -> PathBuf {
     path
 }
 
-#[test]
-fn hostile_layers_never_write_outside_their_directory() {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let dir = tempfile::tempdir().expect("tempdir");
-    let host = dir.path().join("host");
-    fs::create_dir_all(&host).expect("mkdir");
-    fs::write(host.join("victim"), b"precious").expect("write");
-    let host_link = host.to_str().expect("utf-8");
+/// Layers that try to write outside their directory: what each does, its entries (symlinks
+/// point at `host_link`), and what the refusal says.
+fn hostile_cases(host_link: &str) -> Vec<(&'static str, Vec<Raw<'_>>, &'static str)> {
     let symlink = |name| Raw {
         link: host_link,
         mode: 0o777,
         ..raw(name, tar::EntryType::Symlink)
     };
-    let cases: Vec<(&str, Vec<Raw<'_>>, &str)> = vec![
+    vec![
         (
             "a whiteout through a symlink",
             vec![symlink("sl"), raw("sl/.wh.victim", tar::EntryType::Regular)],
@@ -396,8 +391,18 @@ fn hostile_layers_never_write_outside_their_directory() {
             ],
             "`sl` is a symlink",
         ),
-    ];
-    for (i, (what, entries, expected)) in cases.iter().enumerate() {
+    ]
+}
+
+#[test]
+fn hostile_layers_never_write_outside_their_directory() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = dir.path().join("host");
+    fs::create_dir_all(&host).expect("mkdir");
+    fs::write(host.join("victim"), b"precious").expect("write");
+    let host_link = host.to_str().expect("utf-8");
+    for (i, (what, entries, expected)) in hostile_cases(host_link).iter().enumerate() {
         let blob = raw_layer(dir.path(), &format!("hostile-{i}.tar.gz"), entries);
         let unpacked = dir.path().join(format!("unpacked-{i}"));
         let error = unpack(&blob, &unpacked).expect_err(what);
@@ -431,9 +436,14 @@ fn hostile_layers_never_write_outside_their_directory() {
             "{what}: nothing is created on the host"
         );
     }
+}
 
-    // Device nodes are kept as device nodes (the store's unpacked layers are private, and
-    // containers mount them `nodev`).
+/// Device nodes are kept as device nodes (the store's unpacked layers are private, and
+/// containers mount them `nodev`).
+#[test]
+fn device_nodes_are_unpacked_as_device_nodes() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let dir = tempfile::tempdir().expect("tempdir");
     let blob = raw_layer(
         dir.path(),
         "device.tar.gz",

@@ -181,6 +181,7 @@ impl AnalysisContext {
         let id = self.graph.borrow_mut().add(Action {
             owner: owner.clone(),
             output_name: name.to_owned(),
+            origin: None,
             kind,
         });
         Ok(Artifact {
@@ -239,10 +240,10 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Artifact> {
         let owner = &this_actions(this).owner;
-        let kind = ActionKind::WriteFile {
+        let kind = ActionKind::WriteFile(bld_graph::WriteFile {
             content: content.as_bytes().to_vec(),
             executable: is_executable,
-        };
+        });
         context(eval)?.declare(owner, name, ArtifactKind::File, kind)
     }
 
@@ -417,12 +418,12 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             bld_core::Digest::from_hex(sha256.trim_start_matches("sha256:")).map_err(|_| {
                 anyhow::anyhow!("`sha256` must be 64 lowercase hex digits, got \"{sha256}\"")
             })?;
-        let kind = ActionKind::FetchDebFile {
+        let kind = ActionKind::FetchDebFile(bld_graph::FetchDebFile {
             package: package.to_owned(),
             version: version.to_owned(),
             sha256,
             path: path.to_owned(),
-        };
+        });
         context(eval)?.declare(owner, name, ArtifactKind::File, kind)
     }
 

@@ -15,8 +15,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use bld_core::Digest;
+use walkdir::WalkDir;
 
-use crate::{Store, StoreError, io_error};
+use crate::{Store, StoreError, io_error, read_if_present, remove_if_present};
 
 /// While held, no other process changes tags or image records (released on drop).
 pub struct IndexLock {
@@ -70,24 +71,19 @@ pub(crate) fn lock_file(path: &Path, exclusive: bool) -> Result<File, StoreError
     Ok(file)
 }
 
-/// The size of a file or of everything under a directory (symlinks not followed; iterative,
-/// so no depth of tree exhausts the stack).
+/// The size of a file or of everything under a directory (symlinks not followed, not even
+/// `path` itself; walkdir keeps its own stack, so no depth of tree exhausts bld's). What cannot
+/// be listed or `stat`ed counts nothing.
 fn disk_usage(path: &Path) -> u64 {
-    let mut total = 0;
-    let mut pending = vec![path.to_owned()];
-    while let Some(path) = pending.pop() {
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            if let Ok(entries) = fs::read_dir(&path) {
-                pending.extend(entries.flatten().map(|e| e.path()));
-            }
-        } else {
-            total += meta.len();
-        }
-    }
-    total
+    WalkDir::new(path)
+        .follow_links(false)
+        .follow_root_links(false)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.metadata().ok())
+        .filter(|meta| !meta.is_dir())
+        .map(|meta| meta.len())
+        .sum()
 }
 
 /// Removes a file or a whole directory, never following a symlink. A directory is first
@@ -138,14 +134,13 @@ impl Store {
     /// The manifest the tag `reference` points at, if any (none for a damaged record, which
     /// [`Store::damaged_tags`] lists).
     pub fn get_tag(&self, reference: &str) -> Result<Option<Digest>, StoreError> {
-        let path = self.tag_path(reference);
-        match fs::read(&path) {
-            Ok(bytes) => Ok(std::str::from_utf8(&bytes)
-                .ok()
-                .and_then(|text| text.trim().parse().ok())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error("read", &path)(e)),
-        }
+        Ok(
+            read_if_present(&self.tag_path(reference))?.and_then(|bytes| {
+                std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|text| text.trim().parse().ok())
+            }),
+        )
     }
 
     /// Whether there is a record for the tag `reference`, damaged or not.
@@ -171,12 +166,8 @@ impl Store {
     /// Removes the tag `reference`; returns the manifest it pointed at, if it existed.
     pub fn remove_tag(&self, reference: &str) -> Result<Option<Digest>, StoreError> {
         let manifest = self.get_tag(reference)?;
-        let path = self.tag_path(reference);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(manifest),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error("remove", &path)(e)),
-        }
+        let existed = remove_if_present(&self.tag_path(reference))?;
+        Ok(if existed { manifest } else { None })
     }
 
     /// Every tag and the manifest it points at, sorted by name.
@@ -206,12 +197,7 @@ impl Store {
 
     /// Stops keeping the image `manifest`; its blobs go at the next garbage collection.
     pub fn remove_image(&self, manifest: &Digest) -> Result<bool, StoreError> {
-        let path = self.image_path(manifest);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(io_error("remove", &path)(e)),
-        }
+        remove_if_present(&self.image_path(manifest))
     }
 
     /// The images kept in the store, by manifest digest, sorted.
@@ -248,11 +234,22 @@ impl Store {
     /// chunk-cache entries and unpacked layers of deleted blobs, and leftover temporary files.
     /// Call with the store locked exclusively ([`Store::lock_exclusive`]).
     pub fn collect_garbage(&self, keep: &[Digest]) -> Result<GcReport, StoreError> {
-        let mut kept_blobs = BTreeSet::new();
-        let mut kept_layers = BTreeSet::new();
+        let kept = self.reachable(keep);
+        let mut report = GcReport::default();
+        self.remove_unkept_blobs(&kept, &mut report)?;
+        self.remove_unkept_unpacked(&kept, &mut report)?;
+        self.remove_unkept_chunks(&kept);
+        self.remove_unkept_sizes(&kept);
+        self.remove_temps(&mut report);
+        Ok(report)
+    }
+
+    /// Everything the images `keep` refer to, following indexes, manifests and configs.
+    fn reachable(&self, keep: &[Digest]) -> Kept {
+        let mut kept = Kept::default();
         let mut pending: Vec<Digest> = keep.to_vec();
         while let Some(digest) = pending.pop() {
-            if !kept_blobs.insert(digest) {
+            if !kept.blobs.insert(digest) {
                 continue;
             }
             let Ok(bytes) = fs::read(self.blob_path(&digest)) else {
@@ -261,100 +258,141 @@ impl Store {
             let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
                 continue;
             };
-            let digests_in = |key: &str| -> Vec<Digest> {
-                json.get(key)
-                    .and_then(|v| v.as_array())
-                    .map(|items| {
-                        items
-                            .iter()
-                            .filter_map(|d| d.get("digest")?.as_str()?.parse().ok())
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            // An index lists manifests; a manifest names its config and layers; a config lists
-            // the layers' diff IDs (the names of their unpacked directories).
-            pending.extend(digests_in("manifests"));
-            pending.extend(digests_in("layers"));
-            if let Some(config) = json
-                .get("config")
-                .and_then(|c| c.get("digest"))
-                .and_then(|d| d.as_str())
-                .and_then(|d| d.parse().ok())
-            {
-                pending.push(config);
-            }
-            if let Some(diff_ids) = json
-                .get("rootfs")
-                .and_then(|r| r.get("diff_ids"))
-                .and_then(|d| d.as_array())
-            {
-                kept_layers.extend(
-                    diff_ids
-                        .iter()
-                        .filter_map(|d| d.as_str()?.strip_prefix("sha256:").map(str::to_owned)),
-                );
-            }
+            pending.extend(referenced_blobs(&json));
+            kept.layers.extend(diff_ids(&json));
         }
+        kept
+    }
 
-        let mut report = GcReport::default();
+    fn remove_unkept_blobs(&self, kept: &Kept, report: &mut GcReport) -> Result<(), StoreError> {
         let blobs = self.root.join("blobs/sha256");
         for entry in fs::read_dir(&blobs).map_err(io_error("list", &blobs))? {
             let entry = entry.map_err(io_error("list", &blobs))?;
-            let keep = format!("sha256:{}", entry.file_name().to_string_lossy())
-                .parse::<Digest>()
-                .is_ok_and(|d| kept_blobs.contains(&d));
-            if !keep {
+            if !kept.has_blob_named(&entry.file_name().to_string_lossy()) {
                 report.bytes += disk_usage(&entry.path());
                 remove_any(&entry.path(), &self.temp_path("removing"))
                     .map_err(io_error("remove", &entry.path()))?;
                 report.blobs += 1;
             }
         }
-        let unpacked = self.root.join("unpacked");
-        if let Ok(entries) = fs::read_dir(&unpacked) {
-            for entry in entries.flatten() {
-                if !kept_layers.contains(entry.file_name().to_string_lossy().as_ref()) {
-                    report.bytes += disk_usage(&entry.path());
-                    remove_any(&entry.path(), &self.temp_path("removing"))
-                        .map_err(io_error("remove", &entry.path()))?;
-                    report.unpacked += 1;
-                }
-            }
-        }
-        // Chunk-cache entries name gzip members; those whose member is gone are useless.
-        let chunks = self.root.join("chunks");
-        if let Ok(entries) = fs::read_dir(&chunks) {
-            for entry in entries.flatten() {
-                let member_kept = fs::read_to_string(entry.path())
-                    .ok()
-                    .and_then(|text| text.trim().parse::<Digest>().ok())
-                    .is_some_and(|d| kept_blobs.contains(&d));
-                if !member_kept {
-                    let _ = fs::remove_file(entry.path());
-                }
-            }
-        }
-        // Sizes remembered per layer blob (`sizes/<hex>`) go with their blob.
-        if let Ok(entries) = fs::read_dir(self.root.join("sizes")) {
-            for entry in entries.flatten() {
-                let blob_kept = format!("sha256:{}", entry.file_name().to_string_lossy())
-                    .parse::<Digest>()
-                    .is_ok_and(|d| kept_blobs.contains(&d));
-                if !blob_kept {
-                    let _ = fs::remove_file(entry.path());
-                }
-            }
-        }
-        let tmp = self.root.join("tmp");
-        if let Ok(entries) = fs::read_dir(&tmp) {
-            for entry in entries.flatten() {
-                report.bytes += disk_usage(&entry.path());
-                let _ = remove_any(&entry.path(), &entry.path());
-            }
-        }
-        Ok(report)
+        Ok(())
     }
+
+    /// Unpacked layer directories are named by diff ID.
+    fn remove_unkept_unpacked(&self, kept: &Kept, report: &mut GcReport) -> Result<(), StoreError> {
+        let Ok(entries) = fs::read_dir(self.root.join("unpacked")) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            if !kept
+                .layers
+                .contains(entry.file_name().to_string_lossy().as_ref())
+            {
+                report.bytes += disk_usage(&entry.path());
+                remove_any(&entry.path(), &self.temp_path("removing"))
+                    .map_err(io_error("remove", &entry.path()))?;
+                report.unpacked += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Chunk-cache entries name gzip members; those whose member is gone are useless.
+    fn remove_unkept_chunks(&self, kept: &Kept) {
+        let Ok(entries) = fs::read_dir(self.root.join("chunks")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let member_kept = fs::read_to_string(entry.path())
+                .ok()
+                .and_then(|text| text.trim().parse::<Digest>().ok())
+                .is_some_and(|d| kept.blobs.contains(&d));
+            if !member_kept {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Sizes remembered per layer blob (`sizes/<hex>`) go with their blob.
+    fn remove_unkept_sizes(&self, kept: &Kept) {
+        let Ok(entries) = fs::read_dir(self.root.join("sizes")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if !kept.has_blob_named(&entry.file_name().to_string_lossy()) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Leftover temporary files (gc runs with the store locked exclusively: none is in use).
+    fn remove_temps(&self, report: &mut GcReport) {
+        let Ok(entries) = fs::read_dir(self.root.join("tmp")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            report.bytes += disk_usage(&entry.path());
+            let _ = remove_any(&entry.path(), &entry.path());
+        }
+    }
+}
+
+/// What garbage collection keeps.
+#[derive(Default)]
+struct Kept {
+    /// Blobs, by digest.
+    blobs: BTreeSet<Digest>,
+    /// Unpacked layers, by diff ID (hex).
+    layers: BTreeSet<String>,
+}
+
+impl Kept {
+    /// Whether `hex` (a file name in `blobs/sha256` or `sizes`) names a kept blob.
+    fn has_blob_named(&self, hex: &str) -> bool {
+        format!("sha256:{hex}")
+            .parse::<Digest>()
+            .is_ok_and(|d| self.blobs.contains(&d))
+    }
+}
+
+/// The blobs a JSON document refers to: an index lists manifests; a manifest names its config
+/// and layers.
+fn referenced_blobs(json: &serde_json::Value) -> Vec<Digest> {
+    let digests_in = |key: &str| -> Vec<Digest> {
+        json.get(key)
+            .and_then(|v| v.as_array())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|d| d.get("digest")?.as_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut blobs = digests_in("manifests");
+    blobs.extend(digests_in("layers"));
+    if let Some(config) = json
+        .get("config")
+        .and_then(|c| c.get("digest"))
+        .and_then(|d| d.as_str())
+        .and_then(|d| d.parse().ok())
+    {
+        blobs.push(config);
+    }
+    blobs
+}
+
+/// The layers' diff IDs a config lists (hex: the names of their unpacked directories).
+fn diff_ids(json: &serde_json::Value) -> Vec<String> {
+    json.get("rootfs")
+        .and_then(|r| r.get("diff_ids"))
+        .and_then(|d| d.as_array())
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|d| d.as_str()?.strip_prefix("sha256:").map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -386,6 +424,30 @@ mod tests {
             store.remove_tag("docker.io/library/app:1").expect("rm"),
             None
         );
+    }
+
+    #[test]
+    fn disk_usage_counts_files_below_and_follows_no_symlink() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(&outside).expect("mkdir");
+        fs::write(outside.join("big"), vec![0u8; 1000]).expect("write");
+        let tree = dir.path().join("tree");
+        fs::create_dir_all(tree.join("a/b")).expect("mkdir");
+        fs::write(tree.join("top"), "123").expect("write");
+        fs::write(tree.join("a/b/deep"), "45").expect("write");
+        std::os::unix::fs::symlink(&outside, tree.join("a/link")).expect("symlink");
+        let link_size = fs::symlink_metadata(tree.join("a/link"))
+            .expect("lstat")
+            .len();
+        assert_eq!(disk_usage(&tree), 5 + link_size);
+        std::os::unix::fs::symlink(&outside, dir.path().join("root-link")).expect("symlink");
+        assert_eq!(
+            disk_usage(&dir.path().join("root-link")),
+            link_size,
+            "a symlink given as the root is measured, not followed"
+        );
+        assert_eq!(disk_usage(&dir.path().join("missing")), 0);
     }
 
     #[test]

@@ -92,6 +92,24 @@ pub(crate) fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Err
     }
 }
 
+/// The bytes of the file `path`, `None` when there is none.
+pub(crate) fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error("read", path)(e)),
+    }
+}
+
+/// Removes the file `path`; whether it was there.
+pub(crate) fn remove_if_present(path: &Path) -> Result<bool, StoreError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error("remove", path)(e)),
+    }
+}
+
 /// A content-addressed store rooted at one directory.
 #[derive(Debug)]
 pub struct Store {
@@ -294,12 +312,7 @@ impl Store {
 
     /// Removes a blob (used when it is found corrupt).
     pub fn remove_blob(&self, digest: &Digest) -> Result<(), StoreError> {
-        let path = self.blob_path(digest);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_error("remove", &path)(e)),
-        }
+        remove_if_present(&self.blob_path(digest)).map(drop)
     }
 
     fn action_path(&self, key: &Digest) -> PathBuf {
@@ -308,12 +321,7 @@ impl Store {
 
     /// The record stored for an action key, if any.
     pub fn get_action(&self, key: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
-        let path = self.action_path(key);
-        match fs::read(&path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error("read", &path)(e)),
-        }
+        read_if_present(&self.action_path(key))
     }
 
     /// Records the result of an action (atomically).
@@ -323,22 +331,12 @@ impl Store {
 
     /// Forgets the record of an action (when its outputs are found missing or corrupt).
     pub fn remove_action(&self, key: &Digest) -> Result<(), StoreError> {
-        let path = self.action_path(key);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_error("remove", &path)(e)),
-        }
+        remove_if_present(&self.action_path(key)).map(drop)
     }
 
     /// The analysis cached under `key`, if any.
     pub fn get_analysis(&self, key: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
-        let path = self.root.join("analysis").join(key.hex());
-        match fs::read(&path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error("read", &path)(e)),
-        }
+        read_if_present(&self.root.join("analysis").join(key.hex()))
     }
 
     /// Caches an analysis under `key` (atomically).

@@ -179,7 +179,8 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
             let id = graph.add(Action {
                 owner: build.owner.clone(),
                 output_name: format!("from/{reference}"),
-                kind: ActionKind::StoreImage { manifest },
+                origin: None,
+                kind: ActionKind::StoreImage(bld_graph::StoreImage { manifest }),
             });
             build.named_images.insert(name, Input::Output(id));
         }

@@ -4,12 +4,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use bld_core::Location;
 use bld_dockerfile::ShellLex;
 use bld_dockerfile::context::{
     ContextEntry, ContextError, ContextTree, CopyOptions, PlannedEntry, PlannedKind, plan_copy,
 };
 use bld_graph::{
-    Action, ActionGraph, ActionId, ActionKind, EntryContent, FileMode, Input, LayerEntry,
+    Action, ActionGraph, ActionId, ActionKind, EntryContent, FileMode, Input, LayerEntry, WriteFile,
 };
 
 use super::CopyRequest;
@@ -66,6 +67,8 @@ pub(crate) struct Planner<'a> {
     pub(crate) stage_fs: Option<&'a StageFs>,
     /// The instruction's line, naming the heredoc actions.
     pub(crate) line: usize,
+    /// Where the instruction is: the heredoc actions' origin.
+    pub(crate) origin: &'a Location,
 }
 
 impl Planner<'_> {
@@ -183,10 +186,11 @@ impl Planner<'_> {
                     "{}.heredocs/line-{}-{}",
                     build.output_name, self.line, heredoc.name
                 ),
-                kind: ActionKind::WriteFile {
+                origin: Some(self.origin.clone()),
+                kind: ActionKind::WriteFile(WriteFile {
                     content: text.as_bytes().to_vec(),
                     executable: false,
-                },
+                }),
             });
             entries.push((
                 heredoc.name.clone(),

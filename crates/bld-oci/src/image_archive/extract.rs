@@ -74,26 +74,32 @@ impl Extracted {
         Ok(resolved)
     }
 
-    /// The extracted file at `path` (symlinks resolved), which `referrer` names.
-    pub(super) fn locate(&self, path: &str, referrer: &str) -> Result<PathBuf, OciError> {
+    /// The extracted file at `path`, a path from the archive root (an absolute one escapes
+    /// it), every symlink resolved; `Err(None)` when it resolves to something else or nothing.
+    fn find_file(&self, path: &str) -> Result<PathBuf, Option<Unresolvable>> {
         let resolved = if path.starts_with('/') {
             Err(Unresolvable::Escapes)
         } else {
             self.resolve(path, true)
-        };
-        let resolved = resolved.map_err(|why| {
-            bad_archive(format!(
-                "{referrer} refers to `{path}`, which resolves {}",
-                why.describe()
-            ))
-        })?;
+        }?;
         let physical = self.root.join(resolved.join("/"));
         if resolved.is_empty() || !fs::symlink_metadata(&physical).is_ok_and(|m| m.is_file()) {
-            return Err(bad_archive(format!(
-                "{referrer} refers to `{path}`, which is not a file in the archive"
-            )));
+            return Err(None);
         }
         Ok(physical)
+    }
+
+    /// The extracted file at `path` (symlinks resolved), which `referrer` names.
+    pub(super) fn locate(&self, path: &str, referrer: &str) -> Result<PathBuf, OciError> {
+        self.find_file(path).map_err(|why| match why {
+            Some(why) => bad_archive(format!(
+                "{referrer} refers to `{path}`, which resolves {}",
+                why.describe()
+            )),
+            None => bad_archive(format!(
+                "{referrer} refers to `{path}`, which is not a file in the archive"
+            )),
+        })
     }
 
     /// Whether the archive has a file at `path`.
@@ -203,24 +209,30 @@ pub(super) fn extract(input: &mut dyn Read, root: &Path) -> Result<Extracted, Oc
     Ok(extracted)
 }
 
+/// An entry's name, refused unless it is UTF-8, relative and free of `..`.
+fn entry_name<R: Read>(entry: &tar::Entry<'_, R>) -> Result<String, OciError> {
+    let name = String::from_utf8(entry.path_bytes().into_owned()).map_err(|e| {
+        bad_archive(format!(
+            "entry `{}` has a name that is not UTF-8",
+            String::from_utf8_lossy(e.as_bytes())
+        ))
+    })?;
+    if name.starts_with('/') {
+        return Err(bad_archive(format!(
+            "entry `{name}` has an absolute path; archive paths are relative"
+        )));
+    }
+    if name.split('/').any(|part| part == "..") {
+        return Err(bad_archive(format!(
+            "entry `{name}` has a `..` component, which would leave the archive"
+        )));
+    }
+    Ok(name)
+}
+
 impl Extracted {
     fn add_entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), OciError> {
-        let name = String::from_utf8(entry.path_bytes().into_owned()).map_err(|e| {
-            bad_archive(format!(
-                "entry `{}` has a name that is not UTF-8",
-                String::from_utf8_lossy(e.as_bytes())
-            ))
-        })?;
-        if name.starts_with('/') {
-            return Err(bad_archive(format!(
-                "entry `{name}` has an absolute path; archive paths are relative"
-            )));
-        }
-        if name.split('/').any(|part| part == "..") {
-            return Err(bad_archive(format!(
-                "entry `{name}` has a `..` component, which would leave the archive"
-            )));
-        }
+        let name = entry_name(entry)?;
         let kind = entry.header().entry_type();
         let outside = |why: Unresolvable| {
             bad_archive(format!(
@@ -257,59 +269,11 @@ impl Extracted {
             }
             tar::EntryType::Symlink => {
                 let target = link_target(entry, &name)?;
-                let parent = key.rsplit_once('/').map_or("", |(parent, _)| parent);
-                let from_root = if target.starts_with('/') {
-                    None
-                } else if parent.is_empty() {
-                    Some(target.clone())
-                } else {
-                    Some(format!("{parent}/{target}"))
-                };
-                let check = match &from_root {
-                    Some(path) => self.resolve(path, true).map(drop),
-                    None => Err(Unresolvable::Escapes),
-                };
-                if let Err(why) = check {
-                    return Err(bad_archive(format!(
-                        "symlink `{name}` points at `{target}`, {}",
-                        why.describe()
-                    )));
-                }
-                if fs::symlink_metadata(&physical).is_ok_and(|m| m.is_file()) {
-                    fs::remove_file(&physical).map_err(write_error(&physical))?;
-                }
-                self.links
-                    .insert(key, from_root.expect("invariant: checked above"));
+                self.add_symlink(&name, key, &physical, &target)?;
             }
             tar::EntryType::Link => {
                 let target = link_target(entry, &name)?;
-                let resolved_target = if target.starts_with('/') {
-                    Err(Unresolvable::Escapes)
-                } else {
-                    self.resolve(&target, true)
-                };
-                let resolved_target = resolved_target.map_err(|why| {
-                    bad_archive(format!(
-                        "hard link `{name}` points at `{target}`, {}",
-                        why.describe()
-                    ))
-                })?;
-                let source = self.root.join(resolved_target.join("/"));
-                if resolved_target.is_empty()
-                    || !fs::symlink_metadata(&source).is_ok_and(|m| m.is_file())
-                {
-                    return Err(bad_archive(format!(
-                        "hard link `{name}` points at `{target}`, which is not a file earlier \
-                         in the archive"
-                    )));
-                }
-                self.links.remove(&key);
-                if source != physical {
-                    self.prepare(&physical)?;
-                    fs::hard_link(&source, &physical)
-                        .or_else(|_| fs::copy(&source, &physical).map(drop))
-                        .map_err(write_error(&physical))?;
-                }
+                self.add_hard_link(&name, &key, &physical, &target)?;
             }
             tar::EntryType::XGlobalHeader => {}
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
@@ -324,6 +288,70 @@ impl Extracted {
                     char::from(other.as_byte())
                 )));
             }
+        }
+        Ok(())
+    }
+
+    /// Records the symlink `name` (at `key`, resolved) to `target`, refused unless the target
+    /// resolves inside the archive; it replaces a file extracted there before.
+    fn add_symlink(
+        &mut self,
+        name: &str,
+        key: String,
+        physical: &Path,
+        target: &str,
+    ) -> Result<(), OciError> {
+        let parent = key.rsplit_once('/').map_or("", |(parent, _)| parent);
+        let from_root = if target.starts_with('/') {
+            None
+        } else if parent.is_empty() {
+            Some(target.to_owned())
+        } else {
+            Some(format!("{parent}/{target}"))
+        };
+        let check = match &from_root {
+            Some(path) => self.resolve(path, true).map(drop),
+            None => Err(Unresolvable::Escapes),
+        };
+        if let Err(why) = check {
+            return Err(bad_archive(format!(
+                "symlink `{name}` points at `{target}`, {}",
+                why.describe()
+            )));
+        }
+        if fs::symlink_metadata(physical).is_ok_and(|m| m.is_file()) {
+            fs::remove_file(physical).map_err(write_error(physical))?;
+        }
+        self.links
+            .insert(key, from_root.expect("invariant: checked above"));
+        Ok(())
+    }
+
+    /// Makes `physical` (the hard link `name`, at `key`) the file `target` names, which must be
+    /// a file extracted earlier.
+    fn add_hard_link(
+        &mut self,
+        name: &str,
+        key: &str,
+        physical: &Path,
+        target: &str,
+    ) -> Result<(), OciError> {
+        let source = self.find_file(target).map_err(|why| match why {
+            Some(why) => bad_archive(format!(
+                "hard link `{name}` points at `{target}`, {}",
+                why.describe()
+            )),
+            None => bad_archive(format!(
+                "hard link `{name}` points at `{target}`, which is not a file earlier \
+                 in the archive"
+            )),
+        })?;
+        self.links.remove(key);
+        if source != physical {
+            self.prepare(physical)?;
+            fs::hard_link(&source, physical)
+                .or_else(|_| fs::copy(&source, physical).map(drop))
+                .map_err(write_error(physical))?;
         }
         Ok(())
     }

@@ -5,10 +5,10 @@
 //! gzip-compressed and gzipped as bld does when not; bld writes an OCI manifest for each.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bld_core::Digest;
-use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
+use oci_spec::image::{Descriptor, MediaType};
 use serde::Deserialize;
 
 use super::extract::{Extracted, read_document};
@@ -17,7 +17,7 @@ use super::load::{
     hash_layer, parse_config, sniff_compression,
 };
 use super::{LoadedImage, bad_archive};
-use crate::image::oci_digest;
+use crate::image::{oci_digest, oci_manifest};
 use crate::{OciError, canonical_json};
 
 /// One image of `manifest.json`.
@@ -103,23 +103,7 @@ pub(super) fn plan_images(tree: &Extracted, plan: &mut Plan) -> Result<Vec<Loade
             let verified = match layer_files.get(&physical) {
                 Some(verified) => *verified,
                 None => {
-                    let verified = match sniff_compression(&physical, path)? {
-                        Compression::Gzip => {
-                            let named = named_digest(path);
-                            let expected = named.as_ref().map(|named| (named, "its name"));
-                            let verified =
-                                hash_layer(&physical, path, Compression::Gzip, expected)?;
-                            plan.add_file(verified.digest, physical.clone());
-                            verified
-                        }
-                        Compression::None => {
-                            let gzipped = plan.new_file();
-                            let verified = gzip_layer(&physical, &gzipped)?;
-                            check_named(path, &verified.diff_id)?;
-                            plan.add_file(verified.digest, gzipped);
-                            verified
-                        }
-                    };
+                    let verified = plan_layer(plan, &physical, path)?;
                     layer_files.insert(physical, verified);
                     verified
                 }
@@ -132,17 +116,7 @@ pub(super) fn plan_images(tree: &Extracted, plan: &mut Plan) -> Result<Vec<Loade
             ));
         }
         plan.add_file(config_digest, config_file);
-        let manifest = ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageManifest)
-            .config(Descriptor::new(
-                MediaType::ImageConfig,
-                config_bytes.len() as u64,
-                oci_digest(&config_digest),
-            ))
-            .layers(layers)
-            .build()
-            .expect("invariant: every manifest field is set");
+        let manifest = oci_manifest(config_bytes.len() as u64, &config_digest, layers);
         let (manifest_digest, _) = plan.add_bytes(canonical_json(&manifest));
         let names = entry.repo_tags.unwrap_or_default();
         match images.iter_mut().find(|i| i.manifest == manifest_digest) {
@@ -159,6 +133,27 @@ pub(super) fn plan_images(tree: &Extracted, plan: &mut Plan) -> Result<Vec<Loade
         }
     }
     Ok(images)
+}
+
+/// Verifies the layer file `physical` (the archive's `path`) and adds it to `plan`: as it is
+/// when gzip-compressed, gzipped as bld does when not.
+fn plan_layer(plan: &mut Plan, physical: &Path, path: &str) -> Result<VerifiedLayer, OciError> {
+    match sniff_compression(physical, path)? {
+        Compression::Gzip => {
+            let named = named_digest(path);
+            let expected = named.as_ref().map(|named| (named, "its name"));
+            let verified = hash_layer(physical, path, Compression::Gzip, expected)?;
+            plan.add_file(verified.digest, physical.to_owned());
+            Ok(verified)
+        }
+        Compression::None => {
+            let gzipped = plan.new_file();
+            let verified = gzip_layer(physical, &gzipped)?;
+            check_named(path, &verified.diff_id)?;
+            plan.add_file(verified.digest, gzipped);
+            Ok(verified)
+        }
+    }
 }
 
 /// Refuses a layer file named `blobs/sha256/<hex>` whose content is not that.

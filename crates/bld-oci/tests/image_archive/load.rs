@@ -145,9 +145,8 @@ fn old_docker_archives_with_layer_symlinks_load() {
     );
 }
 
-#[test]
-fn indexes_pick_the_host_platform_and_docker_manifests_are_kept() {
-    let images = images();
+/// The app image's manifest as Docker writes one (Docker media types, the same blobs).
+fn docker_manifest(images: &Images) -> Vec<u8> {
     let (manifest, _) = read_image(&images.store, &images.app.manifest).expect("app");
     let config_size = images
         .store
@@ -165,7 +164,7 @@ fn indexes_pick_the_host_platform_and_docker_manifests_are_kept() {
             })
         })
         .collect();
-    let docker_manifest = json!({
+    json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
         "config": {
@@ -176,14 +175,19 @@ fn indexes_pick_the_host_platform_and_docker_manifests_are_kept() {
         "layers": layers,
     })
     .to_string()
-    .into_bytes();
+    .into_bytes()
+}
+
+/// An index of `docker_manifest` for the host's platform, and of a missing manifest for
+/// another platform.
+fn platform_index(docker_manifest: &[u8]) -> Vec<u8> {
     let (os, architecture) = host_platform();
     let other = if architecture == "s390x" {
         "ppc64le"
     } else {
         "s390x"
     };
-    let nested = json!({
+    json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": [
@@ -197,13 +201,20 @@ fn indexes_pick_the_host_platform_and_docker_manifests_are_kept() {
             {
                 "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
                 "size": docker_manifest.len(),
-                "digest": Digest::of(&docker_manifest).to_string(),
+                "digest": Digest::of(docker_manifest).to_string(),
                 "platform": {"os": os, "architecture": architecture},
             },
         ],
     })
     .to_string()
-    .into_bytes();
+    .into_bytes()
+}
+
+#[test]
+fn indexes_pick_the_host_platform_and_docker_manifests_are_kept() {
+    let images = images();
+    let docker_manifest = docker_manifest(&images);
+    let nested = platform_index(&docker_manifest);
     let index = json!({
         "schemaVersion": 2,
         "manifests": [{

@@ -58,6 +58,31 @@ fn saved_archives_have_a_fixed_layout() {
     ];
     let archive = save(&images.store, &both, ArchiveFormat::Docker);
     let entries = entries(&archive);
+    assert_fixed_order(&images, &entries);
+    assert_normalized_headers(&entries);
+    let document = |path: &str| -> Value {
+        let entry = entries.iter().find(|e| e.path == path).expect(path);
+        serde_json::from_slice(&entry.data).expect("json")
+    };
+    assert_docker_documents(&images, &document);
+    assert_index_names_each_image(&images, &document("index.json"));
+
+    let oci = entries_paths(&save(&images.store, &both, ArchiveFormat::Oci));
+    assert!(!oci.contains(&"manifest.json".to_owned()) && !oci.contains(&"repositories".into()));
+    let target = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(target.path()).expect("store");
+    let loaded = load(&store, &archive).expect("load both");
+    assert_eq!(
+        loaded
+            .iter()
+            .map(|i| (i.manifest, i.names.len()))
+            .collect::<Vec<_>>(),
+        [(images.app.manifest, 2), (images.base.manifest, 0)]
+    );
+}
+
+/// The archive of the app and its base: the layout files, then every blob once, sorted.
+fn assert_fixed_order(images: &Images, entries: &[Entry]) {
     let mut blobs: Vec<String> = image_blobs(&images.store, &images.app.manifest)
         .into_iter()
         .chain([images.base.manifest, images.base.config])
@@ -81,7 +106,11 @@ fn saved_archives_have_a_fixed_layout() {
         paths, expected,
         "fixed order, the shared base layer written once"
     );
-    for entry in &entries {
+}
+
+/// Every entry: mode 0755 or 0644, mtime 0, owned by 0:0 with no user or group names.
+fn assert_normalized_headers(entries: &[Entry]) {
+    for entry in entries {
         let h = &entry.header;
         let dir = entry.path.ends_with('/');
         assert_eq!(
@@ -100,10 +129,10 @@ fn saved_archives_have_a_fixed_layout() {
         assert_eq!(h.username_bytes(), Some(&b""[..]), "{}", entry.path);
         assert_eq!(h.groupname_bytes(), Some(&b""[..]), "{}", entry.path);
     }
-    let document = |path: &str| -> Value {
-        let entry = entries.iter().find(|e| e.path == path).expect(path);
-        serde_json::from_slice(&entry.data).expect("json")
-    };
+}
+
+/// `manifest.json` and `repositories`, as `docker load` reads them.
+fn assert_docker_documents(images: &Images, document: &dyn Fn(&str) -> Value) {
     let (app_manifest, _) = read_image(&images.store, &images.app.manifest).expect("app");
     let layer_paths: Vec<String> = app_manifest
         .layers()
@@ -130,7 +159,10 @@ fn saved_archives_have_a_fixed_layout() {
         document("repositories"),
         json!({"app": {"1": top}, "localhost:5000/team/app": {"v2": top}})
     );
-    let index = document("index.json");
+}
+
+/// `index.json`: one manifest per name (annotated with it), one for the unnamed image.
+fn assert_index_names_each_image(images: &Images, index: &Value) {
     let manifests = index["manifests"].as_array().expect("manifests");
     assert_eq!(
         manifests.len(),
@@ -146,19 +178,6 @@ fn saved_archives_have_a_fixed_layout() {
     );
     assert_eq!(manifests[2]["digest"], images.base.manifest.to_string());
     assert!(manifests[2].get("annotations").is_none());
-
-    let oci = entries_paths(&save(&images.store, &both, ArchiveFormat::Oci));
-    assert!(!oci.contains(&"manifest.json".to_owned()) && !oci.contains(&"repositories".into()));
-    let target = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(target.path()).expect("store");
-    let loaded = load(&store, &archive).expect("load both");
-    assert_eq!(
-        loaded
-            .iter()
-            .map(|i| (i.manifest, i.names.len()))
-            .collect::<Vec<_>>(),
-        [(images.app.manifest, 2), (images.base.manifest, 0)]
-    );
 }
 
 #[test]

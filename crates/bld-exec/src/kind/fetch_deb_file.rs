@@ -9,27 +9,41 @@ use std::process::{Command, Stdio};
 use bld_core::Digest;
 use bld_store::Store;
 
-use crate::ActionOutput;
-use crate::step::StepFailure;
+use bld_graph::FetchDebFile;
 
-fn command_failed(what: &str, output: &std::process::Output) -> StepFailure {
-    StepFailure::Command(format!(
+use super::{Execute, Run};
+use crate::{ActionOutput, Failure};
+
+fn command_failed(what: &str, output: &std::process::Output) -> Failure {
+    Failure::user(format!(
         "{what} failed ({}): {}",
         output.status,
         String::from_utf8_lossy(&output.stderr).trim()
     ))
 }
 
-/// Fetches `package=version`, checks it is `sha256`, and stores its file `path`.
-pub(crate) fn fetch_deb_file(
+impl Execute for FetchDebFile {
+    /// Fetches `package=version`, checks it is `sha256`, and stores its file `path`.
+    fn execute(&self, run: &Run<'_>) -> Result<ActionOutput, Failure> {
+        fetch_deb_file(
+            run.store(),
+            &self.package,
+            &self.version,
+            &self.sha256,
+            &self.path,
+        )
+    }
+}
+
+fn fetch_deb_file(
     store: &Store,
     package: &str,
     version: &str,
     sha256: &Digest,
     path: &str,
-) -> Result<ActionOutput, StepFailure> {
+) -> Result<ActionOutput, Failure> {
     let dir = store.temp_path("deb");
-    std::fs::create_dir_all(&dir).map_err(|e| StepFailure::Internal(e.to_string()))?;
+    std::fs::create_dir_all(&dir).map_err(Failure::internal)?;
     let result = fetch_into(store, &dir, package, version, sha256, path);
     let _ = std::fs::remove_dir_all(&dir);
     result
@@ -42,12 +56,12 @@ fn fetch_into(
     version: &str,
     sha256: &Digest,
     path: &str,
-) -> Result<ActionOutput, StepFailure> {
+) -> Result<ActionOutput, Failure> {
     let output = Command::new("apt-get")
         .args(["download", "-q", &format!("{package}={version}")])
         .current_dir(dir)
         .output()
-        .map_err(|e| StepFailure::Command(format!("cannot run apt-get to fetch {package}: {e}")))?;
+        .map_err(|e| Failure::user(format!("cannot run apt-get to fetch {package}: {e}")))?;
     if !output.status.success() {
         return Err(command_failed(
             &format!("apt-get download {package}={version}"),
@@ -55,17 +69,15 @@ fn fetch_into(
         ));
     }
     let deb = std::fs::read_dir(dir)
-        .map_err(|e| StepFailure::Internal(e.to_string()))?
+        .map_err(Failure::internal)?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "deb"))
-        .ok_or_else(|| {
-            StepFailure::Internal(format!("apt-get download {package} wrote no .deb"))
-        })?;
-    let bytes = std::fs::read(&deb).map_err(|e| StepFailure::Internal(e.to_string()))?;
+        .ok_or_else(|| Failure::internal(format!("apt-get download {package} wrote no .deb")))?;
+    let bytes = std::fs::read(&deb).map_err(Failure::internal)?;
     let actual = Digest::of(&bytes);
     if actual != *sha256 {
-        return Err(StepFailure::Command(format!(
+        return Err(Failure::user(format!(
             "{package} {version}: the archive served {actual}, but the pin is {sha256}"
         )));
     }
@@ -74,33 +86,26 @@ fn fetch_into(
         .arg(&deb)
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| StepFailure::Command(format!("cannot run dpkg-deb: {e}")))?;
+        .map_err(|e| Failure::user(format!("cannot run dpkg-deb: {e}")))?;
     let stdout = child
         .stdout
         .take()
-        .ok_or_else(|| StepFailure::Internal("dpkg-deb: no output".into()))?;
+        .ok_or_else(|| Failure::internal("dpkg-deb: no output"))?;
     let mut archive = tar::Archive::new(stdout);
     let wanted = path.trim_start_matches("./").trim_start_matches('/');
     let mut found = None;
-    for entry in archive
-        .entries()
-        .map_err(|e| StepFailure::Internal(e.to_string()))?
-    {
-        let mut entry = entry.map_err(|e| StepFailure::Internal(e.to_string()))?;
+    for entry in archive.entries().map_err(Failure::internal)? {
+        let mut entry = entry.map_err(Failure::internal)?;
         let name = entry
             .path()
-            .map_err(|e| StepFailure::Internal(e.to_string()))?
+            .map_err(Failure::internal)?
             .to_string_lossy()
             .into_owned();
         if name.trim_start_matches("./") == wanted && entry.header().entry_type().is_file() {
             let executable = entry.header().mode().unwrap_or(0) & 0o100 != 0;
             let mut content = Vec::new();
-            entry
-                .read_to_end(&mut content)
-                .map_err(|e| StepFailure::Internal(e.to_string()))?;
-            let (digest, size) = store
-                .put_bytes(&content)
-                .map_err(|e| StepFailure::Internal(e.to_string()))?;
+            entry.read_to_end(&mut content).map_err(Failure::internal)?;
+            let (digest, size) = store.put_bytes(&content).map_err(Failure::internal)?;
             found = Some(ActionOutput::File {
                 digest,
                 size,
@@ -109,5 +114,5 @@ fn fetch_into(
         }
     }
     let _ = child.wait();
-    found.ok_or_else(|| StepFailure::Command(format!("{package} {version} has no file `{path}`")))
+    found.ok_or_else(|| Failure::user(format!("{package} {version} has no file `{path}`")))
 }

@@ -3,17 +3,18 @@
 //! whiteouts and opaque directories honoured).
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
 
 use bld_core::Digest;
 use bld_dockerfile::context::{ContextEntry, ContextTree, CopyOptions, PlannedKind, plan_copy};
 use bld_graph::CopyFromImage;
 use bld_oci::{ItemKind, LayerBlob, LayerItem, pack_layer};
+use bld_sandbox::{ChangeKind, OverlayWalk};
 use bld_store::Store;
 
-use crate::step::{StepFailure, unpacked_layers};
+use super::{Execute, Run};
+use crate::image_fs::unpacked_layers;
+use crate::{ActionOutput, Failure};
 
 /// One path of the merged filesystem: how planning sees it, and where its bytes are.
 struct Merged {
@@ -22,68 +23,60 @@ struct Merged {
 }
 
 /// The merged view of `lowers` (bottom first), as overlayfs would show it.
-fn merge(lowers: &[PathBuf]) -> Result<BTreeMap<String, Merged>, StepFailure> {
+fn merge(lowers: &[PathBuf]) -> Result<BTreeMap<String, Merged>, Failure> {
     let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
     let mut hidden: HashSet<String> = HashSet::new(); // deleted paths
     let mut hidden_below: HashSet<String> = HashSet::new(); // opaque directories
     for lower in lowers.iter().rev() {
         let (mut whiteouts, mut opaques) = (Vec::new(), Vec::new());
-        let mut pending = vec![(lower.clone(), String::new())];
-        while let Some((dir, relative)) = pending.pop() {
-            for entry in fs::read_dir(&dir).map_err(|e| StepFailure::Internal(e.to_string()))? {
-                let entry = entry.map_err(|e| StepFailure::Internal(e.to_string()))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let path = if relative.is_empty() {
-                    name
-                } else {
-                    format!("{relative}/{name}")
-                };
-                let full = entry.path();
-                let meta = fs::symlink_metadata(&full)
-                    .map_err(|e| StepFailure::Internal(e.to_string()))?;
-                let shadowed = hidden.contains(&path)
-                    || ancestors(&path).any(|a| {
-                        hidden_below.contains(a)
-                            || hidden.contains(a)
-                            || merged
-                                .get(a)
-                                .is_some_and(|m| !matches!(m.entry, ContextEntry::Dir { .. }))
-                    });
-                if meta.file_type().is_char_device() && meta.rdev() == 0 {
+        let mut walk = OverlayWalk::new(lower);
+        while let Some(change) = walk.next() {
+            let change = change.map_err(|e| {
+                Failure::internal(match std::error::Error::source(&e) {
+                    Some(cause) => format!("{e}: {cause}"),
+                    None => e.to_string(),
+                })
+            })?;
+            let path = change.path;
+            let shadowed = hidden.contains(&path)
+                || ancestors(&path).any(|a| {
+                    hidden_below.contains(a)
+                        || hidden.contains(a)
+                        || merged
+                            .get(a)
+                            .is_some_and(|m| !matches!(m.entry, ContextEntry::Dir { .. }))
+                });
+            let (merged_entry, source) = match change.kind {
+                ChangeKind::Whiteout => {
                     whiteouts.push(path);
                     continue;
                 }
-                if shadowed {
+                ChangeKind::Dir { .. } if shadowed => {
+                    walk.skip_contents();
                     continue;
                 }
-                let mode = meta.mode() & 0o7777;
-                let merged_entry = if meta.is_dir() {
-                    if rustix::fs::getxattr(&full, "trusted.overlay.opaque", &mut [0u8; 4])
-                        .is_ok_and(|n| n > 0)
-                    {
+                _ if shadowed => continue,
+                ChangeKind::Dir { opaque } => {
+                    if opaque {
                         opaques.push(path.clone());
                     }
-                    pending.push((full.clone(), path.clone()));
-                    ContextEntry::Dir { mode }
-                } else if meta.file_type().is_symlink() {
-                    let target =
-                        fs::read_link(&full).map_err(|e| StepFailure::Internal(e.to_string()))?;
-                    ContextEntry::Symlink {
-                        target: target.to_string_lossy().into_owned(),
-                    }
-                } else if meta.is_file() {
+                    (ContextEntry::Dir { mode: change.mode }, lower.join(&path))
+                }
+                ChangeKind::Symlink { target } => {
+                    (ContextEntry::Symlink { target }, lower.join(&path))
+                }
+                ChangeKind::File { source } => (
                     ContextEntry::File {
-                        mode,
-                        size: meta.len(),
-                    }
-                } else {
-                    continue;
-                };
-                merged.entry(path).or_insert(Merged {
-                    entry: merged_entry,
-                    source: full,
-                });
-            }
+                        mode: change.mode,
+                        size: change.size,
+                    },
+                    source,
+                ),
+            };
+            merged.entry(path).or_insert(Merged {
+                entry: merged_entry,
+                source,
+            });
         }
         hidden.extend(whiteouts);
         hidden_below.extend(opaques);
@@ -95,23 +88,34 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     path.match_indices('/').map(move |(i, _)| &path[..i])
 }
 
+impl Execute for CopyFromImage {
+    fn execute(&self, run: &Run<'_>) -> Result<ActionOutput, Failure> {
+        let manifest = run.image(&self.image, "COPY --from")?;
+        Ok(ActionOutput::from(copy_from_image(
+            run.store(),
+            &manifest,
+            self,
+        )?))
+    }
+}
+
 /// Copies what `copy` names out of the image `manifest` into a new layer.
-pub(crate) fn copy_from_image(
+fn copy_from_image(
     store: &Store,
     manifest: &Digest,
     copy: &CopyFromImage,
-) -> Result<LayerBlob, StepFailure> {
+) -> Result<LayerBlob, Failure> {
     let (lowers, _) = unpacked_layers(store, manifest)?;
     let merged = merge(&lowers)?;
     let tree = ContextTree::from_entries(merged.iter().map(|(p, m)| (p.as_str(), m.entry.clone())))
-        .map_err(|e| StepFailure::Internal(e.to_string()))?;
+        .map_err(Failure::internal)?;
     let options = CopyOptions {
         workdir: copy.workdir.clone(),
         excludes: copy.excludes.clone(),
         parents: copy.parents,
     };
     let plan = plan_copy(&tree, &copy.sources, &copy.dest, &options)
-        .map_err(|e| StepFailure::Command(format!("COPY --from: {e}")))?;
+        .map_err(|e| Failure::user(e.to_string()))?;
     let (uid, gid) = copy.chown.unwrap_or((0, 0));
     let mut items = Vec::with_capacity(plan.len());
     for planned in plan {
@@ -122,7 +126,7 @@ pub(crate) fn copy_from_image(
                     source: path,
                 }) = merged.get(&source)
                 else {
-                    return Err(StepFailure::Internal(format!(
+                    return Err(Failure::internal(format!(
                         "`{source}` is not a file in the image"
                     )));
                 };
@@ -151,5 +155,5 @@ pub(crate) fn copy_from_image(
             gid,
         });
     }
-    pack_layer(store, &items, copy.mtime).map_err(|e| StepFailure::Internal(e.to_string()))
+    pack_layer(store, &items, copy.mtime).map_err(Failure::internal)
 }

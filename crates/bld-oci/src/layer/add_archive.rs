@@ -115,18 +115,7 @@ pub(crate) fn append_archive<W: Write>(
         path: source.to_owned(),
         source: e,
     };
-    let mut reader = BufReader::new(File::open(source).map_err(bad)?);
-    let gzip = reader.fill_buf().map_err(bad)?.starts_with(&[0x1f, 0x8b]);
-    let stream: Box<dyn Read> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(reader))
-    } else {
-        Box::new(reader)
-    };
-    let mut archive = tar::Archive::new(stream);
-    let write_error = |e: io::Error| OciError::Write {
-        path: source.to_owned(),
-        source: e,
-    };
+    let mut archive = open_archive(source).map_err(bad)?;
     let mut scope = Scope {
         dest,
         links: HashMap::new(),
@@ -138,8 +127,7 @@ pub(crate) fn append_archive<W: Write>(
         let Some(relative) = scope.resolve(&entry_path, source)? else {
             continue;
         };
-        let original = entry.header();
-        let kind = original.entry_type();
+        let kind = entry.header().entry_type();
         // PAX and GNU extension records describe other entries; the reader has applied them.
         // Docker still creates the directory their name lives in.
         if kind.is_pax_global_extensions()
@@ -147,41 +135,97 @@ pub(crate) fn append_archive<W: Write>(
             || kind.is_gnu_longname()
             || kind.is_gnu_longlink()
         {
-            let mut parents: Vec<&str> = Vec::new();
-            let mut prefix = relative.as_str();
-            while let Some((parent, _)) = prefix.rsplit_once('/') {
-                parents.push(parent);
-                prefix = parent;
-            }
-            for parent in parents.into_iter().rev() {
-                if scope.dirs.insert(parent.to_owned()) {
-                    let mut header = tar::Header::new_gnu();
-                    header.set_entry_type(tar::EntryType::Directory);
-                    header.set_mode(0o755);
-                    header.set_mtime(mtime);
-                    header.set_size(0);
-                    tar.append_data(
-                        &mut header,
-                        format!("{}/", scope.layer_path(parent)),
-                        io::empty(),
-                    )
-                    .map_err(write_error)?;
-                }
-            }
+            append_parent_dirs(tar, &mut scope, &relative, mtime).map_err(write_error(source))?;
             continue;
         }
-        let path = scope.layer_path(&relative);
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(kind);
-        header.set_mode(original.mode().map_err(bad)?);
-        header.set_uid(original.uid().map_err(bad)?);
-        header.set_gid(original.gid().map_err(bad)?);
-        header.set_mtime(original.mtime().map_err(bad)?);
-        if let (Ok(major), Ok(minor)) = (original.device_major(), original.device_minor()) {
-            let _ = header.set_device_major(major.unwrap_or(0));
-            let _ = header.set_device_minor(minor.unwrap_or(0));
+        let header = copied_header(entry.header()).map_err(bad)?;
+        scope.append_entry(tar, &mut entry, header, relative, source)?;
+    }
+    Ok(())
+}
+
+/// The archive at `source`, gzip-compressed or plain.
+fn open_archive(source: &Path) -> io::Result<tar::Archive<Box<dyn Read>>> {
+    let mut reader = BufReader::new(File::open(source)?);
+    let gzip = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    let stream: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    Ok(tar::Archive::new(stream))
+}
+
+fn write_error(archive: &Path) -> impl Fn(io::Error) -> OciError {
+    move |e| OciError::Write {
+        path: archive.to_owned(),
+        source: e,
+    }
+}
+
+/// Appends the directories `relative` lives in that are not in the layer yet (0755, `mtime`).
+fn append_parent_dirs<W: Write>(
+    tar: &mut tar::Builder<W>,
+    scope: &mut Scope<'_>,
+    relative: &str,
+    mtime: u64,
+) -> io::Result<()> {
+    let mut parents: Vec<&str> = Vec::new();
+    let mut prefix = relative;
+    while let Some((parent, _)) = prefix.rsplit_once('/') {
+        parents.push(parent);
+        prefix = parent;
+    }
+    for parent in parents.into_iter().rev() {
+        if scope.dirs.insert(parent.to_owned()) {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_mode(0o755);
+            header.set_mtime(mtime);
+            header.set_size(0);
+            tar.append_data(
+                &mut header,
+                format!("{}/", scope.layer_path(parent)),
+                io::empty(),
+            )?;
         }
-        match kind {
+    }
+    Ok(())
+}
+
+/// A new header with the type, mode, owner, mtime and device numbers of `original`.
+fn copied_header(original: &tar::Header) -> io::Result<tar::Header> {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(original.entry_type());
+    header.set_mode(original.mode()?);
+    header.set_uid(original.uid()?);
+    header.set_gid(original.gid()?);
+    header.set_mtime(original.mtime()?);
+    if let (Ok(major), Ok(minor)) = (original.device_major(), original.device_minor()) {
+        let _ = header.set_device_major(major.unwrap_or(0));
+        let _ = header.set_device_minor(minor.unwrap_or(0));
+    }
+    Ok(header)
+}
+
+impl Scope<'_> {
+    /// Appends `entry` (at `relative`, resolved) with `header`, and records what it makes: a
+    /// symlink later paths resolve through, a directory, or neither (replacing either).
+    fn append_entry<W: Write, R: Read>(
+        &mut self,
+        tar: &mut tar::Builder<W>,
+        entry: &mut tar::Entry<'_, R>,
+        mut header: tar::Header,
+        relative: String,
+        source: &Path,
+    ) -> Result<(), OciError> {
+        let bad = |e: io::Error| OciError::Source {
+            path: source.to_owned(),
+            source: e,
+        };
+        let write_error = write_error(source);
+        let path = self.layer_path(&relative);
+        match header.entry_type() {
             tar::EntryType::Symlink => {
                 let target = entry
                     .link_name()
@@ -192,37 +236,33 @@ pub(crate) fn append_archive<W: Write>(
                 header.set_size(0);
                 tar.append_link(&mut header, &path, &target)
                     .map_err(write_error)?;
-                scope.links.insert(relative, target);
+                self.links.insert(relative, target);
             }
             tar::EntryType::Link => {
-                let target = entry
-                    .link_name()
-                    .map_err(bad)?
-                    .unwrap_or_default()
-                    .into_owned();
-                let Some(target) = scope.resolve(&target, source)? else {
-                    continue;
+                let target = entry.link_name().map_err(bad)?.unwrap_or_default();
+                let Some(target) = self.resolve(&target, source)? else {
+                    return Ok(());
                 };
                 header.set_size(0);
-                tar.append_link(&mut header, &path, scope.layer_path(&target))
+                tar.append_link(&mut header, &path, self.layer_path(&target))
                     .map_err(write_error)?;
             }
             tar::EntryType::Directory => {
                 header.set_size(0);
                 tar.append_data(&mut header, format!("{path}/"), io::empty())
                     .map_err(write_error)?;
-                scope.links.remove(&relative);
-                scope.dirs.insert(relative);
+                self.links.remove(&relative);
+                self.dirs.insert(relative);
             }
             _ => {
                 header.set_size(entry.size());
-                tar.append_data(&mut header, &path, &mut entry)
+                tar.append_data(&mut header, &path, entry)
                     .map_err(write_error)?;
-                scope.links.remove(&relative);
+                self.links.remove(&relative);
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,207 @@
+//! [`RunStep`]: the command run in the sandbox over the image's unpacked layers, its changes
+//! packed into a layer.
+
+mod mounts;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bld_graph::{RunMount, RunStep};
+use bld_oci::{ItemKind, LayerBlob, LayerItem, pack_layer};
+use bld_sandbox::{ChangeKind, RunSpec, run, upper_changes};
+use bld_store::Store;
+
+use super::{Execute, Run};
+use crate::image_fs::{environment, resolve_user, runtime, unpacked_layers};
+use crate::{ActionOutput, Failure};
+
+/// Directories the runtime creates as mount points; an empty one in the upper directory is
+/// not a change the step made.
+const MOUNT_POINTS: &[&str] = &["dev", "dev/mqueue", "dev/pts", "dev/shm", "proc", "sys"];
+
+/// How many lines of a failed step's output an error shows.
+const OUTPUT_TAIL_LINES: usize = 20;
+
+impl Execute for RunStep {
+    /// Runs the step over its image and packs its changes into a layer.
+    fn execute(&self, run: &Run<'_>) -> Result<ActionOutput, Failure> {
+        let manifest = run.image(&self.image, "the image RUN runs over")?;
+        let mut images = Vec::new();
+        for mount in &self.mounts {
+            if let RunMount::BindImage { image, .. } = mount {
+                images.push(run.image(image, "a bind mount's image")?);
+            }
+        }
+        let binds = mounts::BindSources {
+            images,
+            exec_root: &run.context.workspace_root,
+            secrets: &run.context.secrets,
+        };
+        let store = run.store();
+        let work_dir = store.temp_path("run");
+        let layer = run_in(store, &manifest, self, &work_dir, &binds, run.on_output);
+        let _ = fs::remove_dir_all(&work_dir);
+        Ok(ActionOutput::from(layer?))
+    }
+}
+
+fn run_in(
+    store: &Store,
+    manifest: &bld_core::Digest,
+    step: &RunStep,
+    work_dir: &Path,
+    binds: &mounts::BindSources<'_>,
+    on_output: &dyn Fn(&str),
+) -> Result<LayerBlob, Failure> {
+    let (lowers, config) = unpacked_layers(store, manifest)?;
+    let (uid, gid) = resolve_user(&step.user, &lowers)?;
+    // Build args are in the step's environment, under the image's ENV.
+    let env = environment(&config, &step.env, false);
+    let (mounts, overlays) = mounts::step_mounts(store, step, work_dir, binds)?;
+    let targets: Vec<String> = mounts
+        .iter()
+        .map(|m| m.target.trim_start_matches('/').to_owned())
+        .collect();
+    let spec = RunSpec {
+        lowers,
+        work_dir: work_dir.to_owned(),
+        args: step.args.clone(),
+        env,
+        cwd: step.cwd.clone(),
+        uid,
+        gid,
+        host_network: step.host_network,
+        runtime: runtime(),
+        state_dir: store.private_dir("containers").map_err(Failure::of)?,
+        attach: false,
+        mounts,
+        overlays,
+    };
+    let outcome = run(&spec, on_output).map_err(Failure::of)?;
+    if outcome.exit_code != 0 {
+        return Err(command_failed(step, outcome.exit_code, &outcome.output));
+    }
+    pack_changes(
+        store,
+        &outcome.upper,
+        work_dir,
+        step.mtime,
+        &targets,
+        &step.volumes,
+    )
+}
+
+/// BuildKit's message for a failed step, with the end of its output.
+fn command_failed(step: &RunStep, exit_code: i32, output: &[u8]) -> Failure {
+    let text = String::from_utf8_lossy(output);
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(OUTPUT_TAIL_LINES)..].join("\n");
+    let mut message = format!(
+        "process \"{}\" did not complete successfully: exit code: {exit_code}",
+        step.args.join(" ").trim_end().replace('\n', "\\n")
+    );
+    if !tail.is_empty() {
+        message.push_str(&format!("; its output ends with:\n{tail}"));
+    }
+    Failure::user(message)
+}
+
+fn pack_changes(
+    store: &Store,
+    upper: &Path,
+    work_dir: &Path,
+    mtime: u64,
+    mount_targets: &[String],
+    volumes: &[String],
+) -> Result<LayerBlob, Failure> {
+    let empty: PathBuf = work_dir.join("whiteout");
+    fs::write(&empty, b"").map_err(Failure::internal)?;
+    let mut changes = upper_changes(upper).map_err(Failure::of)?;
+    drop_unmade_changes(&mut changes, mount_targets, volumes);
+    let mut items = Vec::with_capacity(changes.len());
+    for change in changes {
+        let (uid, gid, mode) = (change.uid, change.gid, change.mode);
+        let kind = match change.kind {
+            ChangeKind::Dir { opaque } => {
+                let empty_dir = fs::read_dir(upper.join(&change.path))
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
+                if MOUNT_POINTS.contains(&change.path.as_str()) && empty_dir && !opaque {
+                    continue;
+                }
+                if opaque {
+                    items.push(marker(format!("{}/.wh..wh..opq", change.path), &empty));
+                }
+                ItemKind::Dir { mode }
+            }
+            ChangeKind::File { source } => ItemKind::File { source, mode },
+            ChangeKind::Symlink { target } => ItemKind::Symlink { target },
+            ChangeKind::Whiteout => {
+                let path = match change.path.rsplit_once('/') {
+                    Some((parent, name)) => format!("{parent}/.wh.{name}"),
+                    None => format!(".wh.{}", change.path),
+                };
+                items.push(marker(path, &empty));
+                continue;
+            }
+        };
+        items.push(LayerItem {
+            path: change.path,
+            kind,
+            uid,
+            gid,
+        });
+    }
+    pack_layer(store, &items, mtime).map_err(Failure::of)
+}
+
+/// An empty whiteout or opaque marker owned by root.
+fn marker(path: String, empty: &Path) -> LayerItem {
+    LayerItem {
+        path,
+        kind: ItemKind::File {
+            source: empty.to_owned(),
+            mode: 0,
+        },
+        uid: 0,
+        gid: 0,
+    }
+}
+
+/// Drops what the step did not make: mount points the runtime made for `RUN --mount`
+/// targets and directories made only to hold them, and changes inside declared `VOLUME`s
+/// (discarded, as Docker does).
+fn drop_unmade_changes(
+    changes: &mut Vec<bld_sandbox::Change>,
+    mount_targets: &[String],
+    volumes: &[String],
+) {
+    changes.retain(|c| !mount_targets.contains(&c.path));
+    // What a step changes inside a declared VOLUME is discarded, as Docker does.
+    changes.retain(|c| {
+        !volumes.iter().any(|v| {
+            c.path
+                .starts_with(&format!("{}/", v.trim_start_matches('/')))
+        })
+    });
+    // Each round drops the deepest such directories; a sorted set finds children in log time.
+    loop {
+        let before = changes.len();
+        let paths: std::collections::BTreeSet<String> =
+            changes.iter().map(|c| c.path.clone()).collect();
+        changes.retain(|c| {
+            let inside = format!("{}/", c.path);
+            let holds_a_target = mount_targets.iter().any(|t| t.starts_with(&inside));
+            let has_children = paths
+                .range(inside.clone()..)
+                .next()
+                .is_some_and(|p| p.starts_with(&inside));
+            !(matches!(c.kind, ChangeKind::Dir { opaque: false })
+                && holds_a_target
+                && !has_children)
+        });
+        if changes.len() == before {
+            break;
+        }
+    }
+}

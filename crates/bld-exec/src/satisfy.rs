@@ -1,0 +1,106 @@
+//! Satisfying one action: compute its key, reuse a cached output that is intact, or run it.
+
+use std::collections::HashMap;
+
+use bld_graph::{Action, ActionGraph, ActionId, Input, InputIdentity};
+
+use crate::kind::{Run, executor};
+use crate::{ActionOutput, ExecContext, ExecError, Failure, Observer, Outcome};
+
+pub(crate) fn satisfy(
+    graph: &ActionGraph,
+    id: ActionId,
+    context: &ExecContext<'_>,
+    output_of: &dyn Fn(ActionId) -> Option<ActionOutput>,
+    observer: &dyn Observer,
+) -> Result<(ActionOutput, Outcome), ExecError> {
+    let action = graph.get(id);
+    let fail = |failure: Failure| ExecError::new(action, failure);
+    let identities = identities(action, context, output_of).map_err(fail)?;
+    let key = action.key(&|input| identities[input]);
+    let store = context.store;
+    if let Some(record) = store.get_action(&key.0).map_err(|e| fail(Failure::of(e)))? {
+        match serde_json::from_slice::<ActionOutput>(&record) {
+            Ok(output) if intact(context, &output) => return Ok((output, Outcome::Cached)),
+            _ => store
+                .remove_action(&key.0)
+                .map_err(|e| fail(Failure::of(e)))?,
+        }
+    }
+    observer.started(graph, id);
+    let run = Run {
+        context,
+        identities: &identities,
+        output_of,
+        on_output: &|line| observer.output(graph, id, line),
+    };
+    let output = executor(&action.kind).execute(&run).map_err(fail)?;
+    for digest in output.owned_blobs() {
+        context
+            .file_digests
+            .remember_blob(&store.blob_path(&digest), &digest);
+    }
+    let record = serde_json::to_vec(&output).expect("invariant: outputs serialize");
+    store
+        .put_action(&key.0, &record)
+        .map_err(|e| fail(Failure::of(e)))?;
+    Ok((output, Outcome::Ran))
+}
+
+/// What the action sees of each input: a source's digest and mode (through the file-digest
+/// cache), another action's output digest.
+fn identities<'a>(
+    action: &'a Action,
+    context: &ExecContext<'_>,
+    output_of: &dyn Fn(ActionId) -> Option<ActionOutput>,
+) -> Result<HashMap<&'a Input, InputIdentity>, Failure> {
+    let mut identities = HashMap::new();
+    for input in action.inputs() {
+        if identities.contains_key(input) {
+            continue;
+        }
+        let identity = match input {
+            Input::Source(path) => {
+                let info = context
+                    .file_digests
+                    .get(&context.workspace_root.join(path))
+                    .map_err(|e| Failure::user(format!("cannot read source file `{path}`: {e}")))?;
+                InputIdentity {
+                    digest: info.digest,
+                    mode: info.mode,
+                }
+            }
+            Input::Output(dep) => {
+                let output = output_of(*dep).ok_or_else(|| {
+                    Failure::internal(format!("input action {dep:?} has no output"))
+                })?;
+                let mode = match output {
+                    ActionOutput::File {
+                        executable: true, ..
+                    } => 0o755,
+                    ActionOutput::File { .. } => 0o644,
+                    ActionOutput::Layer { .. } | ActionOutput::Image { .. } => 0,
+                };
+                InputIdentity {
+                    digest: output.identity_digest(),
+                    mode,
+                }
+            }
+        };
+        identities.insert(input, identity);
+    }
+    Ok(identities)
+}
+
+/// Whether every blob `output` owns is present with the right content. A corrupt blob is
+/// removed so that running the action again replaces it.
+fn intact(context: &ExecContext<'_>, output: &ActionOutput) -> bool {
+    output.owned_blobs().iter().all(|digest| {
+        let path = context.store.blob_path(digest);
+        let intact = context.file_digests.blob_is_intact(&path, digest);
+        if !intact {
+            let _ = context.store.remove_blob(digest);
+        }
+        intact
+    })
+}

@@ -1,0 +1,74 @@
+//! [`ActionKind`]: what an action does. Each kind lives in one module of `kind/` and
+//! implements [`Kind`], which owns everything the graph knows of it: its key encoding, its
+//! inputs and its description (how it runs is `bld-exec`'s module of the same name).
+
+mod assemble_image;
+mod copy_from_image;
+mod fetch_deb_file;
+mod pack_layer;
+mod run_step;
+mod store_image;
+mod write_file;
+
+use serde::{Deserialize, Serialize};
+
+pub use assemble_image::AssembleImage;
+pub use copy_from_image::CopyFromImage;
+pub use fetch_deb_file::FetchDebFile;
+pub use pack_layer::{EntryContent, FileMode, LayerEntry, PackLayer};
+pub use run_step::{RunMount, RunStep, ViewEntry};
+pub use store_image::StoreImage;
+pub use write_file::WriteFile;
+
+use crate::{Input, InputIdentity, KeyEncoder};
+
+/// One kind of action: its parameters, and what the graph needs of them.
+///
+/// `encode_key` destructures the kind's struct exhaustively, so a field added later fails to
+/// compile until it is encoded or marked `field: _` (deliberately not part of the key).
+pub trait Kind {
+    /// Feeds the kind's tag and every parameter that can change its output to the key,
+    /// reading each input's identity through `identity`.
+    fn encode_key(&self, key: &mut KeyEncoder, identity: &dyn Fn(&Input) -> InputIdentity);
+
+    /// Appends every input this kind reads, in the order its parameters name them.
+    fn inputs<'a>(&'a self, inputs: &mut Vec<&'a Input>);
+
+    /// What the action does, in a few words (`RUN make`, `pack 3 entries`).
+    fn describe(&self) -> String;
+}
+
+/// What an action does. Each kind produces one artifact.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ActionKind {
+    /// Writes bytes to a file.
+    WriteFile(WriteFile),
+    /// Packs files into a deterministic, compressed layer tar.
+    PackLayer(PackLayer),
+    /// Builds an image (config and manifest) from a base image, layers and configuration.
+    AssembleImage(Box<AssembleImage>),
+    /// Runs a command in a container over an image; its changes become a layer (`RUN`).
+    RunStep(Box<RunStep>),
+    /// Copies files out of an image's filesystem into a layer (`COPY --from=<stage>` when the
+    /// stage's files are known only once built).
+    CopyFromImage(Box<CopyFromImage>),
+    /// One file out of a pinned Debian package.
+    FetchDebFile(FetchDebFile),
+    /// An image already in the store (`FROM` a tagged local image).
+    StoreImage(StoreImage),
+}
+
+impl ActionKind {
+    /// The kind behind the trait every user of the graph goes through.
+    pub fn as_kind(&self) -> &dyn Kind {
+        match self {
+            ActionKind::WriteFile(kind) => kind,
+            ActionKind::PackLayer(kind) => kind,
+            ActionKind::AssembleImage(kind) => kind.as_ref(),
+            ActionKind::RunStep(kind) => kind.as_ref(),
+            ActionKind::CopyFromImage(kind) => kind.as_ref(),
+            ActionKind::FetchDebFile(kind) => kind,
+            ActionKind::StoreImage(kind) => kind,
+        }
+    }
+}

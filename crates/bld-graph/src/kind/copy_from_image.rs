@@ -1,0 +1,63 @@
+//! [`CopyFromImage`]: `COPY --from=<stage>` over a built image's filesystem.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Input, InputIdentity, KeyEncoder, Kind};
+
+/// Copies files out of an image's filesystem into a layer: Docker's `COPY` rules, applied to
+/// an image.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CopyFromImage {
+    /// The image to copy from.
+    pub image: Input,
+    /// Sources (paths or wildcards in the image), expanded.
+    pub sources: Vec<String>,
+    /// Destination, expanded.
+    pub dest: String,
+    /// The copying stage's `WORKDIR`, for a relative destination.
+    pub workdir: String,
+    /// `--exclude` patterns.
+    pub excludes: Vec<String>,
+    /// `--parents`.
+    pub parents: bool,
+    /// `--chown` as numeric ids (default root).
+    pub chown: Option<(u32, u32)>,
+    /// `--chmod`.
+    pub chmod: Option<u32>,
+    /// The mtime of every entry (`SOURCE_DATE_EPOCH`).
+    pub mtime: u64,
+}
+
+impl Kind for CopyFromImage {
+    fn encode_key(&self, key: &mut KeyEncoder, identity: &dyn Fn(&Input) -> InputIdentity) {
+        let CopyFromImage {
+            image,
+            sources,
+            dest,
+            workdir,
+            excludes,
+            parents,
+            chown,
+            chmod,
+            mtime,
+        } = self;
+        key.tag("copy_from_image");
+        key.input(identity(image));
+        key.strs(sources);
+        key.str(dest);
+        key.str(workdir);
+        key.strs(excludes);
+        key.bool(*parents);
+        key.opt_u64(chown.map(|(u, g)| (u64::from(u) << 32) | u64::from(g)));
+        key.opt_u64(chmod.map(u64::from));
+        key.u64(*mtime);
+    }
+
+    fn inputs<'a>(&'a self, inputs: &mut Vec<&'a Input>) {
+        inputs.push(&self.image);
+    }
+
+    fn describe(&self) -> String {
+        format!("COPY --from {} {}", self.sources.join(" "), self.dest)
+    }
+}

@@ -1,0 +1,434 @@
+//! Running one command in a fresh container over unpacked layers.
+
+mod bundle;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{LayerStack, SandboxError, io_error};
+
+/// What to run, and over what.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// Unpacked layers, bottom first.
+    pub lowers: Vec<PathBuf>,
+    /// A new, empty directory for this run (bundle, upper and work directories go in it).
+    pub work_dir: PathBuf,
+    /// The program and its arguments.
+    pub args: Vec<String>,
+    /// `KEY=VALUE` environment.
+    pub env: Vec<String>,
+    /// Working directory inside the container (created if missing).
+    pub cwd: String,
+    /// User and group ids.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Share the host's network (`RUN --network=host`); otherwise a new, empty network namespace.
+    pub host_network: bool,
+    /// The OCI runtime binary (`runc`).
+    pub runtime: String,
+    /// Where runtimes keep the state of containers bld starts (each its own `--root` below
+    /// it, named after the runtime), so that [`crate::reap_abandoned`] finds them.
+    pub state_dir: PathBuf,
+    /// Attach the command's stdout and stderr to bld's instead of capturing them.
+    pub attach: bool,
+    /// Extra mounts (`RUN --mount`), which never reach the upper directory's content.
+    pub mounts: Vec<SandboxMount>,
+    /// Overlays of other images or directories, mounted before the container starts (so that
+    /// `mounts` can bind directories of them).
+    pub overlays: Vec<BindOverlay>,
+}
+
+/// Directories (an image's unpacked layers) stacked at a mount point for the duration of a
+/// run: read-only, or writable with the writes kept in the run's directory and dropped with it.
+#[derive(Debug, Clone)]
+pub struct BindOverlay {
+    /// The directories, bottom first.
+    pub lowers: Vec<PathBuf>,
+    /// Where to mount them (inside the run's directory).
+    pub mountpoint: PathBuf,
+    /// Whether the overlay takes writes.
+    pub writable: bool,
+}
+
+/// A mount for one run.
+#[derive(Debug, Clone)]
+pub struct SandboxMount {
+    /// Absolute path inside the container.
+    pub target: String,
+    /// What is mounted there.
+    pub kind: MountKind,
+}
+
+/// What a [`SandboxMount`] mounts.
+#[derive(Debug, Clone)]
+pub enum MountKind {
+    /// A host file or directory.
+    Bind {
+        /// The host path.
+        source: PathBuf,
+        /// Mounted read-only.
+        read_only: bool,
+    },
+    /// A secret: the host file `source`, copied into a tmpfs inside the run's mount namespace
+    /// (never onto a disk) with this mode and owner, and mounted read-only.
+    Secret {
+        /// The file holding the secret.
+        source: PathBuf,
+        /// Permission bits.
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+    },
+    /// An empty tmpfs.
+    Tmpfs {
+        /// Size limit in bytes.
+        size: Option<u64>,
+    },
+}
+
+/// Where the `index`-th secret of a run is, inside the tmpfs its mount namespace has.
+fn secret_path(spec: &RunSpec, index: usize) -> PathBuf {
+    spec.work_dir.join("secrets").join(index.to_string())
+}
+
+/// The runtime's name (`runc`, `crun`), which names its state directory.
+fn runtime_name(runtime: &str) -> String {
+    Path::new(runtime)
+        .file_name()
+        .map_or_else(|| runtime.to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The command's exit code (128 + signal when killed).
+    pub exit_code: i32,
+    /// What it wrote to stdout, then stderr.
+    pub output: Vec<u8>,
+    /// The overlay upper directory: everything the command changed.
+    pub upper: PathBuf,
+}
+
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
+fn on_path(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// Whether `path` is a cgroup2 mount (a pure cgroup v2 hierarchy when it is `/sys/fs/cgroup`).
+fn is_cgroup2(path: &Path) -> bool {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    // `f_type`'s integer type differs between targets.
+    #[allow(clippy::unnecessary_cast)]
+    rustix::fs::statfs(path).is_ok_and(|stat| stat.f_type as i64 == CGROUP2_SUPER_MAGIC)
+}
+
+/// The directories of one run, in its `work_dir`.
+struct RunDirs {
+    /// The OCI bundle: `config.json` and the `rootfs` mount point.
+    bundle: PathBuf,
+    /// Where the overlay is mounted as the container's root.
+    rootfs: PathBuf,
+    /// The overlay's upper directory: what the command changes.
+    upper: PathBuf,
+    /// overlayfs's work directory.
+    work: PathBuf,
+    /// The lower directory of a run over no layers.
+    empty: PathBuf,
+}
+
+impl RunDirs {
+    fn create(work_dir: &Path) -> Result<RunDirs, SandboxError> {
+        let bundle = work_dir.join("bundle");
+        let dirs = RunDirs {
+            rootfs: bundle.join("rootfs"),
+            bundle,
+            upper: work_dir.join("upper"),
+            work: work_dir.join("work"),
+            empty: work_dir.join("empty"),
+        };
+        for dir in [&dirs.rootfs, &dirs.upper, &dirs.work, &dirs.empty] {
+            fs::create_dir_all(dir).map_err(io_error("create", dir))?;
+        }
+        Ok(dirs)
+    }
+}
+
+/// A secret to copy into the run's tmpfs: from `source` (absolute) to `dest`, with this mode
+/// and owner.
+struct SecretCopy {
+    source: PathBuf,
+    dest: PathBuf,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+/// The script `unshare` runs in the run's private mount namespace, which holds the overlays
+/// and the secrets' tmpfs: they disappear with the run, whatever happens to bld.
+///
+/// Arguments: rootfs options, rootfs, cwd (resolved inside the image), runtime, runtime flags,
+/// whether to mount cgroup2, bundle, id, the runtime's state directory, then commands:
+/// `overlay OPTIONS MOUNTPOINT` (the overlays `type=bind` mounts take directories from),
+/// `tmpfs DIR`, and `secret SOURCE DEST MODE UID GID` (copied into that tmpfs, so a secret
+/// never touches a disk).
+const SANDBOX_SCRIPT: &str = r#"set -e
+mount -t overlay overlay -o "$1" "$2"
+mkdir -p "$2/$3"
+runtime="$4" flags="$5" bundle="$7" id="$8" root="$9"
+if [ -n "$6" ]; then mount -t cgroup2 cgroup2 /sys/fs/cgroup; fi
+shift 9
+while [ $# -gt 0 ]; do
+  case "$1" in
+    overlay) mkdir -p "$3"; mount -t overlay overlay -o "$2" "$3"; shift 3 ;;
+    tmpfs) mkdir -p "$2"; mount -t tmpfs -o mode=0700 tmpfs "$2"; shift 2 ;;
+    secret) cat "$2" > "$3"; chown "$5:$6" "$3"; chmod "$4" "$3"; shift 6 ;;
+    *) echo "bld: unknown sandbox command $1" >&2; exit 125 ;;
+  esac
+done
+exec "$runtime" --root "$root" $flags run --bundle "$bundle" "$id" 2>&1"#;
+
+/// Runs `spec.args` in a new container over `spec.lowers` and returns how it ended, with the
+/// upper directory holding its changes.
+/// `on_output` gets each line the command writes to stdout or stderr as it writes it (the two
+/// streams interleaved as the runtime delivers them), unless `spec.attach` hands the streams to
+/// the terminal.
+pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, SandboxError> {
+    if !on_path(&spec.runtime) {
+        return Err(SandboxError::MissingRuntime {
+            runtime: spec.runtime.clone(),
+        });
+    }
+    let dirs = RunDirs::create(&spec.work_dir)?;
+    write_bundle(spec, &dirs.bundle)?;
+    let mut command = sandbox_command(spec, &dirs)?;
+    let (status, output) = if spec.attach {
+        let status = command
+            .status()
+            .map_err(io_error("start", Path::new("unshare")))?;
+        (status, Vec::new())
+    } else {
+        stream_output(&mut command, &dirs.bundle, on_output)?
+    };
+    let exit_code = status.code().unwrap_or_else(|| {
+        use std::os::unix::process::ExitStatusExt;
+        128 + status.signal().unwrap_or(0)
+    });
+    Ok(RunOutcome {
+        exit_code,
+        output,
+        upper: dirs.upper,
+    })
+}
+
+/// Writes the runtime config of `spec` into `bundle`.
+fn write_bundle(spec: &RunSpec, bundle: &Path) -> Result<(), SandboxError> {
+    let config = bundle::bundle_config(spec).map_err(|e| SandboxError::Io {
+        action: "write the runtime config in",
+        path: bundle.to_owned(),
+        source: std::io::Error::other(e),
+    })?;
+    let config_path = bundle.join("config.json");
+    config
+        .save(&config_path)
+        .map_err(|e| io_error("write", &config_path)(std::io::Error::other(e.to_string())))
+}
+
+/// The `unshare` command that mounts the run's file systems in a private mount namespace and
+/// starts the runtime there ([`SANDBOX_SCRIPT`]).
+fn sandbox_command(spec: &RunSpec, dirs: &RunDirs) -> Result<Command, SandboxError> {
+    let mut lowers = lowerdirs(&spec.lowers);
+    if lowers.is_empty() {
+        lowers.push(dirs.empty.display().to_string());
+    }
+    let rootfs_options = overlay_options(&lowers, Some((&dirs.upper, &dirs.work)));
+    // The working directory is made through the overlay at a path resolved inside the image,
+    // so a symlink in the image cannot point the `mkdir` at the host.
+    let cwd_inside = LayerStack::new(&spec.lowers)
+        .resolve_for_create(&spec.cwd)
+        .map_err(|e| {
+            SandboxError::NotInImage(format!("the working directory `{}`: {e}", spec.cwd))
+        })?;
+    // The runtime keeps its state under the runtime's own directory of `spec.state_dir`, and
+    // the id names this process: a later bld finds and reaps what a killed one left running.
+    let id = format!(
+        "bld-{}-{}",
+        bld_core::current_owner(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    );
+    let state_dir = spec.state_dir.join(runtime_name(&spec.runtime));
+    fs::create_dir_all(&state_dir).map_err(io_error("create", &state_dir))?;
+    let secrets = secret_copies(spec)?;
+    let (runtime_flags, mount_cgroup2) = runtime_flags(&spec.runtime);
+    let mut command = Command::new("unshare");
+    command
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            SANDBOX_SCRIPT,
+            "sh",
+        ])
+        .arg(&rootfs_options)
+        .arg(&dirs.rootfs)
+        .arg(&cwd_inside)
+        .arg(&spec.runtime)
+        .arg(runtime_flags)
+        .arg(if mount_cgroup2 { "yes" } else { "" })
+        .arg(&dirs.bundle)
+        .arg(&id)
+        .arg(&state_dir)
+        .stdin(std::process::Stdio::null());
+    if !secrets.is_empty() {
+        command.arg("tmpfs").arg(spec.work_dir.join("secrets"));
+    }
+    for secret in &secrets {
+        command
+            .arg("secret")
+            .arg(&secret.source)
+            .arg(&secret.dest)
+            .arg(format!("{:o}", secret.mode))
+            .arg(secret.uid.to_string())
+            .arg(secret.gid.to_string());
+    }
+    for (i, overlay) in spec.overlays.iter().enumerate() {
+        let options = bind_overlay_options(spec, i, overlay)?;
+        command.arg("overlay").arg(options).arg(&overlay.mountpoint);
+    }
+    Ok(command)
+}
+
+/// `lowers` (bottom first) as overlayfs lists lower layers: top first.
+fn lowerdirs(lowers: &[PathBuf]) -> Vec<String> {
+    lowers
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+/// overlayfs mount options over `lowers` (top first), with writes going to an upper directory
+/// (and its work directory) when given. `nodev`: a device node in the image (or made by the
+/// step) cannot be opened; the runtime's own /dev is a separate mount.
+fn overlay_options(lowers: &[String], writes: Option<(&Path, &Path)>) -> String {
+    match writes {
+        Some((upper, work)) => format!(
+            "lowerdir={},upperdir={},workdir={},nodev",
+            lowers.join(":"),
+            upper.display(),
+            work.display()
+        ),
+        None => format!("lowerdir={},nodev", lowers.join(":")),
+    }
+}
+
+/// The mount options of `spec.overlays[index]`, making its scratch directories in the run's.
+fn bind_overlay_options(
+    spec: &RunSpec,
+    index: usize,
+    overlay: &BindOverlay,
+) -> Result<String, SandboxError> {
+    let scratch = |name: &str| -> Result<PathBuf, SandboxError> {
+        let dir = spec.work_dir.join(format!("overlay-{index}-{name}"));
+        fs::create_dir_all(&dir).map_err(io_error("create", &dir))?;
+        Ok(dir)
+    };
+    let mut lowers = lowerdirs(&overlay.lowers);
+    if overlay.writable {
+        let (upper, work) = (scratch("upper")?, scratch("work")?);
+        Ok(overlay_options(&lowers, Some((&upper, &work))))
+    } else {
+        // overlayfs needs two lower directories when there is no upper one.
+        lowers.push(scratch("empty")?.display().to_string());
+        Ok(overlay_options(&lowers, None))
+    }
+}
+
+/// The secrets `spec` mounts, each checked readable, with where it goes in the run's tmpfs.
+fn secret_copies(spec: &RunSpec) -> Result<Vec<SecretCopy>, SandboxError> {
+    let mut secrets = Vec::new();
+    for mount in &spec.mounts {
+        if let MountKind::Secret {
+            source,
+            mode,
+            uid,
+            gid,
+        } = &mount.kind
+        {
+            fs::File::open(source).map_err(io_error("read the secret", source))?;
+            let absolute =
+                std::path::absolute(source).map_err(io_error("read the secret", source))?;
+            secrets.push(SecretCopy {
+                source: absolute,
+                dest: secret_path(spec, secrets.len()),
+                mode: *mode,
+                uid: *uid,
+                gid: *gid,
+            });
+        }
+    }
+    Ok(secrets)
+}
+
+/// The runtime's flags, and whether cgroup2 must be mounted for it.
+///
+/// crun refuses hybrid cgroup hierarchies (v1 controllers with cgroup2 beside them): it runs
+/// without a cgroup manager, with cgroup2 mounted where it looks, inside the run's own mount
+/// namespace. runc handles either hierarchy itself.
+fn runtime_flags(runtime: &str) -> (&'static str, bool) {
+    let is_crun = Path::new(runtime)
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with("crun"));
+    if is_crun {
+        (
+            "--cgroup-manager=disabled",
+            !is_cgroup2(Path::new("/sys/fs/cgroup")),
+        )
+    } else {
+        ("", false)
+    }
+}
+
+/// Runs `command` with one pipe for both streams (the script sends stderr to stdout), read
+/// line by line as the command writes, so the build log can stream it; returns how it ended
+/// and everything it wrote.
+fn stream_output(
+    command: &mut Command,
+    bundle: &Path,
+    on_output: &dyn Fn(&str),
+) -> Result<(ExitStatus, Vec<u8>), SandboxError> {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(io_error("start", Path::new("unshare")))?;
+    let mut combined = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = Vec::new();
+        while std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+            .map_err(io_error("read the output of", bundle))?
+            > 0
+        {
+            on_output(String::from_utf8_lossy(&line).trim_end_matches('\n'));
+            combined.extend_from_slice(&line);
+            line.clear();
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(io_error("wait for", Path::new("unshare")))?;
+    Ok((status, combined))
+}
