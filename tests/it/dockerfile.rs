@@ -341,33 +341,63 @@ fn dockerfile_errors_name_the_line() {
             ("a.txt", "a\n"),
         ],
     );
-    let run = build(&sandbox, &dir, &["-t", "x"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("Dockerfile")
-            && run.stderr.contains("3")
-            && run.stderr.contains("FORM"),
-        "{}",
-        run.stderr
-    );
-
-    std::fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY missing.txt /\n").expect("write");
-    let run = build(&sandbox, &dir, &["-t", "x"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("Dockerfile:2") && run.stderr.contains("missing.txt"),
-        "{}",
-        run.stderr
-    );
-
-    std::fs::write(dir.join("Dockerfile"), "FROM alpine\nCOPY a.txt /\n").expect("write");
-    let run = build(&sandbox, &dir, &["-t", "x"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("Dockerfile:1") && run.stderr.contains("alpine"),
-        "{}",
-        run.stderr
-    );
+    // Each error's first line: `Dockerfile:L:C: INSTRUCTION: message`, the column at the
+    // offending word (the line with its marker follows, from the error's location).
+    for (dockerfile, first_line) in [
+        (
+            "FROM scratch\nCOPY a.txt /\nFORM x\n",
+            "error: Dockerfile:3:1: unknown instruction `FORM`: expected one of FROM, RUN, CMD, \
+             LABEL, MAINTAINER, EXPOSE, ENV, ADD, COPY, ENTRYPOINT, VOLUME, USER, WORKDIR, ARG, \
+             ONBUILD, STOPSIGNAL, HEALTHCHECK, SHELL (did you mean `FROM`?)",
+        ),
+        (
+            "FROM scratch\nRUN cat <<EOF\n",
+            "error: Dockerfile:2:9: RUN: unterminated heredoc `<<EOF`: expected a line `EOF` \
+             before the end of the file",
+        ),
+        (
+            "FROM scratch\nCOPY --frm=x a.txt /\n",
+            "error: Dockerfile:2:6: COPY: unknown flag `--frm`: expected one of `--from`, \
+             `--chown`, `--chmod`, `--link`, `--parents`, `--exclude`",
+        ),
+        (
+            "FROM scratch\nCOPY missing.txt /\n",
+            "error: Dockerfile:2:6: COPY: source `missing.txt` not found: lstat /missing.txt: no \
+             such file or directory (expected an existing path relative to the context root that \
+             .dockerignore does not exclude)",
+        ),
+        (
+            "FROM scratch\nCOPY --from=nowhere /etc /etc\n",
+            "error: Dockerfile:2:6: COPY: --from=nowhere: no earlier stage or local image has \
+             that name or index, and bld cannot pull images yet",
+        ),
+        (
+            "ARG V=${MISSING:?required}\nFROM scratch\n",
+            "error: Dockerfile:1:5: ARG: `${MISSING:?required}`: MISSING: required",
+        ),
+        (
+            "FROM scratch\nRUN --mount=type=bind,source=../nope,target=/x true\n",
+            "error: Dockerfile:2:5: RUN: --mount source=../nope: `nope` does not exist in the \
+             build context",
+        ),
+        (
+            "FROM alpine\nCOPY a.txt /\n",
+            "error: Dockerfile:1:6: FROM: `alpine` is not a stage or a local image, and bld \
+             cannot pull images yet: build on `scratch`, an earlier stage, an image tagged in the \
+             local store (`bld build -t`), or a bld image target (the `dockerfile` rule's \
+             `stages`)",
+        ),
+    ] {
+        std::fs::write(dir.join("Dockerfile"), dockerfile).expect("write");
+        let run = build(&sandbox, &dir, &["-t", "x"]);
+        assert_eq!(run.code, 1, "{dockerfile}: {}", run.stderr);
+        assert_eq!(
+            run.stderr.lines().next(),
+            Some(first_line),
+            "{dockerfile}: {}",
+            run.stderr
+        );
+    }
 
     let run = build(&sandbox, &dir, &["-t", "Bad:Name!"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -431,8 +461,13 @@ fn the_dockerfile_rule_builds_on_image_targets_and_reports_dockerfile_lines() {
     );
     let broken = sandbox.bld(&["build", "//app:image"]);
     assert_eq!(broken.code, 1, "{}", broken.stderr);
-    assert!(
-        broken.stderr.contains("app/Dockerfile:2") && broken.stderr.contains("app/BUILD.star:1:1"),
+    assert_eq!(
+        broken.stderr.lines().next(),
+        Some(
+            "error: app/Dockerfile:2:6: COPY: --from=nowhere: no earlier stage or local image has \
+             that name or index, and bld cannot pull images yet (analysing `//app:image`, \
+             declared at app/BUILD.star:1:1)"
+        ),
         "{}",
         broken.stderr
     );

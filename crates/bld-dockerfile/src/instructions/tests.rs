@@ -453,3 +453,21 @@ fn stage_errors() {
         .expect_err("no FROM");
     assert!(matches!(error, DockerfileError::NoStages { .. }), "{error}");
 }
+
+#[test]
+fn located_instructions_know_where_their_words_are() {
+    let parsed =
+        parse("FROM a\n  COPY --from=b --chown=1 \\\n   x.txt  \"y\" /d/\n").expect("parses");
+    let copy = LocatedInstruction::from_node(&parsed.nodes[1]).expect("checks");
+    assert_eq!(copy.position, Position::new(2, 3));
+    assert_eq!(copy.flag("from"), Some(("--from=b", Position::new(2, 8))));
+    assert_eq!(
+        copy.flag("chown"),
+        Some(("--chown=1", Position::new(2, 17)))
+    );
+    assert_eq!(copy.flag("chmod"), None);
+    assert_eq!(copy.argument_position("x.txt"), Some(Position::new(3, 4)));
+    assert_eq!(copy.argument_position("\"y\""), Some(Position::new(3, 11)));
+    assert_eq!(copy.argument_position("/d/"), Some(Position::new(3, 15)));
+    assert_eq!(copy.argument_position("nope"), None);
+}
