@@ -320,22 +320,18 @@ impl Lowering<'_> {
                 mtime: build.source_date_epoch,
             })),
         });
-        let created_by = format!(
-            "{} --from {} {}",
-            request.keyword,
-            sources.join(" "),
-            request.dest
-        );
-        (layer, created_by)
+        // As BuildKit writes it, and as for a stage whose files are known: no `--from`.
+        (layer, history_text(request, sources))
     }
 }
 
-/// The history `created_by` of a layer a `COPY`/`ADD` packs: the flags that change what is
-/// copied, the sources (heredocs by name) and the destination.
+/// The history `created_by` of a `COPY`/`ADD` layer, as BuildKit's `dispatchCopy` writes it:
+/// the flags that change what is copied (`--chown`, `--chmod`; not `--from`, so the text is
+/// the same whether the files come from the context or a stage), the sources (heredocs by
+/// name) and the destination.
 fn history_text(request: &CopyRequest<'_>, shown: &[&str]) -> String {
     let mut created_by = format!("{} ", request.keyword);
     for (flag, value) in [
-        ("--from", None::<&str>),
         ("--chown", request.chown),
         ("--chmod", request.chmod.map(|(text, _)| text)),
     ] {
