@@ -53,7 +53,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, DockerfileError> {
             comments.pop();
         }
         let token = if is_comment(token) { "" } else { token };
-        let (first, mut complete) = trim_continuation(token, parser.escape);
+        let (first, complete) = trim_continuation(token, parser.escape);
         if complete && first.is_empty() {
             continue;
         }
@@ -62,24 +62,8 @@ pub fn parse(text: &str) -> Result<Dockerfile, DockerfileError> {
         let mut logical = first.to_owned();
         let mut source_map = SourceMap::default();
         source_map.push_segment(0, line_number, leading_columns + 1);
-        let mut has_empty_continuation = false;
-        while !complete {
-            let Some(raw) = parser.next_line() else {
-                break;
-            };
-            let content = trim_newline(raw);
-            if is_comment(content) {
-                continue;
-            }
-            if content.trim_start().is_empty() {
-                has_empty_continuation = true;
-                continue;
-            }
-            let (piece, done) = trim_continuation(content, parser.escape);
-            complete = done;
-            source_map.push_segment(logical.len(), parser.next, 1);
-            logical.push_str(piece);
-        }
+        let has_empty_continuation =
+            !complete && parser.join_continuations(&mut logical, &mut source_map);
         if has_empty_continuation {
             warnings.push(Warning {
                 line: start_line,
@@ -130,6 +114,29 @@ impl<'a> Parser<'a> {
             self.next += 1;
         }
         line
+    }
+
+    /// Appends the continuation lines of an instruction to `logical` (comment lines skipped),
+    /// mapping each piece to its line; returns whether an empty line was among them.
+    fn join_continuations(&mut self, logical: &mut String, source_map: &mut SourceMap) -> bool {
+        let mut has_empty_continuation = false;
+        while let Some(raw) = self.next_line() {
+            let content = trim_newline(raw);
+            if is_comment(content) {
+                continue;
+            }
+            if content.trim_start().is_empty() {
+                has_empty_continuation = true;
+                continue;
+            }
+            let (piece, done) = trim_continuation(content, self.escape);
+            source_map.push_segment(logical.len(), self.next, 1);
+            logical.push_str(piece);
+            if done {
+                break;
+            }
+        }
+        has_empty_continuation
     }
 
     /// Reads the bodies of the heredocs named on `logical` from the following lines.
