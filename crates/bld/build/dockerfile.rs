@@ -104,13 +104,20 @@ fn output_dir(text: &str) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// Builds the Dockerfile in `context`, tags the image and prints the summary line.
-pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let mut phases = Phases {
-        enabled: args.timings,
-        last: started,
-    };
+/// The Dockerfile of a build and its context, as read from disk.
+struct DockerfileSource {
+    /// The context directory, canonical.
+    context: PathBuf,
+    /// How messages name the Dockerfile (`Dockerfile`, or `-f`'s path as given).
+    display: String,
+    /// Its text.
+    text: String,
+    /// The context after `.dockerignore`.
+    tree: ContextTree,
+}
+
+/// Reads the Dockerfile (`-f`, else `Dockerfile` in the context) and the context.
+fn read_source(args: &BuildArgs, context: &Path) -> anyhow::Result<DockerfileSource> {
     let context = context
         .canonicalize()
         .map_err(|e| user(format!("build context `{}`: {e}", context.display())))?;
@@ -141,32 +148,21 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
             context.display()
         ))
     })?;
-    let tags = args
-        .tag
-        .iter()
-        .map(|t| ImageReference::parse_tag(t))
-        .collect::<Result<Vec<_>, _>>()?;
-    let output = args.output.as_deref().map(output_dir).transpose()?;
-    phases.mark("context");
-
-    let mut build = DockerfileBuild {
-        text,
+    Ok(DockerfileSource {
+        context,
         display,
-        context: tree,
-        context_dir: context.clone(),
-        files: Box::new(DirectFiles),
-        context_prefix: String::new(),
-        target: args.target.clone(),
-        build_args: build_args(&args.build_arg),
-        named_images: Default::default(),
-        source_date_epoch: source_date_epoch()?,
-        host_network: super::host_network(&args.network)?,
-        owner: Label::new("", "Dockerfile").expect("invariant: a valid label"),
-        output_name: "image".to_owned(),
-    };
-    let mut graph = ActionGraph::new();
-    let store = Store::open(store_root)?;
-    // `FROM name` may name an image tagged in the local store, as with Docker.
+        text,
+        tree,
+    })
+}
+
+/// `FROM name` may name an image tagged in the local store, as with Docker: each such name
+/// becomes an action giving that image.
+fn add_local_images(
+    store: &Store,
+    build: &mut DockerfileBuild,
+    graph: &mut ActionGraph,
+) -> anyhow::Result<()> {
     for name in from_names(&build.text) {
         let Ok(reference) = ImageReference::parse(&name) else {
             continue;
@@ -185,6 +181,44 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
             build.named_images.insert(name, Input::Output(id));
         }
     }
+    Ok(())
+}
+
+/// Builds the Dockerfile in `context`, tags the image and prints the summary line.
+pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut phases = Phases {
+        enabled: args.timings,
+        last: started,
+    };
+    let source = read_source(args, context)?;
+    let context = source.context;
+    let tags = args
+        .tag
+        .iter()
+        .map(|t| ImageReference::parse_tag(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let output = args.output.as_deref().map(output_dir).transpose()?;
+    phases.mark("context");
+
+    let mut build = DockerfileBuild {
+        text: source.text,
+        display: source.display,
+        context: source.tree,
+        context_dir: context.clone(),
+        files: Box::new(DirectFiles),
+        context_prefix: String::new(),
+        target: args.target.clone(),
+        build_args: build_args(&args.build_arg),
+        named_images: Default::default(),
+        source_date_epoch: source_date_epoch()?,
+        host_network: super::host_network(&args.network)?,
+        owner: Label::new("", "Dockerfile").expect("invariant: a valid label"),
+        output_name: "image".to_owned(),
+    };
+    let mut graph = ActionGraph::new();
+    let store = Store::open(store_root)?;
+    add_local_images(&store, &mut build, &mut graph)?;
     let image = lower_dockerfile(&build, &mut graph).map_err(FrontendError::from)?;
     phases.mark("lowering");
 
@@ -205,23 +239,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
     else {
         anyhow::bail!("internal: the Dockerfile build produced no image");
     };
-    {
-        // Untagged, it is kept as `<none>` until pruned, as Docker keeps it.
-        let _lock = store.lock_index()?;
-        store.add_image(&manifest)?;
-        for tag in &tags {
-            store.put_tag(&tag.to_string(), &manifest)?;
-        }
-    }
-    if let Some(dir) = &output {
-        let name = tags
-            .first()
-            .and_then(|t| t.tag.as_deref())
-            .unwrap_or("latest");
-        let written = bld_oci::write_layout(&store, &file_digests, &manifest, dir, name);
-        file_digests.save(&store)?;
-        written?;
-    }
+    keep_image(&store, &file_digests, &manifest, &tags, output.as_deref())?;
     phases.mark("outputs");
     let named = if tags.is_empty() {
         "image".to_owned()
@@ -242,5 +260,33 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
         report.ran,
         report.cached
     );
+    Ok(())
+}
+
+/// Records the built image in the store (untagged it is kept as `<none>` until pruned, as
+/// Docker keeps it), tags it, and writes the OCI layout `-o` asks for.
+fn keep_image(
+    store: &Store,
+    file_digests: &FileDigests,
+    manifest: &bld_core::Digest,
+    tags: &[ImageReference],
+    output: Option<&Path>,
+) -> anyhow::Result<()> {
+    {
+        let _lock = store.lock_index()?;
+        store.add_image(manifest)?;
+        for tag in tags {
+            store.put_tag(&tag.to_string(), manifest)?;
+        }
+    }
+    if let Some(dir) = output {
+        let name = tags
+            .first()
+            .and_then(|t| t.tag.as_deref())
+            .unwrap_or("latest");
+        let written = bld_oci::write_layout(store, file_digests, manifest, dir, name);
+        file_digests.save(store)?;
+        written?;
+    }
     Ok(())
 }
