@@ -8,7 +8,7 @@ use super::{
     LocalImage, created_at, created_since, ellipsis, find, human_size, local_images,
     print_formatted, print_table,
 };
-use crate::UserError;
+use crate::{Classified, Failure};
 
 /// Arguments of `bld image inspect`.
 #[derive(Args)]
@@ -44,7 +44,7 @@ fn inspect_object(
     store: &Store,
     image: &LocalImage,
     images: &[LocalImage],
-) -> anyhow::Result<Value> {
+) -> Result<Value, Failure> {
     let config = image
         .config
         .get("config")
@@ -120,7 +120,7 @@ fn inspect_object(
 }
 
 /// `bld image inspect`: every image found is printed; then each one not found is an error.
-pub(crate) fn inspect(args: InspectArgs, store: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn inspect(args: InspectArgs, store: &std::path::Path) -> Result<(), Failure> {
     let store = Store::open(store)?;
     let images = local_images(&store)?;
     let mut objects = Vec::new();
@@ -128,25 +128,24 @@ pub(crate) fn inspect(args: InspectArgs, store: &std::path::Path) -> anyhow::Res
     for text in &args.images {
         match find(&images, text) {
             Ok((image, _)) => objects.push(inspect_object(&store, image, &images)?),
-            Err(e) => missing.push(format!("{e:#}")),
+            Err(e) => missing.push(e),
         }
     }
     match &args.format {
         Some(format) => print_formatted(&objects, format)?,
         None if !objects.is_empty() || missing.is_empty() => {
-            println!("{}", serde_json::to_string_pretty(&objects)?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&objects).internal_fault()?
+            );
         }
         None => {}
     }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(UserError(missing.join("; ")).into())
-    }
+    Failure::all(missing, "; ")
 }
 
 /// `bld image history`: newest entry first.
-pub(crate) fn history(args: HistoryArgs, store: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn history(args: HistoryArgs, store: &std::path::Path) -> Result<(), Failure> {
     let store = Store::open(store)?;
     let images = local_images(&store)?;
     let (image, _) = find(&images, &args.image)?;

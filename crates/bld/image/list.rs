@@ -4,6 +4,8 @@ use bld_store::Store;
 use clap::Args;
 use serde_json::json;
 
+use crate::Failure;
+
 use super::{
     LocalImage, created_at, created_since, human_size, local_images, print_formatted, print_table,
 };
@@ -60,7 +62,7 @@ fn reference_matches(filter: &str, repository: &str, tag: &str) -> bool {
 }
 
 /// `bld images`.
-pub(crate) fn images(args: ImagesArgs, store: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn images(args: ImagesArgs, store: &std::path::Path) -> Result<(), Failure> {
     let store = Store::open(store)?;
     let images = local_images(&store)?;
     let mut rows: Vec<(&LocalImage, String, String)> = Vec::new();
