@@ -330,43 +330,47 @@ pub(crate) fn human_size(bytes: u64) -> String {
     format!("{text}{}", UNITS[unit])
 }
 
-/// Prints each object for `--format`: `json` one object per line, else through the template.
-pub(crate) fn print_formatted(objects: &[Value], format: &str) -> Result<(), Failure> {
+/// Prints each object for `--format`: `json` one object per line, `table …` as a table with
+/// Docker's column titles `headers` (`None`: the command has no table), else through the
+/// template. Returns `false` for `table` alone: the caller prints its default table.
+pub(crate) fn print_formatted(
+    objects: &[Value],
+    format: &str,
+    headers: Option<&[(&str, &str)]>,
+) -> Result<bool, Failure> {
     if format == "json" {
         for object in objects {
             println!("{object}");
         }
-        return Ok(());
+        return Ok(true);
+    }
+    if let Some(table) = template::Table::parse(format) {
+        let Some(headers) = headers else {
+            return Err(Failure::user(
+                "--format: `table` formats are for lists (`bld images`, `bld history`); give a template or `json`",
+            ));
+        };
+        let table = table.map_err(|e| Failure::user(format!("--format: {e}")))?;
+        if table.is_default() {
+            return Ok(false);
+        }
+        for line in table.render(objects, headers).map_err(Failure::user)? {
+            println!("{line}");
+        }
+        return Ok(true);
     }
     let template =
         template::Template::parse(format).map_err(|e| Failure::user(format!("--format: {e}")))?;
     for object in objects {
         println!("{}", template.render(object).map_err(Failure::user)?);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Prints rows as Docker's tables do: columns at least 20 wide, 3 spaces apart.
 pub(crate) fn print_table(rows: &[Vec<String>]) {
-    let columns = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .map(|r| r[c].chars().count() + 3)
-                .max()
-                .unwrap_or(0)
-                .max(20)
-        })
-        .collect();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == columns {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}", width = widths[c]));
-            }
-        }
+    let text: Vec<String> = rows.iter().map(|row| row.join("\t")).collect();
+    for line in template::align_columns(&text.join("\n")) {
         println!("{}", line.trim_end());
     }
 }

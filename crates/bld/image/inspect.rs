@@ -132,7 +132,9 @@ pub(crate) fn inspect(args: InspectArgs, store: &std::path::Path) -> Result<(), 
         }
     }
     match &args.format {
-        Some(format) => print_formatted(&objects, format)?,
+        Some(format) => {
+            print_formatted(&objects, format, None)?;
+        }
         None if !objects.is_empty() || missing.is_empty() => {
             println!(
                 "{}",
@@ -143,6 +145,16 @@ pub(crate) fn inspect(args: InspectArgs, store: &std::path::Path) -> Result<(), 
     }
     Failure::all(missing, "; ")
 }
+
+/// Docker's column titles for `bld history --format 'table …'`.
+const HEADERS: &[(&str, &str)] = &[
+    ("Comment", "COMMENT"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedBy", "CREATED BY"),
+    ("CreatedSince", "CREATED"),
+    ("ID", "IMAGE"),
+    ("Size", "SIZE"),
+];
 
 /// `bld image history`: newest entry first.
 pub(crate) fn history(args: HistoryArgs, store: &std::path::Path) -> Result<(), Failure> {
@@ -195,8 +207,10 @@ pub(crate) fn history(args: HistoryArgs, store: &std::path::Path) -> Result<(), 
         }
         return Ok(());
     }
-    if let Some(format) = &args.format {
-        return print_formatted(&objects, format);
+    if let Some(format) = &args.format
+        && print_formatted(&objects, format, Some(HEADERS))?
+    {
+        return Ok(());
     }
     let mut table = vec![
         ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
