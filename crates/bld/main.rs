@@ -4,6 +4,7 @@
 
 mod build;
 mod clean;
+mod completion;
 mod failure;
 mod image;
 mod process;
@@ -58,6 +59,8 @@ enum Command {
     Load(image::LoadArgs),
     /// Free the store's blobs and caches that no image refers to.
     Gc(image::GcArgs),
+    /// Print a shell completion script: `source <(bld completion bash)`.
+    Completion(completion::CompletionArgs),
 }
 
 /// `bld image …`: Docker's image subcommands.
@@ -129,6 +132,7 @@ fn run_command() -> ExitCode {
             image::load(args, &store).map(|()| 0)
         }
         Command::Gc(args) => image::gc(args, &store).map(|()| 0),
+        Command::Completion(args) => completion::run(args).map(|()| 0),
     };
     process::wait_if_interrupted();
     match result {
