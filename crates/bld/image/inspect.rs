@@ -33,8 +33,9 @@ pub(crate) struct HistoryArgs {
     /// Print only the IMAGE column.
     #[arg(long, short)]
     quiet: bool,
-    /// `json`: one JSON object per entry, one per line; or a template such as
-    /// `{{.CreatedBy}}`.
+    /// `json`: one JSON object per entry, one per line; a template such as
+    /// `{{.CreatedBy}}`; or `table` and a template, with a header row
+    /// (`table {{.ID}}\t{{.CreatedBy}}`).
     #[arg(long, value_name = "FORMAT")]
     format: Option<String>,
 }

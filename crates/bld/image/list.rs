@@ -29,8 +29,9 @@ pub(crate) struct ImagesArgs {
     /// Print only image IDs.
     #[arg(long, short)]
     quiet: bool,
-    /// `json`: one JSON object per image and tag, one per line; or a template such as
-    /// `{{.Repository}}:{{.Tag}}`.
+    /// `json`: one JSON object per image and tag, one per line; a template such as
+    /// `{{.Repository}}:{{.Tag}}`; or `table` and a template, with a header row
+    /// (`table {{.Repository}}\t{{.Tag}}`).
     #[arg(long, value_name = "FORMAT")]
     format: Option<String>,
 }
