@@ -1,6 +1,6 @@
 //! Bad input gets a clear error naming file, line and column, exit code 1, and never a panic.
 
-use crate::support::{Run, Sandbox};
+use crate::support::{Run, Sandbox, assert_run_snapshot};
 
 #[track_caller]
 pub(crate) fn fails_with(run: &Run, expected: &[&str]) {
@@ -252,4 +252,41 @@ fn bad_paths_on_the_command_line_are_the_users_error_and_named() {
         .collect();
     left.sort();
     assert_eq!(left, ["WORKSPACE.star", "a-dir", "a-file", "ctx"]);
+}
+
+/// The messages users read when the command line names something that is not there.
+#[test]
+fn command_line_error_messages_are_pinned() {
+    let sandbox = package("filegroup(name = \"g\", srcs = [\"a.txt\"])\n");
+    sandbox.write("ctx/Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n");
+    sandbox.write("ctx/a.txt", "a\n");
+    sandbox.write("a-file", "");
+    sandbox.bld(&["build", "-t", "app:1", "ctx"]).ok();
+    for (name, args) in [
+        ("error_bad_reference", &["tag", "app:1", "Bad:Name!"][..]),
+        ("error_unknown_image", &["history", "nope:1"]),
+        ("error_unknown_images", &["rmi", "nope:1", "app:2"]),
+        ("error_bad_store_dir", &["--store-dir", "a-file", "images"]),
+        ("error_unknown_target", &["build", "//app:nope"]),
+        ("error_unknown_flag", &["build", "--frobnicate", "//app:g"]),
+    ] {
+        let run = sandbox.bld(args);
+        fails_with(&run, &[]);
+        assert_run_snapshot!(name, sandbox, run);
+    }
+}
+
+#[test]
+fn build_file_error_messages_are_pinned() {
+    let sandbox = package("\n\npkg_tar(name = \"x\", srcz = [\"a.txt\"])\n");
+    let run = sandbox.bld(&["build", "//app:x"]);
+    fails_with(&run, &[]);
+    assert_run_snapshot!("error_build_file_attribute", sandbox, run);
+    sandbox.write(
+        "app/BUILD.star",
+        "pkg_tar(\n    name = \"x\",\n    srcs = [\"a.txt\"\n)\n",
+    );
+    let run = sandbox.bld(&["build", "//app:x"]);
+    fails_with(&run, &[]);
+    assert_run_snapshot!("error_build_file_syntax", sandbox, run);
 }

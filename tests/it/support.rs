@@ -196,6 +196,10 @@ pub fn skopeo_verifies(layout: &Path) {
 /// `uv_snapshot!` does): digests, image IDs, durations, ages and sizes.
 pub const SNAPSHOT_FILTERS: &[(&str, &str)] = &[
     (r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]"),
+    (
+        r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z| \+0000 UTC)?",
+        "[TIMESTAMP]",
+    ),
     (r"\b[0-9a-f]{12}\b", "[ID]"),
     (r"\b\d+(\.\d+)? ?m?s\b", "[TIME]"),
     (
