@@ -79,24 +79,53 @@ const CASES: &[Case] = &[
 //   matched nothing"); bld copies what the Dockerfile's comment says Docker copies (tested in
 //   dockerfile.rs).
 
-/// buildah's conformance contexts (`shared/conformance/buildah/testdata` above the
-/// repository), or `None`, having said that the test is skipped: a clone without the external
-/// corpus still passes.
-pub(crate) fn testdata() -> Option<PathBuf> {
-    let found = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join("shared/conformance/buildah/testdata"))
-        .find(|candidate| candidate.is_dir());
-    if found.is_none() {
-        // Written to the stream itself, past the test harness's capture, so that it shows.
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!(
-                "skipped: shared/conformance/buildah/testdata is not above the repository (the external corpus)\n"
-            ),
-        );
+/// The external conformance corpus: `$BLD_CONFORMANCE_DIR` when set, else
+/// `shared/conformance` in a directory above the repository; `Err` says why there is none.
+pub(crate) fn conformance_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("BLD_CONFORMANCE_DIR") {
+        let dir = PathBuf::from(dir);
+        return if dir.is_dir() {
+            Ok(dir)
+        } else {
+            Err(format!(
+                "BLD_CONFORMANCE_DIR=`{}` is not a directory",
+                dir.display()
+            ))
+        };
     }
-    found
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("shared/conformance"))
+        .find(|candidate| candidate.is_dir())
+        .ok_or_else(|| {
+            "no `shared/conformance` above the repository and no `BLD_CONFORMANCE_DIR`".to_owned()
+        })
+}
+
+/// buildah's conformance contexts (`buildah/testdata` in [`conformance_dir`]), or `None`,
+/// having said that the test is skipped and why: a clone without the external corpus still
+/// passes.
+pub(crate) fn testdata() -> Option<PathBuf> {
+    let found = conformance_dir()
+        .map(|dir| dir.join("buildah/testdata"))
+        .and_then(|data| {
+            if data.is_dir() {
+                Ok(data)
+            } else {
+                Err(format!("no `{}`", data.display()))
+            }
+        });
+    match found {
+        Ok(data) => Some(data),
+        Err(why) => {
+            // Written to the stream itself, past the test harness's capture, so that it shows.
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("skipped: buildah's testdata (the external corpus): {why}\n"),
+            );
+            None
+        }
+    }
 }
 
 /// `path → "type mode uid:gid content"` for everything under `root`.
