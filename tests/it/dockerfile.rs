@@ -78,11 +78,10 @@ ENTRYPOINT [\"/bin/sh\", \"-c\"]
 STOPSIGNAL SIGTERM
 ";
 
-#[test]
-fn a_scratch_dockerfile_builds_an_image_skopeo_and_umoci_accept() {
-    let sandbox = Sandbox::new();
+/// Builds [`APP`] as `demo:1` into the OCI layout `layout` beside the context; returns it.
+fn build_app_layout(sandbox: &Sandbox) -> std::path::PathBuf {
     let dir = context(
-        &sandbox,
+        sandbox,
         &[
             ("Dockerfile", APP),
             ("conf/app.toml", "port = 8080\n"),
@@ -100,7 +99,7 @@ fn a_scratch_dockerfile_builds_an_image_skopeo_and_umoci_accept() {
     .expect("chmod");
     let out = sandbox.path().join("layout");
     let run = build(
-        &sandbox,
+        sandbox,
         &dir,
         &["-t", "demo:1", "--output", out.to_str().expect("utf-8")],
     )
@@ -110,8 +109,13 @@ fn a_scratch_dockerfile_builds_an_image_skopeo_and_umoci_accept() {
         "{}",
         run.stdout
     );
+    out
+}
 
-    let config = config(&out);
+/// The config [`APP`] gives: every instruction's setting, one history entry each, a layer
+/// per COPY.
+fn assert_app_config(layout: &Path) {
+    let config = config(layout);
     let c = &config["config"];
     assert_eq!(
         c["Env"],
@@ -145,8 +149,10 @@ fn a_scratch_dockerfile_builds_an_image_skopeo_and_umoci_accept() {
         config["rootfs"]["diff_ids"].as_array().map(Vec::len),
         Some(3)
     );
+}
 
-    let root = unpack(&out, "1", &sandbox.path().join("bundle"));
+/// The files [`APP`] copies, with their modes and owners.
+fn assert_app_files(root: &Path) {
     let meta =
         |p: &str| std::fs::symlink_metadata(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
     assert_eq!(
@@ -177,6 +183,14 @@ fn a_scratch_dockerfile_builds_an_image_skopeo_and_umoci_accept() {
         0,
         "files are owned by root without --chown"
     );
+}
+
+#[test]
+fn a_scratch_dockerfile_builds_an_image_skopeo_and_umoci_accept() {
+    let sandbox = Sandbox::new();
+    let layout = build_app_layout(&sandbox);
+    assert_app_config(&layout);
+    assert_app_files(&unpack(&layout, "1", &sandbox.path().join("bundle")));
 }
 
 #[test]
