@@ -16,7 +16,7 @@ use clap::Args;
 
 use crate::progress::execute_with_log;
 use crate::workspace_args::{Patterns, load, parse_patterns};
-use crate::{Classified, Failure};
+use crate::{Classified, Failure, bail_internal};
 
 /// Arguments of `bld build`.
 #[derive(Args)]
@@ -278,12 +278,7 @@ pub(crate) fn build_workspace(
                     Some(ActionOutput::Layer { digest, .. }) => {
                         place_file(store, &file_digests, &digest, &destination, false)?
                     }
-                    None => {
-                        return Err(Failure::internal(format!(
-                            "internal: {} produced no output",
-                            target.label
-                        )));
-                    }
+                    None => bail_internal!("internal: {} produced no output", target.label),
                 }
             }
         }
@@ -398,9 +393,7 @@ fn place_file(
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let blob = store.blob_path(digest);
     if !file_digests.blob_is_intact(&blob, digest) {
-        return Err(Failure::internal(format!(
-            "store: blob {digest} is corrupt; build again to replace it"
-        )));
+        bail_internal!("store: blob {digest} is corrupt; build again to replace it");
     }
     let blob_meta = fs::metadata(&blob).internal_fault()?;
     if let Ok(existing) = fs::metadata(destination) {

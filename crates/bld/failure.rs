@@ -110,6 +110,15 @@ impl Display for Failure {
     }
 }
 
+/// Returns an internal fault made from a format string (`anyhow::bail!`'s counterpart):
+/// `bail_internal!("internal: {label} produced no output")`.
+macro_rules! bail_internal {
+    ($($message:tt)*) => {
+        return Err($crate::Failure::internal(format!($($message)*)))
+    };
+}
+pub(crate) use bail_internal;
+
 /// Context for a result whose error is (or converts to) a [`Failure`]; the category and the
 /// place stay those of the error.
 pub(crate) trait FailureContext<T> {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-pub(crate) use failure::{Classified, Failure, FailureContext};
+pub(crate) use failure::{Classified, Failure, FailureContext, bail_internal};
 
 /// bld: a declarative, Bazel-style build system for container images.
 #[derive(Parser)]

@@ -13,8 +13,8 @@ use bld_starlark::{DockerfileBuild, lower_dockerfile};
 use bld_store::{FileDigests, Store};
 
 use super::{BuildArgs, Phases, source_date_epoch};
-use crate::Failure;
 use crate::progress::execute_with_log;
+use crate::{Failure, bail_internal};
 
 fn user(message: String) -> Failure {
     Failure::user(message)
@@ -201,9 +201,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         manifest, config, ..
     }) = report.outputs[image.index()]
     else {
-        return Err(Failure::internal(
-            "internal: the Dockerfile build produced no image",
-        ));
+        bail_internal!("internal: the Dockerfile build produced no image");
     };
     {
         // Untagged, it is kept as `<none>` until pruned, as Docker keeps it.
