@@ -13,17 +13,17 @@ use bld_starlark::{DockerfileBuild, lower_dockerfile};
 use bld_store::{FileDigests, Store};
 
 use super::{BuildArgs, Phases, source_date_epoch};
-use crate::UserError;
 use crate::progress::execute_with_log;
+use crate::{Failure, bail_internal};
 
-fn user(message: String) -> anyhow::Error {
-    UserError(message).into()
+fn user(message: String) -> Failure {
+    Failure::user(message)
 }
 
 /// The build context, when the command line asks for a Dockerfile build: any of `-f`, `-t`,
 /// `--target`, `--build-arg`, `--output` given, or one argument that is a directory with a
 /// `Dockerfile` and no `BUILD.star`.
-pub(super) fn context_argument(args: &BuildArgs) -> anyhow::Result<Option<PathBuf>> {
+pub(super) fn context_argument(args: &BuildArgs) -> Result<Option<PathBuf>, Failure> {
     let docker_flags = args.file.is_some()
         || !args.tag.is_empty()
         || args.target.is_some()
@@ -78,7 +78,7 @@ fn build_args(given: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn output_dir(text: &str) -> anyhow::Result<PathBuf> {
+fn output_dir(text: &str) -> Result<PathBuf, Failure> {
     if !text.contains('=') {
         return Ok(PathBuf::from(text));
     }
@@ -104,7 +104,7 @@ fn output_dir(text: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// Builds the Dockerfile in `context`, tags the image and prints the summary line.
-pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow::Result<()> {
+pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result<(), Failure> {
     let started = Instant::now();
     let mut phases = Phases {
         enabled: args.timings,
@@ -202,7 +202,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
         manifest, config, ..
     }) = report.outputs[image.index()]
     else {
-        anyhow::bail!("internal: the Dockerfile build produced no image");
+        bail_internal!("internal: the Dockerfile build produced no image");
     };
     {
         // Untagged, it is kept as `<none>` until pruned, as Docker keeps it.
