@@ -257,7 +257,7 @@ COPY --from=0 /assets/logo.svg /logo.svg
     assert_eq!(
         broken.stderr.lines().find(|l| l.starts_with("error:")),
         Some(
-            "error: //:Dockerfile: cannot build `image.layers/line-6.tar.gz`: Dockerfile:6: RUN exit 1 exited with code 1; its output ends with:"
+            "error: Dockerfile:6:1: RUN: process \"/bin/sh -c exit 1\" did not complete successfully: exit code: 1; its output ends with:"
         ),
         "{}",
         broken.stderr

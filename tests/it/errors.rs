@@ -242,6 +242,14 @@ fn bad_paths_on_the_command_line_are_the_users_error_and_named() {
         "build context `a-file` is not a directory",
     );
     exactly(
+        &["build", "-t", "app:2", "-o", "a-file/layout", "ctx"],
+        "cannot write the image layout to `a-file/layout`: not a directory",
+    );
+    exactly(
+        &["build", "-t", "app:2", "-o", "/proc/nope", "ctx"],
+        "cannot write the image layout to `/proc/nope`: No such file or directory (os error 2)",
+    );
+    exactly(
         &["--store-dir", "a-file", "images"],
         "the store `a-file` cannot be used: cannot create `a-file/blobs/sha256`; choose another with `--store-dir DIR` or `BLD_STORE`: Not a directory (os error 20)",
     );
