@@ -8,6 +8,8 @@
 use std::path::Path;
 use std::process::Command;
 
+#[path = "shared/buildah_flags.rs"]
+mod buildah_flags;
 #[path = "shared/peer.rs"]
 mod peer;
 
@@ -28,24 +30,10 @@ fn bld(store: &Path, context: &Path, out: &Path) -> Command {
 /// buildah's equivalent of one bld build: `bud --layers`, then `push` to an OCI layout.
 fn buildah_build(root: &Path, context: &Path, out: &Path) -> f64 {
     let context = context.display().to_string();
-    let bud = timed(
-        "buildah bud",
-        &mut buildah(
-            root,
-            &[
-                "bud",
-                "--layers",
-                "--isolation",
-                "chroot",
-                "--timestamp",
-                "0",
-                "-q",
-                "-t",
-                "localhost/bench:1",
-                &context,
-            ],
-        ),
-    );
+    let mut args = vec!["bud", "--layers"];
+    args.extend_from_slice(buildah_flags::BUD_WITHOUT_RUN);
+    args.extend(["-t", "localhost/bench:1", &context]);
+    let bud = timed("buildah bud", &mut buildah(root, &args));
     let _ = std::fs::remove_dir_all(out);
     let push = timed(
         "buildah push",

@@ -8,6 +8,8 @@
 use std::path::Path;
 use std::process::Command;
 
+#[path = "shared/buildah_flags.rs"]
+mod buildah_flags;
 #[path = "shared/peer.rs"]
 mod peer;
 
@@ -33,25 +35,10 @@ fn bld(store: &Path, context: &Path, tag: &str) -> Command {
 
 fn buildah_build(root: &Path, context: &Path, tag: &str) -> Command {
     let context = context.display().to_string();
-    buildah(
-        root,
-        &[
-            "bud",
-            "--layers",
-            "--isolation",
-            "oci",
-            "--runtime",
-            "runc",
-            "--network",
-            "none",
-            "--timestamp",
-            "0",
-            "-q",
-            "-t",
-            tag,
-            &context,
-        ],
-    )
+    let mut args = vec!["bud", "--layers"];
+    args.extend_from_slice(buildah_flags::BUD_ISOLATED_RUN);
+    args.extend(["-t", tag, &context]);
+    buildah(root, &args)
 }
 
 fn main() {

@@ -14,9 +14,9 @@ use bld_starlark::{Analysis, AnalysisOptions, analyze, decode_analysis_if_valid,
 use bld_store::{FileDigests, Store};
 use clap::Args;
 
-use crate::UserError;
 use crate::progress::execute_with_log;
 use crate::workspace_args::{Patterns, load, parse_patterns};
+use crate::{Classified, Failure, bail_internal};
 
 /// Arguments of `bld build`.
 #[derive(Args)]
@@ -76,9 +76,9 @@ impl Phases {
 
 /// The key of the analysis cache: everything besides the workspace's sources (which the cached
 /// entry's observations cover) that can change the result.
-fn analysis_key(patterns: &Patterns, options: AnalysisOptions) -> anyhow::Result<Digest> {
+fn analysis_key(patterns: &Patterns, options: AnalysisOptions) -> Result<Digest, Failure> {
     use std::os::unix::fs::MetadataExt;
-    let exe = fs::metadata(std::env::current_exe()?)?;
+    let exe = fs::metadata(std::env::current_exe().internal_fault()?).internal_fault()?;
     let mut text = format!(
         "bld {} {} {} {}\n{}\n{}\n",
         env!("CARGO_PKG_VERSION"),
@@ -106,7 +106,7 @@ fn load_and_analyze(
     patterns: &Patterns,
     options: AnalysisOptions,
     phases: &mut Phases,
-) -> anyhow::Result<Analysis> {
+) -> Result<Analysis, Failure> {
     let key = analysis_key(patterns, options)?;
     if let Some(analysis) = store
         .get_analysis(&key)?
@@ -132,21 +132,22 @@ fn load_and_analyze(
 }
 
 /// `--network`: whether RUN steps get the host's network.
-pub(crate) fn host_network(mode: &str) -> anyhow::Result<bool> {
+pub(crate) fn host_network(mode: &str) -> Result<bool, Failure> {
     match mode {
         "host" => Ok(true),
         "none" | "default" => Ok(false),
-        other => Err(UserError(format!("--network `{other}`: expected `none` or `host`")).into()),
+        other => Err(Failure::user(format!(
+            "--network `{other}`: expected `none` or `host`"
+        ))),
     }
 }
 
-pub(crate) fn source_date_epoch() -> anyhow::Result<u64> {
+pub(crate) fn source_date_epoch() -> Result<u64, Failure> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(text) if !text.is_empty() => text.trim().parse().map_err(|_| {
-            UserError(format!(
+            Failure::user(format!(
                 "SOURCE_DATE_EPOCH=`{text}`: expected a number of seconds since 1970"
             ))
-            .into()
         }),
         _ => Ok(0),
     }
@@ -178,7 +179,7 @@ pub(crate) struct BuildSettings {
 
 impl BuildSettings {
     /// The settings the command line asks for.
-    pub(crate) fn from_args(args: &BuildArgs) -> anyhow::Result<BuildSettings> {
+    pub(crate) fn from_args(args: &BuildArgs) -> Result<BuildSettings, Failure> {
         let mut secrets = std::collections::HashMap::new();
         for text in &args.secret {
             let mut id = None;
@@ -188,24 +189,22 @@ impl BuildSettings {
                     Some(("id", v)) => id = Some(v.to_owned()),
                     Some(("src" | "source", v)) => src = Some(std::path::PathBuf::from(v)),
                     _ => {
-                        return Err(UserError(format!(
+                        return Err(Failure::user(format!(
                             "--secret `{text}`: expected `id=ID,src=FILE`"
-                        ))
-                        .into());
+                        )));
                     }
                 }
             }
             let (Some(id), Some(src)) = (id, src) else {
-                return Err(
-                    UserError(format!("--secret `{text}`: expected `id=ID,src=FILE`")).into(),
-                );
+                return Err(Failure::user(format!(
+                    "--secret `{text}`: expected `id=ID,src=FILE`"
+                )));
             };
             if !src.is_file() {
-                return Err(UserError(format!(
+                return Err(Failure::user(format!(
                     "--secret `{text}`: `{}` is not a file",
                     src.display()
-                ))
-                .into());
+                )));
             }
             secrets.insert(id, src);
         }
@@ -222,7 +221,7 @@ pub(crate) fn build_workspace(
     store: &Store,
     settings: &BuildSettings,
     phases: &mut Phases,
-) -> anyhow::Result<Built> {
+) -> Result<Built, Failure> {
     let options = AnalysisOptions {
         source_date_epoch: source_date_epoch()?,
         host_network: settings.host_network,
@@ -253,7 +252,7 @@ pub(crate) fn build_workspace(
     let out_dir = patterns.workspace.root().join("bld-out");
     let mut images = Vec::new();
     // Outputs are checked and linked through the file-digest cache, saved whatever happens.
-    let written = (|| -> anyhow::Result<()> {
+    let written = (|| -> Result<(), Failure> {
         for target in &analysis.targets {
             for output in &target.outputs {
                 let Some(action) = output.action else {
@@ -279,7 +278,7 @@ pub(crate) fn build_workspace(
                     Some(ActionOutput::Layer { digest, .. }) => {
                         place_file(store, &file_digests, &digest, &destination, false)?
                     }
-                    None => anyhow::bail!("internal: {} produced no output", target.label),
+                    None => bail_internal!("internal: {} produced no output", target.label),
                 }
             }
         }
@@ -331,7 +330,7 @@ fn local_name(label: &bld_core::Label) -> Option<bld_core::ImageReference> {
 }
 
 /// Builds the targets, writes their outputs and prints the summary line.
-pub fn run(args: BuildArgs, store_root: &Path) -> anyhow::Result<()> {
+pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), Failure> {
     if let Some(context) = dockerfile::context_argument(&args)? {
         return dockerfile::run(&args, &context, store_root);
     }
@@ -390,13 +389,13 @@ fn place_file(
     digest: &bld_core::Digest,
     destination: &Path,
     executable: bool,
-) -> anyhow::Result<()> {
+) -> Result<(), Failure> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let blob = store.blob_path(digest);
     if !file_digests.blob_is_intact(&blob, digest) {
-        anyhow::bail!("store: blob {digest} is corrupt; build again to replace it");
+        bail_internal!("store: blob {digest} is corrupt; build again to replace it");
     }
-    let blob_meta = fs::metadata(&blob)?;
+    let blob_meta = fs::metadata(&blob).internal_fault()?;
     if let Ok(existing) = fs::metadata(destination) {
         if existing.ino() == blob_meta.ino() && existing.dev() == blob_meta.dev() {
             return Ok(());
@@ -408,7 +407,7 @@ fn place_file(
         }
     }
     if let Some(parent) = destination.parent() {
-        fs::create_dir_all(parent)?;
+        fs::create_dir_all(parent).internal_fault()?;
     }
     let staging = destination.with_file_name(format!(
         ".{}.new-{}",
@@ -422,10 +421,10 @@ fn place_file(
     if !executable && fs::hard_link(&blob, &staging).is_ok() {
         file_digests.relinked(&blob, digest, &blob_meta);
     } else {
-        fs::copy(&blob, &staging)?;
+        fs::copy(&blob, &staging).internal_fault()?;
         let mode = if executable { 0o755 } else { 0o644 };
-        fs::set_permissions(&staging, fs::Permissions::from_mode(mode))?;
+        fs::set_permissions(&staging, fs::Permissions::from_mode(mode)).internal_fault()?;
     }
-    fs::rename(&staging, destination)?;
+    fs::rename(&staging, destination).internal_fault()?;
     Ok(())
 }

@@ -18,7 +18,7 @@ use bld_core::{Digest, ImageReference};
 use bld_store::Store;
 use serde_json::{Map, Value};
 
-use crate::UserError;
+use crate::{Classified, Failure};
 
 pub(crate) use archive::{LoadArgs, SaveArgs, load, save};
 pub(crate) use inspect::{HistoryArgs, InspectArgs, history, inspect};
@@ -80,7 +80,7 @@ impl LocalImage {
     }
 
     /// The uncompressed size of all layers.
-    pub(crate) fn size(&self, store: &Store) -> anyhow::Result<u64> {
+    pub(crate) fn size(&self, store: &Store) -> Result<u64, Failure> {
         let mut total = 0;
         for layer in &self.layers {
             total += bld_oci::uncompressed_size(store, layer)?;
@@ -90,7 +90,7 @@ impl LocalImage {
 }
 
 /// Every image in the store (kept, or named by a tag), with its tags, newest first.
-pub(crate) fn local_images(store: &Store) -> anyhow::Result<Vec<LocalImage>> {
+pub(crate) fn local_images(store: &Store) -> Result<Vec<LocalImage>, Failure> {
     let mut tags: BTreeMap<Digest, Vec<ImageReference>> = BTreeMap::new();
     for (name, manifest) in store.tags()? {
         // Tags are written normalized; one that no longer parses is skipped, and one an earlier
@@ -134,12 +134,18 @@ pub(crate) fn local_images(store: &Store) -> anyhow::Result<Vec<LocalImage>> {
                 continue;
             }
         };
-        let id: Digest = parsed.config().digest().to_string().parse()?;
+        let id: Digest = parsed
+            .config()
+            .digest()
+            .to_string()
+            .parse()
+            .internal_fault()?;
         let layers = parsed
             .layers()
             .iter()
             .map(|l| l.digest().to_string().parse::<Digest>())
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .internal_fault()?;
         let mut names = tags.remove(&manifest).unwrap_or_default();
         names.sort();
         images.push(LocalImage {
@@ -172,8 +178,8 @@ pub(crate) enum Named {
 pub(crate) fn find<'a>(
     images: &'a [LocalImage],
     text: &str,
-) -> anyhow::Result<(&'a LocalImage, Named)> {
-    let no_such = || UserError(format!("no such image: `{text}`"));
+) -> Result<(&'a LocalImage, Named), Failure> {
+    let no_such = || Failure::user(format!("no such image: `{text}`"));
     let hex = text.strip_prefix("sha256:").unwrap_or(text);
     let is_hex = !hex.is_empty() && hex.len() <= 64 && hex.chars().all(|c| c.is_ascii_hexdigit());
     let parsed = ImageReference::parse(text);
@@ -192,25 +198,24 @@ pub(crate) fn find<'a>(
     if !is_hex {
         // Not a tag here and not an ID: no such image, or say why it is not a reference.
         parsed?;
-        return Err(no_such().into());
+        return Err(no_such());
     }
     let matching: Vec<&LocalImage> = images
         .iter()
         .filter(|i| i.id.hex().starts_with(hex) || (hex.len() == 64 && i.manifest.hex() == hex))
         .collect();
     match matching.as_slice() {
-        [] => Err(no_such().into()),
+        [] => Err(no_such()),
         [image] => Ok((image, Named::Id)),
         several if several.iter().all(|i| i.id == several[0].id) => Ok((several[0], Named::Id)),
-        _ => Err(UserError(format!(
+        _ => Err(Failure::user(format!(
             "`{text}` is the start of several image IDs: give more digits"
-        ))
-        .into()),
+        ))),
     }
 }
 
 /// The image `text` names, as [`find`], by manifest digest (for `bld run`, `FROM`).
-pub(crate) fn resolve(store: &Store, text: &str) -> anyhow::Result<Digest> {
+pub(crate) fn resolve(store: &Store, text: &str) -> Result<Digest, Failure> {
     // A tag is the common case: look it up without reading every image.
     if let Ok(reference) = ImageReference::parse(text)
         && reference.digest.is_none()
@@ -325,43 +330,47 @@ pub(crate) fn human_size(bytes: u64) -> String {
     format!("{text}{}", UNITS[unit])
 }
 
-/// Prints each object for `--format`: `json` one object per line, else through the template.
-pub(crate) fn print_formatted(objects: &[Value], format: &str) -> anyhow::Result<()> {
+/// Prints each object for `--format`: `json` one object per line, `table …` as a table with
+/// Docker's column titles `headers` (`None`: the command has no table), else through the
+/// template. Returns `false` for `table` alone: the caller prints its default table.
+pub(crate) fn print_formatted(
+    objects: &[Value],
+    format: &str,
+    headers: Option<&[(&str, &str)]>,
+) -> Result<bool, Failure> {
     if format == "json" {
         for object in objects {
             println!("{object}");
         }
-        return Ok(());
+        return Ok(true);
+    }
+    if let Some(table) = template::Table::parse(format) {
+        let Some(headers) = headers else {
+            return Err(Failure::user(
+                "--format: `table` formats are for lists (`bld images`, `bld history`); give a template or `json`",
+            ));
+        };
+        let table = table.map_err(|e| Failure::user(format!("--format: {e}")))?;
+        if table.is_default() {
+            return Ok(false);
+        }
+        for line in table.render(objects, headers).map_err(Failure::user)? {
+            println!("{line}");
+        }
+        return Ok(true);
     }
     let template =
-        template::Template::parse(format).map_err(|e| UserError(format!("--format: {e}")))?;
+        template::Template::parse(format).map_err(|e| Failure::user(format!("--format: {e}")))?;
     for object in objects {
-        println!("{}", template.render(object).map_err(UserError)?);
+        println!("{}", template.render(object).map_err(Failure::user)?);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Prints rows as Docker's tables do: columns at least 20 wide, 3 spaces apart.
 pub(crate) fn print_table(rows: &[Vec<String>]) {
-    let columns = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .map(|r| r[c].chars().count() + 3)
-                .max()
-                .unwrap_or(0)
-                .max(20)
-        })
-        .collect();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == columns {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}", width = widths[c]));
-            }
-        }
+    let text: Vec<String> = rows.iter().map(|row| row.join("\t")).collect();
+    for line in template::align_columns(&text.join("\n")) {
         println!("{}", line.trim_end());
     }
 }

@@ -4,6 +4,8 @@
 
 mod build;
 mod clean;
+mod completion;
+mod failure;
 mod image;
 mod process;
 mod progress;
@@ -14,8 +16,8 @@ mod workspace_args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bld_core::{Classify, ErrorKind};
 use clap::{Parser, Subcommand};
+pub(crate) use failure::{Classified, Failure, FailureContext, bail_internal};
 
 /// bld: a declarative, Bazel-style build system for container images.
 #[derive(Parser)]
@@ -57,6 +59,8 @@ enum Command {
     Load(image::LoadArgs),
     /// Free the store's blobs and caches that no image refers to.
     Gc(image::GcArgs),
+    /// Print a shell completion script: `source <(bld completion bash)`.
+    Completion(completion::CompletionArgs),
 }
 
 /// `bld image …`: Docker's image subcommands.
@@ -128,63 +132,14 @@ fn run_command() -> ExitCode {
             image::load(args, &store).map(|()| 0)
         }
         Command::Gc(args) => image::gc(args, &store).map(|()| 0),
+        Command::Completion(args) => completion::run(args).map(|()| 0),
     };
     process::wait_if_interrupted();
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            match kind_of(&error) {
-                ErrorKind::User => ExitCode::from(1),
-                ErrorKind::Internal => ExitCode::from(2),
-            }
+        Err(failure) => {
+            eprint!("{}", failure.render());
+            ExitCode::from(failure.exit_code())
         }
-    }
-}
-
-/// Whether the first classified error in the chain is the user's or bld's.
-fn kind_of(error: &anyhow::Error) -> ErrorKind {
-    for cause in error.chain() {
-        let kind = if let Some(e) = cause.downcast_ref::<bld_starlark::FrontendError>() {
-            e.kind()
-        } else if let Some(e) = cause.downcast_ref::<bld_exec::ExecError>() {
-            e.kind()
-        } else if let Some(e) = cause.downcast_ref::<bld_core::LabelError>() {
-            e.kind()
-        } else if let Some(e) = cause.downcast_ref::<bld_core::WorkspaceError>() {
-            e.kind()
-        } else if let Some(e) = cause.downcast_ref::<bld_oci::OciError>() {
-            e.kind()
-        } else if let Some(e) = cause.downcast_ref::<bld_store::StoreError>() {
-            e.kind()
-        } else if let Some(e) = cause.downcast_ref::<bld_core::ReferenceError>() {
-            e.kind()
-        } else if let Some(e) = cause.downcast_ref::<bld_sandbox::SandboxError>() {
-            e.kind()
-        } else if let Some(e) = cause.downcast_ref::<UserError>() {
-            e.kind()
-        } else {
-            continue;
-        };
-        return kind;
-    }
-    ErrorKind::Internal
-}
-
-/// A mistake on the command line or in the environment that the CLI itself detects.
-#[derive(Debug)]
-pub struct UserError(pub String);
-
-impl std::fmt::Display for UserError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UserError {}
-
-impl Classify for UserError {
-    fn kind(&self) -> ErrorKind {
-        ErrorKind::User
     }
 }

@@ -1,14 +1,15 @@
 //! The build log: each action that ran and every line a `RUN` step writes, prefixed with the
 //! step's Dockerfile line; when stderr is a terminal, also a status line kept at the bottom
-//! (`[+] 3.2s 5/18 · RUN make (1.4s)`), redrawn as actions start and finish.
+//! (`[+] 3.2s 5/18 · RUN make (1.4s)`), redrawn as actions start and finish and ten times a
+//! second, by `indicatif`. Log lines are printed above it; it is cleared when the build ends.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bld_exec::{ExecContext, ExecError, ExecReport, Observer, Outcome, execute};
 use bld_graph::{ActionGraph, ActionId};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// Runs `wanted` with the build log on stderr (nothing but errors when `quiet`).
 pub(crate) fn execute_with_log(
@@ -17,42 +18,26 @@ pub(crate) fn execute_with_log(
     context: &ExecContext<'_>,
     quiet: bool,
 ) -> Result<ExecReport, ExecError> {
-    let live = (!quiet && std::io::stderr().is_terminal()).then(|| {
-        Mutex::new(Status {
-            started: Instant::now(),
-            running: Vec::new(),
-            finished: 0,
-            total: graph.closure(wanted).len(),
-            shown: false,
-            closed: false,
-        })
-    });
+    let live = (!quiet && std::io::stderr().is_terminal())
+        .then(|| StatusLine::start(graph.closure(wanted).len()));
     let log = Log { quiet, live };
-    let done = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        if log.live.is_some() {
-            scope.spawn(|| {
-                while !done.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(100));
-                    log.print(None);
-                }
-            });
-        }
-        let result = execute(graph, wanted, context, &log);
-        done.store(true, Ordering::Relaxed);
-        if let Some(live) = &log.live {
-            let mut status = live.lock().unwrap_or_else(|p| p.into_inner());
-            status.clear(&mut std::io::stderr().lock());
-            status.closed = true;
-        }
-        result
-    })
+    let result = execute(graph, wanted, context, &log);
+    if let Some(live) = &log.live {
+        live.bar.finish_and_clear();
+    }
+    result
 }
 
 struct Log {
     quiet: bool,
-    /// The status line's state, when stderr is a terminal.
-    live: Option<Mutex<Status>>,
+    /// The status line, when stderr is a terminal.
+    live: Option<StatusLine>,
+}
+
+/// The status line on a terminal: what it shows, and the bar that draws it.
+struct StatusLine {
+    status: Arc<Mutex<Status>>,
+    bar: ProgressBar,
 }
 
 struct Status {
@@ -61,24 +46,11 @@ struct Status {
     running: Vec<(ActionId, String, Instant)>,
     finished: usize,
     total: usize,
-    /// Whether the status line is on screen.
-    shown: bool,
-    /// Whether the build is over (the line is not drawn again).
-    closed: bool,
 }
 
 impl Status {
-    fn clear(&mut self, err: &mut impl Write) {
-        if self.shown {
-            let _ = write!(err, "\r\x1b[2K");
-            self.shown = false;
-        }
-    }
-
-    fn draw(&mut self, err: &mut impl Write) {
-        if self.closed {
-            return;
-        }
+    /// `[+] 3.2s 5/18 · RUN make (1.4s)`, cut to the terminal's width.
+    fn line(&self) -> String {
         let mut line = format!(
             "[+] {:.1}s {}/{}",
             self.started.elapsed().as_secs_f64(),
@@ -99,36 +71,54 @@ impl Status {
         if line.chars().count() >= width {
             line = line.chars().take(width - 2).collect::<String>() + "…";
         }
-        let _ = write!(err, "\r\x1b[2K{line}");
-        let _ = err.flush();
-        self.shown = true;
+        line
     }
 }
 
+impl StatusLine {
+    /// Draws the line on stderr and redraws it ten times a second.
+    fn start(total: usize) -> StatusLine {
+        let status = Arc::new(Mutex::new(Status {
+            started: Instant::now(),
+            running: Vec::new(),
+            finished: 0,
+            total,
+        }));
+        let shown = Arc::clone(&status);
+        let style = ProgressStyle::with_template("{status}")
+            .expect("invariant: a valid template")
+            .with_key(
+                "status",
+                move |_: &ProgressState, out: &mut dyn std::fmt::Write| {
+                    let _ = out.write_str(&lock(&shown).line());
+                },
+            );
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10))
+            .with_style(style);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        StatusLine { status, bar }
+    }
+}
+
+fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
+    status.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Log {
-    /// Prints `message` (when given) above the status line, then redraws it.
-    fn print(&self, message: Option<&str>) {
-        let mut err = std::io::stderr().lock();
+    /// Prints `message` above the status line (which is redrawn under it).
+    fn print(&self, message: &str) {
         match &self.live {
-            Some(live) => {
-                let mut status = live.lock().unwrap_or_else(|p| p.into_inner());
-                status.clear(&mut err);
-                if let Some(message) = message {
-                    let _ = writeln!(err, "{message}");
-                }
-                status.draw(&mut err);
-            }
+            Some(live) => live.bar.println(message),
             None => {
-                if let Some(message) = message {
-                    let _ = writeln!(err, "{message}");
-                }
+                let _ = writeln!(std::io::stderr().lock(), "{message}");
             }
         }
     }
 
     fn update(&self, change: impl FnOnce(&mut Status)) {
         if let Some(live) = &self.live {
-            change(&mut live.lock().unwrap_or_else(|p| p.into_inner()));
+            change(&mut lock(&live.status));
+            live.bar.tick();
         }
     }
 }
@@ -169,7 +159,7 @@ impl Observer for Log {
             Some(at) => format!("{}:{}", at.file, at.line),
             None => output_path(graph, id),
         };
-        self.print(Some(&format!("  {source} | {line}")));
+        self.print(&format!("  {source} | {line}"));
     }
 
     fn finished(&self, graph: &ActionGraph, id: ActionId, outcome: Outcome) {
@@ -180,15 +170,12 @@ impl Observer for Log {
         if self.quiet {
             return;
         }
-        let message = (outcome == Outcome::Ran).then(|| {
-            format!(
+        if outcome == Outcome::Ran {
+            self.print(&format!(
                 "  built {}  ({})",
                 output_path(graph, id),
                 graph.get(id).owner
-            )
-        });
-        if message.is_some() || self.live.is_some() {
-            self.print(message.as_deref());
+            ));
         }
     }
 }

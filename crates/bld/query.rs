@@ -3,7 +3,7 @@
 use bld_starlark::query_deps;
 use clap::Args;
 
-use crate::UserError;
+use crate::Failure;
 use crate::workspace_args::resolve;
 
 /// Arguments of `bld query`.
@@ -14,23 +14,22 @@ pub struct QueryArgs {
 }
 
 /// Prints the labels the expression matches, one per line.
-pub fn run(args: QueryArgs) -> anyhow::Result<()> {
+pub fn run(args: QueryArgs) -> Result<(), Failure> {
     let expression = args.expression.trim();
     if let Some(inner) = expression.strip_prefix("deps(") {
         let Some(pattern) = inner.strip_suffix(')') else {
-            return Err(
-                UserError(format!("query `{expression}`: expected `deps(PATTERN)`")).into(),
-            );
+            return Err(Failure::user(format!(
+                "query `{expression}`: expected `deps(PATTERN)`"
+            )));
         };
         let mut resolved = resolve(&[pattern.trim().to_owned()])?;
         for label in query_deps(&resolved.loader, &mut resolved.targets, &resolved.labels)? {
             println!("{label}");
         }
     } else if expression.contains('(') {
-        return Err(UserError(format!(
+        return Err(Failure::user(format!(
             "query `{expression}`: expected a target pattern or `deps(PATTERN)`"
-        ))
-        .into());
+        )));
     } else {
         let resolved = resolve(&[expression.to_owned()])?;
         for label in &resolved.labels {

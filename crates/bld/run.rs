@@ -9,7 +9,7 @@ use bld_exec::{ContainerRequest, run_image};
 use bld_store::Store;
 use clap::Args;
 
-use crate::UserError;
+use crate::Failure;
 use crate::build::{Phases, build_workspace};
 
 /// Arguments of `bld run`.
@@ -38,7 +38,7 @@ pub struct RunArgs {
 }
 
 /// Runs the container; returns the command's exit code.
-pub fn run(args: RunArgs, store_root: &Path) -> anyhow::Result<i32> {
+pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
     let _ = args.rm;
     let host_network = crate::build::host_network(&args.network)?;
     let store = Store::open(store_root)?;
@@ -60,11 +60,17 @@ pub fn run(args: RunArgs, store_root: &Path) -> anyhow::Result<i32> {
         )?;
         match built.images.as_slice() {
             [(_, manifest, _)] => *manifest,
-            [] => return Err(UserError(format!("`{}` is not an image target", args.image)).into()),
+            [] => {
+                return Err(Failure::user(format!(
+                    "`{}` is not an image target",
+                    args.image
+                )));
+            }
             _ => {
-                return Err(
-                    UserError(format!("`{}` names several images: name one", args.image)).into(),
-                );
+                return Err(Failure::user(format!(
+                    "`{}` names several images: name one",
+                    args.image
+                )));
             }
         }
     } else {

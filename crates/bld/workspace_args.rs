@@ -3,6 +3,8 @@
 use bld_core::{TargetPattern, Workspace};
 use bld_starlark::{Loader, TargetSet, expand_patterns};
 
+use crate::{Classified, Failure};
+
 /// The workspace around the working directory and the patterns, resolved against it.
 pub struct Patterns {
     /// The workspace.
@@ -22,8 +24,8 @@ pub struct Resolved {
 }
 
 /// Finds the workspace and parses `patterns` relative to the working directory.
-pub fn parse_patterns(patterns: &[String]) -> anyhow::Result<Patterns> {
-    let cwd = std::env::current_dir()?;
+pub fn parse_patterns(patterns: &[String]) -> Result<Patterns, Failure> {
+    let cwd = std::env::current_dir().internal_fault()?;
     let workspace = Workspace::discover(&cwd)?;
     let current_package = workspace.package_of(&cwd);
     let patterns = patterns
@@ -37,7 +39,7 @@ pub fn parse_patterns(patterns: &[String]) -> anyhow::Result<Patterns> {
 }
 
 /// Evaluates what the patterns need and expands them.
-pub fn load(patterns: &Patterns) -> anyhow::Result<Resolved> {
+pub fn load(patterns: &Patterns) -> Result<Resolved, Failure> {
     let loader = Loader::new(patterns.workspace.clone())?;
     let mut targets = TargetSet::default();
     let labels = expand_patterns(&loader, &mut targets, &patterns.patterns)?;
@@ -49,6 +51,6 @@ pub fn load(patterns: &Patterns) -> anyhow::Result<Resolved> {
 }
 
 /// Finds the workspace, evaluates what `patterns` need and expands them.
-pub fn resolve(patterns: &[String]) -> anyhow::Result<Resolved> {
+pub fn resolve(patterns: &[String]) -> Result<Resolved, Failure> {
     load(&parse_patterns(patterns)?)
 }

@@ -16,6 +16,10 @@ use serde_json::Value;
 
 use crate::support::{Run, run_bld, tool};
 
+#[path = "../../benches/shared/buildah_flags.rs"]
+mod buildah_flags;
+use buildah_flags::{BUD_ISOLATED_RUN, BUD_WITHOUT_RUN};
+
 struct Case {
     dir: &'static str,
     dockerfile: &'static str,
@@ -79,24 +83,53 @@ const CASES: &[Case] = &[
 //   matched nothing"); bld copies what the Dockerfile's comment says Docker copies (tested in
 //   dockerfile.rs).
 
-/// buildah's conformance contexts (`shared/conformance/buildah/testdata` above the
-/// repository), or `None`, having said that the test is skipped: a clone without the external
-/// corpus still passes.
-pub(crate) fn testdata() -> Option<PathBuf> {
-    let found = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join("shared/conformance/buildah/testdata"))
-        .find(|candidate| candidate.is_dir());
-    if found.is_none() {
-        // Written to the stream itself, past the test harness's capture, so that it shows.
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!(
-                "skipped: shared/conformance/buildah/testdata is not above the repository (the external corpus)\n"
-            ),
-        );
+/// The external conformance corpus: `$BLD_CONFORMANCE_DIR` when set, else
+/// `shared/conformance` in a directory above the repository; `Err` says why there is none.
+pub(crate) fn conformance_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("BLD_CONFORMANCE_DIR") {
+        let dir = PathBuf::from(dir);
+        return if dir.is_dir() {
+            Ok(dir)
+        } else {
+            Err(format!(
+                "BLD_CONFORMANCE_DIR=`{}` is not a directory",
+                dir.display()
+            ))
+        };
     }
-    found
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("shared/conformance"))
+        .find(|candidate| candidate.is_dir())
+        .ok_or_else(|| {
+            "no `shared/conformance` above the repository and no `BLD_CONFORMANCE_DIR`".to_owned()
+        })
+}
+
+/// buildah's conformance contexts (`buildah/testdata` in [`conformance_dir`]), or `None`,
+/// having said that the test is skipped and why: a clone without the external corpus still
+/// passes.
+pub(crate) fn testdata() -> Option<PathBuf> {
+    let found = conformance_dir()
+        .map(|dir| dir.join("buildah/testdata"))
+        .and_then(|data| {
+            if data.is_dir() {
+                Ok(data)
+            } else {
+                Err(format!("no `{}`", data.display()))
+            }
+        });
+    match found {
+        Ok(data) => Some(data),
+        Err(why) => {
+            // Written to the stream itself, past the test harness's capture, so that it shows.
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("skipped: buildah's testdata (the external corpus): {why}\n"),
+            );
+            None
+        }
+    }
 }
 
 /// `path → "type mode uid:gid content"` for everything under `root`.
@@ -173,16 +206,89 @@ fn buildah(root: &Path, args: &[&str]) -> std::process::Output {
         })
 }
 
+/// `buildah bud` with `flags`, the case's Dockerfile and build args, tagged `tag`.
+fn bud(
+    flags: &[&str],
+    dockerfile: &str,
+    build_args: &[&str],
+    tag: &str,
+    context: &Path,
+) -> Vec<String> {
+    let mut args = vec!["bud".to_owned()];
+    args.extend(flags.iter().map(|f| (*f).to_owned()));
+    args.extend(["-f".to_owned(), dockerfile.to_owned()]);
+    for arg in build_args {
+        args.extend(["--build-arg".to_owned(), (*arg).to_owned()]);
+    }
+    args.extend([
+        "-t".to_owned(),
+        tag.to_owned(),
+        context.display().to_string(),
+    ]);
+    args
+}
+
+/// How buildah is asked to build a suite's cases, and which paths their comparison sets aside.
+struct Suite<'a> {
+    flags: &'a [&'a str],
+    ignore: &'a dyn Fn(&str) -> bool,
+}
+
+/// Builds one case with both tools (bld writing its image to `work/bld`) and records in
+/// `report` how they differ.
+fn build_and_compare(
+    scratch: &Path,
+    store: &Path,
+    (name, work, context): (&str, &Path, &Path),
+    case: &Case,
+    suite: &Suite<'_>,
+    report: &mut Vec<String>,
+) {
+    let dockerfile = context.join(case.dockerfile).display().to_string();
+    let bld_layout = work.join("bld");
+    let mut args = vec!["build".to_owned(), "-f".to_owned(), dockerfile.clone()];
+    for arg in case.build_args {
+        args.extend(["--build-arg".to_owned(), (*arg).to_owned()]);
+    }
+    args.extend([
+        "-o".to_owned(),
+        bld_layout.display().to_string(),
+        context.display().to_string(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let bld = run_bld(scratch, store, &args);
+    let tag = format!(
+        "localhost/{}:1",
+        work.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    );
+    let peer_args = bud(suite.flags, &dockerfile, case.build_args, &tag, context);
+    let peer = buildah(
+        scratch,
+        &peer_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let builds = Builds {
+        name,
+        work,
+        bld: &bld,
+        bld_layout: &bld_layout,
+        buildah: &peer,
+        tag: &tag,
+    };
+    compare(scratch, &builds, suite.ignore, report);
+}
+
 #[test]
 fn scratch_dockerfiles_match_buildah() {
     let Some(data) = testdata() else {
         return;
     };
     let scratch = tempfile::tempdir().expect("tempdir");
+    let store = scratch.path().join("store");
     let mut report = Vec::new();
     for (i, case) in CASES.iter().enumerate() {
         let context = data.join(case.dir);
-        let dockerfile = context.join(case.dockerfile);
         let name = format!(
             "{} {} {}",
             case.dir,
@@ -190,50 +296,17 @@ fn scratch_dockerfiles_match_buildah() {
             case.build_args.join(" ")
         );
         let work = scratch.path().join(format!("case-{i}"));
-        let bld_layout = work.join("bld");
-        let mut args = vec![
-            "build".to_owned(),
-            "-f".to_owned(),
-            dockerfile.display().to_string(),
-        ];
-        for arg in case.build_args {
-            args.extend(["--build-arg".to_owned(), (*arg).to_owned()]);
-        }
-        args.extend([
-            "-o".to_owned(),
-            bld_layout.display().to_string(),
-            context.display().to_string(),
-        ]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let bld = run_bld(scratch.path(), &scratch.path().join("store"), &args);
-
-        let mut bud = vec![
-            "bud",
-            "--isolation",
-            "chroot",
-            "--timestamp",
-            "0",
-            "-q",
-            "-f",
-        ];
-        let dockerfile_text = dockerfile.display().to_string();
-        bud.push(&dockerfile_text);
-        for arg in case.build_args {
-            bud.extend(["--build-arg", arg]);
-        }
-        let tag = format!("localhost/case-{i}:1");
-        let context_text = context.display().to_string();
-        bud.extend(["-t", &tag, &context_text]);
-        let peer = buildah(scratch.path(), &bud);
-        let builds = Builds {
-            name: &name,
-            work: &work,
-            bld: &bld,
-            bld_layout: &bld_layout,
-            buildah: &peer,
-            tag: &tag,
-        };
-        compare(scratch.path(), &builds, &|_| false, &mut report);
+        build_and_compare(
+            scratch.path(),
+            &store,
+            (&name, &work, &context),
+            case,
+            &Suite {
+                flags: BUD_WITHOUT_RUN,
+                ignore: &|_| false,
+            },
+            &mut report,
+        );
     }
     assert!(
         report.is_empty(),
@@ -279,13 +352,10 @@ fn runtime_leftover(path: &str) -> bool {
         || ["etc/hosts", "etc/resolv.conf", "etc/hostname", "etc"].contains(&path)
 }
 
-#[test]
-fn busybox_dockerfiles_with_run_steps_match_buildah() {
-    let Some(data) = testdata() else {
-        return;
-    };
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let base = scratch.path().join("busybox-ctx");
+/// The busybox base both tools build on: `mirror.gcr.io/busybox`, built by bld into `store`
+/// and by buildah into its storage, from the host's /bin/busybox by the same Dockerfile.
+fn build_busybox_base(scratch: &Path, store: &Path) {
+    let base = scratch.join("busybox-ctx");
     std::fs::create_dir_all(&base).expect("mkdir");
     std::fs::copy("/bin/busybox", base.join("busybox")).expect("/bin/busybox (busybox-static)");
     std::fs::write(
@@ -293,49 +363,39 @@ fn busybox_dockerfiles_with_run_steps_match_buildah() {
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
     )
     .expect("write");
-    let store = scratch.path().join("store");
+    let base_text = base.display().to_string();
     run_bld(
-        scratch.path(),
-        &store,
-        &[
-            "build",
-            "-t",
-            "mirror.gcr.io/busybox",
-            &base.display().to_string(),
-        ],
+        scratch,
+        store,
+        &["build", "-t", "mirror.gcr.io/busybox", &base_text],
     )
     .ok();
-    let isolation = [
-        "--isolation",
-        "oci",
-        "--runtime",
-        "runc",
-        "--network",
-        "none",
-        "--timestamp",
-        "0",
-        "-q",
-    ];
-    let mut bud: Vec<String> = ["bud"]
-        .iter()
-        .chain(&isolation)
-        .map(|s| s.to_string())
-        .collect();
-    bud.extend([
-        "-t".into(),
-        "mirror.gcr.io/busybox:latest".into(),
-        base.display().to_string(),
-    ]);
+    let args = bud(
+        BUD_ISOLATED_RUN,
+        &base.join("Dockerfile").display().to_string(),
+        &[],
+        "mirror.gcr.io/busybox:latest",
+        &base,
+    );
     let made = buildah(
-        scratch.path(),
-        &bud.iter().map(String::as_str).collect::<Vec<_>>(),
+        scratch,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
     assert!(
         made.status.success(),
         "buildah busybox: {}",
         String::from_utf8_lossy(&made.stderr)
     );
+}
 
+#[test]
+fn busybox_dockerfiles_with_run_steps_match_buildah() {
+    let Some(data) = testdata() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let store = scratch.path().join("store");
+    build_busybox_base(scratch.path(), &store);
     let mut report = Vec::new();
     for (i, case) in BUSYBOX_CASES.iter().enumerate() {
         let context = if case.dir.is_empty() {
@@ -343,48 +403,19 @@ fn busybox_dockerfiles_with_run_steps_match_buildah() {
         } else {
             data.join(case.dir)
         };
-        let dockerfile = context.join(case.dockerfile).display().to_string();
         let name = format!("{} {}", case.dir, case.dockerfile);
         let work = scratch.path().join(format!("busybox-case-{i}"));
-        let bld_layout = work.join("bld");
-        let bld = run_bld(
+        build_and_compare(
             scratch.path(),
             &store,
-            &[
-                "build",
-                "-f",
-                &dockerfile,
-                "-o",
-                &bld_layout.display().to_string(),
-                &context.display().to_string(),
-            ],
+            (&name, &work, &context),
+            case,
+            &Suite {
+                flags: BUD_ISOLATED_RUN,
+                ignore: &runtime_leftover,
+            },
+            &mut report,
         );
-        let tag = format!("localhost/busybox-case-{i}:1");
-        let mut args: Vec<String> = ["bud"]
-            .iter()
-            .chain(&isolation)
-            .map(|s| s.to_string())
-            .collect();
-        args.extend([
-            "-f".into(),
-            dockerfile.clone(),
-            "-t".into(),
-            tag.clone(),
-            context.display().to_string(),
-        ]);
-        let peer = buildah(
-            scratch.path(),
-            &args.iter().map(String::as_str).collect::<Vec<_>>(),
-        );
-        let builds = Builds {
-            name: &name,
-            work: &work,
-            bld: &bld,
-            bld_layout: &bld_layout,
-            buildah: &peer,
-            tag: &tag,
-        };
-        compare(scratch.path(), &builds, &runtime_leftover, &mut report);
     }
     assert!(
         report.is_empty(),

@@ -1,6 +1,6 @@
 //! Bad input gets a clear error naming file, line and column, exit code 1, and never a panic.
 
-use crate::support::{Run, Sandbox};
+use crate::support::{Run, Sandbox, assert_run_snapshot};
 
 #[track_caller]
 pub(crate) fn fails_with(run: &Run, expected: &[&str]) {
@@ -194,4 +194,107 @@ fn a_store_directory_that_cannot_be_made_is_the_users_error() {
         &run,
         &["the store `/proc/nope` cannot be used", "--store-dir"],
     );
+}
+
+/// A path the user gives that cannot be used is their error (exit 1), and the message names
+/// that path as they gave it, never a staging or temporary file beside it.
+#[test]
+fn bad_paths_on_the_command_line_are_the_users_error_and_named() {
+    let sandbox = Sandbox::with_files(&[
+        ("ctx/Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n"),
+        ("ctx/a.txt", "a\n"),
+        ("a-dir/keep", ""),
+        ("a-file", ""),
+    ]);
+    sandbox.bld(&["build", "-t", "app:1", "ctx"]).ok();
+    let exactly = |args: &[&str], message: &str| {
+        let run = sandbox.bld(args);
+        fails_with(&run, &[]);
+        assert_eq!(run.stderr, format!("error: {message}\n"), "bld {args:?}");
+    };
+    exactly(
+        &["save", "-o", "a-dir", "app:1"],
+        "cannot write `a-dir`: it is a directory; give a file name",
+    );
+    exactly(
+        &["save", "-o", "no-dir/app.tar", "app:1"],
+        "cannot write `no-dir/app.tar`: No such file or directory (os error 2)",
+    );
+    exactly(
+        &["save", "-o", "a-file/app.tar", "app:1"],
+        "cannot write `a-file/app.tar`: Not a directory (os error 20)",
+    );
+    exactly(&["save", "-o", "/", "app:1"], "`/` is not a file name");
+    exactly(
+        &["load", "-i", "a-dir"],
+        "cannot read `a-dir`: it is a directory, not an archive",
+    );
+    exactly(
+        &["load", "-i", "missing.tar"],
+        "cannot read `missing.tar`: No such file or directory (os error 2)",
+    );
+    exactly(
+        &["build", "-t", "app:2", "no-such-ctx"],
+        "build context `no-such-ctx` is not a directory",
+    );
+    exactly(
+        &["build", "-t", "app:2", "a-file"],
+        "build context `a-file` is not a directory",
+    );
+    exactly(
+        &["build", "-t", "app:2", "-o", "a-file/layout", "ctx"],
+        "cannot write the image layout to `a-file/layout`: not a directory",
+    );
+    exactly(
+        &["build", "-t", "app:2", "-o", "/proc/nope", "ctx"],
+        "cannot write the image layout to `/proc/nope`: No such file or directory (os error 2)",
+    );
+    exactly(
+        &["--store-dir", "a-file", "images"],
+        "the store `a-file` cannot be used: cannot create `a-file/blobs/sha256`; choose another with `--store-dir DIR` or `BLD_STORE`: Not a directory (os error 20)",
+    );
+    // Nothing was left beside the paths.
+    let mut left: Vec<String> = std::fs::read_dir(sandbox.ws())
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["WORKSPACE.star", "a-dir", "a-file", "ctx"]);
+}
+
+/// The messages users read when the command line names something that is not there.
+#[test]
+fn command_line_error_messages_are_pinned() {
+    let sandbox = package("filegroup(name = \"g\", srcs = [\"a.txt\"])\n");
+    sandbox.write("ctx/Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n");
+    sandbox.write("ctx/a.txt", "a\n");
+    sandbox.write("a-file", "");
+    sandbox.bld(&["build", "-t", "app:1", "ctx"]).ok();
+    for (name, args) in [
+        ("error_bad_reference", &["tag", "app:1", "Bad:Name!"][..]),
+        ("error_unknown_image", &["history", "nope:1"]),
+        ("error_unknown_images", &["rmi", "nope:1", "app:2"]),
+        ("error_bad_store_dir", &["--store-dir", "a-file", "images"]),
+        ("error_unknown_target", &["build", "//app:nope"]),
+        ("error_unknown_flag", &["build", "--frobnicate", "//app:g"]),
+    ] {
+        let run = sandbox.bld(args);
+        fails_with(&run, &[]);
+        assert_run_snapshot!(name, sandbox, run);
+    }
+}
+
+#[test]
+fn build_file_error_messages_are_pinned() {
+    let sandbox = package("\n\npkg_tar(name = \"x\", srcz = [\"a.txt\"])\n");
+    let run = sandbox.bld(&["build", "//app:x"]);
+    fails_with(&run, &[]);
+    assert_run_snapshot!("error_build_file_attribute", sandbox, run);
+    sandbox.write(
+        "app/BUILD.star",
+        "pkg_tar(\n    name = \"x\",\n    srcs = [\"a.txt\"\n)\n",
+    );
+    let run = sandbox.bld(&["build", "//app:x"]);
+    fails_with(&run, &[]);
+    assert_run_snapshot!("error_build_file_syntax", sandbox, run);
 }

@@ -3,6 +3,7 @@
 mod build;
 mod buildah_peer;
 mod cache;
+mod cli;
 mod crate_graph;
 mod dockerfile;
 mod errors;

@@ -191,3 +191,51 @@ pub fn skopeo_verifies(layout: &Path) {
         ],
     );
 }
+
+/// What changes from run to run in bld's output, replaced in snapshots (as uv's
+/// `uv_snapshot!` does): digests, image IDs, durations, ages and sizes.
+pub const SNAPSHOT_FILTERS: &[(&str, &str)] = &[
+    (r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]"),
+    (
+        r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z| \+0000 UTC)?",
+        "[TIMESTAMP]",
+    ),
+    (r"\b[0-9a-f]{12}\b", "[ID]"),
+    (r"\b\d+(\.\d+)? ?m?s\b", "[TIME]"),
+    (
+        r"(About an?|Less than a|\d+) (second|minute|hour|day|week|month|year)s? ago",
+        "[CREATED]",
+    ),
+    (r"\b\d+(\.\d+)?(B|kB|MB|GB)\b", "[SIZE]"),
+];
+
+impl Run {
+    /// The run as a snapshot shows it: its exit code, stdout and stderr, with `root` (the
+    /// sandbox's directory) shown as `[TEMP]`.
+    pub fn snapshot(&self, root: &Path) -> String {
+        let root = root.display().to_string();
+        format!(
+            "exit code: {}\n----- stdout -----\n{}----- stderr -----\n{}",
+            self.code,
+            self.stdout.replace(&root, "[TEMP]"),
+            self.stderr.replace(&root, "[TEMP]")
+        )
+    }
+}
+
+/// Asserts that a [`Run::snapshot`] (of the sandbox `$sandbox`) matches the snapshot file
+/// `$name` beside the calling module, after [`SNAPSHOT_FILTERS`]. Review a changed snapshot
+/// by reading its `.snap.new` file (or run with `INSTA_UPDATE=always` and read the diff);
+/// never accept them in bulk.
+macro_rules! assert_run_snapshot {
+    ($name:expr, $sandbox:expr, $run:expr) => {{
+        let text = $run.snapshot($sandbox.path());
+        insta::with_settings!({
+            filters => $crate::support::SNAPSHOT_FILTERS.to_vec(),
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!($name, text);
+        });
+    }};
+}
+pub(crate) use assert_run_snapshot;

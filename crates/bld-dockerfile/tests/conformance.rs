@@ -1,5 +1,5 @@
-//! BuildKit's own parser and shell test data, read from `shared/conformance/buildkit` (found
-//! by walking up from this crate). Each test reports every failing case, not just the first,
+//! BuildKit's own parser and shell test data, read from `$BLD_CONFORMANCE_DIR/buildkit`, else
+//! `shared/conformance/buildkit` (found by walking up from this crate). Each test reports every failing case, not just the first,
 //! and is skipped (saying so) when the data is missing.
 
 use std::fs;
@@ -12,16 +12,19 @@ use bld_dockerfile::{ShellLex, parse};
 /// the external corpus still passes.
 fn buildkit_data() -> Option<PathBuf> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let found = manifest
-        .ancestors()
-        .map(|dir| dir.join("shared/conformance/buildkit"))
-        .find(|candidate| candidate.is_dir());
+    let found = match std::env::var_os("BLD_CONFORMANCE_DIR") {
+        Some(dir) => Some(PathBuf::from(dir).join("buildkit")).filter(|data| data.is_dir()),
+        None => manifest
+            .ancestors()
+            .map(|dir| dir.join("shared/conformance/buildkit"))
+            .find(|candidate| candidate.is_dir()),
+    };
     if found.is_none() {
         // Written to the stream itself, past the test harness's capture, so that it shows.
         let _ = std::io::Write::write_fmt(
             &mut std::io::stderr(),
             format_args!(
-                "skipped: no `shared/conformance/buildkit` above {} (the external corpus)\n",
+                "skipped: no `buildkit` in `$BLD_CONFORMANCE_DIR` or `shared/conformance/buildkit` above {} (the external corpus)\n",
                 manifest.display()
             ),
         );

@@ -47,7 +47,19 @@ pub fn write_layout(
     }
 
     let parent = dir.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(write_error(parent))?;
+    // Whatever fails below is at the destination: the error names it, not the staging path.
+    let at_destination = |error: OciError| match error {
+        OciError::Write { source, .. } => OciError::Destination {
+            path: dir.to_owned(),
+            source,
+        },
+        other => other,
+    };
+    let made = match fs::metadata(parent) {
+        Ok(meta) if !meta.is_dir() => Err(io::ErrorKind::NotADirectory.into()),
+        _ => fs::create_dir_all(parent),
+    };
+    made.map_err(write_error(parent)).map_err(at_destination)?;
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -59,7 +71,7 @@ pub fn write_layout(
     if result.is_err() {
         let _ = fs::remove_dir_all(&staging);
     }
-    result.map(|()| true)
+    result.map(|()| true).map_err(at_destination)
 }
 
 /// The layout's `index.json`: the one manifest, named `ref_name`.
@@ -141,7 +153,8 @@ fn write_staging(
     for digest in blobs {
         let target = blob_dir.join(digest.hex());
         let source = store.blob_path(digest);
-        let before = fs::metadata(&source).map_err(write_error(&source))?;
+        let before =
+            fs::metadata(&source).map_err(|_| bld_store::StoreError::MissingBlob(*digest))?;
         match fs::hard_link(&source, &target) {
             Ok(()) => file_digests.relinked(&source, digest, &before),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

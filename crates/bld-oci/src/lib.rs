@@ -57,6 +57,15 @@ pub enum OciError {
         #[source]
         source: std::io::Error,
     },
+    /// An OCI layout cannot be written where the user asked for it (`-o DIR`, `bld-out/`).
+    #[error("cannot write the image layout to `{path}`")]
+    Destination {
+        /// The layout's directory, as given.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A stored manifest or config is not what bld expects.
     #[error("image {digest}: {reason}")]
     BadImage {
@@ -84,7 +93,9 @@ pub enum OciError {
 impl Classify for OciError {
     fn kind(&self) -> ErrorKind {
         match self {
-            OciError::Source { .. } | OciError::BadArchive { .. } => ErrorKind::User,
+            OciError::Source { .. }
+            | OciError::BadArchive { .. }
+            | OciError::Destination { .. } => ErrorKind::User,
             _ => ErrorKind::Internal,
         }
     }

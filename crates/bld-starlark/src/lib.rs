@@ -90,16 +90,6 @@ impl FrontendError {
     }
 }
 
-impl From<bld_dockerfile_lower::LowerError> for FrontendError {
-    /// A Dockerfile error outside any target's analysis (`bld build .`).
-    fn from(error: bld_dockerfile_lower::LowerError) -> FrontendError {
-        FrontendError::Dockerfile {
-            error,
-            analysing: None,
-        }
-    }
-}
-
 impl Classify for FrontendError {
     fn kind(&self) -> ErrorKind {
         match self {

@@ -10,21 +10,20 @@ use bld_dockerfile::context::{ContextTree, DockerIgnore};
 use bld_dockerfile_lower::{DirectFiles, DockerfileBuild, lower_dockerfile};
 use bld_exec::{ActionOutput, ExecContext};
 use bld_graph::{Action, ActionGraph, ActionKind, Input};
-use bld_starlark::FrontendError;
 use bld_store::{FileDigests, Store};
 
 use super::{BuildArgs, Phases, source_date_epoch};
-use crate::UserError;
 use crate::progress::execute_with_log;
+use crate::{Failure, bail_internal};
 
-fn user(message: String) -> anyhow::Error {
-    UserError(message).into()
+fn user(message: String) -> Failure {
+    Failure::user(message)
 }
 
 /// The build context, when the command line asks for a Dockerfile build: any of `-f`, `-t`,
 /// `--target`, `--build-arg`, `--output` given, or one argument that is a directory with a
 /// `Dockerfile` and no `BUILD.star`.
-pub(super) fn context_argument(args: &BuildArgs) -> anyhow::Result<Option<PathBuf>> {
+pub(super) fn context_argument(args: &BuildArgs) -> Result<Option<PathBuf>, Failure> {
     let docker_flags = args.file.is_some()
         || !args.tag.is_empty()
         || args.target.is_some()
@@ -79,7 +78,7 @@ fn build_args(given: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn output_dir(text: &str) -> anyhow::Result<PathBuf> {
+fn output_dir(text: &str) -> Result<PathBuf, Failure> {
     if !text.contains('=') {
         return Ok(PathBuf::from(text));
     }
@@ -117,7 +116,7 @@ struct DockerfileSource {
 }
 
 /// Reads the Dockerfile (`-f`, else `Dockerfile` in the context) and the context.
-fn read_source(args: &BuildArgs, context: &Path) -> anyhow::Result<DockerfileSource> {
+fn read_source(args: &BuildArgs, context: &Path) -> Result<DockerfileSource, Failure> {
     let context = context
         .canonicalize()
         .map_err(|e| user(format!("build context `{}`: {e}", context.display())))?;
@@ -162,7 +161,7 @@ fn add_local_images(
     store: &Store,
     build: &mut DockerfileBuild,
     graph: &mut ActionGraph,
-) -> anyhow::Result<()> {
+) -> Result<(), Failure> {
     for name in from_names(&build.text) {
         let Ok(reference) = ImageReference::parse(&name) else {
             continue;
@@ -185,7 +184,7 @@ fn add_local_images(
 }
 
 /// Builds the Dockerfile in `context`, tags the image and prints the summary line.
-pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow::Result<()> {
+pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result<(), Failure> {
     let started = Instant::now();
     let mut phases = Phases {
         enabled: args.timings,
@@ -219,7 +218,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
     let mut graph = ActionGraph::new();
     let store = Store::open(store_root)?;
     add_local_images(&store, &mut build, &mut graph)?;
-    let image = lower_dockerfile(&build, &mut graph).map_err(FrontendError::from)?;
+    let image = lower_dockerfile(&build, &mut graph)?;
     phases.mark("lowering");
 
     let file_digests = FileDigests::load(&store);
@@ -237,7 +236,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> anyhow
         manifest, config, ..
     }) = report.outputs[image.index()]
     else {
-        anyhow::bail!("internal: the Dockerfile build produced no image");
+        bail_internal!("internal: the Dockerfile build produced no image");
     };
     keep_image(&store, &file_digests, &manifest, &tags, output.as_deref())?;
     phases.mark("outputs");
@@ -271,7 +270,7 @@ fn keep_image(
     manifest: &bld_core::Digest,
     tags: &[ImageReference],
     output: Option<&Path>,
-) -> anyhow::Result<()> {
+) -> Result<(), Failure> {
     {
         let _lock = store.lock_index()?;
         store.add_image(manifest)?;

@@ -8,8 +8,8 @@ use bld_oci::{ArchiveFormat, SavedImage, load_archive, save_archive};
 use bld_store::Store;
 use clap::{Args, ValueEnum};
 
-use super::{Named, find, local_images};
-use crate::UserError;
+use super::{LocalImage, Named, find, local_images};
+use crate::{Classified, Failure, FailureContext};
 
 /// The archive formats `bld save` writes.
 #[derive(Clone, Copy, ValueEnum)]
@@ -45,44 +45,12 @@ pub(crate) struct LoadArgs {
     quiet: bool,
 }
 
-/// `bld save`.
-pub(crate) fn save(args: SaveArgs, store: &Path) -> anyhow::Result<()> {
-    let store = Store::open(store)?;
-    let images = local_images(&store)?;
+/// The images `texts` name, as `docker save` takes them: `name:tag` (that tag), `name` (every
+/// tag of the repository), an IMAGE ID (no name); each image once, with every name it is given.
+fn images_to_save(images: &[LocalImage], texts: &[String]) -> Result<Vec<SavedImage>, Failure> {
     let mut saved: Vec<SavedImage> = Vec::new();
-    for text in &args.images {
-        // `name` without a tag means every tag of the repository, as with `docker save`.
-        let repository_tags: Vec<(&super::LocalImage, ImageReference)> =
-            match ImageReference::parse(text) {
-                Ok(reference) if !text.contains('@') && bld_core::split_tag(text).1.is_none() => {
-                    images
-                        .iter()
-                        .flat_map(|image| {
-                            image
-                                .tags
-                                .iter()
-                                .filter(|t| t.name == reference.name)
-                                .map(move |t| (image, t.clone()))
-                        })
-                        .collect()
-                }
-                _ => Vec::new(),
-            };
-        let picked: Vec<(&super::LocalImage, Option<ImageReference>)> =
-            if repository_tags.is_empty() {
-                let (image, named) = find(&images, text)?;
-                let name = match named {
-                    Named::Tag(reference) => Some(reference),
-                    Named::Id => None,
-                };
-                vec![(image, name)]
-            } else {
-                repository_tags
-                    .into_iter()
-                    .map(|(image, tag)| (image, Some(tag)))
-                    .collect()
-            };
-        for (image, name) in picked {
+    for text in texts {
+        for (image, name) in named_images(images, text)? {
             let entry = match saved.iter_mut().find(|s| s.manifest == image.manifest) {
                 Some(entry) => entry,
                 None => {
@@ -102,69 +70,141 @@ pub(crate) fn save(args: SaveArgs, store: &Path) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(saved)
+}
+
+/// The images one argument of `bld save` names, each with the name it is saved under.
+fn named_images<'a>(
+    images: &'a [LocalImage],
+    text: &str,
+) -> Result<Vec<(&'a LocalImage, Option<ImageReference>)>, Failure> {
+    // `name` without a tag means every tag of the repository, as with `docker save`.
+    let repository_tags: Vec<(&LocalImage, Option<ImageReference>)> =
+        match ImageReference::parse(text) {
+            Ok(reference) if !text.contains('@') && bld_core::split_tag(text).1.is_none() => images
+                .iter()
+                .flat_map(|image| {
+                    image
+                        .tags
+                        .iter()
+                        .filter(|t| t.name == reference.name)
+                        .map(move |t| (image, Some(t.clone())))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+    if !repository_tags.is_empty() {
+        return Ok(repository_tags);
+    }
+    let (image, named) = find(images, text)?;
+    let name = match named {
+        Named::Tag(reference) => Some(reference),
+        Named::Id => None,
+    };
+    Ok(vec![(image, name)])
+}
+
+/// Writes the archive to `path` (`-o`): beside it first, then renamed into place, so it is
+/// never half-written. What goes wrong with the path is the user's and names it.
+fn save_to_file(
+    store: &Store,
+    saved: &[SavedImage],
+    format: ArchiveFormat,
+    path: &Path,
+) -> Result<(), Failure> {
+    let cannot_write = || format!("cannot write `{}`", path.display());
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| Failure::user(format!("`{}` is not a file name", path.display())))?;
+    if path.is_dir() {
+        return Err(Failure::user(format!(
+            "{}: it is a directory; give a file name",
+            cannot_write()
+        )));
+    }
+    let temp = path.with_file_name(format!(
+        ".{}.bld-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = (|| -> Result<(), Failure> {
+        let file = std::fs::File::create(&temp)
+            .user_error()
+            .with_context(cannot_write)?;
+        let mut out = std::io::BufWriter::new(file);
+        save_archive(store, saved, format, &mut out)?;
+        out.flush().user_error().with_context(cannot_write)?;
+        std::fs::rename(&temp, path)
+            .user_error()
+            .with_context(cannot_write)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}
+
+/// Writes the archive to stdout, which must not be a terminal.
+fn save_to_stdout(
+    store: &Store,
+    saved: &[SavedImage],
+    format: ArchiveFormat,
+) -> Result<(), Failure> {
+    let stdout = std::io::stdout();
+    if stdout.is_terminal() {
+        return Err(Failure::user(
+            "refusing to write an image archive to a terminal: give `-o FILE` or redirect stdout",
+        ));
+    }
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    save_archive(store, saved, format, &mut out)?;
+    out.flush()
+        .internal_fault()
+        .with_context(|| "cannot write the archive to stdout")
+}
+
+/// `bld save`.
+pub(crate) fn save(args: SaveArgs, store: &Path) -> Result<(), Failure> {
+    let store = Store::open(store)?;
+    let images = local_images(&store)?;
+    let saved = images_to_save(&images, &args.images)?;
     let format = match args.format {
         SaveFormat::Docker => ArchiveFormat::Docker,
         SaveFormat::Oci => ArchiveFormat::Oci,
     };
     match &args.output {
-        Some(path) => {
-            // Written beside the destination and renamed into place: never half-written.
-            let file_name = path
-                .file_name()
-                .ok_or_else(|| UserError(format!("`{}` is not a file name", path.display())))?;
-            let temp = path.with_file_name(format!(
-                ".{}.bld-{}",
-                file_name.to_string_lossy(),
-                std::process::id()
-            ));
-            let written = (|| -> anyhow::Result<()> {
-                let mut out =
-                    std::io::BufWriter::new(std::fs::File::create(&temp).map_err(|e| {
-                        UserError(format!("cannot write `{}`: {e}", path.display()))
-                    })?);
-                save_archive(&store, &saved, format, &mut out)?;
-                out.flush()?;
-                std::fs::rename(&temp, path)?;
-                Ok(())
-            })();
-            if written.is_err() {
-                let _ = std::fs::remove_file(&temp);
-            }
-            written
-        }
-        None => {
-            let stdout = std::io::stdout();
-            if stdout.is_terminal() {
-                return Err(UserError(
-                    "refusing to write an image archive to a terminal: give `-o FILE` or redirect stdout".into(),
-                )
-                .into());
-            }
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            save_archive(&store, &saved, format, &mut out)?;
-            out.flush()?;
-            Ok(())
-        }
+        Some(path) => save_to_file(&store, &saved, format, path),
+        None => save_to_stdout(&store, &saved, format),
     }
 }
 
-/// `bld load`.
-pub(crate) fn load(args: LoadArgs, store: &Path) -> anyhow::Result<()> {
-    let store = Store::open(store)?;
-    let mut input: Box<dyn Read> = match &args.input {
-        Some(path) => Box::new(std::io::BufReader::new(
-            std::fs::File::open(path)
-                .map_err(|e| UserError(format!("cannot read `{}`: {e}", path.display())))?,
-        )),
-        None => {
-            if std::io::stdin().is_terminal() {
-                return Err(
-                    UserError("no archive on stdin: give `-i FILE` or pipe one in".into()).into(),
-                );
-            }
-            Box::new(std::io::stdin().lock())
+/// The archive `bld load` reads: `-i FILE`, else stdin (which must not be a terminal).
+fn load_input(input: Option<&Path>) -> Result<Box<dyn Read>, Failure> {
+    let Some(path) = input else {
+        if std::io::stdin().is_terminal() {
+            return Err(Failure::user(
+                "no archive on stdin: give `-i FILE` or pipe one in",
+            ));
         }
+        return Ok(Box::new(std::io::stdin().lock()));
     };
+    let cannot_read = || format!("cannot read `{}`", path.display());
+    if path.is_dir() {
+        return Err(Failure::user(format!(
+            "{}: it is a directory, not an archive",
+            cannot_read()
+        )));
+    }
+    let file = std::fs::File::open(path)
+        .user_error()
+        .with_context(cannot_read)?;
+    Ok(Box::new(std::io::BufReader::new(file)))
+}
+
+/// `bld load`.
+pub(crate) fn load(args: LoadArgs, store: &Path) -> Result<(), Failure> {
+    let store = Store::open(store)?;
+    let mut input = load_input(args.input.as_deref())?;
     let loaded = load_archive(&store, &mut input)?;
     // Names are checked before anything is recorded.
     let mut named = Vec::with_capacity(loaded.len());
@@ -172,7 +212,7 @@ pub(crate) fn load(args: LoadArgs, store: &Path) -> anyhow::Result<()> {
         let mut references = Vec::new();
         for name in &image.names {
             let reference = ImageReference::parse_tag(name)
-                .map_err(|e| UserError(format!("the archive names an image badly: {e}")))?;
+                .map_err(|e| Failure::user(format!("the archive names an image badly: {e}")))?;
             references.push(reference);
         }
         named.push((image, references));

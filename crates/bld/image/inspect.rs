@@ -8,7 +8,7 @@ use super::{
     LocalImage, created_at, created_since, ellipsis, find, human_size, local_images,
     print_formatted, print_table,
 };
-use crate::UserError;
+use crate::{Classified, Failure};
 
 /// Arguments of `bld image inspect`.
 #[derive(Args)]
@@ -33,8 +33,9 @@ pub(crate) struct HistoryArgs {
     /// Print only the IMAGE column.
     #[arg(long, short)]
     quiet: bool,
-    /// `json`: one JSON object per entry, one per line; or a template such as
-    /// `{{.CreatedBy}}`.
+    /// `json`: one JSON object per entry, one per line; a template such as
+    /// `{{.CreatedBy}}`; or `table` and a template, with a header row
+    /// (`table {{.ID}}\t{{.CreatedBy}}`).
     #[arg(long, value_name = "FORMAT")]
     format: Option<String>,
 }
@@ -44,7 +45,7 @@ fn inspect_object(
     store: &Store,
     image: &LocalImage,
     images: &[LocalImage],
-) -> anyhow::Result<Value> {
+) -> Result<Value, Failure> {
     let config = image
         .config
         .get("config")
@@ -120,7 +121,7 @@ fn inspect_object(
 }
 
 /// `bld image inspect`: every image found is printed; then each one not found is an error.
-pub(crate) fn inspect(args: InspectArgs, store: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn inspect(args: InspectArgs, store: &std::path::Path) -> Result<(), Failure> {
     let store = Store::open(store)?;
     let images = local_images(&store)?;
     let mut objects = Vec::new();
@@ -128,25 +129,36 @@ pub(crate) fn inspect(args: InspectArgs, store: &std::path::Path) -> anyhow::Res
     for text in &args.images {
         match find(&images, text) {
             Ok((image, _)) => objects.push(inspect_object(&store, image, &images)?),
-            Err(e) => missing.push(format!("{e:#}")),
+            Err(e) => missing.push(e),
         }
     }
     match &args.format {
-        Some(format) => print_formatted(&objects, format)?,
+        Some(format) => {
+            print_formatted(&objects, format, None)?;
+        }
         None if !objects.is_empty() || missing.is_empty() => {
-            println!("{}", serde_json::to_string_pretty(&objects)?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&objects).internal_fault()?
+            );
         }
         None => {}
     }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(UserError(missing.join("; ")).into())
-    }
+    Failure::all(missing, "; ")
 }
 
+/// Docker's column titles for `bld history --format 'table …'`.
+const HEADERS: &[(&str, &str)] = &[
+    ("Comment", "COMMENT"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedBy", "CREATED BY"),
+    ("CreatedSince", "CREATED"),
+    ("ID", "IMAGE"),
+    ("Size", "SIZE"),
+];
+
 /// `bld image history`: newest entry first.
-pub(crate) fn history(args: HistoryArgs, store: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn history(args: HistoryArgs, store: &std::path::Path) -> Result<(), Failure> {
     let store = Store::open(store)?;
     let images = local_images(&store)?;
     let (image, _) = find(&images, &args.image)?;
@@ -196,8 +208,10 @@ pub(crate) fn history(args: HistoryArgs, store: &std::path::Path) -> anyhow::Res
         }
         return Ok(());
     }
-    if let Some(format) = &args.format {
-        return print_formatted(&objects, format);
+    if let Some(format) = &args.format
+        && print_formatted(&objects, format, Some(HEADERS))?
+    {
+        return Ok(());
     }
     let mut table = vec![
         ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]

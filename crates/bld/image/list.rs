@@ -4,6 +4,8 @@ use bld_store::Store;
 use clap::Args;
 use serde_json::json;
 
+use crate::Failure;
+
 use super::{
     LocalImage, created_at, created_since, human_size, local_images, print_formatted, print_table,
 };
@@ -27,8 +29,9 @@ pub(crate) struct ImagesArgs {
     /// Print only image IDs.
     #[arg(long, short)]
     quiet: bool,
-    /// `json`: one JSON object per image and tag, one per line; or a template such as
-    /// `{{.Repository}}:{{.Tag}}`.
+    /// `json`: one JSON object per image and tag, one per line; a template such as
+    /// `{{.Repository}}:{{.Tag}}`; or `table` and a template, with a header row
+    /// (`table {{.Repository}}\t{{.Tag}}`).
     #[arg(long, value_name = "FORMAT")]
     format: Option<String>,
 }
@@ -59,12 +62,29 @@ fn reference_matches(filter: &str, repository: &str, tag: &str) -> bool {
         && tag_pattern.is_none_or(|t| glob_matches(t, tag))
 }
 
-/// `bld images`.
-pub(crate) fn images(args: ImagesArgs, store: &std::path::Path) -> anyhow::Result<()> {
-    let store = Store::open(store)?;
-    let images = local_images(&store)?;
-    let mut rows: Vec<(&LocalImage, String, String)> = Vec::new();
-    for image in &images {
+/// Docker's column titles for `bld images --format 'table …'`.
+const HEADERS: &[(&str, &str)] = &[
+    ("Containers", "CONTAINERS"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedSince", "CREATED"),
+    ("Digest", "DIGEST"),
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("SharedSize", "SHARED SIZE"),
+    ("Size", "SIZE"),
+    ("Tag", "TAG"),
+    ("UniqueSize", "UNIQUE SIZE"),
+    ("VirtualSize", "VIRTUAL SIZE"),
+];
+
+/// The rows `bld images` lists: each image once per tag (`<none>` for an untagged one that
+/// is shown), as `(image, repository, tag)`.
+fn listed<'a>(
+    args: &ImagesArgs,
+    images: &'a [LocalImage],
+) -> Vec<(&'a LocalImage, String, String)> {
+    let mut rows = Vec::new();
+    for image in images {
         if image.tags.is_empty() {
             let built_on = images.iter().any(|other| other.is_built_on(image));
             if args.reference.is_none() && (args.all || !built_on) {
@@ -84,27 +104,23 @@ pub(crate) fn images(args: ImagesArgs, store: &std::path::Path) -> anyhow::Resul
             }
         }
     }
-    let id_of = |image: &LocalImage| {
-        if args.no_trunc {
-            image.id.to_string()
-        } else {
-            image.short_id()
-        }
-    };
-    if args.quiet {
-        for (image, _, _) in &rows {
-            println!("{}", id_of(image));
-        }
-        return Ok(());
-    }
+    rows
+}
+
+/// The object `docker images --format json` prints for each row; a damaged image is
+/// reported and left out.
+fn row_objects(
+    store: &Store,
+    rows: &[(&LocalImage, String, String)],
+    id_of: &dyn Fn(&LocalImage) -> String,
+) -> Vec<serde_json::Value> {
     let mut objects = Vec::with_capacity(rows.len());
-    for (image, repository, tag) in &rows {
-        // A damaged image is reported and left out; the others are listed.
-        let size = match image.size(&store) {
+    for (image, repository, tag) in rows {
+        let size = match image.size(store) {
             Ok(size) => human_size(size),
             Err(e) => {
                 eprintln!(
-                    "warning: skipping {repository}:{tag} ({}): {e:#}",
+                    "warning: skipping {repository}:{tag} ({}): {e}",
                     image.short_id()
                 );
                 continue;
@@ -124,26 +140,54 @@ pub(crate) fn images(args: ImagesArgs, store: &std::path::Path) -> anyhow::Resul
             "VirtualSize": size,
         }));
     }
-    match args.format.as_deref() {
-        Some(format) => print_formatted(&objects, format)?,
-        None => {
-            let mut header = vec!["REPOSITORY", "TAG"];
-            if args.digests {
-                header.push("DIGEST");
-            }
-            header.extend(["IMAGE ID", "CREATED", "SIZE"]);
-            let mut table = vec![header.into_iter().map(str::to_owned).collect::<Vec<_>>()];
-            for object in &objects {
-                let field = |key: &str| object[key].as_str().unwrap_or_default().to_owned();
-                let mut row = vec![field("Repository"), field("Tag")];
-                if args.digests {
-                    row.push(field("Digest"));
-                }
-                row.extend([field("ID"), field("CreatedSince"), field("Size")]);
-                table.push(row);
-            }
-            print_table(&table);
+    objects
+}
+
+/// The default table: `REPOSITORY  TAG  [DIGEST]  IMAGE ID  CREATED  SIZE`.
+fn print_default_table(objects: &[serde_json::Value], digests: bool) {
+    let mut header = vec!["REPOSITORY", "TAG"];
+    if digests {
+        header.push("DIGEST");
+    }
+    header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+    let mut table = vec![header.into_iter().map(str::to_owned).collect::<Vec<_>>()];
+    for object in objects {
+        let field = |key: &str| object[key].as_str().unwrap_or_default().to_owned();
+        let mut row = vec![field("Repository"), field("Tag")];
+        if digests {
+            row.push(field("Digest"));
         }
+        row.extend([field("ID"), field("CreatedSince"), field("Size")]);
+        table.push(row);
+    }
+    print_table(&table);
+}
+
+/// `bld images`.
+pub(crate) fn images(args: ImagesArgs, store: &std::path::Path) -> Result<(), Failure> {
+    let store = Store::open(store)?;
+    let images = local_images(&store)?;
+    let rows = listed(&args, &images);
+    let id_of = |image: &LocalImage| {
+        if args.no_trunc {
+            image.id.to_string()
+        } else {
+            image.short_id()
+        }
+    };
+    if args.quiet {
+        for (image, _, _) in &rows {
+            println!("{}", id_of(image));
+        }
+        return Ok(());
+    }
+    let objects = row_objects(&store, &rows, &id_of);
+    let formatted = match args.format.as_deref() {
+        Some(format) => print_formatted(&objects, format, Some(HEADERS))?,
+        None => false,
+    };
+    if !formatted {
+        print_default_table(&objects, args.digests);
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use bld_store::Store;
 use clap::Args;
 
 use super::{LocalImage, Named, find, human_size, local_images};
-use crate::UserError;
+use crate::Failure;
 
 /// Arguments of `bld tag`.
 #[derive(Args)]
@@ -45,7 +45,7 @@ pub(crate) struct PruneArgs {
 pub(crate) struct GcArgs {}
 
 /// `bld tag SOURCE TARGET`.
-pub(crate) fn tag(args: TagArgs, store: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn tag(args: TagArgs, store: &std::path::Path) -> Result<(), Failure> {
     let store = Store::open(store)?;
     let target = ImageReference::parse_tag(&args.target)?;
     let _lock = store.lock_index()?;
@@ -57,7 +57,7 @@ pub(crate) fn tag(args: TagArgs, store: &std::path::Path) -> anyhow::Result<()> 
 
 /// Removes the image at `index` from the store's records (its tags already gone), then the
 /// untagged images it was built on that nothing else is built on. Prints `Deleted:` lines.
-fn delete(store: &Store, images: &mut Vec<LocalImage>, index: usize) -> anyhow::Result<()> {
+fn delete(store: &Store, images: &mut Vec<LocalImage>, index: usize) -> Result<(), Failure> {
     let image = images.remove(index);
     store.remove_image(&image.manifest)?;
     println!("Deleted: {}", image.id);
@@ -85,7 +85,7 @@ fn remove_one(
     images: &mut Vec<LocalImage>,
     text: &str,
     force: bool,
-) -> anyhow::Result<()> {
+) -> Result<(), Failure> {
     let (image, named) = match find(images, text) {
         Ok(found) => found,
         Err(e) => {
@@ -119,20 +119,18 @@ fn remove_one(
         Named::Id => {
             let image = &images[index];
             if children {
-                return Err(UserError(format!(
+                return Err(Failure::user(format!(
                     "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
                     image.short_id()
-                ))
-                .into());
+                )));
             }
             if image.tags.len() > 1 && !force {
                 let names: Vec<String> = image.tags.iter().map(|t| t.familiar()).collect();
-                return Err(UserError(format!(
+                return Err(Failure::user(format!(
                     "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories: {}",
                     image.short_id(),
                     names.join(", ")
-                ))
-                .into());
+                )));
             }
             for reference in std::mem::take(&mut images[index].tags) {
                 store.remove_tag(&reference.to_string())?;
@@ -145,25 +143,21 @@ fn remove_one(
 }
 
 /// `bld rmi`: each argument in turn; the ones that fail are reported and make the exit code 1.
-pub(crate) fn rmi(args: RmiArgs, store: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn rmi(args: RmiArgs, store: &std::path::Path) -> Result<(), Failure> {
     let store = Store::open(store)?;
     let _lock = store.lock_index()?;
     let mut images = local_images(&store)?;
     let mut failures = Vec::new();
     for text in &args.images {
         if let Err(e) = remove_one(&store, &mut images, text, args.force) {
-            failures.push(format!("{e:#}"));
+            failures.push(e);
         }
     }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(UserError(failures.join("\nerror: ")).into())
-    }
+    Failure::all(failures, "\nerror: ")
 }
 
 /// Frees the blobs no kept image refers to, with the store to ourselves; returns bytes freed.
-fn collect_garbage(store: &Store) -> anyhow::Result<bld_store::GcReport> {
+fn collect_garbage(store: &Store) -> Result<bld_store::GcReport, Failure> {
     store.lock_exclusive(&|| {
         eprintln!("waiting for the other bld processes using the store to finish…");
     })?;
@@ -175,7 +169,7 @@ fn collect_garbage(store: &Store) -> anyhow::Result<bld_store::GcReport> {
 
 /// `bld image prune`: untagged images nothing is built on (with `--all`, every image), then
 /// the blobs nothing refers to any more.
-pub(crate) fn prune(args: PruneArgs, store: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn prune(args: PruneArgs, store: &std::path::Path) -> Result<(), Failure> {
     let _ = args.force;
     let store = Store::open(store)?;
     {
@@ -210,7 +204,7 @@ pub(crate) fn prune(args: PruneArgs, store: &std::path::Path) -> anyhow::Result<
 }
 
 /// `bld gc`: frees the blobs, unpacked layers and cache entries no kept image refers to.
-pub(crate) fn gc(_args: GcArgs, store: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn gc(_args: GcArgs, store: &std::path::Path) -> Result<(), Failure> {
     let store = Store::open(store)?;
     let report = collect_garbage(&store)?;
     println!(

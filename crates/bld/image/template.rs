@@ -1,9 +1,23 @@
 //! `--format` templates in the style of Go's text/template, as Docker's commands take them:
 //! `{{.Config.Env}}`, `{{json .Config}}`, `{{index .Config.Labels "k"}}`,
-//! `{{range .RootFS.Layers}}{{println .}}{{end}}`, `{{if .Config.User}}…{{else}}…{{end}}`,
-//! `{{join .RepoTags ", "}}`, `{{upper .Os}}`, `{{lower …}}`, `{{len …}}`; `{{-`/`-}}` trim
-//! spaces; `\t` and `\n` in the text are a tab and a newline. Values print as Go prints them
-//! (`[a b]`, `map[k:v]`).
+//! `{{range .RootFS.Layers}}{{println .}}{{end}}`,
+//! `{{range $k, $v := .Config.Labels}}{{$k}}={{$v}} {{end}}`, `{{$id := .Id}}`,
+//! `{{if .Config.User}}…{{else}}…{{end}}`, `{{printf "%-12.12s" .Id}}`, pipelines
+//! (`{{.Os | upper}}`) and parentheses (`{{json (index .Config.Labels "k")}}`); Go's `print`,
+//! `println`, `printf`, `len`, `index`, `eq`, `ne`, `not`, `and`, `or` and Docker's `json`,
+//! `join`, `split`, `upper`, `lower`, `title`, `pad`, `truncate`. `{{-`/`-}}` trim spaces;
+//! `\t` and `\n` in the text are a tab and a newline. Values print as Go prints them
+//! (`[a b]`, `map[k:v]`, maps in key order). A `table` format (`table {{.ID}}\t{{.Tag}}`) is
+//! [`Table`]: a header row, then columns aligned as Docker's tabwriter aligns them.
+//!
+//! Why not the `gtmpl` crate (Go's text/template in Rust): tried on Docker's own formats, it
+//! prints lists and maps in Rust's debug form (`[String("A=1")]` for `{{.Config.Env}}`),
+//! ranges over a map in hash order (a different order from run to run), and its `%q` does
+//! not quote; this subset prints what Docker prints.
+
+mod render;
+#[cfg(test)]
+mod tests;
 
 use serde_json::Value;
 
@@ -16,20 +30,38 @@ enum Node {
     Text(String),
     /// `{{pipeline}}`: prints the value.
     Print(Expr),
-    /// `{{range expr}}body{{else}}otherwise{{end}}`.
-    Range(Expr, Vec<Node>, Vec<Node>),
+    /// `{{$name := pipeline}}`: a variable, until the end of the enclosing block.
+    Declare(String, Expr),
+    /// `{{range [$k, $v :=] expr}}body{{else}}otherwise{{end}}`.
+    Range(Range),
     /// `{{if expr}}then{{else}}otherwise{{end}}`.
     If(Expr, Vec<Node>, Vec<Node>),
+}
+
+struct Range {
+    /// `$v` (each element) or `$k, $v` (its key or index, and the element).
+    variables: Vec<String>,
+    items: Expr,
+    body: Vec<Node>,
+    otherwise: Vec<Node>,
 }
 
 enum Expr {
     /// `.A.B` (`.` alone: the current value).
     Path(Vec<String>),
-    /// `"text"`.
-    Literal(String),
-    /// `name arg...`.
+    /// `$name.A.B` (`$` alone: the value the template was given).
+    Variable(String, Vec<String>),
+    /// `"text"`, `12`, `true`.
+    Literal(Value),
+    /// `name arg...` (and `arg | name arg...`, the piped value last).
     Call(String, Vec<Expr>),
 }
+
+/// The functions a template may call.
+const FUNCTIONS: &[&str] = &[
+    "and", "eq", "index", "join", "json", "len", "lower", "ne", "not", "or", "pad", "print",
+    "printf", "println", "split", "title", "truncate", "upper",
+];
 
 enum Token {
     Text(String),
@@ -67,7 +99,10 @@ fn tokenize(source: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
+/// One word of an action: a quoted string (kept with its opening quote), a parenthesized
+/// pipeline (kept with its parentheses), `|`, or a run of other characters.
 fn words(action: &str) -> Result<Vec<String>, String> {
+    let unterminated = || format!("unterminated string in `{{{{{action}}}}}`");
     let mut words = Vec::new();
     let mut chars = action.chars().peekable();
     while let Some(&c) = chars.peek() {
@@ -83,17 +118,40 @@ fn words(action: &str) -> Result<Vec<String>, String> {
                         Some('n') => word.push('\n'),
                         Some('t') => word.push('\t'),
                         Some(other) => word.push(other),
-                        None => return Err(format!("unterminated string in `{{{{{action}}}}}`")),
+                        None => return Err(unterminated()),
                     },
                     Some(other) => word.push(other),
-                    None => return Err(format!("unterminated string in `{{{{{action}}}}}`")),
+                    None => return Err(unterminated()),
                 }
             }
             words.push(word);
+        } else if c == '(' {
+            let mut depth = 0;
+            let mut word = String::new();
+            let mut quoted = false;
+            for c in chars.by_ref() {
+                word.push(c);
+                match c {
+                    '"' => quoted = !quoted,
+                    '(' if !quoted => depth += 1,
+                    ')' if !quoted => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    break;
+                }
+            }
+            if depth != 0 {
+                return Err(format!("unclosed `(` in `{{{{{action}}}}}`"));
+            }
+            words.push(word);
+        } else if c == '|' {
+            chars.next();
+            words.push("|".to_owned());
         } else {
             let mut word = String::new();
             while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
+                if c.is_whitespace() || c == '|' || c == '(' {
                     break;
                 }
                 word.push(c);
@@ -105,29 +163,48 @@ fn words(action: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
+/// `.A.B` or `$x.A.B` split at the dots after the first.
+fn fields(path: &str) -> Vec<String> {
+    path.split('.')
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn operand(word: &str) -> Result<Expr, String> {
     if let Some(text) = word.strip_prefix('"') {
-        return Ok(Expr::Literal(text.to_owned()));
+        return Ok(Expr::Literal(Value::String(text.to_owned())));
     }
-    if word == "." {
-        return Ok(Expr::Path(Vec::new()));
+    if let Some(inner) = word.strip_prefix('(').and_then(|w| w.strip_suffix(')')) {
+        return pipeline(inner);
+    }
+    if let Some(variable) = word.strip_prefix('$') {
+        let (name, path) = variable.split_once('.').unwrap_or((variable, ""));
+        return Ok(Expr::Variable(format!("${name}"), fields(path)));
+    }
+    match word {
+        "." => return Ok(Expr::Path(Vec::new())),
+        "true" | "false" => return Ok(Expr::Literal(Value::Bool(word == "true"))),
+        _ => {}
+    }
+    if let Ok(number) = word.parse::<i64>() {
+        return Ok(Expr::Literal(Value::from(number)));
     }
     match word.strip_prefix('.') {
-        Some(path) if !path.is_empty() => {
-            Ok(Expr::Path(path.split('.').map(str::to_owned).collect()))
-        }
-        _ => Err(format!("expected `.Field` or a \"string\", found `{word}`")),
+        Some(path) if !path.is_empty() => Ok(Expr::Path(fields(path))),
+        _ => Err(format!(
+            "expected `.Field`, `$variable`, a \"string\" or a number, found `{word}`"
+        )),
     }
 }
 
-const FUNCTIONS: &[&str] = &["json", "join", "index", "upper", "lower", "len", "println"];
-
-fn expression(action: &str) -> Result<Expr, String> {
-    let words = words(action)?;
+/// One command of a pipeline: a value alone, or a function and its arguments.
+fn command(words: &[String], action: &str) -> Result<Expr, String> {
     let Some((first, args)) = words.split_first() else {
-        return Err("empty action `{{}}`".to_owned());
+        return Err(format!("empty command in `{{{{{action}}}}}`"));
     };
-    if first.starts_with(['.', '"']) {
+    if !first.starts_with(|c: char| c.is_ascii_alphabetic()) || first == "true" || first == "false"
+    {
         if !args.is_empty() {
             return Err(format!("`{action}`: a value cannot take arguments"));
         }
@@ -143,214 +220,119 @@ fn expression(action: &str) -> Result<Expr, String> {
     Ok(Expr::Call(first.clone(), args))
 }
 
+/// `command | command ...`: each command after the first gets the value before it as its
+/// last argument.
+fn pipeline(action: &str) -> Result<Expr, String> {
+    let words = words(action)?;
+    if words.is_empty() {
+        return Err("empty action `{{}}`".to_owned());
+    }
+    let mut stages = words.split(|w| w == "|");
+    let first = stages.next().unwrap_or_default();
+    let mut value = command(first, action)?;
+    for stage in stages {
+        match command(stage, action)? {
+            Expr::Call(name, mut args) => {
+                args.push(value);
+                value = Expr::Call(name, args);
+            }
+            _ => return Err(format!("`{action}`: only a function can follow `|`")),
+        }
+    }
+    Ok(value)
+}
+
+/// `$a, $b := rest` as the names and the rest, when `text` declares variables.
+fn declaration(text: &str) -> Result<Option<(Vec<String>, &str)>, String> {
+    let Some((names, rest)) = text.split_once(":=") else {
+        return Ok(None);
+    };
+    if !names.trim_start().starts_with('$') {
+        return Ok(None);
+    }
+    let names: Vec<String> = names.split(',').map(|n| n.trim().to_owned()).collect();
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.len() < 2 || !n.starts_with('$') || n[1..].contains(['$', '.', ' ']))
+    {
+        return Err(format!("`{text}`: `{bad}` is not a variable name"));
+    }
+    Ok(Some((names, rest)))
+}
+
+type Tokens = std::iter::Peekable<std::vec::IntoIter<Token>>;
+
+/// The body of `{{range …}}`/`{{if …}}` up to its `{{end}}`, and its `{{else}}` part.
+fn block_bodies(tokens: &mut Tokens, action: &str) -> Result<(Vec<Node>, Vec<Node>), String> {
+    let no_end = || format!("`{{{{{action}}}}}` has no `{{{{end}}}}`");
+    let (body, stop) = parse_nodes(tokens)?;
+    let otherwise = match stop.as_deref() {
+        Some("else") => match parse_nodes(tokens)? {
+            (otherwise, Some(end)) if end == "end" => otherwise,
+            _ => return Err(no_end()),
+        },
+        Some(_) => Vec::new(),
+        None => return Err(no_end()),
+    };
+    Ok((body, otherwise))
+}
+
+/// `{{range …}}` (its header after `range `), up to its `{{end}}`.
+fn range_node(header: &str, tokens: &mut Tokens, action: &str) -> Result<Node, String> {
+    let (variables, items) = match declaration(header)? {
+        Some((names, _)) if names.len() > 2 => {
+            return Err(format!(
+                "`{{{{{action}}}}}`: range declares one or two variables"
+            ));
+        }
+        Some((names, rest)) => (names, pipeline(rest)?),
+        None => (Vec::new(), pipeline(header)?),
+    };
+    let (body, otherwise) = block_bodies(tokens, action)?;
+    Ok(Node::Range(Range {
+        variables,
+        items,
+        body,
+        otherwise,
+    }))
+}
+
 /// Parses nodes until `{{end}}`/`{{else}}` (returned as the stop word) or the end.
-fn parse_nodes(
-    tokens: &mut std::iter::Peekable<std::vec::IntoIter<Token>>,
-) -> Result<(Vec<Node>, Option<String>), String> {
+fn parse_nodes(tokens: &mut Tokens) -> Result<(Vec<Node>, Option<String>), String> {
     let mut nodes = Vec::new();
     while let Some(token) = tokens.next() {
-        match token {
+        let action = match token {
             Token::Text(text) => {
                 if !text.is_empty() {
                     nodes.push(Node::Text(text.replace("\\t", "\t").replace("\\n", "\n")));
                 }
+                continue;
             }
-            Token::Action(action) => {
-                if action == "end" || action == "else" {
-                    return Ok((nodes, Some(action)));
-                }
-                let block = ["range ", "if "]
-                    .into_iter()
-                    .find(|keyword| action.starts_with(keyword));
-                let Some(keyword) = block else {
-                    nodes.push(Node::Print(expression(&action)?));
-                    continue;
-                };
-                let condition = expression(&action[keyword.len()..])?;
-                let (body, stop) = parse_nodes(tokens)?;
-                let otherwise = match stop.as_deref() {
-                    Some("else") => match parse_nodes(tokens)? {
-                        (otherwise, Some(end)) if end == "end" => otherwise,
-                        _ => return Err(format!("`{{{{{action}}}}}` has no `{{{{end}}}}`")),
-                    },
-                    Some(_) => Vec::new(),
-                    None => return Err(format!("`{{{{{action}}}}}` has no `{{{{end}}}}`")),
-                };
-                nodes.push(if keyword == "if " {
-                    Node::If(condition, body, otherwise)
-                } else {
-                    Node::Range(condition, body, otherwise)
-                });
-            }
+            Token::Action(action) => action,
+        };
+        if action == "end" || action == "else" {
+            return Ok((nodes, Some(action)));
+        }
+        if let Some(header) = action.strip_prefix("range ") {
+            nodes.push(range_node(header, tokens, &action)?);
+        } else if let Some(condition) = action.strip_prefix("if ") {
+            let condition = pipeline(condition)?;
+            let (then, otherwise) = block_bodies(tokens, &action)?;
+            nodes.push(Node::If(condition, then, otherwise));
+        } else if let Some((names, rest)) = declaration(&action)? {
+            let [name] = <[String; 1]>::try_from(names)
+                .map_err(|_| format!("`{{{{{action}}}}}` declares more than one variable"))?;
+            nodes.push(Node::Declare(name, pipeline(rest)?));
+        } else {
+            nodes.push(Node::Print(pipeline(&action)?));
         }
     }
     Ok((nodes, None))
 }
 
-/// Go's `%v` of a decoded JSON value.
-fn go_text(value: &Value) -> String {
-    match value {
-        Value::Null => "<nil>".to_owned(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(go_text).collect::<Vec<_>>().join(" ")
-        ),
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            format!(
-                "map[{}]",
-                entries
-                    .iter()
-                    .map(|(k, v)| format!("{k}:{}", go_text(v)))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
-        }
-        other => other.to_string(),
-    }
-}
-
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
-
-fn evaluate(expr: &Expr, dot: &Value) -> Result<Value, String> {
-    match expr {
-        Expr::Literal(text) => Ok(Value::String(text.clone())),
-        Expr::Path(path) => {
-            let mut value = dot;
-            for field in path {
-                value = match value {
-                    Value::Object(map) => map.get(field).unwrap_or(&Value::Null),
-                    Value::Null => &Value::Null,
-                    _ => {
-                        return Err(format!(
-                            "`.{}`: `{field}` is not a field here",
-                            path.join(".")
-                        ));
-                    }
-                };
-            }
-            Ok(value.clone())
-        }
-        Expr::Call(name, args) => {
-            let args = args
-                .iter()
-                .map(|a| evaluate(a, dot))
-                .collect::<Result<Vec<_>, _>>()?;
-            let arity = |n: usize| {
-                if args.len() == n {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "`{name}` takes {n} argument(s), got {}",
-                        args.len()
-                    ))
-                }
-            };
-            match name.as_str() {
-                "json" => {
-                    arity(1)?;
-                    Ok(Value::String(args[0].to_string()))
-                }
-                "join" => {
-                    arity(2)?;
-                    let items = args[0].as_array().cloned().unwrap_or_default();
-                    let text: Vec<String> = items.iter().map(go_text).collect();
-                    Ok(Value::String(text.join(&go_text(&args[1]))))
-                }
-                "index" => {
-                    arity(2)?;
-                    Ok(match (&args[0], &args[1]) {
-                        (Value::Object(map), key) => {
-                            map.get(&go_text(key)).cloned().unwrap_or(Value::Null)
-                        }
-                        (Value::Array(items), Value::String(i)) => i
-                            .parse::<usize>()
-                            .ok()
-                            .and_then(|i| items.get(i).cloned())
-                            .unwrap_or(Value::Null),
-                        _ => Value::Null,
-                    })
-                }
-                "upper" | "lower" => {
-                    arity(1)?;
-                    let text = go_text(&args[0]);
-                    Ok(Value::String(if name == "upper" {
-                        text.to_uppercase()
-                    } else {
-                        text.to_lowercase()
-                    }))
-                }
-                "len" => {
-                    arity(1)?;
-                    Ok(Value::from(match &args[0] {
-                        Value::Array(a) => a.len(),
-                        Value::Object(o) => o.len(),
-                        Value::String(s) => s.len(),
-                        _ => 0,
-                    }))
-                }
-                "println" => Ok(Value::String(format!(
-                    "{}\n",
-                    args.iter().map(go_text).collect::<Vec<_>>().join(" ")
-                ))),
-                _ => Err(format!("unknown function `{name}`")),
-            }
-        }
-    }
-}
-
-fn render_nodes(nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), String> {
-    for node in nodes {
-        match node {
-            Node::Text(text) => out.push_str(text),
-            Node::Print(expr) => match (expr, evaluate(expr, dot)?) {
-                (Expr::Path(_), Value::Null) if dot.is_object() => out.push_str("<no value>"),
-                (_, value) => out.push_str(&go_text(&value)),
-            },
-            Node::If(condition, then, otherwise) => {
-                let branch = if truthy(&evaluate(condition, dot)?) {
-                    then
-                } else {
-                    otherwise
-                };
-                render_nodes(branch, dot, out)?;
-            }
-            Node::Range(items, body, otherwise) => {
-                let items: Vec<Value> = match evaluate(items, dot)? {
-                    Value::Array(items) => items,
-                    Value::Object(map) => map.into_iter().map(|(_, v)| v).collect(),
-                    Value::Null => Vec::new(),
-                    other => return Err(format!("cannot range over `{}`", go_text(&other))),
-                };
-                if items.is_empty() {
-                    render_nodes(otherwise, dot, out)?;
-                }
-                for item in &items {
-                    render_nodes(body, item, out)?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 impl Template {
     /// Parses `source`; errors say what was expected.
     pub(crate) fn parse(source: &str) -> Result<Template, String> {
-        if source.starts_with("table") {
-            return Err("`table` formats are not supported; give a template or `json`".to_owned());
-        }
         let mut tokens = tokenize(source)?.into_iter().peekable();
         match parse_nodes(&mut tokens)? {
             (nodes, None) => Ok(Template { nodes }),
@@ -362,73 +344,111 @@ impl Template {
 
     /// Renders the template over `value`.
     pub(crate) fn render(&self, value: &Value) -> Result<String, String> {
-        let mut out = String::new();
-        render_nodes(&self.nodes, value, &mut out)?;
-        Ok(out)
+        render::render(&self.nodes, value, false)
+    }
+
+    /// Renders the template over a header row (each field's value its column's title), as
+    /// Docker does for `table`: Docker's own functions (`json`, `upper`, …) then give back
+    /// their argument's text unchanged.
+    fn render_header(&self, headers: &Value) -> Result<String, String> {
+        render::render(&self.nodes, headers, true)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
+/// A `table …` format: its template renders a header row and then each object's row, and
+/// the tab-separated cells are aligned in columns.
+pub(crate) struct Table {
+    row: Template,
+}
 
-    fn render(template: &str, value: &Value) -> String {
-        Template::parse(template)
-            .and_then(|t| t.render(value))
-            .unwrap_or_else(|e| format!("error: {e}"))
+impl Table {
+    /// The table format `source` (`table {{.Repository}}\t{{.Tag}}`), or `None` when it is
+    /// not one. `table` alone is a table with no row template: the command's default table.
+    pub(crate) fn parse(source: &str) -> Option<Result<Table, String>> {
+        let rest = source.strip_prefix("table")?;
+        if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+            return None;
+        }
+        Some(Template::parse(rest.trim_start()).map(|row| Table { row }))
     }
 
-    #[test]
-    fn templates_print_values_as_go_does() {
-        let image = json!({
-            "Id": "sha256:abc",
-            "Size": 1234,
-            "Config": {"Env": ["A=1", "B=2"], "Labels": {"b": "2", "a": "1"}, "User": ""},
-            "RootFS": {"Layers": ["sha256:1", "sha256:2"]},
-        });
-        assert_eq!(render("{{.Id}}", &image), "sha256:abc");
-        assert_eq!(render("{{.Size}}", &image), "1234");
-        assert_eq!(render("{{.Config.Env}}", &image), "[A=1 B=2]");
-        assert_eq!(render("{{.Config.Labels}}", &image), "map[a:1 b:2]");
-        assert_eq!(render("{{json .Config.Env}}", &image), r#"["A=1","B=2"]"#);
-        assert_eq!(render(r#"{{index .Config.Labels "b"}}"#, &image), "2");
-        assert_eq!(render(r#"{{join .Config.Env ","}}"#, &image), "A=1,B=2");
-        assert_eq!(
-            render("{{range .RootFS.Layers}}{{println .}}{{end}}", &image),
-            "sha256:1\nsha256:2\n"
-        );
-        assert_eq!(
-            render(
-                "{{if .Config.User}}{{.Config.User}}{{else}}root{{end}}",
-                &image
-            ),
-            "root"
-        );
-        assert_eq!(
-            render("{{.Id}}\\t{{len .Config.Env}}", &image),
-            "sha256:abc\t2"
-        );
-        assert_eq!(render("a {{- .Id -}} b", &image), "asha256:abcb");
-        assert_eq!(render("{{.Missing}}", &image), "<no value>");
+    /// Whether it is `table` alone.
+    pub(crate) fn is_default(&self) -> bool {
+        self.row.nodes.is_empty()
     }
 
-    #[test]
-    fn bad_templates_say_what_was_expected() {
-        let value = json!({});
-        for (template, says) in [
-            ("{{.Id", "unclosed"),
-            ("{{nope .Id}}", "unknown function"),
-            ("{{range .A}}", "no `{{end}}`"),
-            ("{{end}}", "without"),
-            ("{{json .A .B}}", "takes 1"),
-            ("table {{.ID}}", "table"),
-        ] {
-            let out = render(template, &value);
-            assert!(
-                out.starts_with("error:") && out.contains(says),
-                "{template}: {out}"
-            );
+    /// The table's lines: the header (each field of `headers` titled as Docker titles it,
+    /// other fields by their name in capitals) and one row per object, aligned.
+    pub(crate) fn render(
+        &self,
+        objects: &[Value],
+        headers: &[(&str, &str)],
+    ) -> Result<Vec<String>, String> {
+        let mut titles = serde_json::Map::new();
+        for key in objects
+            .first()
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            titles.insert(key.0.clone(), Value::String(key.0.to_uppercase()));
+        }
+        for (key, title) in headers {
+            titles.insert((*key).to_owned(), Value::String((*title).to_owned()));
+        }
+        let mut text = self.row.render_header(&Value::Object(titles))?;
+        text.push('\n');
+        for object in objects {
+            text.push_str(&self.row.render(object)?);
+            text.push('\n');
+        }
+        Ok(align_columns(text.trim_end_matches('\n')))
+    }
+}
+
+/// Aligns tab-terminated cells as Go's `tabwriter` does with Docker's settings (minimum
+/// width 20, padding 3): a column is as wide as its widest cell in each run of lines that
+/// have it; the text after a line's last tab is not a cell and is not padded.
+pub(crate) fn align_columns(text: &str) -> Vec<String> {
+    const MIN_WIDTH: usize = 20;
+    const PADDING: usize = 3;
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    // The number of tab-terminated cells of each line.
+    let cells = |line: usize| lines[line].len() - 1;
+    let columns = (0..lines.len()).map(cells).max().unwrap_or(0);
+    let mut widths = vec![vec![0; columns]; lines.len()];
+    for column in 0..columns {
+        let mut start = 0;
+        while start < lines.len() {
+            if cells(start) <= column {
+                start += 1;
+                continue;
+            }
+            let end = (start..lines.len())
+                .find(|&l| cells(l) <= column)
+                .unwrap_or(lines.len());
+            let width = (start..end)
+                .map(|l| lines[l][column].chars().count() + PADDING)
+                .max()
+                .unwrap_or(0)
+                .max(MIN_WIDTH);
+            for row in &mut widths[start..end] {
+                row[column] = width;
+            }
+            start = end;
         }
     }
+    lines
+        .iter()
+        .zip(&widths)
+        .map(|(line, widths)| {
+            let (last, terminated) = line.split_last().expect("invariant: split yields one");
+            let mut out = String::new();
+            for (cell, width) in terminated.iter().zip(widths) {
+                out.push_str(&format!("{cell:<width$}"));
+            }
+            out.push_str(last);
+            out
+        })
+        .collect()
 }
