@@ -126,3 +126,39 @@ fn crates_depend_only_on_what_the_design_allows() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Every Rust file of the project (sources, tests, benches) below `dir`, skipping build
+/// output.
+fn rust_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if path.is_dir() && name != "target" && !name.starts_with('.') {
+            rust_files(&path, found);
+        } else if name.ends_with(".rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// The house rule that keeps a file readable in one sitting (functions are held to 80 lines
+/// by clippy's `too_many_lines`, set in `clippy.toml`).
+#[test]
+fn no_source_file_is_over_600_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["crates", "tests", "benches", "fuzz"] {
+        if root.join(dir).is_dir() {
+            rust_files(&root.join(dir), &mut files);
+        }
+    }
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let lines = std::fs::read_to_string(file).expect("read").lines().count();
+            (lines > 600).then(|| format!("{} ({lines} lines)", file.display()))
+        })
+        .collect();
+    assert!(files.len() > 100, "found only {} files", files.len());
+    assert!(long.is_empty(), "split these files: {long:?}");
+}
