@@ -7,14 +7,13 @@
 //!   the context's.
 //! - buildah adds the label `io.buildah.version`.
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{Run, run_bld, tool};
+use crate::peers;
+use crate::support::{Run, run_bld};
 
 #[path = "../../benches/shared/buildah_flags.rs"]
 mod buildah_flags;
@@ -132,58 +131,9 @@ pub(crate) fn testdata() -> Option<PathBuf> {
     }
 }
 
-/// `path → "type mode uid:gid content"` for everything under `root`.
-fn listing(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut pending = vec![root.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            let meta = std::fs::symlink_metadata(&path).expect("lstat");
-            let relative = path
-                .strip_prefix(root)
-                .expect("prefix")
-                .display()
-                .to_string();
-            let what = if meta.is_dir() {
-                pending.push(path.clone());
-                "dir".to_owned()
-            } else if meta.file_type().is_symlink() {
-                format!(
-                    "symlink -> {}",
-                    std::fs::read_link(&path).expect("readlink").display()
-                )
-            } else if meta.is_file() {
-                let content = std::fs::read(&path).expect("read");
-                format!(
-                    "file {} bytes {}",
-                    content.len(),
-                    bld_core::Digest::of(&content).hex()
-                )
-            } else {
-                "other".to_owned()
-            };
-            out.insert(
-                relative,
-                format!(
-                    "{what} {:o} {}:{}",
-                    meta.mode() & 0o7777,
-                    meta.uid(),
-                    meta.gid()
-                ),
-            );
-        }
-    }
-    out
-}
-
+/// The runtime config without the label buildah adds.
 fn runtime_config(layout: &Path) -> Value {
-    let config: Value = serde_json::from_str(&tool(
-        "skopeo",
-        &["inspect", "--config", &format!("oci:{}", layout.display())],
-    ))
-    .expect("json");
-    let mut runtime = config["config"].clone();
+    let mut runtime = peers::runtime_config(layout);
     if let Some(labels) = runtime.get_mut("Labels").and_then(Value::as_object_mut) {
         labels.remove("io.buildah.version");
         if labels.is_empty() {
@@ -483,43 +433,16 @@ fn compare(
         "buildah push: {}",
         String::from_utf8_lossy(&push.stderr)
     );
-    let (bld_root, peer_root) = (work.join("bld-bundle"), work.join("buildah-bundle"));
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &bld_layout.display().to_string(),
-            &bld_root.display().to_string(),
-        ],
+    let mut ours =
+        peers::unpacked_listing(&bld_layout.display().to_string(), &work.join("bld-bundle"));
+    let mut theirs = peers::unpacked_listing(
+        &format!("{}:latest", peer_layout.display()),
+        &work.join("buildah-bundle"),
     );
-    let peer_image = format!("{}:latest", peer_layout.display());
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &peer_image,
-            &peer_root.display().to_string(),
-        ],
-    );
-    let mut ours = listing(&bld_root.join("rootfs"));
-    let mut theirs = listing(&peer_root.join("rootfs"));
     ours.retain(|p, _| !ignore(p));
     theirs.retain(|p, _| !ignore(p));
     if ours != theirs {
-        let paths: std::collections::BTreeSet<&String> = ours.keys().chain(theirs.keys()).collect();
-        let diff: Vec<String> = paths
-            .into_iter()
-            .filter(|path| ours.get(*path) != theirs.get(*path))
-            .map(|path| {
-                format!(
-                    "    {path}: bld {:?} buildah {:?}",
-                    ours.get(path),
-                    theirs.get(path)
-                )
-            })
-            .collect();
+        let diff = peers::differences(&ours, &theirs, "buildah");
         report.push(format!("{name}: filesystems differ\n{}", diff.join("\n")));
     }
     let (ours, theirs) = (runtime_config(bld_layout), runtime_config(&peer_layout));

@@ -1,0 +1,105 @@
+//! What the peer comparisons share: an image unpacked into a listing of its filesystem
+//! (path, type, mode, owner, content, link target), its runtime config, and the difference of
+//! two listings.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::tool;
+
+/// `path → "type mode uid:gid content"` for everything under `root`.
+pub fn listing(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            let meta = std::fs::symlink_metadata(&path).expect("lstat");
+            let relative = path
+                .strip_prefix(root)
+                .expect("prefix")
+                .display()
+                .to_string();
+            let file_type = meta.file_type();
+            let what = if meta.is_dir() {
+                pending.push(path.clone());
+                "dir".to_owned()
+            } else if file_type.is_symlink() {
+                format!(
+                    "symlink -> {}",
+                    std::fs::read_link(&path).expect("readlink").display()
+                )
+            } else if meta.is_file() {
+                let content = std::fs::read(&path).expect("read");
+                format!(
+                    "file {} bytes {}",
+                    content.len(),
+                    bld_core::Digest::of(&content).hex()
+                )
+            } else if file_type.is_fifo() {
+                "fifo".to_owned()
+            } else if file_type.is_char_device() || file_type.is_block_device() {
+                format!("device {:x}", meta.rdev())
+            } else {
+                "other".to_owned()
+            };
+            out.insert(
+                relative,
+                format!(
+                    "{what} {:o} {}:{}",
+                    meta.mode() & 0o7777,
+                    meta.uid(),
+                    meta.gid()
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// The `config` object of the image in the OCI layout `layout` (its only or `latest` tag).
+pub fn runtime_config(layout: &Path) -> Value {
+    let config: Value = serde_json::from_str(&tool(
+        "skopeo",
+        &["inspect", "--config", &format!("oci:{}", layout.display())],
+    ))
+    .expect("json");
+    config["config"].clone()
+}
+
+/// Unpacks the image `reference` (`DIR:TAG`) with umoci and lists its root filesystem.
+pub fn unpacked_listing(reference: &str, bundle: &Path) -> BTreeMap<String, String> {
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            reference,
+            &bundle.display().to_string(),
+        ],
+    );
+    listing(&bundle.join("rootfs"))
+}
+
+/// One line per path whose entry differs between `ours` and `theirs` (absent: `None`).
+pub fn differences(
+    ours: &BTreeMap<String, String>,
+    theirs: &BTreeMap<String, String>,
+    peer: &str,
+) -> Vec<String> {
+    let paths: BTreeSet<&String> = ours.keys().chain(theirs.keys()).collect();
+    paths
+        .into_iter()
+        .filter(|path| ours.get(*path) != theirs.get(*path))
+        .map(|path| {
+            format!(
+                "    {path}: bld {:?} {peer} {:?}",
+                ours.get(path),
+                theirs.get(path)
+            )
+        })
+        .collect()
+}
