@@ -522,3 +522,45 @@ fn onbuild_triggers_run_in_the_stage_built_on_them() {
         json!(["COPY trigger.txt /from-trigger.txt", "ENV TRIGGERED=yes"])
     );
 }
+
+/// `FROM` and `COPY --from` find images tagged in the local store by the name the Dockerfile
+/// gives after expansion (`FROM base:${V}`), as `docker build` does; a workspace target does
+/// not (its images are targets).
+#[test]
+fn local_images_are_found_by_their_expanded_names() {
+    let sandbox = Sandbox::with_files(&[
+        ("base/Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n"),
+        ("base/a.txt", "a\n"),
+        ("tool/Dockerfile", "FROM scratch\nCOPY t.txt /opt/t.txt\n"),
+        ("tool/t.txt", "tool\n"),
+        (
+            "app/Dockerfile",
+            "ARG V=1\nARG TOOL=registry.example:5000/team/tool:0.5\nFROM base:${V}\nARG TOOL\nCOPY --from=${TOOL} /opt/t.txt /t.txt\n",
+        ),
+    ]);
+    sandbox.bld(&["build", "-t", "base:1", "base"]).ok();
+    let tool_tag = "registry.example:5000/team/tool:0.5";
+    sandbox.bld(&["build", "-t", tool_tag, "tool"]).ok();
+    let layout = sandbox.path().join("app-layout");
+    let layout_text = layout.display().to_string();
+    sandbox.bld(&["build", "-o", &layout_text, "app"]).ok();
+    let root = unpack(&layout, "latest", &sandbox.path().join("bundle"));
+    assert_eq!(
+        std::fs::read_to_string(root.join("a.txt")).expect("a"),
+        "a\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("t.txt")).expect("t"),
+        "tool\n"
+    );
+
+    let missing = sandbox.bld(&["build", "--build-arg", "V=2", "app"]);
+    assert_eq!(
+        missing.stderr.lines().next(),
+        Some(
+            "error: Dockerfile:3:6: FROM: `base:2` is not a stage or a local image, and bld cannot pull images yet: build on `scratch`, an earlier stage, an image tagged in the local store (`bld build -t`), or a bld image target (the `dockerfile` rule's `stages`)"
+        ),
+        "{}",
+        missing.stderr
+    );
+}

@@ -184,8 +184,11 @@ impl Lowering<'_> {
                 CopySource::Image(Input::Output(lowered.image))
             });
         }
-        match self.build.named_images.get(&name) {
-            Some(image) => Ok(CopySource::Image(image.clone())),
+        match self
+            .image_named(&name, graph)
+            .map_err(|problem| site.error(problem.at_flag("from")))?
+        {
+            Some(image) => Ok(CopySource::Image(image)),
             None => Err(site.error(
                 Problem::user(format!(
                     "--from={name}: no earlier stage or local image has that name or index, and bld cannot pull images yet"

@@ -48,6 +48,25 @@ impl ContextFiles for DirectFiles {
     }
 }
 
+/// Images outside the Dockerfile that a name which is no stage may refer to (`FROM debian:12`,
+/// `COPY --from=ghcr.io/org/tool:1`): the local store's tagged images for `bld build DIR`, as
+/// with Docker; none in a workspace, whose images are targets (given as `named_images`), so
+/// that its builds do not depend on what happens to be tagged.
+pub trait LocalImages {
+    /// The manifest of the local image `name` (as the Dockerfile spells it, after expansion),
+    /// if there is one.
+    fn manifest(&self, name: &str) -> Result<Option<bld_core::Digest>, String>;
+}
+
+/// No local images.
+pub struct NoLocalImages;
+
+impl LocalImages for NoLocalImages {
+    fn manifest(&self, _: &str) -> Result<Option<bld_core::Digest>, String> {
+        Ok(None)
+    }
+}
+
 /// Everything a Dockerfile build depends on besides the graph it adds to.
 pub struct DockerfileBuild {
     /// The Dockerfile's text.
@@ -74,6 +93,8 @@ pub struct DockerfileBuild {
     /// Images from outside the Dockerfile that `FROM <name>` may use (the `dockerfile` rule's
     /// `stages`).
     pub named_images: HashMap<String, Input>,
+    /// Images of the local store that other names may refer to.
+    pub local_images: Box<dyn LocalImages>,
     /// The target owning the actions.
     pub owner: Label,
     /// The final image's output name; intermediate outputs are named after it.
@@ -108,6 +129,7 @@ impl DockerfileBuild {
 ///     source_date_epoch: 0,
 ///     host_network: false,
 ///     named_images: Default::default(),
+///     local_images: Box::new(bld_dockerfile_lower::NoLocalImages),
 ///     owner: bld_core::Label::new("app", "image").expect("a label"),
 ///     output_name: "image".into(),
 /// };

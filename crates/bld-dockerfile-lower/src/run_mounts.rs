@@ -60,14 +60,17 @@ impl Lowering<'_> {
             .map_err(|message| site.error(Problem::user(message).at_flag("mount")))?;
         let image = match self.stage_named(&name, stage) {
             Some(earlier) => Input::Output(self.lower_stage(earlier, graph)?.image),
-            None => self.build.named_images.get(&name).cloned().ok_or_else(|| {
-                site.error(
-                    Problem::user(format!(
-                        "--mount from={name}: no earlier stage or local image has that name"
-                    ))
-                    .at_flag("mount"),
-                )
-            })?,
+            None => self
+                .image_named(&name, graph)
+                .map_err(|problem| site.error(problem.at_flag("mount")))?
+                .ok_or_else(|| {
+                    site.error(
+                        Problem::user(format!(
+                            "--mount from={name}: no earlier stage or local image has that name"
+                        ))
+                        .at_flag("mount"),
+                    )
+                })?,
         };
         Ok(RunMount::BindImage {
             target,

@@ -68,6 +68,8 @@ pub(crate) struct Lowering<'a> {
     pub(crate) global_args: HashMap<String, String>,
     /// Each lowered stage's image action and final config.
     lowered: HashMap<usize, LoweredStage>,
+    /// The action of each local image used so far, by name.
+    local: HashMap<String, Input>,
     in_progress: Vec<usize>,
     /// The stage being built.
     target: usize,
@@ -87,6 +89,7 @@ impl<'a> Lowering<'a> {
             stages,
             lex,
             global_args,
+            local: HashMap::new(),
             lowered: HashMap::new(),
             in_progress: Vec::new(),
             target,
@@ -174,6 +177,37 @@ impl<'a> Lowering<'a> {
     }
 
     /// The stage a `FROM` or `--from` names: a stage name or index, else `None` (an image).
+    /// The image `name` names when it is no stage: a bld image target (`named_images`), else
+    /// a local image, given by an action made the first time it is used.
+    pub(crate) fn image_named(
+        &mut self,
+        name: &str,
+        graph: &mut ActionGraph,
+    ) -> Result<Option<Input>, Problem> {
+        if let Some(image) = self.build.named_images.get(name) {
+            return Ok(Some(image.clone()));
+        }
+        if let Some(image) = self.local.get(name) {
+            return Ok(Some(image.clone()));
+        }
+        let Some(manifest) = self
+            .build
+            .local_images
+            .manifest(name)
+            .map_err(Problem::internal)?
+        else {
+            return Ok(None);
+        };
+        let image = Input::Output(graph.add(Action {
+            owner: self.build.owner.clone(),
+            output_name: format!("from/{name}"),
+            origin: None,
+            kind: ActionKind::StoreImage(bld_graph::StoreImage { manifest }),
+        }));
+        self.local.insert(name.to_owned(), image.clone());
+        Ok(Some(image))
+    }
+
     pub(crate) fn stage_named(&self, name: &str, before: usize) -> Option<usize> {
         let lower = name.to_lowercase();
         if let Some(i) = self.stages[..before]
@@ -270,10 +304,14 @@ impl<'a> Lowering<'a> {
                 fs: parent.fs,
                 fs_known: parent.fs_known,
             }
-        } else if let Some(image) = self.build.named_images.get(&base_name) {
-            // A bld image target: its configuration and files are known only once built.
+        } else if let Some(image) = self
+            .image_named(&base_name, graph)
+            .map_err(|problem| self.site_of_from(index).error(problem))?
+        {
+            // A bld image target or a local image: its configuration and files are known only
+            // once built.
             Base {
-                image: Some(image.clone()),
+                image: Some(image),
                 config: StageConfig::default(),
                 fs: StageFs::new(),
                 fs_known: false,

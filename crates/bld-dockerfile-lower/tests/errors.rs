@@ -33,6 +33,7 @@ fn error_for_target(text: &str, target: Option<&str>) -> (String, String) {
         source_date_epoch: 0,
         host_network: false,
         named_images: Default::default(),
+        local_images: Box::new(bld_dockerfile_lower::NoLocalImages),
         owner: bld_core::Label::new("app", "image").expect("a label"),
         output_name: "image".to_owned(),
     };

@@ -18,6 +18,7 @@ fn history(text: &str) -> Vec<String> {
         source_date_epoch: 0,
         host_network: false,
         named_images: Default::default(),
+        local_images: Box::new(bld_dockerfile_lower::NoLocalImages),
         owner: bld_core::Label::new("", "Dockerfile").expect("a label"),
         output_name: "image".to_owned(),
     };

@@ -529,6 +529,8 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             target: target.into_option(),
             build_args: string_pairs(build_args.unwrap_or_else(Value::new_none), "build_args")?,
             named_images,
+            // Hermetic: a workspace's images are its targets, not what the store has tagged.
+            local_images: Box::new(bld_dockerfile_lower::NoLocalImages),
             source_date_epoch: analysis.source_date_epoch,
             host_network: host_network || analysis.host_network,
             owner: owner.clone(),

@@ -3,13 +3,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
-use bld_core::{ImageReference, Label};
+use bld_core::{Digest, ImageReference, Label};
 use bld_dockerfile::context::{ContextTree, DockerIgnore};
-use bld_dockerfile_lower::{DirectFiles, DockerfileBuild, lower_dockerfile};
+use bld_dockerfile_lower::{DirectFiles, DockerfileBuild, LocalImages, lower_dockerfile};
 use bld_exec::{ActionOutput, ExecContext};
-use bld_graph::{Action, ActionGraph, ActionKind, Input};
+use bld_graph::ActionGraph;
 use bld_store::{FileDigests, Store};
 
 use super::{BuildArgs, Phases, source_date_epoch};
@@ -51,21 +52,6 @@ pub(super) fn context_argument(args: &BuildArgs) -> Result<Option<PathBuf>, Fail
         return Ok(Some(dir.to_owned()));
     }
     Ok(None)
-}
-
-/// The bases `FROM` lines name without variables (candidates for images in the local store).
-fn from_names(text: &str) -> Vec<String> {
-    let Ok(parsed) = bld_dockerfile::parse(text) else {
-        return Vec::new();
-    };
-    let Ok(stages) = bld_dockerfile::stages(&parsed) else {
-        return Vec::new();
-    };
-    stages
-        .into_iter()
-        .map(|s| s.base)
-        .filter(|b| !b.contains('$') && b != "scratch")
-        .collect()
 }
 
 fn build_args(given: &[String]) -> Vec<(String, String)> {
@@ -155,32 +141,23 @@ fn read_source(args: &BuildArgs, context: &Path) -> Result<DockerfileSource, Fai
     })
 }
 
-/// `FROM name` may name an image tagged in the local store, as with Docker: each such name
-/// becomes an action giving that image.
-fn add_local_images(
-    store: &Store,
-    build: &mut DockerfileBuild,
-    graph: &mut ActionGraph,
-) -> Result<(), Failure> {
-    for name in from_names(&build.text) {
-        let Ok(reference) = ImageReference::parse(&name) else {
-            continue;
+/// `FROM name` and `COPY --from=name` may name an image tagged in the local store, as with
+/// Docker (the name as the Dockerfile gives it, after expansion: `FROM debian:${V}`).
+struct StoreImages(Arc<Store>);
+
+impl LocalImages for StoreImages {
+    fn manifest(&self, name: &str) -> Result<Option<Digest>, String> {
+        let Ok(reference) = ImageReference::parse(name) else {
+            return Ok(None);
         };
-        let manifest = match reference.digest {
-            Some(digest) => store.blob_path(&digest).is_file().then_some(digest),
-            None => store.get_tag(&reference.to_string())?,
-        };
-        if let Some(manifest) = manifest {
-            let id = graph.add(Action {
-                owner: build.owner.clone(),
-                output_name: format!("from/{reference}"),
-                origin: None,
-                kind: ActionKind::StoreImage(bld_graph::StoreImage { manifest }),
-            });
-            build.named_images.insert(name, Input::Output(id));
+        match reference.digest {
+            Some(digest) => Ok(self.0.blob_path(&digest).is_file().then_some(digest)),
+            None => self
+                .0
+                .get_tag(&reference.to_string())
+                .map_err(|e| e.to_string()),
         }
     }
-    Ok(())
 }
 
 /// Builds the Dockerfile in `context`, tags the image and prints the summary line.
@@ -200,7 +177,8 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     let output = args.output.as_deref().map(output_dir).transpose()?;
     phases.mark("context");
 
-    let mut build = DockerfileBuild {
+    let store = Arc::new(Store::open(store_root)?);
+    let build = DockerfileBuild {
         text: source.text,
         display: source.display,
         context: source.tree,
@@ -210,14 +188,13 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         target: args.target.clone(),
         build_args: build_args(&args.build_arg),
         named_images: Default::default(),
+        local_images: Box::new(StoreImages(Arc::clone(&store))),
         source_date_epoch: source_date_epoch()?,
         host_network: super::host_network(&args.network)?,
         owner: Label::new("", "Dockerfile").expect("invariant: a valid label"),
         output_name: "image".to_owned(),
     };
     let mut graph = ActionGraph::new();
-    let store = Store::open(store_root)?;
-    add_local_images(&store, &mut build, &mut graph)?;
     let image = lower_dockerfile(&build, &mut graph)?;
     phases.mark("lowering");
 
