@@ -141,6 +141,16 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "chmod-parents",
+        dockerfile: "FROM busybox\nCOPY --chmod=0600 f /newdir/f\nCOPY --chmod=0640 dir /dircopy/\nCOPY --chmod=0600 --chown=5:6 f /a/b/c/f\n",
+        files: &[("f", "f\n"), ("dir/g", "g\n")],
+    },
+    Case {
+        name: "copy-from-owners",
+        dockerfile: "FROM busybox AS src\nRUN mkdir -p /out/sub && echo x > /out/sub/f && chown -R 1000:1000 /out\nFROM scratch AS files\nCOPY --chown=7:8 f /f\nCOPY --chown=7:8 dir /d\nFROM busybox\nCOPY --from=src /out /copied\nCOPY --from=files /f /files-f\nCOPY --from=files /d /files-d\nCOPY --from=src --chown=3:4 /out /chowned\n",
+        files: &[("f", "f\n"), ("dir/g", "g\n")],
+    },
+    Case {
         name: "copy-into-workdir",
         dockerfile: "FROM busybox\nWORKDIR /app\nCOPY a.txt /app\nCOPY b.txt /bin\nRUN ls -l /app > /listing\n",
         files: &[("a.txt", "a\n"), ("b.txt", "b\n")],
@@ -205,6 +215,9 @@ struct Difference {
 /// Differences Docker shows today, each to be made to behave as Docker does (issue 11 names
 /// them); the test fails when one goes away (take it off the list) or a new one appears.
 const KNOWN: &[(&str, &str)] = &[
+    // Docker sets `WorkingDir: "/"` where none is given.
+    ("chmod-parents", "config"),
+    ("copy-from-owners", "config"),
     // `COPY file /dir` must copy into an existing directory of the image below.
     ("copy-into-workdir", "build"),
     // `WORKDIR` creates its directory (a layer, owned by USER), and `CMD` sets ArgsEscaped.

@@ -249,7 +249,8 @@ fn config_sample() -> ImageConfigSpec {
     }
 }
 
-/// Keys computed by the encoding of `bld-action-key-v4` as first released.
+/// Keys computed by the encoding of `bld-action-key-v4` as first released (a kind whose output
+/// for a key changed has a new tag, noted).
 const PINNED: &[(&str, &str)] = &[
     (
         "write_file",
@@ -271,9 +272,11 @@ const PINNED: &[(&str, &str)] = &[
         "run_step",
         "sha256:258e9424df777af4511ad2da2df6998c7dfda766115cc0bb0bd1891438f22eac",
     ),
+    // Tagged `copy_from_image/2` since it keeps the image's owners and makes implied
+    // directories 0755 (was sha256:956b0d54…).
     (
         "copy_from_image",
-        "sha256:956b0d544f28205586e63ee4a9359e880f789c8a2b3164b4d1c2d854d7d4fe7a",
+        "sha256:ccbcea1cbb26be343cd887aba3d05e5a427a2bbd39d3df436ab570ddee530162",
     ),
     (
         "fetch_deb_file",

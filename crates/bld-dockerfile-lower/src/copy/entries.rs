@@ -21,8 +21,10 @@ use crate::metadata::StageConfig;
 /// What a stage's filesystem holds at one path.
 #[derive(Debug, Clone)]
 pub(crate) struct FsEntry {
-    /// The layer entry that put it there (owner included).
+    /// The layer entry that put it there.
     pub(crate) content: EntryContent,
+    /// Its owner (uid, gid).
+    pub(crate) owner: (u32, u32),
     /// How `COPY --from` planning sees it.
     pub(crate) planned: ContextEntry,
 }
@@ -255,6 +257,7 @@ impl Planner<'_> {
         fs: &mut StageFs,
     ) -> Result<LayerEntry, Problem> {
         let chmod = self.request.chmod.map(|(_, bits)| bits);
+        let (uid, gid) = self.owner_of(&planned.kind);
         let (content, planned_entry) = match planned.kind {
             PlannedKind::File { source: path } => {
                 let (input, mode, size, source_mode) = self.file_source(&path, source)?;
@@ -266,18 +269,16 @@ impl Planner<'_> {
                 )
             }
             PlannedKind::Dir { source: path } => {
-                let source_mode = path
-                    .as_ref()
-                    .and_then(|s| source.tree().get(s))
-                    .and_then(|e| match e {
-                        ContextEntry::Dir { mode } => Some(*mode),
-                        _ => None,
-                    })
-                    .unwrap_or(0o755);
-                let mode = chmod.unwrap_or(source_mode);
+                // A directory made because the destination needs it (the destination itself,
+                // its parents) is 0755, whatever `--chmod` says, as Docker 20.10 and BuildKit
+                // before 0.21 make it (moby/moby#49851).
+                let mode = match path.as_ref().and_then(|s| source.tree().get(s)) {
+                    Some(ContextEntry::Dir { mode }) => chmod.unwrap_or(*mode),
+                    _ => 0o755,
+                };
                 (EntryContent::Dir { mode }, ContextEntry::Dir { mode })
             }
-            PlannedKind::Symlink { target } => (
+            PlannedKind::Symlink { target, .. } => (
                 EntryContent::Symlink {
                     target: target.clone(),
                 },
@@ -291,16 +292,35 @@ impl Planner<'_> {
             planned.dest.clone(),
             FsEntry {
                 content: content.clone(),
+                owner: (uid, gid),
                 planned: planned_entry,
             },
         );
-        let (uid, gid) = self.request.owner;
         Ok(LayerEntry {
             path: planned.dest,
             content,
             uid,
             gid,
         })
+    }
+
+    /// Who owns a planned path: `--chown`'s owner when given; else, copying from a stage,
+    /// the owner the path has there (Docker keeps it, moby/moby#38599); else root.
+    fn owner_of(&self, kind: &PlannedKind) -> (u32, u32) {
+        let source = match kind {
+            PlannedKind::File { source }
+            | PlannedKind::Dir {
+                source: Some(source),
+            }
+            | PlannedKind::Symlink { source, .. } => Some(source),
+            PlannedKind::Dir { source: None } => None,
+        };
+        match (self.request.chown, self.stage_fs, source) {
+            (None, Some(stage_fs), Some(source)) => {
+                stage_fs.get(source).map_or((0, 0), |entry| entry.owner)
+            }
+            _ => self.request.owner,
+        }
     }
 
     /// Where a planned file's content comes from: its input, how its mode is set, its size
@@ -363,6 +383,7 @@ mod tests {
     fn entry() -> FsEntry {
         FsEntry {
             content: EntryContent::Dir { mode: 0o755 },
+            owner: (0, 0),
             planned: ContextEntry::Dir { mode: 0o755 },
         }
     }

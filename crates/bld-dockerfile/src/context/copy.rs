@@ -86,6 +86,8 @@ pub enum PlannedKind {
     },
     /// A symbolic link copied as is (never followed).
     Symlink {
+        /// The link's path in the [`ContextTree`].
+        source: String,
         /// The link target exactly as in the context.
         target: String,
     },
@@ -370,6 +372,7 @@ fn copy_contents(
                 source: Some(path.to_string()),
             },
             ContextEntry::Symlink { target } => PlannedKind::Symlink {
+                source: path.to_string(),
                 target: target.clone(),
             },
         };

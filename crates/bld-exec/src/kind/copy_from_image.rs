@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use bld_core::Digest;
-use bld_dockerfile::context::{ContextEntry, ContextTree, CopyOptions, PlannedKind, plan_copy};
+use bld_dockerfile::context::{
+    ContextEntry, ContextTree, CopyOptions, PlannedEntry, PlannedKind, plan_copy,
+};
 use bld_graph::CopyFromImage;
 use bld_oci::{ItemKind, LayerBlob, LayerItem, pack_layer};
 use bld_sandbox::{ChangeKind, OverlayWalk};
@@ -20,6 +22,8 @@ use crate::{ActionOutput, Failure};
 struct Merged {
     entry: ContextEntry,
     source: PathBuf,
+    /// Its owner in the image (uid, gid).
+    owner: (u32, u32),
 }
 
 /// The merged view of `lowers` (bottom first), as overlayfs would show it.
@@ -76,6 +80,7 @@ fn merge(lowers: &[PathBuf]) -> Result<BTreeMap<String, Merged>, Failure> {
             merged.entry(path).or_insert(Merged {
                 entry: merged_entry,
                 source,
+                owner: (change.uid, change.gid),
             });
         }
         hidden.extend(whiteouts);
@@ -99,6 +104,65 @@ impl Execute for CopyFromImage {
     }
 }
 
+/// The layer item for one planned path, by Docker's rules: `--chmod` for what is copied, 0755
+/// for directories made because the destination needs them (moby/moby#49851); `--chown`'s
+/// owner for everything, else the owner in the image, root for made directories
+/// (moby/moby#38599).
+fn item(
+    merged: &BTreeMap<String, Merged>,
+    planned: PlannedEntry,
+    copy: &CopyFromImage,
+) -> Result<LayerItem, Failure> {
+    let source = match &planned.kind {
+        PlannedKind::File { source }
+        | PlannedKind::Dir {
+            source: Some(source),
+        }
+        | PlannedKind::Symlink { source, .. } => merged.get(source),
+        PlannedKind::Dir { source: None } => None,
+    };
+    let kind = match (planned.kind, source) {
+        (
+            PlannedKind::File { .. },
+            Some(Merged {
+                entry: ContextEntry::File { mode, .. },
+                source: path,
+                ..
+            }),
+        ) => ItemKind::File {
+            source: path.clone(),
+            mode: copy.chmod.unwrap_or(*mode),
+        },
+        (PlannedKind::File { source }, _) => {
+            return Err(Failure::internal(format!(
+                "`{source}` is not a file in the image"
+            )));
+        }
+        (
+            PlannedKind::Dir { .. },
+            Some(Merged {
+                entry: ContextEntry::Dir { mode },
+                ..
+            }),
+        ) => ItemKind::Dir {
+            mode: copy.chmod.unwrap_or(*mode),
+        },
+        (PlannedKind::Dir { .. }, _) => ItemKind::Dir { mode: 0o755 },
+        (PlannedKind::Symlink { target, .. }, _) => ItemKind::Symlink { target },
+    };
+    let (uid, gid) = match (copy.chown, source) {
+        (Some(owner), _) => owner,
+        (None, Some(merged)) => merged.owner,
+        (None, None) => (0, 0),
+    };
+    Ok(LayerItem {
+        path: planned.dest,
+        kind,
+        uid,
+        gid,
+    })
+}
+
 /// Copies what `copy` names out of the image `manifest` into a new layer.
 fn copy_from_image(
     store: &Store,
@@ -116,44 +180,9 @@ fn copy_from_image(
     };
     let plan = plan_copy(&tree, &copy.sources, &copy.dest, &options)
         .map_err(|e| Failure::user(e.to_string()))?;
-    let (uid, gid) = copy.chown.unwrap_or((0, 0));
     let mut items = Vec::with_capacity(plan.len());
     for planned in plan {
-        let kind = match planned.kind {
-            PlannedKind::File { source } => {
-                let Some(Merged {
-                    entry: ContextEntry::File { mode, .. },
-                    source: path,
-                }) = merged.get(&source)
-                else {
-                    return Err(Failure::internal(format!(
-                        "`{source}` is not a file in the image"
-                    )));
-                };
-                ItemKind::File {
-                    source: path.clone(),
-                    mode: copy.chmod.unwrap_or(*mode),
-                }
-            }
-            PlannedKind::Dir { source } => {
-                let mode = source
-                    .and_then(|s| match merged.get(&s).map(|m| &m.entry) {
-                        Some(ContextEntry::Dir { mode }) => Some(*mode),
-                        _ => None,
-                    })
-                    .unwrap_or(0o755);
-                ItemKind::Dir {
-                    mode: copy.chmod.unwrap_or(mode),
-                }
-            }
-            PlannedKind::Symlink { target } => ItemKind::Symlink { target },
-        };
-        items.push(LayerItem {
-            path: planned.dest,
-            kind,
-            uid,
-            gid,
-        });
+        items.push(item(&merged, planned, copy)?);
     }
     pack_layer(store, &items, copy.mtime).map_err(Failure::internal)
 }

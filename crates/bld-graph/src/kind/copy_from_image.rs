@@ -41,7 +41,9 @@ impl Kind for CopyFromImage {
             chmod,
             mtime,
         } = self;
-        key.tag("copy_from_image");
+        // The tag names the rules the executor applies: `/2` keeps the image's owners and
+        // makes implied directories 0755 (a new tag invalidates only this kind's results).
+        key.tag("copy_from_image/2");
         key.input(identity(image));
         key.strs(sources);
         key.str(dest);

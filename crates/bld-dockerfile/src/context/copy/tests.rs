@@ -79,7 +79,7 @@ fn show(entries: &[PlannedEntry]) -> Vec<String> {
             PlannedKind::Dir {
                 source: Some(source),
             } => format!("{}/=D:{source}", entry.dest),
-            PlannedKind::Symlink { target } => format!("{}=L:{target}", entry.dest),
+            PlannedKind::Symlink { target, .. } => format!("{}=L:{target}", entry.dest),
         })
         .collect()
 }
