@@ -141,6 +141,26 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "expose-and-stopsignal",
+        dockerfile: "FROM busybox\nEXPOSE 80 8080/TCP 53/udp 1-3/sctp 127.0.0.1:90:9000 443/\nSTOPSIGNAL sigrtmin+3\nWORKDIR /\n",
+        files: &[],
+    },
+    Case {
+        name: "expose-port-out-of-range",
+        dockerfile: "FROM busybox\nEXPOSE 99999\n",
+        files: &[],
+    },
+    Case {
+        name: "expose-unknown-protocol",
+        dockerfile: "FROM busybox\nEXPOSE 80/xyz\n",
+        files: &[],
+    },
+    Case {
+        name: "unknown-stop-signal",
+        dockerfile: "FROM busybox\nSTOPSIGNAL SIGFOO\n",
+        files: &[],
+    },
+    Case {
         name: "chmod-parents",
         dockerfile: "FROM busybox\nCOPY --chmod=0600 f /newdir/f\nCOPY --chmod=0640 dir /dircopy/\nCOPY --chmod=0600 --chown=5:6 f /a/b/c/f\n",
         files: &[("f", "f\n"), ("dir/g", "g\n")],

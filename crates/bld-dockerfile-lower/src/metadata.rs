@@ -2,6 +2,8 @@
 //! stage sets over its base (the overlay the image action applies) and the effective values
 //! later instructions expand with. None of them adds a layer; most add a history entry.
 
+mod checks;
+
 use std::collections::HashMap;
 
 use bld_core::{Healthcheck, ImageConfigSpec};
@@ -189,7 +191,10 @@ impl StageConfig {
             }
             Instruction::Volume { paths } => self.add_volumes(lex, paths)?,
             Instruction::StopSignal { signal } => {
-                let signal = self.expand_argument(lex, signal)?;
+                let expanded = self.expand_argument(lex, signal)?;
+                checks::check_stop_signal(&expanded)
+                    .map_err(|message| Problem::user(message).at_argument(signal))?;
+                let signal = expanded;
                 self.overlay.stop_signal = Some(signal.clone());
                 format!("STOPSIGNAL {signal}")
             }
@@ -302,9 +307,13 @@ impl StageConfig {
             let words = lex
                 .process_words(port, &self.variables())
                 .map_err(|e| Problem::user(e.to_string()).at_argument(port))?;
+            for word in &words {
+                let exposed = checks::exposed_ports(word)
+                    .map_err(|message| Problem::user(message).at_argument(port))?;
+                self.overlay.exposed_ports.extend(exposed);
+            }
             expanded.extend(words);
         }
-        self.overlay.exposed_ports.extend(expanded.iter().cloned());
         Ok(format!("EXPOSE {}", expanded.join(" ")))
     }
 

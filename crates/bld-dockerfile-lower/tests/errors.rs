@@ -144,3 +144,25 @@ fn an_unknown_target_names_the_file_only() {
     );
     assert_eq!(snippet, "", "no place in the file to show");
 }
+
+#[test]
+fn exposed_ports_and_stop_signals_are_checked_after_expansion() {
+    assert_error(
+        "FROM scratch\nARG PORT=99999\nEXPOSE 80 $PORT\n",
+        "app/Dockerfile:3:11: EXPOSE: invalid port `99999`: expected a port 0-65535 or a range \
+         such as 8000-8010, optionally with /tcp, /udp or /sctp",
+        "  |\n3 | EXPOSE 80 $PORT\n  |           ^^^^^\n",
+    );
+    assert_error(
+        "FROM scratch\nEXPOSE 80/xyz\n",
+        "app/Dockerfile:2:8: EXPOSE: invalid protocol in `80/xyz`: expected a port 0-65535 or a \
+         range such as 8000-8010, optionally with /tcp, /udp or /sctp",
+        "  |\n2 | EXPOSE 80/xyz\n  |        ^^^^^^\n",
+    );
+    assert_error(
+        "FROM scratch\nSTOPSIGNAL SIGFOO\n",
+        "app/Dockerfile:2:12: STOPSIGNAL: invalid signal `SIGFOO`: expected a signal name such \
+         as SIGTERM or KILL, or a non-zero number",
+        "  |\n2 | STOPSIGNAL SIGFOO\n  |            ^^^^^^\n",
+    );
+}
