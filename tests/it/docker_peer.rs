@@ -141,6 +141,16 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "run-environment",
+        dockerfile: "FROM busybox\nRUN mkdir -p /etc /w && chmod 777 /w && echo root:x:0:0:root:/root:/bin/sh > /etc/passwd && echo u:x:1000:1000::/home/u:/bin/sh >> /etc/passwd && printf 'root:x:0:\\ng2:x:2000:u\\nu:x:1000:\\n' > /etc/group\nRUN (env; cat /etc/hosts /etc/resolv.conf; hostname; id; grep -E ' /proc | /sys ' /proc/mounts) > /out 2>&1\nUSER u\nRUN id > /w/id\n",
+        files: &[],
+    },
+    Case {
+        name: "seccomp",
+        dockerfile: "FROM busybox\nRUN grep -E '^(Seccomp|NoNewPrivs|CapEff)' /proc/self/status > /status\n",
+        files: &[],
+    },
+    Case {
         name: "expose-and-stopsignal",
         dockerfile: "FROM busybox\nEXPOSE 80 8080/TCP 53/udp 1-3/sctp 127.0.0.1:90:9000 443/\nSTOPSIGNAL sigrtmin+3\nWORKDIR /\n",
         files: &[],
@@ -236,6 +246,10 @@ struct Difference {
 /// them); the test fails when one goes away (take it off the list) or a new one appears.
 const KNOWN: &[(&str, &str)] = &[
     // Docker sets `WorkingDir: "/"` where none is given.
+    ("run-environment", "config"),
+    // Docker applies its default seccomp profile to every step.
+    ("seccomp", "filesystem"),
+    ("seccomp", "config"),
     ("chmod-parents", "config"),
     ("copy-from-owners", "config"),
     // `COPY file /dir` must copy into an existing directory of the image below.

@@ -3,7 +3,7 @@
 use std::fs;
 
 use bld_core::Digest;
-use bld_sandbox::{RunSpec, run};
+use bld_sandbox::{Identity, RunSpec, etc_files, run};
 use bld_store::Store;
 
 use crate::Failure;
@@ -101,7 +101,7 @@ pub fn run_image(
                 .map(str::to_owned)
         })
         .unwrap_or_default();
-    let (uid, gid) = resolve_user(&user, &lowers).map_err(fail)?;
+    let user = resolve_user(&user, &lowers).map_err(fail)?;
     let cwd = request
         .workdir
         .clone()
@@ -114,24 +114,46 @@ pub fn run_image(
         })
         .unwrap_or_else(|| "/".to_owned());
     let work_dir = store.temp_path("container");
+    let identity = Identity::Container {
+        hostname: container_hostname(),
+    };
+    // Docker's HOSTNAME comes first, unless the image or the request sets one.
+    let mut env = environment(&config, &request.env, true);
+    if !env.iter().any(|var| var.starts_with("HOSTNAME=")) {
+        env.insert(0, format!("HOSTNAME={}", identity.hostname()));
+    }
+    let mounts = etc_files(&work_dir, &identity, request.host_network)
+        .map_err(|e| fail(Failure::internal(e)))?;
     let spec = RunSpec {
         lowers,
         work_dir: work_dir.clone(),
         args,
-        env: environment(&config, &request.env, true),
+        env,
         cwd,
-        uid,
-        gid,
+        uid: user.uid,
+        gid: user.gid,
+        // Docker lists the user's own group among a container's groups.
+        additional_gids: std::iter::once(user.gid).chain(user.groups).collect(),
+        hostname: identity.hostname().to_owned(),
         host_network: request.host_network,
         runtime: runtime(),
         state_dir: store
             .private_dir("containers")
             .map_err(|e| fail(Failure::internal(e)))?,
         attach: true,
-        mounts: Vec::new(),
+        mounts,
         overlays: Vec::new(),
     };
     let outcome = run(&spec, &|_| {}).map_err(|e| fail(Failure::of(e)));
     let _ = fs::remove_dir_all(&work_dir);
     Ok(outcome?.exit_code)
+}
+
+/// A container's host name as Docker makes it: 12 hex digits (of its ID, here of this
+/// process and the time).
+fn container_hostname() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    Digest::of(format!("{}-{nanos}", bld_core::current_owner()).as_bytes()).hex()[..12].to_owned()
 }

@@ -23,11 +23,40 @@ fn entries(text: &str) -> impl Iterator<Item = (&str, u32, u32)> {
     })
 }
 
+/// The ids of the groups of a group-format file that list `user` as a member.
+fn groups_of(groups: &str, user: &str) -> Vec<u32> {
+    groups
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            let members = fields.get(3)?;
+            members
+                .split(',')
+                .any(|member| member.trim() == user)
+                .then(|| fields.get(2)?.parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// Who a process runs as: its user and group, and its supplementary groups.
+pub(crate) struct RunAs {
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    /// The groups of the image's /etc/group that list the user, when `USER` names no group
+    /// (as runc's `GetExecUser` finds them).
+    pub(crate) groups: Vec<u32>,
+}
+
 /// Resolves `USER` as Docker does: names through the image's /etc/passwd and /etc/group; a
 /// user without a group takes its passwd entry's group, or 0.
-pub(crate) fn resolve_user(user: &str, lowers: &[PathBuf]) -> Result<(u32, u32), Failure> {
+pub(crate) fn resolve_user(user: &str, lowers: &[PathBuf]) -> Result<RunAs, Failure> {
     if user.is_empty() {
-        return Ok((0, 0));
+        return Ok(RunAs {
+            uid: 0,
+            gid: 0,
+            groups: Vec::new(),
+        });
     }
     let (user_part, group_part) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
@@ -52,12 +81,12 @@ pub(crate) fn resolve_user(user: &str, lowers: &[PathBuf]) -> Result<(u32, u32),
             )));
         }
     };
+    let groups = read("etc/group");
     let gid = match group_part {
         None => entry.map_or(0, |(_, _, gid)| gid),
         Some(group) => match group.parse::<u32>() {
             Ok(gid) => gid,
             Err(_) => {
-                let groups = read("etc/group");
                 let found = entries(&groups).find(|(name, _, _)| *name == group);
                 found.map(|(_, gid, _)| gid).ok_or_else(|| {
                     Failure::user(format!(
@@ -67,7 +96,15 @@ pub(crate) fn resolve_user(user: &str, lowers: &[PathBuf]) -> Result<(u32, u32),
             }
         },
     };
-    Ok((uid, gid))
+    let supplementary = match (group_part, entry) {
+        (None, Some((name, _, _))) => groups_of(&groups, name),
+        _ => Vec::new(),
+    };
+    Ok(RunAs {
+        uid,
+        gid,
+        groups: supplementary,
+    })
 }
 
 /// The image's layers unpacked (once) into the store, bottom first, and its config.

@@ -26,6 +26,10 @@ pub struct RunSpec {
     pub uid: u32,
     /// Group id.
     pub gid: u32,
+    /// Supplementary group ids.
+    pub additional_gids: Vec<u32>,
+    /// The container's host name.
+    pub hostname: String,
     /// Share the host's network (`RUN --network=host`); otherwise a new, empty network namespace.
     pub host_network: bool,
     /// The OCI runtime binary (`runc`).

@@ -14,6 +14,7 @@
 //!   walks any directory in that format (an unpacked layer too) without following a symlink.
 
 mod container;
+mod etc;
 mod layers;
 mod reap;
 mod unpack;
@@ -24,6 +25,7 @@ use std::path::PathBuf;
 use bld_core::{Classify, ErrorKind};
 
 pub use container::{BindOverlay, MountKind, RunOutcome, RunSpec, SandboxMount, run};
+pub use etc::{BUILD_STEP_HOSTNAME, Identity, etc_files};
 pub use layers::LayerStack;
 pub use reap::{reap_abandoned, reap_containers};
 pub use unpack::{LayerSource, discard, unpack_layer};

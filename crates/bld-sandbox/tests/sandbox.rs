@@ -108,6 +108,8 @@ fn spec(dir: &Path, lowers: Vec<PathBuf>, script: &str) -> RunSpec {
         cwd: "/work".into(),
         uid: 0,
         gid: 0,
+        additional_gids: Vec::new(),
+        hostname: "sandbox".into(),
         host_network: false,
         runtime: "runc".into(),
         state_dir: dir.join("containers"),

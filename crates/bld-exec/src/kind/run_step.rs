@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use bld_graph::{RunMount, RunStep};
 use bld_oci::{ItemKind, LayerBlob, LayerItem, pack_layer};
-use bld_sandbox::{ChangeKind, RunSpec, run, upper_changes};
+use bld_sandbox::{ChangeKind, Identity, RunSpec, etc_files, run, upper_changes};
 use bld_store::Store;
 
 use super::{Execute, Run};
@@ -54,10 +54,14 @@ fn run_in(
     on_output: &dyn Fn(&str),
 ) -> Result<LayerBlob, Failure> {
     let (lowers, config) = unpacked_layers(store, manifest)?;
-    let (uid, gid) = resolve_user(&step.user, &lowers)?;
+    let user = resolve_user(&step.user, &lowers)?;
     // Build args are in the step's environment, under the image's ENV.
     let env = environment(&config, &step.env, false);
-    let (mounts, overlays) = mounts::step_mounts(store, step, work_dir, binds)?;
+    let (step_mounts, overlays) = mounts::step_mounts(store, step, work_dir, binds)?;
+    // BuildKit's /etc/hosts and /etc/resolv.conf first: a step's own mounts may cover them.
+    let mut mounts =
+        etc_files(work_dir, &Identity::BuildStep, step.host_network).map_err(Failure::internal)?;
+    mounts.extend(step_mounts);
     let targets: Vec<String> = mounts
         .iter()
         .map(|m| m.target.trim_start_matches('/').to_owned())
@@ -68,8 +72,10 @@ fn run_in(
         args: step.args.clone(),
         env,
         cwd: step.cwd.clone(),
-        uid,
-        gid,
+        uid: user.uid,
+        gid: user.gid,
+        additional_gids: user.groups,
+        hostname: Identity::BuildStep.hostname().to_owned(),
         host_network: step.host_network,
         runtime: runtime(),
         state_dir: store.private_dir("containers").map_err(Failure::of)?,

@@ -34,7 +34,7 @@ const DEFAULT_CAPABILITIES: &[Capability] = &[
 /// The runtime config of the run `spec`, its root file system at `rootfs` in the bundle.
 pub(super) fn bundle_config(spec: &RunSpec) -> Result<Spec, String> {
     let mut config = Spec::default();
-    config.set_hostname(Some("bld".to_owned()));
+    config.set_hostname(Some(spec.hostname.clone()));
     config.set_root(Some(
         RootBuilder::default()
             .path("rootfs")
@@ -66,6 +66,7 @@ fn process(spec: &RunSpec) -> Result<Process, String> {
             UserBuilder::default()
                 .uid(spec.uid)
                 .gid(spec.gid)
+                .additional_gids(spec.additional_gids.clone())
                 .build()
                 .map_err(|e| e.to_string())?,
         )
@@ -116,6 +117,15 @@ fn mounts(spec: &RunSpec) -> Result<Vec<Mount>, String> {
     let mut mounts = get_default_mounts()
         .into_iter()
         .filter(|m| m.destination() != Path::new("/sys/fs/cgroup"))
+        .map(|mut m| {
+            // Docker's /proc: no setuid, no devices, nothing executed from it.
+            if m.destination() == Path::new("/proc") {
+                m.set_options(Some(
+                    ["nosuid", "noexec", "nodev"].map(str::to_owned).to_vec(),
+                ));
+            }
+            m
+        })
         .collect::<Vec<_>>();
     let mut secrets = 0;
     for mount in &spec.mounts {
