@@ -13,6 +13,7 @@ mod hostile_starlark;
 mod images;
 mod peers;
 mod query;
+mod run_exit_codes;
 mod run_steps;
 mod security;
 mod support;
