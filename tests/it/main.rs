@@ -1,6 +1,7 @@
 //! bld's integration tests: the real binary on real workspaces, checked by independent tools.
 
 mod build;
+mod build_arguments;
 mod buildah_peer;
 mod cache;
 mod cli;
