@@ -1,6 +1,6 @@
 //! `bld`: the command-line interface. A thin layer over the library crates: it parses flags,
 //! calls them, prints, and maps errors to exit codes (0 success, 1 the user's error, 2 an
-//! internal fault).
+//! internal fault; `bld run` uses Docker's, 125 for any failure of its own).
 
 mod build;
 mod clean;
@@ -95,15 +95,19 @@ fn run_command() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(1)
-            } else {
+            return if !e.use_stderr() {
                 ExitCode::SUCCESS
+            } else if run::is_run_command(std::env::args_os().skip(1)) {
+                ExitCode::from(run::BLD_FAILED)
+            } else {
+                ExitCode::from(1)
             };
         }
     };
     let store = cli.store_dir.unwrap_or_else(bld_store::Store::default_root);
     process::uses_store(&store);
+    // `bld run` fails with Docker's code, whoever's the fault.
+    let runs_container = matches!(cli.command, Command::Run(_));
     let result = match cli.command {
         Command::Build(args) => build::run(args, &store).map(|()| 0),
         Command::Query(args) => query::run(args).map(|()| 0),
@@ -139,7 +143,11 @@ fn run_command() -> ExitCode {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
         Err(failure) => {
             eprint!("{}", failure.render());
-            ExitCode::from(failure.exit_code())
+            ExitCode::from(if runs_container {
+                run::BLD_FAILED
+            } else {
+                failure.exit_code()
+            })
         }
     }
 }

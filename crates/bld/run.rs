@@ -1,6 +1,8 @@
 //! `bld run [--rm] [-e K=V]... [-w DIR] [-u USER] [--network host] IMAGE|//label [CMD...]`:
 //! a container from an image with stdout and stderr attached, as `docker run --rm` does; bld
-//! exits with the command's exit code.
+//! exits with the command's exit code, or Docker's: [`BLD_FAILED`] when bld fails (a bad flag,
+//! no such image, a container that cannot be set up), 126 when the command cannot be invoked,
+//! 127 when it is not found.
 
 use std::path::Path;
 use std::time::Instant;
@@ -11,6 +13,26 @@ use clap::Args;
 
 use crate::Failure;
 use crate::build::{Phases, build_workspace};
+
+/// `bld run`'s exit code when bld itself fails, as `docker run`'s when Docker does.
+pub const BLD_FAILED: u8 = 125;
+
+/// Whether the command line `args` (without the program's name) is `bld run …`: its first
+/// word that is neither a global flag nor a global flag's value is `run`.
+pub fn is_run_command(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--store-dir") => {
+                args.next();
+            }
+            Some(flag) if flag.starts_with("--store-dir=") => {}
+            Some(word) => return word == "run",
+            None => return false,
+        }
+    }
+    false
+}
 
 /// Arguments of `bld run`.
 #[derive(Args)]
@@ -37,7 +59,8 @@ pub struct RunArgs {
     command: Vec<String>,
 }
 
-/// Runs the container; returns the command's exit code.
+/// Runs the container; returns the command's exit code (or Docker's for a command that could
+/// not be started).
 pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
     let _ = args.rm;
     let host_network = crate::build::host_network(&args.network)?;

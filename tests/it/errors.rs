@@ -235,7 +235,7 @@ fn bad_paths_on_the_command_line_are_the_users_error_and_named() {
     );
     exactly(
         &["build", "-t", "app:2", "no-such-ctx"],
-        "build context `no-such-ctx` is not a directory",
+        "build context `no-such-ctx` does not exist",
     );
     exactly(
         &["build", "-t", "app:2", "a-file"],

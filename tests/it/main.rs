@@ -1,6 +1,7 @@
 //! bld's integration tests: the real binary on real workspaces, checked by independent tools.
 
 mod build;
+mod build_arguments;
 mod buildah_peer;
 mod cache;
 mod cli;
@@ -13,6 +14,7 @@ mod hostile_starlark;
 mod images;
 mod peers;
 mod query;
+mod run_exit_codes;
 mod run_steps;
 mod security;
 mod support;

@@ -142,7 +142,7 @@ fn bld_run_starts_the_image_like_docker_run() {
         code.stderr
     );
     let missing = sandbox.bld(&["run", "nosuch:tag"]);
-    assert_eq!(missing.code, 1);
+    assert_eq!(missing.code, 125, "docker run's code for its own failure");
     assert!(
         missing.stderr.contains("no such image: `nosuch:tag`"),
         "{}",
@@ -170,7 +170,7 @@ fn user_names_resolve_through_the_images_passwd_and_group() {
         "7:0\n"
     );
     let unknown = sandbox.bld(&["run", "-u", "nobody", "//app:image"]);
-    assert_eq!(unknown.code, 1);
+    assert_eq!(unknown.code, 125, "docker run's code for its own failure");
     assert!(
         unknown
             .stderr

@@ -222,6 +222,9 @@ impl TargetPattern {
     pub fn parse(text: &str, current_package: &str) -> Result<TargetPattern, LabelError> {
         let absolute = if let Some(rest) = text.strip_prefix("//") {
             rest.to_owned()
+        } else if let Some("all" | "*") = text.strip_prefix(':') {
+            // `:all` in a package's directory is that package's `:all`, as in Bazel.
+            return Ok(TargetPattern::AllInPackage(current_package.to_owned()));
         } else if text.starts_with(':') || text.starts_with('@') {
             return Ok(TargetPattern::Single(Label::parse(text, current_package)?));
         } else {
@@ -328,6 +331,17 @@ mod tests {
             p(":image", "examples/hello").ok().as_deref(),
             Some("//examples/hello:image")
         );
+        // `:all` relative to the package of the working directory, as in Bazel: every
+        // target of that package, not a target named `all`.
+        let all_in = |t: &str, c: &str| match TargetPattern::parse(t, c) {
+            Ok(TargetPattern::AllInPackage(package)) => Some(package),
+            _ => None,
+        };
+        assert_eq!(all_in(":all", "pkg").as_deref(), Some("pkg"));
+        assert_eq!(all_in(":*", "a/b").as_deref(), Some("a/b"));
+        assert_eq!(all_in(":all", "").as_deref(), Some(""));
+        assert_eq!(all_in("sub:all", "pkg").as_deref(), Some("pkg/sub"));
+        assert_eq!(all_in(":allx", "pkg"), None);
         let rec = TargetPattern::Recursive("ex".into());
         assert!(
             rec.covers_package("ex/a") && rec.covers_package("ex") && !rec.covers_package("exa")

@@ -3,7 +3,7 @@
 use std::fs;
 
 use bld_core::Digest;
-use bld_sandbox::{Identity, RunSpec, etc_files, run};
+use bld_sandbox::{Identity, NotStarted, RunOutcome, RunSpec, etc_files, run};
 use bld_store::Store;
 
 use crate::Failure;
@@ -53,7 +53,9 @@ pub struct ContainerRequest {
 }
 
 /// Runs a container from the image `manifest` with stdout and stderr attached, as
-/// `docker run --rm` does (ENTRYPOINT + CMD, the command replacing CMD); returns its exit code.
+/// `docker run --rm` does (ENTRYPOINT + CMD, the command replacing CMD); returns its exit code,
+/// or Docker's when the command could not be started ([`start_failure_code`]; the runtime has
+/// printed why).
 pub fn run_image(
     store: &Store,
     manifest: &Digest,
@@ -69,50 +71,8 @@ pub fn run_image(
     reap_abandoned(store);
     let (lowers, config) = unpacked_layers(store, manifest).map_err(fail)?;
     let image = config.get("config").cloned().unwrap_or_default();
-    let strings = |key: &str| -> Vec<String> {
-        image
-            .get(key)
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut args = strings("Entrypoint");
-    args.extend(if request.command.is_empty() {
-        strings("Cmd")
-    } else {
-        request.command.clone()
-    });
-    if args.is_empty() {
-        return Err(fail(Failure::user(
-            "the image has no ENTRYPOINT or CMD: give a command".to_owned(),
-        )));
-    }
-    let user = request
-        .user
-        .clone()
-        .or_else(|| {
-            image
-                .get("User")
-                .and_then(|u| u.as_str())
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
+    let (args, user, cwd) = process_of(&image, request).map_err(fail)?;
     let user = resolve_user(&user, &lowers).map_err(fail)?;
-    let cwd = request
-        .workdir
-        .clone()
-        .or_else(|| {
-            image
-                .get("WorkingDir")
-                .and_then(|w| w.as_str())
-                .filter(|w| !w.is_empty())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "/".to_owned());
     let work_dir = store.temp_path("container");
     let identity = Identity::Container {
         hostname: container_hostname(),
@@ -146,7 +106,91 @@ pub fn run_image(
     };
     let outcome = run(&spec, &|_| {}).map_err(|e| fail(Failure::of(e)));
     let _ = fs::remove_dir_all(&work_dir);
-    Ok(outcome?.exit_code)
+    container_exit(&outcome?, &spec.args[0]).map_err(fail)
+}
+
+/// What the container runs, as whom and where: the image's `ENTRYPOINT` and `CMD` (the
+/// request's command replacing `CMD`), `USER` and `WorkingDir`, unless the request says.
+fn process_of(
+    image: &serde_json::Value,
+    request: &ContainerRequest,
+) -> Result<(Vec<String>, String, String), Failure> {
+    let strings = |key: &str| -> Vec<String> {
+        image
+            .get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut args = strings("Entrypoint");
+    args.extend(if request.command.is_empty() {
+        strings("Cmd")
+    } else {
+        request.command.clone()
+    });
+    if args.is_empty() {
+        return Err(Failure::user(
+            "the image has no ENTRYPOINT or CMD: give a command",
+        ));
+    }
+    let user = request
+        .user
+        .clone()
+        .or_else(|| {
+            image
+                .get("User")
+                .and_then(|u| u.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let cwd = request
+        .workdir
+        .clone()
+        .or_else(|| {
+            image
+                .get("WorkingDir")
+                .and_then(|w| w.as_str())
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "/".to_owned());
+    Ok((args, user, cwd))
+}
+
+/// `bld run`'s exit code for a container of `program` that ended as `outcome`: the command's
+/// own, or Docker's when it never started.
+fn container_exit(outcome: &RunOutcome, program: &str) -> Result<i32, Failure> {
+    match &outcome.not_started {
+        None => Ok(outcome.exit_code),
+        Some(NotStarted::Runtime(message)) => Ok(start_failure_code(program, message)),
+        Some(NotStarted::Setup) => Err(Failure::internal(format!(
+            "the container's file systems could not be mounted (exit code {})",
+            outcome.exit_code
+        ))),
+    }
+}
+
+/// `docker run`'s exit code when the runtime could not start the command `program` and said
+/// `message` (which it has printed): 127 when the program is not found (in `$PATH` or at its
+/// path), 126 when it cannot be invoked (permission denied), else 125 (a failure of the
+/// container, not of the command). Docker decides from the runtime's message in the same way
+/// (moby's `translateContainerdStartErr`).
+fn start_failure_code(program: &str, message: &str) -> i32 {
+    let message = message.to_lowercase();
+    if message.contains("permission denied") {
+        126
+    } else if message.contains(&program.to_lowercase())
+        && (message.contains("executable file not found")
+            || message.contains("no such file or directory"))
+    {
+        127
+    } else {
+        125
+    }
 }
 
 /// A container's host name as Docker makes it: 12 hex digits (of its ID, here of this
@@ -156,4 +200,52 @@ fn container_hostname() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     Digest::of(format!("{}-{nanos}", bld_core::current_owner()).as_bytes()).hex()[..12].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::start_failure_code;
+
+    #[test]
+    fn start_failures_take_dockers_exit_codes() {
+        let runc =
+            |what: &str| format!("runc run failed: unable to start container process: {what}");
+        let cases = [
+            (
+                "x",
+                runc(r#"exec: "x": executable file not found in $PATH"#),
+                127,
+            ),
+            (
+                "/a/b",
+                runc(r#"exec: "/a/b": stat /a/b: no such file or directory"#),
+                127,
+            ),
+            ("/etc", runc(r#"exec: "/etc": permission denied"#), 126),
+            (
+                "/d/x",
+                runc(r#"exec: "/d/x": stat /d/x: permission denied"#),
+                126,
+            ),
+            (
+                "x",
+                "executable file `x` not found in $PATH: No such file or directory".to_owned(),
+                127,
+            ),
+            (
+                "/etc/passwd",
+                "open executable: Permission denied".to_owned(),
+                126,
+            ),
+            (
+                "sh",
+                runc("error mounting \"proc\": no such file or directory"),
+                125,
+            ),
+            ("sh", runc("cgroup: device busy"), 125),
+        ];
+        for (program, message, code) in cases {
+            assert_eq!(start_failure_code(program, &message), code, "{message}");
+        }
+    }
 }

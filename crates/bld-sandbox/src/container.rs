@@ -117,6 +117,21 @@ pub struct RunOutcome {
     pub output: Vec<u8>,
     /// The overlay upper directory: everything the command changed.
     pub upper: PathBuf,
+    /// Why the command never started, when it did not (then `exit_code` is not the
+    /// command's); `None` when it ran, whatever its exit code.
+    pub not_started: Option<NotStarted>,
+}
+
+/// Why a run's command never started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotStarted {
+    /// Mounting the run's file systems failed before the runtime started (what failed is on
+    /// stderr, or in the captured output).
+    Setup,
+    /// The runtime started but could not start the command; its own error, as it logged it
+    /// (runc: `runc run failed: unable to start container process: exec: "x": executable
+    /// file not found in $PATH`). The runtime also printed it.
+    Runtime(String),
 }
 
 static RUNS: AtomicU64 = AtomicU64::new(0);
@@ -182,16 +197,19 @@ struct SecretCopy {
 /// and the secrets' tmpfs: they disappear with the run, whatever happens to bld.
 ///
 /// Arguments: rootfs options, rootfs, cwd (resolved inside the image), runtime, runtime flags,
-/// whether to mount cgroup2, bundle, id, the runtime's state directory, then commands:
-/// `overlay OPTIONS MOUNTPOINT` (the overlays `type=bind` mounts take directories from),
-/// `tmpfs DIR`, and `secret SOURCE DEST MODE UID GID` (copied into that tmpfs, so a secret
-/// never touches a disk).
+/// whether to mount cgroup2, bundle, id, the runtime's state directory, its `--log` option,
+/// whether to send the runtime's stderr to stdout (when the output is captured), then
+/// commands: `overlay OPTIONS MOUNTPOINT` (the overlays `type=bind` mounts take directories
+/// from), `tmpfs DIR`, and `secret SOURCE DEST MODE UID GID` (copied into that tmpfs, so a
+/// secret never touches a disk).
 const SANDBOX_SCRIPT: &str = r#"set -e
 mount -t overlay overlay -o "$1" "$2"
 mkdir -p "$2/$3"
 runtime="$4" flags="$5" bundle="$7" id="$8" root="$9"
 if [ -n "$6" ]; then mount -t cgroup2 cgroup2 /sys/fs/cgroup; fi
 shift 9
+log="$1" merge="$2"
+shift 2
 while [ $# -gt 0 ]; do
   case "$1" in
     overlay) mkdir -p "$3"; mount -t overlay overlay -o "$2" "$3"; shift 3 ;;
@@ -200,7 +218,8 @@ while [ $# -gt 0 ]; do
     *) echo "bld: unknown sandbox command $1" >&2; exit 125 ;;
   esac
 done
-exec "$runtime" --root "$root" $flags run --bundle "$bundle" "$id" 2>&1"#;
+if [ -n "$merge" ]; then exec 2>&1; fi
+exec "$runtime" --root "$root" "$log" $flags run --bundle "$bundle" "$id""#;
 
 /// Runs `spec.args` in a new container over `spec.lowers` and returns how it ended, with the
 /// upper directory holding its changes.
@@ -228,11 +247,39 @@ pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, Sandb
         use std::os::unix::process::ExitStatusExt;
         128 + status.signal().unwrap_or(0)
     });
+    let not_started = if exit_code == 0 {
+        None
+    } else {
+        not_started(&runtime_log(spec))
+    };
     Ok(RunOutcome {
         exit_code,
         output,
         upper: dirs.upper,
+        not_started,
     })
+}
+
+/// Where the runtime of `spec` logs (in JSON): its own errors, never the command's output.
+fn runtime_log(spec: &RunSpec) -> PathBuf {
+    spec.work_dir.join("runtime.log")
+}
+
+/// Why a run that failed never started its command, from the runtime's log at `log`: no log
+/// means the runtime never started (a mount before it failed); an error in it, that the
+/// runtime could not start the command. The command itself cannot write there (the runtime's
+/// log pipe is closed when it execs the command), so a command's own exit code is never taken
+/// for the runtime's.
+fn not_started(log: &Path) -> Option<NotStarted> {
+    let Ok(text) = fs::read_to_string(log) else {
+        return Some(NotStarted::Setup);
+    };
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|entry| entry.get("level").and_then(|l| l.as_str()) == Some("error"))
+        .filter_map(|entry| entry.get("msg").and_then(|m| m.as_str()).map(str::to_owned))
+        .next_back()
+        .map(NotStarted::Runtime)
 }
 
 /// Writes the runtime config of `spec` into `bundle`.
@@ -295,6 +342,8 @@ fn sandbox_command(spec: &RunSpec, dirs: &RunDirs) -> Result<Command, SandboxErr
         .arg(&dirs.bundle)
         .arg(&id)
         .arg(&state_dir)
+        .arg(log_option(&spec.runtime, &runtime_log(spec)))
+        .arg(if spec.attach { "" } else { "yes" })
         .stdin(std::process::Stdio::null());
     if !secrets.is_empty() {
         command.arg("tmpfs").arg(spec.work_dir.join("secrets"));
@@ -387,22 +436,38 @@ fn secret_copies(spec: &RunSpec) -> Result<Vec<SecretCopy>, SandboxError> {
     Ok(secrets)
 }
 
+/// The option that makes `runtime` log its own errors to `log`: crun's `--log=file:PATH`,
+/// runc's `--log=PATH` (JSON, as [`runtime_flags`] asks of both).
+fn log_option(runtime: &str, log: &Path) -> std::ffi::OsString {
+    let mut option = std::ffi::OsString::from(if is_crun(runtime) {
+        "--log=file:"
+    } else {
+        "--log="
+    });
+    option.push(log);
+    option
+}
+
+/// Whether `runtime` is crun (whose flags differ from runc's).
+fn is_crun(runtime: &str) -> bool {
+    Path::new(runtime)
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with("crun"))
+}
+
 /// The runtime's flags, and whether cgroup2 must be mounted for it.
 ///
 /// crun refuses hybrid cgroup hierarchies (v1 controllers with cgroup2 beside them): it runs
 /// without a cgroup manager, with cgroup2 mounted where it looks, inside the run's own mount
 /// namespace. runc handles either hierarchy itself.
 fn runtime_flags(runtime: &str) -> (&'static str, bool) {
-    let is_crun = Path::new(runtime)
-        .file_name()
-        .is_some_and(|name| name.to_string_lossy().starts_with("crun"));
-    if is_crun {
+    if is_crun(runtime) {
         (
-            "--cgroup-manager=disabled",
+            "--log-format=json --cgroup-manager=disabled",
             !is_cgroup2(Path::new("/sys/fs/cgroup")),
         )
     } else {
-        ("", false)
+        ("--log-format=json", false)
     }
 }
 

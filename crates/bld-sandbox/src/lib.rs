@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 use bld_core::{Classify, ErrorKind};
 
-pub use container::{BindOverlay, MountKind, RunOutcome, RunSpec, SandboxMount, run};
+pub use container::{BindOverlay, MountKind, NotStarted, RunOutcome, RunSpec, SandboxMount, run};
 pub use etc::{BUILD_STEP_HOSTNAME, Identity, etc_files};
 pub use layers::LayerStack;
 pub use reap::{reap_abandoned, reap_containers};

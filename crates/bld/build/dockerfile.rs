@@ -22,8 +22,8 @@ fn user(message: String) -> Failure {
 }
 
 /// The build context, when the command line asks for a Dockerfile build: any of `-f`, `-t`,
-/// `--target`, `--build-arg`, `--output` given, or one argument that is a directory with a
-/// `Dockerfile` and no `BUILD.star`.
+/// `--target`, `--build-arg`, `--output` given, or one argument that names a directory as a
+/// path does and not as a target pattern does ([`names_a_context`]).
 pub(super) fn context_argument(args: &BuildArgs) -> Result<Option<PathBuf>, Failure> {
     let docker_flags = args.file.is_some()
         || !args.tag.is_empty()
@@ -41,17 +41,74 @@ pub(super) fn context_argument(args: &BuildArgs) -> Result<Option<PathBuf>, Fail
     };
     let looks_like_label =
         single.starts_with("//") || single.starts_with(':') || single.starts_with('@');
-    let dir = Path::new(single);
-    let plain_context = !looks_like_label
-        && dir.join("Dockerfile").is_file()
-        && !dir.join(bld_core::BUILD_FILE).is_file();
-    if docker_flags || plain_context {
-        if looks_like_label || !dir.is_dir() {
+    if looks_like_label {
+        if docker_flags {
             return Err(user(format!("build context `{single}` is not a directory")));
         }
-        return Ok(Some(dir.to_owned()));
+        return Ok(None);
     }
-    Ok(None)
+    if !docker_flags && !names_a_context(single) {
+        return Ok(None);
+    }
+    let dir = Path::new(single);
+    if fs::symlink_metadata(dir).is_err() {
+        return Err(user(format!("build context `{single}` does not exist")));
+    }
+    if !dir.is_dir() {
+        return Err(user(format!("build context `{single}` is not a directory")));
+    }
+    if args.file.is_none() && !dir.join("Dockerfile").is_file() {
+        return Err(user(format!(
+            "no `Dockerfile` in build context `{single}`{}",
+            package_hint(dir)
+        )));
+    }
+    Ok(Some(dir.to_owned()))
+}
+
+/// For a directory that is a package of the workspace bld runs in: how to build its targets
+/// instead.
+fn package_hint(dir: &Path) -> String {
+    if !dir.join(bld_core::BUILD_FILE).is_file() {
+        return String::new();
+    }
+    let workspace_of = |dir: &Path| bld_core::Workspace::discover(dir).ok();
+    let cwd = std::env::current_dir().ok();
+    match (workspace_of(dir), cwd.as_deref().and_then(workspace_of)) {
+        (Some(workspace), Some(current)) if workspace.root() == current.root() => format!(
+            " (to build its package's targets: `bld build //{}:all`)",
+            workspace.package_of(dir)
+        ),
+        _ => String::new(),
+    }
+}
+
+/// Whether the one argument of `bld build` (not a label) names a build context rather than a
+/// target pattern, as `docker build ARG` would take it:
+///
+/// - a path no pattern can be (`.`, `..`, `/abs`, `./x`, `x/`): always a context;
+/// - a pattern's own syntax (`x:y`, `x/...`): never;
+/// - otherwise (`dir`, `a/b`), inside a workspace, a pattern where it names a package (a
+///   directory with a `BUILD.star`) or nothing at all, and a context where it names a
+///   directory or file that is no package; outside a workspace always a context.
+fn names_a_context(argument: &str) -> bool {
+    let path_only = argument.starts_with('/')
+        || argument
+            .split('/')
+            .any(|component| matches!(component, "" | "." | ".."));
+    if path_only {
+        return true;
+    }
+    if argument.contains(':') || argument.ends_with("...") {
+        return false;
+    }
+    let in_workspace =
+        || std::env::current_dir().is_ok_and(|cwd| bld_core::Workspace::discover(&cwd).is_ok());
+    let path = Path::new(argument);
+    if fs::symlink_metadata(path).is_ok() {
+        return !(path.join(bld_core::BUILD_FILE).is_file() && in_workspace());
+    }
+    !in_workspace()
 }
 
 fn build_args(given: &[String]) -> Vec<(String, String)> {
