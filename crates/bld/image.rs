@@ -79,11 +79,11 @@ impl LocalImage {
             .and_then(parse_rfc3339)
     }
 
-    /// The uncompressed size of all layers.
+    /// The sum of its layers' content sizes: Docker's `Size` (see `bld_oci::content_size`).
     pub(crate) fn size(&self, store: &Store) -> Result<u64, Failure> {
         let mut total = 0;
         for layer in &self.layers {
-            total += bld_oci::uncompressed_size(store, layer)?;
+            total += bld_oci::content_size(store, layer)?;
         }
         Ok(total)
     }

@@ -183,7 +183,7 @@ pub(crate) fn history(args: HistoryArgs, store: &std::path::Path) -> Result<(), 
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let size = match if empty { None } else { layers.next() } {
-            Some(layer) => bld_oci::uncompressed_size(&store, layer)?,
+            Some(layer) => bld_oci::content_size(&store, layer)?,
             None => 0,
         };
         let epoch = super::parse_rfc3339(text("created"));
