@@ -7,6 +7,7 @@
 //! stays in the store, untagged, until nothing is.
 
 mod archive;
+mod docker_json;
 mod inspect;
 mod list;
 mod remove;

@@ -7,6 +7,12 @@
 //! layer holding one 12-byte file as `12B`, a layer of symbolic links only as `0B`, and the
 //! busybox base as its binary's size (1982256 bytes) plus `0B` for `busybox --install -s`.
 //!
+//! That is what Docker shows for a layer BuildKit built. For a layer `docker load` unpacked,
+//! Docker 20.10.24 (overlay2) measures the unpacked directory instead (moby's
+//! `directory.Size`: a symlink counts its target's length, a hard-linked file once): the same
+//! `busybox --install -s` layer shows 3216 bytes there. bld counts every layer as BuildKit
+//! counts the layers it builds, so `bld build` and `docker build` of one Dockerfile agree.
+//!
 //! It is measured once per blob, by reading it (the blob is hashed as it is read: a corrupt
 //! one is reported, not measured), and remembered in `<store>/sizes/<hex>` as
 //! `content-bytes N`; garbage collection removes that file with its blob. A file written by
