@@ -81,7 +81,10 @@ const HEALTH_CONFIG: &[Field] = &[
 ];
 
 /// `types.GraphDriverData`, `types.RootFS`, `types.ImageMetadata`.
-const GRAPH_DRIVER: &[Field] = &[Field("Data", false, MAP, None), Field("Name", false, NIL, None)];
+const GRAPH_DRIVER: &[Field] = &[
+    Field("Data", false, MAP, None),
+    Field("Name", false, NIL, None),
+];
 const ROOT_FS: &[Field] = &[
     Field("Type", false, NIL, None),
     Field("Layers", true, SLICE, None),
@@ -105,8 +108,8 @@ pub(crate) fn container_config_fields() -> impl Iterator<Item = (&'static str, V
         let zero = match *name {
             "Hostname" | "Domainname" | "User" | "Image" | "WorkingDir" | "MacAddress"
             | "StopSignal" => Value::String(String::new()),
-            "AttachStdin" | "AttachStdout" | "AttachStderr" | "Tty" | "OpenStdin"
-            | "StdinOnce" | "ArgsEscaped" | "NetworkDisabled" => Value::Bool(false),
+            "AttachStdin" | "AttachStdout" | "AttachStderr" | "Tty" | "OpenStdin" | "StdinOnce"
+            | "ArgsEscaped" | "NetworkDisabled" => Value::Bool(false),
             _ => {
                 debug_assert!(!null.is_empty());
                 Value::Null

@@ -5,8 +5,8 @@ use clap::Args;
 use serde_json::{Map, Value, json};
 
 use super::{
-    LocalImage, created_at, docker_json, created_since, ellipsis, find, human_size, local_images,
-    print_formatted, print_table,
+    Fields, LocalImage, created_at, created_since, docker_json, ellipsis, find, human_size,
+    local_images, print_formatted, print_table,
 };
 use crate::Failure;
 
@@ -116,7 +116,7 @@ pub(crate) fn inspect(args: InspectArgs, store: &std::path::Path) -> Result<(), 
     }
     match &args.format {
         Some(format) => {
-            print_formatted(&objects, format, None)?;
+            print_formatted(&objects, format, None, Fields::Map)?;
         }
         None if !objects.is_empty() || missing.is_empty() => {
             println!(
@@ -184,7 +184,12 @@ pub(crate) fn history(args: HistoryArgs, store: &std::path::Path) -> Result<(), 
         return Ok(());
     }
     if let Some(format) = &args.format
-        && print_formatted(&objects, format, Some(HEADERS))?
+        && print_formatted(
+            &objects,
+            format,
+            Some(HEADERS),
+            Fields::Struct("*image.historyContext"),
+        )?
     {
         return Ok(());
     }
