@@ -193,7 +193,9 @@ fn write_json(
             out.push_str(&indent.repeat(depth));
         }
     };
-    let items: Vec<(Option<&String>, &Value, Option<&'static [Field]>)> = match value {
+    // Each item's key (none in an array), value and struct.
+    type Item<'a> = (Option<&'a String>, &'a Value, Option<&'static [Field]>);
+    let items: Vec<Item> = match value {
         // An array of images (`docker inspect`'s list) holds structs of the same kind.
         Value::Array(items) if !items.is_empty() => {
             items.iter().map(|v| (None, v, fields)).collect()
