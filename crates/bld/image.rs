@@ -7,6 +7,7 @@
 //! stays in the store, untagged, until nothing is.
 
 mod archive;
+mod docker_json;
 mod inspect;
 mod list;
 mod remove;
@@ -19,6 +20,8 @@ use bld_store::Store;
 use serde_json::{Map, Value};
 
 use crate::{Classified, Failure};
+
+pub(crate) use template::Fields;
 
 pub(crate) use archive::{LoadArgs, SaveArgs, load, save};
 pub(crate) use inspect::{HistoryArgs, InspectArgs, history, inspect};
@@ -79,11 +82,11 @@ impl LocalImage {
             .and_then(parse_rfc3339)
     }
 
-    /// The uncompressed size of all layers.
+    /// The sum of its layers' content sizes: Docker's `Size` (see `bld_oci::content_size`).
     pub(crate) fn size(&self, store: &Store) -> Result<u64, Failure> {
         let mut total = 0;
         for layer in &self.layers {
-            total += bld_oci::uncompressed_size(store, layer)?;
+            total += bld_oci::content_size(store, layer)?;
         }
         Ok(total)
     }
@@ -332,29 +335,31 @@ pub(crate) fn human_size(bytes: u64) -> String {
 
 /// Prints each object for `--format`: `json` one object per line, `table …` as a table with
 /// Docker's column titles `headers` (`None`: the command has no table), else through the
-/// template. Returns `false` for `table` alone: the caller prints its default table.
+/// template (for `inspect`, `table` is text). Returns `false` for `table` alone: the caller
+/// prints its default table.
+///
+/// `fields` says what Docker's objects are (for the wording of a missing field's error); a
+/// template that fails is an error as Docker words it (`template parsing error: …`).
 pub(crate) fn print_formatted(
     objects: &[Value],
     format: &str,
     headers: Option<&[(&str, &str)]>,
+    fields: template::Fields,
 ) -> Result<bool, Failure> {
+    let failed = |e: String| Failure::user(format!("template parsing error: {e}"));
     if format == "json" {
         for object in objects {
             println!("{object}");
         }
         return Ok(true);
     }
-    if let Some(table) = template::Table::parse(format) {
-        let Some(headers) = headers else {
-            return Err(Failure::user(
-                "--format: `table` formats are for lists (`bld images`, `bld history`); give a template or `json`",
-            ));
-        };
+    // `inspect` has no tables: there, as in Docker, `table …` is text like any other.
+    if let Some((table, headers)) = template::Table::parse(format).zip(headers) {
         let table = table.map_err(|e| Failure::user(format!("--format: {e}")))?;
         if table.is_default() {
             return Ok(false);
         }
-        for line in table.render(objects, headers).map_err(Failure::user)? {
+        for line in table.render(objects, headers, fields).map_err(failed)? {
             println!("{line}");
         }
         return Ok(true);
@@ -362,12 +367,12 @@ pub(crate) fn print_formatted(
     let template =
         template::Template::parse(format).map_err(|e| Failure::user(format!("--format: {e}")))?;
     for object in objects {
-        println!("{}", template.render(object).map_err(Failure::user)?);
+        println!("{}", template.render(object, fields).map_err(failed)?);
     }
     Ok(true)
 }
 
-/// Prints rows as Docker's tables do: columns at least 20 wide, 3 spaces apart.
+/// Prints rows as Docker 20.10's tables do: columns at least 10 wide, 3 spaces apart.
 pub(crate) fn print_table(rows: &[Vec<String>]) {
     let text: Vec<String> = rows.iter().map(|row| row.join("\t")).collect();
     for line in template::align_columns(&text.join("\n")) {

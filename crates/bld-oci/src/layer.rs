@@ -2,6 +2,9 @@
 //! parent directories, gzip at a fixed level; hashed (diff ID and blob digest) while streaming.
 
 mod add_archive;
+mod content_size;
+
+pub use content_size::content_size;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -156,61 +159,6 @@ pub fn pack_layer(store: &Store, items: &[LayerItem], mtime: u64) -> Result<Laye
         size,
         diff_id,
     })
-}
-
-/// The uncompressed size of the layer blob `layer` (gzip-compressed, or a plain tar as some
-/// loaded archives hold), remembered in `<store>/sizes/` (which garbage collection clears
-/// along with the blob).
-pub fn uncompressed_size(store: &Store, layer: &Digest) -> Result<u64, OciError> {
-    let remembered = store.root().join("sizes").join(layer.hex());
-    if let Some(size) = std::fs::read_to_string(&remembered)
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-    {
-        return Ok(size);
-    }
-    let read_error = |source| {
-        OciError::Store(bld_store::StoreError::Io {
-            action: "read",
-            path: store.blob_path(layer),
-            source,
-        })
-    };
-    // The blob is hashed as it is read: a corrupt one is reported, not measured.
-    let corrupt = || {
-        let actual = bld_store::digest_file(&store.blob_path(layer)).map(|(d, _)| d);
-        match actual {
-            Ok(actual) if actual != *layer => OciError::Store(bld_store::StoreError::CorruptBlob {
-                expected: *layer,
-                actual,
-            }),
-            _ => read_error(io::Error::other("the layer does not decompress")),
-        }
-    };
-    let mut blob = io::BufReader::new(bld_core::Sha256Reader::new(store.open_blob(layer)?));
-    let gzip = io::BufRead::fill_buf(&mut blob)
-        .map_err(read_error)?
-        .starts_with(&[0x1f, 0x8b]);
-    let size = if gzip {
-        io::copy(
-            &mut flate2::bufread::MultiGzDecoder::new(&mut blob),
-            &mut io::sink(),
-        )
-    } else {
-        io::copy(&mut blob, &mut io::sink())
-    }
-    .map_err(|_| corrupt())?;
-    let (_, actual, _) = blob.into_inner().finish_all().map_err(read_error)?;
-    if actual != *layer {
-        return Err(corrupt());
-    }
-    let parent = store.root().join("sizes");
-    std::fs::create_dir_all(&parent).map_err(|source| OciError::Write {
-        path: parent,
-        source,
-    })?;
-    store.write_atomically(&remembered, format!("{size}\n").as_bytes())?;
-    Ok(size)
 }
 
 #[cfg(test)]

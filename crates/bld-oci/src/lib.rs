@@ -22,7 +22,7 @@ use bld_store::StoreError;
 
 pub use image::{ImageBlobs, assemble_image, read_image};
 pub use image_archive::{ArchiveFormat, LoadedImage, SavedImage, load_archive, save_archive};
-pub use layer::{ItemKind, LayerBlob, LayerItem, pack_layer, uncompressed_size};
+pub use layer::{ItemKind, LayerBlob, LayerItem, content_size, pack_layer};
 pub use layout::write_layout;
 pub use time::rfc3339;
 

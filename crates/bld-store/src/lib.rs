@@ -7,7 +7,7 @@
 //! <root>/chunks/<hex>         layer chunk → digest of its compressed gzip member (a blob)
 //! <root>/tags/<reference>     image tags: `name:tag` (with `/` and `:` escaped) → manifest digest
 //! <root>/images/<hex>         images kept in the store (see `images.rs`)
-//! <root>/sizes/<hex>          uncompressed sizes of layer blobs, remembered by bld-oci
+//! <root>/sizes/<hex>          content sizes of layer blobs (Docker's SIZE), remembered by bld-oci
 //! <root>/unpacked/<diff-id>   layers unpacked for RUN steps (`root/`, and `record`: complete)
 //! <root>/cache-mounts/<hex>   `RUN --mount=type=cache` directories
 //! <root>/containers/          the OCI runtime's state for containers bld started

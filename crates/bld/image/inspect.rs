@@ -5,10 +5,10 @@ use clap::Args;
 use serde_json::{Map, Value, json};
 
 use super::{
-    LocalImage, created_at, created_since, ellipsis, find, human_size, local_images,
-    print_formatted, print_table,
+    Fields, LocalImage, created_at, created_since, docker_json, ellipsis, find, human_size,
+    local_images, print_formatted, print_table,
 };
-use crate::{Classified, Failure};
+use crate::Failure;
 
 /// Arguments of `bld image inspect`.
 #[derive(Args)]
@@ -40,81 +40,63 @@ pub(crate) struct HistoryArgs {
     format: Option<String>,
 }
 
-/// The object `docker image inspect` prints for an image.
-fn inspect_object(
-    store: &Store,
-    image: &LocalImage,
-    images: &[LocalImage],
-) -> Result<Value, Failure> {
-    let config = image
-        .config
-        .get("config")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let field = |key: &str| config.get(key).cloned().unwrap_or(Value::Null);
-    let text = |key: &str| config.get(key).cloned().unwrap_or_else(|| json!(""));
-    let mut container_config = Map::new();
-    for (key, value) in [
-        ("Hostname", json!("")),
-        ("Domainname", json!("")),
-        ("User", text("User")),
-        ("AttachStdin", json!(false)),
-        ("AttachStdout", json!(false)),
-        ("AttachStderr", json!(false)),
-        ("ExposedPorts", field("ExposedPorts")),
-        ("Tty", json!(false)),
-        ("OpenStdin", json!(false)),
-        ("StdinOnce", json!(false)),
-        ("Env", field("Env")),
-        ("Cmd", field("Cmd")),
-        ("Healthcheck", field("Healthcheck")),
-        ("Image", json!("")),
-        ("Volumes", field("Volumes")),
-        ("WorkingDir", text("WorkingDir")),
-        ("Entrypoint", field("Entrypoint")),
-        ("OnBuild", field("OnBuild")),
-        ("Labels", field("Labels")),
-        ("StopSignal", field("StopSignal")),
-        ("Shell", field("Shell")),
-    ] {
-        let optional = matches!(key, "ExposedPorts" | "Healthcheck" | "StopSignal" | "Shell");
-        if !(optional && value.is_null()) {
-            container_config.insert(key.to_owned(), value);
-        }
+/// `container.Config` as Docker shows an image's `config` (or `container_config`): every
+/// field, in order, the ones the image leaves out at their zero values.
+fn container_config(config: Option<&Value>) -> Value {
+    let config = config.and_then(Value::as_object);
+    let mut out = Map::new();
+    for (name, zero) in docker_json::container_config_fields() {
+        let value = config.and_then(|c| c.get(name)).cloned();
+        out.insert(name.to_owned(), value.unwrap_or(zero));
     }
-    let parent = images
-        .iter()
-        .filter(|other| image.is_built_on(other))
-        .max_by_key(|other| other.history().len())
-        .map_or(String::new(), |p| p.id.to_string());
+    Value::Object(out)
+}
+
+/// The object `docker image inspect` prints for an image, as Docker 20.10 shows an image
+/// built with BuildKit or loaded: no `Parent` and no `RepoDigests` (Docker knows those only
+/// for images built by its classic builder, or pushed to or pulled from a registry, which
+/// bld does not do), `Comment` the config's or else its last history entry's (as Docker
+/// does), `Container`/`ContainerConfig` the config's (empty for a BuildKit or bld image).
+/// Every field of Docker's struct is here, so a template can name it; the JSON leaves out
+/// the `omitempty` ones that are empty (see `docker_json`).
+fn inspect_object(store: &Store, image: &LocalImage) -> Result<Value, Failure> {
     let top = |key: &str| image.config.get(key).cloned().unwrap_or_else(|| json!(""));
+    let comment = image
+        .config
+        .get("comment")
+        .filter(|c| c.as_str().is_some_and(|c| !c.is_empty()))
+        .or_else(|| image.history().last().and_then(|h| h.get("comment")))
+        .cloned()
+        .unwrap_or_else(|| json!(""));
+    let rootfs = image.config.get("rootfs");
+    let size = image.size(store)?;
     Ok(json!({
         "Id": image.id.to_string(),
         "RepoTags": image.tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
-        "RepoDigests": image
-            .tags
-            .iter()
-            .map(|t| format!("{}@{}", t.familiar_name(), image.manifest))
-            .collect::<std::collections::BTreeSet<_>>(),
-        "Parent": parent,
-        "Comment": "",
-        "Created": top("created"),
-        "DockerVersion": "",
+        "RepoDigests": [],
+        "Parent": "",
+        "Comment": comment,
+        "Created": image
+            .config
+            .get("created")
+            .cloned()
+            .unwrap_or_else(|| json!("0001-01-01T00:00:00Z")),
+        "Container": top("container"),
+        "ContainerConfig": container_config(image.config.get("container_config")),
+        "DockerVersion": top("docker_version"),
         "Author": top("author"),
-        "Config": container_config,
+        "Config": container_config(image.config.get("config")),
         "Architecture": top("architecture"),
+        "Variant": top("variant"),
         "Os": top("os"),
-        "Size": image.size(store)?,
+        "OsVersion": top("os.version"),
+        "Size": size,
+        "VirtualSize": size,
         "GraphDriver": {"Data": null, "Name": "bld"},
         "RootFS": {
-            "Type": "layers",
-            "Layers": image
-                .config
-                .get("rootfs")
-                .and_then(|r| r.get("diff_ids"))
-                .cloned()
-                .unwrap_or_else(|| json!([])),
+            "Type": rootfs.and_then(|r| r.get("type")).cloned().unwrap_or_else(|| json!("layers")),
+            "Layers": rootfs.and_then(|r| r.get("diff_ids")).cloned().unwrap_or_else(|| json!([])),
+            "BaseLayer": "",
         },
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
     }))
@@ -128,18 +110,18 @@ pub(crate) fn inspect(args: InspectArgs, store: &std::path::Path) -> Result<(), 
     let mut missing = Vec::new();
     for text in &args.images {
         match find(&images, text) {
-            Ok((image, _)) => objects.push(inspect_object(&store, image, &images)?),
+            Ok((image, _)) => objects.push(inspect_object(&store, image)?),
             Err(e) => missing.push(e),
         }
     }
     match &args.format {
         Some(format) => {
-            print_formatted(&objects, format, None)?;
+            print_formatted(&objects, format, None, Fields::Map)?;
         }
         None if !objects.is_empty() || missing.is_empty() => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&objects).internal_fault()?
+                docker_json::to_json(&Value::Array(objects), Some("    "))
             );
         }
         None => {}
@@ -163,16 +145,9 @@ pub(crate) fn history(args: HistoryArgs, store: &std::path::Path) -> Result<(), 
     let images = local_images(&store)?;
     let (image, _) = find(&images, &args.image)?;
     let entries = image.history();
-    // Which images end at which history entry: the image itself at the last one, the images
-    // it is built on at theirs.
-    let id_at = |index: usize| -> Option<&LocalImage> {
-        if index + 1 == entries.len() {
-            return Some(image);
-        }
-        images
-            .iter()
-            .find(|other| image.is_built_on(other) && other.history().len() == index + 1)
-    };
+    // Only the image itself has an ID: as in Docker for an image built with BuildKit or
+    // loaded, which has no parent, the entries below it are `<missing>`.
+    let id_at = |index: usize| (index + 1 == entries.len()).then_some(image);
     // Entries that are not `empty_layer` take the layers in order.
     let mut layers = image.layers.iter();
     let mut objects = Vec::with_capacity(entries.len());
@@ -183,7 +158,7 @@ pub(crate) fn history(args: HistoryArgs, store: &std::path::Path) -> Result<(), 
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let size = match if empty { None } else { layers.next() } {
-            Some(layer) => bld_oci::uncompressed_size(&store, layer)?,
+            Some(layer) => bld_oci::content_size(&store, layer)?,
             None => 0,
         };
         let epoch = super::parse_rfc3339(text("created"));
@@ -209,7 +184,12 @@ pub(crate) fn history(args: HistoryArgs, store: &std::path::Path) -> Result<(), 
         return Ok(());
     }
     if let Some(format) = &args.format
-        && print_formatted(&objects, format, Some(HEADERS))?
+        && print_formatted(
+            &objects,
+            format,
+            Some(HEADERS),
+            Fields::Struct("*image.historyContext"),
+        )?
     {
         return Ok(());
     }

@@ -7,7 +7,8 @@ use serde_json::json;
 use crate::Failure;
 
 use super::{
-    LocalImage, created_at, created_since, human_size, local_images, print_formatted, print_table,
+    Fields, LocalImage, created_at, created_since, human_size, local_images, print_formatted,
+    print_table,
 };
 
 /// Arguments of `bld images`.
@@ -183,7 +184,12 @@ pub(crate) fn images(args: ImagesArgs, store: &std::path::Path) -> Result<(), Fa
     }
     let objects = row_objects(&store, &rows, &id_of);
     let formatted = match args.format.as_deref() {
-        Some(format) => print_formatted(&objects, format, Some(HEADERS))?,
+        Some(format) => print_formatted(
+            &objects,
+            format,
+            Some(HEADERS),
+            Fields::Struct("*formatter.imageContext"),
+        )?,
         None => false,
     };
     if !formatted {

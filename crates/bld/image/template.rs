@@ -16,6 +16,8 @@
 //! not quote; this subset prints what Docker prints.
 
 mod render;
+
+pub(crate) use render::Fields;
 #[cfg(test)]
 mod tests;
 
@@ -24,6 +26,7 @@ use serde_json::Value;
 /// A parsed template.
 pub(crate) struct Template {
     nodes: Vec<Node>,
+    source: String,
 }
 
 enum Node {
@@ -46,11 +49,18 @@ struct Range {
     otherwise: Vec<Node>,
 }
 
+/// Where a field chain is in the source, as Go's errors name it: the byte offset of its
+/// second field (of its first when it has one), and its text.
+pub(super) struct At {
+    offset: usize,
+    text: String,
+}
+
 enum Expr {
     /// `.A.B` (`.` alone: the current value).
-    Path(Vec<String>),
+    Path(Vec<String>, At),
     /// `$name.A.B` (`$` alone: the value the template was given).
-    Variable(String, Vec<String>),
+    Variable(String, Vec<String>, At),
     /// `"text"`, `12`, `true`.
     Literal(Value),
     /// `name arg...` (and `arg | name arg...`, the piped value last).
@@ -65,7 +75,8 @@ const FUNCTIONS: &[&str] = &[
 
 enum Token {
     Text(String),
-    Action(String),
+    /// An action's text and its byte offset in the source.
+    Action(String, usize),
 }
 
 fn tokenize(source: &str) -> Result<Vec<Token>, String> {
@@ -92,20 +103,30 @@ fn tokenize(source: &str) -> Result<Vec<Token>, String> {
             action = a;
             rest = rest.trim_start();
         }
+        let trimmed = action.trim_start();
+        let offset = trimmed.as_ptr() as usize - source.as_ptr() as usize;
         tokens.push(Token::Text(text));
-        tokens.push(Token::Action(action.trim().to_owned()));
+        tokens.push(Token::Action(trimmed.trim_end().to_owned(), offset));
     }
     tokens.push(Token::Text(rest.to_owned()));
     Ok(tokens)
 }
 
-/// One word of an action: a quoted string (kept with its opening quote), a parenthesized
-/// pipeline (kept with its parentheses), `|`, or a run of other characters.
-fn words(action: &str) -> Result<Vec<String>, String> {
+/// A word of an action and its byte offset in the source.
+type Word = (String, usize);
+
+/// One word of an action (at `base` in the source): a quoted string (kept with its opening
+/// quote), a parenthesized pipeline (kept with its parentheses), `|`, or a run of other
+/// characters.
+fn words(action: &str, base: usize) -> Result<Vec<Word>, String> {
     let unterminated = || format!("unterminated string in `{{{{{action}}}}}`");
     let mut words = Vec::new();
     let mut chars = action.chars().peekable();
+    let at = |chars: &std::iter::Peekable<std::str::Chars<'_>>| {
+        base + action.len() - chars.clone().map(char::len_utf8).sum::<usize>()
+    };
     while let Some(&c) = chars.peek() {
+        let start = at(&chars);
         if c.is_whitespace() {
             chars.next();
         } else if c == '"' {
@@ -124,7 +145,7 @@ fn words(action: &str) -> Result<Vec<String>, String> {
                     None => return Err(unterminated()),
                 }
             }
-            words.push(word);
+            words.push((word, start));
         } else if c == '(' {
             let mut depth = 0;
             let mut word = String::new();
@@ -144,10 +165,10 @@ fn words(action: &str) -> Result<Vec<String>, String> {
             if depth != 0 {
                 return Err(format!("unclosed `(` in `{{{{{action}}}}}`"));
             }
-            words.push(word);
+            words.push((word, start));
         } else if c == '|' {
             chars.next();
-            words.push("|".to_owned());
+            words.push(("|".to_owned(), start));
         } else {
             let mut word = String::new();
             while let Some(&c) = chars.peek() {
@@ -157,7 +178,7 @@ fn words(action: &str) -> Result<Vec<String>, String> {
                 word.push(c);
                 chars.next();
             }
-            words.push(word);
+            words.push((word, start));
         }
     }
     Ok(words)
@@ -171,19 +192,33 @@ fn fields(path: &str) -> Vec<String> {
         .collect()
 }
 
-fn operand(word: &str) -> Result<Expr, String> {
+/// Where the field chain `word` at `offset` is, as Go names it: at its second field.
+fn chain_at(word: &str, offset: usize) -> At {
+    let second = word[1..].find('.').map_or(0, |dot| dot + 1);
+    At {
+        offset: offset + second,
+        text: word.to_owned(),
+    }
+}
+
+fn operand((word, offset): &Word) -> Result<Expr, String> {
+    let (word, offset) = (word.as_str(), *offset);
     if let Some(text) = word.strip_prefix('"') {
         return Ok(Expr::Literal(Value::String(text.to_owned())));
     }
     if let Some(inner) = word.strip_prefix('(').and_then(|w| w.strip_suffix(')')) {
-        return pipeline(inner);
+        return pipeline(inner, offset + 1);
     }
     if let Some(variable) = word.strip_prefix('$') {
         let (name, path) = variable.split_once('.').unwrap_or((variable, ""));
-        return Ok(Expr::Variable(format!("${name}"), fields(path)));
+        let at = At {
+            offset: offset + 1 + name.len(),
+            text: word.to_owned(),
+        };
+        return Ok(Expr::Variable(format!("${name}"), fields(path), at));
     }
     match word {
-        "." => return Ok(Expr::Path(Vec::new())),
+        "." => return Ok(Expr::Path(Vec::new(), chain_at(word, offset))),
         "true" | "false" => return Ok(Expr::Literal(Value::Bool(word == "true"))),
         _ => {}
     }
@@ -191,7 +226,7 @@ fn operand(word: &str) -> Result<Expr, String> {
         return Ok(Expr::Literal(Value::from(number)));
     }
     match word.strip_prefix('.') {
-        Some(path) if !path.is_empty() => Ok(Expr::Path(fields(path))),
+        Some(path) if !path.is_empty() => Ok(Expr::Path(fields(path), chain_at(word, offset))),
         _ => Err(format!(
             "expected `.Field`, `$variable`, a \"string\" or a number, found `{word}`"
         )),
@@ -199,16 +234,17 @@ fn operand(word: &str) -> Result<Expr, String> {
 }
 
 /// One command of a pipeline: a value alone, or a function and its arguments.
-fn command(words: &[String], action: &str) -> Result<Expr, String> {
+fn command(words: &[Word], action: &str) -> Result<Expr, String> {
     let Some((first, args)) = words.split_first() else {
         return Err(format!("empty command in `{{{{{action}}}}}`"));
     };
+    let (first, _) = first;
     if !first.starts_with(|c: char| c.is_ascii_alphabetic()) || first == "true" || first == "false"
     {
         if !args.is_empty() {
             return Err(format!("`{action}`: a value cannot take arguments"));
         }
-        return operand(first);
+        return operand(&words[0]);
     }
     if !FUNCTIONS.contains(&first.as_str()) {
         return Err(format!(
@@ -216,18 +252,18 @@ fn command(words: &[String], action: &str) -> Result<Expr, String> {
             FUNCTIONS.join(", ")
         ));
     }
-    let args = args.iter().map(|w| operand(w)).collect::<Result<_, _>>()?;
+    let args = args.iter().map(operand).collect::<Result<_, _>>()?;
     Ok(Expr::Call(first.clone(), args))
 }
 
 /// `command | command ...`: each command after the first gets the value before it as its
 /// last argument.
-fn pipeline(action: &str) -> Result<Expr, String> {
-    let words = words(action)?;
+fn pipeline(action: &str, base: usize) -> Result<Expr, String> {
+    let words = words(action, base)?;
     if words.is_empty() {
         return Err("empty action `{{}}`".to_owned());
     }
-    let mut stages = words.split(|w| w == "|");
+    let mut stages = words.split(|w| w.0 == "|");
     let first = stages.next().unwrap_or_default();
     let mut value = command(first, action)?;
     for stage in stages {
@@ -278,15 +314,20 @@ fn block_bodies(tokens: &mut Tokens, action: &str) -> Result<(Vec<Node>, Vec<Nod
 }
 
 /// `{{range …}}` (its header after `range `), up to its `{{end}}`.
-fn range_node(header: &str, tokens: &mut Tokens, action: &str) -> Result<Node, String> {
+fn range_node(
+    header: &str,
+    base: usize,
+    tokens: &mut Tokens,
+    action: &str,
+) -> Result<Node, String> {
     let (variables, items) = match declaration(header)? {
         Some((names, _)) if names.len() > 2 => {
             return Err(format!(
                 "`{{{{{action}}}}}`: range declares one or two variables"
             ));
         }
-        Some((names, rest)) => (names, pipeline(rest)?),
-        None => (Vec::new(), pipeline(header)?),
+        Some((names, rest)) => (names, pipeline(rest, base + header.len() - rest.len())?),
+        None => (Vec::new(), pipeline(header, base)?),
     };
     let (body, otherwise) = block_bodies(tokens, action)?;
     Ok(Node::Range(Range {
@@ -308,23 +349,25 @@ fn parse_nodes(tokens: &mut Tokens) -> Result<(Vec<Node>, Option<String>), Strin
                 }
                 continue;
             }
-            Token::Action(action) => action,
+            Token::Action(action, offset) => (action, offset),
         };
+        let (action, offset) = action;
         if action == "end" || action == "else" {
             return Ok((nodes, Some(action)));
         }
         if let Some(header) = action.strip_prefix("range ") {
-            nodes.push(range_node(header, tokens, &action)?);
+            nodes.push(range_node(header, offset + 6, tokens, &action)?);
         } else if let Some(condition) = action.strip_prefix("if ") {
-            let condition = pipeline(condition)?;
+            let condition = pipeline(condition, offset + 3)?;
             let (then, otherwise) = block_bodies(tokens, &action)?;
             nodes.push(Node::If(condition, then, otherwise));
         } else if let Some((names, rest)) = declaration(&action)? {
             let [name] = <[String; 1]>::try_from(names)
                 .map_err(|_| format!("`{{{{{action}}}}}` declares more than one variable"))?;
-            nodes.push(Node::Declare(name, pipeline(rest)?));
+            let rest_at = offset + action.len() - rest.len();
+            nodes.push(Node::Declare(name, pipeline(rest, rest_at)?));
         } else {
-            nodes.push(Node::Print(pipeline(&action)?));
+            nodes.push(Node::Print(pipeline(&action, offset)?));
         }
     }
     Ok((nodes, None))
@@ -335,7 +378,10 @@ impl Template {
     pub(crate) fn parse(source: &str) -> Result<Template, String> {
         let mut tokens = tokenize(source)?.into_iter().peekable();
         match parse_nodes(&mut tokens)? {
-            (nodes, None) => Ok(Template { nodes }),
+            (nodes, None) => Ok(Template {
+                nodes,
+                source: source.to_owned(),
+            }),
             (_, Some(word)) => Err(format!(
                 "`{{{{{word}}}}}` without `{{{{range}}}}` or `{{{{if}}}}`"
             )),
@@ -343,15 +389,16 @@ impl Template {
     }
 
     /// Renders the template over `value`.
-    pub(crate) fn render(&self, value: &Value) -> Result<String, String> {
-        render::render(&self.nodes, value, false)
+    /// `fields` says what the value is, for the wording of a missing field's error.
+    pub(crate) fn render(&self, value: &Value, fields: Fields) -> Result<String, String> {
+        render::render(&self.nodes, &self.source, value, false, fields)
     }
 
     /// Renders the template over a header row (each field's value its column's title), as
     /// Docker does for `table`: Docker's own functions (`json`, `upper`, …) then give back
     /// their argument's text unchanged.
-    fn render_header(&self, headers: &Value) -> Result<String, String> {
-        render::render(&self.nodes, headers, true)
+    fn render_header(&self, headers: &Value, fields: Fields) -> Result<String, String> {
+        render::render(&self.nodes, &self.source, headers, true, fields)
     }
 }
 
@@ -383,6 +430,7 @@ impl Table {
         &self,
         objects: &[Value],
         headers: &[(&str, &str)],
+        fields: Fields,
     ) -> Result<Vec<String>, String> {
         let mut titles = serde_json::Map::new();
         for key in objects
@@ -396,21 +444,21 @@ impl Table {
         for (key, title) in headers {
             titles.insert((*key).to_owned(), Value::String((*title).to_owned()));
         }
-        let mut text = self.row.render_header(&Value::Object(titles))?;
+        let mut text = self.row.render_header(&Value::Object(titles), fields)?;
         text.push('\n');
         for object in objects {
-            text.push_str(&self.row.render(object)?);
+            text.push_str(&self.row.render(object, fields)?);
             text.push('\n');
         }
         Ok(align_columns(text.trim_end_matches('\n')))
     }
 }
 
-/// Aligns tab-terminated cells as Go's `tabwriter` does with Docker's settings (minimum
-/// width 20, padding 3): a column is as wide as its widest cell in each run of lines that
+/// Aligns tab-terminated cells as Go's `tabwriter` does with Docker 20.10's settings
+/// (minimum width 10, padding 3): a column is as wide as its widest cell in each run of lines that
 /// have it; the text after a line's last tab is not a cell and is not padded.
 pub(crate) fn align_columns(text: &str) -> Vec<String> {
-    const MIN_WIDTH: usize = 20;
+    const MIN_WIDTH: usize = 10;
     const PADDING: usize = 3;
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
     // The number of tab-terminated cells of each line.

@@ -3,21 +3,42 @@
 
 use serde_json::Value;
 
-use super::{Expr, Node, Range};
+use super::{At, Expr, Node, Range};
+use crate::image::docker_json;
+
+/// What the values a template is given are, as Go's errors name them.
+#[derive(Clone, Copy)]
+pub(crate) enum Fields {
+    /// Decoded JSON (`docker inspect`'s objects): a missing key is "map has no entry".
+    Map,
+    /// A Go struct of this type (`*formatter.imageContext`): "can't evaluate field".
+    Struct(&'static str),
+}
 
 /// What rendering sees besides the current value (`.`).
-struct Scope {
+struct Scope<'a> {
     /// Variables in scope, innermost last (`$` first: the value the template was given).
     variables: Vec<(String, Value)>,
     /// Rendering a `table` header: Docker's functions give back their argument's text.
     header: bool,
+    /// The template's text, for the line and column of an error.
+    source: &'a str,
+    fields: Fields,
 }
 
-/// Renders `nodes` over `value`.
-pub(super) fn render(nodes: &[Node], value: &Value, header: bool) -> Result<String, String> {
+/// Renders `nodes` (parsed from `source`) over `value`.
+pub(super) fn render(
+    nodes: &[Node],
+    source: &str,
+    value: &Value,
+    header: bool,
+    fields: Fields,
+) -> Result<String, String> {
     let mut scope = Scope {
         variables: vec![("$".to_owned(), value.clone())],
         header,
+        source,
+        fields,
     };
     let mut out = String::new();
     render_nodes(nodes, value, &mut scope, &mut out)?;
@@ -62,14 +83,35 @@ fn truthy(value: &Value) -> bool {
     }
 }
 
-/// `.A.B` followed from `value`.
-fn follow(value: &Value, path: &[String], shown: &str) -> Result<Value, String> {
+/// `.A.B` followed from `value`; a field that is not there is an error, worded as Go's
+/// text/template words it (Docker 20.10.24: `template: :1:2: executing "" at <.Nope>: map
+/// has no entry for key "Nope"`).
+fn follow(value: &Value, path: &[String], at: &At, scope: &Scope) -> Result<Value, String> {
+    let fail = |message: String| {
+        let before = &scope.source[..at.offset.min(scope.source.len())];
+        let line = 1 + before.matches('\n').count();
+        let column = before.len() - before.rfind('\n').map_or(0, |n| n + 1);
+        Err(format!(
+            "template: :{line}:{column}: executing \"\" at <{}>: {message}",
+            at.text
+        ))
+    };
     let mut value = value;
-    for field in path {
-        value = match value {
-            Value::Object(map) => map.get(field).unwrap_or(&Value::Null),
-            Value::Null => &Value::Null,
-            _ => return Err(format!("`{shown}`: `{field}` is not a field here")),
+    for (depth, field) in path.iter().enumerate() {
+        value = match (value, scope.fields) {
+            (Value::Object(map), fields) => match (map.get(field), fields) {
+                (Some(found), _) => found,
+                (None, Fields::Struct(name)) if depth == 0 => {
+                    return fail(format!("can't evaluate field {field} in type {name}"));
+                }
+                (None, _) => return fail(format!("map has no entry for key \"{field}\"")),
+            },
+            (Value::Null, _) => &Value::Null,
+            _ => {
+                return fail(format!(
+                    "can't evaluate field {field} in type interface {{}}"
+                ));
+            }
         };
     }
     Ok(value.clone())
@@ -78,15 +120,15 @@ fn follow(value: &Value, path: &[String], shown: &str) -> Result<Value, String> 
 fn evaluate(expr: &Expr, dot: &Value, scope: &Scope) -> Result<Value, String> {
     match expr {
         Expr::Literal(value) => Ok(value.clone()),
-        Expr::Path(path) => follow(dot, path, &format!(".{}", path.join("."))),
-        Expr::Variable(name, path) => {
+        Expr::Path(path, at) => follow(dot, path, at, scope),
+        Expr::Variable(name, path, at) => {
             let (_, value) = scope
                 .variables
                 .iter()
                 .rev()
                 .find(|(n, _)| n == name)
                 .ok_or_else(|| format!("undefined variable `{name}`"))?;
-            follow(value, path, name)
+            follow(value, path, at, scope)
         }
         Expr::Call(name, args) => {
             let args = args
@@ -134,7 +176,7 @@ fn docker_function(name: &str, args: &[Value], header: bool) -> Option<Result<Va
     }
     let text = go_text(&args[0]);
     Some(Ok(match name {
-        "json" => Value::String(args[0].to_string()),
+        "json" => Value::String(docker_json::to_json(&args[0], None)),
         "join" => {
             let items = args[0].as_array().cloned().unwrap_or_default();
             let text: Vec<String> = items.iter().map(go_text).collect();
@@ -182,7 +224,11 @@ fn index(args: &[Value]) -> Result<Value, String> {
     let mut value = collection.clone();
     for key in keys {
         value = match (&value, key) {
-            (Value::Object(map), key) => map.get(&go_text(key)).cloned().unwrap_or(Value::Null),
+            // The maps Docker's objects hold map strings to strings: a missing key is "".
+            (Value::Object(map), key) => map
+                .get(&go_text(key))
+                .cloned()
+                .unwrap_or_else(|| Value::String(String::new())),
             (Value::Array(items), key) => {
                 let at = integer("index", key)?;
                 usize::try_from(at)
@@ -190,7 +236,7 @@ fn index(args: &[Value]) -> Result<Value, String> {
                     .and_then(|i| items.get(i).cloned())
                     .ok_or_else(|| format!("`index`: {at} is out of range"))?
             }
-            (Value::Null, _) => Value::Null,
+            (Value::Null, _) => Value::String(String::new()),
             (other, _) => return Err(format!("`index`: cannot index `{}`", go_text(other))),
         };
     }
@@ -469,8 +515,11 @@ fn render_nodes(
         match node {
             Node::Text(text) => out.push_str(text),
             Node::Print(expr) => match (expr, evaluate(expr, dot, scope)?) {
-                (Expr::Path(_) | Expr::Variable(..), Value::Null) if dot.is_object() => {
-                    out.push_str("<no value>");
+                // A field that is there and empty prints as Go prints its type's zero value
+                // (`[]`, `map[]`, `<nil>`).
+                (Expr::Path(path, _) | Expr::Variable(_, path, _), Value::Null) => {
+                    let zero = path.last().and_then(|field| docker_json::null_text(field));
+                    out.push_str(zero.unwrap_or("<nil>"));
                 }
                 (_, value) => out.push_str(&go_text(&value)),
             },

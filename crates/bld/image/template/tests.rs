@@ -1,11 +1,11 @@
 use serde_json::{Value, json};
 
 use super::render::printf;
-use super::{Table, Template, align_columns};
+use super::{Fields, Table, Template, align_columns};
 
 fn render(template: &str, value: &Value) -> String {
     Template::parse(template)
-        .and_then(|t| t.render(value))
+        .and_then(|t| t.render(value, Fields::Map))
         .unwrap_or_else(|e| format!("error: {e}"))
 }
 
@@ -29,7 +29,8 @@ fn templates_print_values_as_go_does() {
     assert_eq!(render("{{json .Config.Env}}", &image), r#"["A=1","B=2"]"#);
     assert_eq!(
         render("{{json .Config}}", &image),
-        r#"{"Env":["A=1","B=2"],"Labels":{"a":"1","b":"2"},"User":""}"#
+        // container.Config's field order, as Go's encoder writes the struct.
+        r#"{"User":"","Env":["A=1","B=2"],"Labels":{"a":"1","b":"2"}}"#
     );
     assert_eq!(render(r#"{{index .Config.Labels "b"}}"#, &image), "2");
     assert_eq!(render("{{index .RootFS.Layers 1}}", &image), "sha256:2");
@@ -50,7 +51,11 @@ fn templates_print_values_as_go_does() {
         "sha256:abc\t2"
     );
     assert_eq!(render("a {{- .Id -}} b", &image), "asha256:abcb");
-    assert_eq!(render("{{.Missing}}", &image), "<no value>");
+    // Docker 20.10.24: `docker inspect --format '{{.Nope}}'` exits 1 saying this.
+    assert_eq!(
+        render("{{.Missing}}", &image),
+        r#"error: template: :1:2: executing "" at <.Missing>: map has no entry for key "Missing""#
+    );
 }
 
 #[test]
@@ -88,7 +93,10 @@ fn range_declares_keys_and_values_in_key_order() {
         "error: undefined variable `$v`"
     );
     assert_eq!(
-        render("{{range .Missing}}x{{else}}none{{end}}", &image),
+        render(
+            "{{range .Config.Env}}x{{else}}none{{end}}",
+            &json!({"Config": {"Env": []}})
+        ),
         "none"
     );
 }
@@ -145,7 +153,7 @@ fn bad_templates_say_what_was_expected() {
         ("{{nope .Id}}", "unknown function"),
         ("{{range .A}}", "no `{{end}}`"),
         ("{{end}}", "without"),
-        ("{{json .A .B}}", "takes 1"),
+        ("{{json . .}}", "takes 1"),
         ("{{printf}}", "format string"),
         ("{{.A | .B}}", "only a function"),
         ("{{range $a, $b, $c := .A}}{{end}}", "one or two variables"),
@@ -171,11 +179,11 @@ fn tables_have_a_header_and_columns_aligned_as_dockers_tabwriter() {
         .expect("a table")
         .expect("parses");
     assert_eq!(
-        table.render(&rows, &headers).expect("renders"),
+        table.render(&rows, &headers, Fields::Map).expect("renders"),
         [
-            "REPOSITORY                          TAG                 IMAGE ID",
-            "app                                 1                   0123456789ab",
-            "registry.example.com/team/service   latest              ba9876543210",
+            "REPOSITORY                          TAG       IMAGE ID",
+            "app                                 1         0123456789ab",
+            "registry.example.com/team/service   latest    ba9876543210",
         ]
     );
     // Docker's functions give a header back its title.
@@ -183,7 +191,9 @@ fn tables_have_a_header_and_columns_aligned_as_dockers_tabwriter() {
         .expect("a table")
         .expect("parses");
     assert_eq!(
-        table.render(&rows[..1], &headers).expect("renders"),
+        table
+            .render(&rows[..1], &headers, Fields::Map)
+            .expect("renders"),
         ["REPOSITORY:TAG", r#""app":1"#]
     );
     assert!(
@@ -201,10 +211,71 @@ fn columns_are_aligned_in_runs_of_lines_that_have_them() {
     assert_eq!(
         align_columns("a\tb\tc\nlonger-than-twenty-chars\td\nno tabs\nx\ty"),
         [
-            "a                          b                   c",
+            "a                          b         c",
             "longer-than-twenty-chars   d",
             "no tabs",
-            "x                   y",
+            "x         y",
         ]
+    );
+}
+
+/// What Docker 20.10.24 prints for `docker inspect --format …` on a BuildKit-built image
+/// whose config sets Env and Cmd only (the daemon's output, pinned).
+#[test]
+fn missing_fields_and_empty_values_as_docker_prints_them() {
+    let image = json!({
+        "Id": "sha256:abc",
+        "RepoDigests": [],
+        "Size": 1982280,
+        "Config": {
+            "Env": ["A=1"], "Labels": null, "Entrypoint": null, "Healthcheck": null,
+            "ArgsEscaped": false, "ExposedPorts": null, "StopTimeout": null, "Shell": null,
+            "StopSignal": "",
+        },
+    });
+    for (template, docker) in [
+        ("{{.RepoDigests}}", "[]"),
+        ("{{.Config.Labels}}", "map[]"),
+        ("{{.Config.Entrypoint}}", "[]"),
+        ("{{.Config.Healthcheck}}", "<nil>"),
+        ("{{.Config.ArgsEscaped}}", "false"),
+        ("{{.Config.ExposedPorts}}", "map[]"),
+        (
+            "{{.Config.StopSignal}}|{{.Config.Shell}}|{{.Config.StopTimeout}}",
+            "|[]|<nil>",
+        ),
+        ("{{json .Config.Labels}}", "null"),
+        (r#"{{index .Config.Labels "x"}}"#, ""),
+        (
+            "{{range $k, $v := .Config.Env}}{{$k}}={{$v}};{{end}}",
+            "0=A=1;",
+        ),
+        (
+            "x {{.Config.Nope}}",
+            r#"error: template: :1:11: executing "" at <.Config.Nope>: map has no entry for key "Nope""#,
+        ),
+        (
+            "{{json .Nope}}",
+            r#"error: template: :1:7: executing "" at <.Nope>: map has no entry for key "Nope""#,
+        ),
+        (
+            "{{range .Nope}}x{{end}}",
+            r#"error: template: :1:8: executing "" at <.Nope>: map has no entry for key "Nope""#,
+        ),
+        (
+            "{{.Config.Env.Nope}}",
+            r#"error: template: :1:9: executing "" at <.Config.Env.Nope>: can't evaluate field Nope in type interface {}"#,
+        ),
+    ] {
+        assert_eq!(render(template, &image), docker, "{template}");
+    }
+    // `docker images --format '{{.Nope}}'`: its rows are Go structs.
+    let row = json!({"Repository": "busybox"});
+    let out = Template::parse("{{.Nope}}")
+        .and_then(|t| t.render(&row, Fields::Struct("*formatter.imageContext")))
+        .unwrap_or_else(|e| e);
+    assert_eq!(
+        out,
+        r#"template: :1:2: executing "" at <.Nope>: can't evaluate field Nope in type *formatter.imageContext"#
     );
 }
