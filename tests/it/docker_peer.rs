@@ -247,8 +247,6 @@ struct Difference {
 const KNOWN: &[(&str, &str)] = &[
     // Docker sets `WorkingDir: "/"` where none is given.
     ("run-environment", "config"),
-    // Docker applies its default seccomp profile to every step.
-    ("seccomp", "filesystem"),
     ("seccomp", "config"),
     ("chmod-parents", "config"),
     ("copy-from-owners", "config"),

@@ -1,6 +1,7 @@
 //! Running one command in a fresh container over unpacked layers.
 
 mod bundle;
+mod seccomp;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -105,11 +105,14 @@ fn linux(spec: &RunSpec) -> Result<Linux, String> {
         ])
         .build()
         .map_err(|e| e.to_string())?;
-    LinuxBuilder::default()
+    let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
-        .resources(devices)
-        .build()
-        .map_err(|e| e.to_string())
+        .resources(devices);
+    // Docker's default seccomp profile.
+    if let Some(profile) = super::seccomp::default_profile().map_err(|e| e.to_string())? {
+        linux = linux.seccomp(profile);
+    }
+    linux.build().map_err(|e| e.to_string())
 }
 
 /// The runtime's default mounts (less `/sys/fs/cgroup`), then `spec.mounts` in order.
