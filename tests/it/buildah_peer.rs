@@ -305,14 +305,7 @@ fn runtime_leftover(path: &str) -> bool {
 /// The busybox base both tools build on: `mirror.gcr.io/busybox`, built by bld into `store`
 /// and by buildah into its storage, from the host's /bin/busybox by the same Dockerfile.
 fn build_busybox_base(scratch: &Path, store: &Path) {
-    let base = scratch.join("busybox-ctx");
-    std::fs::create_dir_all(&base).expect("mkdir");
-    std::fs::copy("/bin/busybox", base.join("busybox")).expect("/bin/busybox (busybox-static)");
-    std::fs::write(
-        base.join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    )
-    .expect("write");
+    let base = peers::busybox_context(scratch);
     let base_text = base.display().to_string();
     run_bld(
         scratch,

@@ -203,14 +203,7 @@ const CASES: &[Case] = &[
 
 /// The busybox base both build on, from the host's /bin/busybox by the same Dockerfile.
 fn build_busybox_base(scratch: &Path, store: &Path, docker: &Dockerd) {
-    let base = scratch.join("busybox-ctx");
-    std::fs::create_dir_all(&base).expect("mkdir");
-    std::fs::copy("/bin/busybox", base.join("busybox")).expect("/bin/busybox (busybox-static)");
-    std::fs::write(
-        base.join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    )
-    .expect("write");
+    let base = peers::busybox_context(scratch);
     run_bld(
         scratch,
         store,

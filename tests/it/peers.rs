@@ -10,6 +10,20 @@ use serde_json::Value;
 
 use crate::support::tool;
 
+/// A build context in `scratch` for the busybox base the peer comparisons build on: the
+/// host's /bin/busybox (busybox-static) and a Dockerfile installing its links.
+pub fn busybox_context(scratch: &Path) -> std::path::PathBuf {
+    let base = scratch.join("busybox-ctx");
+    std::fs::create_dir_all(&base).expect("mkdir");
+    std::fs::copy("/bin/busybox", base.join("busybox")).expect("/bin/busybox (busybox-static)");
+    std::fs::write(
+        base.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )
+    .expect("write");
+    base
+}
+
 /// `path → "type mode uid:gid content"` for everything under `root`.
 pub fn listing(root: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
