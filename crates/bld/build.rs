@@ -3,6 +3,7 @@
 //! (see `build/dockerfile.rs`).
 
 mod dockerfile;
+mod output;
 
 use std::fs;
 use std::path::Path;
@@ -37,8 +38,11 @@ pub struct BuildArgs {
     /// A Dockerfile `ARG` value, `KEY=VALUE` (or `KEY` to take it from the environment).
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     build_arg: Vec<String>,
-    /// Also write the image as an OCI image layout at DIR (`type=oci,dest=DIR` is accepted too).
-    #[arg(long, short = 'o', value_name = "DIR")]
+    /// Also write the image: `DIR` an OCI image layout (buildx writes the filesystem there),
+    /// `type=oci,dest=FILE` an OCI archive, `type=docker,dest=FILE` a `docker load`able one,
+    /// `type=tar,dest=FILE` the image's filesystem as a tar, `type=local,dest=DIR` it in DIR;
+    /// `dest=-` (or `-o -`, a tar) writes to stdout.
+    #[arg(long, short = 'o', value_name = "OUTPUT")]
     output: Option<String>,
     /// Print nothing but errors and the summary line.
     #[arg(long, short)]

@@ -13,6 +13,7 @@ use bld_exec::{ActionOutput, ExecContext};
 use bld_graph::ActionGraph;
 use bld_store::{FileDigests, Store};
 
+use super::output::{self, Output};
 use super::{BuildArgs, Phases, source_date_epoch};
 use crate::progress::execute_with_log;
 use crate::{Failure, bail_internal};
@@ -121,31 +122,6 @@ fn build_args(given: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn output_dir(text: &str) -> Result<PathBuf, Failure> {
-    if !text.contains('=') {
-        return Ok(PathBuf::from(text));
-    }
-    let mut kind = None;
-    let mut dest = None;
-    for part in text.split(',') {
-        match part.split_once('=') {
-            Some(("type", v)) => kind = Some(v),
-            Some(("dest", v)) => dest = Some(v),
-            _ => {
-                return Err(user(format!(
-                    "--output `{text}`: expected DIR or `type=oci,dest=DIR`"
-                )));
-            }
-        }
-    }
-    match (kind, dest) {
-        (None | Some("oci"), Some(dest)) => Ok(PathBuf::from(dest)),
-        _ => Err(user(format!(
-            "--output `{text}`: bld writes OCI layouts: `type=oci,dest=DIR`"
-        ))),
-    }
-}
-
 /// The Dockerfile of a build and its context, as read from disk.
 struct DockerfileSource {
     /// The context directory, canonical.
@@ -231,7 +207,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         .iter()
         .map(|t| ImageReference::parse_tag(t))
         .collect::<Result<Vec<_>, _>>()?;
-    let output = args.output.as_deref().map(output_dir).transpose()?;
+    let output = args.output.as_deref().map(Output::parse).transpose()?;
     phases.mark("context");
 
     let store = Arc::new(Store::open(store_root)?);
@@ -272,7 +248,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     else {
         bail_internal!("internal: the Dockerfile build produced no image");
     };
-    keep_image(&store, &file_digests, &manifest, &tags, output.as_deref())?;
+    keep_image(&store, &file_digests, &manifest, &tags, output.as_ref())?;
     phases.mark("outputs");
     let named = if tags.is_empty() {
         "image".to_owned()
@@ -282,10 +258,8 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let written = output
-        .map(|d| format!(" → {}", d.display()))
-        .unwrap_or_default();
-    println!(
+    let written = output.as_ref().map(Output::summary).unwrap_or_default();
+    let summary = format!(
         "Built {named} {manifest} (image ID {}){written} in {:.2}s; {} actions: {} ran, {} cache hits",
         &config.hex()[..12],
         started.elapsed().as_secs_f64(),
@@ -293,17 +267,23 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         report.ran,
         report.cached
     );
+    // An archive on stdout leaves stdout to it.
+    if output.as_ref().is_some_and(Output::to_stdout) {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
     Ok(())
 }
 
 /// Records the built image in the store (untagged it is kept as `<none>` until pruned, as
-/// Docker keeps it), tags it, and writes the OCI layout `-o` asks for.
+/// Docker keeps it), tags it, and writes what `-o` asks for.
 fn keep_image(
     store: &Store,
     file_digests: &FileDigests,
     manifest: &bld_core::Digest,
     tags: &[ImageReference],
-    output: Option<&Path>,
+    output: Option<&Output>,
 ) -> Result<(), Failure> {
     {
         let _lock = store.lock_index()?;
@@ -312,14 +292,8 @@ fn keep_image(
             store.put_tag(&tag.to_string(), manifest)?;
         }
     }
-    if let Some(dir) = output {
-        let name = tags
-            .first()
-            .and_then(|t| t.tag.as_deref())
-            .unwrap_or("latest");
-        let written = bld_oci::write_layout(store, file_digests, manifest, dir, name);
-        file_digests.save(store)?;
-        written?;
+    if let Some(output) = output {
+        output::write_output(store, file_digests, manifest, tags, output)?;
     }
     Ok(())
 }
