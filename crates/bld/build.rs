@@ -4,6 +4,7 @@
 
 mod dockerfile;
 mod output;
+mod stdin;
 
 use std::fs;
 use std::path::Path;
@@ -23,10 +24,12 @@ use crate::{Classified, Failure, bail_internal};
 #[derive(Args)]
 pub struct BuildArgs {
     /// Labels or patterns (`//examples/hello:image`, `:image`, `//examples/...`), or, as with
-    /// `docker build`, one build context directory.
+    /// `docker build`, one build context directory (`-`: a tar of it, or a lone Dockerfile, on
+    /// stdin).
     #[arg(required = true, value_name = "PATTERN|CONTEXT")]
     patterns: Vec<String>,
-    /// The Dockerfile (default: `CONTEXT/Dockerfile`); builds CONTEXT as `docker build` does.
+    /// The Dockerfile (default: `CONTEXT/Dockerfile`; `-`: stdin); builds CONTEXT as
+    /// `docker build` does.
     #[arg(long, short = 'f', value_name = "FILE")]
     file: Option<std::path::PathBuf>,
     /// Name the image `NAME[:TAG]` in the local image store (repeatable).

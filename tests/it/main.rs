@@ -3,6 +3,7 @@
 mod build;
 mod build_arguments;
 mod build_outputs;
+mod build_stdin;
 mod buildah_peer;
 mod cache;
 mod cli;

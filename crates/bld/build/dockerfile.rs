@@ -14,6 +14,7 @@ use bld_graph::ActionGraph;
 use bld_store::{FileDigests, Store};
 
 use super::output::{self, Output};
+use super::stdin::{STDIN, StdinContext, read_stdin};
 use super::{BuildArgs, Phases, source_date_epoch};
 use crate::progress::execute_with_log;
 use crate::{Failure, bail_internal};
@@ -40,6 +41,9 @@ pub(super) fn context_argument(args: &BuildArgs) -> Result<Option<PathBuf>, Fail
         }
         return Ok(None);
     };
+    if single == STDIN {
+        return Ok(Some(PathBuf::from(STDIN)));
+    }
     let looks_like_label =
         single.starts_with("//") || single.starts_with(':') || single.starts_with('@');
     if looks_like_label {
@@ -134,25 +138,17 @@ struct DockerfileSource {
     tree: ContextTree,
 }
 
-/// Reads the Dockerfile (`-f`, else `Dockerfile` in the context) and the context.
-fn read_source(args: &BuildArgs, context: &Path) -> Result<DockerfileSource, Failure> {
+/// Reads the Dockerfile (`-f`, else `Dockerfile` in the context; stdin for `-f -` or when
+/// stdin held it) and the context.
+fn read_source(
+    args: &BuildArgs,
+    context: &Path,
+    stdin: Option<&StdinContext>,
+) -> Result<DockerfileSource, Failure> {
     let context = context
         .canonicalize()
         .map_err(|e| user(format!("build context `{}`: {e}", context.display())))?;
-    let dockerfile = args
-        .file
-        .clone()
-        .unwrap_or_else(|| context.join("Dockerfile"));
-    let display = args
-        .file
-        .as_ref()
-        .map_or_else(|| "Dockerfile".to_owned(), |f| f.display().to_string());
-    let text = fs::read_to_string(&dockerfile).map_err(|e| {
-        user(format!(
-            "cannot read the Dockerfile `{}`: {e}",
-            dockerfile.display()
-        ))
-    })?;
+    let (display, text) = dockerfile_text(args, &context, stdin)?;
     let ignore_text = match fs::read_to_string(context.join(".dockerignore")) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -172,6 +168,45 @@ fn read_source(args: &BuildArgs, context: &Path) -> Result<DockerfileSource, Fai
         text,
         tree,
     })
+}
+
+/// The Dockerfile's name in messages and its text: from stdin (`-f -`, or stdin holding it
+/// instead of a context), from `-f` (a path inside the context when that came from stdin), or
+/// `Dockerfile` in the context.
+fn dockerfile_text(
+    args: &BuildArgs,
+    context: &Path,
+    stdin: Option<&StdinContext>,
+) -> Result<(String, String), Failure> {
+    if let Some(text) = stdin.and_then(|s| s.dockerfile.clone()) {
+        return Ok(("Dockerfile".to_owned(), text));
+    }
+    if args.file.as_deref() == Some(Path::new(STDIN)) {
+        let bytes = read_stdin("Dockerfile")?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| user("the Dockerfile on stdin is not UTF-8 text".to_owned()))?;
+        return Ok(("Dockerfile".to_owned(), text));
+    }
+    let display = args
+        .file
+        .as_ref()
+        .map_or_else(|| "Dockerfile".to_owned(), |f| f.display().to_string());
+    let (dockerfile, named) = match (&args.file, stdin) {
+        (Some(file), None) => (file.clone(), format!("`{}`", file.display())),
+        (None, None) => {
+            let path = context.join("Dockerfile");
+            let named = format!("`{}`", path.display());
+            (path, named)
+        }
+        (file, Some(_)) => {
+            let inside = file.clone().unwrap_or_else(|| PathBuf::from("Dockerfile"));
+            let named = format!("`{}` in the context from stdin", inside.display());
+            (context.join(inside), named)
+        }
+    };
+    let text = fs::read_to_string(&dockerfile)
+        .map_err(|e| user(format!("cannot read the Dockerfile {named}: {e}")))?;
+    Ok((display, text))
 }
 
 /// `FROM name` and `COPY --from=name` may name an image tagged in the local store, as with
@@ -200,7 +235,12 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         enabled: args.timings,
         last: started,
     };
-    let source = read_source(args, context)?;
+    let store = Arc::new(Store::open(store_root)?);
+    let stdin = (context == Path::new(STDIN))
+        .then(|| StdinContext::read(args, &store))
+        .transpose()?;
+    let context = stdin.as_ref().map_or(context, StdinContext::dir);
+    let source = read_source(args, context, stdin.as_ref())?;
     let context = source.context;
     let tags = args
         .tag
@@ -210,7 +250,6 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     let output = args.output.as_deref().map(Output::parse).transpose()?;
     phases.mark("context");
 
-    let store = Arc::new(Store::open(store_root)?);
     let build = DockerfileBuild {
         text: source.text,
         display: source.display,
