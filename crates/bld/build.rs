@@ -3,6 +3,8 @@
 //! (see `build/dockerfile.rs`).
 
 mod dockerfile;
+mod output;
+mod stdin;
 
 use std::fs;
 use std::path::Path;
@@ -22,10 +24,12 @@ use crate::{Classified, Failure, bail_internal};
 #[derive(Args)]
 pub struct BuildArgs {
     /// Labels or patterns (`//examples/hello:image`, `:image`, `//examples/...`), or, as with
-    /// `docker build`, one build context directory.
+    /// `docker build`, one build context directory (`-`: a tar of it, or a lone Dockerfile, on
+    /// stdin).
     #[arg(required = true, value_name = "PATTERN|CONTEXT")]
     patterns: Vec<String>,
-    /// The Dockerfile (default: `CONTEXT/Dockerfile`); builds CONTEXT as `docker build` does.
+    /// The Dockerfile (default: `CONTEXT/Dockerfile`; `-`: stdin); builds CONTEXT as
+    /// `docker build` does.
     #[arg(long, short = 'f', value_name = "FILE")]
     file: Option<std::path::PathBuf>,
     /// Name the image `NAME[:TAG]` in the local image store (repeatable).
@@ -37,8 +41,11 @@ pub struct BuildArgs {
     /// A Dockerfile `ARG` value, `KEY=VALUE` (or `KEY` to take it from the environment).
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     build_arg: Vec<String>,
-    /// Also write the image as an OCI image layout at DIR (`type=oci,dest=DIR` is accepted too).
-    #[arg(long, short = 'o', value_name = "DIR")]
+    /// Also write the image: `DIR` an OCI image layout (buildx writes the filesystem there),
+    /// `type=oci,dest=FILE` an OCI archive, `type=docker,dest=FILE` a `docker load`able one,
+    /// `type=tar,dest=FILE` the image's filesystem as a tar, `type=local,dest=DIR` it in DIR;
+    /// `dest=-` (or `-o -`, a tar) writes to stdout.
+    #[arg(long, short = 'o', value_name = "OUTPUT")]
     output: Option<String>,
     /// Print nothing but errors and the summary line.
     #[arg(long, short)]

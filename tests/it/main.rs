@@ -2,6 +2,8 @@
 
 mod build;
 mod build_arguments;
+mod build_outputs;
+mod build_stdin;
 mod buildah_peer;
 mod cache;
 mod cli;

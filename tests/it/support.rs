@@ -239,3 +239,20 @@ macro_rules! assert_run_snapshot {
     }};
 }
 pub(crate) use assert_run_snapshot;
+
+/// Runs an external tool in `cwd`, failing the test when it fails; its stdout as bytes.
+#[track_caller]
+pub fn tool_bytes(program: &str, args: &[&str], cwd: &Path) -> Vec<u8> {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run the tool");
+    assert!(
+        output.status.success(),
+        "`{program} {}` failed:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}

@@ -195,3 +195,17 @@ pub(crate) fn environment(
 pub(crate) fn runtime() -> String {
     std::env::var("BLD_RUNTIME").unwrap_or_else(|_| "runc".to_owned())
 }
+
+/// The image `manifest`'s layers unpacked (once) into the store, bottom first: its merged
+/// filesystem for `bld build -o type=tar|local` ([`bld_sandbox::write_merged_tar`]).
+pub fn image_layers(store: &Store, manifest: &Digest) -> Result<Vec<PathBuf>, crate::ExecError> {
+    unpacked_layers(store, manifest)
+        .map(|(lowers, _)| lowers)
+        .map_err(|failure| crate::ExecError {
+            owner: manifest.to_string(),
+            output: "filesystem".to_owned(),
+            origin: None,
+            message: failure.message,
+            kind: failure.kind,
+        })
+}

@@ -16,6 +16,7 @@
 mod container;
 mod etc;
 mod layers;
+mod merged;
 mod reap;
 mod unpack;
 mod upper;
@@ -27,8 +28,9 @@ use bld_core::{Classify, ErrorKind};
 pub use container::{BindOverlay, MountKind, NotStarted, RunOutcome, RunSpec, SandboxMount, run};
 pub use etc::{BUILD_STEP_HOSTNAME, Identity, etc_files};
 pub use layers::LayerStack;
+pub use merged::write_merged_tar;
 pub use reap::{reap_abandoned, reap_containers};
-pub use unpack::{LayerSource, discard, unpack_layer};
+pub use unpack::{LayerSource, discard, unpack_layer, unpack_tar};
 pub use upper::{Change, ChangeKind, OverlayWalk, upper_changes};
 
 /// A failure of the sandbox.

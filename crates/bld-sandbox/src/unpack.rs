@@ -173,7 +173,31 @@ fn unpack_into(layer: &LayerSource<'_>, root: &Path) -> Result<(), SandboxError>
         layer.diff_id,
         tar_digest,
     )?;
-    // Directory mtimes last, deepest first: creating entries inside changed them.
+    set_dir_times(&dir, root, dir_times, &bad)
+}
+
+/// Unpacks the plain tar `input` (no digest to check, its own whiteout names applied as a
+/// layer's would be) into the existing directory `root`, every write beneath it: what
+/// `bld build -o type=local` writes the merged filesystem with. `what` names the input.
+pub fn unpack_tar(input: &mut dyn Read, root: &Path, what: &Path) -> Result<(), SandboxError> {
+    let bad = |reason: String| SandboxError::BadLayer {
+        path: what.to_owned(),
+        reason,
+    };
+    let dir = RootDir::open(root).map_err(io_error("open", root))?;
+    let mut dir_times = Vec::new();
+    apply_entries(&mut tar::Archive::new(input), &dir, &mut dir_times, &bad)?;
+    set_dir_times(&dir, root, dir_times, &bad)
+}
+
+/// Sets the directories' mtimes once everything is in place, deepest first: creating entries
+/// inside changed them.
+fn set_dir_times(
+    dir: &RootDir,
+    root: &Path,
+    mut dir_times: Vec<(Vec<String>, u64)>,
+    bad: &dyn Fn(String) -> SandboxError,
+) -> Result<(), SandboxError> {
     dir_times.sort_by_key(|(parts, _)| std::cmp::Reverse(parts.len()));
     for (parts, mtime) in dir_times {
         let parts: Vec<&str> = parts.iter().map(String::as_str).collect();

@@ -13,6 +13,8 @@ use bld_exec::{ActionOutput, ExecContext};
 use bld_graph::ActionGraph;
 use bld_store::{FileDigests, Store};
 
+use super::output::{self, Output};
+use super::stdin::{STDIN, StdinContext, read_stdin};
 use super::{BuildArgs, Phases, source_date_epoch};
 use crate::progress::execute_with_log;
 use crate::{Failure, bail_internal};
@@ -39,6 +41,9 @@ pub(super) fn context_argument(args: &BuildArgs) -> Result<Option<PathBuf>, Fail
         }
         return Ok(None);
     };
+    if single == STDIN {
+        return Ok(Some(PathBuf::from(STDIN)));
+    }
     let looks_like_label =
         single.starts_with("//") || single.starts_with(':') || single.starts_with('@');
     if looks_like_label {
@@ -121,31 +126,6 @@ fn build_args(given: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn output_dir(text: &str) -> Result<PathBuf, Failure> {
-    if !text.contains('=') {
-        return Ok(PathBuf::from(text));
-    }
-    let mut kind = None;
-    let mut dest = None;
-    for part in text.split(',') {
-        match part.split_once('=') {
-            Some(("type", v)) => kind = Some(v),
-            Some(("dest", v)) => dest = Some(v),
-            _ => {
-                return Err(user(format!(
-                    "--output `{text}`: expected DIR or `type=oci,dest=DIR`"
-                )));
-            }
-        }
-    }
-    match (kind, dest) {
-        (None | Some("oci"), Some(dest)) => Ok(PathBuf::from(dest)),
-        _ => Err(user(format!(
-            "--output `{text}`: bld writes OCI layouts: `type=oci,dest=DIR`"
-        ))),
-    }
-}
-
 /// The Dockerfile of a build and its context, as read from disk.
 struct DockerfileSource {
     /// The context directory, canonical.
@@ -158,25 +138,17 @@ struct DockerfileSource {
     tree: ContextTree,
 }
 
-/// Reads the Dockerfile (`-f`, else `Dockerfile` in the context) and the context.
-fn read_source(args: &BuildArgs, context: &Path) -> Result<DockerfileSource, Failure> {
+/// Reads the Dockerfile (`-f`, else `Dockerfile` in the context; stdin for `-f -` or when
+/// stdin held it) and the context.
+fn read_source(
+    args: &BuildArgs,
+    context: &Path,
+    stdin: Option<&StdinContext>,
+) -> Result<DockerfileSource, Failure> {
     let context = context
         .canonicalize()
         .map_err(|e| user(format!("build context `{}`: {e}", context.display())))?;
-    let dockerfile = args
-        .file
-        .clone()
-        .unwrap_or_else(|| context.join("Dockerfile"));
-    let display = args
-        .file
-        .as_ref()
-        .map_or_else(|| "Dockerfile".to_owned(), |f| f.display().to_string());
-    let text = fs::read_to_string(&dockerfile).map_err(|e| {
-        user(format!(
-            "cannot read the Dockerfile `{}`: {e}",
-            dockerfile.display()
-        ))
-    })?;
+    let (display, text) = dockerfile_text(args, &context, stdin)?;
     let ignore_text = match fs::read_to_string(context.join(".dockerignore")) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -196,6 +168,45 @@ fn read_source(args: &BuildArgs, context: &Path) -> Result<DockerfileSource, Fai
         text,
         tree,
     })
+}
+
+/// The Dockerfile's name in messages and its text: from stdin (`-f -`, or stdin holding it
+/// instead of a context), from `-f` (a path inside the context when that came from stdin), or
+/// `Dockerfile` in the context.
+fn dockerfile_text(
+    args: &BuildArgs,
+    context: &Path,
+    stdin: Option<&StdinContext>,
+) -> Result<(String, String), Failure> {
+    if let Some(text) = stdin.and_then(|s| s.dockerfile.clone()) {
+        return Ok(("Dockerfile".to_owned(), text));
+    }
+    if args.file.as_deref() == Some(Path::new(STDIN)) {
+        let bytes = read_stdin("Dockerfile")?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| user("the Dockerfile on stdin is not UTF-8 text".to_owned()))?;
+        return Ok(("Dockerfile".to_owned(), text));
+    }
+    let display = args
+        .file
+        .as_ref()
+        .map_or_else(|| "Dockerfile".to_owned(), |f| f.display().to_string());
+    let (dockerfile, named) = match (&args.file, stdin) {
+        (Some(file), None) => (file.clone(), format!("`{}`", file.display())),
+        (None, None) => {
+            let path = context.join("Dockerfile");
+            let named = format!("`{}`", path.display());
+            (path, named)
+        }
+        (file, Some(_)) => {
+            let inside = file.clone().unwrap_or_else(|| PathBuf::from("Dockerfile"));
+            let named = format!("`{}` in the context from stdin", inside.display());
+            (context.join(inside), named)
+        }
+    };
+    let text = fs::read_to_string(&dockerfile)
+        .map_err(|e| user(format!("cannot read the Dockerfile {named}: {e}")))?;
+    Ok((display, text))
 }
 
 /// `FROM name` and `COPY --from=name` may name an image tagged in the local store, as with
@@ -224,17 +235,21 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         enabled: args.timings,
         last: started,
     };
-    let source = read_source(args, context)?;
+    let store = Arc::new(Store::open(store_root)?);
+    let stdin = (context == Path::new(STDIN))
+        .then(|| StdinContext::read(args, &store))
+        .transpose()?;
+    let context = stdin.as_ref().map_or(context, StdinContext::dir);
+    let source = read_source(args, context, stdin.as_ref())?;
     let context = source.context;
     let tags = args
         .tag
         .iter()
         .map(|t| ImageReference::parse_tag(t))
         .collect::<Result<Vec<_>, _>>()?;
-    let output = args.output.as_deref().map(output_dir).transpose()?;
+    let output = args.output.as_deref().map(Output::parse).transpose()?;
     phases.mark("context");
 
-    let store = Arc::new(Store::open(store_root)?);
     let build = DockerfileBuild {
         text: source.text,
         display: source.display,
@@ -272,7 +287,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     else {
         bail_internal!("internal: the Dockerfile build produced no image");
     };
-    keep_image(&store, &file_digests, &manifest, &tags, output.as_deref())?;
+    keep_image(&store, &file_digests, &manifest, &tags, output.as_ref())?;
     phases.mark("outputs");
     let named = if tags.is_empty() {
         "image".to_owned()
@@ -282,10 +297,8 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let written = output
-        .map(|d| format!(" → {}", d.display()))
-        .unwrap_or_default();
-    println!(
+    let written = output.as_ref().map(Output::summary).unwrap_or_default();
+    let summary = format!(
         "Built {named} {manifest} (image ID {}){written} in {:.2}s; {} actions: {} ran, {} cache hits",
         &config.hex()[..12],
         started.elapsed().as_secs_f64(),
@@ -293,17 +306,23 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         report.ran,
         report.cached
     );
+    // An archive on stdout leaves stdout to it.
+    if output.as_ref().is_some_and(Output::to_stdout) {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
     Ok(())
 }
 
 /// Records the built image in the store (untagged it is kept as `<none>` until pruned, as
-/// Docker keeps it), tags it, and writes the OCI layout `-o` asks for.
+/// Docker keeps it), tags it, and writes what `-o` asks for.
 fn keep_image(
     store: &Store,
     file_digests: &FileDigests,
     manifest: &bld_core::Digest,
     tags: &[ImageReference],
-    output: Option<&Path>,
+    output: Option<&Output>,
 ) -> Result<(), Failure> {
     {
         let _lock = store.lock_index()?;
@@ -312,14 +331,8 @@ fn keep_image(
             store.put_tag(&tag.to_string(), manifest)?;
         }
     }
-    if let Some(dir) = output {
-        let name = tags
-            .first()
-            .and_then(|t| t.tag.as_deref())
-            .unwrap_or("latest");
-        let written = bld_oci::write_layout(store, file_digests, manifest, dir, name);
-        file_digests.save(store)?;
-        written?;
+    if let Some(output) = output {
+        output::write_output(store, file_digests, manifest, tags, output)?;
     }
     Ok(())
 }
