@@ -2,6 +2,7 @@
 
 mod build;
 mod build_arguments;
+mod build_flags;
 mod buildah_peer;
 mod cache;
 mod cli;
