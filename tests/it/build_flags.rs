@@ -250,3 +250,55 @@ fn dockerfile_only_flags_are_refused_for_workspace_targets() {
         );
     }
 }
+
+#[test]
+fn no_cache_filter_runs_the_named_stages_steps_again() {
+    let sandbox = Sandbox::new();
+    let base = sandbox.path().join("busybox-ctx");
+    std::fs::create_dir_all(&base).expect("mkdir");
+    std::fs::copy("/bin/busybox", base.join("busybox")).expect("copy busybox");
+    std::fs::write(
+        base.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )
+    .expect("write");
+    run_bld(
+        &base,
+        &sandbox.store(),
+        &["build", "-t", "busybox:bld", "."],
+    )
+    .ok();
+    let dir = context(
+        &sandbox,
+        "FROM busybox:bld AS deps\nRUN echo deps-step && echo deps > /deps\n\
+         FROM busybox:bld AS app\nCOPY --from=deps /deps /deps\nRUN echo app-step && cat /deps\n",
+    );
+    let first = build(&sandbox, &dir, &[]).ok();
+    assert!(
+        first.stderr.contains("  Dockerfile:2 | deps-step\n"),
+        "{}",
+        first.stderr
+    );
+    let filtered = build(&sandbox, &dir, &["--no-cache-filter", "app"]).ok();
+    let steps: Vec<&str> = filtered
+        .stderr
+        .lines()
+        .filter(|line| line.contains(" | "))
+        .collect();
+    assert_eq!(
+        steps,
+        ["  Dockerfile:5 | app-step", "  Dockerfile:5 | deps"]
+    );
+    assert_eq!(ids(&first), ids(&filtered));
+    let all = build(&sandbox, &dir, &["--no-cache"]).ok();
+    assert!(
+        all.stderr.contains("  Dockerfile:2 | deps-step\n"),
+        "{}",
+        all.stderr
+    );
+    assert!(
+        all.stderr.contains("  Dockerfile:5 | app-step\n"),
+        "{}",
+        all.stderr
+    );
+}
