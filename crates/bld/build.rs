@@ -4,6 +4,7 @@
 
 mod dockerfile;
 mod output;
+mod result_files;
 mod stdin;
 
 use std::fs;
@@ -16,7 +17,7 @@ use bld_starlark::{Analysis, AnalysisOptions, analyze, decode_analysis_if_valid,
 use bld_store::{FileDigests, Store};
 use clap::Args;
 
-use crate::progress::execute_with_log;
+use crate::progress::{ProgressMode, execute_with_log};
 use crate::workspace_args::{Patterns, load, parse_patterns};
 use crate::{Classified, Failure, bail_internal};
 
@@ -47,9 +48,37 @@ pub struct BuildArgs {
     /// `dest=-` (or `-o -`, a tar) writes to stdout.
     #[arg(long, short = 'o', value_name = "OUTPUT")]
     output: Option<String>,
-    /// Print nothing but errors and the summary line.
+    /// As `docker build -q`: no build log; a Dockerfile build prints nothing but the image ID
+    /// (`sha256:…`) on stdout, a workspace build nothing but errors and the summary line.
     #[arg(long, short)]
     quiet: bool,
+    /// How the build log is shown: `auto` (a status line when stderr is a terminal), `plain`
+    /// (never a status line), `tty` (the status line), `quiet` (as `-q`).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        default_value = "auto",
+        hide_possible_values = true
+    )]
+    progress: ProgressMode,
+    /// Run every action again, ignoring the action cache (results are still recorded).
+    #[arg(long)]
+    no_cache: bool,
+    /// Ignore the action cache for the actions of these Dockerfile stages only (by name,
+    /// comma-separated or repeated).
+    #[arg(long, value_name = "STAGE", value_delimiter = ',')]
+    no_cache_filter: Vec<String>,
+    /// Write the image ID (`sha256:…`, the config's digest) to FILE, as `docker build --iidfile`.
+    #[arg(long, value_name = "FILE")]
+    iidfile: Option<std::path::PathBuf>,
+    /// Set a label on the image, `KEY=VALUE` (repeatable), over the Dockerfile's `LABEL`s.
+    #[arg(long, value_name = "KEY=VALUE")]
+    label: Vec<String>,
+    /// Write the build's result as JSON to FILE, as `docker buildx build --metadata-file`
+    /// (`containerimage.digest`, `containerimage.config.digest`, `image.name`, …).
+    #[arg(long, value_name = "FILE")]
+    metadata_file: Option<std::path::PathBuf>,
     /// `host` gives every RUN step the host's network; by default a step has none unless it
     /// asks (`RUN --network=host`).
     #[arg(long, value_name = "MODE", default_value = "none")]
@@ -61,6 +90,17 @@ pub struct BuildArgs {
     /// Print how long each phase took (loading, analysis, execution, outputs) to stderr.
     #[arg(long)]
     timings: bool,
+}
+
+impl BuildArgs {
+    /// `-q` or `--progress`.
+    pub(crate) fn progress_mode(&self) -> ProgressMode {
+        if self.quiet {
+            ProgressMode::Quiet
+        } else {
+            self.progress
+        }
+    }
 }
 
 /// Phase durations for `--timings`.
@@ -176,8 +216,10 @@ pub(crate) struct Built {
 /// How a build runs, beyond what it builds.
 #[derive(Default)]
 pub(crate) struct BuildSettings {
-    /// Print nothing but errors and the summary.
-    pub(crate) quiet: bool,
+    /// How the build log is shown.
+    pub(crate) progress: ProgressMode,
+    /// Ignore the action cache (`--no-cache`).
+    pub(crate) no_cache: bool,
     /// Every RUN step gets the host's network.
     pub(crate) host_network: bool,
     /// Secrets by id: the files holding them.
@@ -185,6 +227,15 @@ pub(crate) struct BuildSettings {
 }
 
 impl BuildSettings {
+    /// Which actions ignore the action cache: all of them with `--no-cache`, else none.
+    fn ignore_cache(&self) -> &'static (dyn Fn(&bld_graph::Action) -> bool + Sync) {
+        if self.no_cache {
+            &|_| true
+        } else {
+            &bld_exec::use_cache
+        }
+    }
+
     /// The settings the command line asks for.
     pub(crate) fn from_args(args: &BuildArgs) -> Result<BuildSettings, Failure> {
         let mut secrets = std::collections::HashMap::new();
@@ -216,7 +267,8 @@ impl BuildSettings {
             secrets.insert(id, src);
         }
         Ok(BuildSettings {
-            quiet: args.quiet,
+            progress: args.progress_mode(),
+            no_cache: args.no_cache,
             host_network: host_network(&args.network)?,
             secrets,
         })
@@ -248,8 +300,9 @@ pub(crate) fn build_workspace(
         store,
         file_digests: &file_digests,
         secrets: settings.secrets.clone(),
+        ignore_cache: settings.ignore_cache(),
     };
-    let result = execute_with_log(&analysis.graph, &wanted, &context, settings.quiet);
+    let result = execute_with_log(&analysis.graph, &wanted, &context, settings.progress);
     if result.is_err() {
         file_digests.save(store)?;
     }
@@ -346,6 +399,18 @@ pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), Failure> {
         enabled: args.timings,
         last: started,
     };
+    let dockerfile_only = [
+        ("--no-cache-filter", !args.no_cache_filter.is_empty()),
+        ("--iidfile", args.iidfile.is_some()),
+        ("--label", !args.label.is_empty()),
+        ("--metadata-file", args.metadata_file.is_some()),
+    ];
+    if let Some((flag, _)) = dockerfile_only.iter().find(|(_, given)| *given) {
+        return Err(Failure::user(format!(
+            "{flag} applies to a Dockerfile build (`bld build [-f FILE] CONTEXT`), not to \
+             workspace targets"
+        )));
+    }
     let store = Store::open(store_root)?;
     let built = build_workspace(
         &args.patterns,
@@ -354,7 +419,7 @@ pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), Failure> {
         &mut phases,
     )?;
     let images = &built.images;
-    if !args.quiet {
+    if args.progress_mode() != ProgressMode::Quiet {
         for (label, manifest, path) in images {
             println!("{label}  {manifest}  bld-out/{path}");
         }

@@ -11,15 +11,33 @@ use bld_exec::{ExecContext, ExecError, ExecReport, Observer, Outcome, execute};
 use bld_graph::{ActionGraph, ActionId};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-/// Runs `wanted` with the build log on stderr (nothing but errors when `quiet`).
+/// `--progress`: how the build log is shown, as with `docker build --progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum ProgressMode {
+    /// The status line when stderr is a terminal, plain lines otherwise.
+    #[default]
+    Auto,
+    /// Plain lines only, never a status line.
+    Plain,
+    /// The status line (when stderr is a terminal) over the log lines.
+    Tty,
+    /// Nothing but errors (as `-q`).
+    Quiet,
+}
+
+/// Runs `wanted` with the build log on stderr (nothing but errors when quiet).
 pub(crate) fn execute_with_log(
     graph: &ActionGraph,
     wanted: &[ActionId],
     context: &ExecContext<'_>,
-    quiet: bool,
+    mode: ProgressMode,
 ) -> Result<ExecReport, ExecError> {
-    let live = (!quiet && std::io::stderr().is_terminal())
-        .then(|| StatusLine::start(graph.closure(wanted).len()));
+    let quiet = mode == ProgressMode::Quiet;
+    let status_line = match mode {
+        ProgressMode::Auto | ProgressMode::Tty => std::io::stderr().is_terminal(),
+        ProgressMode::Plain | ProgressMode::Quiet => false,
+    };
+    let live = status_line.then(|| StatusLine::start(graph.closure(wanted).len()));
     let log = Log { quiet, live };
     let result = execute(graph, wanted, context, &log);
     if let Some(live) = &log.live {

@@ -76,7 +76,7 @@ pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
             std::slice::from_ref(&args.image),
             &store,
             &crate::build::BuildSettings {
-                quiet: true,
+                progress: crate::progress::ProgressMode::Quiet,
                 ..Default::default()
             },
             &mut phases,

@@ -2,6 +2,7 @@
 
 mod build;
 mod build_arguments;
+mod build_flags;
 mod build_outputs;
 mod build_stdin;
 mod buildah_peer;

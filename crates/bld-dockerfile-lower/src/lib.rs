@@ -99,6 +99,8 @@ pub struct DockerfileBuild {
     pub owner: Label,
     /// The final image's output name; intermediate outputs are named after it.
     pub output_name: String,
+    /// Labels set on the target stage's image over its own (`docker build --label`), in order.
+    pub labels: Vec<(String, String)>,
 }
 
 impl DockerfileBuild {
@@ -132,6 +134,7 @@ impl DockerfileBuild {
 ///     local_images: Box::new(bld_dockerfile_lower::NoLocalImages),
 ///     owner: bld_core::Label::new("app", "image").expect("a label"),
 ///     output_name: "image".into(),
+///     labels: Vec::new(),
 /// };
 /// let error = lower_dockerfile(&build, &mut bld_graph::ActionGraph::new()).unwrap_err();
 /// assert!(error.to_string().starts_with("app/Dockerfile:2:6: COPY: source `missing.txt` not found"));

@@ -88,7 +88,7 @@ pub(crate) fn absolute(base: &str, path: &str) -> String {
 }
 
 /// Replaces `key`'s value where it is, or appends it (Docker keeps a variable's position).
-fn set_in_place(pairs: &mut Vec<(String, String)>, key: &str, value: &str) {
+pub(crate) fn set_in_place(pairs: &mut Vec<(String, String)>, key: &str, value: &str) {
     match pairs.iter_mut().find(|(k, _)| k == key) {
         Some(pair) => pair.1 = value.to_owned(),
         None => pairs.push((key.to_owned(), value.to_owned())),

@@ -342,12 +342,19 @@ impl<'a> Lowering<'a> {
     ) -> ActionId {
         let build = self.build;
         let (os, architecture) = host_platform();
-        let spec = ImageConfigSpec {
+        let mut spec = ImageConfigSpec {
             history,
             os: os.to_owned(),
             architecture: architecture.to_owned(),
             ..config.overlay.clone()
         };
+        if index == self.target {
+            // BuildKit sets `--label`s on the target's config after its instructions, with
+            // no history entry.
+            for (key, value) in &build.labels {
+                crate::metadata::set_in_place(&mut spec.labels, key, value);
+            }
+        }
         let output_name = if index == self.target {
             build.output_name.clone()
         } else {

@@ -36,6 +36,7 @@ fn error_for_target(text: &str, target: Option<&str>) -> (String, String) {
         local_images: Box::new(bld_dockerfile_lower::NoLocalImages),
         owner: bld_core::Label::new("app", "image").expect("a label"),
         output_name: "image".to_owned(),
+        labels: Vec::new(),
     };
     let error = lower_dockerfile(&build, &mut ActionGraph::new()).expect_err("an error");
     let snippet = error.location().map(|at| at.snippet()).unwrap_or_default();

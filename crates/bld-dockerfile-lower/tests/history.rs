@@ -21,6 +21,7 @@ fn history(text: &str) -> Vec<String> {
         local_images: Box::new(bld_dockerfile_lower::NoLocalImages),
         owner: bld_core::Label::new("", "Dockerfile").expect("a label"),
         output_name: "image".to_owned(),
+        labels: Vec::new(),
     };
     let mut graph = ActionGraph::new();
     let image = lower_dockerfile(&build, &mut graph).expect("lowers");

@@ -61,6 +61,14 @@ pub struct ExecContext<'a> {
     pub file_digests: &'a FileDigests,
     /// Secrets for `RUN --mount=type=secret`, by id: the files holding them.
     pub secrets: std::collections::HashMap<String, PathBuf>,
+    /// Which actions run again even when their key is in the action cache (`--no-cache`,
+    /// `--no-cache-filter`); their results are still recorded. Not part of any key.
+    pub ignore_cache: &'a (dyn Fn(&Action) -> bool + Sync),
+}
+
+/// For [`ExecContext::ignore_cache`]: every action may be a cache hit.
+pub fn use_cache(_: &Action) -> bool {
+    false
 }
 
 /// The result of a build.

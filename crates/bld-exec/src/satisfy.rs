@@ -19,7 +19,13 @@ pub(crate) fn satisfy(
     let identities = identities(action, context, output_of).map_err(fail)?;
     let key = action.key(&|input| identities[input]);
     let store = context.store;
-    if let Some(record) = store.get_action(&key.0).map_err(|e| fail(Failure::of(e)))? {
+    let lookup = !(context.ignore_cache)(action);
+    if let Some(record) = lookup
+        .then(|| store.get_action(&key.0))
+        .transpose()
+        .map_err(|e| fail(Failure::of(e)))?
+        .flatten()
+    {
         match serde_json::from_slice::<ActionOutput>(&record) {
             Ok(output) if intact(context, &output) => return Ok((output, Outcome::Cached)),
             _ => store

@@ -535,6 +535,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             host_network: host_network || analysis.host_network,
             owner: owner.clone(),
             output_name: name.to_owned(),
+            labels: Vec::new(),
         };
         // The typed error goes through Starlark as it is: analysis reports it located.
         let image = lower_dockerfile(&build, &mut analysis.graph.borrow_mut())?;

@@ -15,8 +15,8 @@ use bld_store::{FileDigests, Store};
 
 use super::output::{self, Output};
 use super::stdin::{STDIN, StdinContext, read_stdin};
-use super::{BuildArgs, Phases, source_date_epoch};
-use crate::progress::execute_with_log;
+use super::{BuildArgs, Phases, result_files, source_date_epoch};
+use crate::progress::{ProgressMode, execute_with_log};
 use crate::{Failure, bail_internal};
 
 fn user(message: String) -> Failure {
@@ -228,7 +228,8 @@ impl LocalImages for StoreImages {
     }
 }
 
-/// Builds the Dockerfile in `context`, tags the image and prints the summary line.
+/// Builds the Dockerfile in `context`, tags the image and prints the summary line (with `-q`,
+/// only the image ID).
 pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result<(), Failure> {
     let started = Instant::now();
     let mut phases = Phases {
@@ -241,7 +242,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         .transpose()?;
     let context = stdin.as_ref().map_or(context, StdinContext::dir);
     let source = read_source(args, context, stdin.as_ref())?;
-    let context = source.context;
+    let context = source.context.clone();
     let tags = args
         .tag
         .iter()
@@ -250,34 +251,27 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     let output = args.output.as_deref().map(Output::parse).transpose()?;
     phases.mark("context");
 
-    let build = DockerfileBuild {
-        text: source.text,
-        display: source.display,
-        context: source.tree,
-        context_dir: context.clone(),
-        files: Box::new(DirectFiles),
-        context_prefix: String::new(),
-        target: args.target.clone(),
-        build_args: build_args(&args.build_arg),
-        named_images: Default::default(),
-        local_images: Box::new(StoreImages(Arc::clone(&store))),
-        source_date_epoch: source_date_epoch()?,
-        host_network: super::host_network(&args.network)?,
-        owner: Label::new("", "Dockerfile").expect("invariant: a valid label"),
-        output_name: "image".to_owned(),
-    };
-    let mut graph = ActionGraph::new();
-    let image = lower_dockerfile(&build, &mut graph)?;
+    let ignored_stages = stage_lines(&source, &args.no_cache_filter)?;
+    let (graph, image) = lower(args, source, &store)?;
     phases.mark("lowering");
 
     let file_digests = FileDigests::load(&store);
+    let ignore_cache = |action: &bld_graph::Action| {
+        args.no_cache
+            || action
+                .origin
+                .as_ref()
+                .is_some_and(|at| ignored_stages.iter().any(|lines| lines.contains(&at.line)))
+    };
     let exec = ExecContext {
         workspace_root: context.clone(),
         store: &store,
         file_digests: &file_digests,
         secrets: super::BuildSettings::from_args(args)?.secrets,
+        ignore_cache: &ignore_cache,
     };
-    let result = execute_with_log(&graph, &[image], &exec, args.quiet);
+    let mode = args.progress_mode();
+    let result = execute_with_log(&graph, &[image], &exec, mode);
     file_digests.save(&store)?;
     let report = result?;
     phases.mark("execution");
@@ -288,7 +282,12 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         bail_internal!("internal: the Dockerfile build produced no image");
     };
     keep_image(&store, &file_digests, &manifest, &tags, output.as_ref())?;
+    result_files::write(args, &store, &manifest, &config, &tags)?;
     phases.mark("outputs");
+    if mode == ProgressMode::Quiet {
+        println!("{config}");
+        return Ok(());
+    }
     let named = if tags.is_empty() {
         "image".to_owned()
     } else {
@@ -313,6 +312,77 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         println!("{summary}");
     }
     Ok(())
+}
+
+/// Lowers the Dockerfile into a graph; returns it and the target's image action.
+fn lower(
+    args: &BuildArgs,
+    source: DockerfileSource,
+    store: &Arc<Store>,
+) -> Result<(ActionGraph, bld_graph::ActionId), Failure> {
+    let build = DockerfileBuild {
+        text: source.text,
+        display: source.display,
+        context: source.tree,
+        context_dir: source.context,
+        files: Box::new(DirectFiles),
+        context_prefix: String::new(),
+        target: args.target.clone(),
+        build_args: build_args(&args.build_arg),
+        named_images: Default::default(),
+        local_images: Box::new(StoreImages(Arc::clone(store))),
+        source_date_epoch: source_date_epoch()?,
+        host_network: super::host_network(&args.network)?,
+        owner: Label::new("", "Dockerfile").expect("invariant: a valid label"),
+        output_name: "image".to_owned(),
+        labels: labels(&args.label),
+    };
+    let mut graph = ActionGraph::new();
+    let image = lower_dockerfile(&build, &mut graph)?;
+    Ok((graph, image))
+}
+
+/// `--label K=V`, as Docker reads them: `K` alone is `K` with an empty value.
+fn labels(given: &[String]) -> Vec<(String, String)> {
+    given
+        .iter()
+        .map(|text| match text.split_once('=') {
+            Some((key, value)) => (key.to_owned(), value.to_owned()),
+            None => (text.clone(), String::new()),
+        })
+        .collect()
+}
+
+/// The lines of the stages `--no-cache-filter` names (by name, in any case, as BuildKit
+/// matches them): an action whose instruction is on one of them ignores the cache. A name
+/// that is no stage's is ignored, as BuildKit ignores it.
+fn stage_lines(
+    source: &DockerfileSource,
+    names: &[String],
+) -> Result<Vec<std::ops::Range<usize>>, Failure> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let parse_error =
+        |e| bld_dockerfile_lower::LowerError::parse(&source.display, &source.text, &e);
+    let parsed = bld_dockerfile::parse(&source.text).map_err(parse_error)?;
+    let stages = bld_dockerfile::stages(&parsed).map_err(parse_error)?;
+    let ends = stages
+        .iter()
+        .skip(1)
+        .map(|stage| stage.start_line)
+        .chain([usize::MAX]);
+    Ok(stages
+        .iter()
+        .zip(ends)
+        .filter(|(stage, _)| {
+            stage
+                .name
+                .as_ref()
+                .is_some_and(|name| names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+        })
+        .map(|(stage, end)| stage.start_line..end)
+        .collect())
 }
 
 /// Records the built image in the store (untagged it is kept as `<none>` until pruned, as

@@ -1,0 +1,304 @@
+//! The `bld build` flags users reach for first, as `docker build` (20.10, BuildKit) and
+//! `docker buildx build` take them: `--no-cache`, `--no-cache-filter`, `-q`, `--progress`,
+//! `--iidfile`, `--label`, `--metadata-file`.
+
+use crate::support::{Run, Sandbox, run_bld};
+
+/// Two stages, four actions: each stage's COPY layer and image.
+const TWO_STAGES: &str =
+    "FROM scratch AS one\nCOPY a.txt /a\nFROM one AS Two\nCOPY b.txt /b\nLABEL x=1\n";
+
+/// A context directory holding `dockerfile`, `a.txt` and `b.txt`.
+fn context(sandbox: &Sandbox, dockerfile: &str) -> std::path::PathBuf {
+    let dir = sandbox.path().join("ctx");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("Dockerfile"), dockerfile).expect("write");
+    std::fs::write(dir.join("a.txt"), "a\n").expect("write");
+    std::fs::write(dir.join("b.txt"), "b\n").expect("write");
+    dir
+}
+
+fn build(sandbox: &Sandbox, dir: &std::path::Path, flags: &[&str]) -> Run {
+    let mut args = vec!["build"];
+    args.extend_from_slice(flags);
+    args.push(".");
+    run_bld(dir, &sandbox.store(), &args)
+}
+
+/// The image ID (`sha256:…`) and manifest digest of the summary line.
+fn ids(run: &Run) -> (String, String) {
+    let line = run.stdout.lines().last().unwrap_or_default();
+    let manifest = line
+        .split_whitespace()
+        .find(|word| word.starts_with("sha256:"))
+        .unwrap_or_default()
+        .to_owned();
+    let short = line
+        .split("(image ID ")
+        .nth(1)
+        .and_then(|rest| rest.get(..12))
+        .unwrap_or_default()
+        .to_owned();
+    (short, manifest)
+}
+
+#[test]
+fn no_cache_runs_every_action_again_and_keeps_the_digests() {
+    let sandbox = Sandbox::new();
+    let dir = context(&sandbox, TWO_STAGES);
+    let first = build(&sandbox, &dir, &[]).ok();
+    assert_eq!(first.counts(), (4, 0), "{}", first.stdout);
+    assert_eq!(build(&sandbox, &dir, &[]).ok().counts(), (0, 4));
+    let again = build(&sandbox, &dir, &["--no-cache"]).ok();
+    assert_eq!(again.counts(), (4, 0), "{}", again.stdout);
+    assert_eq!(ids(&first), ids(&again));
+    // The results were recorded: the next build is all cache hits.
+    assert_eq!(build(&sandbox, &dir, &[]).ok().counts(), (0, 4));
+}
+
+#[test]
+fn no_cache_filter_ignores_the_cache_for_the_named_stages_only() {
+    let sandbox = Sandbox::new();
+    let dir = context(&sandbox, TWO_STAGES);
+    build(&sandbox, &dir, &[]).ok();
+    // Stage names match in any case; a name that is no stage's is ignored, as BuildKit does.
+    for filter in ["two", "ONE,nope"] {
+        let run = build(&sandbox, &dir, &["--no-cache-filter", filter]).ok();
+        assert_eq!(run.counts(), (2, 2), "{filter}: {}", run.stdout);
+    }
+    let both = build(
+        &sandbox,
+        &dir,
+        &["--no-cache-filter=one", "--no-cache-filter=two"],
+    )
+    .ok();
+    assert_eq!(both.counts(), (4, 0), "{}", both.stdout);
+}
+
+#[test]
+fn no_cache_rebuilds_workspace_targets_to_the_same_digests() {
+    let sandbox = Sandbox::with_examples();
+    let first = sandbox.bld(&["build", "//examples/hello:image"]).ok();
+    let again = sandbox
+        .bld(&["build", "--no-cache", "//examples/hello:image"])
+        .ok();
+    let (ran, cached) = first.counts();
+    assert_eq!(again.counts(), (ran + cached, 0), "{}", again.stdout);
+    assert_eq!(
+        first.digest_of("//examples/hello:image"),
+        again.digest_of("//examples/hello:image")
+    );
+    assert_eq!(
+        sandbox
+            .bld(&["build", "//examples/hello:image"])
+            .ok()
+            .counts(),
+        (0, ran + cached)
+    );
+}
+
+#[test]
+fn quiet_prints_only_the_image_id_as_docker_build_q_does() {
+    let sandbox = Sandbox::new();
+    let dir = context(&sandbox, TWO_STAGES);
+    let summary = build(&sandbox, &dir, &[]).ok();
+    let (short, _) = ids(&summary);
+    for flags in [
+        &["-q"][..],
+        &["--quiet"],
+        &["--progress", "quiet"],
+        &["--progress=quiet", "--no-cache"],
+    ] {
+        let run = build(&sandbox, &dir, flags).ok();
+        assert_eq!(run.stderr, "", "{flags:?}");
+        let id = run.stdout.strip_suffix('\n').expect("a line");
+        assert!(
+            id.starts_with(&format!("sha256:{short}")) && id.len() == 71 && !id.contains('\n'),
+            "{flags:?}: {:?}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn plain_progress_prints_the_log_without_a_status_line() {
+    let sandbox = Sandbox::new();
+    let dir = context(&sandbox, TWO_STAGES);
+    let plain = build(&sandbox, &dir, &["--progress", "plain"]).ok();
+    let mut lines: Vec<&str> = plain.stderr.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            "  built image  (//:Dockerfile)",
+            "  built image.layers/line-2.tar.gz  (//:Dockerfile)",
+            "  built image.layers/line-4.tar.gz  (//:Dockerfile)",
+            "  built image.stages/0  (//:Dockerfile)",
+        ]
+    );
+    assert_eq!(plain.counts(), (4, 0));
+    for mode in ["auto", "tty"] {
+        let run = build(&sandbox, &dir, &["--progress", mode]).ok();
+        assert_eq!(run.counts(), (0, 4), "{mode}");
+    }
+    let bad = build(&sandbox, &dir, &["--progress", "fancy"]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("invalid value 'fancy' for '--progress <MODE>'"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn iidfile_and_metadata_file_name_the_image_as_docker_and_buildx_do() {
+    let sandbox = Sandbox::new();
+    let dir = context(&sandbox, TWO_STAGES);
+    let iid = sandbox.path().join("iid");
+    let meta = sandbox.path().join("meta.json");
+    let (iid_arg, meta_arg) = (iid.display().to_string(), meta.display().to_string());
+    let run = build(
+        &sandbox,
+        &dir,
+        &[
+            "-t",
+            "app:1",
+            "-t",
+            "reg.example/team/app:2",
+            "--iidfile",
+            &iid_arg,
+            "--metadata-file",
+            &meta_arg,
+        ],
+    )
+    .ok();
+    let (short, manifest) = ids(&run);
+    let id = std::fs::read_to_string(&iid).expect("iidfile");
+    assert!(
+        id.starts_with(&format!("sha256:{short}")) && id.len() == 71,
+        "{id:?}"
+    );
+    let size = std::fs::metadata(sandbox.store().join("blobs/sha256").join(&manifest[7..]))
+        .map(|m| m.len())
+        .unwrap_or_default();
+    let expected = format!(
+        "{{\n  \"containerimage.config.digest\": \"{id}\",\n  \"containerimage.descriptor\": {{\n    \"digest\": \"{manifest}\",\n    \"mediaType\": \"application/vnd.oci.image.manifest.v1+json\",\n    \"size\": {size}\n  }},\n  \"containerimage.digest\": \"{manifest}\",\n  \"image.name\": \"docker.io/library/app:1,reg.example/team/app:2\"\n}}"
+    );
+    assert_eq!(std::fs::read_to_string(&meta).expect("metadata"), expected);
+    // Untagged, the metadata names no image.
+    build(&sandbox, &dir, &["--metadata-file", &meta_arg]).ok();
+    let text = std::fs::read_to_string(&meta).expect("metadata");
+    assert!(
+        !text.contains("image.name") && text.contains(&manifest),
+        "{text}"
+    );
+}
+
+#[test]
+fn labels_are_set_on_the_final_image_over_the_dockerfiles() {
+    let sandbox = Sandbox::new();
+    let dir = context(&sandbox, TWO_STAGES);
+    let plain = build(&sandbox, &dir, &["-t", "plain:1"]).ok();
+    let labelled = build(
+        &sandbox,
+        &dir,
+        &[
+            "--label", "x=2", "--label", "y", "--label", "z=a=b", "-t", "app:1",
+        ],
+    )
+    .ok();
+    // Only the final image's config changes: one action runs.
+    assert_eq!(labelled.counts(), (1, 3), "{}", labelled.stdout);
+    assert_ne!(ids(&plain), ids(&labelled));
+    let inspect = run_bld(
+        &dir,
+        &sandbox.store(),
+        &["image", "inspect", "app:1", "plain:1"],
+    )
+    .ok();
+    let json: serde_json::Value = serde_json::from_str(&inspect.stdout).expect("json");
+    assert_eq!(
+        json[0]["Config"]["Labels"],
+        serde_json::json!({"x": "2", "y": "", "z": "a=b"})
+    );
+    assert_eq!(json[1]["Config"]["Labels"], serde_json::json!({"x": "1"}));
+    // No history entry of its own, as BuildKit adds none for `--label`.
+    assert_eq!(json[0]["History"], json[1]["History"], "{}", inspect.stdout);
+}
+
+#[test]
+fn dockerfile_only_flags_are_refused_for_workspace_targets() {
+    let sandbox = Sandbox::with_examples();
+    for flags in [
+        &["--no-cache-filter", "one"][..],
+        &["--iidfile", "f"],
+        &["--label", "a=b"],
+        &["--metadata-file", "m"],
+    ] {
+        let mut args = vec!["build"];
+        args.extend_from_slice(flags);
+        args.push("//examples/hello:image");
+        let run = sandbox.bld(&args);
+        assert_eq!(run.code, 1, "{flags:?}");
+        assert_eq!(
+            run.stderr,
+            format!(
+                "error: {} applies to a Dockerfile build (`bld build [-f FILE] CONTEXT`), not to workspace targets\n",
+                flags[0]
+            )
+        );
+    }
+}
+
+#[test]
+fn no_cache_filter_runs_the_named_stages_steps_again() {
+    let sandbox = Sandbox::new();
+    let base = sandbox.path().join("busybox-ctx");
+    std::fs::create_dir_all(&base).expect("mkdir");
+    std::fs::copy("/bin/busybox", base.join("busybox")).expect("copy busybox");
+    std::fs::write(
+        base.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )
+    .expect("write");
+    run_bld(
+        &base,
+        &sandbox.store(),
+        &["build", "-t", "busybox:bld", "."],
+    )
+    .ok();
+    let dir = context(
+        &sandbox,
+        "FROM busybox:bld AS deps\nRUN echo deps-step && echo deps > /deps\n\
+         FROM busybox:bld AS app\nCOPY --from=deps /deps /deps\nRUN echo app-step && cat /deps\n",
+    );
+    let first = build(&sandbox, &dir, &[]).ok();
+    assert!(
+        first.stderr.contains("  Dockerfile:2 | deps-step\n"),
+        "{}",
+        first.stderr
+    );
+    let filtered = build(&sandbox, &dir, &["--no-cache-filter", "app"]).ok();
+    let steps: Vec<&str> = filtered
+        .stderr
+        .lines()
+        .filter(|line| line.contains(" | "))
+        .collect();
+    assert_eq!(
+        steps,
+        ["  Dockerfile:5 | app-step", "  Dockerfile:5 | deps"]
+    );
+    assert_eq!(ids(&first), ids(&filtered));
+    let all = build(&sandbox, &dir, &["--no-cache"]).ok();
+    assert!(
+        all.stderr.contains("  Dockerfile:2 | deps-step\n"),
+        "{}",
+        all.stderr
+    );
+    assert!(
+        all.stderr.contains("  Dockerfile:5 | app-step\n"),
+        "{}",
+        all.stderr
+    );
+}
