@@ -79,6 +79,10 @@ pub struct BuildArgs {
     /// (`containerimage.digest`, `containerimage.config.digest`, `image.name`, …).
     #[arg(long, value_name = "FILE")]
     metadata_file: Option<std::path::PathBuf>,
+    /// An `/etc/hosts` entry for every RUN step, `NAME:IP` (repeatable), as `docker build
+    /// --add-host`.
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    add_host: Vec<String>,
     /// `host` gives every RUN step the host's network; by default a step has none unless it
     /// asks (`RUN --network=host`).
     #[arg(long, value_name = "MODE", default_value = "none")]
@@ -179,6 +183,32 @@ fn load_and_analyze(
 }
 
 /// `--network`: whether RUN steps get the host's network.
+/// `--add-host NAME:IP` (or `NAME=IP`) values as `(name, address)`, as Docker reads them: the
+/// name before the first separator, an IPv4 or IPv6 address after it.
+pub(crate) fn extra_hosts(given: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    given
+        .iter()
+        .map(|text| {
+            let split = text.split_once('=').or_else(|| text.split_once(':'));
+            match split {
+                Some((name, address))
+                    if !name.is_empty()
+                        && address
+                            .trim_matches(|c| c == '[' || c == ']')
+                            .parse::<std::net::IpAddr>()
+                            .is_ok() =>
+                {
+                    let address = address.trim_matches(|c| c == '[' || c == ']');
+                    Ok((name.to_owned(), address.to_owned()))
+                }
+                _ => Err(Failure::user(format!(
+                    "invalid --add-host `{text}`: expected NAME:IP, such as db:10.0.0.5"
+                ))),
+            }
+        })
+        .collect()
+}
+
 pub(crate) fn host_network(mode: &str) -> Result<bool, Failure> {
     match mode {
         "host" => Ok(true),
@@ -404,6 +434,7 @@ pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), Failure> {
         ("--iidfile", args.iidfile.is_some()),
         ("--label", !args.label.is_empty()),
         ("--metadata-file", args.metadata_file.is_some()),
+        ("--add-host", !args.add_host.is_empty()),
     ];
     if let Some((flag, _)) = dockerfile_only.iter().find(|(_, given)| *given) {
         return Err(Failure::user(format!(

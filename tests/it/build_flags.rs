@@ -254,20 +254,7 @@ fn dockerfile_only_flags_are_refused_for_workspace_targets() {
 #[test]
 fn no_cache_filter_runs_the_named_stages_steps_again() {
     let sandbox = Sandbox::new();
-    let base = sandbox.path().join("busybox-ctx");
-    std::fs::create_dir_all(&base).expect("mkdir");
-    std::fs::copy("/bin/busybox", base.join("busybox")).expect("copy busybox");
-    std::fs::write(
-        base.join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    )
-    .expect("write");
-    run_bld(
-        &base,
-        &sandbox.store(),
-        &["build", "-t", "busybox:bld", "."],
-    )
-    .ok();
+    busybox_base(&sandbox);
     let dir = context(
         &sandbox,
         "FROM busybox:bld AS deps\nRUN echo deps-step && echo deps > /deps\n\
@@ -301,4 +288,67 @@ fn no_cache_filter_runs_the_named_stages_steps_again() {
         "{}",
         all.stderr
     );
+}
+
+/// `busybox:bld` in the sandbox's store.
+fn busybox_base(sandbox: &Sandbox) {
+    let base = crate::peers::busybox_context(sandbox.path());
+    run_bld(
+        &base,
+        &sandbox.store(),
+        &["build", "-t", "busybox:bld", "."],
+    )
+    .ok();
+}
+
+/// `--add-host` entries are in every step's /etc/hosts after BuildKit's own, and in the key:
+/// a step run without them is not reused.
+#[test]
+fn add_host_entries_are_in_the_steps_hosts_file() {
+    let sandbox = Sandbox::new();
+    busybox_base(&sandbox);
+    let dir = context(&sandbox, "FROM busybox:bld\nRUN cat /etc/hosts\n");
+    let plain = build(&sandbox, &dir, &["--progress", "plain"]).ok();
+    let with = build(
+        &sandbox,
+        &dir,
+        &[
+            "--progress",
+            "plain",
+            "--add-host",
+            "db:10.0.0.5",
+            "--add-host",
+            "v6=::1",
+        ],
+    )
+    .ok();
+    let hosts = |run: &Run| -> Vec<String> {
+        run.stderr
+            .lines()
+            .filter_map(|line| line.strip_prefix("  Dockerfile:2 | "))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        hosts(&plain),
+        [
+            "127.0.0.1\tlocalhost buildkitsandbox",
+            "::1\tlocalhost ip6-localhost ip6-loopback"
+        ]
+    );
+    assert_eq!(
+        hosts(&with),
+        [
+            "127.0.0.1\tlocalhost buildkitsandbox",
+            "::1\tlocalhost ip6-localhost ip6-loopback",
+            "10.0.0.5\tdb",
+            "::1\tv6",
+        ]
+    );
+    let bad = build(&sandbox, &dir, &["--add-host", "db:not-an-ip"]);
+    assert_eq!(
+        bad.stderr,
+        "error: invalid --add-host `db:not-an-ip`: expected NAME:IP, such as db:10.0.0.5\n"
+    );
+    assert_eq!(bad.code, 1);
 }

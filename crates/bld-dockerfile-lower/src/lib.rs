@@ -101,6 +101,8 @@ pub struct DockerfileBuild {
     pub output_name: String,
     /// Labels set on the target stage's image over its own (`docker build --label`), in order.
     pub labels: Vec<(String, String)>,
+    /// Extra `/etc/hosts` entries every `RUN` step sees, `(name, address)` (`--add-host`).
+    pub extra_hosts: Vec<(String, String)>,
 }
 
 impl DockerfileBuild {
@@ -135,6 +137,7 @@ impl DockerfileBuild {
 ///     owner: bld_core::Label::new("app", "image").expect("a label"),
 ///     output_name: "image".into(),
 ///     labels: Vec::new(),
+///     extra_hosts: Vec::new(),
 /// };
 /// let error = lower_dockerfile(&build, &mut bld_graph::ActionGraph::new()).unwrap_err();
 /// assert!(error.to_string().starts_with("app/Dockerfile:2:6: COPY: source `missing.txt` not found"));

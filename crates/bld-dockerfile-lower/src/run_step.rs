@@ -70,6 +70,7 @@ impl Lowering<'_> {
                 mounts,
                 volumes: config.volumes.clone(),
                 mtime: build.source_date_epoch,
+                extra_hosts: build.extra_hosts.clone(),
             })),
         });
         *state.fs_known = false;

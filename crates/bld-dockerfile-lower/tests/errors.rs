@@ -37,6 +37,7 @@ fn error_for_target(text: &str, target: Option<&str>) -> (String, String) {
         owner: bld_core::Label::new("app", "image").expect("a label"),
         output_name: "image".to_owned(),
         labels: Vec::new(),
+        extra_hosts: Vec::new(),
     };
     let error = lower_dockerfile(&build, &mut ActionGraph::new()).expect_err("an error");
     let snippet = error.location().map(|at| at.snippet()).unwrap_or_default();

@@ -22,6 +22,7 @@ fn history(text: &str) -> Vec<String> {
         owner: bld_core::Label::new("", "Dockerfile").expect("a label"),
         output_name: "image".to_owned(),
         labels: Vec::new(),
+        extra_hosts: Vec::new(),
     };
     let mut graph = ActionGraph::new();
     let image = lower_dockerfile(&build, &mut graph).expect("lowers");

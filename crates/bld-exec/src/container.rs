@@ -82,7 +82,7 @@ pub fn run_image(
     if !env.iter().any(|var| var.starts_with("HOSTNAME=")) {
         env.insert(0, format!("HOSTNAME={}", identity.hostname()));
     }
-    let mounts = etc_files(&work_dir, &identity, request.host_network)
+    let mounts = etc_files(&work_dir, &identity, request.host_network, &[])
         .map_err(|e| fail(Failure::internal(e)))?;
     let spec = RunSpec {
         lowers,

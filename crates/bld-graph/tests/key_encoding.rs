@@ -214,6 +214,7 @@ fn run_step_sample(image: &Input) -> RunStep {
         ],
         volumes: vec!["/data".into()],
         mtime: 7,
+        extra_hosts: Vec::new(),
     }
 }
 

@@ -38,14 +38,15 @@ impl Identity {
 }
 
 /// Writes the files for a run of `identity` in `dir` and returns their mounts: `/etc/hosts`
-/// (the host's own with `host_network` for a container, as Docker does), `/etc/resolv.conf`
+/// (the host's own with `host_network` for a container, as Docker does; then `extra_hosts`), `/etc/resolv.conf`
 /// (the host's), and a container's `/etc/hostname`.
 pub fn etc_files(
     dir: &Path,
     identity: &Identity,
     host_network: bool,
+    extra_hosts: &[(String, String)],
 ) -> io::Result<Vec<SandboxMount>> {
-    let hosts = match identity {
+    let mut hosts = match identity {
         Identity::BuildStep => format!(
             "127.0.0.1\tlocalhost {BUILD_STEP_HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         ),
@@ -54,6 +55,9 @@ pub fn etc_files(
         }
         Identity::Container { .. } => CONTAINER_HOSTS.to_owned(),
     };
+    for (name, address) in extra_hosts {
+        hosts.push_str(&format!("{address}\t{name}\n"));
+    }
     let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let mut files = vec![("hosts", hosts), ("resolv.conf", resolv)];
     if let Identity::Container { hostname } = identity {

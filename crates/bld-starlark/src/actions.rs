@@ -536,6 +536,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             owner: owner.clone(),
             output_name: name.to_owned(),
             labels: Vec::new(),
+            extra_hosts: Vec::new(),
         };
         // The typed error goes through Starlark as it is: analysis reports it located.
         let image = lower_dockerfile(&build, &mut analysis.graph.borrow_mut())?;

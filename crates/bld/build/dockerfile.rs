@@ -336,6 +336,7 @@ fn lower(
         owner: Label::new("", "Dockerfile").expect("invariant: a valid label"),
         output_name: "image".to_owned(),
         labels: labels(&args.label),
+        extra_hosts: super::extra_hosts(&args.add_host)?,
     };
     let mut graph = ActionGraph::new();
     let image = lower_dockerfile(&build, &mut graph)?;

@@ -59,8 +59,13 @@ fn run_in(
     let env = environment(&config, &step.env, false);
     let (step_mounts, overlays) = mounts::step_mounts(store, step, work_dir, binds)?;
     // BuildKit's /etc/hosts and /etc/resolv.conf first: a step's own mounts may cover them.
-    let mut mounts =
-        etc_files(work_dir, &Identity::BuildStep, step.host_network).map_err(Failure::internal)?;
+    let mut mounts = etc_files(
+        work_dir,
+        &Identity::BuildStep,
+        step.host_network,
+        &step.extra_hosts,
+    )
+    .map_err(Failure::internal)?;
     mounts.extend(step_mounts);
     let targets: Vec<String> = mounts
         .iter()

@@ -25,6 +25,8 @@ pub struct RunStep {
     pub volumes: Vec<String>,
     /// The mtime of every entry of the resulting layer (`SOURCE_DATE_EPOCH`).
     pub mtime: u64,
+    /// Extra `/etc/hosts` entries, `(name, address)` (`docker build --add-host`).
+    pub extra_hosts: Vec<(String, String)>,
 }
 
 /// A `RUN --mount`: something mounted for the step only, never part of its layer.
@@ -144,6 +146,7 @@ impl Kind for RunStep {
             mounts,
             volumes,
             mtime,
+            extra_hosts,
         } = self;
         key.tag("run_step");
         key.input(identity(image));
@@ -158,6 +161,12 @@ impl Kind for RunStep {
             mount.encode_key(key, identity);
         }
         key.u64(*mtime);
+        // Added after v4: encoded only when given, so that the keys of steps without it stay
+        // those of v4 (the encoding up to here is self-delimiting, so no key is shared).
+        if !extra_hosts.is_empty() {
+            key.tag("extra-hosts");
+            key.pairs(extra_hosts);
+        }
     }
 
     fn inputs<'a>(&'a self, inputs: &mut Vec<&'a Input>) {
