@@ -106,6 +106,24 @@ fn command_failed(step: &RunStep, exit_code: i32, output: &[u8]) -> Failure {
     Failure::user(message)
 }
 
+/// Packs the changes recorded in the overlay upper directory `upper` into a layer in `store`,
+/// as a `RUN` step's are (a step without mounts or volumes); `work_dir` holds the empty file
+/// whiteouts are written from. What the benchmarks time as a step's capture.
+pub fn pack_upper(
+    store: &Store,
+    upper: &Path,
+    work_dir: &Path,
+    mtime: u64,
+) -> Result<LayerBlob, crate::ExecError> {
+    pack_changes(store, upper, work_dir, mtime, &[], &[]).map_err(|failure| crate::ExecError {
+        owner: String::new(),
+        output: upper.display().to_string(),
+        origin: None,
+        message: failure.message,
+        kind: failure.kind,
+    })
+}
+
 fn pack_changes(
     store: &Store,
     upper: &Path,
