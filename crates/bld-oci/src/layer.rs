@@ -75,8 +75,18 @@ const IMPLICIT_DIR: ItemKind = ItemKind::Dir { mode: 0o755 };
 /// Entries are sorted by path; missing parent directories are added (mode 0755, owner 0:0);
 /// every entry gets `mtime`. The same arguments always give the same bytes.
 pub fn pack_layer(store: &Store, items: &[LayerItem], mtime: u64) -> Result<LayerBlob, OciError> {
+    let entries = with_parents(items);
+    // The tar is written on this thread while its chunks are compressed by jobs of the scope.
+    rayon::in_place_scope(|scope| write_layer(store, scope, &entries, mtime))
+}
+
+/// What a layer entry is, with its owner.
+type Entry<'i> = (&'i ItemKind, u32, u32);
+
+/// `items` by path, with every missing parent directory added (mode 0755, owner 0:0).
+fn with_parents(items: &[LayerItem]) -> BTreeMap<&str, Entry<'_>> {
     let root_owned = |kind: &'static ItemKind| (kind, 0u32, 0u32);
-    let mut entries: BTreeMap<&str, (&ItemKind, u32, u32)> = BTreeMap::new();
+    let mut entries: BTreeMap<&str, Entry<'_>> = BTreeMap::new();
     for item in items {
         entries.insert(&item.path, (&item.kind, item.uid, item.gid));
     }
@@ -91,14 +101,23 @@ pub fn pack_layer(store: &Store, items: &[LayerItem], mtime: u64) -> Result<Laye
             end += 1;
         }
     }
+    entries
+}
 
-    let chunked = ChunkedGzip::new(store, GZIP_LEVEL)?;
+/// Writes `entries` as a tar into a new blob of `store`, its chunks compressed in `scope`.
+fn write_layer<'s>(
+    store: &'s Store,
+    scope: &rayon::Scope<'s>,
+    entries: &BTreeMap<&str, Entry<'_>>,
+    mtime: u64,
+) -> Result<LayerBlob, OciError> {
+    let chunked = ChunkedGzip::new(store, scope, GZIP_LEVEL)?;
     let mut tar = tar::Builder::new(chunked);
     let write_error = |source: io::Error| OciError::Write {
         path: store.root().join("tmp"),
         source,
     };
-    for (path, (kind, uid, gid)) in &entries {
+    for (path, (kind, uid, gid)) in entries {
         let mut header = tar::Header::new_gnu();
         header.set_mtime(mtime);
         header.set_uid((*uid).into());
