@@ -123,15 +123,15 @@ fn tar_gzip(tree: &Path) -> f64 {
 
 /// Seconds bld takes to make a layer of `tree` read as a RUN step's upper directory, into a
 /// fresh store (no chunk cached).
-fn capture(dir: &Path, tree: &Path, round: usize) -> f64 {
+fn capture(dir: &Path, tree: &Path, round: usize) -> (f64, bld_core::Digest) {
     let store = bld_store::Store::open(&dir.join(format!("capture-store-{round}"))).expect("store");
     let work = dir.join(format!("capture-work-{round}"));
     std::fs::create_dir_all(&work).expect("mkdir");
     let started = Instant::now();
-    bld_exec::pack_upper(&store, tree, &work, 0).expect("capture");
+    let layer = bld_exec::pack_upper(&store, tree, &work, 0).expect("capture");
     let seconds = started.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(dir.join(format!("capture-store-{round}")));
-    seconds
+    (seconds, layer.digest)
 }
 
 /// The capture of a `node_modules`-like tree, best of two rounds each, against the floor; then a
@@ -139,15 +139,20 @@ fn capture(dir: &Path, tree: &Path, round: usize) -> f64 {
 fn run_layer_capture(dir: &Path) {
     let tree = dir.join("node_modules");
     let entries = node_tree::write_node_modules(&tree, 11);
-    let (mut ours, mut floor) = (f64::MAX, f64::MAX);
+    let (mut ours, mut floor, mut layer) = (f64::MAX, f64::MAX, None);
     for round in 0..2 {
         floor = floor.min(tar_gzip(&tree));
-        ours = ours.min(capture(dir, &tree, round));
+        let (seconds, digest) = capture(dir, &tree, round);
+        ours = ours.min(seconds);
+        layer = Some(digest);
     }
     println!(
         "run-layer capture ({entries} entries): bld {ours:.2} s, tar|gzip -6 {floor:.2} s = {:.2}x",
         ours / floor
     );
+    if let Some(layer) = layer {
+        println!("  (layer {layer})");
+    }
     let app = dir.join("node-app");
     std::fs::create_dir_all(&app).expect("mkdir");
     std::fs::write(app.join("Dockerfile"), NODE_APP).expect("write");
