@@ -3,13 +3,21 @@
 //! Prints each time and the bld/buildah ratio for a clean build, a fully cached rebuild, and a
 //! rebuild after one source file changed.
 //!
-//! Run with `cargo bench --bench run` (needs root, runc, buildah and busybox-static).
+//! Then a RUN step's changes becoming a layer (issue 11): a `node_modules`-like tree (about
+//! 46,000 entries, 340 MB) captured by bld, against `tar -c | gzip -6` of the same tree in the
+//! same run, alone and inside a whole RUN build that writes the tree.
+//!
+//! Run with `cargo bench --bench run` (needs root, runc, buildah and busybox-static);
+//! `cargo bench --bench run -- capture` runs only the capture case.
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Instant;
 
 #[path = "shared/buildah_flags.rs"]
 mod buildah_flags;
+#[path = "shared/node_tree.rs"]
+mod node_tree;
 #[path = "shared/peer.rs"]
 mod peer;
 
@@ -43,12 +51,25 @@ fn buildah_build(root: &Path, context: &Path, tag: &str) -> Command {
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = dir.path().join("base");
-    let app = dir.path().join("app");
+    if !std::env::args().any(|a| a == "capture") {
+        compare_with_buildah(dir.path());
+    }
+    run_layer_capture(dir.path());
+}
+
+/// Builds the busybox base image `bench-busybox` from `dir/base` into `store`.
+fn busybox_base(dir: &Path, store: &Path) -> f64 {
+    let base = dir.join("base");
     std::fs::create_dir_all(&base).expect("mkdir");
-    std::fs::create_dir_all(app.join("src")).expect("mkdir");
     std::fs::copy("/bin/busybox", base.join("busybox")).expect("/bin/busybox (busybox-static)");
     std::fs::write(base.join("Dockerfile"), BASE).expect("write");
+    timed("bld base", &mut bld(store, &base, "bench-busybox"))
+}
+
+fn compare_with_buildah(dir: &Path) {
+    let base = dir.join("base");
+    let app = dir.join("app");
+    std::fs::create_dir_all(app.join("src")).expect("mkdir");
     std::fs::write(app.join("Dockerfile"), APP).expect("write");
     for i in 0..50 {
         std::fs::write(
@@ -57,11 +78,11 @@ fn main() {
         )
         .expect("write");
     }
-    let (store, peer) = (dir.path().join("bld-store"), dir.path().join("buildah"));
+    let (store, peer) = (dir.join("bld-store"), dir.join("buildah"));
 
     // Clean builds include the base image, as a fresh machine would.
-    let bld_clean = timed("bld base", &mut bld(&store, &base, "bench-busybox"))
-        + timed("bld app", &mut bld(&store, &app, "bench-app"));
+    let bld_clean =
+        busybox_base(dir, &store) + timed("bld app", &mut bld(&store, &app, "bench-app"));
     let peer_clean = timed(
         "buildah base",
         &mut buildah_build(&peer, &base, "bench-busybox"),
@@ -87,4 +108,69 @@ fn main() {
         (bld_cached, peer_cached),
         (bld_one, peer_one),
     ]);
+}
+
+/// A RUN step whose changes are the generated tree, unpacked from a tar in the context.
+const NODE_APP: &str = "FROM bench-busybox\n\
+RUN --mount=type=bind,source=tree.tar,target=/tree.tar \
+mkdir -p /app/node_modules && tar -xf /tree.tar -C /app/node_modules\n";
+
+/// Seconds `tar -c | gzip -6` of `tree` takes: the floor a layer's capture is measured against.
+fn tar_gzip(tree: &Path) -> f64 {
+    let script = format!("tar -C '{}' -c . | gzip -6 > /dev/null", tree.display());
+    timed("tar | gzip -6", Command::new("sh").args(["-c", &script]))
+}
+
+/// Seconds bld takes to make a layer of `tree` read as a RUN step's upper directory, into a
+/// fresh store (no chunk cached).
+fn capture(dir: &Path, tree: &Path, round: usize) -> (f64, bld_core::Digest) {
+    let store = bld_store::Store::open(&dir.join(format!("capture-store-{round}"))).expect("store");
+    let work = dir.join(format!("capture-work-{round}"));
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let started = Instant::now();
+    let layer = bld_exec::pack_upper(&store, tree, &work, 0).expect("capture");
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(dir.join(format!("capture-store-{round}")));
+    (seconds, layer.digest)
+}
+
+/// The capture of a `node_modules`-like tree, best of two rounds each, against the floor; then a
+/// whole RUN build writing that tree (its step unpacks a tar, which the floor does not include).
+fn run_layer_capture(dir: &Path) {
+    let tree = dir.join("node_modules");
+    let entries = node_tree::write_node_modules(&tree, 11);
+    let (mut ours, mut floor, mut layer) = (f64::MAX, f64::MAX, None);
+    for round in 0..2 {
+        floor = floor.min(tar_gzip(&tree));
+        let (seconds, digest) = capture(dir, &tree, round);
+        ours = ours.min(seconds);
+        layer = Some(digest);
+    }
+    println!(
+        "run-layer capture ({entries} entries): bld {ours:.2} s, tar|gzip -6 {floor:.2} s = {:.2}x",
+        ours / floor
+    );
+    if let Some(layer) = layer {
+        println!("  (layer {layer})");
+    }
+    let app = dir.join("node-app");
+    std::fs::create_dir_all(&app).expect("mkdir");
+    std::fs::write(app.join("Dockerfile"), NODE_APP).expect("write");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&tree)
+        .arg("-cf")
+        .arg(app.join("tree.tar"))
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(status.success(), "tar of the tree failed");
+    let store = dir.join("node-store");
+    busybox_base(dir, &store);
+    let build = timed("bld node app", &mut bld(&store, &app, "bench-node"));
+    println!(
+        "RUN step writing it, whole build: bld {build:.2} s (the step's tar -x included), \
+         tar|gzip -6 {floor:.2} s = {:.2}x",
+        build / floor
+    );
 }

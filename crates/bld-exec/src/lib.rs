@@ -24,6 +24,7 @@ use bld_store::{FileDigests, Store};
 pub use container::{ContainerRequest, reap_abandoned, run_image, stop_own_work};
 pub(crate) use failure::Failure;
 pub use image_fs::image_layers;
+pub use kind::run_step::pack_upper;
 pub use record::ActionOutput;
 
 /// How an action was satisfied.

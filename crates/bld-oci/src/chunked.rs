@@ -8,12 +8,14 @@
 //! chunk, so rebuilding a layer after a small change recompresses only what changed, as
 //! pigz's `--rsyncable` and zstd:chunked aim for.
 
+use std::collections::VecDeque;
 use std::fs;
 use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, sync_channel};
+use std::time::Duration;
 
 use bld_core::{Digest, Sha256Writer};
 use bld_store::{BlobWriter, Store};
-use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
 use crate::gzip::GzipWriter;
@@ -22,17 +24,22 @@ use crate::gzip::GzipWriter;
 const MAX_CHUNK: usize = 4 << 20;
 /// An entry boundary is a cut when its path hashes to 0 modulo this.
 const CUT_MODULUS: u64 = 32;
-/// Chunks compressed together (bounds memory to about `BATCH * MAX_CHUNK`).
-const BATCH: usize = 8;
+/// Bytes of chunks being compressed at once (bounds memory to about this).
+const IN_FLIGHT: usize = 8 * MAX_CHUNK;
 
-/// Writes a tar stream into a blob as cached, parallel-compressed gzip members.
-pub(crate) struct ChunkedGzip<'s> {
+/// Writes a tar stream into a blob as cached gzip members, each compressed by a job of the
+/// rayon `scope` while the stream goes on being written (as `tar | gzip` overlap); members
+/// are written to the blob in order as they are done.
+pub(crate) struct ChunkedGzip<'s, 'a> {
     store: &'s Store,
+    scope: &'a rayon::Scope<'s>,
     level: u32,
     out: BlobWriter<'s>,
     uncompressed: Sha256,
     current: Vec<u8>,
-    ready: Vec<Vec<u8>>,
+    /// The chunks being compressed, in stream order, with their sizes.
+    pending: VecDeque<(usize, Receiver<io::Result<Vec<u8>>>)>,
+    in_flight: usize,
 }
 
 fn path_hash(path: &str) -> u64 {
@@ -42,16 +49,22 @@ fn path_hash(path: &str) -> u64 {
     })
 }
 
-impl<'s> ChunkedGzip<'s> {
-    /// A writer into a new blob of `store`, compressing at `level`.
-    pub(crate) fn new(store: &'s Store, level: u32) -> Result<Self, bld_store::StoreError> {
+impl<'s, 'a> ChunkedGzip<'s, 'a> {
+    /// A writer into a new blob of `store`, compressing at `level` in jobs of `scope`.
+    pub(crate) fn new(
+        store: &'s Store,
+        scope: &'a rayon::Scope<'s>,
+        level: u32,
+    ) -> Result<Self, bld_store::StoreError> {
         Ok(ChunkedGzip {
             store,
+            scope,
             level,
             out: store.blob_writer()?,
             uncompressed: Sha256::new(),
             current: Vec::with_capacity(MAX_CHUNK),
-            ready: Vec::new(),
+            pending: VecDeque::new(),
+            in_flight: 0,
         })
     }
 
@@ -63,43 +76,90 @@ impl<'s> ChunkedGzip<'s> {
         Ok(())
     }
 
+    /// Hands the current chunk to a compression job, then writes the members already done
+    /// (waiting for the oldest while too much is in flight).
     fn cut(&mut self) -> io::Result<()> {
         let chunk = std::mem::replace(&mut self.current, Vec::with_capacity(MAX_CHUNK));
-        self.ready.push(chunk);
-        if self.ready.len() >= BATCH {
-            self.flush_ready()?;
+        let (store, level) = (self.store, self.level);
+        let (done, member_of) = sync_channel(1);
+        self.in_flight += chunk.len();
+        self.pending.push_back((chunk.len(), member_of));
+        self.scope.spawn(move |_| {
+            let _ = done.send(member(store, level, &chunk));
+        });
+        self.write_done(false)?;
+        while self.in_flight > IN_FLIGHT {
+            self.write_oldest()?;
         }
         Ok(())
     }
 
-    /// Compresses (or finds in the cache) every ready chunk, in parallel, and writes them in
-    /// order.
-    fn flush_ready(&mut self) -> io::Result<()> {
-        let chunks = std::mem::take(&mut self.ready);
-        let (store, level) = (self.store, self.level);
-        let members: Vec<io::Result<Vec<u8>>> = chunks
-            .par_iter()
-            .map(|chunk| member(store, level, chunk))
-            .collect();
-        for member in members {
-            self.out.write_all(&member?)?;
+    /// Writes the members at the head of the queue that are done (all of them, waiting, when
+    /// `all`).
+    fn write_done(&mut self, all: bool) -> io::Result<()> {
+        while let Some((size, member_of)) = self.pending.front() {
+            match member_of.try_recv() {
+                Ok(member) => {
+                    let size = *size;
+                    self.pending.pop_front();
+                    self.write_member(size, member)?;
+                }
+                Err(TryRecvError::Empty) if !all => return Ok(()),
+                Err(_) => self.write_oldest()?,
+            }
         }
         Ok(())
+    }
+
+    /// Waits for the oldest chunk's member and writes it.
+    fn write_oldest(&mut self) -> io::Result<()> {
+        let Some((size, member_of)) = self.pending.pop_front() else {
+            return Ok(());
+        };
+        let member = wait_for(&member_of);
+        self.write_member(size, member)
+    }
+
+    /// Writes the member of a chunk of `size` bytes to the blob.
+    fn write_member(&mut self, size: usize, member: io::Result<Vec<u8>>) -> io::Result<()> {
+        self.in_flight -= size;
+        self.out.write_all(&member?)
     }
 
     /// Ends the stream; returns the blob writer and the digest of the uncompressed stream.
     pub(crate) fn finish(mut self) -> io::Result<(BlobWriter<'s>, Digest)> {
         if !self.current.is_empty() {
-            let chunk = std::mem::take(&mut self.current);
-            self.ready.push(chunk);
+            self.cut()?;
         }
-        self.flush_ready()?;
+        self.write_done(true)?;
         let diff_id = Digest::from_bytes(self.uncompressed.finalize().into());
         Ok((self.out, diff_id))
     }
 }
 
-impl Write for ChunkedGzip<'_> {
+/// The member a compression job sends on `member_of`. A rayon worker waiting here runs other
+/// jobs meanwhile (maybe the very one it waits for), so every worker of a pool waiting on its
+/// own layer's members cannot leave their jobs unrun; outside a pool it only waits.
+fn wait_for(member_of: &Receiver<io::Result<Vec<u8>>>) -> io::Result<Vec<u8>> {
+    let ended = || io::Error::other("a compression job ended without its member");
+    loop {
+        match member_of.try_recv() {
+            Ok(member) => return member,
+            Err(TryRecvError::Disconnected) => return Err(ended()),
+            Err(TryRecvError::Empty) => {}
+        }
+        if rayon::yield_now() == Some(rayon::Yield::Executed) {
+            continue;
+        }
+        match member_of.recv_timeout(Duration::from_millis(1)) {
+            Ok(member) => return member,
+            Err(RecvTimeoutError::Disconnected) => return Err(ended()),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+impl Write for ChunkedGzip<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.uncompressed.update(buf);
         let mut rest = buf;

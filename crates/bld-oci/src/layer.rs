@@ -78,8 +78,18 @@ const IMPLICIT_DIR: ItemKind = ItemKind::Dir { mode: 0o755 };
 /// Entries are sorted by path; missing parent directories are added (mode 0755, owner 0:0);
 /// every entry gets `mtime`. The same arguments always give the same bytes.
 pub fn pack_layer(store: &Store, items: &[LayerItem], mtime: u64) -> Result<LayerBlob, OciError> {
+    let entries = with_parents(items);
+    // The tar is written on this thread while its chunks are compressed by jobs of the scope.
+    rayon::in_place_scope(|scope| write_layer(store, scope, &entries, mtime))
+}
+
+/// What a layer entry is, with its owner.
+type Entry<'i> = (&'i ItemKind, u32, u32);
+
+/// `items` by path, with every missing parent directory added (mode 0755, owner 0:0).
+fn with_parents(items: &[LayerItem]) -> BTreeMap<&str, Entry<'_>> {
     let root_owned = |kind: &'static ItemKind| (kind, 0u32, 0u32);
-    let mut entries: BTreeMap<&str, (&ItemKind, u32, u32)> = BTreeMap::new();
+    let mut entries: BTreeMap<&str, Entry<'_>> = BTreeMap::new();
     for item in items {
         entries.insert(&item.path, (&item.kind, item.uid, item.gid));
     }
@@ -94,14 +104,23 @@ pub fn pack_layer(store: &Store, items: &[LayerItem], mtime: u64) -> Result<Laye
             end += 1;
         }
     }
+    entries
+}
 
-    let chunked = ChunkedGzip::new(store, GZIP_LEVEL)?;
+/// Writes `entries` as a tar into a new blob of `store`, its chunks compressed in `scope`.
+fn write_layer<'s>(
+    store: &'s Store,
+    scope: &rayon::Scope<'s>,
+    entries: &BTreeMap<&str, Entry<'_>>,
+    mtime: u64,
+) -> Result<LayerBlob, OciError> {
+    let chunked = ChunkedGzip::new(store, scope, GZIP_LEVEL)?;
     let mut tar = tar::Builder::new(chunked);
     let write_error = |source: io::Error| OciError::Write {
         path: store.root().join("tmp"),
         source,
     };
-    for (path, (kind, uid, gid)) in &entries {
+    for (path, (kind, uid, gid)) in entries {
         let mut header = tar::Header::new_gnu();
         header.set_mtime(mtime);
         header.set_uid((*uid).into());
@@ -282,5 +301,59 @@ mod tests {
             chunks() - before
         );
         assert_eq!(listing(&store, &second).len(), 301);
+    }
+}
+
+#[cfg(test)]
+mod pinned {
+    use super::*;
+
+    /// About 2,000 files in 40 directories (a few over [`crate::chunked`]'s longest chunk), so
+    /// many members are compressed at once and some cuts are forced inside a file.
+    fn generated_tree(dir: &std::path::Path) -> Vec<LayerItem> {
+        let mut items = Vec::new();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..2_000u32 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let size = if i % 500 == 7 {
+                5_000_000
+            } else {
+                (state >> 50) as usize
+            };
+            let content: Vec<u8> = (0..size)
+                .map(|j| b"function return const ;\n"[(j * 7 + i as usize) % 24])
+                .chain((state >> 8).to_le_bytes())
+                .collect();
+            let source = dir.join(format!("s{i}"));
+            std::fs::write(&source, content).expect("write");
+            items.push(LayerItem {
+                path: format!("node_modules/p{}/f{i}.js", i % 40),
+                kind: ItemKind::File {
+                    source,
+                    mode: 0o644,
+                },
+                uid: 0,
+                gid: 0,
+            });
+        }
+        items
+    }
+
+    #[test]
+    fn a_generated_tree_keeps_its_digests() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("store")).expect("store");
+        let items = generated_tree(dir.path());
+        let blob = pack_layer(&store, &items, 0).expect("pack");
+        assert_eq!(
+            blob.digest.to_string(),
+            "sha256:d5069fae0a2c6b901d6008188d14966ad1f1859bf7ed385aaf5a61b2405df6dc"
+        );
+        assert_eq!(
+            blob.diff_id.to_string(),
+            "sha256:90b0f5d33e25d706177c42285e47cea80ea1616e7040247c38ea3d4d4b0a01bc"
+        );
     }
 }

@@ -117,6 +117,24 @@ fn command_failed(step: &RunStep, exit_code: i32, output: &[u8]) -> Failure {
     Failure::user(message)
 }
 
+/// Packs the changes recorded in the overlay upper directory `upper` into a layer in `store`,
+/// as a `RUN` step's are (a step without mounts or volumes); `work_dir` holds the empty file
+/// whiteouts are written from. What the benchmarks time as a step's capture.
+pub fn pack_upper(
+    store: &Store,
+    upper: &Path,
+    work_dir: &Path,
+    mtime: u64,
+) -> Result<LayerBlob, crate::ExecError> {
+    pack_changes(store, upper, work_dir, mtime, &[], &[]).map_err(|failure| crate::ExecError {
+        owner: String::new(),
+        output: upper.display().to_string(),
+        origin: None,
+        message: failure.message,
+        kind: failure.kind,
+    })
+}
+
 fn pack_changes(
     store: &Store,
     upper: &Path,
@@ -134,10 +152,12 @@ fn pack_changes(
         let (uid, gid, mode) = (change.uid, change.gid, change.mode);
         let kind = match change.kind {
             ChangeKind::Dir { opaque } => {
-                let empty_dir = fs::read_dir(upper.join(&change.path))
-                    .map(|mut d| d.next().is_none())
-                    .unwrap_or(false);
-                if MOUNT_POINTS.contains(&change.path.as_str()) && empty_dir && !opaque {
+                // Only a mount point's directory is listed: one `read_dir` per directory of
+                // a large tree costs more than all the rest of the walk.
+                if !opaque
+                    && MOUNT_POINTS.contains(&change.path.as_str())
+                    && fs::read_dir(upper.join(&change.path)).is_ok_and(|mut d| d.next().is_none())
+                {
                     continue;
                 }
                 if opaque {
@@ -187,32 +207,98 @@ fn drop_unmade_changes(
     mount_targets: &[String],
     volumes: &[String],
 ) {
-    changes.retain(|c| !mount_targets.contains(&c.path));
-    // What a step changes inside a declared VOLUME is discarded, as Docker does.
+    let volumes: Vec<String> = volumes
+        .iter()
+        .map(|v| format!("{}/", v.trim_start_matches('/')))
+        .collect();
     changes.retain(|c| {
-        !volumes.iter().any(|v| {
-            c.path
-                .starts_with(&format!("{}/", v.trim_start_matches('/')))
-        })
+        !mount_targets.contains(&c.path) && !volumes.iter().any(|v| c.path.starts_with(v))
     });
-    // Each round drops the deepest such directories; a sorted set finds children in log time.
-    loop {
-        let before = changes.len();
-        let paths: std::collections::BTreeSet<String> =
-            changes.iter().map(|c| c.path.clone()).collect();
-        changes.retain(|c| {
-            let inside = format!("{}/", c.path);
-            let holds_a_target = mount_targets.iter().any(|t| t.starts_with(&inside));
-            let has_children = paths
-                .range(inside.clone()..)
-                .next()
-                .is_some_and(|p| p.starts_with(&inside));
-            !(matches!(c.kind, ChangeKind::Dir { opaque: false })
-                && holds_a_target
-                && !has_children)
-        });
-        if changes.len() == before {
-            break;
+    let held_only = directories_holding_only_targets(changes, mount_targets);
+    if !held_only.is_empty() {
+        changes.retain(|c| !held_only.contains(c.path.as_str()));
+    }
+}
+
+/// The plain (not opaque) directories among `changes` that hold a mount target and nothing
+/// else once such directories below them are gone. Only the targets' ancestors can be such, so
+/// they alone are looked at, deepest first, each against a sorted set of what is left.
+fn directories_holding_only_targets(
+    changes: &[bld_sandbox::Change],
+    mount_targets: &[String],
+) -> std::collections::HashSet<String> {
+    let mut dropped = std::collections::HashSet::new();
+    let ancestors: std::collections::BTreeSet<&str> = mount_targets
+        .iter()
+        .flat_map(|t| t.match_indices('/').map(|(end, _)| &t[..end]))
+        .collect();
+    if ancestors.is_empty() {
+        return dropped;
+    }
+    let mut ancestors: Vec<&str> = ancestors.into_iter().collect();
+    ancestors.sort_by_key(|a| std::cmp::Reverse(a.len()));
+    let plain_dirs: std::collections::HashSet<&str> = changes
+        .iter()
+        .filter(|c| matches!(c.kind, ChangeKind::Dir { opaque: false }))
+        .map(|c| c.path.as_str())
+        .collect();
+    let mut left: std::collections::BTreeSet<&str> =
+        changes.iter().map(|c| c.path.as_str()).collect();
+    for dir in ancestors {
+        if !plain_dirs.contains(dir) {
+            continue;
         }
+        let inside = format!("{dir}/");
+        let has_children = left
+            .range(inside.as_str()..)
+            .next()
+            .is_some_and(|p| p.starts_with(&inside));
+        if !has_children {
+            left.remove(dir);
+            dropped.insert(dir.to_owned());
+        }
+    }
+    dropped
+}
+
+#[cfg(test)]
+mod tests {
+    use bld_sandbox::{Change, ChangeKind};
+
+    fn change(path: &str, kind: ChangeKind) -> Change {
+        Change {
+            path: path.to_owned(),
+            kind,
+            size: 0,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    #[test]
+    fn only_directories_made_to_hold_mount_targets_are_dropped() {
+        let dir = ChangeKind::Dir { opaque: false };
+        let file = ChangeKind::File {
+            source: "/dev/null".into(),
+        };
+        let mut changes = vec![
+            change("a", dir.clone()),
+            change("a/b", dir.clone()),
+            change("a/b/c", dir.clone()),
+            change("a/b-sibling", file.clone()),
+            change("d", dir.clone()),
+            change("d/e", dir.clone()),
+            change("d/e/t", dir.clone()),
+            change("o", ChangeKind::Dir { opaque: true }),
+            change("o/t", dir.clone()),
+            change("v/x", file.clone()),
+            change("vv", file),
+        ];
+        let targets = ["a/b/c", "d/e/t", "o/t"].map(String::from);
+        super::drop_unmade_changes(&mut changes, &targets, &["/v".to_owned()]);
+        let left: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+        // `a` holds a file the step wrote; `o` replaced a lower directory whole.
+        assert_eq!(left, ["a", "a/b-sibling", "o", "vv"]);
     }
 }
