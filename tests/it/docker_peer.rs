@@ -355,3 +355,65 @@ fn dockerfiles_build_as_docker_builds_them() {
         details.join("\n")
     );
 }
+
+/// `bld save | docker load` and `docker save | bld load` keep the image ID, and the loaded
+/// image runs on the other side.
+#[test]
+fn images_round_trip_through_docker_with_the_same_id() {
+    let Some(docker) = Dockerd::start() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let store = scratch.path().join("store");
+    build_busybox_base(scratch.path(), &store, &docker);
+    let context = scratch.path().join("app");
+    std::fs::create_dir_all(&context).expect("mkdir");
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM busybox\nRUN echo made > /made\nCMD [\"cat\", \"/made\"]\n",
+    )
+    .expect("write");
+    let context_text = context.display().to_string();
+    let bld = |args: &[&str]| run_bld(scratch.path(), &store, args).ok();
+    let id_in_bld = |name: &str| bld(&["image", "inspect", "--format", "{{.Id}}", name]).stdout;
+    let id_in_docker = |name: &str| {
+        text(
+            &docker
+                .docker(&["image", "inspect", "--format", "{{.Id}}", name])
+                .stdout,
+        )
+    };
+
+    bld(&["build", "-t", "from-bld:1", &context_text]);
+    let archive = scratch.path().join("from-bld.tar").display().to_string();
+    bld(&["save", "-o", &archive, "from-bld:1"]);
+    let loaded = docker.docker(&["load", "-i", &archive]);
+    assert!(
+        loaded.status.success(),
+        "docker load: {}",
+        text(&loaded.stderr)
+    );
+    assert_eq!(id_in_bld("from-bld:1").trim(), id_in_docker("from-bld:1"));
+    let ran = docker.docker(&["run", "--rm", "--network", "none", "from-bld:1"]);
+    assert_eq!(text(&ran.stdout), "made", "{}", text(&ran.stderr));
+
+    let built = docker.build(&context, "from-docker:1");
+    assert!(
+        built.status.success(),
+        "docker build: {}",
+        text(&built.stderr)
+    );
+    let archive = scratch.path().join("from-docker.tar").display().to_string();
+    let saved = docker.docker(&["save", "-o", &archive, "from-docker:1"]);
+    assert!(
+        saved.status.success(),
+        "docker save: {}",
+        text(&saved.stderr)
+    );
+    bld(&["load", "-i", &archive]);
+    assert_eq!(
+        id_in_bld("from-docker:1").trim(),
+        id_in_docker("from-docker:1")
+    );
+    assert_eq!(bld(&["run", "from-docker:1"]).stdout, "made\n");
+}
