@@ -5,6 +5,7 @@
 mod dockerfile;
 mod output;
 mod result_files;
+mod secrets;
 mod stdin;
 
 use std::fs;
@@ -87,8 +88,8 @@ pub struct BuildArgs {
     /// asks (`RUN --network=host`).
     #[arg(long, value_name = "MODE", default_value = "none")]
     network: String,
-    /// A secret for `RUN --mount=type=secret`: `id=ID,src=FILE` (repeatable). Its bytes never
-    /// enter a layer, the log or a cache key.
+    /// A secret for `RUN --mount=type=secret`: `id=ID,src=FILE` or `id=ID,env=VAR`
+    /// (repeatable). Its bytes never enter a layer, the log or a cache key.
     #[arg(long, value_name = "id=ID,src=FILE")]
     secret: Vec<String>,
     /// Print how long each phase took (loading, analysis, execution, outputs) to stderr.
@@ -253,7 +254,7 @@ pub(crate) struct BuildSettings {
     /// Every RUN step gets the host's network.
     pub(crate) host_network: bool,
     /// Secrets by id: the files holding them.
-    pub(crate) secrets: std::collections::HashMap<String, std::path::PathBuf>,
+    pub(crate) secrets: secrets::Secrets,
 }
 
 impl BuildSettings {
@@ -267,35 +268,8 @@ impl BuildSettings {
     }
 
     /// The settings the command line asks for.
-    pub(crate) fn from_args(args: &BuildArgs) -> Result<BuildSettings, Failure> {
-        let mut secrets = std::collections::HashMap::new();
-        for text in &args.secret {
-            let mut id = None;
-            let mut src = None;
-            for part in text.split(',') {
-                match part.split_once('=') {
-                    Some(("id", v)) => id = Some(v.to_owned()),
-                    Some(("src" | "source", v)) => src = Some(std::path::PathBuf::from(v)),
-                    _ => {
-                        return Err(Failure::user(format!(
-                            "--secret `{text}`: expected `id=ID,src=FILE`"
-                        )));
-                    }
-                }
-            }
-            let (Some(id), Some(src)) = (id, src) else {
-                return Err(Failure::user(format!(
-                    "--secret `{text}`: expected `id=ID,src=FILE`"
-                )));
-            };
-            if !src.is_file() {
-                return Err(Failure::user(format!(
-                    "--secret `{text}`: `{}` is not a file",
-                    src.display()
-                )));
-            }
-            secrets.insert(id, src);
-        }
+    pub(crate) fn from_args(args: &BuildArgs, store: &Store) -> Result<BuildSettings, Failure> {
+        let secrets = secrets::Secrets::from_args(&args.secret, store)?;
         Ok(BuildSettings {
             progress: args.progress_mode(),
             no_cache: args.no_cache,
@@ -329,7 +303,7 @@ pub(crate) fn build_workspace(
         workspace_root: patterns.workspace.root().to_owned(),
         store,
         file_digests: &file_digests,
-        secrets: settings.secrets.clone(),
+        secrets: settings.secrets.files.clone(),
         ignore_cache: settings.ignore_cache(),
     };
     let result = execute_with_log(&analysis.graph, &wanted, &context, settings.progress);
@@ -446,7 +420,7 @@ pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), Failure> {
     let built = build_workspace(
         &args.patterns,
         &store,
-        &BuildSettings::from_args(&args)?,
+        &BuildSettings::from_args(&args, &store)?,
         &mut phases,
     )?;
     let images = &built.images;

@@ -352,3 +352,51 @@ fn add_host_entries_are_in_the_steps_hosts_file() {
     );
     assert_eq!(bad.code, 1);
 }
+
+/// `--secret id=ID,env=VAR` (and `id=VAR` alone) give a step the variable's value as its
+/// secret file, as buildx does; the file bld writes for it is gone after the build.
+#[test]
+fn secrets_come_from_the_environment_too() {
+    let sandbox = Sandbox::new();
+    busybox_base(&sandbox);
+    let dir = context(
+        &sandbox,
+        "FROM busybox:bld\nRUN --mount=type=secret,id=token,required=true wc -c < /run/secrets/token\n",
+    );
+    let with_env = |flags: &[&str]| {
+        let mut args = vec!["build", "--progress", "plain", "--no-cache"];
+        args.extend_from_slice(flags);
+        args.push(".");
+        Run::of(
+            std::process::Command::new(env!("CARGO_BIN_EXE_bld"))
+                .args(&args)
+                .current_dir(&dir)
+                .env("BLD_STORE", sandbox.store())
+                .env("BLD_TEST_TOKEN", "s3cret!")
+                .env("token", "12345678901")
+                .output()
+                .expect("run bld"),
+        )
+    };
+    let size = |run: &Run| {
+        run.stderr
+            .lines()
+            .find_map(|line| line.strip_prefix("  Dockerfile:2 | "))
+            .map(str::to_owned)
+    };
+    let by_env = with_env(&["--secret", "id=token,env=BLD_TEST_TOKEN"]).ok();
+    assert_eq!(size(&by_env).as_deref(), Some("7"), "{}", by_env.stderr);
+    assert!(!by_env.stderr.contains("s3cret"));
+    let by_id = with_env(&["--secret", "id=token"]).ok();
+    assert_eq!(size(&by_id).as_deref(), Some("11"), "{}", by_id.stderr);
+    let left: Vec<_> = std::fs::read_dir(sandbox.store().join("tmp"))
+        .expect("tmp")
+        .collect();
+    assert!(left.is_empty(), "tmp/ holds {left:?}");
+    let unset = with_env(&["--secret", "id=token,env=BLD_TEST_UNSET"]);
+    assert_eq!(
+        unset.stderr,
+        "error: --secret `id=token,env=BLD_TEST_UNSET`: the environment has no `BLD_TEST_UNSET`\n"
+    );
+    assert_eq!(unset.code, 1);
+}

@@ -16,7 +16,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
+    /// What a finished `bld` printed and its exit code.
+    pub fn of(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -139,7 +140,7 @@ pub fn run_bld(cwd: &Path, store: &Path, args: &[&str]) -> Run {
         .env_remove("SOURCE_DATE_EPOCH")
         .output()
         .expect("run bld");
-    Run::from(output)
+    Run::of(output)
 }
 
 /// Copies a directory tree (files and directories, keeping permissions).

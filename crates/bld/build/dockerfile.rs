@@ -263,11 +263,12 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
                 .as_ref()
                 .is_some_and(|at| ignored_stages.iter().any(|lines| lines.contains(&at.line)))
     };
+    let settings = super::BuildSettings::from_args(args, &store)?;
     let exec = ExecContext {
         workspace_root: context.clone(),
         store: &store,
         file_digests: &file_digests,
-        secrets: super::BuildSettings::from_args(args)?.secrets,
+        secrets: settings.secrets.files.clone(),
         ignore_cache: &ignore_cache,
     };
     let mode = args.progress_mode();
