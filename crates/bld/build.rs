@@ -92,6 +92,10 @@ pub struct BuildArgs {
     /// (repeatable). Its bytes never enter a layer, the log or a cache key.
     #[arg(long, value_name = "id=ID,src=FILE")]
     secret: Vec<String>,
+    /// An SSH agent for `RUN --mount=type=ssh`: `default` (the agent of `$SSH_AUTH_SOCK`) or
+    /// `ID=SOCKET` (repeatable), as `docker build --ssh`. Never in a layer or a cache key.
+    #[arg(long, value_name = "ID[=SOCKET]")]
+    ssh: Vec<String>,
     /// Print how long each phase took (loading, analysis, execution, outputs) to stderr.
     #[arg(long)]
     timings: bool,
@@ -255,6 +259,8 @@ pub(crate) struct BuildSettings {
     pub(crate) host_network: bool,
     /// Secrets by id: the files holding them.
     pub(crate) secrets: secrets::Secrets,
+    /// SSH agent sockets by id.
+    pub(crate) ssh_agents: std::collections::HashMap<String, std::path::PathBuf>,
 }
 
 impl BuildSettings {
@@ -270,11 +276,13 @@ impl BuildSettings {
     /// The settings the command line asks for.
     pub(crate) fn from_args(args: &BuildArgs, store: &Store) -> Result<BuildSettings, Failure> {
         let secrets = secrets::Secrets::from_args(&args.secret, store)?;
+        let ssh_agents = secrets::ssh_agents(&args.ssh)?;
         Ok(BuildSettings {
             progress: args.progress_mode(),
             no_cache: args.no_cache,
             host_network: host_network(&args.network)?,
             secrets,
+            ssh_agents,
         })
     }
 }
@@ -304,6 +312,7 @@ pub(crate) fn build_workspace(
         store,
         file_digests: &file_digests,
         secrets: settings.secrets.files.clone(),
+        ssh_agents: settings.ssh_agents.clone(),
         ignore_cache: settings.ignore_cache(),
     };
     let result = execute_with_log(&analysis.graph, &wanted, &context, settings.progress);

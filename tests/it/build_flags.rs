@@ -400,3 +400,67 @@ fn secrets_come_from_the_environment_too() {
     );
     assert_eq!(unset.code, 1);
 }
+
+/// `--ssh default` forwards `$SSH_AUTH_SOCK`'s socket into the steps that mount it, as their
+/// `SSH_AUTH_SOCK`; the socket stays out of the layer; a required agent not given is an error.
+#[test]
+fn ssh_agents_are_forwarded_to_the_steps_that_ask() {
+    let sandbox = Sandbox::new();
+    busybox_base(&sandbox);
+    let socket = sandbox.path().join("agent.sock");
+    let _agent = std::os::unix::net::UnixListener::bind(&socket).expect("a socket");
+    let dir = context(
+        &sandbox,
+        "FROM busybox:bld\nRUN --mount=type=ssh,required=true test -S \"$SSH_AUTH_SOCK\" && echo \"agent at $SSH_AUTH_SOCK\"\n\
+         RUN --mount=type=ssh,id=other echo \"optional: ${SSH_AUTH_SOCK:-none}\"\n",
+    );
+    let run = |flags: &[&str], ssh_auth_sock: &std::path::Path| {
+        let mut args = vec!["build", "--progress", "plain", "-t", "ssh:1"];
+        args.extend_from_slice(flags);
+        args.push(".");
+        Run::of(
+            std::process::Command::new(env!("CARGO_BIN_EXE_bld"))
+                .args(&args)
+                .current_dir(&dir)
+                .env("BLD_STORE", sandbox.store())
+                .env("SSH_AUTH_SOCK", ssh_auth_sock)
+                .output()
+                .expect("run bld"),
+        )
+    };
+    let built = run(&["--ssh", "default"], &socket).ok();
+    let lines: Vec<&str> = built
+        .stderr
+        .lines()
+        .filter(|line| line.contains(" | "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "  Dockerfile:2 | agent at /run/buildkit/ssh_agent.0",
+            "  Dockerfile:3 | optional: none",
+        ]
+    );
+    let listing = sandbox.bld(&["run", "ssh:1", "ls", "/run"]);
+    assert_ne!(
+        listing.code, 0,
+        "/run is not in the image: {}",
+        listing.stdout
+    );
+    let missing = run(&["--no-cache"], &socket);
+    assert_eq!(missing.code, 1);
+    let step = "RUN --mount=type=ssh,required=true test -S \"$SSH_AUTH_SOCK\" && echo \"agent at $SSH_AUTH_SOCK\"";
+    assert!(
+        missing.stderr.ends_with(&format!(
+            "error: Dockerfile:2:1: RUN: no SSH agent `default` was given: `bld build --ssh default[=SOCKET]`\n  |\n2 | {step}\n  | {}\n",
+            "^".repeat(step.len())
+        )),
+        "{}",
+        missing.stderr
+    );
+    let not_socket = run(&["--ssh", "default=Dockerfile"], &socket);
+    assert_eq!(
+        not_socket.stderr,
+        "error: --ssh `default=Dockerfile`: `Dockerfile` is not an SSH agent's socket: expected ID[=SOCKET]\n"
+    );
+}

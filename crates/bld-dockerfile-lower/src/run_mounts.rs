@@ -3,7 +3,7 @@
 //! stage lowers that stage, one of the build context lists what it shows.
 
 use bld_dockerfile::context::ContextEntry;
-use bld_dockerfile::instructions::{BindMount, CacheMount, Mount, SecretMount};
+use bld_dockerfile::instructions::{BindMount, CacheMount, Mount, SecretMount, SshMount};
 use bld_graph::{ActionGraph, Input, RunMount, ViewEntry};
 
 use crate::DockerfileBuild;
@@ -23,8 +23,16 @@ impl Lowering<'_> {
         graph: &mut ActionGraph,
     ) -> Result<Vec<RunMount>, LowerError> {
         let mut lowered = Vec::new();
+        let mut ssh_mounts = 0;
         for mount in mounts.iter().filter(|m| !matches!(m, Mount::Bind(_))) {
-            lowered.push(other_mount(mount, config).map_err(|p| site.error(p))?);
+            let other = match mount {
+                Mount::Ssh(ssh) => {
+                    ssh_mounts += 1;
+                    Ok(ssh_mount(ssh, config, ssh_mounts))
+                }
+                other => other_mount(other, config),
+            };
+            lowered.push(other.map_err(|p| site.error(p))?);
         }
         for mount in mounts {
             if let Mount::Bind(bind) = mount {
@@ -83,7 +91,6 @@ impl Lowering<'_> {
 
 /// A mount that is not a bind mount.
 fn other_mount(mount: &Mount, config: &StageConfig) -> Result<RunMount, Problem> {
-    let not_supported = |what: &str| Problem::user(what.to_owned()).at_flag("mount");
     match mount {
         Mount::Cache(cache) => cache_mount(cache, config).map_err(|p| p.at_flag("mount")),
         Mount::Tmpfs(tmpfs) => Ok(RunMount::Tmpfs {
@@ -91,10 +98,23 @@ fn other_mount(mount: &Mount, config: &StageConfig) -> Result<RunMount, Problem>
             size: tmpfs.size,
         }),
         Mount::Secret(secret) => secret_mount(secret, config).map_err(|p| p.at_flag("mount")),
-        Mount::Bind(_) => Err(Problem::internal("a bind mount among the others")),
-        Mount::Ssh(_) => Err(not_supported(
-            "RUN --mount=type=ssh is not supported: builds have no SSH agent",
-        )),
+        Mount::Bind(_) | Mount::Ssh(_) => Err(Problem::internal("a bind or ssh mount here")),
+    }
+}
+
+/// `type=ssh`, the `number`th of its step: the id defaults to `default`, the target to
+/// `/run/buildkit/ssh_agent.<number - 1>`, the mode to 0600, as in BuildKit.
+fn ssh_mount(ssh: &SshMount, config: &StageConfig, number: usize) -> RunMount {
+    RunMount::Ssh {
+        id: ssh.id.clone().unwrap_or_else(|| "default".to_owned()),
+        target: ssh.target.as_deref().map_or_else(
+            || format!("/run/buildkit/ssh_agent.{}", number - 1),
+            |target| absolute(&config.workdir, target),
+        ),
+        required: ssh.required,
+        mode: ssh.mode.unwrap_or(0o600),
+        uid: ssh.uid.unwrap_or(0),
+        gid: ssh.gid.unwrap_or(0),
     }
 }
 

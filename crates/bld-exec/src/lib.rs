@@ -62,6 +62,8 @@ pub struct ExecContext<'a> {
     pub file_digests: &'a FileDigests,
     /// Secrets for `RUN --mount=type=secret`, by id: the files holding them.
     pub secrets: std::collections::HashMap<String, PathBuf>,
+    /// SSH agent sockets for `RUN --mount=type=ssh`, by id (`bld build --ssh`).
+    pub ssh_agents: std::collections::HashMap<String, PathBuf>,
     /// Which actions run again even when their key is in the action cache (`--no-cache`,
     /// `--no-cache-filter`); their results are still recorded. Not part of any key.
     pub ignore_cache: &'a (dyn Fn(&Action) -> bool + Sync),

@@ -269,6 +269,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         store: &store,
         file_digests: &file_digests,
         secrets: settings.secrets.files.clone(),
+        ssh_agents: settings.ssh_agents.clone(),
         ignore_cache: &ignore_cache,
     };
     let mode = args.progress_mode();

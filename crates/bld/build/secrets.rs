@@ -105,3 +105,32 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     file.write_all(bytes)
 }
+
+/// `--ssh ID[=SOCKET]` values, as buildx reads them: `default` (or any id) alone is the agent
+/// of `$SSH_AUTH_SOCK`; the socket must be a Unix socket (bld forwards agents, not key files).
+pub(crate) fn ssh_agents(given: &[String]) -> Result<HashMap<String, PathBuf>, Failure> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut agents = HashMap::new();
+    for text in given {
+        let (id, socket) = match text.split_once('=') {
+            Some((id, socket)) => (id, PathBuf::from(socket)),
+            None => match std::env::var_os("SSH_AUTH_SOCK") {
+                Some(socket) => (text.as_str(), PathBuf::from(socket)),
+                None => {
+                    return Err(Failure::user(format!(
+                        "--ssh `{text}`: SSH_AUTH_SOCK is not set: give the agent's socket, `--ssh {text}=SOCKET`"
+                    )));
+                }
+            },
+        };
+        let is_socket = std::fs::metadata(&socket).is_ok_and(|m| m.file_type().is_socket());
+        if id.is_empty() || !is_socket {
+            return Err(Failure::user(format!(
+                "--ssh `{text}`: `{}` is not an SSH agent's socket: expected ID[=SOCKET]",
+                socket.display()
+            )));
+        }
+        agents.insert(id.to_owned(), socket);
+    }
+    Ok(agents)
+}

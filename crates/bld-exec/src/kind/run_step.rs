@@ -36,6 +36,7 @@ impl Execute for RunStep {
             images,
             exec_root: &run.context.workspace_root,
             secrets: &run.context.secrets,
+            ssh_agents: &run.context.ssh_agents,
         };
         let store = run.store();
         let work_dir = store.temp_path("run");
@@ -56,7 +57,17 @@ fn run_in(
     let (lowers, config) = unpacked_layers(store, manifest)?;
     let user = resolve_user(&step.user, &lowers)?;
     // Build args are in the step's environment, under the image's ENV.
-    let env = environment(&config, &step.env, false);
+    let mut env = environment(&config, &step.env, false);
+    // The first SSH agent the step mounts is its SSH_AUTH_SOCK, as in BuildKit.
+    let agent = step.mounts.iter().find_map(|mount| match mount {
+        RunMount::Ssh { id, target, .. } if binds.ssh_agents.contains_key(id) => Some(target),
+        _ => None,
+    });
+    if let Some(target) = agent
+        && !env.iter().any(|var| var.starts_with("SSH_AUTH_SOCK="))
+    {
+        env.push(format!("SSH_AUTH_SOCK={target}"));
+    }
     let (step_mounts, overlays) = mounts::step_mounts(store, step, work_dir, binds)?;
     // BuildKit's /etc/hosts and /etc/resolv.conf first: a step's own mounts may cover them.
     let mut mounts = etc_files(

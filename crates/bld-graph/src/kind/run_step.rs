@@ -87,6 +87,22 @@ pub enum RunMount {
         /// Size limit in bytes.
         size: Option<u64>,
     },
+    /// The SSH agent socket the build was given for `id` (`type=ssh`, `bld build --ssh`); only
+    /// the id is part of the key, never the socket's path.
+    Ssh {
+        /// The agent's id (`default`).
+        id: String,
+        /// Where the socket appears.
+        target: String,
+        /// Fail when no agent is given for the id.
+        required: bool,
+        /// Permission bits of the socket.
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+    },
     /// A secret file, read-only (`type=secret`); its bytes never enter a layer, a log or the
     /// key, only its id does.
     Secret {
@@ -183,7 +199,8 @@ impl Kind for RunStep {
                 RunMount::Cache { .. }
                 | RunMount::Inline { .. }
                 | RunMount::Tmpfs { .. }
-                | RunMount::Secret { .. } => {}
+                | RunMount::Secret { .. }
+                | RunMount::Ssh { .. } => {}
             }
         }
     }
@@ -232,10 +249,7 @@ impl RunMount {
                 key.str(target);
                 key.str(source);
                 key.bool(*writable);
-                key.u64(entries.len() as u64);
-                for entry in entries {
-                    entry.encode_key(key, identity);
-                }
+                ViewEntry::encode_all(entries, key, identity);
             }
             RunMount::Inline {
                 target,
@@ -259,8 +273,17 @@ impl RunMount {
                 mode,
                 uid,
                 gid,
+            }
+            | RunMount::Ssh {
+                id,
+                target,
+                required,
+                mode,
+                uid,
+                gid,
             } => {
-                key.tag("secret");
+                let secret = matches!(self, RunMount::Secret { .. });
+                key.tag(if secret { "secret" } else { "ssh" });
                 key.str(id);
                 key.str(target);
                 key.bool(*required);
@@ -273,6 +296,18 @@ impl RunMount {
 }
 
 impl ViewEntry {
+    /// A view's entries, prefixed by their count.
+    fn encode_all(
+        entries: &[ViewEntry],
+        key: &mut KeyEncoder,
+        identity: &dyn Fn(&Input) -> InputIdentity,
+    ) {
+        key.u64(entries.len() as u64);
+        for entry in entries {
+            entry.encode_key(key, identity);
+        }
+    }
+
     fn encode_key(&self, key: &mut KeyEncoder, identity: &dyn Fn(&Input) -> InputIdentity) {
         match self {
             ViewEntry::Dir { path, mode } => {

@@ -22,6 +22,8 @@ pub(crate) struct BindSources<'a> {
     pub(crate) exec_root: &'a Path,
     /// The files holding `--secret`s, by id.
     pub(crate) secrets: &'a HashMap<String, PathBuf>,
+    /// The SSH agent sockets given with `--ssh`, by id.
+    pub(crate) ssh_agents: &'a HashMap<String, PathBuf>,
 }
 
 /// The mounts made so far, and the run's directory they are made in.
@@ -85,29 +87,11 @@ pub(crate) fn step_mounts(
                 gid,
             } => (target, cache_dir(store, id, *mode, *uid, *gid)?),
             RunMount::Tmpfs { target, size } => (target, MountKind::Tmpfs { size: *size }),
-            RunMount::Secret {
-                id,
-                target,
-                required,
-                mode,
-                uid,
-                gid,
-            } => {
-                let Some(source) = binds.secrets.get(id) else {
-                    if *required {
-                        return Err(Failure::user(format!(
-                            "the secret `{id}` was not given: `bld build --secret id={id},src=FILE`"
-                        )));
-                    }
-                    continue;
-                };
-                let kind = MountKind::Secret {
-                    source: source.clone(),
-                    mode: *mode,
-                    uid: *uid,
-                    gid: *gid,
-                };
-                (target, kind)
+            RunMount::Secret { target, .. } | RunMount::Ssh { target, .. } => {
+                match given_mount(mount, binds)? {
+                    Some(kind) => (target, kind),
+                    None => continue,
+                }
             }
         };
         made.mounts.push(SandboxMount {
@@ -116,6 +100,58 @@ pub(crate) fn step_mounts(
         });
     }
     Ok((made.mounts, made.overlays))
+}
+
+/// A secret's or an SSH agent's mount: what the build was given for its id, `None` when it
+/// was not and the mount is not required (the mount is left out).
+fn given_mount(mount: &RunMount, binds: &BindSources<'_>) -> Result<Option<MountKind>, Failure> {
+    match mount {
+        RunMount::Ssh { id, required, .. } => {
+            // The agent's socket itself, for the step's duration (its mode and owner are the
+            // host's: bld does not proxy the agent as BuildKit does).
+            let given = binds.ssh_agents.get(id);
+            let socket = given_or_required(given, *required, || {
+                format!("no SSH agent `{id}` was given: `bld build --ssh {id}[=SOCKET]`")
+            })?;
+            Ok(socket.map(|socket| MountKind::Bind {
+                source: socket.clone(),
+                read_only: false,
+            }))
+        }
+        RunMount::Secret {
+            id,
+            required,
+            mode,
+            uid,
+            gid,
+            ..
+        } => {
+            let given = binds.secrets.get(id);
+            let source = given_or_required(given, *required, || {
+                format!("the secret `{id}` was not given: `bld build --secret id={id},src=FILE`")
+            })?;
+            Ok(source.map(|source| MountKind::Secret {
+                source: source.clone(),
+                mode: *mode,
+                uid: *uid,
+                gid: *gid,
+            }))
+        }
+        _ => Err(Failure::internal("not a secret or SSH mount")),
+    }
+}
+
+/// What the build was given for a mount, `None` (the mount is left out) when it was not and
+/// is not `required`, else the user's error `missing` says.
+fn given_or_required(
+    given: Option<&PathBuf>,
+    required: bool,
+    missing: impl FnOnce() -> String,
+) -> Result<Option<&PathBuf>, Failure> {
+    match given {
+        None if required => Err(Failure::user(missing())),
+        given => Ok(given),
+    }
 }
 
 impl Mounts<'_> {
