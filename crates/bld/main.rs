@@ -5,6 +5,7 @@
 mod build;
 mod clean;
 mod completion;
+mod destination;
 mod failure;
 mod image;
 mod process;

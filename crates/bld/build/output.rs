@@ -1,23 +1,15 @@
 //! `bld build -o`: where the built image goes besides the store, as buildx's `--output` takes
 //! it (`type=oci|docker|tar|local,dest=…`), and bld's own `-o DIR` (an OCI image layout).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bld_core::{Digest, ImageReference};
 use bld_oci::{ArchiveFormat, SavedImage, save_archive};
 use bld_store::{FileDigests, Store};
 
+use crate::destination::{Destination, beside, write_to};
 use crate::{Classified, Failure, FailureContext};
-
-/// Where an output is written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Destination {
-    /// A file, written beside and renamed into place.
-    File(PathBuf),
-    /// Standard output (`dest=-`), which must not be a terminal.
-    Stdout,
-}
 
 /// What `-o` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,75 +113,18 @@ pub(super) fn write_output(
                 manifest: *manifest,
                 names: tags.iter().map(ToString::to_string).collect(),
             }];
-            write_to(dest, &|out| Ok(save_archive(store, &saved, *format, out)?))
+            write_to(dest, "dest=FILE", &|out| {
+                Ok(save_archive(store, &saved, *format, out)?)
+            })
         }
         Output::Tar(dest) => {
             let lowers = bld_exec::image_layers(store, manifest)?;
-            write_to(dest, &|out| {
+            write_to(dest, "dest=FILE", &|out| {
                 Ok(bld_sandbox::write_merged_tar(&lowers, out)?)
             })
         }
         Output::Local(dir) => write_local(store, manifest, dir),
     }
-}
-
-type WriteOut<'a> = &'a dyn Fn(&mut dyn Write) -> Result<(), Failure>;
-
-/// Writes to `dest` through `write`: a file beside its final path first, then renamed into
-/// place, so it is never half-written; stdout only when it is no terminal.
-fn write_to(dest: &Destination, write: WriteOut<'_>) -> Result<(), Failure> {
-    let path = match dest {
-        Destination::Stdout => {
-            let stdout = std::io::stdout();
-            if stdout.is_terminal() {
-                return Err(Failure::user(
-                    "refusing to write an archive to a terminal: give `dest=FILE` or redirect stdout",
-                ));
-            }
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            write(&mut out)?;
-            return out
-                .flush()
-                .internal_fault()
-                .with_context(|| "cannot write the archive to stdout");
-        }
-        Destination::File(path) => path,
-    };
-    let cannot_write = || format!("cannot write `{}`", path.display());
-    if path.is_dir() {
-        return Err(Failure::user(format!(
-            "{}: it is a directory; give a file name",
-            cannot_write()
-        )));
-    }
-    let temp = beside(path, "new")?;
-    let written = (|| -> Result<(), Failure> {
-        let file = std::fs::File::create(&temp)
-            .user_error()
-            .with_context(cannot_write)?;
-        let mut out = std::io::BufWriter::new(file);
-        write(&mut out)?;
-        out.flush().user_error().with_context(cannot_write)?;
-        std::fs::rename(&temp, path)
-            .user_error()
-            .with_context(cannot_write)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    written
-}
-
-/// A fresh name beside `path` (`.NAME.bld-WHAT-PID`), on the same filesystem.
-fn beside(path: &Path, what: &str) -> Result<PathBuf, Failure> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| Failure::user(format!("`{}` is not a file name", path.display())))?;
-    Ok(path.with_file_name(format!(
-        ".{}.bld-{what}-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    )))
 }
 
 /// Writes the image's filesystem into `dir`: unpacked into a directory beside it (every write

@@ -1,6 +1,6 @@
 //! `bld save` (a `docker save` archive, or an OCI archive) and `bld load`.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use bld_core::ImageReference;
@@ -9,6 +9,7 @@ use bld_store::Store;
 use clap::{Args, ValueEnum};
 
 use super::{LocalImage, Named, find, local_images};
+use crate::destination::{Destination, write_to};
 use crate::{Classified, Failure, FailureContext};
 
 /// The archive formats `bld save` writes.
@@ -104,65 +105,6 @@ fn named_images<'a>(
     Ok(vec![(image, name)])
 }
 
-/// Writes the archive to `path` (`-o`): beside it first, then renamed into place, so it is
-/// never half-written. What goes wrong with the path is the user's and names it.
-fn save_to_file(
-    store: &Store,
-    saved: &[SavedImage],
-    format: ArchiveFormat,
-    path: &Path,
-) -> Result<(), Failure> {
-    let cannot_write = || format!("cannot write `{}`", path.display());
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| Failure::user(format!("`{}` is not a file name", path.display())))?;
-    if path.is_dir() {
-        return Err(Failure::user(format!(
-            "{}: it is a directory; give a file name",
-            cannot_write()
-        )));
-    }
-    let temp = path.with_file_name(format!(
-        ".{}.bld-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let written = (|| -> Result<(), Failure> {
-        let file = std::fs::File::create(&temp)
-            .user_error()
-            .with_context(cannot_write)?;
-        let mut out = std::io::BufWriter::new(file);
-        save_archive(store, saved, format, &mut out)?;
-        out.flush().user_error().with_context(cannot_write)?;
-        std::fs::rename(&temp, path)
-            .user_error()
-            .with_context(cannot_write)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    written
-}
-
-/// Writes the archive to stdout, which must not be a terminal.
-fn save_to_stdout(
-    store: &Store,
-    saved: &[SavedImage],
-    format: ArchiveFormat,
-) -> Result<(), Failure> {
-    let stdout = std::io::stdout();
-    if stdout.is_terminal() {
-        return Err(Failure::user(
-            "refusing to write an image archive to a terminal: give `-o FILE` or redirect stdout",
-        ));
-    }
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    save_archive(store, saved, format, &mut out)?;
-    out.flush()
-        .internal_fault()
-        .with_context(|| "cannot write the archive to stdout")
-}
-
 /// `bld save`.
 pub(crate) fn save(args: SaveArgs, store: &Path) -> Result<(), Failure> {
     let store = Store::open(store)?;
@@ -172,10 +114,13 @@ pub(crate) fn save(args: SaveArgs, store: &Path) -> Result<(), Failure> {
         SaveFormat::Docker => ArchiveFormat::Docker,
         SaveFormat::Oci => ArchiveFormat::Oci,
     };
-    match &args.output {
-        Some(path) => save_to_file(&store, &saved, format, path),
-        None => save_to_stdout(&store, &saved, format),
-    }
+    let dest = match &args.output {
+        Some(path) => Destination::File(path.clone()),
+        None => Destination::Stdout,
+    };
+    write_to(&dest, "-o FILE", &|out| {
+        Ok(save_archive(&store, &saved, format, out)?)
+    })
 }
 
 /// The archive `bld load` reads: `-i FILE`, else stdin (which must not be a terminal).
