@@ -1,19 +1,24 @@
 //! Benchmark: a large build context (copies of /usr/share/doc, /usr/share/perl and
 //! /usr/lib/python3, about 190 MB in 8,000+ files) `COPY`'d into `scratch`, built by bld and by
-//! buildah in the same run. Prints each time and the bld/buildah ratio for a clean build written
-//! to an OCI layout, a fully cached rebuild, and a rebuild after one small file changed.
+//! buildah and by BuildKit (`docker build --network none`, in a dockerd the bench starts on a
+//! fresh data root) in the same run. Prints each time and bld's ratios to buildah and BuildKit
+//! for a clean build (bld and buildah write an OCI layout; BuildKit keeps its image in its
+//! store, uncompressed), a fully cached rebuild, and a rebuild after one small file changed.
 //!
-//! Run with `cargo bench --bench context` (needs buildah: `./dev bench` installs it).
+//! Run with `cargo bench --bench context` (needs buildah: `./dev bench` installs it; the BuildKit
+//! column needs Debian's docker.io and is skipped without it).
 
 use std::path::Path;
 use std::process::Command;
 
 #[path = "shared/buildah_flags.rs"]
 mod buildah_flags;
+#[path = "shared/dockerd.rs"]
+mod dockerd;
 #[path = "shared/peer.rs"]
 mod peer;
 
-use peer::{buildah, print_ratios, timed};
+use peer::{buildah, buildkit, buildkit_build, print_ratios, timed};
 
 const TREES: &[&str] = &["/usr/share/doc", "/usr/share/perl", "/usr/lib/python3"];
 
@@ -71,7 +76,7 @@ fn main() {
         .expect("du");
     let files = walk_count(&context);
     println!(
-        "bld vs buildah: COPY of a large context into scratch ({} in {files} files, {} cores)",
+        "bld vs buildah and BuildKit: COPY of a large context into scratch ({} in {files} files, {} cores)",
         String::from_utf8_lossy(&du.stdout)
             .split_whitespace()
             .next()
@@ -91,18 +96,24 @@ fn main() {
         dir.path().join("buildah-layout"),
     );
 
+    let daemon = buildkit();
+    let daemon = daemon.as_ref();
+
     let bld_clean = timed("bld clean", &mut bld(&store, &context, &bld_out));
     let peer_clean = buildah_build(&peer_root, &context, &peer_out);
+    let kit_clean = buildkit_build(daemon, &context, "bench:1");
     let bld_cached = timed("bld cached", &mut bld(&store, &context, &bld_out));
     let peer_cached = buildah_build(&peer_root, &context, &peer_out);
+    let kit_cached = buildkit_build(daemon, &context, "bench:2");
     std::fs::write(&small_file, "one small change\n").expect("write");
     let bld_one = timed("bld one file", &mut bld(&store, &context, &bld_out));
     let peer_one = buildah_build(&peer_root, &context, &peer_out);
+    let kit_one = buildkit_build(daemon, &context, "bench:3");
 
     print_ratios([
-        (bld_clean, peer_clean),
-        (bld_cached, peer_cached),
-        (bld_one, peer_one),
+        (bld_clean, peer_clean, kit_clean),
+        (bld_cached, peer_cached, kit_cached),
+        (bld_one, peer_one, kit_one),
     ]);
 }
 

@@ -8,7 +8,9 @@
 //! same run, alone and inside a whole RUN build that writes the tree.
 //!
 //! Run with `cargo bench --bench run` (needs root, runc, buildah and busybox-static);
-//! `cargo bench --bench run -- capture` runs only the capture case.
+//! `cargo bench --bench run -- capture` runs only the capture case, `cargo bench --bench run --
+//! compare` only the comparison with buildah and BuildKit. Without docker.io the BuildKit column
+//! is skipped.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,12 +18,15 @@ use std::time::Instant;
 
 #[path = "shared/buildah_flags.rs"]
 mod buildah_flags;
+#[path = "shared/dockerd.rs"]
+mod dockerd;
 #[path = "shared/node_tree.rs"]
 mod node_tree;
 #[path = "shared/peer.rs"]
 mod peer;
 
-use peer::{buildah, print_ratios, timed};
+use dockerd::Dockerd;
+use peer::{buildah, buildkit, buildkit_build, print_ratios, timed};
 
 const BASE: &str = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n";
 
@@ -51,10 +56,13 @@ fn buildah_build(root: &Path, context: &Path, tag: &str) -> Command {
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    if !std::env::args().any(|a| a == "capture") {
+    let only = |name: &str| std::env::args().any(|a| a == name);
+    if !only("capture") {
         compare_with_buildah(dir.path());
     }
-    run_layer_capture(dir.path());
+    if !only("compare") {
+        run_layer_capture(dir.path());
+    }
 }
 
 /// Builds the busybox base image `bench-busybox` from `dir/base` into `store`.
@@ -66,7 +74,20 @@ fn busybox_base(dir: &Path, store: &Path) -> f64 {
     timed("bld base", &mut bld(store, &base, "bench-busybox"))
 }
 
+/// Seconds BuildKit takes to build the busybox base from `dir/base` (after `busybox_base`),
+/// tagged `busybox:latest` and `bench-busybox:latest`; `None` without a daemon.
+fn buildkit_base(daemon: Option<&Dockerd>, dir: &Path) -> Option<f64> {
+    let base = dir.join("base").display().to_string();
+    let tags = ["-t", "busybox:latest", "-t", "bench-busybox:latest"];
+    let mut args = vec!["build", "--network", "none"];
+    args.extend(tags);
+    args.push(&base);
+    daemon.map(|d| timed("docker build base", &mut d.command(&args)))
+}
+
 fn compare_with_buildah(dir: &Path) {
+    let daemon = buildkit();
+    let daemon = daemon.as_ref();
     let base = dir.join("base");
     let app = dir.join("app");
     std::fs::create_dir_all(app.join("src")).expect("mkdir");
@@ -87,26 +108,30 @@ fn compare_with_buildah(dir: &Path) {
         "buildah base",
         &mut buildah_build(&peer, &base, "bench-busybox"),
     ) + timed("buildah app", &mut buildah_build(&peer, &app, "bench-app"));
+    let kit_clean = buildkit_base(daemon, dir)
+        .map(|base| base + buildkit_build(daemon, &app, "bench-app:1").unwrap_or(0.0));
     let bld_cached = timed("bld cached", &mut bld(&store, &app, "bench-app"));
     let peer_cached = timed(
         "buildah cached",
         &mut buildah_build(&peer, &app, "bench-app"),
     );
+    let kit_cached = buildkit_build(daemon, &app, "bench-app:2");
     std::fs::write(app.join("src/f7.txt"), "changed\n").expect("write");
     let bld_one = timed("bld one file", &mut bld(&store, &app, "bench-app"));
     let peer_one = timed(
         "buildah one file",
         &mut buildah_build(&peer, &app, "bench-app"),
     );
+    let kit_one = buildkit_build(daemon, &app, "bench-app:3");
 
     println!(
-        "bld vs buildah: Dockerfiles with RUN steps on busybox ({} cores)",
+        "bld vs buildah and BuildKit: Dockerfiles with RUN steps on busybox ({} cores)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     print_ratios([
-        (bld_clean, peer_clean),
-        (bld_cached, peer_cached),
-        (bld_one, peer_one),
+        (bld_clean, peer_clean, kit_clean),
+        (bld_cached, peer_cached, kit_cached),
+        (bld_one, peer_one, kit_one),
     ]);
 }
 

@@ -4,6 +4,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use crate::dockerd::Dockerd;
+
 /// Runs `command` and returns how long it took; panics with its output if it fails.
 pub fn timed(what: &str, command: &mut Command) -> f64 {
     let started = Instant::now();
@@ -33,18 +35,40 @@ pub fn buildah(root: &Path, args: &[&str]) -> Command {
     command
 }
 
-/// Prints bld's and buildah's seconds and their ratio for a clean build, a fully cached
-/// rebuild and a rebuild after one file changed, in that order.
-pub fn print_ratios(seconds: [(f64, f64); 3]) {
+/// One row of a comparison: bld's, buildah's and (when dockerd is installed) BuildKit's seconds.
+pub type Row = (f64, f64, Option<f64>);
+
+/// Prints bld's, buildah's and BuildKit's seconds and bld's ratios to them for a clean build, a
+/// fully cached rebuild and a rebuild after one file changed, in that order.
+pub fn print_ratios(seconds: [Row; 3]) {
     println!(
-        "{:<22} {:>10} {:>10} {:>12}",
-        "", "bld", "buildah", "bld/buildah"
+        "{:<22} {:>10} {:>10} {:>10} {:>12} {:>13}",
+        "", "bld", "buildah", "BuildKit", "bld/buildah", "bld/BuildKit"
     );
     let rows = ["clean build", "fully cached rebuild", "one file changed"];
-    for (what, (ours, theirs)) in rows.into_iter().zip(seconds) {
+    for (what, (ours, buildah, buildkit)) in rows.into_iter().zip(seconds) {
+        let (kit, kit_ratio) = match buildkit {
+            Some(kit) => (format!("{kit:.2} s"), format!("{:.2}x", ours / kit)),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
         println!(
-            "{what:<22} {ours:>8.2} s {theirs:>8.2} s {:>11.2}x",
-            ours / theirs
+            "{what:<22} {ours:>8.2} s {buildah:>8.2} s {kit:>10} {:>11.2}x {kit_ratio:>13}",
+            ours / buildah
         );
     }
+}
+
+/// The bench's own dockerd for the BuildKit column, or `None` (and one line saying the column
+/// is skipped) when Debian's docker.io is not installed.
+pub fn buildkit() -> Option<Dockerd> {
+    let daemon = Dockerd::start();
+    if daemon.is_none() {
+        println!("dockerd is not installed (Debian's docker.io): the BuildKit column is skipped");
+    }
+    daemon
+}
+
+/// Seconds BuildKit takes for `docker build --network none -t tag context` in `daemon`.
+pub fn buildkit_build(daemon: Option<&Dockerd>, context: &Path, tag: &str) -> Option<f64> {
+    daemon.map(|d| timed("docker build", &mut d.build_command(context, tag)))
 }
