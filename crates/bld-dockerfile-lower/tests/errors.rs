@@ -168,3 +168,13 @@ fn exposed_ports_and_stop_signals_are_checked_after_expansion() {
         "  |\n2 | STOPSIGNAL SIGFOO\n  |            ^^^^^^\n",
     );
 }
+
+#[test]
+fn a_missing_source_of_a_stage_is_not_called_a_context_path() {
+    assert_error(
+        "FROM scratch AS a\nCOPY a.txt /a.txt\nFROM scratch\nCOPY --from=a /missing /m\n",
+        "app/Dockerfile:4:15: COPY: source `/missing` not found: lstat /missing: no such file \
+         or directory (expected an existing path in the stage or image `--from` names)",
+        "  |\n4 | COPY --from=a /missing /m\n  |               ^^^^^^^^\n",
+    );
+}

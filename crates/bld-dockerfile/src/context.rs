@@ -157,6 +157,23 @@ pub enum ContextError {
 }
 
 impl ContextError {
+    /// The message when the tree planned over is a stage's or an image's filesystem
+    /// (`COPY --from`), not the build context.
+    pub fn in_stage(&self) -> String {
+        match self {
+            ContextError::SourceNotFound { src, path } => format!(
+                "source `{src}` not found: lstat /{path}: no such file or directory (expected \
+                 an existing path in the stage or image `--from` names)"
+            ),
+            ContextError::NoSourceFiles { sources } => format!(
+                "no source files were specified: no path in the stage or image `--from` names \
+                 matches {}; expected at least one match",
+                sources.join(" ")
+            ),
+            other => other.to_string(),
+        }
+    }
+
     /// The source as written that the error is about, if it is about one.
     pub fn source_written(&self) -> Option<&str> {
         match self {

@@ -152,7 +152,10 @@ impl Planner<'_> {
 
     /// An error of planning, located at the source it is about.
     fn planning_error(&self, error: &ContextError) -> Problem {
-        let problem = Problem::user(error.to_string());
+        let problem = Problem::user(match self.stage_fs {
+            Some(_) => error.in_stage(),
+            None => error.to_string(),
+        });
         let written = error.source_written().and_then(|expanded| {
             self.request
                 .sources

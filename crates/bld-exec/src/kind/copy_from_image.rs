@@ -179,7 +179,7 @@ fn copy_from_image(
         parents: copy.parents,
     };
     let plan = plan_copy(&tree, &copy.sources, &copy.dest, &options)
-        .map_err(|e| Failure::user(e.to_string()))?;
+        .map_err(|e| Failure::user(e.in_stage()))?;
     let mut items = Vec::with_capacity(plan.len());
     for planned in plan {
         items.push(item(&merged, planned, copy)?);
