@@ -2,7 +2,7 @@
 //! `docker buildx build` take them: `--no-cache`, `--no-cache-filter`, `-q`, `--progress`,
 //! `--iidfile`, `--label`, `--metadata-file`.
 
-use crate::support::{Run, Sandbox, run_bld};
+use crate::support::{Run, Sandbox, run_bld, run_bld_with_env};
 
 /// Two stages, four actions: each stage's COPY layer and image.
 const TWO_STAGES: &str =
@@ -367,16 +367,11 @@ fn secrets_come_from_the_environment_too() {
         let mut args = vec!["build", "--progress", "plain", "--no-cache"];
         args.extend_from_slice(flags);
         args.push(".");
-        Run::of(
-            std::process::Command::new(env!("CARGO_BIN_EXE_bld"))
-                .args(&args)
-                .current_dir(&dir)
-                .env("BLD_STORE", sandbox.store())
-                .env("BLD_TEST_TOKEN", "s3cret!")
-                .env("token", "12345678901")
-                .output()
-                .expect("run bld"),
-        )
+        let env = [
+            ("BLD_TEST_TOKEN", "s3cret!".as_ref()),
+            ("token", "12345678901".as_ref()),
+        ];
+        run_bld_with_env(&dir, &sandbox.store(), &args, &env)
     };
     let size = |run: &Run| {
         run.stderr
@@ -418,15 +413,8 @@ fn ssh_agents_are_forwarded_to_the_steps_that_ask() {
         let mut args = vec!["build", "--progress", "plain", "-t", "ssh:1"];
         args.extend_from_slice(flags);
         args.push(".");
-        Run::of(
-            std::process::Command::new(env!("CARGO_BIN_EXE_bld"))
-                .args(&args)
-                .current_dir(&dir)
-                .env("BLD_STORE", sandbox.store())
-                .env("SSH_AUTH_SOCK", ssh_auth_sock)
-                .output()
-                .expect("run bld"),
-        )
+        let env = [("SSH_AUTH_SOCK", ssh_auth_sock.as_os_str())];
+        run_bld_with_env(&dir, &sandbox.store(), &args, &env)
     };
     let built = run(&["--ssh", "default"], &socket).ok();
     let lines: Vec<&str> = built

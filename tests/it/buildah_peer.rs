@@ -293,13 +293,9 @@ const BUSYBOX_CASES: &[Case] = &[
     case("volumerun", "Dockerfile"),
 ];
 
-/// Paths buildah leaves in RUN layers as mount points (documented difference: bld's layers
-/// hold only what the step changed).
+/// Paths buildah leaves in RUN layers as mount points (it leaves `/run` too).
 fn runtime_leftover(path: &str) -> bool {
-    ["dev", "proc", "sys", "run"]
-        .iter()
-        .any(|d| path == *d || path.starts_with(&format!("{d}/")))
-        || ["etc/hosts", "etc/resolv.conf", "etc/hostname", "etc"].contains(&path)
+    peers::runtime_leftover(path, &["run"])
 }
 
 /// The busybox base both tools build on: `mirror.gcr.io/busybox`, built by bld into `store`

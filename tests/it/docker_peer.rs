@@ -133,15 +133,6 @@ fn build_busybox_base(scratch: &Path, store: &Path, docker: &Dockerd) {
     );
 }
 
-/// Paths Docker's runtime leaves in RUN layers as mount points (bld's layers hold only what
-/// the step changed).
-fn runtime_leftover(path: &str) -> bool {
-    ["dev", "proc", "sys"]
-        .iter()
-        .any(|d| path == *d || path.starts_with(&format!("{d}/")))
-        || ["etc/hosts", "etc/resolv.conf", "etc/hostname", "etc"].contains(&path)
-}
-
 /// How one case differs: in what (`build`: one of them failed; `filesystem`; `config`), and
 /// the details.
 struct Difference {
@@ -224,8 +215,8 @@ fn compare(
         &format!("{}:latest", peer_layout.display()),
         &work.join("b2"),
     );
-    ours.retain(|p, _| !runtime_leftover(p));
-    theirs.retain(|p, _| !runtime_leftover(p));
+    ours.retain(|p, _| !peers::runtime_leftover(p, &[]));
+    theirs.retain(|p, _| !peers::runtime_leftover(p, &[]));
     let mut report = Vec::new();
     if ours != theirs {
         let diff = peers::differences(&ours, &theirs, "docker");

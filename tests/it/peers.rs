@@ -24,6 +24,17 @@ pub fn busybox_context(scratch: &Path) -> std::path::PathBuf {
     base
 }
 
+/// Whether `path` is one a peer's runtime leaves in RUN layers as a mount point (`/dev`,
+/// `/proc`, `/sys`, the network files, and the directories of `also`): bld's layers hold only
+/// what the step changed, a documented difference.
+pub fn runtime_leftover(path: &str, also: &[&str]) -> bool {
+    ["dev", "proc", "sys"]
+        .iter()
+        .chain(also)
+        .any(|d| path == *d || path.starts_with(&format!("{d}/")))
+        || ["etc/hosts", "etc/resolv.conf", "etc/hostname", "etc"].contains(&path)
+}
+
 /// `path → "type mode uid:gid content"` for everything under `root`.
 pub fn listing(root: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();

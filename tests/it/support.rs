@@ -17,7 +17,7 @@ pub struct Run {
 
 impl Run {
     /// What a finished `bld` printed and its exit code.
-    pub fn of(output: Output) -> Run {
+    fn of(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -133,14 +133,26 @@ impl Sandbox {
 
 /// Runs the bld binary in `cwd` with store `store`.
 pub fn run_bld(cwd: &Path, store: &Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_bld"))
+    run_bld_with_env(cwd, store, args, &[])
+}
+
+/// Runs the bld binary in `cwd` with store `store` and the variables `env` set.
+pub fn run_bld_with_env(
+    cwd: &Path,
+    store: &Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bld"));
+    command
         .args(args)
         .current_dir(cwd)
         .env("BLD_STORE", store)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .expect("run bld");
-    Run::of(output)
+        .env_remove("SOURCE_DATE_EPOCH");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    Run::of(command.output().expect("run bld"))
 }
 
 /// Copies a directory tree (files and directories, keeping permissions).
