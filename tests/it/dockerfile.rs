@@ -143,11 +143,12 @@ fn assert_app_config(layout: &Path) {
             .iter()
             .filter(|h| h["empty_layer"] != json!(true))
             .count(),
-        3
+        4,
+        "the three COPYs and the WORKDIR make layers, as in Docker"
     );
     assert_eq!(
         config["rootfs"]["diff_ids"].as_array().map(Vec::len),
-        Some(3)
+        Some(4)
     );
 }
 

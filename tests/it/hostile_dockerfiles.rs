@@ -112,7 +112,7 @@ fn files_under(root: &std::path::Path) -> Vec<String> {
 }
 
 /// `COPY .` of 20,000 files (planning used to scan the stage's whole filesystem for every
-/// file copied), then a file over one of the copied directories and a `COPY --from` of the
+/// file copied), then a file into one of the copied directories and a `COPY --from` of the
 /// result: exactly the files that should be there are.
 #[test]
 fn copying_a_large_context_copies_every_file_once() {
@@ -124,12 +124,13 @@ fn copying_a_large_context_copies_every_file_once() {
         std::fs::create_dir_all(dir.join(&sub)).expect("mkdir");
         let name = format!("{sub}/f{index:05}.txt");
         std::fs::write(dir.join(&name), format!("{index}\n")).expect("write");
-        if !name.starts_with("d003/") && !name.starts_with("d03") {
+        if !name.starts_with("d03") {
             expected.push(format!("app/{name}"));
         }
     }
     std::fs::write(dir.join("single"), "one file\n").expect("write");
-    expected.extend(["app/Dockerfile", "app/d003", "app/single"].map(str::to_owned));
+    // `/app/d003` is a directory by then: the file goes into it, as Docker copies.
+    expected.extend(["app/Dockerfile", "app/d003/single", "app/single"].map(str::to_owned));
     expected.sort();
     std::fs::write(
         dir.join("Dockerfile"),

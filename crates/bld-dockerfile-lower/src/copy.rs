@@ -8,14 +8,18 @@
 
 mod entries;
 
+use bld_dockerfile::context::destination_path;
 use bld_dockerfile::{Heredoc, Instruction};
-use bld_graph::{Action, ActionGraph, ActionId, ActionKind, CopyFromImage, Input, PackLayer};
+use bld_graph::{
+    Action, ActionGraph, ActionId, ActionKind, Below, CopyFromImage, EntryContent, Input,
+    LandingOf, LayerEntry, PackLayer,
+};
 
 use crate::error::{LowerError, Problem, Site};
 use crate::metadata::StageConfig;
 use crate::stages::{Lowering, StageState};
 
-pub(crate) use entries::StageFs;
+pub(crate) use entries::{FsEntry, StageFs};
 
 /// Where a `COPY` takes its files from.
 pub(crate) enum CopySource {
@@ -252,10 +256,13 @@ impl Lowering<'_> {
         let build = self.build;
         let line = site.located.start_line;
         let origin = site.location();
+        let (dest, written_as_dir) = destination_path(&state.config.workdir, &request.dest);
+        let landing = self.landing(state, site, graph, &format!("/{dest}"), None)?;
         let mut layers = Vec::new();
         let mut sources: Vec<&str> = request.sources.iter().map(|(_, s)| s.as_str()).collect();
         if let CopySource::Image(image) = source {
-            layers.push(self.copy_from_image(request, image, &sources, site, state.config, graph));
+            let copy = self.copy_from_image(request, image, &sources, state.config, &landing);
+            layers.push(self.add_copy_from_image(copy, request, &sources, site, graph));
             if request.heredocs.is_empty() {
                 return Ok(layers);
             }
@@ -271,11 +278,24 @@ impl Lowering<'_> {
             lex: &self.lex,
             config: state.config,
             request,
+            dest: match &landing {
+                LandingOf::Known(landing) => landing.planning_dest(written_as_dir),
+                LandingOf::Probed(_) => request.dest.clone(),
+            },
+            may_be_dir: matches!(landing, LandingOf::Probed(_)),
+            may_be_dir_planned: false,
             stage_fs,
             line,
             origin: &origin,
         };
         let (entries, heredoc_names) = planner.entries(&sources, state.fs, graph)?;
+        let single = sources
+            .first()
+            .copied()
+            .or(heredoc_names.first().map(String::as_str))
+            .filter(|_| !written_as_dir && !planner.may_be_dir_planned);
+        let several = planner.may_be_dir_planned;
+        let (entries, below) = placed(landing, entries, dest, single, several, request.owner);
         let suffix = if layers.is_empty() { "" } else { "-heredocs" };
         let layer = graph.add(Action {
             owner: build.owner.clone(),
@@ -284,6 +304,7 @@ impl Lowering<'_> {
             kind: ActionKind::PackLayer(PackLayer {
                 entries,
                 mtime: build.source_date_epoch,
+                below,
             }),
         });
         let shown: Vec<&str> = sources
@@ -295,14 +316,37 @@ impl Lowering<'_> {
         Ok(layers)
     }
 
-    /// A `COPY --from` an image whose files are known only once built: an executor action.
+    /// A `COPY --from` an image whose files are known only once built, copying `sources` to
+    /// where the destination lands.
     fn copy_from_image(
         &self,
         request: &CopyRequest<'_>,
         image: &Input,
         sources: &[&str],
-        site: Site<'_>,
         config: &StageConfig,
+        landing: &LandingOf,
+    ) -> CopyFromImage {
+        CopyFromImage {
+            image: image.clone(),
+            sources: sources.iter().map(|s| (*s).to_owned()).collect(),
+            dest: request.dest.clone(),
+            workdir: config.workdir.clone(),
+            excludes: request.exclude.to_vec(),
+            parents: request.parents,
+            chown: request.chown.map(|_| request.owner),
+            chmod: request.chmod.map(|(_, bits)| bits),
+            mtime: self.build.source_date_epoch,
+            landing: Some(landing.clone()),
+        }
+    }
+
+    /// The executor action of `copy`, with its history text.
+    fn add_copy_from_image(
+        &self,
+        copy: CopyFromImage,
+        request: &CopyRequest<'_>,
+        sources: &[&str],
+        site: Site<'_>,
         graph: &mut ActionGraph,
     ) -> (ActionId, String) {
         let build = self.build;
@@ -311,21 +355,54 @@ impl Lowering<'_> {
             owner: build.owner.clone(),
             output_name: format!("{}.layers/line-{line}.tar.gz", build.output_name),
             origin: Some(site.location()),
-            kind: ActionKind::CopyFromImage(Box::new(CopyFromImage {
-                image: image.clone(),
-                sources: sources.iter().map(|s| (*s).to_owned()).collect(),
-                dest: request.dest.clone(),
-                workdir: config.workdir.clone(),
-                excludes: request.exclude.to_vec(),
-                parents: request.parents,
-                chown: request.chown.map(|_| request.owner),
-                chmod: request.chmod.map(|(_, bits)| bits),
-                mtime: build.source_date_epoch,
-            })),
+            kind: ActionKind::CopyFromImage(Box::new(copy)),
         });
         // As BuildKit writes it, and as for a stage whose files are known: no `--from`.
         (layer, history_text(request, sources))
     }
+}
+
+/// Where a copy's `entries`, planned at `dest`, go: placed now when the landing is known (the
+/// planning already went into an existing directory), else once the probe has answered, a
+/// `single` source (the destination not written as a directory) going into it by its name if
+/// it is one, `several` sources only if it is one.
+fn placed(
+    landing: LandingOf,
+    entries: Vec<LayerEntry>,
+    dest: String,
+    single: Option<&str>,
+    several: bool,
+    owner: (u32, u32),
+) -> (Vec<LayerEntry>, Option<Below>) {
+    match landing {
+        LandingOf::Known(landing) => (landing.place(&entries, &landing.path, None, owner), None),
+        LandingOf::Probed(landing) => {
+            let file_name = single.and_then(|single| file_name(single, &entries, &dest));
+            let below = Below {
+                landing,
+                dest,
+                file_name,
+                must_be_dir: several,
+                owner: Some(owner),
+                empty_if_dir: false,
+            };
+            (entries, Some(below))
+        }
+    }
+}
+
+/// The name a single source copied to `dest` takes inside it if `dest` turns out to be a
+/// directory: the name written, or for a wildcard the name of the file it matched.
+fn file_name(single: &str, entries: &[LayerEntry], dest: &str) -> Option<String> {
+    let matched = match entries.iter().find(|e| e.path == dest).map(|e| &e.content) {
+        Some(EntryContent::File {
+            input: Input::Source(path),
+            ..
+        }) if single.contains(['*', '?', '[']) => path.as_str(),
+        _ => single,
+    };
+    let name = std::path::Path::new(matched).file_name()?;
+    Some(name.to_string_lossy().into_owned())
 }
 
 /// The history `created_by` of a `COPY`/`ADD` layer, as BuildKit's `dispatchCopy` writes it:

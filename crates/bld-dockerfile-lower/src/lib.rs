@@ -11,6 +11,7 @@
 //! with the [`bld_core::Location`] of the offending word.
 
 mod copy;
+mod destination;
 mod error;
 mod metadata;
 mod run_mounts;

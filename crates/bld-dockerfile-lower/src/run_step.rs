@@ -80,7 +80,7 @@ impl Lowering<'_> {
 
     /// The image the step at `site` runs over: the base and this stage's layers and
     /// configuration so far.
-    fn image_so_far(
+    pub(crate) fn image_so_far(
         &self,
         state: &StageState<'_>,
         site: Site<'_>,

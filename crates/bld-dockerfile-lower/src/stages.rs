@@ -48,6 +48,14 @@ impl StageState<'_> {
             empty_layer: false,
         });
     }
+
+    /// Adds a history entry without a layer.
+    pub(crate) fn add_empty(&mut self, created_by: String) {
+        self.history.push(HistoryStep {
+            created_by,
+            empty_layer: true,
+        });
+    }
 }
 
 /// A stage's base, as its `FROM` names it.
@@ -399,11 +407,11 @@ impl<'a> Lowering<'a> {
                     .config
                     .apply_metadata(&self.lex, other, &args)
                     .map_err(|p| site.error(p))?;
+                if matches!(other, Instruction::Workdir { .. }) {
+                    return self.lower_workdir(site, state, graph);
+                }
                 if let Some(created_by) = created_by {
-                    state.history.push(HistoryStep {
-                        created_by,
-                        empty_layer: true,
-                    });
+                    state.add_empty(created_by);
                 }
                 Ok(())
             }

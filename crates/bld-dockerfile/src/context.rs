@@ -34,7 +34,7 @@ mod path;
 mod pattern;
 mod tree;
 
-pub use copy::{CopyOptions, PlannedEntry, PlannedKind, plan_copy};
+pub use copy::{CopyOptions, PlannedEntry, PlannedKind, destination_path, plan_copy};
 pub use dockerignore::DockerIgnore;
 pub use tree::{ContextEntry, ContextTree};
 

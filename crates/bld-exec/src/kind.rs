@@ -6,6 +6,7 @@ mod assemble_image;
 mod copy_from_image;
 mod fetch_deb_file;
 mod pack_layer;
+mod probe_destination;
 pub(crate) mod run_step;
 mod store_image;
 mod write_file;
@@ -36,6 +37,7 @@ pub(crate) fn executor(kind: &ActionKind) -> &dyn Execute {
         ActionKind::CopyFromImage(kind) => kind.as_ref(),
         ActionKind::FetchDebFile(kind) => kind,
         ActionKind::StoreImage(kind) => kind,
+        ActionKind::ProbeDestination(kind) => kind.as_ref(),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::{Action, Input};
 
 /// Bumped whenever the encoding below, or the output an action produces for a given key,
 /// changes.
-pub const KEY_VERSION: &str = "bld-action-key-v4";
+pub const KEY_VERSION: &str = "bld-action-key-v5";
 
 /// The cache key of an action.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

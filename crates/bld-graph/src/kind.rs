@@ -6,6 +6,7 @@ mod assemble_image;
 mod copy_from_image;
 mod fetch_deb_file;
 mod pack_layer;
+mod probe_destination;
 mod run_step;
 mod store_image;
 mod write_file;
@@ -16,6 +17,7 @@ pub use assemble_image::AssembleImage;
 pub use copy_from_image::CopyFromImage;
 pub use fetch_deb_file::FetchDebFile;
 pub use pack_layer::{EntryContent, FileMode, LayerEntry, PackLayer};
+pub use probe_destination::{Below, ExistingDir, Landing, LandingOf, ProbeDestination};
 pub use run_step::{RunMount, RunStep, ViewEntry};
 pub use store_image::StoreImage;
 pub use write_file::WriteFile;
@@ -56,6 +58,8 @@ pub enum ActionKind {
     FetchDebFile(FetchDebFile),
     /// An image already in the store (`FROM` a tagged local image).
     StoreImage(StoreImage),
+    /// Where a destination lands in the image below (`COPY`, `WORKDIR` over a built image).
+    ProbeDestination(Box<ProbeDestination>),
 }
 
 impl ActionKind {
@@ -69,6 +73,7 @@ impl ActionKind {
             ActionKind::CopyFromImage(kind) => kind.as_ref(),
             ActionKind::FetchDebFile(kind) => kind,
             ActionKind::StoreImage(kind) => kind,
+            ActionKind::ProbeDestination(kind) => kind.as_ref(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub use bld_core::ImageConfigSpec;
 pub use graph::{ActionGraph, ActionId};
 pub use key::{ActionKey, InputIdentity, KEY_VERSION, KeyEncoder};
 pub use kind::{
-    ActionKind, AssembleImage, CopyFromImage, EntryContent, FetchDebFile, FileMode, Kind,
-    LayerEntry, PackLayer, RunMount, RunStep, StoreImage, ViewEntry, WriteFile,
+    ActionKind, AssembleImage, Below, CopyFromImage, EntryContent, ExistingDir, FetchDebFile,
+    FileMode, Kind, Landing, LandingOf, LayerEntry, PackLayer, ProbeDestination, RunMount, RunStep,
+    StoreImage, ViewEntry, WriteFile,
 };

@@ -4,9 +4,9 @@
 
 use bld_core::{Digest, Healthcheck, HistoryStep, ImageConfigSpec, Label};
 use bld_graph::{
-    Action, ActionGraph, ActionKind, AssembleImage, CopyFromImage, EntryContent, FetchDebFile,
-    FileMode, Input, InputIdentity, LayerEntry, PackLayer, RunMount, RunStep, StoreImage,
-    ViewEntry, WriteFile,
+    Action, ActionGraph, ActionKind, AssembleImage, Below, CopyFromImage, EntryContent,
+    ExistingDir, FetchDebFile, FileMode, Input, InputIdentity, Landing, LandingOf, LayerEntry,
+    PackLayer, ProbeDestination, RunMount, RunStep, StoreImage, ViewEntry, WriteFile,
 };
 
 fn action(kind: ActionKind) -> Action {
@@ -46,6 +46,7 @@ fn samples() -> Vec<(&'static str, ActionKind)> {
             }),
         ),
         ("pack_layer", pack_layer_sample(&image)),
+        ("pack_layer_below", pack_layer_below_sample()),
         (
             "assemble_image",
             ActionKind::AssembleImage(Box::new(AssembleImage {
@@ -68,18 +69,21 @@ fn samples() -> Vec<(&'static str, ActionKind)> {
             "run_step",
             ActionKind::RunStep(Box::new(run_step_sample(&image))),
         ),
+        ("copy_from_image", copy_from_image_sample(&image, None)),
         (
-            "copy_from_image",
-            ActionKind::CopyFromImage(Box::new(CopyFromImage {
+            "copy_from_image_known",
+            copy_from_image_sample(&image, Some(known_landing())),
+        ),
+        (
+            "copy_from_image_probed",
+            copy_from_image_sample(&image, Some(LandingOf::Probed(source("landing")))),
+        ),
+        (
+            "probe_destination",
+            ActionKind::ProbeDestination(Box::new(ProbeDestination {
                 image: image.clone(),
-                sources: vec!["/app".into(), "/lib/*.so".into()],
-                dest: "/opt/".into(),
-                workdir: "/w".into(),
-                excludes: vec!["*.md".into()],
-                parents: true,
-                chown: Some((10, 20)),
-                chmod: Some(0o640),
-                mtime: 12,
+                dest: "/app".into(),
+                user: Some("app".into()),
             })),
         ),
         (
@@ -98,6 +102,36 @@ fn samples() -> Vec<(&'static str, ActionKind)> {
             }),
         ),
     ]
+}
+
+/// `/srv/www` through an existing `/srv` (0750, 5:6), as analysis finds it.
+fn known_landing() -> LandingOf {
+    LandingOf::Known(Landing {
+        path: "srv/www".into(),
+        is_dir: true,
+        existing: vec![ExistingDir {
+            path: "srv".into(),
+            mode: 0o750,
+            uid: 5,
+            gid: 6,
+        }],
+        user: Some((7, 8)),
+    })
+}
+
+fn copy_from_image_sample(image: &Input, landing: Option<LandingOf>) -> ActionKind {
+    ActionKind::CopyFromImage(Box::new(CopyFromImage {
+        image: image.clone(),
+        sources: vec!["/app".into(), "/lib/*.so".into()],
+        dest: "/opt/".into(),
+        workdir: "/w".into(),
+        excludes: vec!["*.md".into()],
+        parents: true,
+        chown: Some((10, 20)),
+        chmod: Some(0o640),
+        mtime: 12,
+        landing,
+    }))
 }
 
 fn source(path: &str) -> Input {
@@ -149,6 +183,28 @@ fn pack_layer_sample(image: &Input) -> ActionKind {
             ),
         ],
         mtime: 9,
+        below: None,
+    })
+}
+
+/// A layer placed once the image below is known (`COPY f /app` over a built image).
+fn pack_layer_below_sample() -> ActionKind {
+    ActionKind::PackLayer(PackLayer {
+        entries: vec![LayerEntry {
+            path: "app".into(),
+            content: EntryContent::Dir { mode: 0o755 },
+            uid: 1,
+            gid: 2,
+        }],
+        mtime: 9,
+        below: Some(Below {
+            landing: source("landing"),
+            dest: "app".into(),
+            file_name: Some("f".into()),
+            must_be_dir: true,
+            owner: Some((3, 4)),
+            empty_if_dir: true,
+        }),
     })
 }
 
@@ -250,52 +306,66 @@ fn config_sample() -> ImageConfigSpec {
     }
 }
 
-/// Keys computed by the encoding of `bld-action-key-v4` as first released (a kind whose output
+/// Keys computed by the encoding of `bld-action-key-v5` as first released (a kind whose output
 /// for a key changed has a new tag, noted).
 const PINNED: &[(&str, &str)] = &[
     (
         "write_file",
-        "sha256:f7d30cfffbe4d41fead4052543107937bb8b1585487460181b65bbd0c1cc46fc",
+        "sha256:930e3788abbe5c105ddbb57ad515b5a51be26ff371aabd4c6d8ffade4f6a929a",
     ),
     (
         "pack_layer",
-        "sha256:42db51fdf526777ef68e876027de3ae6df223629c815399ab3a7566b82368618",
+        "sha256:036138909a7c8b47ef3299fb033aa7e82f11b57988662ee8d5421a9bad629b51",
+    ),
+    (
+        "pack_layer_below",
+        "sha256:eee83c0b101bb944132d41babba3693231b4bd4ba6feed0340732aa1cac746fd",
     ),
     (
         "assemble_image",
-        "sha256:66607c26bc1086bfccb5885164c91956f1ae360d74631e429e51d234cc438cc5",
+        "sha256:f84720305c0cc8e08ceab9cb31cd7888832037b5061ca84ce1815fc41bc07a2e",
     ),
     (
         "assemble_image_scratch",
-        "sha256:a876049ef449b40cbc5161ecae2e208d0983b607c1617c9f3234c8e28e0c41dd",
+        "sha256:ca14ed4f4b0a586944e0c04734ee079a34dda6c075077727bbe1df486d57501c",
     ),
     (
         "run_step",
-        "sha256:258e9424df777af4511ad2da2df6998c7dfda766115cc0bb0bd1891438f22eac",
+        "sha256:615480b3be763a4096ad6eb52d816ec420c1181f3e41cada0279598492f23f8e",
     ),
-    // Tagged `copy_from_image/2` since it keeps the image's owners and makes implied
-    // directories 0755 (was sha256:956b0d54…).
     (
         "copy_from_image",
-        "sha256:ccbcea1cbb26be343cd887aba3d05e5a427a2bbd39d3df436ab570ddee530162",
+        "sha256:18d1b8444a9a6d30f63504e17ac2c1cdff755b76b37be834a55f64254c0bb730",
+    ),
+    (
+        "copy_from_image_known",
+        "sha256:830439f2cb4621e6e1b40563022e1a8f48043be0d332144faebdb8367ba1a8ab",
+    ),
+    (
+        "copy_from_image_probed",
+        "sha256:7f66f49256ec571983c9adeda27707b7216c4aeeefa0bc09a1de264c92f440b2",
+    ),
+    (
+        "probe_destination",
+        "sha256:46dce85aecacfc1f9e5b6842c5ff8bfd18ea7b3c1057b549fd801954e596ed06",
     ),
     (
         "fetch_deb_file",
-        "sha256:332cdc832c69ca6fc84ddcc9005d03c688b6b64bad947bd0b3dd7840a6af4016",
+        "sha256:9a89d0a22e32bf4bfd726382b12505d1bffa8d7ab7b1768fc94be7999d664e79",
     ),
     (
         "store_image",
-        "sha256:15e0e7aeb2ca1deef739778a4add08a837a5cfc3b9856c111b2f99bb9481f2c2",
+        "sha256:bfbe8d0e7d11e824a386fd1a3c4f766aab567c752c6e22c14bc7f8cd4f716791",
     ),
 ];
 
 #[test]
-fn every_kind_keeps_its_v4_key() {
+fn every_kind_keeps_its_v5_key() {
     let keys: Vec<(&str, String)> = samples()
         .into_iter()
         .map(|(name, kind)| (name, action(kind).key(&identity).to_string()))
         .collect();
-    assert_eq!(bld_graph::KEY_VERSION, "bld-action-key-v4");
+    assert_eq!(bld_graph::KEY_VERSION, "bld-action-key-v5");
     let pinned: Vec<(&str, String)> = PINNED.iter().map(|(n, k)| (*n, k.to_string())).collect();
     assert_eq!(keys, pinned);
 }

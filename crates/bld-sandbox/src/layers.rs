@@ -84,6 +84,12 @@ impl<'a> LayerStack<'a> {
         resolve_in_root(path, true, true, |p| self.node(p))
     }
 
+    /// The metadata of what `path` (resolved, relative; not the root) is in the image: of the
+    /// topmost layer's copy, as overlayfs shows it.
+    pub fn metadata(&self, path: &str) -> Option<fs::Metadata> {
+        self.lookup(path).map(|(_, meta)| meta)
+    }
+
     /// Whether `path` (resolved, relative) exists in the image.
     pub fn exists(&self, path: &str) -> bool {
         path.is_empty() || self.lookup(path).is_some()

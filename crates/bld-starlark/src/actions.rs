@@ -321,6 +321,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         let kind = ActionKind::PackLayer(PackLayer {
             entries,
             mtime: context.source_date_epoch,
+            below: None,
         });
         context.declare(&actions.owner, name, ArtifactKind::Layer, kind)
     }

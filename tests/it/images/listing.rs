@@ -95,7 +95,8 @@ fn inspect_prints_dockers_shape_and_templates() {
         app["Config"]["ExposedPorts"].get("8080/tcp").is_some(),
         "{app}"
     );
-    assert_eq!(app["RootFS"]["Layers"].as_array().map(Vec::len), Some(2));
+    // `WORKDIR` makes a layer, as in Docker.
+    assert_eq!(app["RootFS"]["Layers"].as_array().map(Vec::len), Some(3));
     assert_eq!(app["Os"], "linux");
     assert!(app["Size"].as_u64().is_some_and(|s| s > 0));
     let env = sandbox
@@ -307,7 +308,7 @@ fn dockers_format_templates_print_what_docker_prints() {
     assert_eq!(inspect("{{printf \"%s\" .Id}}"), format!("{id}\n"));
     assert_eq!(
         inspect("{{printf \"%.19s|%-6s|%d\" .Id .Os (len .RootFS.Layers)}}"),
-        format!("{}|linux |2\n", &id[..19])
+        format!("{}|linux |3\n", &id[..19])
     );
     assert_eq!(
         inspect("{{.RootFS.Type}} {{index .RepoTags 0}} {{.Config.WorkingDir}}"),

@@ -65,6 +65,13 @@ pub(crate) struct Planner<'a> {
     pub(crate) lex: &'a ShellLex,
     pub(crate) config: &'a StageConfig,
     pub(crate) request: &'a CopyRequest<'a>,
+    /// The destination to plan at (the request's, or where it lands when that is known).
+    pub(crate) dest: String,
+    /// Whether the destination may turn out to be a directory of the image below (not known
+    /// yet): several sources are then planned into it.
+    pub(crate) may_be_dir: bool,
+    /// Set when several sources were planned into a destination that may be a directory.
+    pub(crate) may_be_dir_planned: bool,
     /// `--from=<stage>` whose files are known: that stage's filesystem.
     pub(crate) stage_fs: Option<&'a StageFs>,
     /// The instruction's line, naming the heredoc actions.
@@ -86,7 +93,7 @@ impl Planner<'_> {
         let heredocs = if request.heredocs.is_empty() {
             HeredocFiles::default()
         } else {
-            if !sources.is_empty() && !request.dest.ends_with('/') {
+            if !sources.is_empty() && !self.dest.ends_with('/') {
                 return Err(Problem::user(format!(
                     "with more than one source the destination must be a directory ending in `/`, not `{}`",
                     request.dest
@@ -106,7 +113,7 @@ impl Planner<'_> {
             None => &self.build.context,
         };
         // ADD unpacks local tar archives into the destination directory.
-        let dest_is_dir = request.dest.ends_with('/')
+        let dest_is_dir = self.dest.ends_with('/')
             || sources.len() > 1
             || sources.iter().any(|s| s.contains(['*', '?', '[']));
         let mut entries = Vec::new();
@@ -129,8 +136,15 @@ impl Planner<'_> {
                 excludes: request.exclude.to_vec(),
                 parents: request.parents,
             };
-            let plan = plan_copy(tree, &names, &request.dest, &options)
-                .map_err(|e| self.planning_error(&e))?;
+            let plan = match plan_copy(tree, &names, &self.dest, &options) {
+                Err(ContextError::DestinationNotDirectory { .. }) if self.may_be_dir => {
+                    // Whether it is a directory is known once the image below is built.
+                    self.may_be_dir_planned = true;
+                    plan_copy(tree, &names, &format!("{}/", self.dest), &options)
+                }
+                planned => planned,
+            }
+            .map_err(|e| self.planning_error(&e))?;
             for planned in plan {
                 if !from_heredocs
                     && let Some(archive) = self.archive_entry(&planned, dest_is_dir)?
@@ -261,6 +275,7 @@ impl Planner<'_> {
     ) -> Result<LayerEntry, Problem> {
         let chmod = self.request.chmod.map(|(_, bits)| bits);
         let (uid, gid) = self.owner_of(&planned.kind);
+        let path_made = matches!(planned.kind, PlannedKind::Dir { source: None });
         let (content, planned_entry) = match planned.kind {
             PlannedKind::File { source: path } => {
                 let (input, mode, size, source_mode) = self.file_source(&path, source)?;
@@ -290,6 +305,18 @@ impl Planner<'_> {
         };
         if !matches!(planned_entry, ContextEntry::Dir { .. }) {
             remove_inside(fs, &planned.dest);
+        } else if path_made
+            && fs
+                .get(&planned.dest)
+                .is_some_and(|e| matches!(e.planned, ContextEntry::Dir { .. }))
+        {
+            // A directory the destination needs that is already there keeps its metadata.
+            return Ok(LayerEntry {
+                path: planned.dest,
+                content,
+                uid,
+                gid,
+            });
         }
         fs.insert(
             planned.dest.clone(),

@@ -8,8 +8,9 @@
 //!   one win). A destination is a directory if it ends in `/` (or `/.`, `/..`), is `.`
 //!   or `..`, or is the image root.
 //! - With one file source and a destination not ending in `/`, the destination is the
-//!   file's new name even if the image already has a directory there (Docker would
-//!   copy into that directory; the image is not known here).
+//!   file's new name. Whether the image below already has a directory there (Docker then
+//!   copies into it) is not known here: callers resolve the destination in that image first
+//!   and pass it ending in `/` when it is a directory.
 //! - A source that does not exist is an error. A wildcard matching nothing is not, as
 //!   long as some source matched something ("no source files were specified" otherwise);
 //!   BuildKit accepts even that, the classic builder does not.
@@ -162,6 +163,14 @@ pub fn plan_copy(
             }
         })
         .collect())
+}
+
+/// A `COPY` destination resolved against the working directory `workdir`: the image path
+/// without the leading `/` (`""` is the root), and whether it is written as a directory
+/// (ends in `/`, `/.`, `/..`, is `.`, `..` or the root).
+pub fn destination_path(workdir: &str, dest: &str) -> (String, bool) {
+    let target = Destination::new(workdir, dest);
+    (target.path, target.is_dir)
 }
 
 /// The destination after resolving it against the working directory.

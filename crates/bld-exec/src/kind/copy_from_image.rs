@@ -7,13 +7,14 @@ use std::path::PathBuf;
 
 use bld_core::Digest;
 use bld_dockerfile::context::{
-    ContextEntry, ContextTree, CopyOptions, PlannedEntry, PlannedKind, plan_copy,
+    ContextEntry, ContextTree, CopyOptions, PlannedEntry, PlannedKind, destination_path, plan_copy,
 };
-use bld_graph::CopyFromImage;
+use bld_graph::{CopyFromImage, EntryContent, Landing, LandingOf};
 use bld_oci::{ItemKind, LayerBlob, LayerItem, pack_layer};
 use bld_sandbox::{ChangeKind, OverlayWalk};
 use bld_store::Store;
 
+use super::probe_destination::read_landing;
 use super::{Execute, Run};
 use crate::image_fs::unpacked_layers;
 use crate::{ActionOutput, Failure};
@@ -96,10 +97,16 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
 impl Execute for CopyFromImage {
     fn execute(&self, run: &Run<'_>) -> Result<ActionOutput, Failure> {
         let manifest = run.image(&self.image, "COPY --from")?;
+        let landing = match &self.landing {
+            Some(LandingOf::Known(landing)) => Some(landing.clone()),
+            Some(LandingOf::Probed(input)) => Some(read_landing(run, input)?),
+            None => None,
+        };
         Ok(ActionOutput::from(copy_from_image(
             run.store(),
             &manifest,
             self,
+            landing.as_ref(),
         )?))
     }
 }
@@ -163,11 +170,13 @@ fn item(
     })
 }
 
-/// Copies what `copy` names out of the image `manifest` into a new layer.
+/// Copies what `copy` names out of the image `manifest` into a new layer, at the destination's
+/// `landing` in the copying stage when it has one.
 fn copy_from_image(
     store: &Store,
     manifest: &Digest,
     copy: &CopyFromImage,
+    landing: Option<&Landing>,
 ) -> Result<LayerBlob, Failure> {
     let (lowers, _) = unpacked_layers(store, manifest)?;
     let merged = merge(&lowers)?;
@@ -178,11 +187,42 @@ fn copy_from_image(
         excludes: copy.excludes.clone(),
         parents: copy.parents,
     };
-    let plan = plan_copy(&tree, &copy.sources, &copy.dest, &options)
+    let dest = landing.map_or_else(
+        || copy.dest.clone(),
+        |landing| landing.planning_dest(destination_path(&copy.workdir, &copy.dest).1),
+    );
+    let plan = plan_copy(&tree, &copy.sources, &dest, &options)
         .map_err(|e| Failure::user(e.in_stage()))?;
     let mut items = Vec::with_capacity(plan.len());
     for planned in plan {
         items.push(item(&merged, planned, copy)?);
     }
+    if let Some(landing) = landing {
+        keep_existing_directories(&mut items, landing, copy.chown.unwrap_or((0, 0)));
+    }
     pack_layer(store, &items, copy.mtime).map_err(Failure::internal)
+}
+
+/// The directories down to the destination as the copying stage has them: those that exist
+/// keep their metadata (Docker's layer holds them as they are), made ones are 0755 for `owner`.
+fn keep_existing_directories(items: &mut Vec<LayerItem>, landing: &Landing, owner: (u32, u32)) {
+    for dir in landing.directories(owner) {
+        let EntryContent::Dir { mode } = dir.content else {
+            continue;
+        };
+        let exists = landing.existing.iter().any(|e| e.path == dir.path);
+        match items.iter_mut().find(|item| item.path == dir.path) {
+            Some(item) if exists => {
+                item.kind = ItemKind::Dir { mode };
+                (item.uid, item.gid) = (dir.uid, dir.gid);
+            }
+            Some(_) => {}
+            None => items.push(LayerItem {
+                path: dir.path,
+                kind: ItemKind::Dir { mode },
+                uid: dir.uid,
+                gid: dir.gid,
+            }),
+        }
+    }
 }

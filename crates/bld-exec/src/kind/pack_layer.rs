@@ -3,13 +3,24 @@
 use bld_graph::{EntryContent, FileMode, PackLayer};
 use bld_oci::{ItemKind, LayerItem, pack_layer};
 
+use super::probe_destination::read_landing;
 use super::{Execute, Run};
 use crate::{ActionOutput, Failure};
 
 impl Execute for PackLayer {
     fn execute(&self, run: &Run<'_>) -> Result<ActionOutput, Failure> {
-        let items: Vec<LayerItem> = self
-            .entries
+        let placed;
+        let entries = match &self.below {
+            Some(below) => {
+                let landing = read_landing(run, &below.landing)?;
+                placed = below
+                    .place(&self.entries, &landing)
+                    .map_err(Failure::user)?;
+                &placed
+            }
+            None => &self.entries,
+        };
+        let items: Vec<LayerItem> = entries
             .iter()
             .map(|entry| LayerItem {
                 path: entry.path.clone(),

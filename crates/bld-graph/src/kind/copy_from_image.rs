@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Input, InputIdentity, KeyEncoder, Kind};
+use crate::{Input, InputIdentity, KeyEncoder, Kind, LandingOf};
 
 /// Copies files out of an image's filesystem into a layer: Docker's `COPY` rules, applied to
 /// an image.
@@ -26,6 +26,9 @@ pub struct CopyFromImage {
     pub chmod: Option<u32>,
     /// The mtime of every entry (`SOURCE_DATE_EPOCH`).
     pub mtime: u64,
+    /// Where the destination lands in the copying stage's filesystem (`None`: on nothing,
+    /// the first instruction over `scratch`).
+    pub landing: Option<LandingOf>,
 }
 
 impl Kind for CopyFromImage {
@@ -40,6 +43,7 @@ impl Kind for CopyFromImage {
             chown,
             chmod,
             mtime,
+            landing,
         } = self;
         // The tag names the rules the executor applies: `/2` keeps the image's owners and
         // makes implied directories 0755 (a new tag invalidates only this kind's results).
@@ -53,10 +57,16 @@ impl Kind for CopyFromImage {
         key.opt_u64(chown.map(|(u, g)| (u64::from(u) << 32) | u64::from(g)));
         key.opt_u64(chmod.map(u64::from));
         key.u64(*mtime);
+        if let Some(landing) = landing {
+            landing.encode_key(key, identity);
+        }
     }
 
     fn inputs<'a>(&'a self, inputs: &mut Vec<&'a Input>) {
         inputs.push(&self.image);
+        if let Some(LandingOf::Probed(input)) = &self.landing {
+            inputs.push(input);
+        }
     }
 
     fn describe(&self) -> String {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Input, InputIdentity, KeyEncoder, Kind};
+use crate::{Below, Input, InputIdentity, KeyEncoder, Kind};
 
 /// Packs files into a deterministic, compressed layer tar.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -12,6 +12,9 @@ pub struct PackLayer {
     pub entries: Vec<LayerEntry>,
     /// The mtime of every entry (`SOURCE_DATE_EPOCH`).
     pub mtime: u64,
+    /// When the entries were planned before the image below was known: how they are placed
+    /// once it is.
+    pub below: Option<Below>,
 }
 
 /// One entry of a layer.
@@ -68,7 +71,11 @@ pub enum FileMode {
 
 impl Kind for PackLayer {
     fn encode_key(&self, key: &mut KeyEncoder, identity: &dyn Fn(&Input) -> InputIdentity) {
-        let PackLayer { entries, mtime } = self;
+        let PackLayer {
+            entries,
+            mtime,
+            below,
+        } = self;
         key.tag("pack_layer");
         key.u64(*mtime);
         key.u64(entries.len() as u64);
@@ -84,6 +91,10 @@ impl Kind for PackLayer {
             key.u64((*gid).into());
             content.encode_key(key, identity);
         }
+        // Encoded only when present, so layers that need no probe keep their keys.
+        if let Some(below) = below {
+            below.encode_key(key, identity);
+        }
     }
 
     fn inputs<'a>(&'a self, inputs: &mut Vec<&'a Input>) {
@@ -91,6 +102,7 @@ impl Kind for PackLayer {
             EntryContent::File { input, .. } | EntryContent::Archive { input } => Some(input),
             EntryContent::Dir { .. } | EntryContent::Symlink { .. } => None,
         }));
+        inputs.extend(self.below.as_ref().map(|below| &below.landing));
     }
 
     fn describe(&self) -> String {
