@@ -11,7 +11,7 @@ mod entries;
 use bld_dockerfile::context::destination_path;
 use bld_dockerfile::{Heredoc, Instruction};
 use bld_graph::{
-    Action, ActionGraph, ActionId, ActionKind, Below, CopyFromImage, EntryContent, Input,
+    Action, ActionGraph, ActionId, ActionKind, Below, CopyFromImage, EntryContent, Input, Landing,
     LandingOf, LayerEntry, PackLayer,
 };
 
@@ -46,6 +46,9 @@ pub(crate) struct CopyRequest<'a> {
     pub(crate) chmod: Option<(&'a str, u32)>,
     /// `--parents`.
     pub(crate) parents: bool,
+    /// `--link`: the files land as if on an empty filesystem (BuildKit rebases such a layer
+    /// onto any base, so it reads nothing of the one below).
+    pub(crate) link: bool,
     /// `--exclude`.
     pub(crate) exclude: &'a [String],
     /// Heredocs (`COPY <<EOF /dest`): files made from their text.
@@ -60,6 +63,7 @@ struct CopyWords<'a> {
     chown: Option<&'a str>,
     chmod: Option<&'a str>,
     parents: bool,
+    link: bool,
     exclude: &'a [String],
     heredocs: &'a [Heredoc],
 }
@@ -82,6 +86,7 @@ impl Lowering<'_> {
             chmod,
             parents,
             exclude,
+            link,
             ..
         } = &site.located.instruction
         else {
@@ -98,6 +103,7 @@ impl Lowering<'_> {
             chown: chown.as_deref(),
             chmod: chmod.as_deref(),
             parents: *parents,
+            link: *link,
             exclude,
             heredocs,
         };
@@ -131,6 +137,7 @@ impl Lowering<'_> {
             chown,
             chmod,
             exclude,
+            link,
             ..
         } = &site.located.instruction
         else {
@@ -151,6 +158,7 @@ impl Lowering<'_> {
             chown: chown.as_deref(),
             chmod: chmod.as_deref(),
             parents: false,
+            link: *link,
             exclude,
             heredocs,
         };
@@ -237,6 +245,7 @@ impl Lowering<'_> {
             owner,
             chmod,
             parents: words.parents,
+            link: words.link,
             exclude: words.exclude,
             heredocs: words.heredocs,
         })
@@ -257,7 +266,14 @@ impl Lowering<'_> {
         let line = site.located.start_line;
         let origin = site.location();
         let (dest, written_as_dir) = destination_path(&state.config.workdir, &request.dest);
-        let landing = self.landing(state, site, graph, &format!("/{dest}"), None)?;
+        let landing = if request.link {
+            LandingOf::Known(Landing {
+                path: dest.clone(),
+                ..Landing::default()
+            })
+        } else {
+            self.landing(state, site, graph, &format!("/{dest}"), None)?
+        };
         let mut layers = Vec::new();
         let mut sources: Vec<&str> = request.sources.iter().map(|(_, s)| s.as_str()).collect();
         if let CopySource::Image(image) = source {
