@@ -60,38 +60,45 @@ fn identities<'a>(
     context: &ExecContext<'_>,
     output_of: &dyn Fn(ActionId) -> Option<ActionOutput>,
 ) -> Result<HashMap<&'a Input, InputIdentity>, Failure> {
-    let mut identities = HashMap::new();
-    for input in action.inputs() {
-        if identities.contains_key(input) {
+    use rayon::prelude::*;
+    let inputs = action.inputs();
+    // Sources are hashed (or found unchanged, one `stat` each) in parallel: a `COPY .` names
+    // every file of the context.
+    let sources: Vec<(&'a Input, InputIdentity)> = inputs
+        .par_iter()
+        .filter_map(|input| match input {
+            Input::Source(path) => Some((*input, path)),
+            Input::Output(_) => None,
+        })
+        .map(|(input, path)| {
+            let info = context
+                .file_digests
+                .get(&context.workspace_root.join(path))
+                .map_err(|e| Failure::user(format!("cannot read source file `{path}`: {e}")))?;
+            let identity = InputIdentity {
+                digest: info.digest,
+                mode: info.mode,
+            };
+            Ok((input, identity))
+        })
+        .collect::<Result<_, Failure>>()?;
+    let mut identities: HashMap<&'a Input, InputIdentity> = sources.into_iter().collect();
+    for input in inputs {
+        let Input::Output(dep) = input else {
             continue;
-        }
-        let identity = match input {
-            Input::Source(path) => {
-                let info = context
-                    .file_digests
-                    .get(&context.workspace_root.join(path))
-                    .map_err(|e| Failure::user(format!("cannot read source file `{path}`: {e}")))?;
-                InputIdentity {
-                    digest: info.digest,
-                    mode: info.mode,
-                }
-            }
-            Input::Output(dep) => {
-                let output = output_of(*dep).ok_or_else(|| {
-                    Failure::internal(format!("input action {dep:?} has no output"))
-                })?;
-                let mode = match output {
-                    ActionOutput::File {
-                        executable: true, ..
-                    } => 0o755,
-                    ActionOutput::File { .. } => 0o644,
-                    ActionOutput::Layer { .. } | ActionOutput::Image { .. } => 0,
-                };
-                InputIdentity {
-                    digest: output.identity_digest(),
-                    mode,
-                }
-            }
+        };
+        let output = output_of(*dep)
+            .ok_or_else(|| Failure::internal(format!("input action {dep:?} has no output")))?;
+        let mode = match output {
+            ActionOutput::File {
+                executable: true, ..
+            } => 0o755,
+            ActionOutput::File { .. } => 0o644,
+            ActionOutput::Layer { .. } | ActionOutput::Image { .. } => 0,
+        };
+        let identity = InputIdentity {
+            digest: output.identity_digest(),
+            mode,
         };
         identities.insert(input, identity);
     }

@@ -243,13 +243,14 @@ fn walk(
                 format!("file name {name:?} in {} is not UTF-8", dir.display()),
             )
         })?;
-        children.push((name, child.path()));
+        // The entry's own `fstatat` beside its directory: no path lookup from the root.
+        let metadata = child.metadata()?;
+        children.push((name, child.path(), metadata));
     }
-    children.sort();
+    children.sort_by(|a, b| a.0.cmp(&b.0));
     let mut added = false;
-    for (name, path) in children {
+    for (name, path, metadata) in children {
         let child_rel = join(rel, &name);
-        let metadata = std::fs::symlink_metadata(&path)?;
         let kind = metadata.file_type();
         let excluded = ignore.is_excluded(&child_rel);
         if kind.is_dir() {
