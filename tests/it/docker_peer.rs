@@ -1,7 +1,8 @@
 //! bld against Docker itself: Debian's `docker.io` daemon (dockerd 20.10 with BuildKit),
 //! started by the test on a private socket and data root, stopped by its PID. The same
 //! Dockerfile and context are built by both; the unpacked filesystems (path, type, mode,
-//! owner, content, link target) and the runtime configs must be equal.
+//! owner, content, link target, device numbers, hard links, extended attributes) and the
+//! runtime configs must be equal.
 //!
 //! Differences that are by design are normalized away here, and listed:
 //! - mtimes: bld clamps them to SOURCE_DATE_EPOCH; Docker keeps the context's.
@@ -124,7 +125,19 @@ const CASES: &[Case] = &[
             ("dir/sub/c.txt", "c\n"),
         ],
     },
+    // What a RUN makes beyond regular files, COPY --from of them, a later RUN seeing them.
+    Case {
+        name: "special-files",
+        dockerfile: peers::SPECIAL_FILES_DOCKERFILE,
+        files: &[],
+    },
 ];
+
+/// Makes a context file's bytes.
+type MakeFile = fn() -> Vec<u8>;
+
+/// Context files a case needs that are not text, made by the test: (case, path, maker).
+const MADE_FILES: &[(&str, &str, MakeFile)] = &[("special-files", "caps.tar", peers::caps_archive)];
 
 /// The busybox base both build on, from the host's /bin/busybox by the same Dockerfile.
 fn build_busybox_base(scratch: &Path, store: &Path, docker: &Dockerd) {
@@ -163,6 +176,7 @@ const KNOWN: &[(&str, &str)] = &[
     ("config", "config"),
     // Docker sets `WorkingDir: "/"` where none is given.
     ("run-and-copy", "config"),
+    ("special-files", "config"),
 ];
 
 /// Builds `case` with both in `work` and says how they differ.
@@ -180,6 +194,9 @@ fn compare(
         let path = context.join(path);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(path, content).expect("write");
+    }
+    for (_, path, make) in MADE_FILES.iter().filter(|(name, ..)| *name == case.name) {
+        std::fs::write(context.join(path), make()).expect("write");
     }
     let bld_layout = work.join("bld");
     let bld: Run = run_bld(

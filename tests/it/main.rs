@@ -20,4 +20,5 @@ mod query;
 mod run_exit_codes;
 mod run_steps;
 mod security;
+mod special_files;
 mod support;

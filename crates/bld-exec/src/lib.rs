@@ -8,6 +8,7 @@
 
 mod container;
 mod failure;
+mod hard_links;
 mod image_fs;
 mod kind;
 mod record;

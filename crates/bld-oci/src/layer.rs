@@ -3,13 +3,17 @@
 
 mod add_archive;
 mod content_size;
+mod special_entries;
 
 pub use content_size::content_size;
+pub use special_entries::carries_xattr;
+
+use special_entries::{append_xattrs, hard_link_mode, node_header};
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bld_core::Digest;
 use bld_store::Store;
@@ -31,6 +35,10 @@ pub struct LayerItem {
     pub uid: u32,
     /// Owner gid.
     pub gid: u32,
+    /// Its extended attributes (name, value). Those a layer carries ([`carries_xattr`]) are
+    /// written as PAX `SCHILY.xattr.NAME` records before the entry, sorted by name; the rest
+    /// are dropped. Not used for an [`ItemKind::Archive`], whose entries keep their own.
+    pub xattrs: Vec<(String, Vec<u8>)>,
 }
 
 /// What a layer entry is.
@@ -52,6 +60,29 @@ pub enum ItemKind {
     Symlink {
         /// The link target.
         target: String,
+    },
+    /// A hard link (tar type `1`) to `target`, a [`ItemKind::File`] of the same layer whose
+    /// path sorts before this one (so a reader has made it already); the entry takes the
+    /// target's mode.
+    HardLink {
+        /// The path of the file it is another name of.
+        target: String,
+    },
+    /// A FIFO (named pipe, tar type `6`).
+    Fifo {
+        /// Permission bits.
+        mode: u32,
+    },
+    /// A character (tar type `3`) or block (type `4`) device.
+    Device {
+        /// Whether it is a block device.
+        block: bool,
+        /// Device major number.
+        major: u32,
+        /// Device minor number.
+        minor: u32,
+        /// Permission bits.
+        mode: u32,
     },
     /// The entries of the tar archive at `source` (plain or gzip), under the item's path.
     Archive {
@@ -83,24 +114,39 @@ pub fn pack_layer(store: &Store, items: &[LayerItem], mtime: u64) -> Result<Laye
     rayon::in_place_scope(|scope| write_layer(store, scope, &entries, mtime))
 }
 
-/// What a layer entry is, with its owner.
-type Entry<'i> = (&'i ItemKind, u32, u32);
+/// What a layer entry is, with its owner and extended attributes.
+#[derive(Clone, Copy)]
+struct Entry<'i> {
+    kind: &'i ItemKind,
+    uid: u32,
+    gid: u32,
+    xattrs: &'i [(String, Vec<u8>)],
+}
 
 /// `items` by path, with every missing parent directory added (mode 0755, owner 0:0).
 fn with_parents(items: &[LayerItem]) -> BTreeMap<&str, Entry<'_>> {
-    let root_owned = |kind: &'static ItemKind| (kind, 0u32, 0u32);
+    let implicit = Entry {
+        kind: &IMPLICIT_DIR,
+        uid: 0,
+        gid: 0,
+        xattrs: &[],
+    };
     let mut entries: BTreeMap<&str, Entry<'_>> = BTreeMap::new();
     for item in items {
-        entries.insert(&item.path, (&item.kind, item.uid, item.gid));
+        let entry = Entry {
+            kind: &item.kind,
+            uid: item.uid,
+            gid: item.gid,
+            xattrs: &item.xattrs,
+        };
+        entries.insert(&item.path, entry);
     }
     let paths: Vec<&str> = entries.keys().copied().collect();
     for path in paths {
         let mut end = 0;
         while let Some(slash) = path[end..].find('/') {
             end += slash;
-            entries
-                .entry(&path[..end])
-                .or_insert(root_owned(&IMPLICIT_DIR));
+            entries.entry(&path[..end]).or_insert(implicit);
             end += 1;
         }
     }
@@ -116,57 +162,13 @@ fn write_layer<'s>(
 ) -> Result<LayerBlob, OciError> {
     let chunked = ChunkedGzip::new(store, scope, GZIP_LEVEL)?;
     let mut tar = tar::Builder::new(chunked);
+    let tmp = store.root().join("tmp");
     let write_error = |source: io::Error| OciError::Write {
-        path: store.root().join("tmp"),
+        path: tmp.clone(),
         source,
     };
-    for (path, (kind, uid, gid)) in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_mtime(mtime);
-        header.set_uid((*uid).into());
-        header.set_gid((*gid).into());
-        header.set_size(0);
-        match kind {
-            ItemKind::Dir { mode } => {
-                header.set_entry_type(tar::EntryType::Directory);
-                header.set_mode(*mode);
-                tar.append_data(&mut header, format!("{path}/"), io::empty())
-                    .map_err(write_error)?;
-            }
-            ItemKind::File { source, mode } => {
-                let file = File::open(source).map_err(|e| OciError::Source {
-                    path: source.clone(),
-                    source: e,
-                })?;
-                let len = file
-                    .metadata()
-                    .map_err(|e| OciError::Source {
-                        path: source.clone(),
-                        source: e,
-                    })?
-                    .len();
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_mode(*mode);
-                header.set_size(len);
-                tar.append_data(&mut header, path, io::Read::take(file, len))
-                    .map_err(write_error)?;
-            }
-            ItemKind::Symlink { target } => {
-                header.set_entry_type(tar::EntryType::Symlink);
-                header.set_mode(0o777);
-                tar.append_link(&mut header, path, target)
-                    .map_err(write_error)?;
-            }
-            ItemKind::Archive { source } => {
-                if !path.is_empty() {
-                    header.set_entry_type(tar::EntryType::Directory);
-                    header.set_mode(0o755);
-                    tar.append_data(&mut header, format!("{path}/"), io::empty())
-                        .map_err(write_error)?;
-                }
-                add_archive::append_archive(&mut tar, source, path, mtime)?;
-            }
-        }
+    for (path, entry) in entries {
+        append_entry(&mut tar, entries, (path, entry), mtime, &tmp)?;
         tar.get_mut().entry_written(path).map_err(write_error)?;
     }
     let chunked = tar.into_inner().map_err(write_error)?;
@@ -178,6 +180,79 @@ fn write_layer<'s>(
         size,
         diff_id,
     })
+}
+
+/// Appends the entry at `path` (its extended attributes first) to `tar`; `entries` are all
+/// the layer's, where a hard link's target is looked up. A failed write names `tmp`, where
+/// the layer is being written.
+fn append_entry<W: Write>(
+    tar: &mut tar::Builder<W>,
+    entries: &BTreeMap<&str, Entry<'_>>,
+    (path, entry): (&str, &Entry<'_>),
+    mtime: u64,
+    tmp: &Path,
+) -> Result<(), OciError> {
+    let write_error = |source: io::Error| OciError::Write {
+        path: tmp.to_owned(),
+        source,
+    };
+    let mut header = tar::Header::new_gnu();
+    header.set_mtime(mtime);
+    header.set_uid(entry.uid.into());
+    header.set_gid(entry.gid.into());
+    header.set_size(0);
+    if !matches!(entry.kind, ItemKind::Archive { .. }) {
+        let xattrs = entry.xattrs.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+        append_xattrs(tar, xattrs).map_err(write_error)?;
+    }
+    let typed = |header: &mut tar::Header, kind, mode| {
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+    };
+    match entry.kind {
+        ItemKind::Dir { mode } => {
+            typed(&mut header, tar::EntryType::Directory, *mode);
+            tar.append_data(&mut header, format!("{path}/"), io::empty())
+                .map_err(write_error)?;
+        }
+        ItemKind::File { source, mode } => {
+            let unreadable = |e| OciError::Source {
+                path: source.clone(),
+                source: e,
+            };
+            let file = File::open(source).map_err(unreadable)?;
+            let len = file.metadata().map_err(unreadable)?.len();
+            typed(&mut header, tar::EntryType::Regular, *mode);
+            header.set_size(len);
+            tar.append_data(&mut header, path, io::Read::take(file, len))
+                .map_err(write_error)?;
+        }
+        ItemKind::Symlink { target } => {
+            typed(&mut header, tar::EntryType::Symlink, 0o777);
+            tar.append_link(&mut header, path, target)
+                .map_err(write_error)?;
+        }
+        ItemKind::HardLink { target } => {
+            let mode = hard_link_mode(entries, path, target)?;
+            typed(&mut header, tar::EntryType::Link, mode);
+            tar.append_link(&mut header, path, target)
+                .map_err(write_error)?;
+        }
+        ItemKind::Fifo { .. } | ItemKind::Device { .. } => {
+            node_header(&mut header, entry.kind).map_err(write_error)?;
+            tar.append_data(&mut header, path, io::empty())
+                .map_err(write_error)?;
+        }
+        ItemKind::Archive { source } => {
+            if !path.is_empty() {
+                typed(&mut header, tar::EntryType::Directory, 0o755);
+                tar.append_data(&mut header, format!("{path}/"), io::empty())
+                    .map_err(write_error)?;
+            }
+            add_archive::append_archive(tar, source, path, mtime)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -221,6 +296,7 @@ mod tests {
             },
             uid,
             gid,
+            xattrs: Vec::new(),
         };
         let mut items = vec![
             file("usr/bin/b", "b", 0o755, 0, 0),
@@ -230,12 +306,14 @@ mod tests {
                 kind: ItemKind::Symlink { target: "b".into() },
                 uid: 0,
                 gid: 0,
+                xattrs: Vec::new(),
             },
             LayerItem {
                 path: "var/empty".into(),
                 kind: ItemKind::Dir { mode: 0o700 },
                 uid: 5,
                 gid: 5,
+                xattrs: Vec::new(),
             },
         ];
         let blob = pack_layer(&store, &items, 7).expect("pack");
@@ -275,6 +353,7 @@ mod tests {
                 },
                 uid: 0,
                 gid: 0,
+                xattrs: Vec::new(),
             });
         }
         let chunks = || {
@@ -336,6 +415,7 @@ mod pinned {
                 },
                 uid: 0,
                 gid: 0,
+                xattrs: Vec::new(),
             });
         }
         items

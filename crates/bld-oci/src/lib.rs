@@ -22,7 +22,7 @@ use bld_store::StoreError;
 
 pub use image::{ImageBlobs, assemble_image, read_image};
 pub use image_archive::{ArchiveFormat, LoadedImage, SavedImage, load_archive, save_archive};
-pub use layer::{ItemKind, LayerBlob, LayerItem, content_size, pack_layer};
+pub use layer::{ItemKind, LayerBlob, LayerItem, carries_xattr, content_size, pack_layer};
 pub use layout::write_layout;
 pub use time::rfc3339;
 
@@ -79,6 +79,15 @@ pub enum OciError {
     #[error("cannot load the image archive: {reason}")]
     BadArchive {
         /// What is wrong, naming the archive entry.
+        reason: String,
+    },
+    /// A layer item the caller made is inconsistent (an internal fault): a hard link to
+    /// something that is not a file written before it.
+    #[error("layer entry `{path}`: {reason}")]
+    BadItem {
+        /// The entry's path in the layer.
+        path: String,
+        /// What is wrong.
         reason: String,
     },
     /// Writing an image archive to its destination failed.

@@ -24,6 +24,12 @@ pub struct Change {
     pub uid: u32,
     /// Group.
     pub gid: u32,
+    /// Its inode (device and inode number) when it is a regular file with more than one
+    /// link, so that the names of one file can be told apart from copies.
+    pub shared_inode: Option<(u64, u64)>,
+    /// Its extended attributes (name and value, sorted by name) but overlayfs's own
+    /// (`trusted.overlay.*`: opaque directories, copy-up origins, redirects).
+    pub xattrs: Vec<(String, Vec<u8>)>,
 }
 
 /// What a changed path is now.
@@ -44,6 +50,17 @@ pub enum ChangeKind {
         /// Its target.
         target: String,
     },
+    /// A FIFO (named pipe).
+    Fifo,
+    /// A character or block device (but a 0/0 character device, which is a whiteout).
+    Device {
+        /// Whether it is a block device.
+        block: bool,
+        /// Device major number.
+        major: u32,
+        /// Device minor number.
+        minor: u32,
+    },
     /// Deleted.
     Whiteout,
 }
@@ -57,8 +74,8 @@ pub fn upper_changes(upper: &Path) -> Result<Vec<Change>, SandboxError> {
 
 /// The entries of a directory in overlayfs's format — an upper directory, or a layer unpacked
 /// for overlayfs — each read as a [`Change`] (whiteouts are 0/0 character devices, opaque
-/// directories carry `trusted.overlay.opaque`); sockets and other special files are passed
-/// over. A directory comes before what it holds.
+/// directories carry `trusted.overlay.opaque`); sockets are passed over, as Docker's layer
+/// writer passes them over. A directory comes before what it holds.
 ///
 /// The tree may be an image's or a step's making: no symlink is followed or `stat`ed through
 /// (only the root may be one), and the walk keeps its own stack, so no depth of tree exhausts
@@ -85,7 +102,7 @@ impl OverlayWalk {
         self.entries.skip_current_dir();
     }
 
-    /// `entry` as a change, `None` for a special file.
+    /// `entry` as a change, `None` for a socket.
     fn read(&self, entry: &walkdir::DirEntry) -> Result<Option<Change>, SandboxError> {
         let full = entry.path();
         let meta = entry
@@ -94,6 +111,14 @@ impl OverlayWalk {
         let file_type = meta.file_type();
         let kind = if file_type.is_char_device() && meta.rdev() == 0 {
             ChangeKind::Whiteout
+        } else if file_type.is_char_device() || file_type.is_block_device() {
+            ChangeKind::Device {
+                block: file_type.is_block_device(),
+                major: rustix::fs::major(meta.rdev()),
+                minor: rustix::fs::minor(meta.rdev()),
+            }
+        } else if file_type.is_fifo() {
+            ChangeKind::Fifo
         } else if file_type.is_dir() {
             let opaque = rustix::fs::lgetxattr(full, "trusted.overlay.opaque", &mut [0u8; 4])
                 .is_ok_and(|n| n > 0);
@@ -110,6 +135,10 @@ impl OverlayWalk {
         } else {
             return Ok(None);
         };
+        let xattrs = match kind {
+            ChangeKind::Whiteout => Vec::new(),
+            _ => extended_attributes(full)?,
+        };
         let relative = full.strip_prefix(&self.root).unwrap_or(full);
         Ok(Some(Change {
             path: relative.to_string_lossy().into_owned(),
@@ -118,8 +147,43 @@ impl OverlayWalk {
             mode: meta.mode() & 0o7777,
             uid: meta.uid(),
             gid: meta.gid(),
+            shared_inode: (file_type.is_file() && meta.nlink() > 1)
+                .then(|| (meta.dev(), meta.ino())),
+            xattrs,
         }))
     }
+}
+
+/// The extended attributes of `path` (not followed if a symlink), sorted by name, but
+/// `trusted.overlay.*`; none where the filesystem has no extended attributes.
+fn extended_attributes(path: &Path) -> Result<Vec<(String, Vec<u8>)>, SandboxError> {
+    let unreadable =
+        |e: rustix::io::Errno| io_error("read the extended attributes of", path)(e.into());
+    let mut names = [0u8; 1024];
+    let listed = match rustix::fs::llistxattr(path, &mut names) {
+        Ok(0) | Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
+        Ok(len) => names[..len].to_vec(),
+        Err(rustix::io::Errno::RANGE) => {
+            let mut names = vec![0u8; rustix::fs::llistxattr_query(path).map_err(unreadable)?];
+            let len = rustix::fs::llistxattr(path, &mut names).map_err(unreadable)?;
+            names.truncate(len);
+            names
+        }
+        Err(e) => return Err(unreadable(e)),
+    };
+    let mut xattrs = Vec::new();
+    // A name that is not UTF-8 cannot be a PAX record's: passed over.
+    let names = listed
+        .split(|b| *b == 0)
+        .filter_map(|n| std::str::from_utf8(n).ok());
+    for name in names.filter(|n| !n.is_empty() && !n.starts_with("trusted.overlay.")) {
+        let mut value = vec![0u8; rustix::fs::lgetxattr_query(path, name).map_err(unreadable)?];
+        let len = rustix::fs::lgetxattr(path, name, &mut value).map_err(unreadable)?;
+        value.truncate(len);
+        xattrs.push((name.to_owned(), value));
+    }
+    xattrs.sort();
+    Ok(xattrs)
 }
 
 impl Iterator for OverlayWalk {
@@ -182,6 +246,63 @@ mod tests {
                 ("gone".to_owned(), ChangeKind::Whiteout),
             ]
         );
+    }
+
+    #[test]
+    fn special_files_hard_links_and_extended_attributes_are_read() {
+        use rustix::fs::{FileType, Mode, XattrFlags, makedev};
+        let root = tempfile::tempdir().expect("tempdir");
+        let upper = root.path();
+        let at = |name: &str| upper.join(name);
+        let mknod = |name: &str, kind, device| {
+            rustix::fs::mknodat(rustix::fs::CWD, at(name), kind, Mode::empty(), device)
+                .expect("mknod");
+        };
+        fs::write(at("h1"), "x").expect("write");
+        fs::hard_link(at("h1"), at("h2")).expect("link");
+        fs::write(at("single"), "y").expect("write");
+        mknod("p", FileType::Fifo, 0);
+        let sticky = std::os::unix::fs::PermissionsExt::from_mode(0o1640);
+        fs::set_permissions(at("p"), sticky).expect("chmod");
+        mknod("c", FileType::CharacterDevice, makedev(1, 3));
+        mknod("b", FileType::BlockDevice, makedev(7, 2));
+        let _socket = std::os::unix::net::UnixListener::bind(at("sock")).expect("socket");
+        let capability = b"\x01\0\0\x02\0\x04\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+        for (name, value) in [
+            ("user.k", b"v".as_slice()),
+            ("security.capability", capability),
+            ("trusted.overlay.origin", b"o"),
+        ] {
+            rustix::fs::lsetxattr(at("h1"), name, value, XattrFlags::empty()).expect("xattr");
+        }
+        let changes = upper_changes(upper).expect("changes");
+        let found = |path: &str| changes.iter().find(|c| c.path == path).expect(path);
+        assert_eq!(
+            (&found("p").kind, found("p").mode),
+            (&ChangeKind::Fifo, 0o1640)
+        );
+        let device = |block, major, minor| ChangeKind::Device {
+            block,
+            major,
+            minor,
+        };
+        assert_eq!(found("c").kind, device(false, 1, 3));
+        assert_eq!(found("b").kind, device(true, 7, 2));
+        assert!(
+            changes.iter().all(|c| c.path != "sock"),
+            "sockets: {changes:?}"
+        );
+        let (h1, h2) = (found("h1"), found("h2"));
+        assert!(h1.shared_inode.is_some());
+        assert_eq!(h1.shared_inode, h2.shared_inode);
+        assert_eq!(found("single").shared_inode, None);
+        let names: Vec<&str> = h1.xattrs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["security.capability", "user.k"],
+            "never overlay's own"
+        );
+        assert_eq!(h2.xattrs, h1.xattrs, "one file, two names");
     }
 
     #[test]

@@ -1,9 +1,17 @@
 //! `COPY --from=<stage>` when the stage's files are known only once it is built: Docker's
 //! copy rules applied to the image's merged filesystem (its unpacked layers, top layer first,
 //! whiteouts and opaque directories honoured).
+//!
+//! Special files are copied as Docker 20.10 (BuildKit, fsutil's copy) copies them: the names
+//! of one file inside a copied directory stay hard links of each other (each source named
+//! on the instruction is copied on its own, so two named sources never are); a FIFO is
+//! left out; a character or block device becomes an empty regular file with its mode and
+//! owner (fsutil passes Go's mode bits to `mknod`, which makes a regular file of them);
+//! `security.capability` is kept, other extended attributes are not (Docker's layer holds
+//! only that one, see `bld_oci::carries_xattr`).
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bld_core::Digest;
 use bld_dockerfile::context::{
@@ -16,15 +24,21 @@ use bld_store::Store;
 
 use super::probe_destination::read_landing;
 use super::{Execute, Run};
+use crate::hard_links::HardLinks;
 use crate::image_fs::unpacked_layers;
 use crate::{ActionOutput, Failure};
 
 /// One path of the merged filesystem: how planning sees it, and where its bytes are.
 struct Merged {
     entry: ContextEntry,
-    source: PathBuf,
+    /// The file's content; `None` for a device, copied as an empty file.
+    source: Option<PathBuf>,
     /// Its owner in the image (uid, gid).
     owner: (u32, u32),
+    /// Its inode when the file has other names (device and inode number).
+    shared_inode: Option<(u64, u64)>,
+    /// Its extended attributes.
+    xattrs: Vec<(String, Vec<u8>)>,
 }
 
 /// The merged view of `lowers` (bottom first), as overlayfs would show it.
@@ -52,7 +66,8 @@ fn merge(lowers: &[PathBuf]) -> Result<BTreeMap<String, Merged>, Failure> {
                             .is_some_and(|m| !matches!(m.entry, ContextEntry::Dir { .. }))
                 });
             let (merged_entry, source) = match change.kind {
-                ChangeKind::Whiteout => {
+                // A FIFO is not copied, but it hides what lower layers have at its path.
+                ChangeKind::Whiteout | ChangeKind::Fifo => {
                     whiteouts.push(path);
                     continue;
                 }
@@ -65,23 +80,30 @@ fn merge(lowers: &[PathBuf]) -> Result<BTreeMap<String, Merged>, Failure> {
                     if opaque {
                         opaques.push(path.clone());
                     }
-                    (ContextEntry::Dir { mode: change.mode }, lower.join(&path))
+                    (ContextEntry::Dir { mode: change.mode }, None)
                 }
-                ChangeKind::Symlink { target } => {
-                    (ContextEntry::Symlink { target }, lower.join(&path))
-                }
+                ChangeKind::Symlink { target } => (ContextEntry::Symlink { target }, None),
                 ChangeKind::File { source } => (
                     ContextEntry::File {
                         mode: change.mode,
                         size: change.size,
                     },
-                    source,
+                    Some(source),
+                ),
+                ChangeKind::Device { .. } => (
+                    ContextEntry::File {
+                        mode: change.mode,
+                        size: 0,
+                    },
+                    None,
                 ),
             };
             merged.entry(path).or_insert(Merged {
                 entry: merged_entry,
                 source,
                 owner: (change.uid, change.gid),
+                shared_inode: change.shared_inode,
+                xattrs: change.xattrs,
             });
         }
         hidden.extend(whiteouts);
@@ -114,11 +136,13 @@ impl Execute for CopyFromImage {
 /// The layer item for one planned path, by Docker's rules: `--chmod` for what is copied, 0755
 /// for directories made because the destination needs them (moby/moby#49851); `--chown`'s
 /// owner for everything, else the owner in the image, root for made directories
-/// (moby/moby#38599).
+/// (moby/moby#38599). A device's item is the file `empty`; a file inside a copied directory
+/// is a hard link when `links` has met another name of it.
 fn item(
     merged: &BTreeMap<String, Merged>,
     planned: PlannedEntry,
     copy: &CopyFromImage,
+    (links, empty): (&mut HardLinks, &Path),
 ) -> Result<LayerItem, Failure> {
     let source = match &planned.kind {
         PlannedKind::File { source }
@@ -133,13 +157,22 @@ fn item(
             PlannedKind::File { .. },
             Some(Merged {
                 entry: ContextEntry::File { mode, .. },
-                source: path,
+                source: content,
+                shared_inode,
                 ..
             }),
-        ) => ItemKind::File {
-            source: path.clone(),
-            mode: copy.chmod.unwrap_or(*mode),
-        },
+        ) => {
+            let mode = copy.chmod.unwrap_or(*mode);
+            // Sources named on the instruction are copied one by one, never linked.
+            let shared = shared_inode.filter(|_| !planned.top_level);
+            match content {
+                Some(content) => links.file_or_link(&planned.dest, shared, content.clone(), mode),
+                None => ItemKind::File {
+                    source: empty.to_owned(),
+                    mode,
+                },
+            }
+        }
         (PlannedKind::File { source }, _) => {
             return Err(Failure::internal(format!(
                 "`{source}` is not a file in the image"
@@ -167,6 +200,7 @@ fn item(
         kind,
         uid,
         gid,
+        xattrs: source.map(|m| m.xattrs.clone()).unwrap_or_default(),
     })
 }
 
@@ -193,14 +227,27 @@ fn copy_from_image(
     );
     let plan = plan_copy(&tree, &copy.sources, &dest, &options)
         .map_err(|e| Failure::user(e.in_stage()))?;
+    // What a copied device becomes, written only if one is.
+    let empty = store.temp_path("empty");
+    let mut links = HardLinks::default();
     let mut items = Vec::with_capacity(plan.len());
     for planned in plan {
-        items.push(item(&merged, planned, copy)?);
+        items.push(item(&merged, planned, copy, (&mut links, &empty))?);
     }
     if let Some(landing) = landing {
         keep_existing_directories(&mut items, landing, copy.chown.unwrap_or((0, 0)));
     }
-    pack_layer(store, &items, copy.mtime).map_err(Failure::internal)
+    let uses_empty = items
+        .iter()
+        .any(|i| matches!(&i.kind, ItemKind::File { source, .. } if *source == empty));
+    if uses_empty {
+        std::fs::write(&empty, b"").map_err(Failure::internal)?;
+    }
+    let layer = pack_layer(store, &items, copy.mtime).map_err(Failure::internal);
+    if uses_empty {
+        let _ = std::fs::remove_file(&empty);
+    }
+    layer
 }
 
 /// The directories down to the destination as the copying stage has them: those that exist
@@ -222,6 +269,7 @@ fn keep_existing_directories(items: &mut Vec<LayerItem>, landing: &Landing, owne
                 kind: ItemKind::Dir { mode },
                 uid: dir.uid,
                 gid: dir.gid,
+                xattrs: Vec::new(),
             }),
         }
     }

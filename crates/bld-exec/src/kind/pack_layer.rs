@@ -27,6 +27,7 @@ impl Execute for PackLayer {
                 kind: item_kind(run, &entry.content),
                 uid: entry.uid,
                 gid: entry.gid,
+                xattrs: Vec::new(),
             })
             .collect();
         let blob = pack_layer(run.store(), &items, self.mtime).map_err(Failure::of)?;

@@ -12,6 +12,7 @@ use bld_sandbox::{ChangeKind, Identity, RunSpec, etc_files, run, upper_changes};
 use bld_store::Store;
 
 use super::{Execute, Run};
+use crate::hard_links::HardLinks;
 use crate::image_fs::{environment, resolve_user, runtime, unpacked_layers};
 use crate::{ActionOutput, Failure};
 
@@ -158,9 +159,10 @@ fn pack_changes(
     fs::write(&empty, b"").map_err(Failure::internal)?;
     let mut changes = upper_changes(upper).map_err(Failure::of)?;
     drop_unmade_changes(&mut changes, mount_targets, volumes);
+    let mut hard_links = HardLinks::default();
     let mut items = Vec::with_capacity(changes.len());
     for change in changes {
-        let (uid, gid, mode) = (change.uid, change.gid, change.mode);
+        let mode = change.mode;
         let kind = match change.kind {
             ChangeKind::Dir { opaque } => {
                 // Only a mount point's directory is listed: one `read_dir` per directory of
@@ -176,8 +178,21 @@ fn pack_changes(
                 }
                 ItemKind::Dir { mode }
             }
-            ChangeKind::File { source } => ItemKind::File { source, mode },
+            ChangeKind::File { source } => {
+                hard_links.file_or_link(&change.path, change.shared_inode, source, mode)
+            }
             ChangeKind::Symlink { target } => ItemKind::Symlink { target },
+            ChangeKind::Fifo => ItemKind::Fifo { mode },
+            ChangeKind::Device {
+                block,
+                major,
+                minor,
+            } => ItemKind::Device {
+                block,
+                major,
+                minor,
+                mode,
+            },
             ChangeKind::Whiteout => {
                 let path = match change.path.rsplit_once('/') {
                     Some((parent, name)) => format!("{parent}/.wh.{name}"),
@@ -190,8 +205,9 @@ fn pack_changes(
         items.push(LayerItem {
             path: change.path,
             kind,
-            uid,
-            gid,
+            uid: change.uid,
+            gid: change.gid,
+            xattrs: change.xattrs,
         });
     }
     pack_layer(store, &items, mtime).map_err(Failure::of)
@@ -207,6 +223,7 @@ fn marker(path: String, empty: &Path) -> LayerItem {
         },
         uid: 0,
         gid: 0,
+        xattrs: Vec::new(),
     }
 }
 
@@ -284,6 +301,8 @@ mod tests {
             mode: 0o755,
             uid: 0,
             gid: 0,
+            shared_inode: None,
+            xattrs: Vec::new(),
         }
     }
 

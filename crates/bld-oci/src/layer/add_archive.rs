@@ -139,7 +139,8 @@ pub(crate) fn append_archive<W: Write>(
             continue;
         }
         let header = copied_header(entry.header()).map_err(bad)?;
-        scope.append_entry(tar, &mut entry, header, relative, source)?;
+        let xattrs = extended_attributes(&mut entry).map_err(bad)?;
+        scope.append_entry(tar, &mut entry, (header, &xattrs), relative, source)?;
     }
     Ok(())
 }
@@ -193,6 +194,23 @@ fn append_parent_dirs<W: Write>(
     Ok(())
 }
 
+/// The `SCHILY.xattr.*` PAX records of `entry` (name without the prefix, value).
+fn extended_attributes<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let mut xattrs = Vec::new();
+    let Some(extensions) = entry.pax_extensions()? else {
+        return Ok(xattrs);
+    };
+    for extension in extensions {
+        let extension = extension?;
+        if let Ok(Some(name)) = extension.key().map(|key| key.strip_prefix("SCHILY.xattr.")) {
+            xattrs.push((name.to_owned(), extension.value_bytes().to_vec()));
+        }
+    }
+    Ok(xattrs)
+}
+
 /// A new header with the type, mode, owner, mtime and device numbers of `original`.
 fn copied_header(original: &tar::Header) -> io::Result<tar::Header> {
     let mut header = tar::Header::new_gnu();
@@ -209,13 +227,14 @@ fn copied_header(original: &tar::Header) -> io::Result<tar::Header> {
 }
 
 impl Scope<'_> {
-    /// Appends `entry` (at `relative`, resolved) with `header`, and records what it makes: a
-    /// symlink later paths resolve through, a directory, or neither (replacing either).
+    /// Appends `entry` (at `relative`, resolved) with `header`, after the extended attributes
+    /// of `xattrs` a layer carries, and records what it makes: a symlink later paths resolve
+    /// through, a directory, or neither (replacing either).
     fn append_entry<W: Write, R: Read>(
         &mut self,
         tar: &mut tar::Builder<W>,
         entry: &mut tar::Entry<'_, R>,
-        mut header: tar::Header,
+        (mut header, xattrs): (tar::Header, &[(String, Vec<u8>)]),
         relative: String,
         source: &Path,
     ) -> Result<(), OciError> {
@@ -225,6 +244,18 @@ impl Scope<'_> {
         };
         let write_error = write_error(source);
         let path = self.layer_path(&relative);
+        let link_target = match header.entry_type() {
+            tar::EntryType::Link => {
+                let target = entry.link_name().map_err(bad)?.unwrap_or_default();
+                match self.resolve(&target, source)? {
+                    Some(target) => Some(target),
+                    None => return Ok(()),
+                }
+            }
+            _ => None,
+        };
+        let carried = xattrs.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+        super::special_entries::append_xattrs(tar, carried).map_err(&write_error)?;
         match header.entry_type() {
             tar::EntryType::Symlink => {
                 let target = entry
@@ -239,10 +270,7 @@ impl Scope<'_> {
                 self.links.insert(relative, target);
             }
             tar::EntryType::Link => {
-                let target = entry.link_name().map_err(bad)?.unwrap_or_default();
-                let Some(target) = self.resolve(&target, source)? else {
-                    return Ok(());
-                };
+                let target = link_target.unwrap_or_default();
                 header.set_size(0);
                 tar.append_link(&mut header, &path, self.layer_path(&target))
                     .map_err(write_error)?;
@@ -292,5 +320,44 @@ mod tests {
         assert!(scope.resolve(Path::new("../evil"), archive).is_err());
         scope.links.insert("loop".into(), "loop".into());
         assert!(scope.resolve(Path::new("loop/x"), archive).is_err());
+    }
+
+    #[test]
+    fn entries_keep_the_capability_but_no_other_extended_attribute() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let archive = dir.path().join("caps.tar");
+        let mut builder = tar::Builder::new(File::create(&archive).expect("create"));
+        builder
+            .append_pax_extensions([
+                ("SCHILY.xattr.security.capability", b"cap".as_slice()),
+                ("SCHILY.xattr.user.k", b"v".as_slice()),
+            ])
+            .expect("pax");
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o755);
+        header.set_size(5);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        builder
+            .append_data(&mut header, "capfile", b"data\n".as_slice())
+            .expect("append");
+        builder.into_inner().expect("finish");
+        let mut layer = tar::Builder::new(Vec::new());
+        append_archive(&mut layer, &archive, "x", 0).expect("append archive");
+        let bytes = layer.into_inner().expect("finish");
+        let mut unpacked = tar::Archive::new(bytes.as_slice());
+        let mut seen = Vec::new();
+        for entry in unpacked.entries().expect("entries") {
+            let mut entry = entry.expect("entry");
+            let path = entry.path().expect("path").display().to_string();
+            for record in entry.pax_extensions().expect("pax").into_iter().flatten() {
+                let record = record.expect("record");
+                let value = String::from_utf8_lossy(record.value_bytes()).into_owned();
+                seen.push(format!("{path} {}={value}", record.key().expect("key")));
+            }
+        }
+        assert_eq!(seen, ["x/capfile SCHILY.xattr.security.capability=cap"]);
     }
 }

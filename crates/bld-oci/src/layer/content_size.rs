@@ -115,6 +115,7 @@ mod tests {
             kind,
             uid: 0,
             gid: 0,
+            xattrs: Vec::new(),
         }
     }
 

@@ -36,6 +36,7 @@ fn file(dir: &Path, path: &str, content: &[u8]) -> LayerItem {
         },
         uid: 0,
         gid: 0,
+        xattrs: Vec::new(),
     }
 }
 
