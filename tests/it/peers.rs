@@ -1,6 +1,6 @@
 //! What the peer comparisons share: an image unpacked into a listing of its filesystem
-//! (path, type, mode, owner, content, link target), its runtime config, and the difference of
-//! two listings.
+//! (path, type, mode, owner, content, link target), its config, and the difference of two
+//! listings.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -85,14 +85,18 @@ pub fn listing(root: &Path) -> BTreeMap<String, String> {
     out
 }
 
-/// The `config` object of the image in the OCI layout `layout` (its only or `latest` tag).
-pub fn runtime_config(layout: &Path) -> Value {
-    let config: Value = serde_json::from_str(&tool(
+/// The config of the image in the OCI layout `layout` (its only or `latest` tag).
+pub fn image_config(layout: &Path) -> Value {
+    serde_json::from_str(&tool(
         "skopeo",
         &["inspect", "--config", &format!("oci:{}", layout.display())],
     ))
-    .expect("json");
-    config["config"].clone()
+    .expect("json")
+}
+
+/// The `config` object of the image in the OCI layout `layout` (its only or `latest` tag).
+pub fn runtime_config(layout: &Path) -> Value {
+    image_config(layout)["config"].clone()
 }
 
 /// Unpacks the image `reference` (`DIR:TAG`) with umoci and lists its root filesystem.

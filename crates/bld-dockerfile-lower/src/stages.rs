@@ -43,10 +43,7 @@ impl StageState<'_> {
     /// Adds a layer and its history entry.
     pub(crate) fn add_layer(&mut self, layer: ActionId, created_by: String) {
         self.layers.push(Input::Output(layer));
-        self.history.push(HistoryStep {
-            created_by,
-            empty_layer: false,
-        });
+        self.history.push(crate::history::entry(created_by, false));
     }
 }
 
@@ -327,6 +324,7 @@ impl<'a> Lowering<'a> {
             ));
         };
         base.config.args = HashMap::new();
+        base.config.declared_args = Vec::new();
         Ok(base)
     }
 
@@ -400,10 +398,7 @@ impl<'a> Lowering<'a> {
                     .apply_metadata(&self.lex, other, &args)
                     .map_err(|p| site.error(p))?;
                 if let Some(created_by) = created_by {
-                    state.history.push(HistoryStep {
-                        created_by,
-                        empty_layer: true,
-                    });
+                    state.history.push(crate::history::entry(created_by, true));
                 }
                 Ok(())
             }

@@ -241,9 +241,11 @@ fn config_sample() -> ImageConfigSpec {
         clear_on_build: true,
         shell: Some(vec!["/bin/bash".into(), "-c".into()]),
         author: Some("me".into()),
+        args_escaped: true,
         history: vec![HistoryStep {
             created_by: "COPY a /".into(),
             empty_layer: false,
+            comment: Some("bld.dockerfile.v0".into()),
         }],
         os: "linux".into(),
         architecture: "amd64".into(),
@@ -261,13 +263,16 @@ const PINNED: &[(&str, &str)] = &[
         "pack_layer",
         "sha256:42db51fdf526777ef68e876027de3ae6df223629c815399ab3a7566b82368618",
     ),
+    // The config's encoding gained `args_escaped` and each history entry's `comment` (issue
+    // 11): every image key changed with it, so no new tag (were sha256:66607c26… and
+    // sha256:a876049e…).
     (
         "assemble_image",
-        "sha256:66607c26bc1086bfccb5885164c91956f1ae360d74631e429e51d234cc438cc5",
+        "sha256:1d067a39b06e7104cf7ffed04562f4bd4d4a6fa5b96f293f6e37c47d94148a7e",
     ),
     (
         "assemble_image_scratch",
-        "sha256:a876049ef449b40cbc5161ecae2e208d0983b607c1617c9f3234c8e28e0c41dd",
+        "sha256:844f1b4e028be54cbc7dfba0dbb6561215589644807e39ebe7c57bf720ee4efc",
     ),
     (
         "run_step",
