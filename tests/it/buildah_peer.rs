@@ -6,6 +6,9 @@
 //! - mtimes: bld clamps them to SOURCE_DATE_EPOCH so builds are reproducible; buildah keeps
 //!   the context's.
 //! - buildah adds the label `io.buildah.version`.
+//! - `WorkingDir: "/"`: bld sets it on an image built on `scratch`, as Docker's BuildKit does
+//!   (`tests/it/docker_peer.rs` holds bld to that); buildah leaves it unset, which a runtime
+//!   reads as `/` too.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -131,9 +134,15 @@ pub(crate) fn testdata() -> Option<PathBuf> {
     }
 }
 
-/// The runtime config without the label buildah adds.
+/// The runtime config without the label buildah adds, nor a `WorkingDir` of `/`.
 fn runtime_config(layout: &Path) -> Value {
     let mut runtime = peers::runtime_config(layout);
+    if runtime.get("WorkingDir").and_then(Value::as_str) == Some("/") {
+        runtime
+            .as_object_mut()
+            .expect("object")
+            .remove("WorkingDir");
+    }
     if let Some(labels) = runtime.get_mut("Labels").and_then(Value::as_object_mut) {
         labels.remove("io.buildah.version");
         if labels.is_empty() {

@@ -1,16 +1,26 @@
 //! bld against Docker itself: Debian's `docker.io` daemon (dockerd 20.10 with BuildKit),
 //! started by the test on a private socket and data root, stopped by its PID. The same
 //! Dockerfile and context are built by both; the unpacked filesystems (path, type, mode,
-//! owner, content, link target, device numbers, hard links, extended attributes) and the
-//! runtime configs must be equal.
+//! owner, content, link target, device numbers, hard links, extended attributes), the runtime
+//! configs and the histories (each entry's `created_by`, `comment` and `empty_layer`) must be
+//! equal.
 //!
 //! Differences that are by design are normalized away here, and listed:
 //! - mtimes: bld clamps them to SOURCE_DATE_EPOCH; Docker keeps the context's.
+//! - history times: bld's are SOURCE_DATE_EPOCH too, so they are not compared.
+//! - history comments: bld writes `bld.dockerfile.v0` where BuildKit writes
+//!   `buildkit.dockerfile.v0`: the comment names who made the entry (the reasons are at
+//!   `bld_dockerfile_lower`'s `history::COMMENT`).
+
+mod cases;
 
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
 use crate::peers;
 use crate::support::{Run, run_bld, tool};
+use cases::{CASES, Case};
 
 #[path = "../../benches/shared/dockerd.rs"]
 mod dockerd;
@@ -18,6 +28,21 @@ mod dockerd;
 pub use dockerd::Dockerd;
 
 impl Dockerd {
+    /// `docker build --network none -t tag context` with `--build-arg` for each of
+    /// `build_args`.
+    fn build_with_args(
+        &self,
+        context: &Path,
+        tag: &str,
+        build_args: &[&str],
+    ) -> std::process::Output {
+        let mut command = self.build_command(context, tag);
+        for arg in build_args {
+            command.args(["--build-arg", arg]);
+        }
+        command.output().expect("run docker")
+    }
+
     /// The image `tag` as an OCI layout at `layout` (`docker save`, then skopeo).
     pub fn layout(&self, tag: &str, layout: &Path) {
         let archive = layout.with_extension("tar");
@@ -48,97 +73,6 @@ fn tail(log: &str) -> String {
     lines[lines.len().saturating_sub(8)..].join("\n")
 }
 
-/// One Dockerfile and its context files, built by both.
-struct Case {
-    name: &'static str,
-    dockerfile: &'static str,
-    files: &'static [(&'static str, &'static str)],
-}
-
-const CASES: &[Case] = &[
-    Case {
-        name: "run-environment",
-        dockerfile: "FROM busybox\nRUN mkdir -p /etc /w && chmod 777 /w && echo root:x:0:0:root:/root:/bin/sh > /etc/passwd && echo u:x:1000:1000::/home/u:/bin/sh >> /etc/passwd && printf 'root:x:0:\\ng2:x:2000:u\\nu:x:1000:\\n' > /etc/group\nRUN (env; cat /etc/hosts /etc/resolv.conf; hostname; id; grep -E ' /proc | /sys ' /proc/mounts) > /out 2>&1\nUSER u\nRUN id > /w/id\n",
-        files: &[],
-    },
-    Case {
-        name: "seccomp",
-        dockerfile: "FROM busybox\nRUN grep -E '^(Seccomp|NoNewPrivs|CapEff)' /proc/self/status > /status\n",
-        files: &[],
-    },
-    Case {
-        name: "expose-and-stopsignal",
-        dockerfile: "FROM busybox\nEXPOSE 80 8080/TCP 53/udp 1-3/sctp 127.0.0.1:90:9000 443/\nSTOPSIGNAL sigrtmin+3\nWORKDIR /\n",
-        files: &[],
-    },
-    Case {
-        name: "expose-port-out-of-range",
-        dockerfile: "FROM busybox\nEXPOSE 99999\n",
-        files: &[],
-    },
-    Case {
-        name: "expose-unknown-protocol",
-        dockerfile: "FROM busybox\nEXPOSE 80/xyz\n",
-        files: &[],
-    },
-    Case {
-        name: "unknown-stop-signal",
-        dockerfile: "FROM busybox\nSTOPSIGNAL SIGFOO\n",
-        files: &[],
-    },
-    Case {
-        name: "chmod-parents",
-        dockerfile: "FROM busybox\nCOPY --chmod=0600 f /newdir/f\nCOPY --chmod=0640 dir /dircopy/\nCOPY --chmod=0600 --chown=5:6 f /a/b/c/f\n",
-        files: &[("f", "f\n"), ("dir/g", "g\n")],
-    },
-    Case {
-        name: "copy-from-owners",
-        dockerfile: "FROM busybox AS src\nRUN mkdir -p /out/sub && echo x > /out/sub/f && chown -R 1000:1000 /out\nFROM scratch AS files\nCOPY --chown=7:8 f /f\nCOPY --chown=7:8 dir /d\nFROM busybox\nCOPY --from=src /out /copied\nCOPY --from=files /f /files-f\nCOPY --from=files /d /files-d\nCOPY --from=src --chown=3:4 /out /chowned\n",
-        files: &[("f", "f\n"), ("dir/g", "g\n")],
-    },
-    Case {
-        name: "copy-into-workdir",
-        dockerfile: "FROM busybox\nWORKDIR /app\nCOPY a.txt /app\nCOPY b.txt /bin\nRUN stat -c '%n %a %u:%g %s' /app /app/* /bin/b.txt > /listing\n",
-        files: &[("a.txt", "a\n"), ("b.txt", "b\n")],
-    },
-    Case {
-        name: "copy-destinations",
-        dockerfile: "FROM busybox AS src\nRUN mkdir -m 1777 /tmp && mkdir -p /usr/local/bin /srv/www /out && chown 5:6 /srv/www && chmod 750 /srv/www && ln -s srv/www /www && ln -s /usr/local/bin /lbin && echo o > /out/o && ln -s /bin/busybox /lfile\nFROM scratch AS files\nCOPY dir /app/\nCOPY f /app\nFROM src\nCOPY f /tmp/f\nCOPY f /www\nCOPY g /lbin\nCOPY f /www/sub/h\nCOPY --chown=1:1 dir /srv/www\nCOPY f g /usr/local/bin\nCOPY f /lfile\nCOPY --from=files /app /srv/www\nCOPY --from=src /out /tmp\nUSER 1000\nWORKDIR /srv/www/new/deeper\nWORKDIR /tmp\nWORKDIR /www\n",
-        files: &[
-            ("f", "f\n"),
-            ("g", "g\n"),
-            ("dir/d", "d\n"),
-            ("dir/sub/s", "s\n"),
-        ],
-    },
-    Case {
-        name: "config",
-        dockerfile: "FROM busybox\nENV A=1 B=\"two words\"\nLABEL l=v\nEXPOSE 80 53/udp\nUSER 1000:1000\nWORKDIR /w\nVOLUME /data\nSTOPSIGNAL SIGINT\nENTRYPOINT [\"/bin/sh\"]\nCMD [\"-c\", \"echo hi\"]\n",
-        files: &[],
-    },
-    Case {
-        name: "run-and-copy",
-        dockerfile: "FROM busybox\nRUN mkdir -p /srv/x && echo made > /srv/x/f && ln -s x /srv/l && rm /bin/vi\nCOPY a.txt /srv/a.txt\nCOPY dir /srv/dir/\n",
-        files: &[
-            ("a.txt", "a\n"),
-            ("dir/b.txt", "b\n"),
-            ("dir/sub/c.txt", "c\n"),
-        ],
-    },
-    // What a RUN makes beyond regular files, COPY --from of them, a later RUN seeing them.
-    Case {
-        name: "special-files",
-        dockerfile: peers::SPECIAL_FILES_DOCKERFILE,
-        files: &[],
-    },
-];
-
-/// Makes a context file's bytes.
-type MakeFile = fn() -> Vec<u8>;
-
-/// Context files a case needs that are not text, made by the test: (case, path, maker).
-const MADE_FILES: &[(&str, &str, MakeFile)] = &[("special-files", "caps.tar", peers::caps_archive)];
-
 /// The busybox base both build on, from the host's /bin/busybox by the same Dockerfile.
 fn build_busybox_base(scratch: &Path, store: &Path, docker: &Dockerd) {
     let base = peers::busybox_context(scratch);
@@ -156,8 +90,8 @@ fn build_busybox_base(scratch: &Path, store: &Path, docker: &Dockerd) {
     );
 }
 
-/// How one case differs: in what (`build`: one of them failed; `filesystem`; `config`), and
-/// the details.
+/// How one case differs: in what (`build`: one of them failed; `filesystem`; `config`;
+/// `history`), and the details.
 struct Difference {
     case: &'static str,
     what: &'static str,
@@ -166,18 +100,7 @@ struct Difference {
 
 /// Differences Docker shows today, each to be made to behave as Docker does (issue 11 names
 /// them); the test fails when one goes away (take it off the list) or a new one appears.
-const KNOWN: &[(&str, &str)] = &[
-    // Docker sets `WorkingDir: "/"` where none is given.
-    ("run-environment", "config"),
-    ("seccomp", "config"),
-    ("chmod-parents", "config"),
-    ("copy-from-owners", "config"),
-    // `CMD` sets ArgsEscaped.
-    ("config", "config"),
-    // Docker sets `WorkingDir: "/"` where none is given.
-    ("run-and-copy", "config"),
-    ("special-files", "config"),
-];
+const KNOWN: &[(&str, &str)] = &[];
 
 /// Builds `case` with both in `work` and says how they differ.
 fn compare(
@@ -195,45 +118,60 @@ fn compare(
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(path, content).expect("write");
     }
-    for (_, path, make) in MADE_FILES.iter().filter(|(name, ..)| *name == case.name) {
+    for (_, path, make) in cases::MADE_FILES
+        .iter()
+        .filter(|(name, ..)| *name == case.name)
+    {
         std::fs::write(context.join(path), make()).expect("write");
     }
     let bld_layout = work.join("bld");
-    let bld: Run = run_bld(
-        scratch,
-        store,
-        &[
-            "build",
-            "-o",
-            &bld_layout.display().to_string(),
-            &context.display().to_string(),
-        ],
-    );
+    let mut args = vec![
+        "build".to_owned(),
+        "-o".to_owned(),
+        bld_layout.display().to_string(),
+    ];
+    for arg in case.build_args {
+        args.extend(["--build-arg".to_owned(), (*arg).to_owned()]);
+    }
+    args.push(context.display().to_string());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let bld: Run = run_bld(scratch, store, &args);
     let tag = format!("case-{}:1", case.name);
-    let peer = docker.build(&context, &tag);
-    let difference = |what, details| Difference {
-        case: case.name,
-        what,
-        details,
-    };
+    let peer = docker.build_with_args(&context, &tag, case.build_args);
     match (bld.code == 0, peer.status.success()) {
         (true, true) => {}
         (false, false) => return Vec::new(),
         _ => {
-            return vec![difference(
-                "build",
-                format!(
+            return vec![Difference {
+                case: case.name,
+                what: "build",
+                details: format!(
                     "bld exit {} / docker {}\n  bld: {}\n  docker: {}",
                     bld.code,
                     peer.status,
                     bld.stderr.trim(),
                     tail(&text(&peer.stderr))
                 ),
-            )];
+            }];
         }
     }
     let peer_layout = work.join("docker");
     docker.layout(&tag, &peer_layout);
+    compare_images(case, work, &bld_layout, &peer_layout)
+}
+
+/// How the images of `case` in the OCI layouts `bld_layout` and `peer_layout` differ.
+fn compare_images(
+    case: &'static Case,
+    work: &Path,
+    bld_layout: &Path,
+    peer_layout: &Path,
+) -> Vec<Difference> {
+    let difference = |what, details| Difference {
+        case: case.name,
+        what,
+        details,
+    };
     let mut ours = peers::unpacked_listing(&bld_layout.display().to_string(), &work.join("b1"));
     let mut theirs = peers::unpacked_listing(
         &format!("{}:latest", peer_layout.display()),
@@ -247,16 +185,50 @@ fn compare(
         report.push(difference("filesystem", diff.join("\n")));
     }
     let (ours, theirs) = (
-        peers::runtime_config(&bld_layout),
-        peers::runtime_config(&peer_layout),
+        peers::image_config(bld_layout),
+        peers::image_config(peer_layout),
     );
-    if ours != theirs {
+    if ours["config"] != theirs["config"] {
         report.push(difference(
             "config",
-            format!("  bld: {ours}\n  docker: {theirs}"),
+            format!("  bld: {}\n  docker: {}", ours["config"], theirs["config"]),
         ));
     }
+    let (ours, theirs) = (history(&ours), history(&theirs));
+    if ours != theirs {
+        let lines: Vec<String> = (0..ours.len().max(theirs.len()))
+            .filter(|i| ours.get(*i) != theirs.get(*i))
+            .map(|i| {
+                format!(
+                    "    {i}: bld {:?}\n       docker {:?}",
+                    ours.get(i),
+                    theirs.get(i)
+                )
+            })
+            .collect();
+        report.push(difference("history", lines.join("\n")));
+    }
     report
+}
+
+/// An image's history as compared: each entry's `created_by`, `comment` and `empty_layer`,
+/// bld's comment read as BuildKit's (see the header); not the times.
+fn history(config: &Value) -> Vec<String> {
+    let entries = config["history"].as_array().cloned().unwrap_or_default();
+    entries
+        .iter()
+        .map(|entry| {
+            let comment = match entry["comment"].as_str() {
+                Some("bld.dockerfile.v0") => Some("buildkit.dockerfile.v0"),
+                other => other,
+            };
+            format!(
+                "{} | {comment:?} | empty_layer {}",
+                entry["created_by"].as_str().unwrap_or_default(),
+                entry["empty_layer"].as_bool().unwrap_or(false)
+            )
+        })
+        .collect()
 }
 
 #[test]

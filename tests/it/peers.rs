@@ -170,14 +170,18 @@ fn extended_attributes(path: &Path) -> Vec<(String, Vec<u8>)> {
     xattrs
 }
 
-/// The `config` object of the image in the OCI layout `layout` (its only or `latest` tag).
-pub fn runtime_config(layout: &Path) -> Value {
-    let config: Value = serde_json::from_str(&tool(
+/// The config of the image in the OCI layout `layout` (its only or `latest` tag).
+pub fn image_config(layout: &Path) -> Value {
+    serde_json::from_str(&tool(
         "skopeo",
         &["inspect", "--config", &format!("oci:{}", layout.display())],
     ))
-    .expect("json");
-    config["config"].clone()
+    .expect("json")
+}
+
+/// The `config` object of the image in the OCI layout `layout` (its only or `latest` tag).
+pub fn runtime_config(layout: &Path) -> Value {
+    image_config(layout)["config"].clone()
 }
 
 /// Unpacks the image `reference` (`DIR:TAG`) with umoci and lists its root filesystem.

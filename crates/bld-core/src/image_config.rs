@@ -31,6 +31,9 @@ pub struct ImageConfigSpec {
     pub shell: Option<Vec<String>>,
     /// `MAINTAINER`: the config's `author`.
     pub author: Option<String>,
+    /// Set `ArgsEscaped` (Docker's flag, meaningful on Windows only, that the command line is
+    /// already escaped), as BuildKit does for every Dockerfile `CMD`; `false` keeps the base's.
+    pub args_escaped: bool,
     /// One history entry per step, in order; steps that are not `empty_layer` pair with the new
     /// layers, in order. Layers without a step get a generic entry.
     pub history: Vec<HistoryStep>,
@@ -47,6 +50,8 @@ pub struct HistoryStep {
     pub created_by: String,
     /// Whether it changed only the config (no layer).
     pub empty_layer: bool,
+    /// The entry's `comment`: which front-end wrote it (`bld.dockerfile.v0`), if any.
+    pub comment: Option<String>,
 }
 
 /// Docker's `HEALTHCHECK` settings (durations in nanoseconds; 0 means the default).

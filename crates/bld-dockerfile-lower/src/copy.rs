@@ -323,6 +323,10 @@ impl Lowering<'_> {
                 below,
             }),
         });
+        let heredoc_names: Vec<String> = heredoc_names
+            .iter()
+            .map(|name| format!("<<{name}"))
+            .collect();
         let shown: Vec<&str> = sources
             .iter()
             .copied()
@@ -373,7 +377,6 @@ impl Lowering<'_> {
             origin: Some(site.location()),
             kind: ActionKind::CopyFromImage(Box::new(copy)),
         });
-        // As BuildKit writes it, and as for a stage whose files are known: no `--from`.
         (layer, history_text(request, sources))
     }
 }
@@ -422,21 +425,15 @@ fn file_name(single: &str, entries: &[LayerEntry], dest: &str) -> Option<String>
 }
 
 /// The history `created_by` of a `COPY`/`ADD` layer, as BuildKit's `dispatchCopy` writes it:
-/// the flags that change what is copied (`--chown`, `--chmod`; not `--from`, so the text is
-/// the same whether the files come from the context or a stage), the sources (heredocs by
-/// name) and the destination.
+/// the sources as expanded (heredocs as `<<NAME`) and the destination, without flags (Docker
+/// 20.10.24 writes `COPY --from=src --chown=3:4 /out /o` as `COPY /out /o # buildkit`).
 fn history_text(request: &CopyRequest<'_>, shown: &[&str]) -> String {
-    let mut created_by = format!("{} ", request.keyword);
-    for (flag, value) in [
-        ("--chown", request.chown),
-        ("--chmod", request.chmod.map(|(text, _)| text)),
-    ] {
-        if let Some(value) = value {
-            created_by.push_str(&format!("{flag}={value} "));
-        }
-    }
-    created_by.push_str(&format!("{} {}", shown.join(" "), request.dest));
-    created_by
+    crate::history::with_layer_marker(format!(
+        "{} {} {}",
+        request.keyword,
+        shown.join(" "),
+        request.dest
+    ))
 }
 
 fn parse_chown(text: &str) -> Result<(u32, u32), String> {

@@ -5,7 +5,8 @@
 //!
 //! One module per instruction family, as BuildKit's `convert_*.go`: [`stages`] (`FROM`, the
 //! order of stages, the dispatch), [`run_step`] (`RUN`), [`run_mounts`] (`RUN --mount`),
-//! [`copy`] (`COPY`, `ADD`) and [`metadata`] (`ENV`, `LABEL`, `CMD`, … and `ARG`).
+//! [`copy`] (`COPY`, `ADD`) and [`metadata`] (`ENV`, `LABEL`, `CMD`, … and `ARG`); [`history`]
+//! words the image history as BuildKit does.
 //!
 //! Every error is a [`LowerError`]: ``Dockerfile:3:6: COPY: source `missing.txt` not found``,
 //! with the [`bld_core::Location`] of the offending word.
@@ -13,6 +14,7 @@
 mod copy;
 mod destination;
 mod error;
+mod history;
 mod metadata;
 mod run_mounts;
 mod run_step;

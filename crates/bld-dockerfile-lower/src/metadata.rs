@@ -1,6 +1,7 @@
 //! Metadata instructions (BuildKit's `dispatchEnv`, `dispatchLabel`, `dispatchCmd`, …): what a
 //! stage sets over its base (the overlay the image action applies) and the effective values
-//! later instructions expand with. None of them adds a layer; most add a history entry.
+//! later instructions expand with. None of them adds a layer; all but `ONBUILD` add a history
+//! entry, in BuildKit's words ([`crate::history`]).
 
 mod checks;
 
@@ -13,6 +14,7 @@ use bld_dockerfile::instructions::{
 use bld_dockerfile::{CommandLine, Environment, Instruction, ShellLex};
 
 use crate::error::Problem;
+use crate::history;
 
 /// Configuration of one stage so far.
 #[derive(Debug, Clone)]
@@ -23,6 +25,9 @@ pub(crate) struct StageConfig {
     pub(crate) env: Vec<(String, String)>,
     /// `ARG`s declared in this stage, with their values.
     pub(crate) args: HashMap<String, String>,
+    /// The names of the `ARG`s declared in this stage, in order, a name declared twice listed
+    /// twice: what `RUN`'s history lists (BuildKit's `buildArgs`).
+    pub(crate) declared_args: Vec<String>,
     /// `WORKDIR` in effect.
     pub(crate) workdir: String,
     /// `USER` in effect.
@@ -41,6 +46,7 @@ impl Default for StageConfig {
             overlay: ImageConfigSpec::default(),
             env: Vec::new(),
             args: HashMap::new(),
+            declared_args: Vec::new(),
             workdir: "/".to_owned(),
             user: String::new(),
             shell: vec!["/bin/sh".to_owned(), "-c".to_owned()],
@@ -60,10 +66,7 @@ struct StageVariables<'a> {
 
 impl Environment for StageVariables<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        match self.config.env.iter().find(|(key, _)| key == name) {
-            Some((_, value)) => Some(value),
-            None => self.config.args.get(name).map(String::as_str),
-        }
+        self.config.value_of(name)
     }
 }
 
@@ -95,11 +98,6 @@ pub(crate) fn set_in_place(pairs: &mut Vec<(String, String)>, key: &str, value: 
     }
 }
 
-fn json_list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
-    format!("[{}]", quoted.join(","))
-}
-
 /// The arguments of the stage's `ARG`s: what `--build-arg` gives and the global `ARG`s.
 pub(crate) struct ArgValues<'a> {
     /// The global `ARG`s' values (and the predefined platform ARGs).
@@ -109,13 +107,15 @@ pub(crate) struct ArgValues<'a> {
 }
 
 impl StageConfig {
-    /// The configuration of a stage built on `scratch`: the default `PATH`, as BuildKit and
-    /// buildah set it.
+    /// The configuration of a stage built on `scratch`: the default `PATH` and `WorkingDir:
+    /// "/"`, as BuildKit's `emptyImage` sets them (an image built on another keeps the base's
+    /// `WorkingDir`, none if it has none).
     pub(crate) fn scratch() -> StageConfig {
         let path = ("PATH".to_owned(), DEFAULT_PATH.to_owned());
         let mut config = StageConfig::default();
         config.env.push(path.clone());
         config.overlay.env.push(path);
+        config.overlay.workdir = Some(config.workdir.clone());
         config
     }
 
@@ -129,6 +129,7 @@ impl StageConfig {
         StageConfig {
             overlay,
             args: HashMap::new(),
+            declared_args: Vec::new(),
             triggers: Vec::new(),
             ..self.clone()
         }
@@ -139,6 +140,14 @@ impl StageConfig {
     /// large variables quadratic.
     fn variables(&self) -> StageVariables<'_> {
         StageVariables { config: self }
+    }
+
+    /// The value of the variable `name` as a step sees it: the environment's, else the ARG's.
+    pub(crate) fn value_of(&self, name: &str) -> Option<&str> {
+        match self.env.iter().find(|(key, _)| key == name) {
+            Some((_, value)) => Some(value),
+            None => self.args.get(name).map(String::as_str),
+        }
     }
 
     /// Expands `word` (quotes removed) with the stage's variables.
@@ -170,10 +179,7 @@ impl StageConfig {
         args: &ArgValues<'_>,
     ) -> Result<Option<String>, Problem> {
         let created_by = match instruction {
-            Instruction::Arg { args: declared } => {
-                self.declare_args(lex, declared, args)?;
-                return Ok(None);
-            }
+            Instruction::Arg { args: declared } => self.declare_args(lex, declared, args)?,
             Instruction::Env { variables } => format!("ENV {}", self.set_env(lex, variables)?),
             Instruction::Label { labels } => format!("LABEL {}", self.set_labels(lex, labels)?),
             Instruction::Expose { ports } => self.expose(lex, ports)?,
@@ -198,36 +204,39 @@ impl StageConfig {
                 self.overlay.stop_signal = Some(signal.clone());
                 format!("STOPSIGNAL {signal}")
             }
-            other => self.apply_unexpanded(other)?,
+            other => return self.apply_unexpanded(other),
         };
         Ok(Some(created_by))
     }
 
-    /// The metadata instructions whose values are not expanded; returns the history text.
-    fn apply_unexpanded(&mut self, instruction: &Instruction) -> Result<String, Problem> {
-        Ok(match instruction {
+    /// The metadata instructions whose values are not expanded; returns the history text, if
+    /// the instruction has one.
+    fn apply_unexpanded(&mut self, instruction: &Instruction) -> Result<Option<String>, Problem> {
+        Ok(Some(match instruction {
             Instruction::Cmd { command } => {
                 let command = self.command(command);
-                let text = format!("CMD {}", json_list(&command));
+                let text = history::command("CMD", &command);
                 self.overlay.cmd = Some(command);
+                // BuildKit sets it for every CMD, shell or exec form; not for ENTRYPOINT.
+                self.overlay.args_escaped = true;
                 text
             }
             Instruction::Entrypoint { command } => {
                 let command = self.command(command);
-                let text = format!("ENTRYPOINT {}", json_list(&command));
+                let text = history::command("ENTRYPOINT", &command);
                 self.overlay.entrypoint = Some(command);
                 text
             }
             Instruction::Healthcheck(check) => {
                 let settings = healthcheck(check);
-                let text = format!("HEALTHCHECK {}", json_list(&settings.test));
+                let text = history::healthcheck(&settings);
                 self.overlay.healthcheck = Some(settings);
                 text
             }
             Instruction::Shell { shell } => {
                 self.shell = shell.clone();
                 self.overlay.shell = Some(shell.clone());
-                format!("SHELL {}", json_list(shell))
+                history::words("SHELL", shell)
             }
             Instruction::Maintainer { name } => {
                 self.overlay.author = Some(name.clone());
@@ -239,20 +248,23 @@ impl StageConfig {
             } => {
                 self.overlay.on_build.push(expression.clone());
                 self.triggers.push((**trigger).clone());
-                format!("ONBUILD {expression}")
+                // BuildKit writes no history for it; the trigger gets an entry where it runs.
+                return Ok(None);
             }
             _ => return Err(Problem::internal("not a metadata instruction")),
-        })
+        }))
     }
 
     /// `ARG`: each name takes the `--build-arg` value, else its default, else the global
-    /// `ARG`'s value; without any it is unset.
+    /// `ARG`'s value; without any it is unset. Returns the history text: the names, with
+    /// their defaults expanded (not the values given).
     fn declare_args(
         &mut self,
         lex: &ShellLex,
         declared: &[ArgDefinition],
         values: &ArgValues<'_>,
-    ) -> Result<(), Problem> {
+    ) -> Result<String, Problem> {
+        let mut text = Vec::new();
         for arg in declared {
             let given = values
                 .given
@@ -260,19 +272,26 @@ impl StageConfig {
                 .rev()
                 .find(|(k, _)| *k == arg.name)
                 .map(|(_, v)| v.clone());
-            let value = match (given, &arg.default) {
-                (Some(value), _) => Some(value),
-                (None, Some(default)) => Some(self.expand(lex, default).map_err(|message| {
+            let default = match &arg.default {
+                Some(default) => Some(self.expand(lex, default).map_err(|message| {
                     Problem::user(message).at_argument(&format!("{}={default}", arg.name))
                 })?),
-                (None, None) => values.global.get(&arg.name).cloned(),
+                None => None,
             };
+            text.push(match &default {
+                Some(default) => format!("{}={default}", arg.name),
+                None => arg.name.clone(),
+            });
+            let value = given
+                .or(default)
+                .or_else(|| values.global.get(&arg.name).cloned());
             match value {
                 Some(value) => self.args.insert(arg.name.clone(), value),
                 None => self.args.remove(&arg.name),
             };
+            self.declared_args.push(arg.name.clone());
         }
-        Ok(())
+        Ok(format!("ARG {}", text.join(" ")))
     }
 
     /// `ENV`: returns the `key=value` pairs as history shows them.
@@ -302,19 +321,21 @@ impl StageConfig {
 
     /// `EXPOSE`: a port word may expand to several.
     fn expose(&mut self, lex: &ShellLex, ports: &[String]) -> Result<String, Problem> {
-        let mut expanded = Vec::new();
+        let mut exposed = Vec::new();
         for port in ports {
             let words = lex
                 .process_words(port, &self.variables())
                 .map_err(|e| Problem::user(e.to_string()).at_argument(port))?;
             for word in &words {
-                let exposed = checks::exposed_ports(word)
-                    .map_err(|message| Problem::user(message).at_argument(port))?;
-                self.overlay.exposed_ports.extend(exposed);
+                exposed.extend(
+                    checks::exposed_ports(word)
+                        .map_err(|message| Problem::user(message).at_argument(port))?,
+                );
             }
-            expanded.extend(words);
         }
-        Ok(format!("EXPOSE {}", expanded.join(" ")))
+        let text = history::expose(&exposed);
+        self.overlay.exposed_ports.extend(exposed);
+        Ok(text)
     }
 
     /// `VOLUME`: the image lists them as written; `RUN` steps see them as absolute paths.
@@ -326,7 +347,7 @@ impl StageConfig {
         self.overlay.volumes.extend(expanded.iter().cloned());
         self.volumes
             .extend(expanded.iter().map(|v| absolute(&self.workdir, v)));
-        Ok(format!("VOLUME {}", json_list(&expanded)))
+        Ok(history::words("VOLUME", &expanded))
     }
 }
 

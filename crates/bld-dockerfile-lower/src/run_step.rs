@@ -33,19 +33,16 @@ impl Lowering<'_> {
         };
         let build = self.build;
         let mut mounts = self.run_mounts(stage, site, mounts, state.config, graph)?;
-        let (args, text) = if heredocs.is_empty() {
-            let args = state.config.command(command);
-            let text = match command {
-                CommandLine::Shell(text) => text.clone(),
-                CommandLine::Exec(_) => format!("{args:?}"),
-            };
-            (args, text)
+        let args = if heredocs.is_empty() {
+            state.config.command(command)
         } else {
-            let (args, text, script) =
+            let (args, script) =
                 heredoc_command(command, heredocs, state.config).map_err(|p| site.error(p))?;
             mounts.extend(script);
-            (args, text)
+            args
         };
+        // The history shows what runs, as BuildKit's does (for heredocs too).
+        let created_by = crate::history::run(&args, state.config);
         let line = site.located.start_line;
         let image = self.image_so_far(state, site, graph);
         let config = &*state.config;
@@ -74,7 +71,7 @@ impl Lowering<'_> {
             })),
         });
         *state.fs_known = false;
-        state.add_layer(step, format!("RUN {text}"));
+        state.add_layer(step, created_by);
         Ok(())
     }
 
@@ -112,12 +109,12 @@ impl Lowering<'_> {
 /// heredoc starting `#!` runs as a script mounted read-only at `/dev/pipes/<name>`; a single
 /// heredoc without `#!` is the shell's command; otherwise the line and the heredoc bodies go to
 /// the shell, which reads them as heredocs. The bodies are not expanded (the shell does that).
-/// Returns the arguments, the full text (for history) and the script's mount, if any.
+/// Returns the arguments and the script's mount, if any.
 fn heredoc_command(
     command: &CommandLine,
     heredocs: &[Heredoc],
     config: &StageConfig,
-) -> Result<(Vec<String>, String, Option<RunMount>), Problem> {
+) -> Result<(Vec<String>, Option<RunMount>), Problem> {
     let CommandLine::Shell(line) = command else {
         return Err(Problem::user(
             "a heredoc needs the shell form of RUN (`RUN <<EOF`), not the exec form",
@@ -139,9 +136,9 @@ fn heredoc_command(
                 content: script.content.clone(),
                 mode: 0o755,
             };
-            Ok((shell(target), full, Some(mount)))
+            Ok((shell(target), Some(mount)))
         }
-        [script] if single => Ok((shell(script.content.clone()), full, None)),
-        _ => Ok((shell(full.clone()), full, None)),
+        [script] if single => Ok((shell(script.content.clone()), None)),
+        _ => Ok((shell(full), None)),
     }
 }

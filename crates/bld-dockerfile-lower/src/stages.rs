@@ -43,18 +43,12 @@ impl StageState<'_> {
     /// Adds a layer and its history entry.
     pub(crate) fn add_layer(&mut self, layer: ActionId, created_by: String) {
         self.layers.push(Input::Output(layer));
-        self.history.push(HistoryStep {
-            created_by,
-            empty_layer: false,
-        });
+        self.history.push(crate::history::entry(created_by, false));
     }
 
     /// Adds a history entry without a layer.
     pub(crate) fn add_empty(&mut self, created_by: String) {
-        self.history.push(HistoryStep {
-            created_by,
-            empty_layer: true,
-        });
+        self.history.push(crate::history::entry(created_by, true));
     }
 }
 
@@ -335,6 +329,7 @@ impl<'a> Lowering<'a> {
             ));
         };
         base.config.args = HashMap::new();
+        base.config.declared_args = Vec::new();
         Ok(base)
     }
 

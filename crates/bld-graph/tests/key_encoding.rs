@@ -297,9 +297,11 @@ fn config_sample() -> ImageConfigSpec {
         clear_on_build: true,
         shell: Some(vec!["/bin/bash".into(), "-c".into()]),
         author: Some("me".into()),
+        args_escaped: true,
         history: vec![HistoryStep {
             created_by: "COPY a /".into(),
             empty_layer: false,
+            comment: Some("bld.dockerfile.v0".into()),
         }],
         os: "linux".into(),
         architecture: "amd64".into(),
@@ -323,11 +325,11 @@ const PINNED: &[(&str, &str)] = &[
     ),
     (
         "assemble_image",
-        "sha256:f84720305c0cc8e08ceab9cb31cd7888832037b5061ca84ce1815fc41bc07a2e",
+        "sha256:03c9cd544df6c8a26cb9be2029837af3612c9227a0cb2992c2dd1fb6b2ba6048",
     ),
     (
         "assemble_image_scratch",
-        "sha256:ca14ed4f4b0a586944e0c04734ee079a34dda6c075077727bbe1df486d57501c",
+        "sha256:4815912034db60f160204c1caadb25d2e9d6398b35d4b83bbbd2b1786b80b311",
     ),
     (
         "run_step",

@@ -106,6 +106,9 @@ pub fn assemble_image(
     let mut layer_steps = 0;
     for step in &spec.history {
         let mut entry = json!({ "created": created, "created_by": step.created_by });
+        if let Some(comment) = &step.comment {
+            entry["comment"] = comment.clone().into();
+        }
         if step.empty_layer {
             entry["empty_layer"] = true.into();
         } else {
@@ -167,6 +170,9 @@ fn apply_runtime_config(config: &mut Map<String, Value>, spec: &ImageConfigSpec)
     }
     if let Some(cmd) = &spec.cmd {
         config.insert("Cmd".into(), strings(cmd));
+    }
+    if spec.args_escaped {
+        config.insert("ArgsEscaped".into(), true.into());
     }
     if let Some(workdir) = &spec.workdir {
         config.insert("WorkingDir".into(), workdir.clone().into());
@@ -252,6 +258,7 @@ fn healthcheck(check: &Healthcheck) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bld_core::HistoryStep;
 
     #[test]
     fn child_images_inherit_and_override_the_base_config() {
@@ -290,5 +297,48 @@ mod tests {
         let again =
             assemble_image(&store, Some(&base.manifest), &[], &child_spec, 0).expect("again");
         assert_eq!(again, child);
+    }
+
+    #[test]
+    fn history_comments_and_args_escaped_are_written_and_inherited() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let step = |created_by: &str, comment: Option<&str>| HistoryStep {
+            created_by: created_by.into(),
+            empty_layer: true,
+            comment: comment.map(str::to_owned),
+        };
+        let base_spec = ImageConfigSpec {
+            cmd: Some(vec!["sh".into()]),
+            args_escaped: true,
+            history: vec![step("CMD [\"sh\"]", Some("bld.dockerfile.v0"))],
+            ..ImageConfigSpec::default()
+        };
+        let base = assemble_image(&store, None, &[], &base_spec, 0).expect("base");
+        let child_spec = ImageConfigSpec {
+            entrypoint: Some(vec!["/app".into()]),
+            history: vec![step("made", None)],
+            ..ImageConfigSpec::default()
+        };
+        let child =
+            assemble_image(&store, Some(&base.manifest), &[], &child_spec, 0).expect("child");
+        let (_, config) = read_image(&store, &child.manifest).expect("read");
+        assert_eq!(config["config"]["ArgsEscaped"], json!(true));
+        assert_eq!(
+            config["history"],
+            json!([
+                {"created": "1970-01-01T00:00:00Z", "created_by": "CMD [\"sh\"]",
+                 "comment": "bld.dockerfile.v0", "empty_layer": true},
+                {"created": "1970-01-01T00:00:00Z", "created_by": "made", "empty_layer": true},
+            ])
+        );
+        let (_, plain) = read_image(
+            &store,
+            &assemble_image(&store, None, &[], &child_spec, 0)
+                .expect("plain")
+                .manifest,
+        )
+        .expect("read");
+        assert!(plain["config"].get("ArgsEscaped").is_none());
     }
 }

@@ -370,6 +370,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             history.push(HistoryStep {
                 created_by: format!("bld: {} ({})", artifact.owner, artifact.short_path),
                 empty_layer: false,
+                comment: None,
             });
         }
         let none = Value::new_none;

@@ -220,7 +220,7 @@ fn history_lists_entries_newest_first_with_the_base_image() {
     assert_eq!(rows[4][0], "<missing>", "not the base's ID {base_id}");
     assert!(rows[4][2].starts_with("LABEL"), "{:?}", rows[4]);
     assert_eq!(rows[1][0], "<missing>");
-    assert_eq!(rows[6][2], "COPY a.txt /a.txt");
+    assert_eq!(rows[6][2], "COPY a.txt /a.txt # buildkit");
     assert_eq!(rows[1][3], "0B", "metadata entries have no layer");
     assert!(
         rows[3][3] != "0B",
@@ -351,11 +351,15 @@ fn dockers_format_templates_print_what_docker_prints() {
         unknown.stderr,
         "error: template parsing error: template: :1:3: executing \"\" at <.Nope>: can't evaluate field Nope in type *image.historyContext\n"
     );
-    // Empty values as Docker prints them for a BuildKit image (Docker 20.10.24).
+    // Empty values as Docker prints them for a BuildKit image (Docker 20.10.24), and
+    // ArgsEscaped, which BuildKit sets with a CMD (app:1 has one).
     assert_eq!(
         inspect(
             "{{.RepoDigests}}|{{.Config.Entrypoint}}|{{.Config.Healthcheck}}|{{.Config.ArgsEscaped}}|{{.Parent}}|{{.ContainerConfig.Labels}}"
         ),
-        "[]|[]|<nil>|false||map[]\n"
+        "[]|[]|<nil>|true||map[]\n"
     );
+    // The last history entry's comment, as Docker shows it (BuildKit's is
+    // `buildkit.dockerfile.v0`; bld names itself).
+    assert_eq!(inspect("{{.Comment}}"), "bld.dockerfile.v0\n");
 }

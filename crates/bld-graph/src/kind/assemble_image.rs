@@ -67,6 +67,7 @@ fn encode_config(key: &mut KeyEncoder, config: &ImageConfigSpec) {
         clear_on_build,
         shell,
         author,
+        args_escaped,
         history,
         os,
         architecture,
@@ -102,14 +103,17 @@ fn encode_config(key: &mut KeyEncoder, config: &ImageConfigSpec) {
     key.bool(*clear_on_build);
     key.opt_strs(shell.as_deref());
     key.opt_str(author.as_deref());
+    key.bool(*args_escaped);
     key.u64(history.len() as u64);
     for bld_core::HistoryStep {
         created_by,
         empty_layer,
+        comment,
     } in history
     {
         key.str(created_by);
         key.bool(*empty_layer);
+        key.opt_str(comment.as_deref());
     }
     key.str(os);
     key.str(architecture);
