@@ -50,11 +50,11 @@ fn the_crate_table_is_read_from_the_readme() {
     assert!(table.len() >= 9, "{table:?}");
 }
 
-/// External crates only some crates may use: the scheduler and the layer compressor run work
-/// in parallel, nothing else does.
+/// External crates only some crates may use: the scheduler, the layer compressor and the
+/// build-context walk run work in parallel, nothing else does.
 const EXCLUSIVE: &[(&str, &[&str])] = &[
     ("starlark", &["bld-starlark"]),
-    ("rayon", &["bld-exec", "bld-oci"]),
+    ("rayon", &["bld-exec", "bld-oci", "bld-dockerfile"]),
     ("petgraph", &["bld-graph"]),
 ];
 

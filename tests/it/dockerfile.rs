@@ -360,7 +360,14 @@ fn dockerfile_builds_are_cached_per_step_and_reproducible() {
 #[test]
 fn dockerfile_error_messages_are_pinned() {
     let sandbox = Sandbox::new();
-    let dir = context(&sandbox, &[("a.txt", "a\n")]);
+    let dir = context(
+        &sandbox,
+        &[
+            ("a.txt", "a\n"),
+            ("t1/m", "file\n"),
+            ("t2/m/f", "in a directory\n"),
+        ],
+    );
     for (name, dockerfile) in [
         (
             "error_dockerfile_parse",
@@ -393,6 +400,15 @@ fn dockerfile_error_messages_are_pinned() {
         (
             "error_dockerfile_unknown_base",
             "FROM alpine\nCOPY a.txt /\n",
+        ),
+        // BuildKit's refusals to replace what an earlier COPY made with the other kind.
+        (
+            "error_dockerfile_copy_directory_over_file",
+            "FROM scratch\nCOPY t1/ /\nCOPY t2/ /\n",
+        ),
+        (
+            "error_dockerfile_copy_file_over_directory",
+            "FROM scratch\nCOPY t2/ /\nCOPY t1/ /\n",
         ),
     ] {
         std::fs::write(dir.join("Dockerfile"), dockerfile).expect("write");

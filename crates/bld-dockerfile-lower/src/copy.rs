@@ -298,8 +298,8 @@ impl Lowering<'_> {
                 LandingOf::Known(landing) => landing.planning_dest(written_as_dir),
                 LandingOf::Probed(_) => request.dest.clone(),
             },
-            may_be_dir: matches!(landing, LandingOf::Probed(_)),
-            may_be_dir_planned: false,
+            below_unknown: matches!(landing, LandingOf::Probed(_)),
+            several_into_unknown: false,
             stage_fs,
             line,
             origin: &origin,
@@ -309,8 +309,8 @@ impl Lowering<'_> {
             .first()
             .copied()
             .or(heredoc_names.first().map(String::as_str))
-            .filter(|_| !written_as_dir && !planner.may_be_dir_planned);
-        let several = planner.may_be_dir_planned;
+            .filter(|_| !written_as_dir && !planner.several_into_unknown);
+        let several = planner.several_into_unknown;
         let (entries, below) = placed(landing, entries, dest, single, several, request.owner);
         let suffix = if layers.is_empty() { "" } else { "-heredocs" };
         let layer = graph.add(Action {

@@ -47,17 +47,17 @@ impl Lowering<'_> {
         Ok(LandingOf::Probed(Input::Output(probe)))
     }
 
-    /// Lowers `WORKDIR` at `site` (its path already applied to the stage's config): the
-    /// directory is made, as the stage's `USER`, in a layer of its own, as BuildKit does —
-    /// an empty one when it exists; none for `/`.
+    /// Lowers `WORKDIR` at `site` (its path already applied to the stage's config, its
+    /// history text `created_by`): the directory is made, as the stage's `USER`, in a layer of
+    /// its own, as BuildKit does — an empty one when it exists; none for `/`.
     pub(crate) fn lower_workdir(
         &self,
         site: Site<'_>,
         state: &mut StageState<'_>,
         graph: &mut ActionGraph,
+        created_by: String,
     ) -> Result<(), LowerError> {
         let workdir = state.config.workdir.clone();
-        let created_by = format!("WORKDIR {workdir}");
         let path = workdir.trim_matches('/').to_owned();
         if path.is_empty() {
             state.add_empty(created_by);

@@ -402,13 +402,16 @@ impl<'a> Lowering<'a> {
                     .config
                     .apply_metadata(&self.lex, other, &args)
                     .map_err(|p| site.error(p))?;
-                if matches!(other, Instruction::Workdir { .. }) {
-                    return self.lower_workdir(site, state, graph);
+                match created_by {
+                    Some(created_by) if matches!(other, Instruction::Workdir { .. }) => {
+                        self.lower_workdir(site, state, graph, created_by)
+                    }
+                    Some(created_by) => {
+                        state.add_empty(created_by);
+                        Ok(())
+                    }
+                    None => Ok(()),
                 }
-                if let Some(created_by) = created_by {
-                    state.add_empty(created_by);
-                }
-                Ok(())
             }
         }
     }

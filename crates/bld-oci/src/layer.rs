@@ -249,7 +249,7 @@ fn append_entry<W: Write>(
                 tar.append_data(&mut header, format!("{path}/"), io::empty())
                     .map_err(write_error)?;
             }
-            add_archive::append_archive(tar, source, path, mtime)?;
+            add_archive::append_archive(tar, source, path)?;
         }
     }
     Ok(())

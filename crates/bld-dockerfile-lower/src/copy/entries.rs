@@ -67,11 +67,12 @@ pub(crate) struct Planner<'a> {
     pub(crate) request: &'a CopyRequest<'a>,
     /// The destination to plan at (the request's, or where it lands when that is known).
     pub(crate) dest: String,
-    /// Whether the destination may turn out to be a directory of the image below (not known
-    /// yet): several sources are then planned into it.
-    pub(crate) may_be_dir: bool,
+    /// Whether the stage's filesystem below is known only once built: the destination may
+    /// then turn out to be a directory (several sources are planned into it), and `fs` does
+    /// not say what is there.
+    pub(crate) below_unknown: bool,
     /// Set when several sources were planned into a destination that may be a directory.
-    pub(crate) may_be_dir_planned: bool,
+    pub(crate) several_into_unknown: bool,
     /// `--from=<stage>` whose files are known: that stage's filesystem.
     pub(crate) stage_fs: Option<&'a StageFs>,
     /// The instruction's line, naming the heredoc actions.
@@ -137,9 +138,9 @@ impl Planner<'_> {
                 parents: request.parents,
             };
             let plan = match plan_copy(tree, &names, &self.dest, &options) {
-                Err(ContextError::DestinationNotDirectory { .. }) if self.may_be_dir => {
+                Err(ContextError::DestinationNotDirectory { .. }) if self.below_unknown => {
                     // Whether it is a directory is known once the image below is built.
-                    self.may_be_dir_planned = true;
+                    self.several_into_unknown = true;
                     plan_copy(tree, &names, &format!("{}/", self.dest), &options)
                 }
                 planned => planned,
@@ -303,6 +304,9 @@ impl Planner<'_> {
                 ContextEntry::Symlink { target },
             ),
         };
+        if !self.below_unknown {
+            conflict(fs, &planned.dest, &planned_entry)?;
+        }
         if !matches!(planned_entry, ContextEntry::Dir { .. }) {
             remove_inside(fs, &planned.dest);
         } else if path_made
@@ -385,6 +389,23 @@ impl Planner<'_> {
         };
         let input = Input::Source(self.build.context_path(path));
         Ok((input, FileMode::KeepPermissions, *size, *mode))
+    }
+}
+
+/// BuildKit's refusal to put a directory where an earlier layer of the stage put a file or
+/// symlink, or a file or symlink where it put a directory.
+fn conflict(fs: &StageFs, dest: &str, planned: &ContextEntry) -> Result<(), Problem> {
+    let is_dir = |entry: &ContextEntry| matches!(entry, ContextEntry::Dir { .. });
+    match fs.get(dest) {
+        Some(existing) if is_dir(planned) && !is_dir(&existing.planned) => Err(Problem::user(
+            format!("cannot copy to non-directory: `/{dest}` is a file or symlink in the stage"),
+        )),
+        Some(existing) if !is_dir(planned) && is_dir(&existing.planned) => {
+            Err(Problem::user(format!(
+                "cannot replace to directory `/{dest}` with file: it is a directory in the stage"
+            )))
+        }
+        _ => Ok(()),
     }
 }
 

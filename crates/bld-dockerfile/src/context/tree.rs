@@ -221,20 +221,26 @@ impl ContextTree {
     /// Any I/O error, and [`io::ErrorKind::InvalidData`] for a name or symlink target that
     /// is not UTF-8.
     pub fn from_dir(root: impl AsRef<Path>, ignore: &DockerIgnore) -> io::Result<Self> {
+        let mut entries = Vec::new();
+        walk(root.as_ref(), "", ignore, &mut entries)?;
         let mut tree = Self::new();
-        walk(root.as_ref(), "", ignore, &mut tree.entries)?;
+        tree.entries = entries.into_iter().collect();
         Ok(tree)
     }
 }
 
-/// Adds the entries under `dir` (context path `rel`); returns whether it added any.
+/// Adds the entries under `dir` (context path `rel`) to `entries`, in no particular order;
+/// returns whether it added any. Subdirectories are walked in parallel: a large context is
+/// mostly `stat`s, and each core can make them.
 fn walk(
     dir: &Path,
     rel: &str,
     ignore: &DockerIgnore,
-    entries: &mut BTreeMap<String, ContextEntry>,
+    entries: &mut Vec<(String, ContextEntry)>,
 ) -> io::Result<bool> {
-    let mut children = Vec::new();
+    use rayon::prelude::*;
+    let mut subdirs = Vec::new();
+    let mut added = false;
     for child in std::fs::read_dir(dir)? {
         let child = child?;
         let name = child.file_name().into_string().map_err(|name| {
@@ -243,31 +249,14 @@ fn walk(
                 format!("file name {name:?} in {} is not UTF-8", dir.display()),
             )
         })?;
+        let child_rel = join(rel, &name);
         // The entry's own `fstatat` beside its directory: no path lookup from the root.
         let metadata = child.metadata()?;
-        children.push((name, child.path(), metadata));
-    }
-    children.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut added = false;
-    for (name, path, metadata) in children {
-        let child_rel = join(rel, &name);
         let kind = metadata.file_type();
         let excluded = ignore.is_excluded(&child_rel);
         if kind.is_dir() {
-            if excluded && ignore.excludes_dir_entirely(&child_rel) {
-                continue;
-            }
-            let inner = walk(&path, &child_rel, ignore, entries)?;
-            if !excluded || inner {
-                // An excluded directory kept only for what it holds has no metadata of its
-                // own to copy: 0755, as buildah gives it.
-                let mode = if excluded {
-                    0o755
-                } else {
-                    mode_of(&metadata, 0o755)
-                };
-                entries.insert(child_rel, ContextEntry::Dir { mode });
-                added = true;
+            if !(excluded && ignore.excludes_dir_entirely(&child_rel)) {
+                subdirs.push((child.path(), child_rel, metadata, excluded));
             }
             continue;
         }
@@ -275,6 +264,7 @@ fn walk(
             continue;
         }
         let entry = if kind.is_symlink() {
+            let path = child.path();
             let target = std::fs::read_link(&path)?;
             let target = target.to_str().ok_or_else(|| {
                 io::Error::new(
@@ -293,8 +283,26 @@ fn walk(
         } else {
             continue;
         };
-        entries.insert(child_rel, entry);
+        entries.push((child_rel, entry));
         added = true;
+    }
+    let walked = subdirs
+        .into_par_iter()
+        .map(|(path, child_rel, metadata, excluded)| {
+            let mut inside = Vec::new();
+            let inner = walk(&path, &child_rel, ignore, &mut inside)?;
+            if !excluded || inner {
+                // An excluded directory kept for what it holds keeps its own mode, as
+                // BuildKit sends it (buildah makes it 0755).
+                let mode = mode_of(&metadata, 0o755);
+                inside.push((child_rel, ContextEntry::Dir { mode }));
+            }
+            Ok(inside)
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    for inside in walked {
+        added |= !inside.is_empty();
+        entries.extend(inside);
     }
     Ok(added)
 }

@@ -6,7 +6,7 @@
 //! through a symlink the archive itself made resolves inside the destination (an absolute
 //! target restarts at the destination, `..` stops there), as buildah's extraction does.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -21,7 +21,6 @@ const MAX_LINK_HOPS: usize = 40;
 struct Scope<'a> {
     dest: &'a str,
     links: HashMap<String, String>,
-    dirs: HashSet<String>,
 }
 
 fn invalid(archive: &Path, message: String) -> OciError {
@@ -103,13 +102,11 @@ impl Scope<'_> {
 }
 
 /// Appends every entry of the archive at `source` to `tar`, under `dest` (`""`: the root).
-/// Directories the archive implies without listing are left to the reader to create, except
-/// those of skipped extension records, which Docker creates (0755, `mtime`).
+/// Directories the archive implies without listing are left to the reader to create.
 pub(crate) fn append_archive<W: Write>(
     tar: &mut tar::Builder<W>,
     source: &Path,
     dest: &str,
-    mtime: u64,
 ) -> Result<(), OciError> {
     let bad = |e: io::Error| OciError::Source {
         path: source.to_owned(),
@@ -119,7 +116,6 @@ pub(crate) fn append_archive<W: Write>(
     let mut scope = Scope {
         dest,
         links: HashMap::new(),
-        dirs: HashSet::new(),
     };
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
@@ -129,13 +125,13 @@ pub(crate) fn append_archive<W: Write>(
         };
         let kind = entry.header().entry_type();
         // PAX and GNU extension records describe other entries; the reader has applied them.
-        // Docker still creates the directory their name lives in.
+        // BuildKit makes nothing of their names (moby's classic builder and buildah create
+        // the directory a global header's name lives in, such as `/tmp`).
         if kind.is_pax_global_extensions()
             || kind.is_pax_local_extensions()
             || kind.is_gnu_longname()
             || kind.is_gnu_longlink()
         {
-            append_parent_dirs(tar, &mut scope, &relative, mtime).map_err(write_error(source))?;
             continue;
         }
         let header = copied_header(entry.header()).map_err(bad)?;
@@ -162,36 +158,6 @@ fn write_error(archive: &Path) -> impl Fn(io::Error) -> OciError {
         path: archive.to_owned(),
         source: e,
     }
-}
-
-/// Appends the directories `relative` lives in that are not in the layer yet (0755, `mtime`).
-fn append_parent_dirs<W: Write>(
-    tar: &mut tar::Builder<W>,
-    scope: &mut Scope<'_>,
-    relative: &str,
-    mtime: u64,
-) -> io::Result<()> {
-    let mut parents: Vec<&str> = Vec::new();
-    let mut prefix = relative;
-    while let Some((parent, _)) = prefix.rsplit_once('/') {
-        parents.push(parent);
-        prefix = parent;
-    }
-    for parent in parents.into_iter().rev() {
-        if scope.dirs.insert(parent.to_owned()) {
-            let mut header = tar::Header::new_gnu();
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_mode(0o755);
-            header.set_mtime(mtime);
-            header.set_size(0);
-            tar.append_data(
-                &mut header,
-                format!("{}/", scope.layer_path(parent)),
-                io::empty(),
-            )?;
-        }
-    }
-    Ok(())
 }
 
 /// The `SCHILY.xattr.*` PAX records of `entry` (name without the prefix, value).
@@ -280,7 +246,6 @@ impl Scope<'_> {
                 tar.append_data(&mut header, format!("{path}/"), io::empty())
                     .map_err(write_error)?;
                 self.links.remove(&relative);
-                self.dirs.insert(relative);
             }
             _ => {
                 header.set_size(entry.size());
@@ -302,7 +267,6 @@ mod tests {
         let mut scope = Scope {
             dest: "dest",
             links: HashMap::new(),
-            dirs: HashSet::new(),
         };
         scope.links.insert("up".into(), "..".into());
         scope.links.insert("abs".into(), "/etc".into());
@@ -345,7 +309,7 @@ mod tests {
             .expect("append");
         builder.into_inner().expect("finish");
         let mut layer = tar::Builder::new(Vec::new());
-        append_archive(&mut layer, &archive, "x", 0).expect("append archive");
+        append_archive(&mut layer, &archive, "x").expect("append archive");
         let bytes = layer.into_inner().expect("finish");
         let mut unpacked = tar::Archive::new(bytes.as_slice());
         let mut seen = Vec::new();
