@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use bld_core::Digest;
 use bld_oci::read_image;
-use bld_sandbox::{LayerSource, LayerStack, unpack_layer};
+use bld_sandbox::{LayerSource, LayerStack, unpack_layer, unpacked_dir};
 use bld_store::Store;
 
 use crate::Failure;
@@ -140,7 +140,7 @@ pub(crate) fn unpacked_layers(
             digest: blob,
             diff_id,
         };
-        let root = unpack_layer(&source, &unpacked.join(diff_id.hex()), &|hint| {
+        let root = unpack_layer(&source, &unpacked_dir(&unpacked, &diff_id), &|hint| {
             store.temp_path(hint)
         })
         .map_err(Failure::of)?;

@@ -13,6 +13,7 @@
 //!   and opaque directories included, for the executor to pack into a layer; [`OverlayWalk`]
 //!   walks any directory in that format (an unpacked layer too) without following a symlink.
 
+mod adopt;
 mod container;
 mod etc;
 mod layers;
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 
 use bld_core::{Classify, ErrorKind};
 
+pub use adopt::{adopt_upper, unpacked_dir};
 pub use container::{BindOverlay, MountKind, NotStarted, RunOutcome, RunSpec, SandboxMount, run};
 pub use etc::{BUILD_STEP_HOSTNAME, Identity, etc_files};
 pub use layers::LayerStack;

@@ -82,6 +82,16 @@ pub fn unpack_layer(
     Ok(root)
 }
 
+/// Writes the completion record of the layer directory `dir` (its tree in `dir/root`).
+pub(crate) fn write_record_of(dir: &Path) -> Result<(), SandboxError> {
+    write_record(dir)
+}
+
+/// Remembers that `dir`, just put in place whole, matches its record.
+pub(crate) fn remember_adopted(dir: &Path) {
+    remember_verified(dir);
+}
+
 /// Moves `path` (if anything is there) to `trash`, a fresh path on the same filesystem, and
 /// deletes it there, so nobody ever sees it half-deleted under its own name.
 pub fn discard(path: &Path, trash: &Path) -> Result<(), SandboxError> {

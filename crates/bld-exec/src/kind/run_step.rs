@@ -3,12 +3,15 @@
 
 mod mounts;
 
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use bld_graph::{RunMount, RunStep};
 use bld_oci::{ItemKind, LayerBlob, LayerItem, pack_layer};
-use bld_sandbox::{ChangeKind, Identity, RunSpec, etc_files, run, upper_changes};
+use bld_sandbox::{
+    ChangeKind, Identity, RunSpec, adopt_upper, etc_files, run, unpacked_dir, upper_changes,
+};
 use bld_store::Store;
 
 use super::{Execute, Run};
@@ -104,14 +107,23 @@ fn run_in(
     if outcome.exit_code != 0 {
         return Err(command_failed(step, outcome.exit_code, &outcome.output));
     }
-    pack_changes(
+    let (layer, paths) = pack_changes(
         store,
         &outcome.upper,
         work_dir,
         step.mtime,
         &targets,
         &step.volumes,
-    )
+    )?;
+    // The next step over this layer mounts the upper directory itself rather than unpacking
+    // the layer again; when that cannot be done, the layer is unpacked as any other.
+    if let Ok(unpacked) = store.private_dir("unpacked") {
+        let dir = unpacked_dir(&unpacked, &layer.diff_id);
+        let _ = adopt_upper(&outcome.upper, &paths, step.mtime, &dir, &|hint| {
+            store.temp_path(hint)
+        });
+    }
+    Ok(layer)
 }
 
 /// BuildKit's message for a failed step, with the end of its output.
@@ -138,13 +150,16 @@ pub fn pack_upper(
     work_dir: &Path,
     mtime: u64,
 ) -> Result<LayerBlob, crate::ExecError> {
-    pack_changes(store, upper, work_dir, mtime, &[], &[]).map_err(|failure| crate::ExecError {
-        owner: String::new(),
-        output: upper.display().to_string(),
-        origin: None,
-        message: failure.message,
-        kind: failure.kind,
-    })
+    let packed = pack_changes(store, upper, work_dir, mtime, &[], &[]);
+    packed
+        .map(|(layer, _)| layer)
+        .map_err(|failure| crate::ExecError {
+            owner: String::new(),
+            output: upper.display().to_string(),
+            origin: None,
+            message: failure.message,
+            kind: failure.kind,
+        })
 }
 
 fn pack_changes(
@@ -154,13 +169,15 @@ fn pack_changes(
     mtime: u64,
     mount_targets: &[String],
     volumes: &[String],
-) -> Result<LayerBlob, Failure> {
+) -> Result<(LayerBlob, HashSet<String>), Failure> {
     let empty: PathBuf = work_dir.join("whiteout");
     fs::write(&empty, b"").map_err(Failure::internal)?;
     let mut changes = upper_changes(upper).map_err(Failure::of)?;
     drop_unmade_changes(&mut changes, mount_targets, volumes);
     let mut hard_links = HardLinks::default();
     let mut items = Vec::with_capacity(changes.len());
+    // What the layer holds, a whiteout by the path it deletes (as unpacking makes it).
+    let mut paths = HashSet::with_capacity(changes.len());
     for change in changes {
         let mode = change.mode;
         let kind = match change.kind {
@@ -199,9 +216,11 @@ fn pack_changes(
                     None => format!(".wh.{}", change.path),
                 };
                 items.push(marker(path, &empty));
+                paths.insert(change.path);
                 continue;
             }
         };
+        paths.insert(change.path.clone());
         items.push(LayerItem {
             path: change.path,
             kind,
@@ -210,7 +229,8 @@ fn pack_changes(
             xattrs: change.xattrs,
         });
     }
-    pack_layer(store, &items, mtime).map_err(Failure::of)
+    let layer = pack_layer(store, &items, mtime).map_err(Failure::of)?;
+    Ok((layer, paths))
 }
 
 /// An empty whiteout or opaque marker owned by root.
