@@ -16,8 +16,12 @@ use crate::{Store, StoreError, digest_file};
 
 const FORMAT: &[u8; 16] = b"bld-filedigest-1";
 /// Files changed this recently are hashed but not remembered: a write within the same
-/// timestamp tick could otherwise go unnoticed (git's "racy clean" problem).
+/// timestamp tick could otherwise go unnoticed (git's "racy clean" problem). The window covers
+/// the tick: whole seconds (2 s, FAT's) where a file's times have no fraction, else a
+/// generous multiple of the kernel's (a jiffy, at most 10 ms), so that files copied just
+/// before a build are remembered by it rather than hashed again by the next.
 const RACY_WINDOW_NS: i128 = 2_000_000_000;
+const FINE_RACY_WINDOW_NS: i128 = 100_000_000;
 
 /// What bld needs to know of a source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,7 +184,13 @@ fn is_racy(stamp: &Stamp) -> bool {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i128)
         .unwrap_or(0);
-    now - i128::from(stamp.mtime_ns.max(stamp.ctime_ns)) < RACY_WINDOW_NS
+    let whole_seconds = stamp.mtime_ns % 1_000_000_000 == 0 && stamp.ctime_ns % 1_000_000_000 == 0;
+    let window = if whole_seconds {
+        RACY_WINDOW_NS
+    } else {
+        FINE_RACY_WINDOW_NS
+    };
+    now - i128::from(stamp.mtime_ns.max(stamp.ctime_ns)) < window
 }
 
 fn encode(entries: &HashMap<PathBuf, (Stamp, Digest)>) -> Vec<u8> {
@@ -241,6 +251,48 @@ fn decode(bytes: &[u8]) -> Option<HashMap<PathBuf, (Stamp, Digest)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file written a moment ago is remembered once its times are past the kernel's tick;
+    /// times in whole seconds (a coarse file system) wait out 2 s.
+    #[test]
+    fn the_racy_window_follows_the_timestamps_granularity() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("fresh.txt");
+        fs::write(&file, b"fresh").expect("write");
+        let digests = FileDigests {
+            path: dir.path().join("file-digests"),
+            entries: Mutex::new(HashMap::new()),
+            dirty: AtomicBool::new(false),
+        };
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        digests.get(&file).expect("digest");
+        assert!(
+            digests.lock().contains_key(&file),
+            "remembered after 150 ms"
+        );
+        let now_ns = i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .expect("time")
+                .as_nanos(),
+        )
+        .expect("fits");
+        let stamp = |ns: i64| Stamp {
+            dev: 1,
+            ino: 1,
+            size: 1,
+            mtime_ns: ns,
+            ctime_ns: ns,
+            mode: 0o644,
+        };
+        let a_second_ago = (now_ns / 1_000_000_000 - 1) * 1_000_000_000;
+        assert!(is_racy(&stamp(a_second_ago)), "whole seconds wait 2 s");
+        assert!(!is_racy(&stamp(a_second_ago + 1)), "fine times wait a tick");
+        assert!(
+            is_racy(&stamp(now_ns - 10_000_000)),
+            "10 ms is within the tick's margin"
+        );
+    }
 
     #[test]
     fn remembers_old_files_and_notices_changes() {
