@@ -45,8 +45,14 @@ pub fn adopt_upper(
     while let Some((host, relative)) = pending.pop() {
         for entry in fs::read_dir(&host).map_err(io_error("list", &host))? {
             let entry = entry.map_err(io_error("list", &host))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
+            // The layer holds such a name as the walk spelled it; unpacking gives that.
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                return Err(SandboxError::NotInImage(format!(
+                    "`{}` is not UTF-8: the layer is unpacked instead",
+                    path.display()
+                )));
+            };
             let inside = if relative.is_empty() {
                 name
             } else {
