@@ -83,13 +83,15 @@ struct Difference {
     details: String,
 }
 
-/// One build both make: its name, context, Dockerfile (`None`: the context's `Dockerfile`) and
-/// `--build-arg`s.
+/// One build both make: its name, context, Dockerfile (`None`: the context's `Dockerfile`),
+/// `--build-arg`s, and whether it must build (`Some(false)`: must fail; `None`: either, as long
+/// as both agree).
 struct Build<'a> {
     name: String,
     context: PathBuf,
     dockerfile: Option<PathBuf>,
     build_args: &'a [&'a str],
+    builds: Option<bool>,
 }
 
 /// Differences Docker shows today, each to be made to behave as Docker does (issue 11 names
@@ -123,6 +125,7 @@ fn compare(
         context,
         dockerfile: None,
         build_args: case.build_args,
+        builds: Some(!case.fails),
     };
     compare_build(scratch, store, docker, &build, work)
 }
@@ -162,7 +165,26 @@ fn compare_build(
         command.args(["--build-arg", arg]);
     }
     let peer = command.output().expect("run docker");
-    match (bld.code == 0, peer.status.success()) {
+    let built = (bld.code == 0, peer.status.success());
+    if build.builds.is_some_and(|builds| built != (builds, builds)) {
+        let expected = if build.builds == Some(true) {
+            "built by both"
+        } else {
+            "refused by both"
+        };
+        return vec![Difference {
+            case: build.name.clone(),
+            what: "build",
+            details: format!(
+                "expected to be {expected}: bld exit {} / docker {}\n  bld: {}\n  docker: {}",
+                bld.code,
+                peer.status,
+                bld.stderr.trim(),
+                tail(&text(&peer.stderr))
+            ),
+        }];
+    }
+    match built {
         (true, true) => {}
         (false, false) => return Vec::new(),
         _ => {
@@ -323,6 +345,7 @@ fn buildahs_contexts_build_as_docker_builds_them() {
             dockerfile: Some(context.join(case.dockerfile)),
             context,
             build_args: case.build_args,
+            builds: None,
         };
         let work = scratch.path().join(format!("buildah-{index}"));
         report.extend(compare_build(

@@ -39,9 +39,11 @@ pub(crate) struct CopyRequest<'a> {
     pub(crate) sources: Vec<(&'a str, String)>,
     /// The destination, expanded.
     pub(crate) dest: String,
-    /// `--chown` as written, and the owner it gives (`0:0` without it).
+    /// `--chown` as written, and the owner it gives (`0:0` without it, or when it names a
+    /// user or group, which `chown_name` then holds, expanded, for the image to resolve).
     pub(crate) chown: Option<&'a str>,
     pub(crate) owner: (u32, u32),
+    pub(crate) chown_name: Option<String>,
     /// `--chmod` as written, and the bits it gives.
     pub(crate) chmod: Option<(&'a str, u32)>,
     /// `--parents`.
@@ -221,14 +223,23 @@ impl Lowering<'_> {
             sources.push((source.as_str(), config.expand_argument(&self.lex, source)?));
         }
         let dest = config.expand_argument(&self.lex, words.dest)?;
-        let owner = match words.chown {
+        let (owner, chown_name) = match words.chown {
             Some(chown) => {
                 let expanded = config
                     .expand(&self.lex, chown)
                     .map_err(|message| Problem::user(message).at_flag("chown"))?;
-                parse_chown(&expanded).map_err(|message| Problem::user(message).at_flag("chown"))?
+                match parse_chown(&expanded) {
+                    Some(owner) => (owner, None),
+                    None if expanded.is_empty() || expanded.split(':').count() > 2 => {
+                        return Err(Problem::user(format!(
+                            "--chown={expanded}: expected USER[:GROUP], by name or number"
+                        ))
+                        .at_flag("chown"));
+                    }
+                    None => ((0, 0), Some(expanded)),
+                }
             }
-            None => (0, 0),
+            None => ((0, 0), None),
         };
         let chmod = match words.chmod {
             Some(text) => Some((
@@ -243,6 +254,7 @@ impl Lowering<'_> {
             dest,
             chown: words.chown,
             owner,
+            chown_name,
             chmod,
             parents: words.parents,
             link: words.link,
@@ -272,7 +284,9 @@ impl Lowering<'_> {
                 ..Landing::default()
             })
         } else {
-            self.landing(state, site, graph, &format!("/{dest}"), None)?
+            // A `--chown` name is looked up in the image below, so it is probed.
+            let chown = (request.chown_name.as_deref(), true);
+            self.landing(state, site, graph, &format!("/{dest}"), chown)?
         };
         let mut layers = Vec::new();
         let mut sources: Vec<&str> = request.sources.iter().map(|(_, s)| s.as_str()).collect();
@@ -311,7 +325,7 @@ impl Lowering<'_> {
             .or(heredoc_names.first().map(String::as_str))
             .filter(|_| !written_as_dir && !planner.several_into_unknown);
         let several = planner.several_into_unknown;
-        let (entries, below) = placed(landing, entries, dest, single, several, request.owner);
+        let (entries, below) = placed(landing, entries, dest, single, several, request);
         let suffix = if layers.is_empty() { "" } else { "-heredocs" };
         let layer = graph.add(Action {
             owner: build.owner.clone(),
@@ -353,7 +367,11 @@ impl Lowering<'_> {
             workdir: config.workdir.clone(),
             excludes: request.exclude.to_vec(),
             parents: request.parents,
-            chown: request.chown.map(|_| request.owner),
+            chown: request
+                .chown
+                .filter(|_| request.chown_name.is_none())
+                .map(|_| request.owner),
+            chown_from_landing: request.chown_name.is_some(),
             chmod: request.chmod.map(|(_, bits)| bits),
             mtime: self.build.source_date_epoch,
             landing: Some(landing.clone()),
@@ -391,19 +409,22 @@ fn placed(
     dest: String,
     single: Option<&str>,
     several: bool,
-    owner: (u32, u32),
+    request: &CopyRequest<'_>,
 ) -> (Vec<LayerEntry>, Option<Below>) {
+    let owner = request.owner;
     match landing {
         LandingOf::Known(landing) => (landing.place(&entries, &landing.path, None, owner), None),
         LandingOf::Probed(landing) => {
             let file_name = single.and_then(|single| file_name(single, &entries, &dest));
+            let named = request.chown_name.is_some();
             let below = Below {
                 landing,
                 dest,
                 file_name,
                 must_be_dir: several,
-                owner: Some(owner),
+                owner: (!named).then_some(owner),
                 empty_if_dir: false,
+                chown_all: named,
             };
             (entries, Some(below))
         }
@@ -436,14 +457,11 @@ fn history_text(request: &CopyRequest<'_>, shown: &[&str]) -> String {
     ))
 }
 
-fn parse_chown(text: &str) -> Result<(u32, u32), String> {
+/// `--chown=UID[:GID]` as numbers (a user without a group is its own group, as in BuildKit);
+/// `None` when it names a user or group.
+fn parse_chown(text: &str) -> Option<(u32, u32)> {
     let (user, group) = text.split_once(':').unwrap_or((text, text));
-    match (user.parse::<u32>(), group.parse::<u32>()) {
-        (Ok(uid), Ok(gid)) => Ok((uid, gid)),
-        _ => Err(format!(
-            "--chown={text}: bld supports numeric UID[:GID] so far (user and group names need the image's /etc/passwd)"
-        )),
-    }
+    Some((user.parse().ok()?, group.parse().ok()?))
 }
 
 fn parse_chmod(text: &str) -> Result<u32, String> {

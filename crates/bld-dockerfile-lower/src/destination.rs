@@ -17,14 +17,15 @@ use crate::stages::{Lowering, StageState};
 impl Lowering<'_> {
     /// Where the absolute, cleaned destination `dest` (`/app`) lands in the stage so far:
     /// known at analysis when the stage's filesystem is (and no user must be looked up),
-    /// else the output of a probe over the image so far. `user` is the `USER` to resolve.
+    /// else the output of a probe over the image so far. `user` is the `USER` (or, with
+    /// `for_chown`, the `--chown`) to resolve through the image's passwd and group files.
     pub(crate) fn landing(
         &self,
         state: &StageState<'_>,
         site: Site<'_>,
         graph: &mut ActionGraph,
         dest: &str,
-        user: Option<&str>,
+        (user, for_chown): (Option<&str>, bool),
     ) -> Result<LandingOf, Problem> {
         if *state.fs_known && user.is_none() {
             return known_landing(state.fs, dest).map(LandingOf::Known);
@@ -42,6 +43,7 @@ impl Lowering<'_> {
                 image: Input::Output(image),
                 dest: dest.to_owned(),
                 user: user.map(str::to_owned),
+                for_chown,
             })),
         });
         Ok(LandingOf::Probed(Input::Output(probe)))
@@ -65,7 +67,7 @@ impl Lowering<'_> {
         }
         let user = Some(state.config.user.as_str()).filter(|u| !u.is_empty());
         let landing = self
-            .landing(state, site, graph, &workdir, user)
+            .landing(state, site, graph, &workdir, (user, false))
             .map_err(|p| site.error(p))?;
         // The directory and its missing parents are what the landing lists down to it.
         let (entries, below) = match landing {
@@ -84,6 +86,7 @@ impl Lowering<'_> {
                     must_be_dir: false,
                     owner: None,
                     empty_if_dir: true,
+                    chown_all: false,
                 }),
             ),
         };

@@ -84,6 +84,7 @@ fn samples() -> Vec<(&'static str, ActionKind)> {
                 image: image.clone(),
                 dest: "/app".into(),
                 user: Some("app".into()),
+                for_chown: true,
             })),
         ),
         (
@@ -128,6 +129,7 @@ fn copy_from_image_sample(image: &Input, landing: Option<LandingOf>) -> ActionKi
         excludes: vec!["*.md".into()],
         parents: true,
         chown: Some((10, 20)),
+        chown_from_landing: matches!(landing, Some(LandingOf::Probed(_))),
         chmod: Some(0o640),
         mtime: 12,
         landing,
@@ -204,6 +206,7 @@ fn pack_layer_below_sample() -> ActionKind {
             must_be_dir: true,
             owner: Some((3, 4)),
             empty_if_dir: true,
+            chown_all: true,
         }),
     })
 }
@@ -321,7 +324,7 @@ const PINNED: &[(&str, &str)] = &[
     ),
     (
         "pack_layer_below",
-        "sha256:eee83c0b101bb944132d41babba3693231b4bd4ba6feed0340732aa1cac746fd",
+        "sha256:4ccc5bf4d80cbde3d50d0006d8c5e31565003a342d531e9e07a6ab94c7eb5df4",
     ),
     (
         "assemble_image",
@@ -345,7 +348,7 @@ const PINNED: &[(&str, &str)] = &[
     ),
     (
         "copy_from_image_probed",
-        "sha256:7f66f49256ec571983c9adeda27707b7216c4aeeefa0bc09a1de264c92f440b2",
+        "sha256:346334aaafa3a1a1a2095e27316c08ab5a64137730ffbd3d6c78bd874683e155",
     ),
     (
         "probe_destination",

@@ -212,6 +212,18 @@ fn copy_from_image(
     copy: &CopyFromImage,
     landing: Option<&Landing>,
 ) -> Result<LayerBlob, Failure> {
+    // `--chown` by name: the owner its probe found.
+    let resolved;
+    let copy = match landing {
+        Some(landing) if copy.chown_from_landing => {
+            resolved = CopyFromImage {
+                chown: landing.user,
+                ..copy.clone()
+            };
+            &resolved
+        }
+        _ => copy,
+    };
     let (lowers, _) = unpacked_layers(store, manifest)?;
     let merged = merge(&lowers)?;
     let tree = ContextTree::from_entries(merged.iter().map(|(p, m)| (p.as_str(), m.entry.clone())))

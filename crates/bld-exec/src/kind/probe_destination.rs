@@ -26,7 +26,7 @@ impl Execute for ProbeDestination {
             Some((meta.mode() & 0o7777, meta.uid(), meta.gid()))
         });
         landing.user = match &self.user {
-            Some(user) => Some(chown_ids(user, &lowers)?),
+            Some(user) => Some(chown_ids(user, &lowers, self.for_chown)?),
             None => None,
         };
         let json = serde_json::to_vec(&landing).map_err(Failure::internal)?;
@@ -42,8 +42,21 @@ impl Execute for ProbeDestination {
 /// `USER` as the owner of what a file operation makes, by BuildKit's rule (its `readUser`): a
 /// name through the image's /etc/passwd (its group too), a number without a group is also the
 /// group — unlike a process, which gets group 0 then.
-fn chown_ids(user: &str, lowers: &[std::path::PathBuf]) -> Result<(u32, u32), Failure> {
-    let run_as = resolve_user(user, lowers)?;
+fn chown_ids(
+    user: &str,
+    lowers: &[std::path::PathBuf],
+    for_chown: bool,
+) -> Result<(u32, u32), Failure> {
+    let run_as = resolve_user(user, lowers).map_err(|mut failure| {
+        if for_chown {
+            // The same lookup, named by the flag that asked for it.
+            failure.message =
+                failure
+                    .message
+                    .replacen(&format!("USER {user}"), &format!("--chown={user}"), 1);
+        }
+        failure
+    })?;
     match user.parse::<u32>() {
         Ok(uid) => Ok((uid, uid)),
         Err(_) => Ok((run_as.uid, run_as.gid)),

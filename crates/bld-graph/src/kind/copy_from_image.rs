@@ -22,6 +22,8 @@ pub struct CopyFromImage {
     pub parents: bool,
     /// `--chown` as numeric ids (default root).
     pub chown: Option<(u32, u32)>,
+    /// `--chown` by name: the owner is the user its probed landing found.
+    pub chown_from_landing: bool,
     /// `--chmod`.
     pub chmod: Option<u32>,
     /// The mtime of every entry (`SOURCE_DATE_EPOCH`).
@@ -41,6 +43,7 @@ impl Kind for CopyFromImage {
             excludes,
             parents,
             chown,
+            chown_from_landing,
             chmod,
             mtime,
             landing,
@@ -59,6 +62,9 @@ impl Kind for CopyFromImage {
         key.u64(*mtime);
         if let Some(landing) = landing {
             landing.encode_key(key, identity);
+        }
+        if *chown_from_landing {
+            key.tag("chown_from_landing");
         }
     }
 

@@ -18,14 +18,21 @@ pub struct ProbeDestination {
     pub image: Input,
     /// The destination, absolute and cleaned (`/app`, `/` for the root).
     pub dest: String,
-    /// `USER` to resolve through the image's /etc/passwd and /etc/group (`WORKDIR` makes
-    /// its directories as that user), if any.
+    /// `USER` (`WORKDIR` makes its directories as that user) or `--chown` to resolve through
+    /// the image's /etc/passwd and /etc/group, if any.
     pub user: Option<String>,
+    /// Whether `user` is a `--chown` (for messages only).
+    pub for_chown: bool,
 }
 
 impl Kind for ProbeDestination {
     fn encode_key(&self, key: &mut KeyEncoder, identity: &dyn Fn(&Input) -> InputIdentity) {
-        let ProbeDestination { image, dest, user } = self;
+        let ProbeDestination {
+            image,
+            dest,
+            user,
+            for_chown: _, // only what an error says
+        } = self;
         key.tag("probe_destination");
         key.input(identity(image));
         key.str(dest);
@@ -189,6 +196,8 @@ pub struct Below {
     pub owner: Option<(u32, u32)>,
     /// `WORKDIR`: nothing to make when the destination already is a directory.
     pub empty_if_dir: bool,
+    /// `--chown` by name: every entry belongs to the probed user.
+    pub chown_all: bool,
 }
 
 impl Below {
@@ -204,6 +213,7 @@ impl Below {
             must_be_dir,
             owner,
             empty_if_dir,
+            chown_all,
         } = self;
         key.tag("below");
         key.input(identity(landing));
@@ -212,6 +222,7 @@ impl Below {
         key.bool(*must_be_dir);
         key.opt_u64(owner.map(|(u, g)| (u64::from(u) << 32) | u64::from(g)));
         key.bool(*empty_if_dir);
+        key.bool(*chown_all);
     }
 
     /// `entries` moved to where the destination lands, with the directories above them as
@@ -235,7 +246,14 @@ impl Below {
             ));
         }
         let owner = self.owner.or(landing.user).unwrap_or((0, 0));
-        Ok(landing.place(entries, &self.dest, self.file_name.as_deref(), owner))
+        let mut placed = landing.place(entries, &self.dest, self.file_name.as_deref(), owner);
+        if self.chown_all {
+            let existing = |path: &str| landing.existing.iter().any(|d| d.path == path);
+            for entry in placed.iter_mut().filter(|e| !existing(&e.path)) {
+                (entry.uid, entry.gid) = owner;
+            }
+        }
+        Ok(placed)
     }
 }
 
@@ -359,6 +377,7 @@ mod tests {
             must_be_dir: false,
             owner: Some((7, 7)),
             empty_if_dir: false,
+            chown_all: false,
         }
     }
 
