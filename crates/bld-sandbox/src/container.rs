@@ -2,8 +2,10 @@
 
 mod bundle;
 mod seccomp;
+mod setup;
 
 use std::fs;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -194,34 +196,6 @@ struct SecretCopy {
     gid: u32,
 }
 
-/// The script `unshare` runs in the run's private mount namespace, which holds the overlays
-/// and the secrets' tmpfs: they disappear with the run, whatever happens to bld.
-///
-/// Arguments: rootfs options, rootfs, cwd (resolved inside the image), runtime, runtime flags,
-/// whether to mount cgroup2, bundle, id, the runtime's state directory, its `--log` option,
-/// whether to send the runtime's stderr to stdout (when the output is captured), then
-/// commands: `overlay OPTIONS MOUNTPOINT` (the overlays `type=bind` mounts take directories
-/// from), `tmpfs DIR`, and `secret SOURCE DEST MODE UID GID` (copied into that tmpfs, so a
-/// secret never touches a disk).
-const SANDBOX_SCRIPT: &str = r#"set -e
-mount -t overlay overlay -o "$1" "$2"
-mkdir -p "$2/$3"
-runtime="$4" flags="$5" bundle="$7" id="$8" root="$9"
-if [ -n "$6" ]; then mount -t cgroup2 cgroup2 /sys/fs/cgroup; fi
-shift 9
-log="$1" merge="$2"
-shift 2
-while [ $# -gt 0 ]; do
-  case "$1" in
-    overlay) mkdir -p "$3"; mount -t overlay overlay -o "$2" "$3"; shift 3 ;;
-    tmpfs) mkdir -p "$2"; mount -t tmpfs -o mode=0700 tmpfs "$2"; shift 2 ;;
-    secret) cat "$2" > "$3"; chown "$5:$6" "$3"; chmod "$4" "$3"; shift 6 ;;
-    *) echo "bld: unknown sandbox command $1" >&2; exit 125 ;;
-  esac
-done
-if [ -n "$merge" ]; then exec 2>&1; fi
-exec "$runtime" --root "$root" "$log" $flags run --bundle "$bundle" "$id""#;
-
 /// Runs `spec.args` in a new container over `spec.lowers` and returns how it ended, with the
 /// upper directory holding its changes.
 /// `on_output` gets each line the command writes to stdout or stderr as it writes it (the two
@@ -239,10 +213,10 @@ pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, Sandb
     let (status, output) = if spec.attach {
         let status = command
             .status()
-            .map_err(io_error("start", Path::new("unshare")))?;
+            .map_err(io_error("start", Path::new(&spec.runtime)))?;
         (status, Vec::new())
     } else {
-        stream_output(&mut command, &dirs.bundle, on_output)?
+        stream_output(&mut command, &spec.runtime, &dirs.bundle, on_output)?
     };
     let exit_code = status.code().unwrap_or_else(|| {
         use std::os::unix::process::ExitStatusExt;
@@ -296,8 +270,10 @@ fn write_bundle(spec: &RunSpec, bundle: &Path) -> Result<(), SandboxError> {
         .map_err(|e| io_error("write", &config_path)(std::io::Error::other(e.to_string())))
 }
 
-/// The `unshare` command that mounts the run's file systems in a private mount namespace and
-/// starts the runtime there ([`SANDBOX_SCRIPT`]).
+/// The runtime's command, which first mounts the run's file systems in a mount namespace of
+/// its own ([`setup::Setup`], applied between `fork` and `exec`).
+// `pre_exec` is unsafe: what runs there must be async-signal-safe, as `Setup::apply` is.
+#[allow(unsafe_code)]
 fn sandbox_command(spec: &RunSpec, dirs: &RunDirs) -> Result<Command, SandboxError> {
     let mut lowers = lowerdirs(&spec.lowers);
     if lowers.is_empty() {
@@ -320,47 +296,55 @@ fn sandbox_command(spec: &RunSpec, dirs: &RunDirs) -> Result<Command, SandboxErr
     );
     let state_dir = spec.state_dir.join(runtime_name(&spec.runtime));
     fs::create_dir_all(&state_dir).map_err(io_error("create", &state_dir))?;
-    let secrets = secret_copies(spec)?;
     let (runtime_flags, mount_cgroup2) = runtime_flags(&spec.runtime);
-    let mut command = Command::new("unshare");
-    command
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            SANDBOX_SCRIPT,
-            "sh",
-        ])
-        .arg(&rootfs_options)
-        .arg(&dirs.rootfs)
-        .arg(&cwd_inside)
-        .arg(&spec.runtime)
-        .arg(runtime_flags)
-        .arg(if mount_cgroup2 { "yes" } else { "" })
-        .arg(&dirs.bundle)
-        .arg(&id)
-        .arg(&state_dir)
-        .arg(log_option(&spec.runtime, &runtime_log(spec)))
-        .arg(if spec.attach { "" } else { "yes" })
-        .stdin(std::process::Stdio::null());
+    let mut setup = setup::Setup {
+        rootfs: Some(setup::Overlay::new(
+            Vec::new(),
+            setup::c_path(&dirs.rootfs),
+            &rootfs_options,
+        )),
+        cwd_dirs: setup::mkdir_chain(&dirs.rootfs.join(&cwd_inside)),
+        cgroup2: mount_cgroup2,
+        merge_stderr: !spec.attach,
+        ..setup::Setup::default()
+    };
+    let secrets = secret_copies(spec)?;
     if !secrets.is_empty() {
-        command.arg("tmpfs").arg(spec.work_dir.join("secrets"));
+        let tmpfs = spec.work_dir.join("secrets");
+        setup.tmpfs = Some((setup::mkdir_chain(&tmpfs), setup::c_path(&tmpfs)));
     }
-    for secret in &secrets {
-        command
-            .arg("secret")
-            .arg(&secret.source)
-            .arg(&secret.dest)
-            .arg(format!("{:o}", secret.mode))
-            .arg(secret.uid.to_string())
-            .arg(secret.gid.to_string());
-    }
+    setup.secrets = secrets
+        .iter()
+        .map(|secret| setup::SecretFile {
+            source: setup::c_path(&secret.source),
+            dest: setup::c_path(&secret.dest),
+            mode: secret.mode,
+            uid: secret.uid,
+            gid: secret.gid,
+        })
+        .collect();
     for (i, overlay) in spec.overlays.iter().enumerate() {
         let options = bind_overlay_options(spec, i, overlay)?;
-        command.arg("overlay").arg(options).arg(&overlay.mountpoint);
+        setup.overlays.push(setup::Overlay::new(
+            setup::mkdir_chain(&overlay.mountpoint),
+            setup::c_path(&overlay.mountpoint),
+            &options,
+        ));
+    }
+    let mut command = Command::new(&spec.runtime);
+    command
+        .arg("--root")
+        .arg(&state_dir)
+        .arg(log_option(&spec.runtime, &runtime_log(spec)))
+        .args(runtime_flags.split_whitespace())
+        .args(["run", "--bundle"])
+        .arg(&dirs.bundle)
+        .arg(&id)
+        .stdin(std::process::Stdio::null());
+    // SAFETY: `apply` makes only system calls on strings made above, as a child between
+    // `fork` and `exec` may.
+    unsafe {
+        command.pre_exec(move || setup.apply());
     }
     Ok(command)
 }
@@ -472,18 +456,19 @@ fn runtime_flags(runtime: &str) -> (&'static str, bool) {
     }
 }
 
-/// Runs `command` with one pipe for both streams (the script sends stderr to stdout), read
+/// Runs `command` with one pipe for both streams (the child sends stderr to stdout), read
 /// line by line as the command writes, so the build log can stream it; returns how it ended
 /// and everything it wrote.
 fn stream_output(
     command: &mut Command,
+    runtime: &str,
     bundle: &Path,
     on_output: &dyn Fn(&str),
 ) -> Result<(ExitStatus, Vec<u8>), SandboxError> {
     let mut child = command
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .map_err(io_error("start", Path::new("unshare")))?;
+        .map_err(io_error("start", Path::new(runtime)))?;
     let mut combined = Vec::new();
     if let Some(stdout) = child.stdout.take() {
         let mut reader = std::io::BufReader::new(stdout);
@@ -499,6 +484,6 @@ fn stream_output(
     }
     let status = child
         .wait()
-        .map_err(io_error("wait for", Path::new("unshare")))?;
+        .map_err(io_error("wait for", Path::new(runtime)))?;
     Ok((status, combined))
 }

@@ -49,7 +49,7 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
-    /// The OCI runtime (or `unshare`) is not installed.
+    /// The OCI runtime is not installed.
     #[error(
         "the OCI runtime `{runtime}` is not installed: install it (Debian: `apt-get install {runtime}`) or choose another with BLD_RUNTIME"
     )]
