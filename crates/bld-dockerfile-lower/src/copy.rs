@@ -325,6 +325,11 @@ impl Lowering<'_> {
             .or(heredoc_names.first().map(String::as_str))
             .filter(|_| !written_as_dir && !planner.several_into_unknown);
         let several = planner.several_into_unknown;
+        if matches!(landing, LandingOf::Probed(_)) {
+            // Placed (and owned, for a `--chown` name) once built: the stage's files are no
+            // longer all known at analysis.
+            *state.fs_known = false;
+        }
         let (entries, below) = placed(landing, entries, dest, single, several, request);
         let suffix = if layers.is_empty() { "" } else { "-heredocs" };
         let layer = graph.add(Action {

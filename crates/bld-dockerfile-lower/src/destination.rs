@@ -77,18 +77,22 @@ impl Lowering<'_> {
                 record(state.fs, &entries);
                 (entries, None)
             }
-            LandingOf::Probed(landing) => (
-                Vec::new(),
-                Some(Below {
-                    landing,
-                    dest: path,
-                    file_name: None,
-                    must_be_dir: false,
-                    owner: None,
-                    empty_if_dir: true,
-                    chown_all: false,
-                }),
-            ),
+            LandingOf::Probed(landing) => {
+                // Made once built: the stage's files are no longer all known at analysis.
+                *state.fs_known = false;
+                (
+                    Vec::new(),
+                    Some(Below {
+                        landing,
+                        dest: path,
+                        file_name: None,
+                        must_be_dir: false,
+                        owner: None,
+                        empty_if_dir: true,
+                        chown_all: false,
+                    }),
+                )
+            }
         };
         let build = self.build;
         let layer = graph.add(Action {
