@@ -31,17 +31,19 @@ pub(super) fn assert_host_untouched(host: &Path) {
 
 /// The containers the runtime knows in the store's state directory.
 pub(super) fn containers(store: &Path) -> Vec<String> {
-    let root = store.join("containers/runc");
-    if !root.exists() {
-        return Vec::new();
+    let mut ids = Vec::new();
+    // Steps run under crun where it is installed, `bld run` under runc.
+    for runtime in ["runc", "crun"] {
+        let root = store.join("containers").join(runtime);
+        if root.exists() {
+            let listed = tool(
+                runtime,
+                &["--root", &root.display().to_string(), "list", "-q"],
+            );
+            ids.extend(listed.lines().map(str::to_owned));
+        }
     }
-    tool(
-        "runc",
-        &["--root", &root.display().to_string(), "list", "-q"],
-    )
-    .lines()
-    .map(str::to_owned)
-    .collect()
+    ids
 }
 
 pub(super) fn assert_tmp_is_empty(store: &Path) {

@@ -196,6 +196,26 @@ pub(crate) fn runtime() -> String {
     std::env::var("BLD_RUNTIME").unwrap_or_else(|_| "runc".to_owned())
 }
 
+/// The OCI runtime `RUN` steps use: `BLD_RUNTIME`, else crun where it is installed (it starts
+/// a container in a fraction of runc's time, which a rebuild of one step mostly is), else
+/// runc. `bld run` keeps runc ([`runtime`]): the messages of a command that cannot start are
+/// runc's, as Docker prints them.
+pub(crate) fn step_runtime() -> String {
+    if let Ok(runtime) = std::env::var("BLD_RUNTIME") {
+        return runtime;
+    }
+    let installed = |name: &str| {
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::metadata(dir.join(name))
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+        })
+    };
+    if installed("crun") { "crun" } else { "runc" }.to_owned()
+}
+
 /// The image `manifest`'s layers unpacked (once) into the store, bottom first: its merged
 /// filesystem for `bld build -o type=tar|local` ([`bld_sandbox::write_merged_tar`]).
 pub fn image_layers(store: &Store, manifest: &Digest) -> Result<Vec<PathBuf>, crate::ExecError> {

@@ -16,7 +16,7 @@ use bld_store::Store;
 
 use super::{Execute, Run};
 use crate::hard_links::HardLinks;
-use crate::image_fs::{environment, resolve_user, runtime, unpacked_layers};
+use crate::image_fs::{environment, resolve_user, step_runtime, unpacked_layers};
 use crate::{ActionOutput, Failure};
 
 /// Directories the runtime creates as mount points; an empty one in the upper directory is
@@ -97,7 +97,7 @@ fn run_in(
         additional_gids: user.groups,
         hostname: Identity::BuildStep.hostname().to_owned(),
         host_network: step.host_network,
-        runtime: runtime(),
+        runtime: step_runtime(),
         state_dir: store.private_dir("containers").map_err(Failure::of)?,
         attach: false,
         mounts,
