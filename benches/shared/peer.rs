@@ -6,8 +6,40 @@ use std::time::Instant;
 
 use crate::dockerd::Dockerd;
 
-/// Runs `command` and returns how long it took; panics with its output if it fails.
+/// The machine's busy and total CPU ticks so far (`/proc/stat`).
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    let total: u64 = ticks.iter().sum();
+    (total - idle, total)
+}
+
+/// Waits (up to 10 s) until the machine is idle: a daemon that has just started (dockerd,
+/// containerd) or a peer's background work otherwise runs beside the next timed command.
+fn settle() {
+    for _ in 0..40 {
+        let (busy, total) = cpu_ticks();
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let (busy_after, total_after) = cpu_ticks();
+        let elapsed = total_after.saturating_sub(total).max(1);
+        if (busy_after.saturating_sub(busy)) * 10 < elapsed {
+            return;
+        }
+    }
+}
+
+/// Runs `command`, once the machine is idle, and returns how long it took; panics with its
+/// output if it fails.
 pub fn timed(what: &str, command: &mut Command) -> f64 {
+    settle();
     let started = Instant::now();
     let output = command
         .output()
