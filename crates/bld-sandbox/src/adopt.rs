@@ -53,6 +53,13 @@ pub fn adopt_upper(
                     path.display()
                 )));
             };
+            // A file the step named `.wh.…` is a whiteout once the layer is unpacked.
+            if name.starts_with(".wh.") {
+                return Err(SandboxError::NotInImage(format!(
+                    "`{}` reads as a whiteout: the layer is unpacked instead",
+                    path.display()
+                )));
+            }
             let inside = if relative.is_empty() {
                 name
             } else {
