@@ -418,7 +418,7 @@ fn placed(
 ) -> (Vec<LayerEntry>, Option<Below>) {
     let owner = request.owner;
     match landing {
-        LandingOf::Known(landing) => (landing.place(&entries, &landing.path, None, owner), None),
+        LandingOf::Known(landing) => (landing.place(entries, &landing.path, None, owner), None),
         LandingOf::Probed(landing) => {
             let file_name = single.and_then(|single| file_name(single, &entries, &dest));
             let named = request.chown_name.is_some();

@@ -358,6 +358,9 @@ fn copy_contents(
     plan: &mut Plan,
 ) -> Result<bool, ContextError> {
     let mut copied = false;
+    // Unfiltered, every directory above an entry is an entry of the tree itself, met before
+    // it (a tree holds every parent; paths sort parents first): no need to plan them again.
+    let filtered = include.is_some() || !excludes.is_empty();
     for (path, entry) in tree.descendants(source_dir) {
         let Some(relative) = strip_dir(path, source_dir) else {
             continue;
@@ -367,11 +370,13 @@ fn copy_contents(
         {
             continue;
         }
-        for dir in ancestors(relative) {
-            let kind = PlannedKind::Dir {
-                source: Some(join(source_dir, dir)),
-            };
-            plan.put(&join(dest_dir, dir), kind)?;
+        if filtered {
+            for dir in ancestors(relative) {
+                let kind = PlannedKind::Dir {
+                    source: Some(join(source_dir, dir)),
+                };
+                plan.put(&join(dest_dir, dir), kind)?;
+            }
         }
         let kind = match entry {
             ContextEntry::File { .. } => PlannedKind::File {

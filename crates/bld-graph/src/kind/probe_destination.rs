@@ -246,7 +246,12 @@ impl Below {
             ));
         }
         let owner = self.owner.or(landing.user).unwrap_or((0, 0));
-        let mut placed = landing.place(entries, &self.dest, self.file_name.as_deref(), owner);
+        let mut placed = landing.place(
+            entries.to_vec(),
+            &self.dest,
+            self.file_name.as_deref(),
+            owner,
+        );
         if self.chown_all {
             let existing = |path: &str| landing.existing.iter().any(|d| d.path == path);
             for entry in placed.iter_mut().filter(|e| !existing(&e.path)) {
@@ -264,7 +269,7 @@ impl Landing {
     /// metadata whatever was planned for it.
     pub fn place(
         &self,
-        entries: &[LayerEntry],
+        entries: Vec<LayerEntry>,
         dest: &str,
         file_name: Option<&str>,
         owner: (u32, u32),
@@ -274,7 +279,7 @@ impl Landing {
             .into_iter()
             .map(|d| (d.path.clone(), d))
             .collect();
-        for entry in entries {
+        for mut entry in entries {
             let Some(rest) = inside(&entry.path, dest) else {
                 continue; // a directory above the destination: the image's own
             };
@@ -291,13 +296,8 @@ impl Landing {
             if is_dir && self.existing.iter().any(|d| d.path == path) {
                 continue;
             }
-            placed.insert(
-                path.clone(),
-                LayerEntry {
-                    path,
-                    ..entry.clone()
-                },
-            );
+            entry.path.clone_from(&path);
+            placed.insert(path, entry);
         }
         // The root is never an entry of its own (an archive unpacked there is).
         placed
