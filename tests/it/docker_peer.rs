@@ -166,44 +166,28 @@ fn compare_build(
     }
     let peer = command.output().expect("run docker");
     let built = (bld.code == 0, peer.status.success());
-    if build.builds.is_some_and(|builds| built != (builds, builds)) {
-        let expected = if build.builds == Some(true) {
-            "built by both"
-        } else {
-            "refused by both"
-        };
-        return vec![Difference {
-            case: build.name.clone(),
-            what: "build",
-            details: format!(
-                "expected to be {expected}: bld exit {} / docker {}\n  bld: {}\n  docker: {}",
-                bld.code,
-                peer.status,
-                bld.stderr.trim(),
-                tail(&text(&peer.stderr))
-            ),
-        }];
-    }
-    match built {
-        (true, true) => {}
-        (false, false) => return Vec::new(),
-        _ => {
-            return vec![Difference {
-                case: build.name.clone(),
-                what: "build",
-                details: format!(
-                    "bld exit {} / docker {}\n  bld: {}\n  docker: {}",
-                    bld.code,
-                    peer.status,
-                    bld.stderr.trim(),
-                    tail(&text(&peer.stderr))
-                ),
-            }];
+    let expected = match build.builds {
+        Some(true) if built != (true, true) => "expected to be built by both: ",
+        Some(false) if built != (false, false) => "expected to be refused by both: ",
+        _ if built.0 != built.1 => "",
+        _ if built.0 => {
+            let peer_layout = work.join("docker");
+            docker.layout(&tag, &peer_layout);
+            return compare_images(&build.name, work, &bld_layout, &peer_layout);
         }
-    }
-    let peer_layout = work.join("docker");
-    docker.layout(&tag, &peer_layout);
-    compare_images(&build.name, work, &bld_layout, &peer_layout)
+        _ => return Vec::new(), // refused by both, as may be
+    };
+    vec![Difference {
+        case: build.name.clone(),
+        what: "build",
+        details: format!(
+            "{expected}bld exit {} / docker {}\n  bld: {}\n  docker: {}",
+            bld.code,
+            peer.status,
+            bld.stderr.trim(),
+            tail(&text(&peer.stderr))
+        ),
+    }]
 }
 
 /// How the images of the build `name` in the OCI layouts `bld_layout` and `peer_layout`
