@@ -60,13 +60,7 @@ fn tail(log: &str) -> String {
 
 /// The busybox base both build on, from the host's /bin/busybox by the same Dockerfile.
 fn build_busybox_base(scratch: &Path, store: &Path, docker: &Dockerd) {
-    let base = peers::busybox_context(scratch);
-    run_bld(
-        scratch,
-        store,
-        &["build", "-t", "busybox", &base.display().to_string()],
-    )
-    .ok();
+    let base = peers::bld_busybox_base(scratch, store);
     let made = docker.build(&base, "busybox:latest");
     assert!(
         made.status.success(),

@@ -61,6 +61,18 @@ pub fn caps_archive() -> Vec<u8> {
     archive.into_inner().expect("tar")
 }
 
+/// Builds [`busybox_context`] with bld into `store`, tagged `busybox`; returns the context.
+pub fn bld_busybox_base(scratch: &Path, store: &Path) -> std::path::PathBuf {
+    let base = busybox_context(scratch);
+    crate::support::run_bld(
+        scratch,
+        store,
+        &["build", "-t", "busybox", &base.display().to_string()],
+    )
+    .ok();
+    base
+}
+
 /// Whether `path` is one a peer's runtime leaves in RUN layers as a mount point (`/dev`,
 /// `/proc`, `/sys`, the network files, and the directories of `also`): bld's layers hold only
 /// what the step changed, a documented difference.

@@ -11,13 +11,7 @@ use crate::support::run_bld;
 /// Builds [`peers::SPECIAL_FILES_DOCKERFILE`] with the store `store` into the layout
 /// `layout`; returns bld's output, whose summary names the image's digest.
 fn build(scratch: &Path, store: &Path, layout: &Path) -> String {
-    let base = peers::busybox_context(scratch);
-    run_bld(
-        scratch,
-        store,
-        &["build", "-t", "busybox", &base.display().to_string()],
-    )
-    .ok();
+    peers::bld_busybox_base(scratch, store);
     let context = scratch.join("special");
     std::fs::create_dir_all(&context).expect("mkdir");
     std::fs::write(context.join("Dockerfile"), peers::SPECIAL_FILES_DOCKERFILE).expect("write");

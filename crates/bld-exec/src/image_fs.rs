@@ -51,6 +51,16 @@ pub(crate) struct RunAs {
 /// Resolves `USER` as Docker does: names through the image's /etc/passwd and /etc/group; a
 /// user without a group takes its passwd entry's group, or 0.
 pub(crate) fn resolve_user(user: &str, lowers: &[PathBuf]) -> Result<RunAs, Failure> {
+    resolve_user_for(&format!("USER {user}"), user, lowers)
+}
+
+/// [`resolve_user`], its errors naming what asked for `user` as `asked` (`USER app`,
+/// `--chown=app`).
+pub(crate) fn resolve_user_for(
+    asked: &str,
+    user: &str,
+    lowers: &[PathBuf],
+) -> Result<RunAs, Failure> {
     if user.is_empty() {
         return Ok(RunAs {
             uid: 0,
@@ -77,7 +87,7 @@ pub(crate) fn resolve_user(user: &str, lowers: &[PathBuf]) -> Result<RunAs, Fail
         (Err(_), Some((_, uid, _))) => uid,
         (Err(_), None) => {
             return Err(Failure::user(format!(
-                "USER {user}: no user `{user_part}` in the image's /etc/passwd"
+                "{asked}: no user `{user_part}` in the image's /etc/passwd"
             )));
         }
     };
@@ -90,7 +100,7 @@ pub(crate) fn resolve_user(user: &str, lowers: &[PathBuf]) -> Result<RunAs, Fail
                 let found = entries(&groups).find(|(name, _, _)| *name == group);
                 found.map(|(_, gid, _)| gid).ok_or_else(|| {
                     Failure::user(format!(
-                        "USER {user}: no group `{group}` in the image's /etc/group"
+                        "{asked}: no group `{group}` in the image's /etc/group"
                     ))
                 })?
             }

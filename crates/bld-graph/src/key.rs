@@ -78,6 +78,10 @@ impl KeyEncoder {
             self.u64(v);
         }
     }
+    /// An optional owner (uid, gid): as [`KeyEncoder::opt_u64`] of the uid above the gid.
+    pub fn opt_owner(&mut self, owner: Option<(u32, u32)>) {
+        self.opt_u64(owner.map(|(uid, gid)| (u64::from(uid) << 32) | u64::from(gid)));
+    }
     /// An optional string: a presence flag, then the string.
     pub fn opt_str(&mut self, value: Option<&str>) {
         self.bool(value.is_some());

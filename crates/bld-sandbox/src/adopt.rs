@@ -133,19 +133,6 @@ fn keep_only_layer_xattrs(path: &Path) -> Result<(), SandboxError> {
 
 /// Sets the atime and mtime of `path` (not followed) to `mtime`, as unpacking does.
 fn set_times(path: &Path, mtime: u64) -> Result<(), SandboxError> {
-    let time = rustix::fs::Timespec {
-        tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
-        tv_nsec: 0,
-    };
-    let times = rustix::fs::Timestamps {
-        last_access: time,
-        last_modification: time,
-    };
-    rustix::fs::utimensat(
-        rustix::fs::CWD,
-        path,
-        &times,
-        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .map_err(|e| io_error("set the times of", path)(e.into()))
+    crate::unpack::set_times(rustix::fs::CWD, Some(path), mtime)
+        .map_err(io_error("set the times of", path))
 }

@@ -214,7 +214,7 @@ fn set_dir_times(
         let fd = dir
             .open_dir(&parts, false)
             .map_err(|e| bad(format!("`{}`: {e}", parts.join("/"))))?;
-        set_times(fd.as_fd(), None, mtime)
+        set_times(fd.as_fd(), None::<&str>, mtime)
             .map_err(io_error("set the mtime of", &root.join(parts.join("/"))))?;
     }
     Ok(())
@@ -238,8 +238,13 @@ fn check_digest(
     })
 }
 
-/// Sets the mtime (and atime) of `fd` itself, or of `name` in the directory `fd`.
-fn set_times(fd: BorrowedFd<'_>, name: Option<&str>, mtime: u64) -> io::Result<()> {
+/// Sets the mtime (and atime) of `fd` itself, or of `name` in the directory `fd` (not
+/// followed).
+pub(crate) fn set_times<P: rustix::path::Arg>(
+    fd: BorrowedFd<'_>,
+    name: Option<P>,
+    mtime: u64,
+) -> io::Result<()> {
     let time = Timespec {
         tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
         tv_nsec: 0,
@@ -408,7 +413,7 @@ fn write_file<R: Read>(
     rustix::fs::fchown(&file, meta.uid, meta.gid).map_err(|e| at(&e))?;
     rustix::fs::fchmod(&file, meta.mode).map_err(|e| at(&e))?;
     set_xattrs(file.as_fd(), &meta.xattrs);
-    set_times(file.as_fd(), None, meta.mtime).map_err(|e| at(&e))
+    set_times(file.as_fd(), None::<&str>, meta.mtime).map_err(|e| at(&e))
 }
 
 fn make_symlink<R: Read>(

@@ -137,11 +137,12 @@ impl Execute for CopyFromImage {
 /// for directories made because the destination needs them (moby/moby#49851); `--chown`'s
 /// owner for everything, else the owner in the image, root for made directories
 /// (moby/moby#38599). A device's item is the file `empty`; a file inside a copied directory
-/// is a hard link when `links` has met another name of it.
+/// is a hard link when `links` has met another name of it. `chown` is `--chown`'s owner,
+/// resolved.
 fn item(
     merged: &BTreeMap<String, Merged>,
     planned: PlannedEntry,
-    copy: &CopyFromImage,
+    (copy, chown): (&CopyFromImage, Option<(u32, u32)>),
     (links, empty): (&mut HardLinks, &Path),
 ) -> Result<LayerItem, Failure> {
     let source = match &planned.kind {
@@ -190,7 +191,7 @@ fn item(
         (PlannedKind::Dir { .. }, _) => ItemKind::Dir { mode: 0o755 },
         (PlannedKind::Symlink { target, .. }, _) => ItemKind::Symlink { target },
     };
-    let (uid, gid) = match (copy.chown, source) {
+    let (uid, gid) = match (chown, source) {
         (Some(owner), _) => owner,
         (None, Some(merged)) => merged.owner,
         (None, None) => (0, 0),
@@ -213,16 +214,9 @@ fn copy_from_image(
     landing: Option<&Landing>,
 ) -> Result<LayerBlob, Failure> {
     // `--chown` by name: the owner its probe found.
-    let resolved;
-    let copy = match landing {
-        Some(landing) if copy.chown_from_landing => {
-            resolved = CopyFromImage {
-                chown: landing.user,
-                ..copy.clone()
-            };
-            &resolved
-        }
-        _ => copy,
+    let chown = match landing {
+        Some(landing) if copy.chown_from_landing => landing.user,
+        _ => copy.chown,
     };
     let (lowers, _) = unpacked_layers(store, manifest)?;
     let merged = merge(&lowers)?;
@@ -244,10 +238,10 @@ fn copy_from_image(
     let mut links = HardLinks::default();
     let mut items = Vec::with_capacity(plan.len());
     for planned in plan {
-        items.push(item(&merged, planned, copy, (&mut links, &empty))?);
+        items.push(item(&merged, planned, (copy, chown), (&mut links, &empty))?);
     }
     if let Some(landing) = landing {
-        keep_existing_directories(&mut items, landing, copy.chown.unwrap_or((0, 0)));
+        keep_existing_directories(&mut items, landing, chown.unwrap_or((0, 0)));
     }
     let uses_empty = items
         .iter()

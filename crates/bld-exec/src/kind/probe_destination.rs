@@ -7,7 +7,7 @@ use bld_graph::{Landing, ProbeDestination};
 use bld_sandbox::LayerStack;
 
 use super::{Execute, Run};
-use crate::image_fs::{resolve_user, unpacked_layers};
+use crate::image_fs::{resolve_user_for, unpacked_layers};
 use crate::{ActionOutput, Failure};
 
 impl Execute for ProbeDestination {
@@ -47,16 +47,12 @@ fn chown_ids(
     lowers: &[std::path::PathBuf],
     for_chown: bool,
 ) -> Result<(u32, u32), Failure> {
-    let run_as = resolve_user(user, lowers).map_err(|mut failure| {
-        if for_chown {
-            // The same lookup, named by the flag that asked for it.
-            failure.message =
-                failure
-                    .message
-                    .replacen(&format!("USER {user}"), &format!("--chown={user}"), 1);
-        }
-        failure
-    })?;
+    let asked = if for_chown {
+        format!("--chown={user}")
+    } else {
+        format!("USER {user}")
+    };
+    let run_as = resolve_user_for(&asked, user, lowers)?;
     match user.parse::<u32>() {
         Ok(uid) => Ok((uid, uid)),
         Err(_) => Ok((run_as.uid, run_as.gid)),

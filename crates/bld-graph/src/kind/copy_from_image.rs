@@ -57,7 +57,7 @@ impl Kind for CopyFromImage {
         key.str(workdir);
         key.strs(excludes);
         key.bool(*parents);
-        key.opt_u64(chown.map(|(u, g)| (u64::from(u) << 32) | u64::from(g)));
+        key.opt_owner(*chown);
         key.opt_u64(chmod.map(u64::from));
         key.u64(*mtime);
         if let Some(landing) = landing {

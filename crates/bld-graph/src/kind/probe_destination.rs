@@ -169,7 +169,7 @@ impl LandingOf {
                     key.u64((*uid).into());
                     key.u64((*gid).into());
                 }
-                key.opt_u64(user.map(|(u, g)| (u64::from(u) << 32) | u64::from(g)));
+                key.opt_owner(*user);
             }
             LandingOf::Probed(input) => {
                 key.tag("probed");
@@ -220,7 +220,7 @@ impl Below {
         key.str(dest);
         key.opt_str(file_name.as_deref());
         key.bool(*must_be_dir);
-        key.opt_u64(owner.map(|(u, g)| (u64::from(u) << 32) | u64::from(g)));
+        key.opt_owner(*owner);
         key.bool(*empty_if_dir);
         key.bool(*chown_all);
     }
