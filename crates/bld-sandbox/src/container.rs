@@ -296,7 +296,7 @@ fn sandbox_command(spec: &RunSpec, dirs: &RunDirs) -> Result<Command, SandboxErr
     );
     let state_dir = spec.state_dir.join(runtime_name(&spec.runtime));
     fs::create_dir_all(&state_dir).map_err(io_error("create", &state_dir))?;
-    let (runtime_flags, mount_cgroup2) = runtime_flags(&spec.runtime);
+    let (runtime_flags, cgroup2) = runtime_flags(&spec.runtime);
     let mut setup = setup::Setup {
         rootfs: Some(setup::Overlay::new(
             Vec::new(),
@@ -304,7 +304,7 @@ fn sandbox_command(spec: &RunSpec, dirs: &RunDirs) -> Result<Command, SandboxErr
             &rootfs_options,
         )),
         cwd_dirs: setup::mkdir_chain(&dirs.rootfs.join(&cwd_inside)),
-        cgroup2: mount_cgroup2,
+        cgroup2,
         merge_stderr: !spec.attach,
         ..setup::Setup::default()
     };
@@ -360,17 +360,35 @@ fn lowerdirs(lowers: &[PathBuf]) -> Vec<String> {
 
 /// overlayfs mount options over `lowers` (top first), with writes going to an upper directory
 /// (and its work directory) when given. `nodev`: a device node in the image (or made by the
-/// step) cannot be opened; the runtime's own /dev is a separate mount.
+/// step) cannot be opened; the runtime's own /dev is a separate mount. `volatile` (Linux 5.10
+/// on): unmounting does not sync the upper directory's whole file system, which after a step
+/// that wrote a large tree waits for all of it to reach the disk (the store syncs nothing
+/// else either: a layer's blob is checked by digest when it is used).
 fn overlay_options(lowers: &[String], writes: Option<(&Path, &Path)>) -> String {
     match writes {
         Some((upper, work)) => format!(
-            "lowerdir={},upperdir={},workdir={},nodev",
+            "lowerdir={},upperdir={},workdir={},nodev{}",
             lowers.join(":"),
             upper.display(),
-            work.display()
+            work.display(),
+            if overlay_volatile() { ",volatile" } else { "" }
         ),
         None => format!("lowerdir={},nodev", lowers.join(":")),
     }
+}
+
+/// Whether overlayfs here takes `volatile` (Linux 5.10 and later).
+fn overlay_volatile() -> bool {
+    static VOLATILE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *VOLATILE.get_or_init(|| {
+        let uname = rustix::system::uname();
+        let release = uname.release().to_string_lossy();
+        let mut parts = release
+            .split(['.', '-'])
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        version >= (5, 10)
+    })
 }
 
 /// The mount options of `spec.overlays[index]`, making its scratch directories in the run's.
@@ -440,20 +458,40 @@ fn is_crun(runtime: &str) -> bool {
         .is_some_and(|name| name.to_string_lossy().starts_with("crun"))
 }
 
-/// The runtime's flags, and whether cgroup2 must be mounted for it.
+/// The runtime's flags, and how cgroup2 is put at /sys/fs/cgroup for it, when it must be.
 ///
 /// crun refuses hybrid cgroup hierarchies (v1 controllers with cgroup2 beside them): it runs
-/// without a cgroup manager, with cgroup2 mounted where it looks, inside the run's own mount
+/// without a cgroup manager, with cgroup2 at the place it looks, inside the run's own mount
 /// namespace. runc handles either hierarchy itself.
-fn runtime_flags(runtime: &str) -> (&'static str, bool) {
-    if is_crun(runtime) {
-        (
-            "--log-format=json --cgroup-manager=disabled",
-            !is_cgroup2(Path::new("/sys/fs/cgroup")),
-        )
-    } else {
-        ("--log-format=json", false)
+fn runtime_flags(runtime: &str) -> (&'static str, Option<setup::Cgroup2>) {
+    if !is_crun(runtime) {
+        return ("--log-format=json", None);
     }
+    let cgroup2 = (!is_cgroup2(Path::new("/sys/fs/cgroup"))).then(|| {
+        host_cgroup2()
+            .map(|path| setup::Cgroup2::Bind(setup::c_path(path)))
+            .unwrap_or(setup::Cgroup2::Mount)
+    });
+    ("--log-format=json --cgroup-manager=disabled", cgroup2)
+}
+
+/// Where the host has cgroup2 mounted whole (its root), if anywhere.
+fn host_cgroup2() -> Option<&'static Path> {
+    static FOUND: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+            mountinfo.lines().find_map(|line| {
+                // `ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS… - TYPE SOURCE SUPER-OPTIONS`
+                let (mount, fs) = line.split_once(" - ")?;
+                let fields: Vec<&str> = mount.split(' ').collect();
+                let is_whole_cgroup2 =
+                    fs.split(' ').next() == Some("cgroup2") && fields.get(3) == Some(&"/");
+                let point = PathBuf::from(fields.get(4)?);
+                (is_whole_cgroup2 && is_cgroup2(&point)).then_some(point)
+            })
+        })
+        .as_deref()
 }
 
 /// Runs `command` with one pipe for both streams (the child sends stderr to stdout), read

@@ -21,7 +21,7 @@ pub const CASES: &[Case] = &[
     },
     Case {
         name: "seccomp",
-        dockerfile: "FROM busybox\nRUN grep -E '^(Seccomp|NoNewPrivs|CapEff)' /proc/self/status > /status\n",
+        dockerfile: "FROM busybox\nRUN grep -E '^(Seccomp|NoNewPrivs|CapEff)' /proc/self/status > /status\nRUN (unshare -U true; echo unshare=$?; linux32 uname -m; echo linux32=$?; nice -n -5 true; echo nice=$?) > /calls 2>&1\n",
         files: &[],
         fails: false,
         build_args: &[],

@@ -7,8 +7,9 @@ use std::path::Path;
 
 use oci_spec::runtime::{
     Capability, Linux, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
-    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount,
-    MountBuilder, Process, ProcessBuilder, RootBuilder, Spec, UserBuilder, get_default_mounts,
+    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, LinuxSeccomp,
+    Mount, MountBuilder, Process, ProcessBuilder, RootBuilder, Spec, UserBuilder,
+    get_default_mounts,
 };
 
 use super::{MountKind, RunSpec, secret_path};
@@ -43,7 +44,16 @@ pub(super) fn bundle_config(spec: &RunSpec) -> Result<Spec, String> {
             .map_err(|e| e.to_string())?,
     ));
     config.set_process(Some(process(spec)?));
-    config.set_linux(Some(linux(spec)?));
+    let filter = super::seccomp::default_filter()?;
+    // crun loads the program compiled here, instead of compiling the profile for each run.
+    if super::is_crun(&spec.runtime)
+        && let Some(program) = filter.and_then(|f| f.program_base64.clone())
+    {
+        let mut annotations = config.annotations().clone().unwrap_or_default();
+        annotations.insert("run.oci.seccomp_bpf_data".to_owned(), program);
+        config.set_annotations(Some(annotations));
+    }
+    config.set_linux(Some(linux(spec, filter.map(|f| f.profile.clone()))?));
     config.set_mounts(Some(mounts(spec)?));
     Ok(config)
 }
@@ -78,7 +88,7 @@ fn process(spec: &RunSpec) -> Result<Process, String> {
 
 /// New namespaces (the network one unless `spec.host_network`), and no device but the
 /// runtime's defaults.
-fn linux(spec: &RunSpec) -> Result<Linux, String> {
+fn linux(spec: &RunSpec, seccomp: Option<LinuxSeccomp>) -> Result<Linux, String> {
     let mut kinds = vec![
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Ipc,
@@ -109,7 +119,7 @@ fn linux(spec: &RunSpec) -> Result<Linux, String> {
         .namespaces(namespaces)
         .resources(devices);
     // Docker's default seccomp profile.
-    if let Some(profile) = super::seccomp::default_profile().map_err(|e| e.to_string())? {
+    if let Some(profile) = seccomp {
         linux = linux.seccomp(profile);
     }
     linux.build().map_err(|e| e.to_string())

@@ -4,6 +4,8 @@
 //! not allowed below fails with `EPERM`, `clone3` with `ENOSYS` (so that C libraries fall back
 //! to `clone`, whose namespace flags are refused).
 
+pub(super) mod bpf;
+
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArgBuilder, LinuxSeccompBuilder,
     LinuxSeccompOperator, LinuxSyscall, LinuxSyscallBuilder,
@@ -407,6 +409,28 @@ const AF_VSOCK: u64 = 40;
 
 /// `ENOSYS`, what `clone3` gets.
 const ENOSYS: u32 = 38;
+
+/// Docker's profile for this machine, and its program compiled here (base64, as crun's
+/// `run.oci.seccomp_bpf_data` annotation takes it) where it can be; made once per process.
+pub(super) struct Filter {
+    pub(super) profile: LinuxSeccomp,
+    pub(super) program_base64: Option<String>,
+}
+
+/// The [`Filter`] of this machine, or `None` on an architecture bld has no profile for.
+pub(super) fn default_filter() -> Result<Option<&'static Filter>, String> {
+    use base64::Engine as _;
+    static FILTER: std::sync::OnceLock<Result<Option<Filter>, String>> = std::sync::OnceLock::new();
+    let made = FILTER.get_or_init(|| {
+        let profile = default_profile().map_err(|e| e.to_string())?;
+        Ok(profile.map(|profile| Filter {
+            program_base64: bpf::compile(&profile)
+                .map(|program| base64::engine::general_purpose::STANDARD.encode(program)),
+            profile,
+        }))
+    });
+    made.as_ref().map(Option::as_ref).map_err(Clone::clone)
+}
 
 /// The filter, or `None` on an architecture bld has no profile for.
 pub(super) fn default_profile() -> Result<Option<LinuxSeccomp>, oci_spec::OciSpecError> {

@@ -56,6 +56,16 @@ impl Overlay {
     }
 }
 
+/// How cgroup2 comes to /sys/fs/cgroup.
+#[derive(Debug, Clone)]
+pub(super) enum Cgroup2 {
+    /// A bind mount of the host's own cgroup2 mount (a hybrid host's `/sys/fs/cgroup/unified`):
+    /// mounting cgroup2 afresh waits on the kernel for 7 to 18 ms, a bind mount does not.
+    Bind(CString),
+    /// A new cgroup2 mount, where the host has none.
+    Mount,
+}
+
 /// Everything the child does before it becomes the runtime.
 #[derive(Default)]
 pub(super) struct Setup {
@@ -63,8 +73,8 @@ pub(super) struct Setup {
     /// inside it (`cwd_dirs`, each prefix of it).
     pub(super) rootfs: Option<Overlay>,
     pub(super) cwd_dirs: Vec<CString>,
-    /// Whether to mount cgroup2 at /sys/fs/cgroup (crun on a cgroup v1 host).
-    pub(super) cgroup2: bool,
+    /// What puts cgroup2 at /sys/fs/cgroup (crun on a host with cgroup v1 controllers).
+    pub(super) cgroup2: Option<Cgroup2>,
     pub(super) overlays: Vec<Overlay>,
     /// The secrets' tmpfs (its directory and parents), and what is copied into it.
     pub(super) tmpfs: Option<(Vec<CString>, CString)>,
@@ -106,14 +116,18 @@ impl Setup {
             mount_overlay(rootfs)?;
         }
         make_dirs(&self.cwd_dirs)?;
-        if self.cgroup2 {
-            rustix::mount::mount(
+        match &self.cgroup2 {
+            Some(Cgroup2::Bind(source)) => {
+                rustix::mount::mount_bind(source.as_c_str(), c"/sys/fs/cgroup")?;
+            }
+            Some(Cgroup2::Mount) => rustix::mount::mount(
                 c"cgroup2",
                 c"/sys/fs/cgroup",
                 c"cgroup2",
                 MountFlags::empty(),
                 None,
-            )?;
+            )?,
+            None => {}
         }
         for overlay in &self.overlays {
             mount_overlay(overlay)?;
