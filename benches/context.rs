@@ -3,7 +3,8 @@
 //! buildah and by BuildKit (`docker build --network none`, in a dockerd the bench starts on a
 //! fresh data root) in the same run. Prints each time and bld's ratios to buildah and BuildKit
 //! for a clean build (bld and buildah write an OCI layout; BuildKit keeps its image in its
-//! store, uncompressed), a fully cached rebuild, and a rebuild after one small file changed.
+//! store, uncompressed), a fully cached rebuild, and a rebuild after one small file changed:
+//! the medians of several rounds (`BLD_BENCH_ROUNDS`, default 3), each starting from nothing.
 //!
 //! Run with `cargo bench --bench context` (needs buildah: `./dev bench` installs it; the BuildKit
 //! column needs Debian's docker.io and is skipped without it).
@@ -18,7 +19,8 @@ mod dockerd;
 #[path = "shared/peer.rs"]
 mod peer;
 
-use peer::{buildah, buildkit, buildkit_build, print_ratios, timed};
+use dockerd::Dockerd;
+use peer::{Row, buildah, buildkit, buildkit_build, timed};
 
 const TREES: &[&str] = &["/usr/share/doc", "/usr/share/perl", "/usr/lib/python3"];
 
@@ -90,31 +92,53 @@ fn main() {
         context.join("Dockerfile.note")
     };
 
-    let (store, bld_out) = (dir.path().join("bld-store"), dir.path().join("bld-layout"));
-    let (peer_root, peer_out) = (
-        dir.path().join("buildah"),
-        dir.path().join("buildah-layout"),
-    );
-
     let daemon = buildkit();
     let daemon = daemon.as_ref();
+    let original = std::fs::read(&small_file).ok();
+    let rounds: Vec<[Row; 3]> = (0..peer::rounds(3))
+        .map(|round| {
+            match &original {
+                Some(bytes) => std::fs::write(&small_file, bytes).expect("write"),
+                None => {
+                    let _ = std::fs::remove_file(&small_file);
+                }
+            }
+            compare_round(dir.path(), &context, &small_file, daemon, round)
+        })
+        .collect();
+    peer::print_rounds(&rounds);
+}
 
-    let bld_clean = timed("bld clean", &mut bld(&store, &context, &bld_out));
-    let peer_clean = buildah_build(&peer_root, &context, &peer_out);
-    let kit_clean = buildkit_build(daemon, &context, "bench:1");
-    let bld_cached = timed("bld cached", &mut bld(&store, &context, &bld_out));
-    let peer_cached = buildah_build(&peer_root, &context, &peer_out);
-    let kit_cached = buildkit_build(daemon, &context, "bench:2");
-    std::fs::write(&small_file, "one small change\n").expect("write");
-    let bld_one = timed("bld one file", &mut bld(&store, &context, &bld_out));
-    let peer_one = buildah_build(&peer_root, &context, &peer_out);
-    let kit_one = buildkit_build(daemon, &context, "bench:3");
-
-    print_ratios([
+/// One round: a clean build, a fully cached rebuild and a rebuild after `small_file` changed,
+/// each tool starting from nothing (the context's `round` file makes BuildKit's cache miss).
+/// Nothing is deleted until the bench ends: on these machines' ext4 (no journal), allocating
+/// inodes is slow for about 30 s after many were freed, which would fall on the next tool.
+fn compare_round(
+    dir: &Path,
+    context: &Path,
+    small_file: &Path,
+    daemon: Option<&Dockerd>,
+    round: usize,
+) -> [Row; 3] {
+    let at = |name: &str| dir.join(format!("{name}-{round}"));
+    let (store, bld_out) = (at("bld-store"), at("bld-layout"));
+    let (peer_root, peer_out) = (at("buildah"), at("buildah-layout"));
+    std::fs::write(context.join("round"), format!("{round}\n")).expect("write");
+    let bld_clean = timed("bld clean", &mut bld(&store, context, &bld_out));
+    let peer_clean = buildah_build(&peer_root, context, &peer_out);
+    let kit_clean = buildkit_build(daemon, context, "bench:1");
+    let bld_cached = timed("bld cached", &mut bld(&store, context, &bld_out));
+    let peer_cached = buildah_build(&peer_root, context, &peer_out);
+    let kit_cached = buildkit_build(daemon, context, "bench:2");
+    std::fs::write(small_file, "one small change\n").expect("write");
+    let bld_one = timed("bld one file", &mut bld(&store, context, &bld_out));
+    let peer_one = buildah_build(&peer_root, context, &peer_out);
+    let kit_one = buildkit_build(daemon, context, "bench:3");
+    [
         (bld_clean, peer_clean, kit_clean),
         (bld_cached, peer_cached, kit_cached),
         (bld_one, peer_one, kit_one),
-    ]);
+    ]
 }
 
 fn walk_count(dir: &Path) -> usize {

@@ -70,6 +70,58 @@ pub fn buildah(root: &Path, args: &[&str]) -> Command {
 /// One row of a comparison: bld's, buildah's and (when dockerd is installed) BuildKit's seconds.
 pub type Row = (f64, f64, Option<f64>);
 
+/// How many rounds a comparison runs: `$BLD_BENCH_ROUNDS`, else `default`. One run of a build
+/// on this kind of machine varies by 2× or more (the disk's inode allocation after deletions
+/// dominates small builds), so each cell is the median of the rounds.
+pub fn rounds(default: usize) -> usize {
+    std::env::var("BLD_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
+
+/// The median of each cell over `rounds` (each a clean build, a cached rebuild and a one-file
+/// rebuild, as `print_ratios` takes them).
+pub fn medians(rounds: &[[Row; 3]]) -> [Row; 3] {
+    let median = |mut values: Vec<f64>| -> f64 {
+        values.sort_by(f64::total_cmp);
+        let mid = values.len() / 2;
+        if values.len().is_multiple_of(2) {
+            (values[mid - 1] + values[mid]) / 2.0
+        } else {
+            values[mid]
+        }
+    };
+    std::array::from_fn(|row| {
+        let cells = rounds.iter().map(|round| round[row]);
+        let kit: Option<Vec<f64>> = cells.clone().map(|(_, _, kit)| kit).collect();
+        (
+            median(cells.clone().map(|(ours, _, _)| ours).collect()),
+            median(cells.map(|(_, peer, _)| peer).collect()),
+            kit.map(median),
+        )
+    })
+}
+
+/// Prints bld's, buildah's and BuildKit's seconds and bld's ratios to them for a clean build, a
+/// fully cached rebuild and a rebuild after one file changed, in that order: the medians of
+/// `rounds`, and bld's own range over them.
+pub fn print_rounds(rounds: &[[Row; 3]]) {
+    println!("median of {} rounds:", rounds.len());
+    print_ratios(medians(rounds));
+    let rows = ["clean build", "fully cached rebuild", "one file changed"];
+    for (row, what) in rows.iter().enumerate() {
+        let ratios: Vec<String> = rounds
+            .iter()
+            .filter_map(|round| round[row].2.map(|kit| format!("{:.2}", round[row].0 / kit)))
+            .collect();
+        if !ratios.is_empty() {
+            println!("  {what}: bld/BuildKit by round {}", ratios.join(" "));
+        }
+    }
+}
+
 /// Prints bld's, buildah's and BuildKit's seconds and bld's ratios to them for a clean build, a
 /// fully cached rebuild and a rebuild after one file changed, in that order.
 pub fn print_ratios(seconds: [Row; 3]) {

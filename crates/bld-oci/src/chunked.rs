@@ -2,11 +2,14 @@
 //!
 //! The uncompressed tar is cut into chunks; each chunk becomes one gzip member (RFC 1952
 //! allows a stream of members, and every OCI tool reads them as one stream). Cuts are made
-//! after tar entries whose path hashes to a fixed residue, and inside long runs every
-//! [`MAX_CHUNK`] bytes, so a cut depends only on nearby content: changing one file changes
-//! only its chunk. Each chunk's compressed member is kept in the store under the digest of the
-//! chunk, so rebuilding a layer after a small change recompresses only what changed, as
-//! pigz's `--rsyncable` and zstd:chunked aim for.
+//! after tar entries whose path hashes to a fixed residue once a chunk holds [`MIN_CHUNK`]
+//! bytes, and inside long runs every [`MAX_CHUNK`] bytes, so a cut depends only on nearby
+//! content: changing one file changes its chunk, and the cuts after it fall where they fell
+//! before within a chunk or two. Each full chunk's compressed member is kept in the store under
+//! the digest of the chunk, so rebuilding a layer after a small change recompresses only what
+//! changed, as pigz's `--rsyncable` and zstd:chunked aim for. A smaller chunk (a small layer,
+//! a layer's tail) is compressed again when needed: keeping it would cost two more files per
+//! layer, which cost more than compressing it on a disk slow to allocate inodes.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -22,6 +25,8 @@ use crate::gzip::GzipWriter;
 
 /// Longest chunk: cuts are forced inside longer stretches.
 const MAX_CHUNK: usize = 4 << 20;
+/// Shortest chunk ended at an entry boundary, and the shortest kept in the chunk cache.
+const MIN_CHUNK: usize = 1 << 20;
 /// An entry boundary is a cut when its path hashes to 0 modulo this.
 const CUT_MODULUS: u64 = 32;
 /// Bytes of chunks being compressed at once (bounds memory to about this).
@@ -70,7 +75,7 @@ impl<'s, 'a> ChunkedGzip<'s, 'a> {
 
     /// Called after each tar entry: may end the current chunk.
     pub(crate) fn entry_written(&mut self, path: &str) -> io::Result<()> {
-        if path_hash(path).is_multiple_of(CUT_MODULUS) && !self.current.is_empty() {
+        if self.current.len() >= MIN_CHUNK && path_hash(path).is_multiple_of(CUT_MODULUS) {
             self.cut()?;
         }
         Ok(())
@@ -180,6 +185,17 @@ impl Write for ChunkedGzip<'_, '_> {
     }
 }
 
+/// `chunk` as one gzip member, and the member's digest.
+fn compress(level: u32, chunk: &[u8]) -> io::Result<(Vec<u8>, Digest)> {
+    let mut gzip = GzipWriter::new(
+        Sha256Writer::new(Vec::with_capacity(chunk.len() / 3)),
+        level,
+    )?;
+    gzip.write_all(chunk)?;
+    let (member, digest, _) = gzip.finish()?.finish();
+    Ok((member, digest))
+}
+
 /// Whether `member` is exactly one gzip member holding `chunk`. A cache entry is only a claim:
 /// an intact member of another chunk must not be served (inflating costs a fraction of
 /// compressing).
@@ -191,8 +207,11 @@ fn inflates_to(member: &[u8], chunk: &[u8]) -> bool {
 }
 
 /// The gzip member for `chunk`: from the store's chunk cache when it is there, intact and
-/// really that chunk's, else compressed now and cached.
+/// really that chunk's, else compressed now (and cached when the chunk is a full one).
 fn member(store: &Store, level: u32, chunk: &[u8]) -> io::Result<Vec<u8>> {
+    if chunk.len() < MIN_CHUNK {
+        return compress(level, chunk).map(|(member, _)| member);
+    }
     let mut key = Sha256::new();
     key.update(format!("gzip-member-v1 level {level}\n"));
     key.update(chunk);
@@ -206,12 +225,7 @@ fn member(store: &Store, level: u32, chunk: &[u8]) -> io::Result<Vec<u8>> {
     {
         return Ok(member);
     }
-    let mut gzip = GzipWriter::new(
-        Sha256Writer::new(Vec::with_capacity(chunk.len() / 3)),
-        level,
-    )?;
-    gzip.write_all(chunk)?;
-    let (member, digest, _) = gzip.finish()?.finish();
+    let (member, digest) = compress(level, chunk)?;
     let (stored, _) = store.put_bytes(&member).map_err(io::Error::other)?;
     debug_assert_eq!(stored, digest);
     fs::create_dir_all(index.parent().expect("invariant: chunks/ has a parent"))?;

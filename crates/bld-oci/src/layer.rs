@@ -429,7 +429,7 @@ mod pinned {
         let blob = pack_layer(&store, &items, 0).expect("pack");
         assert_eq!(
             blob.digest.to_string(),
-            "sha256:d5069fae0a2c6b901d6008188d14966ad1f1859bf7ed385aaf5a61b2405df6dc"
+            "sha256:24046cdf4c729208ed32c4e360b77682609ecc5a85407fd5ddd120e5c6663061"
         );
         assert_eq!(
             blob.diff_id.to_string(),

@@ -179,7 +179,7 @@ impl RunDirs {
             work: work_dir.join("work"),
             empty: work_dir.join("empty"),
         };
-        for dir in [&dirs.rootfs, &dirs.upper, &dirs.work, &dirs.empty] {
+        for dir in [&dirs.rootfs, &dirs.upper, &dirs.work] {
             fs::create_dir_all(dir).map_err(io_error("create", dir))?;
         }
         Ok(dirs)
@@ -277,6 +277,7 @@ fn write_bundle(spec: &RunSpec, bundle: &Path) -> Result<(), SandboxError> {
 fn sandbox_command(spec: &RunSpec, dirs: &RunDirs) -> Result<Command, SandboxError> {
     let mut lowers = lowerdirs(&spec.lowers);
     if lowers.is_empty() {
+        fs::create_dir_all(&dirs.empty).map_err(io_error("create", &dirs.empty))?;
         lowers.push(dirs.empty.display().to_string());
     }
     let rootfs_options = overlay_options(&lowers, Some((&dirs.upper, &dirs.work)));

@@ -170,8 +170,16 @@ fn pack_changes(
     mount_targets: &[String],
     volumes: &[String],
 ) -> Result<(LayerBlob, HashSet<String>), Failure> {
-    let empty: PathBuf = work_dir.join("whiteout");
-    fs::write(&empty, b"").map_err(Failure::internal)?;
+    // The empty file whiteouts and opaque markers are written from, made at the first one.
+    let whiteout: PathBuf = work_dir.join("whiteout");
+    let mut made = false;
+    let mut empty = || -> Result<&Path, Failure> {
+        if !made {
+            fs::write(&whiteout, b"").map_err(Failure::internal)?;
+            made = true;
+        }
+        Ok(&whiteout)
+    };
     let mut changes = upper_changes(upper).map_err(Failure::of)?;
     drop_unmade_changes(&mut changes, mount_targets, volumes);
     let mut hard_links = HardLinks::default();
@@ -191,7 +199,7 @@ fn pack_changes(
                     continue;
                 }
                 if opaque {
-                    items.push(marker(format!("{}/.wh..wh..opq", change.path), &empty));
+                    items.push(marker(format!("{}/.wh..wh..opq", change.path), empty()?));
                 }
                 ItemKind::Dir { mode }
             }
@@ -215,7 +223,7 @@ fn pack_changes(
                     Some((parent, name)) => format!("{parent}/.wh.{name}"),
                     None => format!(".wh.{}", change.path),
                 };
-                items.push(marker(path, &empty));
+                items.push(marker(path, empty()?));
                 paths.insert(change.path);
                 continue;
             }
