@@ -154,6 +154,16 @@ fn a_corrupt_blob_is_never_written_out_and_breaks_only_its_images() {
 #[test]
 fn a_chunk_cache_entry_for_another_chunk_is_not_served() {
     let sandbox = Sandbox::with_examples();
+    // Only chunks of 1 MiB or more are cached: the examples' busybox layer is one, and a
+    // layer of 3 MB of text another.
+    let text: String = (0..3_000_000u32)
+        .map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26))
+        .collect();
+    sandbox.write("examples/big/data.txt", &text);
+    sandbox.write(
+        "examples/big/BUILD.star",
+        "pkg_tar(name = \"tar\", srcs = [\"data.txt\"])\noci_image(name = \"image\", tars = [\":tar\"])\n",
+    );
     let clean = sandbox.bld(&["build", "//examples/..."]).ok();
     // Every chunk-cache entry now names one intact gzip member: that of some other chunk.
     let chunks: Vec<PathBuf> = std::fs::read_dir(sandbox.store().join("chunks"))
@@ -168,10 +178,14 @@ fn a_chunk_cache_entry_for_another_chunk_is_not_served() {
     std::fs::remove_dir_all(sandbox.store().join("ac")).expect("forget the actions");
     std::fs::remove_dir_all(sandbox.ws().join("bld-out")).expect("clean");
     let again = sandbox.bld(&["build", "//examples/..."]).ok();
-    for label in ["//examples/hello:image", "//examples/greeter:image"] {
+    for label in [
+        "//examples/hello:image",
+        "//examples/greeter:image",
+        "//examples/big:image",
+    ] {
         assert_eq!(again.digest_of(label), clean.digest_of(label), "{label}");
     }
-    for image in ["hello", "greeter", "busybox"] {
+    for image in ["hello", "greeter", "busybox", "big"] {
         assert_layout_is_sound(
             &sandbox
                 .ws()

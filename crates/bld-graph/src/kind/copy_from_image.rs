@@ -49,8 +49,9 @@ impl Kind for CopyFromImage {
             landing,
         } = self;
         // The tag names the rules the executor applies: `/2` keeps the image's owners and
-        // makes implied directories 0755 (a new tag invalidates only this kind's results).
-        key.tag("copy_from_image/2");
+        // makes implied directories 0755, `/3` cuts gzip members only past 1 MiB (a new tag
+        // invalidates only this kind's results).
+        key.tag("copy_from_image/3");
         key.input(identity(image));
         key.strs(sources);
         key.str(dest);
