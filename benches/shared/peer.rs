@@ -22,9 +22,11 @@ fn cpu_ticks() -> (u64, u64) {
     (total - idle, total)
 }
 
-/// Waits (up to 10 s) until the machine is idle: a daemon that has just started (dockerd,
-/// containerd) or a peer's background work otherwise runs beside the next timed command.
+/// Waits until what earlier commands wrote is on the disk (`sync`), then (up to 10 s) until the
+/// machine is idle: a daemon that has just started (dockerd, containerd), a peer's background
+/// work or the writeback of its output otherwise runs beside the next timed command.
 fn settle() {
+    let _ = Command::new("sync").status();
     for _ in 0..40 {
         let (busy, total) = cpu_ticks();
         std::thread::sleep(std::time::Duration::from_millis(250));

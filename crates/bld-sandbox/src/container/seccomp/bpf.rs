@@ -163,24 +163,20 @@ pub(super) fn program(profile: &LinuxSeccomp) -> Option<Vec<Insn>> {
 /// The part of the program for the architectures sharing one audit value: x86-64 and x32,
 /// told apart by x32's marker bit.
 fn section(profile: &LinuxSeccomp, tables: &[&ArchTable], default: u32) -> Option<Vec<Insn>> {
-    let mut body = vec![insn(LD_W_ABS, 0, 0, DATA_NR)];
-    let native = tables.iter().find(|t| t.offset == 0);
-    let x32 = tables.iter().find(|t| t.offset == X32_SYSCALL_BIT);
-    let native_part = match native {
-        Some(t) => dispatch(profile, t, default)?,
-        None => vec![insn(RET_K, 0, 0, RET_KILL_THREAD)],
+    // The part for the table with this offset, or death where the profile lacks that table.
+    let part = |offset: u32| match tables.iter().find(|t| t.offset == offset) {
+        Some(t) => dispatch(profile, t, default),
+        None => Some(vec![insn(RET_K, 0, 0, RET_KILL_THREAD)]),
     };
+    let mut body = vec![insn(LD_W_ABS, 0, 0, DATA_NR)];
+    let native = part(0)?;
     if tables.iter().any(|t| t.audit == AUDIT_ARCH_X86_64) {
-        let x32_part = match x32 {
-            Some(t) => dispatch(profile, t, default)?,
-            None => vec![insn(RET_K, 0, 0, RET_KILL_THREAD)],
-        };
         body.push(insn(JMP_JGE_K, 0, 1, X32_SYSCALL_BIT));
-        body.push(insn(JMP_JA, 0, 0, u32::try_from(native_part.len()).ok()?));
-        body.extend(native_part);
-        body.extend(x32_part);
+        body.push(insn(JMP_JA, 0, 0, u32::try_from(native.len()).ok()?));
+        body.extend(native);
+        body.extend(part(X32_SYSCALL_BIT)?);
     } else {
-        body.extend(native_part);
+        body.extend(native);
     }
     Some(body)
 }
