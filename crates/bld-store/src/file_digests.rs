@@ -225,7 +225,8 @@ fn decode(bytes: &[u8]) -> Option<HashMap<PathBuf, (Stamp, Digest)>> {
         rest = tail;
         Some(head)
     };
-    let mut entries = HashMap::new();
+    // A record is at least 88 bytes; most paths are a few dozen.
+    let mut entries = HashMap::with_capacity(bytes.len() / 128);
     while let Some(len) = take(4) {
         let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
         let path = PathBuf::from(OsStr::from_bytes(take(len)?));

@@ -228,17 +228,27 @@ impl LocalImages for StoreImages {
     }
 }
 
-/// Builds the Dockerfile in `context`, tags the image and prints the summary line (with `-q`,
-/// only the image ID).
-pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result<(), Failure> {
-    let started = Instant::now();
-    let mut phases = Phases {
-        enabled: args.timings,
-        last: started,
-    };
-    let store = Arc::new(Store::open(store_root)?);
+/// What a Dockerfile build is, once its context is read and it is lowered.
+struct Lowered {
+    /// A context from stdin, unpacked in a directory that lives as long as this.
+    stdin: Option<StdinContext>,
+    context: PathBuf,
+    tags: Vec<ImageReference>,
+    output: Option<Output>,
+    ignored_stages: Vec<std::ops::Range<usize>>,
+    graph: ActionGraph,
+    image: bld_graph::ActionId,
+}
+
+/// Reads the Dockerfile and its context and lowers them.
+fn read_and_lower(
+    args: &BuildArgs,
+    context: &Path,
+    store: &Arc<Store>,
+    phases: &mut Phases,
+) -> Result<Lowered, Failure> {
     let stdin = (context == Path::new(STDIN))
-        .then(|| StdinContext::read(args, &store))
+        .then(|| StdinContext::read(args, store))
         .transpose()?;
     let context = stdin.as_ref().map_or(context, StdinContext::dir);
     let source = read_source(args, context, stdin.as_ref())?;
@@ -252,10 +262,40 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     phases.mark("context");
 
     let ignored_stages = stage_lines(&source, &args.no_cache_filter)?;
-    let (graph, image) = lower(args, source, &store)?;
+    let (graph, image) = lower(args, source, store)?;
     phases.mark("lowering");
+    Ok(Lowered {
+        stdin,
+        context,
+        tags,
+        output,
+        ignored_stages,
+        graph,
+        image,
+    })
+}
 
-    let file_digests = FileDigests::load(&store);
+/// Builds the Dockerfile in `context`, tags the image and prints the summary line (with `-q`,
+/// only the image ID).
+pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result<(), Failure> {
+    let started = Instant::now();
+    let mut phases = Phases {
+        enabled: args.timings,
+        last: started,
+    };
+    let store = Arc::new(Store::open(store_root)?);
+    let (lowered, file_digests) = super::with_file_digests(&store, || {
+        read_and_lower(args, context, &store, &mut phases)
+    });
+    let Lowered {
+        stdin: _stdin,
+        context,
+        tags,
+        output,
+        ignored_stages,
+        graph,
+        image,
+    } = lowered?;
     let ignore_cache = |action: &bld_graph::Action| {
         args.no_cache
             || action

@@ -100,6 +100,9 @@ impl DockerIgnore {
     /// matches the path or any of its parent directories, and the last pattern that
     /// applies decides.
     pub fn is_excluded(&self, path: &str) -> bool {
+        if self.rules.is_empty() {
+            return false;
+        }
         let cleaned = go_clean(path);
         let path = cleaned.trim_start_matches('/');
         if path.is_empty() || path == "." {
