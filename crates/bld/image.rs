@@ -10,6 +10,7 @@ mod archive;
 mod docker_json;
 mod inspect;
 mod list;
+mod pull;
 mod remove;
 mod template;
 
@@ -26,6 +27,7 @@ pub(crate) use template::Fields;
 pub(crate) use archive::{LoadArgs, SaveArgs, load, save};
 pub(crate) use inspect::{HistoryArgs, InspectArgs, history, inspect};
 pub(crate) use list::{ImagesArgs, images};
+pub(crate) use pull::{PullArgs, pull};
 pub(crate) use remove::{GcArgs, PruneArgs, RmiArgs, TagArgs, gc, prune, rmi, tag};
 
 /// An image in the local store.

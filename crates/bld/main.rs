@@ -58,6 +58,8 @@ enum Command {
     Save(image::SaveArgs),
     /// Read images from a `docker save` or OCI archive into the local store.
     Load(image::LoadArgs),
+    /// Download an image from a registry into the local store.
+    Pull(image::PullArgs),
     /// Free the store's blobs and caches that no image refers to.
     Gc(image::GcArgs),
     /// Print a shell completion script: `source <(bld completion bash)`.
@@ -85,6 +87,8 @@ enum ImageCommand {
     Save(image::SaveArgs),
     /// Read images from an archive (`bld load`).
     Load(image::LoadArgs),
+    /// Download an image from a registry (`bld pull`).
+    Pull(image::PullArgs),
 }
 
 fn main() -> ExitCode {
@@ -135,6 +139,9 @@ fn run_command() -> ExitCode {
         }
         Command::Load(args) | Command::Image(ImageCommand::Load(args)) => {
             image::load(args, &store).map(|()| 0)
+        }
+        Command::Pull(args) | Command::Image(ImageCommand::Pull(args)) => {
+            image::pull(args, &store).map(|()| 0)
         }
         Command::Gc(args) => image::gc(args, &store).map(|()| 0),
         Command::Completion(args) => completion::run(args).map(|()| 0),

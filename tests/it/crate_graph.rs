@@ -54,7 +54,10 @@ fn the_crate_table_is_read_from_the_readme() {
 /// build-context walk run work in parallel, nothing else does.
 const EXCLUSIVE: &[(&str, &[&str])] = &[
     ("starlark", &["bld-starlark"]),
-    ("rayon", &["bld-exec", "bld-oci", "bld-dockerfile"]),
+    (
+        "rayon",
+        &["bld-exec", "bld-oci", "bld-dockerfile", "bld-registry"],
+    ),
     ("petgraph", &["bld-graph"]),
 ];
 

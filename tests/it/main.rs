@@ -17,6 +17,7 @@ mod hostile_starlark;
 mod images;
 mod peers;
 mod query;
+mod registry;
 mod run_exit_codes;
 mod run_steps;
 mod security;

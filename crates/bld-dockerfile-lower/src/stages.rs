@@ -323,7 +323,7 @@ impl<'a> Lowering<'a> {
             let stage = &self.stages[index];
             return Err(self.site_of_from(index).error(
                 Problem::user(format!(
-                    "`{base_name}` is not a stage or a local image, and bld cannot pull images yet: build on `scratch`, an earlier stage, an image tagged in the local store (`bld build -t`), or a bld image target (the `dockerfile` rule's `stages`)"
+                    "`{base_name}` is not a stage or a local image, and builds do not pull images yet: build on `scratch`, an earlier stage, an image in the local store (`bld build -t`, `bld pull`), or a bld image target (the `dockerfile` rule's `stages`)"
                 ))
                 .at_argument(&stage.base),
             ));

@@ -97,7 +97,7 @@ fn a_missing_from_stage_marks_the_flag() {
     assert_error(
         "FROM scratch\nCOPY --from=nowhere /etc /etc\n",
         "app/Dockerfile:2:6: COPY: --from=nowhere: no earlier stage or local image has that name \
-         or index, and bld cannot pull images yet",
+         or index, and builds do not pull images yet (`bld pull` first)",
         "  |\n2 | COPY --from=nowhere /etc /etc\n  |      ^^^^^^^^^^^^^^\n",
     );
 }

@@ -86,6 +86,13 @@ pub fn load_archive(store: &Store, input: &mut dyn io::Read) -> Result<Vec<Loade
     load::load_archive(store, input)
 }
 
+/// Adds the images of an OCI image layout directory that bld wrote itself (blobs fetched from
+/// a registry) to the store, every blob, layer and diff ID checked as [`load_archive`] checks
+/// an archive's; a refused layout leaves the store as it was.
+pub fn load_layout_dir(store: &Store, dir: &Path) -> Result<Vec<LoadedImage>, OciError> {
+    load::load_layout_dir(store, dir)
+}
+
 /// containerd's (and Docker's) annotation naming an image in an index.
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
 /// Where a blob lives in an OCI layout.

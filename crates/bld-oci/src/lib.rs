@@ -21,7 +21,9 @@ use bld_core::{Classify, Digest, ErrorKind};
 use bld_store::StoreError;
 
 pub use image::{ImageBlobs, assemble_image, read_image};
-pub use image_archive::{ArchiveFormat, LoadedImage, SavedImage, load_archive, save_archive};
+pub use image_archive::{
+    ArchiveFormat, LoadedImage, SavedImage, load_archive, load_layout_dir, save_archive,
+};
 pub use layer::{ItemKind, LayerBlob, LayerItem, carries_xattr, content_size, pack_layer};
 pub use layout::write_layout;
 pub use time::rfc3339;

@@ -180,6 +180,15 @@ fn write_error(path: &Path) -> impl FnOnce(io::Error) -> OciError {
     move |source| OciError::Write { path, source }
 }
 
+/// A directory bld wrote itself (an OCI layout of blobs fetched and checked by digest) read
+/// as an extracted archive: it holds no symlink.
+pub(super) fn written_dir(root: &Path) -> Extracted {
+    Extracted {
+        root: root.to_owned(),
+        links: HashMap::new(),
+    }
+}
+
 /// Extracts the tar (or gzip-compressed tar) `input` into the empty directory `root`.
 pub(super) fn extract(input: &mut dyn Read, root: &Path) -> Result<Extracted, OciError> {
     let stream = decompressed(input)?;

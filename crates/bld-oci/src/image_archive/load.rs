@@ -32,6 +32,23 @@ pub(super) fn load_archive(
         })?;
     }
     let tree = extract::extract(input, &tree_dir)?;
+    load_tree(store, &tree, new_dir)
+}
+
+/// Adds the images of the OCI layout bld wrote at `dir` (blobs it fetched) to the store,
+/// checked as an archive's are.
+pub(super) fn load_layout_dir(store: &Store, dir: &Path) -> Result<Vec<LoadedImage>, OciError> {
+    let work = WorkDir::create(store.temp_path("load"))?;
+    load_tree(store, &extract::written_dir(dir), work.0.clone())
+}
+
+/// Plans the images of `tree`, checks everything, then adds them to the store; `new_dir` takes
+/// the files written while checking.
+fn load_tree(
+    store: &Store,
+    tree: &extract::Extracted,
+    new_dir: PathBuf,
+) -> Result<Vec<LoadedImage>, OciError> {
     let mut plan = Plan {
         new_dir,
         files_made: 0,
@@ -40,9 +57,9 @@ pub(super) fn load_archive(
         layers: HashMap::new(),
     };
     let images = if tree.has_file("index.json") {
-        load_layout::plan_images(&tree, &mut plan)?
+        load_layout::plan_images(tree, &mut plan)?
     } else if tree.has_file("manifest.json") {
-        load_docker::plan_images(&tree, &mut plan)?
+        load_docker::plan_images(tree, &mut plan)?
     } else {
         return Err(bad_archive(
             "it has neither `index.json` (an OCI layout) nor `manifest.json` (a docker-archive)",

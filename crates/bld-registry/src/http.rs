@@ -1,0 +1,253 @@
+//! One repository of one registry over HTTP: manifests and blobs, and the bearer token a
+//! registry's `WWW-Authenticate` challenge asks for.
+
+use std::io::{Read, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bld_core::{Digest, ImageReference};
+use ureq::http::StatusCode;
+
+use crate::{MANIFEST_TYPES, MAX_MANIFEST, RegistryError};
+
+/// A repository of a registry, and the agent that talks to it.
+pub struct Endpoint {
+    /// The registry's host and port, as the reference names it.
+    pub host: String,
+    /// The repository in it (`library/busybox`, `team/app`).
+    pub repository: String,
+    base: String,
+    agent: ureq::Agent,
+    token: Mutex<Option<String>>,
+}
+
+/// Whether `host` (with its port, if any) is on the loopback interface.
+fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host.split(':').next().unwrap_or(host),
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Endpoint {
+    /// The repository `reference` names.
+    ///
+    /// # Errors
+    ///
+    /// A registry off the loopback interface: those are reached over HTTPS, which bld does not
+    /// speak yet.
+    pub fn of(reference: &ImageReference) -> Result<Endpoint, RegistryError> {
+        let (host, repository) = reference.name.split_once('/').ok_or_else(|| {
+            RegistryError::Unsupported(format!("`{}` names no registry", reference.name))
+        })?;
+        if !is_loopback(host) {
+            return Err(RegistryError::Unsupported(format!(
+                "cannot pull `{}`: bld reaches only registries on this machine so far \
+                 (`localhost:PORT/…`, `127.0.0.1:PORT/…`, over plain HTTP); `{host}` needs \
+                 HTTPS, which is not supported yet",
+                reference.familiar()
+            )));
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(600)))
+            .build()
+            .into();
+        Ok(Endpoint {
+            host: host.to_owned(),
+            repository: repository.to_owned(),
+            base: format!("http://{host}"),
+            agent,
+            token: Mutex::new(None),
+        })
+    }
+
+    /// What the registry sent that does not match what was expected.
+    pub(crate) fn mismatch(&self, what: String, detail: String) -> RegistryError {
+        RegistryError::Mismatch {
+            registry: self.host.clone(),
+            what,
+            detail,
+        }
+    }
+
+    fn failed(&self, message: String) -> RegistryError {
+        RegistryError::Registry {
+            registry: self.host.clone(),
+            message,
+        }
+    }
+
+    /// `GET /v2/<repository>/<path>`, with the bearer token once the registry asked for one.
+    fn get(
+        &self,
+        path: &str,
+        accept: Option<&str>,
+    ) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
+        let url = format!("{}/v2/{}/{path}", self.base, self.repository);
+        let send = |token: Option<&str>| {
+            let mut request = self.agent.get(&url);
+            if let Some(accept) = accept {
+                request = request.header("Accept", accept);
+            }
+            if let Some(token) = token {
+                request = request.header("Authorization", format!("Bearer {token}"));
+            }
+            request
+                .call()
+                .map_err(|e| self.failed(format!("cannot reach the registry: {e}")))
+        };
+        let token = self.token.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let response = send(token.as_deref())?;
+        if response.status() != StatusCode::UNAUTHORIZED || token.is_some() {
+            return Ok(response);
+        }
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let token = self.bearer_token(&challenge)?;
+        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
+        send(Some(&token))
+    }
+
+    /// The anonymous token a `Bearer realm="…",service="…",scope="…"` challenge names.
+    fn bearer_token(&self, challenge: &str) -> Result<String, RegistryError> {
+        let denied = || {
+            self.failed(format!(
+                "access to {} is denied; it needs credentials, which bld cannot send yet",
+                self.repository
+            ))
+        };
+        let params = challenge.strip_prefix("Bearer ").ok_or_else(denied)?;
+        let param = |key: &str| {
+            params.split(',').find_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                (k == key).then(|| v.trim_matches('"').to_owned())
+            })
+        };
+        let realm = param("realm").ok_or_else(denied)?;
+        let mut request = self.agent.get(&realm);
+        for key in ["service", "scope"] {
+            if let Some(value) = param(key) {
+                request = request.query(key, value);
+            }
+        }
+        let mut response = request
+            .call()
+            .map_err(|e| self.failed(format!("cannot reach the token service {realm}: {e}")))?;
+        if response.status() != StatusCode::OK {
+            return Err(denied());
+        }
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_MANIFEST)
+            .read_to_vec()
+            .map_err(|e| self.failed(format!("the token service {realm} failed: {e}")))?;
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        ["token", "access_token"]
+            .iter()
+            .find_map(|k| value.get(*k).and_then(|t| t.as_str()).map(str::to_owned))
+            .ok_or_else(denied)
+    }
+
+    /// Refuses a response whose status is not 200, saying what it means for `what`.
+    fn expect_ok(
+        &self,
+        response: &ureq::http::Response<ureq::Body>,
+        what: &str,
+    ) -> Result<(), RegistryError> {
+        match response.status() {
+            StatusCode::OK => Ok(()),
+            StatusCode::NOT_FOUND => Err(self.failed(format!("{what} not found"))),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(self.failed(format!(
+                "access to {what} is denied (status {})",
+                response.status().as_u16()
+            ))),
+            status => Err(self.failed(format!(
+                "{what}: the registry answered with status {}",
+                status.as_u16()
+            ))),
+        }
+    }
+
+    /// The manifest (or index) `reference` (a tag or a digest) names, and its media type.
+    pub fn manifest(&self, reference: &str) -> Result<(Vec<u8>, String), RegistryError> {
+        let what = format!("{}:{reference}", self.repository);
+        let what = if reference.contains(':') {
+            format!("{}@{reference}", self.repository)
+        } else {
+            what
+        };
+        let mut response = self.get(
+            &format!("manifests/{reference}"),
+            Some(&MANIFEST_TYPES.join(", ")),
+        )?;
+        self.expect_ok(&response, &what)?;
+        let media_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_MANIFEST)
+            .read_to_vec()
+            .map_err(|e| self.failed(format!("reading the manifest of {what}: {e}")))?;
+        Ok((bytes, media_type))
+    }
+
+    /// Streams the blob `digest` into `out`, reading at most one byte more than `size`.
+    pub fn blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        out: &mut dyn Write,
+    ) -> Result<(), RegistryError> {
+        let what = format!("the blob {digest} of {}", self.repository);
+        let response = self.get(&format!("blobs/{digest}"), None)?;
+        self.expect_ok(&response, &what)?;
+        let mut body = response
+            .into_body()
+            .into_with_config()
+            .limit(size + 1)
+            .reader();
+        std::io::copy(&mut body.by_ref(), out)
+            .map_err(|e| self.failed(format!("downloading {what}: {e}")))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_loopback_hosts_are_reached_over_plain_http() {
+        for host in [
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "localhost:5000",
+            "[::1]:5000",
+            "localhost",
+        ] {
+            assert!(super::is_loopback(host), "{host}");
+        }
+        for host in [
+            "127.example.com:5000",
+            "localhost.example:5000",
+            "10.0.0.1:5000",
+            "docker.io",
+        ] {
+            assert!(!super::is_loopback(host), "{host}");
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Pulling images from registries that speak the OCI distribution API (Docker's registry,
+//! `distribution`, and the registries built on it), over blocking HTTP (`ureq`).
+//!
+//! A pull fetches the manifest a reference names (an index or manifest list resolved to the
+//! host's platform), its config and its layers, each checked against its digest and size
+//! while it streams to a private directory; the directory is then an OCI image layout that
+//! `bld-oci` checks once more and adds to the store as `bld load` adds an archive. Nothing
+//! reaches the store until everything is checked, so a registry that lies, or dies halfway,
+//! leaves the store as it was. Layers the store already holds are not downloaded.
+//!
+//! So far: plain HTTP to registries on the loopback interface (as Docker allows without
+//! configuration), anonymous or with the anonymous bearer token a registry's challenge names.
+
+mod http;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bld_core::{Classify, Digest, ErrorKind, ImageReference, Sha256Writer, host_platform};
+use bld_oci::OciError;
+use bld_store::{Store, StoreError};
+use serde_json::{Value, json};
+
+pub use http::Endpoint;
+
+/// The manifest media types a pull accepts, most wanted first.
+const MANIFEST_TYPES: [&str; 4] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+/// The largest manifest or index read.
+const MAX_MANIFEST: u64 = 4 << 20;
+/// Layers downloaded at once (Docker's default).
+const PARALLEL_DOWNLOADS: usize = 3;
+
+/// Why a pull failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry refused, failed or is not reachable.
+    #[error("{registry}: {message}")]
+    Registry {
+        /// The registry's host (and port).
+        registry: String,
+        /// What happened, naming the repository or blob.
+        message: String,
+    },
+    /// What the registry served is not what it claimed.
+    #[error("{registry} served {what} that does not match: {detail}")]
+    Mismatch {
+        /// The registry's host (and port).
+        registry: String,
+        /// The blob or manifest.
+        what: String,
+        /// Expected and actual digest or size.
+        detail: String,
+    },
+    /// A kind of registry or image not supported yet.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The layout of what was fetched was refused.
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Classify for RegistryError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RegistryError::Oci(e) => e.kind(),
+            RegistryError::Store(e) => e.kind(),
+            _ => ErrorKind::User,
+        }
+    }
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pulled {
+    /// The digest of what the registry serves for the reference (an index, or the manifest):
+    /// Docker's `RepoDigests` entry.
+    pub repo_digest: Digest,
+    /// The image's manifest, now in the store.
+    pub manifest: Digest,
+    /// The image's config (its IMAGE ID).
+    pub config: Digest,
+    /// Each layer, and whether the store already held it.
+    pub layers: Vec<(Digest, bool)>,
+    /// Whether the store already held the whole image.
+    pub up_to_date: bool,
+}
+
+/// Pulls `reference` into `store`; `on_layer` hears of each layer as it is done (its digest,
+/// and whether the store already held it).
+pub fn pull(
+    store: &Store,
+    reference: &ImageReference,
+    on_layer: &(dyn Fn(&Digest, bool) + Sync),
+) -> Result<Pulled, RegistryError> {
+    let endpoint = Endpoint::of(reference)?;
+    let target = match (&reference.digest, &reference.tag) {
+        (Some(digest), _) => digest.to_string(),
+        (None, Some(tag)) => tag.clone(),
+        (None, None) => "latest".to_owned(),
+    };
+    let (top, top_type) = endpoint.manifest(&target)?;
+    let repo_digest = Digest::of(&top);
+    if let Some(wanted) = &reference.digest
+        && *wanted != repo_digest
+    {
+        return Err(endpoint.mismatch(
+            format!("the manifest {target}"),
+            format!("its digest is {repo_digest}"),
+        ));
+    }
+    let (manifest, manifest_type) = if is_index(&top_type, &top) {
+        let child = platform_manifest(&endpoint, &top)?;
+        let (bytes, media_type) = endpoint.manifest(&child.to_string())?;
+        if Digest::of(&bytes) != child {
+            return Err(endpoint.mismatch(
+                format!("the manifest {child}"),
+                format!("its digest is {}", Digest::of(&bytes)),
+            ));
+        }
+        (bytes, media_type)
+    } else {
+        (top, top_type)
+    };
+    let work = store.temp_path("pull");
+    let result = fetch_into_layout(store, &endpoint, &work, &manifest, &manifest_type, on_layer)
+        .and_then(|(config, layers)| {
+            let up_to_date = store.blob_path(&Digest::of(&manifest)).is_file();
+            let loaded = bld_oci::load_layout_dir(store, &work)?;
+            let image = loaded.first().ok_or_else(|| {
+                RegistryError::Unsupported("the pulled layout holds no image".to_owned())
+            })?;
+            Ok(Pulled {
+                repo_digest,
+                manifest: image.manifest,
+                config,
+                layers,
+                up_to_date,
+            })
+        });
+    let _ = fs::remove_dir_all(&work);
+    result
+}
+
+/// Whether a document served as `media_type` is an index (manifest list).
+fn is_index(media_type: &str, bytes: &[u8]) -> bool {
+    media_type.contains("index") || media_type.contains("manifest.list") || {
+        let value: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+        value.get("manifests").is_some() && value.get("layers").is_none()
+    }
+}
+
+/// The digest of the index's manifest for the host's platform.
+fn platform_manifest(endpoint: &Endpoint, index: &[u8]) -> Result<Digest, RegistryError> {
+    let (os, architecture) = host_platform();
+    let value: Value = serde_json::from_slice(index)
+        .map_err(|e| endpoint.mismatch("an index".to_owned(), format!("it is not JSON: {e}")))?;
+    let manifests = value
+        .get("manifests")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    manifests
+        .iter()
+        .find(|m| {
+            let platform = m.get("platform");
+            let field = |k: &str| platform.and_then(|p| p.get(k)).and_then(Value::as_str);
+            field("os") == Some(os) && field("architecture") == Some(architecture)
+        })
+        .and_then(|m| m.get("digest").and_then(Value::as_str))
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| RegistryError::Registry {
+            registry: endpoint.host.clone(),
+            message: format!(
+                "{} has no image for {os}/{architecture}",
+                endpoint.repository
+            ),
+        })
+}
+
+/// Writes `work` as an OCI layout holding `manifest`, its config and its layers (fetched, or
+/// linked from the store when it has them); returns the config and each layer with whether it
+/// was already held.
+fn fetch_into_layout(
+    store: &Store,
+    endpoint: &Endpoint,
+    work: &Path,
+    manifest: &[u8],
+    manifest_type: &str,
+    on_layer: &(dyn Fn(&Digest, bool) + Sync),
+) -> Result<(Digest, Vec<(Digest, bool)>), RegistryError> {
+    use rayon::prelude::*;
+    let blobs = work.join("blobs/sha256");
+    fs::create_dir_all(&blobs).map_err(|e| write_error(&blobs, e))?;
+    let value: Value = serde_json::from_slice(manifest)
+        .map_err(|e| endpoint.mismatch("the manifest".to_owned(), format!("not JSON: {e}")))?;
+    let descriptor = |d: &Value| -> Option<(Digest, u64)> {
+        Some((
+            d.get("digest")?.as_str()?.parse().ok()?,
+            d.get("size")?.as_u64()?,
+        ))
+    };
+    let bad = || {
+        endpoint.mismatch(
+            "the manifest".to_owned(),
+            "a descriptor lacks a digest or size".to_owned(),
+        )
+    };
+    let config = value.get("config").and_then(descriptor).ok_or_else(bad)?;
+    let layers = value
+        .get("layers")
+        .and_then(Value::as_array)
+        .map(|layers| layers.iter().map(descriptor).collect::<Option<Vec<_>>>())
+        .ok_or_else(bad)?
+        .ok_or_else(bad)?;
+    fetch_blob(store, endpoint, &blobs, config)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(PARALLEL_DOWNLOADS)
+        .build()
+        .map_err(|e| RegistryError::Unsupported(format!("cannot start downloads: {e}")))?;
+    let held = pool.install(|| {
+        layers
+            .par_iter()
+            .map(|layer| {
+                let held = fetch_blob(store, endpoint, &blobs, *layer)?;
+                on_layer(&layer.0, held);
+                Ok((layer.0, held))
+            })
+            .collect::<Result<Vec<_>, RegistryError>>()
+    })?;
+    let manifest_digest = Digest::of(manifest);
+    let path = blobs.join(manifest_digest.hex());
+    fs::write(&path, manifest).map_err(|e| write_error(&path, e))?;
+    let index = json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": manifest_type,
+            "digest": manifest_digest.to_string(),
+            "size": manifest.len(),
+        }],
+    });
+    let path = work.join("index.json");
+    fs::write(&path, index.to_string()).map_err(|e| write_error(&path, e))?;
+    fs::write(work.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .map_err(|e| write_error(work, e))?;
+    Ok((config.0, held))
+}
+
+/// Puts the blob `(digest, size)` in `blobs`: linked from the store when it holds it (returns
+/// `true`), else downloaded and checked while it streams.
+fn fetch_blob(
+    store: &Store,
+    endpoint: &Endpoint,
+    blobs: &Path,
+    (digest, size): (Digest, u64),
+) -> Result<bool, RegistryError> {
+    let dest = blobs.join(digest.hex());
+    let held = store.blob_path(&digest);
+    if held.is_file() && fs::hard_link(&held, &dest).is_ok() {
+        return Ok(true);
+    }
+    let mut out = Sha256Writer::new(fs::File::create(&dest).map_err(|e| write_error(&dest, e))?);
+    endpoint.blob(&digest, size, &mut out)?;
+    out.flush().map_err(|e| write_error(&dest, e))?;
+    let (_, actual, actual_size) = out.finish();
+    if actual_size != size {
+        return Err(endpoint.mismatch(
+            format!("the blob {digest}"),
+            format!("{actual_size} bytes where the manifest says {size}"),
+        ));
+    }
+    if actual != digest {
+        return Err(endpoint.mismatch(
+            format!("the blob {digest}"),
+            format!("its content is {actual}"),
+        ));
+    }
+    Ok(false)
+}
+
+fn write_error(path: &Path, source: std::io::Error) -> RegistryError {
+    RegistryError::Store(StoreError::Io {
+        action: "write",
+        path: PathBuf::from(path),
+        source,
+    })
+}

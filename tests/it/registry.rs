@@ -1,0 +1,255 @@
+//! `bld pull` against a real registry: Debian's `docker-registry` (distribution 2.8) started on
+//! a free loopback port, filled with `skopeo copy`, stopped by its PID.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::peers::bld_busybox_base;
+use crate::support::{run_bld, tool};
+
+/// A registry of the test's own, on `127.0.0.1:port`, its storage in a temporary directory.
+struct Registry {
+    dir: tempfile::TempDir,
+    port: u16,
+    daemon: Child,
+}
+
+impl Registry {
+    /// Starts one, or prints why the test is skipped when `docker-registry` is not installed
+    /// (the README's test command installs it).
+    fn start() -> Option<Registry> {
+        if !Path::new("/usr/bin/docker-registry").exists() {
+            println!("skipped: Debian's docker-registry is not installed");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("config");
+        let daemon = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let registry = Registry { dir, port, daemon };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "docker-registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(registry)
+    }
+
+    /// `127.0.0.1:PORT/repository`.
+    fn name(&self, repository: &str) -> String {
+        format!("127.0.0.1:{}/{repository}", self.port)
+    }
+
+    /// The files holding the registry's blobs.
+    fn blob_files(&self) -> Vec<PathBuf> {
+        let root = self.dir.path().join("data/docker/registry/v2/blobs/sha256");
+        let mut files = Vec::new();
+        for prefix in std::fs::read_dir(root).expect("blobs") {
+            for blob in std::fs::read_dir(prefix.expect("entry").path()).expect("blob dirs") {
+                files.push(blob.expect("entry").path().join("data"));
+            }
+        }
+        files
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// Builds the busybox base with bld in `scratch` and copies it into the registry as
+/// `repository:1` with skopeo; returns the digest skopeo reports for it there.
+fn push_busybox(scratch: &Path, registry: &Registry, repository: &str) -> String {
+    let store = scratch.join("builder-store");
+    bld_busybox_base(scratch, &store);
+    let archive = scratch.join("busybox.tar");
+    let archive_arg = archive.display().to_string();
+    run_bld(
+        scratch,
+        &store,
+        &["save", "--format", "oci", "-o", &archive_arg, "busybox"],
+    )
+    .ok();
+    let dest = format!("docker://{}:1", registry.name(repository));
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci-archive:{archive_arg}"),
+            &dest,
+        ],
+    );
+    tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &dest,
+        ],
+    )
+    .trim()
+    .to_owned()
+}
+
+#[test]
+fn pulled_images_run_keep_the_registrys_digest_and_repeat_without_downloading() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let digest = push_busybox(scratch.path(), &registry, "team/busybox");
+    let name = format!("{}:1", registry.name("team/busybox"));
+    let store = scratch.path().join("store");
+    let first = run_bld(scratch.path(), &store, &["pull", &name]).ok();
+    let lines: Vec<&str> = first.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("1: Pulling from {}", registry.name("team/busybox"))
+    );
+    assert!(
+        lines[1..lines.len() - 3]
+            .iter()
+            .all(|l| l.ends_with(": Pull complete")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[lines.len() - 3..],
+        [
+            format!("Digest: {digest}"),
+            format!("Status: Downloaded newer image for {name}"),
+            name.clone(),
+        ]
+    );
+    // The image is in the store under its name, runs, and keeps its manifest digest.
+    let listed = run_bld(
+        scratch.path(),
+        &store,
+        &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+    )
+    .ok();
+    assert_eq!(listed.stdout.trim(), name);
+    let ran = run_bld(scratch.path(), &store, &["run", &name, "echo", "pulled"]).ok();
+    assert_eq!(ran.stdout, "pulled\n");
+    let saved = scratch.path().join("again.tar").display().to_string();
+    run_bld(
+        scratch.path(),
+        &store,
+        &["save", "--format", "oci", "-o", &saved, &name],
+    )
+    .ok();
+    let layout_digest = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--format",
+            "{{.Digest}}",
+            &format!("oci-archive:{saved}"),
+        ],
+    );
+    assert_eq!(layout_digest.trim(), digest);
+    // A second pull downloads nothing.
+    let second = run_bld(scratch.path(), &store, &["pull", &name]).ok();
+    assert!(
+        second.stdout.contains(": Already exists"),
+        "{}",
+        second.stdout
+    );
+    assert!(
+        !second.stdout.contains(": Pull complete"),
+        "{}",
+        second.stdout
+    );
+    assert!(
+        second
+            .stdout
+            .contains(&format!("Status: Image is up to date for {name}"))
+    );
+    // By digest, as Docker names it.
+    let by_digest = format!("{}@{digest}", registry.name("team/busybox"));
+    run_bld(scratch.path(), &store, &["pull", "-q", &by_digest]).ok();
+}
+
+#[test]
+fn a_tampered_blob_missing_image_or_remote_registry_is_refused_and_the_store_unchanged() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    push_busybox(scratch.path(), &registry, "team/busybox");
+    let store = scratch.path().join("store");
+    let missing = run_bld(
+        scratch.path(),
+        &store,
+        &["pull", &format!("{}:2", registry.name("team/busybox"))],
+    );
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains(&format!(
+            "127.0.0.1:{}: team/busybox:2 not found",
+            registry.port
+        )),
+        "{}",
+        missing.stderr
+    );
+    let remote = run_bld(scratch.path(), &store, &["pull", "registry.example/app:1"]);
+    assert_eq!(remote.code, 1);
+    assert!(
+        remote
+            .stderr
+            .contains("needs HTTPS, which is not supported yet"),
+        "{}",
+        remote.stderr
+    );
+    // The largest blob (the busybox layer) has one byte changed in the registry's storage.
+    let largest = registry
+        .blob_files()
+        .into_iter()
+        .max_by_key(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .expect("a blob");
+    let mut bytes = std::fs::read(&largest).expect("read");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x55;
+    std::fs::write(&largest, bytes).expect("write");
+    let tampered = run_bld(
+        scratch.path(),
+        &store,
+        &["pull", &format!("{}:1", registry.name("team/busybox"))],
+    );
+    assert_eq!(tampered.code, 1, "{}", tampered.stdout);
+    assert!(
+        tampered.stderr.contains("does not match"),
+        "{}",
+        tampered.stderr
+    );
+    let blobs = std::fs::read_dir(store.join("blobs/sha256")).map_or(0, |d| d.count());
+    assert_eq!(blobs, 0, "nothing reached the store");
+    let listed = run_bld(scratch.path(), &store, &["images", "-q"]).ok();
+    assert_eq!(listed.stdout, "");
+}
