@@ -21,6 +21,16 @@ pub struct Endpoint {
     token: Mutex<Option<String>>,
 }
 
+/// The value of the header `name` of `response`, or `""`.
+fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Whether `host` (with its port, if any) is on the loopback interface.
 fn is_loopback(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
@@ -107,12 +117,7 @@ impl Endpoint {
         if response.status() != StatusCode::UNAUTHORIZED || token.is_some() {
             return Ok(response);
         }
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let challenge = header(&response, "www-authenticate");
         let token = self.bearer_token(&challenge)?;
         *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
         send(Some(&token))
@@ -192,12 +197,7 @@ impl Endpoint {
             Some(&MANIFEST_TYPES.join(", ")),
         )?;
         self.expect_ok(&response, &what)?;
-        let media_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let media_type = header(&response, "content-type");
         let bytes = response
             .body_mut()
             .with_config()
