@@ -575,7 +575,7 @@ fn local_images_are_found_by_their_expanded_names() {
     assert_eq!(
         missing.stderr.lines().next(),
         Some(
-            "error: Dockerfile:3:6: FROM: `base:2` is not a stage or a local image, and builds do not pull images yet: build on `scratch`, an earlier stage, an image in the local store (`bld build -t`, `bld pull`), or a bld image target (the `dockerfile` rule's `stages`)"
+            "error: Dockerfile:3:6: FROM: `base:2` is not a stage or a local image, and bld pulls only from registries on this machine so far: build on `scratch`, an earlier stage, an image in the local store (`bld build -t`, `bld pull`), or a bld image target (the `dockerfile` rule's `stages`)"
         ),
         "{}",
         missing.stderr

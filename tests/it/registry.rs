@@ -253,3 +253,56 @@ fn a_tampered_blob_missing_image_or_remote_registry_is_refused_and_the_store_unc
     let listed = run_bld(scratch.path(), &store, &["images", "-q"]).ok();
     assert_eq!(listed.stdout, "");
 }
+
+#[test]
+fn a_dockerfile_builds_from_a_registry_image_once_pulled_and_then_without_the_registry() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    push_busybox(scratch.path(), &registry, "team/base");
+    let context = scratch.path().join("app");
+    std::fs::create_dir_all(&context).expect("mkdir");
+    let base = format!("{}:1", registry.name("team/base"));
+    let dockerfile = |step: &str| {
+        std::fs::write(
+            context.join("Dockerfile"),
+            format!("FROM {base}\nRUN echo {step} > /step\nCMD [\"cat\", \"/step\"]\n"),
+        )
+        .expect("write");
+    };
+    dockerfile("one");
+    let store = scratch.path().join("store");
+    let ctx = context.display().to_string();
+    let built = run_bld(scratch.path(), &store, &["build", "-t", "app:1", &ctx]).ok();
+    assert!(
+        built.stderr.contains(&format!("Pulled {base} (sha256:")),
+        "{}",
+        built.stderr
+    );
+    let ran = run_bld(scratch.path(), &store, &["run", "app:1"]).ok();
+    assert_eq!(ran.stdout, "one\n");
+    // A tag the registry lacks is the Dockerfile's error, at its line.
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {}:9\n", registry.name("team/base")),
+    )
+    .expect("write");
+    let missing = run_bld(scratch.path(), &store, &["build", &ctx]);
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert!(
+        missing.stderr.starts_with(&format!(
+            "error: Dockerfile:1:1: FROM: 127.0.0.1:{}: team/base:9 not found",
+            registry.port
+        )),
+        "{}",
+        missing.stderr
+    );
+    // The registry gone, the base comes from the store.
+    drop(registry);
+    dockerfile("two");
+    let rebuilt = run_bld(scratch.path(), &store, &["build", "-t", "app:1", &ctx]).ok();
+    assert!(!rebuilt.stderr.contains("Pulled"), "{}", rebuilt.stderr);
+    let ran = run_bld(scratch.path(), &store, &["run", "app:1"]).ok();
+    assert_eq!(ran.stdout, "two\n");
+}

@@ -205,7 +205,7 @@ impl Lowering<'_> {
             Some(image) => Ok(CopySource::Image(image)),
             None => Err(site.error(
                 Problem::user(format!(
-                    "--from={name}: no earlier stage or local image has that name or index, and builds do not pull images yet (`bld pull` first)"
+                    "--from={name}: no earlier stage or local image has that name or index, and bld pulls only from registries on this machine so far"
                 ))
                 .at_flag("from"),
             )),

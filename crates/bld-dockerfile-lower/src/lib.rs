@@ -57,15 +57,25 @@ impl ContextFiles for DirectFiles {
 /// that its builds do not depend on what happens to be tagged.
 pub trait LocalImages {
     /// The manifest of the local image `name` (as the Dockerfile spells it, after expansion),
-    /// if there is one.
-    fn manifest(&self, name: &str) -> Result<Option<bld_core::Digest>, String>;
+    /// if there is one (or can be fetched).
+    fn manifest(&self, name: &str) -> Result<Option<bld_core::Digest>, ImageLookupError>;
+}
+
+/// Why [`LocalImages::manifest`] failed: what happened, and whose it is to fix (a registry
+/// that refused an image is the user's; a broken store is not).
+#[derive(Debug, Clone)]
+pub struct ImageLookupError {
+    /// What happened.
+    pub message: String,
+    /// Whose it is.
+    pub kind: bld_core::ErrorKind,
 }
 
 /// No local images.
 pub struct NoLocalImages;
 
 impl LocalImages for NoLocalImages {
-    fn manifest(&self, _: &str) -> Result<Option<bld_core::Digest>, String> {
+    fn manifest(&self, _: &str) -> Result<Option<bld_core::Digest>, ImageLookupError> {
         Ok(None)
     }
 }

@@ -196,7 +196,10 @@ impl<'a> Lowering<'a> {
             .build
             .local_images
             .manifest(name)
-            .map_err(Problem::internal)?
+            .map_err(|e| match e.kind {
+                bld_core::ErrorKind::User => Problem::user(e.message),
+                bld_core::ErrorKind::Internal => Problem::internal(e.message),
+            })?
         else {
             return Ok(None);
         };
@@ -323,7 +326,7 @@ impl<'a> Lowering<'a> {
             let stage = &self.stages[index];
             return Err(self.site_of_from(index).error(
                 Problem::user(format!(
-                    "`{base_name}` is not a stage or a local image, and builds do not pull images yet: build on `scratch`, an earlier stage, an image in the local store (`bld build -t`, `bld pull`), or a bld image target (the `dockerfile` rule's `stages`)"
+                    "`{base_name}` is not a stage or a local image, and bld pulls only from registries on this machine so far: build on `scratch`, an earlier stage, an image in the local store (`bld build -t`, `bld pull`), or a bld image target (the `dockerfile` rule's `stages`)"
                 ))
                 .at_argument(&stage.base),
             ));

@@ -97,7 +97,7 @@ fn a_missing_from_stage_marks_the_flag() {
     assert_error(
         "FROM scratch\nCOPY --from=nowhere /etc /etc\n",
         "app/Dockerfile:2:6: COPY: --from=nowhere: no earlier stage or local image has that name \
-         or index, and builds do not pull images yet (`bld pull` first)",
+         or index, and bld pulls only from registries on this machine so far",
         "  |\n2 | COPY --from=nowhere /etc /etc\n  |      ^^^^^^^^^^^^^^\n",
     );
 }

@@ -150,6 +150,28 @@ pub fn pull(
     result
 }
 
+/// [`pull`], then records the image in the store, under its name unless `reference` names a
+/// digest; also returns whether that makes the name (or, by digest, the store) hold an image
+/// it did not before (Docker's "Downloaded newer image").
+pub fn pull_and_record(
+    store: &Store,
+    reference: &ImageReference,
+    on_layer: &(dyn Fn(&Digest, bool) + Sync),
+) -> Result<(Pulled, bool), RegistryError> {
+    let pulled = pull(store, reference, on_layer)?;
+    let _lock = store.lock_index()?;
+    store.add_image(&pulled.manifest)?;
+    let newer = if reference.digest.is_some() {
+        !pulled.up_to_date
+    } else {
+        let name = reference.to_string();
+        let newer = store.get_tag(&name)? != Some(pulled.manifest);
+        store.put_tag(&name, &pulled.manifest)?;
+        newer
+    };
+    Ok((pulled, newer))
+}
+
 /// Whether a document served as `media_type` is an index (manifest list).
 fn is_index(media_type: &str, bytes: &[u8]) -> bool {
     media_type.contains("index") || media_type.contains("manifest.list") || {

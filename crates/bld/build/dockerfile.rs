@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bld_core::Classify as _;
 use bld_core::{Digest, ImageReference, Label};
 use bld_dockerfile::context::{ContextTree, DockerIgnore};
-use bld_dockerfile_lower::{DirectFiles, DockerfileBuild, LocalImages, lower_dockerfile};
+use bld_dockerfile_lower::{
+    DirectFiles, DockerfileBuild, ImageLookupError, LocalImages, lower_dockerfile,
+};
 use bld_exec::{ActionOutput, ExecContext};
 use bld_graph::ActionGraph;
 use bld_store::{FileDigests, Store};
@@ -214,17 +217,26 @@ fn dockerfile_text(
 struct StoreImages(Arc<Store>);
 
 impl LocalImages for StoreImages {
-    fn manifest(&self, name: &str) -> Result<Option<Digest>, String> {
+    fn manifest(&self, name: &str) -> Result<Option<Digest>, ImageLookupError> {
         let Ok(reference) = ImageReference::parse(name) else {
             return Ok(None);
         };
-        match reference.digest {
-            Some(digest) => Ok(self.0.blob_path(&digest).is_file().then_some(digest)),
+        let failed = |message: String, kind| ImageLookupError { message, kind };
+        let local = match reference.digest {
+            Some(digest) => self.0.blob_path(&digest).is_file().then_some(digest),
             None => self
                 .0
                 .get_tag(&reference.to_string())
-                .map_err(|e| e.to_string()),
+                .map_err(|e| failed(e.to_string(), e.kind()))?,
+        };
+        if local.is_some() || bld_registry::Endpoint::of(&reference).is_err() {
+            return Ok(local);
         }
+        // An image of a registry bld reaches is pulled once; later builds find it in the store.
+        let (pulled, _) = bld_registry::pull_and_record(&self.0, &reference, &|_, _| {})
+            .map_err(|e| failed(e.to_string(), e.kind()))?;
+        eprintln!("Pulled {} ({})", reference.familiar(), pulled.repo_digest);
+        Ok(Some(pulled.manifest))
     }
 }
 

@@ -44,21 +44,7 @@ pub(crate) fn pull(args: PullArgs, store: &Path) -> Result<(), Failure> {
             println!("{}: {state}", &digest.hex()[..12]);
         }
     };
-    let pulled = bld_registry::pull(&store, &reference, &on_layer)?;
-    let _lock = store.lock_index()?;
-    store.add_image(&pulled.manifest)?;
-    let name = if reference.digest.is_some() {
-        None
-    } else {
-        Some(reference.to_string())
-    };
-    let newer = match &name {
-        Some(name) => store.get_tag(name)? != Some(pulled.manifest),
-        None => !pulled.up_to_date,
-    };
-    if let Some(name) = &name {
-        store.put_tag(name, &pulled.manifest)?;
-    }
+    let (pulled, newer) = bld_registry::pull_and_record(&store, &reference, &on_layer)?;
     if args.quiet {
         println!("{shown}");
         return Ok(());
