@@ -8,6 +8,7 @@ mod completion;
 mod destination;
 mod failure;
 mod image;
+mod login;
 mod process;
 mod progress;
 mod query;
@@ -60,6 +61,10 @@ enum Command {
     Load(image::LoadArgs),
     /// Download an image from a registry into the local store.
     Pull(image::PullArgs),
+    /// Log in to a registry (credentials kept in Docker's `config.json`).
+    Login(login::LoginArgs),
+    /// Log out from a registry.
+    Logout(login::LogoutArgs),
     /// Free the store's blobs and caches that no image refers to.
     Gc(image::GcArgs),
     /// Print a shell completion script: `source <(bld completion bash)`.
@@ -143,6 +148,8 @@ fn run_command() -> ExitCode {
         Command::Pull(args) | Command::Image(ImageCommand::Pull(args)) => {
             image::pull(args, &store).map(|()| 0)
         }
+        Command::Login(args) => login::login(args).map(|()| 0),
+        Command::Logout(args) => login::logout(args).map(|()| 0),
         Command::Gc(args) => image::gc(args, &store).map(|()| 0),
         Command::Completion(args) => completion::run(args).map(|()| 0),
     };

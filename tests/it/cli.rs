@@ -74,6 +74,8 @@ const COMMANDS: &[&[&str]] = &[
     &["save"],
     &["load"],
     &["pull"],
+    &["login"],
+    &["logout"],
     &["gc"],
     &["completion"],
 ];

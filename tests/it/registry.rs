@@ -6,19 +6,41 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::peers::bld_busybox_base;
-use crate::support::{run_bld, tool};
+use crate::support::{run_bld, run_bld_with_env, tool};
 
 /// A registry of the test's own, on `127.0.0.1:port`, its storage in a temporary directory.
 struct Registry {
     dir: tempfile::TempDir,
     port: u16,
     daemon: Child,
+    /// The password file of one that takes a login.
+    _secrets: Option<tempfile::TempDir>,
 }
 
 impl Registry {
     /// Starts one, or prints why the test is skipped when `docker-registry` is not installed
     /// (the README's test command installs it).
     fn start() -> Option<Registry> {
+        Registry::start_with("")
+    }
+
+    /// Starts one that takes only `user` with `password` (htpasswd, bcrypt).
+    fn with_login(user: &str, password: &str) -> Option<Registry> {
+        if !Path::new("/usr/bin/htpasswd").exists() {
+            println!("skipped: htpasswd (Debian's apache2-utils) is not installed");
+            return None;
+        }
+        let secrets = tempfile::tempdir().expect("tempdir");
+        let file_arg = secrets.path().join("htpasswd").display().to_string();
+        tool("htpasswd", &["-Bbc", &file_arg, user, password]);
+        let mut registry = Registry::start_with(&format!(
+            "auth: {{htpasswd: {{realm: bld-test, path: {file_arg}}}}}\n"
+        ))?;
+        registry._secrets = Some(secrets);
+        Some(registry)
+    }
+
+    fn start_with(extra_config: &str) -> Option<Registry> {
         if !Path::new("/usr/bin/docker-registry").exists() {
             println!("skipped: Debian's docker-registry is not installed");
             return None;
@@ -32,7 +54,7 @@ impl Registry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
+                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n{extra_config}",
                 dir.path().join("data").display()
             ),
         )
@@ -44,7 +66,12 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .expect("start docker-registry");
-        let registry = Registry { dir, port, daemon };
+        let registry = Registry {
+            dir,
+            port,
+            daemon,
+            _secrets: None,
+        };
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -84,6 +111,16 @@ impl Drop for Registry {
 /// Builds the busybox base with bld in `scratch` and copies it into the registry as
 /// `repository:1` with skopeo; returns the digest skopeo reports for it there.
 fn push_busybox(scratch: &Path, registry: &Registry, repository: &str) -> String {
+    push_busybox_as(scratch, registry, repository, None)
+}
+
+/// [`push_busybox`], logged in as `creds` (`user:password`) when given.
+fn push_busybox_as(
+    scratch: &Path,
+    registry: &Registry,
+    repository: &str,
+    creds: Option<&str>,
+) -> String {
     let store = scratch.join("builder-store");
     bld_busybox_base(scratch, &store);
     let archive = scratch.join("busybox.tar");
@@ -95,27 +132,17 @@ fn push_busybox(scratch: &Path, registry: &Registry, repository: &str) -> String
     )
     .ok();
     let dest = format!("docker://{}:1", registry.name(repository));
-    tool(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            &format!("oci-archive:{archive_arg}"),
-            &dest,
-        ],
-    );
-    tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &dest,
-        ],
-    )
-    .trim()
-    .to_owned()
+    let source = format!("oci-archive:{archive_arg}");
+    let mut copy = vec!["copy", "--dest-tls-verify=false"];
+    let mut inspect = vec!["inspect", "--tls-verify=false", "--format", "{{.Digest}}"];
+    if let Some(creds) = creds {
+        copy.extend(["--dest-creds", creds]);
+        inspect.extend(["--creds", creds]);
+    }
+    copy.extend([source.as_str(), dest.as_str()]);
+    inspect.push(&dest);
+    tool("skopeo", &copy);
+    tool("skopeo", &inspect).trim().to_owned()
 }
 
 #[test]
@@ -305,4 +332,75 @@ fn a_dockerfile_builds_from_a_registry_image_once_pulled_and_then_without_the_re
     assert!(!rebuilt.stderr.contains("Pulled"), "{}", rebuilt.stderr);
     let ran = run_bld(scratch.path(), &store, &["run", "app:1"]).ok();
     assert_eq!(ran.stdout, "two\n");
+}
+
+#[test]
+fn login_checks_the_password_and_pulls_use_and_logout_forgets_it() {
+    let Some(registry) = Registry::with_login("alice", "s3cret") else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let config_dir = scratch.path().join("docker-config");
+    let env = [("DOCKER_CONFIG", config_dir.as_os_str())];
+    let config = config_dir.join("config.json");
+    push_busybox_as(
+        scratch.path(),
+        &registry,
+        "team/private",
+        Some("alice:s3cret"),
+    );
+    let store = scratch.path().join("store");
+    let server = format!("127.0.0.1:{}", registry.port);
+    let name = format!("{}:1", registry.name("team/private"));
+    let bld = |args: &[&str]| run_bld_with_env(scratch.path(), &store, args, &env);
+    let anonymous = bld(&["pull", &name]);
+    assert_eq!(anonymous.code, 1);
+    assert!(
+        anonymous
+            .stderr
+            .contains(&format!("log in first (`bld login {server}`)")),
+        "{}",
+        anonymous.stderr
+    );
+    let wrong = bld(&["login", "-u", "alice", "-p", "wrong", &server]);
+    assert_eq!(wrong.code, 1);
+    assert!(
+        wrong
+            .stderr
+            .contains("unauthorized: incorrect username or password"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(!config.exists(), "refused credentials are not written");
+    let mut login = Command::new(env!("CARGO_BIN_EXE_bld"))
+        .args(["login", "-u", "alice", "--password-stdin", &server])
+        .env("DOCKER_CONFIG", &config_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("bld login");
+    std::io::Write::write_all(&mut login.stdin.take().expect("stdin"), b"s3cret\n").expect("write");
+    let output = login.wait_with_output().expect("wait");
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "Login Succeeded\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&config)
+        .expect("config.json")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).expect("read")).expect("JSON");
+    // base64("alice:s3cret"), as docker login writes it.
+    assert_eq!(written["auths"][&server]["auth"], "YWxpY2U6czNjcmV0");
+    bld(&["pull", "-q", &name]).ok();
+    let logout = bld(&["logout", &server]).ok();
+    assert_eq!(
+        logout.stdout,
+        format!("Removing login credentials for {server}\n")
+    );
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).expect("read")).expect("JSON");
+    assert!(written["auths"].get(&server).is_none());
+    assert_eq!(bld(&["pull", &name]).code, 1);
 }

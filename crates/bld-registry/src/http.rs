@@ -8,6 +8,7 @@ use std::time::Duration;
 use bld_core::{Digest, ImageReference};
 use ureq::http::StatusCode;
 
+use crate::credentials::{self, Credentials};
 use crate::{MANIFEST_TYPES, MAX_MANIFEST, RegistryError};
 
 /// A repository of a registry, and the agent that talks to it.
@@ -18,7 +19,9 @@ pub struct Endpoint {
     pub repository: String,
     base: String,
     agent: ureq::Agent,
-    token: Mutex<Option<String>>,
+    credentials: Option<Credentials>,
+    /// The `Authorization` header the registry's challenge asked for, once it asked.
+    authorization: Mutex<Option<String>>,
 }
 
 /// The value of the header `name` of `response`, or `""`.
@@ -62,6 +65,29 @@ impl Endpoint {
                 reference.familiar()
             )));
         }
+        Endpoint::new(host, repository, credentials::lookup(host)?)
+    }
+
+    /// The registry `host` itself (for `bld login`), with `credentials`.
+    ///
+    /// # Errors
+    ///
+    /// A registry off the loopback interface, as [`Endpoint::of`].
+    pub fn registry(host: &str, credentials: Credentials) -> Result<Endpoint, RegistryError> {
+        if !is_loopback(host) {
+            return Err(RegistryError::Unsupported(format!(
+                "cannot log in to `{host}`: bld reaches only registries on this machine so far \
+                 (`localhost:PORT`, `127.0.0.1:PORT`, over plain HTTP)"
+            )));
+        }
+        Endpoint::new(host, "", Some(credentials))
+    }
+
+    fn new(
+        host: &str,
+        repository: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<Endpoint, RegistryError> {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
@@ -73,8 +99,24 @@ impl Endpoint {
             repository: repository.to_owned(),
             base: format!("http://{host}"),
             agent,
-            token: Mutex::new(None),
+            credentials,
+            authorization: Mutex::new(None),
         })
+    }
+
+    /// Checks the endpoint's credentials against the registry (`GET /v2/`, as `docker login`).
+    pub fn check_login(&self) -> Result<(), RegistryError> {
+        let response = self.get_path("/v2/", None)?;
+        match response.status() {
+            StatusCode::OK => Ok(()),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                Err(self.failed("unauthorized: incorrect username or password".to_owned()))
+            }
+            status => Err(self.failed(format!(
+                "the registry answered the login with status {}",
+                status.as_u16()
+            ))),
+        }
     }
 
     /// What the registry sent that does not match what was expected.
@@ -93,44 +135,62 @@ impl Endpoint {
         }
     }
 
-    /// `GET /v2/<repository>/<path>`, with the bearer token once the registry asked for one.
+    /// `GET /v2/<repository>/<path>`.
     fn get(
         &self,
         path: &str,
         accept: Option<&str>,
     ) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
-        let url = format!("{}/v2/{}/{path}", self.base, self.repository);
-        let send = |token: Option<&str>| {
+        self.get_path(&format!("/v2/{}/{path}", self.repository), accept)
+    }
+
+    /// `GET <path>`, with the `Authorization` the registry's challenge asked for once it asked:
+    /// basic credentials, or a bearer token fetched with them (or without, anonymously).
+    fn get_path(
+        &self,
+        path: &str,
+        accept: Option<&str>,
+    ) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
+        let url = format!("{}{path}", self.base);
+        let send = |authorization: Option<&str>| {
             let mut request = self.agent.get(&url);
             if let Some(accept) = accept {
                 request = request.header("Accept", accept);
             }
-            if let Some(token) = token {
-                request = request.header("Authorization", format!("Bearer {token}"));
+            if let Some(authorization) = authorization {
+                request = request.header("Authorization", authorization);
             }
             request
                 .call()
                 .map_err(|e| self.failed(format!("cannot reach the registry: {e}")))
         };
-        let token = self.token.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let response = send(token.as_deref())?;
-        if response.status() != StatusCode::UNAUTHORIZED || token.is_some() {
+        let known = self
+            .authorization
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let response = send(known.as_deref())?;
+        if response.status() != StatusCode::UNAUTHORIZED || known.is_some() {
             return Ok(response);
         }
         let challenge = header(&response, "www-authenticate");
-        let token = self.bearer_token(&challenge)?;
-        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
-        send(Some(&token))
+        let authorization = if challenge.starts_with("Basic") {
+            match &self.credentials {
+                Some(credentials) => credentials.basic(),
+                None => return Ok(response),
+            }
+        } else if challenge.starts_with("Bearer ") {
+            format!("Bearer {}", self.bearer_token(&challenge)?)
+        } else {
+            return Ok(response);
+        };
+        *self.authorization.lock().unwrap_or_else(|p| p.into_inner()) = Some(authorization.clone());
+        send(Some(&authorization))
     }
 
     /// The anonymous token a `Bearer realm="…",service="…",scope="…"` challenge names.
     fn bearer_token(&self, challenge: &str) -> Result<String, RegistryError> {
-        let denied = || {
-            self.failed(format!(
-                "access to {} is denied; it needs credentials, which bld cannot send yet",
-                self.repository
-            ))
-        };
+        let denied = || self.failed(format!("access to {} is denied", self.repository));
         let params = challenge.strip_prefix("Bearer ").ok_or_else(denied)?;
         let param = |key: &str| {
             params.split(',').find_map(|pair| {
@@ -140,6 +200,9 @@ impl Endpoint {
         };
         let realm = param("realm").ok_or_else(denied)?;
         let mut request = self.agent.get(&realm);
+        if let Some(credentials) = &self.credentials {
+            request = request.header("Authorization", credentials.basic());
+        }
         for key in ["service", "scope"] {
             if let Some(value) = param(key) {
                 request = request.query(key, value);
@@ -174,8 +237,13 @@ impl Endpoint {
             StatusCode::OK => Ok(()),
             StatusCode::NOT_FOUND => Err(self.failed(format!("{what} not found"))),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(self.failed(format!(
-                "access to {what} is denied (status {})",
-                response.status().as_u16()
+                "access to {what} is denied (status {}){}",
+                response.status().as_u16(),
+                if self.credentials.is_some() {
+                    format!(": the credentials for {} were refused", self.host)
+                } else {
+                    format!(": log in first (`bld login {}`)", self.host)
+                }
             ))),
             status => Err(self.failed(format!(
                 "{what}: the registry answered with status {}",

@@ -9,8 +9,10 @@
 //! leaves the store as it was. Layers the store already holds are not downloaded.
 //!
 //! So far: plain HTTP to registries on the loopback interface (as Docker allows without
-//! configuration), anonymous or with the anonymous bearer token a registry's challenge names.
+//! configuration): anonymous, with basic credentials from Docker's `config.json`, or with the
+//! bearer token a registry's challenge names (fetched with those credentials when there are).
 
+mod credentials;
 mod http;
 
 use std::fs;
@@ -22,6 +24,10 @@ use bld_oci::OciError;
 use bld_store::{Store, StoreError};
 use serde_json::{Value, json};
 
+pub use credentials::{
+    Credentials, config_path, lookup as lookup_credentials, remove as forget_credentials,
+    store as store_credentials,
+};
 pub use http::Endpoint;
 
 /// The manifest media types a pull accepts, most wanted first.
