@@ -11,6 +11,7 @@ mod docker_json;
 mod inspect;
 mod list;
 mod pull;
+mod push;
 mod remove;
 mod template;
 
@@ -28,6 +29,7 @@ pub(crate) use archive::{LoadArgs, SaveArgs, load, save};
 pub(crate) use inspect::{HistoryArgs, InspectArgs, history, inspect};
 pub(crate) use list::{ImagesArgs, images};
 pub(crate) use pull::{PullArgs, pull};
+pub(crate) use push::{PushArgs, push};
 pub(crate) use remove::{GcArgs, PruneArgs, RmiArgs, TagArgs, gc, prune, rmi, tag};
 
 /// An image in the local store.

@@ -61,6 +61,8 @@ enum Command {
     Load(image::LoadArgs),
     /// Download an image from a registry into the local store.
     Pull(image::PullArgs),
+    /// Upload an image of the local store to its registry.
+    Push(image::PushArgs),
     /// Log in to a registry (credentials kept in Docker's `config.json`).
     Login(login::LoginArgs),
     /// Log out from a registry.
@@ -94,6 +96,8 @@ enum ImageCommand {
     Load(image::LoadArgs),
     /// Download an image from a registry (`bld pull`).
     Pull(image::PullArgs),
+    /// Upload an image to its registry (`bld push`).
+    Push(image::PushArgs),
 }
 
 fn main() -> ExitCode {
@@ -147,6 +151,9 @@ fn run_command() -> ExitCode {
         }
         Command::Pull(args) | Command::Image(ImageCommand::Pull(args)) => {
             image::pull(args, &store).map(|()| 0)
+        }
+        Command::Push(args) | Command::Image(ImageCommand::Push(args)) => {
+            image::push(args, &store).map(|()| 0)
         }
         Command::Login(args) => login::login(args).map(|()| 0),
         Command::Logout(args) => login::logout(args).map(|()| 0),

@@ -254,6 +254,20 @@ fn a_tampered_blob_missing_image_or_remote_registry_is_refused_and_the_store_unc
         "{}",
         remote.stderr
     );
+    // Pushing what the store does not hold.
+    let missing = run_bld(
+        scratch.path(),
+        &store,
+        &["push", &format!("{}:v2", registry.name("team/busybox"))],
+    );
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing
+            .stderr
+            .contains("An image does not exist locally with the tag"),
+        "{}",
+        missing.stderr
+    );
     // The largest blob (the busybox layer) has one byte changed in the registry's storage.
     let largest = registry
         .blob_files()
@@ -394,6 +408,10 @@ fn login_checks_the_password_and_pulls_use_and_logout_forgets_it() {
     // base64("alice:s3cret"), as docker login writes it.
     assert_eq!(written["auths"][&server]["auth"], "YWxpY2U6czNjcmV0");
     bld(&["pull", "-q", &name]).ok();
+    // Logged in, a push goes through the same credentials.
+    let pushed = format!("{}:2", registry.name("team/private"));
+    bld(&["tag", &name, &pushed]).ok();
+    bld(&["push", "-q", &pushed]).ok();
     let logout = bld(&["logout", &server]).ok();
     assert_eq!(
         logout.stdout,
@@ -403,4 +421,89 @@ fn login_checks_the_password_and_pulls_use_and_logout_forgets_it() {
         serde_json::from_slice(&std::fs::read(&config).expect("read")).expect("JSON");
     assert!(written["auths"].get(&server).is_none());
     assert_eq!(bld(&["pull", &name]).code, 1);
+    let refused = bld(&["push", &pushed]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("log in first"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn pushed_images_keep_their_digest_and_a_second_push_uploads_nothing() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let store = scratch.path().join("store");
+    bld_busybox_base(scratch.path(), &store);
+    let name = format!("{}:v1", registry.name("team/pushed"));
+    run_bld(scratch.path(), &store, &["tag", "busybox", &name]).ok();
+    let id = run_bld(
+        scratch.path(),
+        &store,
+        &["images", "--no-trunc", "-q", &name],
+    )
+    .ok();
+    let first = run_bld(scratch.path(), &store, &["push", &name]).ok();
+    let lines: Vec<&str> = first.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "The push refers to repository [{}]",
+            registry.name("team/pushed")
+        )
+    );
+    assert!(
+        lines[1..lines.len() - 1]
+            .iter()
+            .all(|l| l.ends_with(": Pushed")),
+        "{lines:?}"
+    );
+    let digest = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &format!("docker://{name}"),
+        ],
+    );
+    let size = std::fs::metadata(
+        store
+            .join("blobs/sha256")
+            .join(digest.trim().trim_start_matches("sha256:")),
+    )
+    .expect("the manifest is the store's")
+    .len();
+    assert_eq!(
+        lines[lines.len() - 1],
+        format!("v1: digest: {} size: {size}", digest.trim())
+    );
+    let second = run_bld(scratch.path(), &store, &["push", &name]).ok();
+    assert!(
+        second.stdout.contains(": Layer already exists"),
+        "{}",
+        second.stdout
+    );
+    assert!(!second.stdout.contains(": Pushed"), "{}", second.stdout);
+    // Pulled back into another store, it is the same image (IMAGE ID) and runs.
+    let other = scratch.path().join("other-store");
+    run_bld(scratch.path(), &other, &["pull", "-q", &name]).ok();
+    let pulled_id = run_bld(
+        scratch.path(),
+        &other,
+        &["images", "--no-trunc", "-q", &name],
+    )
+    .ok();
+    assert_eq!(pulled_id.stdout, id.stdout);
+    let ran = run_bld(
+        scratch.path(),
+        &other,
+        &["run", &name, "echo", "round trip"],
+    )
+    .ok();
+    assert_eq!(ran.stdout, "round trip\n");
 }

@@ -8,6 +8,9 @@ use std::time::Duration;
 use bld_core::{Digest, ImageReference};
 use ureq::http::StatusCode;
 
+/// A registry's answer.
+type Response = ureq::http::Response<ureq::Body>;
+
 use crate::credentials::{self, Credentials};
 use crate::{MANIFEST_TYPES, MAX_MANIFEST, RegistryError};
 
@@ -24,8 +27,19 @@ pub struct Endpoint {
     authorization: Mutex<Option<String>>,
 }
 
+/// `request`, with `authorization` as its `Authorization` header when there is one.
+fn authorize<B>(
+    request: ureq::RequestBuilder<B>,
+    authorization: Option<&str>,
+) -> ureq::RequestBuilder<B> {
+    match authorization {
+        Some(authorization) => request.header("Authorization", authorization),
+        None => request,
+    }
+}
+
 /// The value of the header `name` of `response`, or `""`.
-fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> String {
+fn header(response: &Response, name: &str) -> String {
     response
         .headers()
         .get(name)
@@ -136,33 +150,32 @@ impl Endpoint {
     }
 
     /// `GET /v2/<repository>/<path>`.
-    fn get(
-        &self,
-        path: &str,
-        accept: Option<&str>,
-    ) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
+    fn get(&self, path: &str, accept: Option<&str>) -> Result<Response, RegistryError> {
         self.get_path(&format!("/v2/{}/{path}", self.repository), accept)
     }
 
-    /// `GET <path>`, with the `Authorization` the registry's challenge asked for once it asked:
-    /// basic credentials, or a bearer token fetched with them (or without, anonymously).
-    fn get_path(
-        &self,
-        path: &str,
-        accept: Option<&str>,
-    ) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
+    /// `GET <path>`, authorized as [`Endpoint::authorized`] does.
+    fn get_path(&self, path: &str, accept: Option<&str>) -> Result<Response, RegistryError> {
         let url = format!("{}{path}", self.base);
-        let send = |authorization: Option<&str>| {
+        self.authorized(|authorization| {
             let mut request = self.agent.get(&url);
             if let Some(accept) = accept {
                 request = request.header("Accept", accept);
             }
-            if let Some(authorization) = authorization {
-                request = request.header("Authorization", authorization);
-            }
-            request
-                .call()
-                .map_err(|e| self.failed(format!("cannot reach the registry: {e}")))
+            authorize(request, authorization).call()
+        })
+    }
+
+    /// Sends a request (`send` builds it with an `Authorization` header, or none) with the
+    /// authorization the registry's challenge asked for once it asked: basic credentials, or a
+    /// bearer token for the challenge's scope fetched with them (or anonymously). A new
+    /// challenge (a push after pulls wants a wider scope) is answered once more.
+    fn authorized(
+        &self,
+        send: impl Fn(Option<&str>) -> Result<Response, ureq::Error>,
+    ) -> Result<Response, RegistryError> {
+        let send = |authorization: Option<&str>| {
+            send(authorization).map_err(|e| self.failed(format!("cannot reach the registry: {e}")))
         };
         let known = self
             .authorization
@@ -170,7 +183,7 @@ impl Endpoint {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let response = send(known.as_deref())?;
-        if response.status() != StatusCode::UNAUTHORIZED || known.is_some() {
+        if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
         let challenge = header(&response, "www-authenticate");
@@ -184,8 +197,86 @@ impl Endpoint {
         } else {
             return Ok(response);
         };
+        if known.as_ref() == Some(&authorization) {
+            return Ok(response);
+        }
         *self.authorization.lock().unwrap_or_else(|p| p.into_inner()) = Some(authorization.clone());
         send(Some(&authorization))
+    }
+
+    /// Whether the repository holds the blob `digest` (`HEAD`).
+    pub fn has_blob(&self, digest: &Digest) -> Result<bool, RegistryError> {
+        let url = format!("{}/v2/{}/blobs/{digest}", self.base, self.repository);
+        let response = self.authorized(|authorization| {
+            let request = self.agent.head(&url);
+            authorize(request, authorization).call()
+        })?;
+        match response.status() {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => self
+                .expect_ok(&response, &format!("the blob {digest}"))
+                .map(|()| false),
+        }
+    }
+
+    /// Uploads the file `path` as the blob `digest`: a session (`POST`), then the whole blob in
+    /// one `PUT` that names its digest, which the registry checks.
+    pub fn upload_blob(
+        &self,
+        digest: &Digest,
+        path: &std::path::Path,
+    ) -> Result<(), RegistryError> {
+        let what = format!("the upload of {digest} to {}", self.repository);
+        let start = format!("{}/v2/{}/blobs/uploads/", self.base, self.repository);
+        let response = self.authorized(|authorization| {
+            let request = self.agent.post(&start);
+            authorize(request, authorization).send_empty()
+        })?;
+        if response.status() != StatusCode::ACCEPTED {
+            self.expect_ok(&response, &what)?;
+        }
+        let location = header(&response, "location");
+        let location = if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            location
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={digest}");
+        let response = self.authorized(|authorization| {
+            let file = std::fs::File::open(path).map_err(ureq::Error::Io)?;
+            let request = self
+                .agent
+                .put(&url)
+                .header("Content-Type", "application/octet-stream");
+            authorize(request, authorization).send(file)
+        })?;
+        match response.status() {
+            StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
+            _ => self.expect_ok(&response, &what),
+        }
+    }
+
+    /// Puts `manifest` (of `media_type`) as `tag`.
+    pub fn put_manifest(
+        &self,
+        tag: &str,
+        manifest: &[u8],
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
+        let url = format!("{}/v2/{}/manifests/{tag}", self.base, self.repository);
+        let response = self.authorized(|authorization| {
+            let request = self.agent.put(&url).header("Content-Type", media_type);
+            authorize(request, authorization).send(manifest)
+        })?;
+        match response.status() {
+            StatusCode::CREATED | StatusCode::OK => Ok(()),
+            _ => self.expect_ok(
+                &response,
+                &format!("the manifest {}:{tag}", self.repository),
+            ),
+        }
     }
 
     /// The anonymous token a `Bearer realm="…",service="…",scope="…"` challenge names.
@@ -228,11 +319,7 @@ impl Endpoint {
     }
 
     /// Refuses a response whose status is not 200, saying what it means for `what`.
-    fn expect_ok(
-        &self,
-        response: &ureq::http::Response<ureq::Body>,
-        what: &str,
-    ) -> Result<(), RegistryError> {
+    fn expect_ok(&self, response: &Response, what: &str) -> Result<(), RegistryError> {
         match response.status() {
             StatusCode::OK => Ok(()),
             StatusCode::NOT_FOUND => Err(self.failed(format!("{what} not found"))),

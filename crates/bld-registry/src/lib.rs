@@ -14,6 +14,7 @@
 
 mod credentials;
 mod http;
+mod push;
 
 use std::fs;
 use std::io::Write;
@@ -29,6 +30,7 @@ pub use credentials::{
     store as store_credentials,
 };
 pub use http::Endpoint;
+pub use push::{Pushed, push};
 
 /// The manifest media types a pull accepts, most wanted first.
 const MANIFEST_TYPES: [&str; 4] = [

@@ -1,0 +1,50 @@
+//! `bld push`: an image of the local store to its registry, with Docker's output.
+
+use std::path::Path;
+
+use bld_core::ImageReference;
+use bld_store::Store;
+use clap::Args;
+
+use crate::Failure;
+
+/// Arguments of `bld push`.
+#[derive(Args)]
+pub(crate) struct PushArgs {
+    /// The image: `HOST:PORT/REPOSITORY[:TAG]` as the local store tags it (a registry on this
+    /// machine, over plain HTTP, so far).
+    #[arg(value_name = "NAME[:TAG]")]
+    image: String,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// `bld push`.
+pub(crate) fn push(args: PushArgs, store: &Path) -> Result<(), Failure> {
+    let reference = ImageReference::parse_tag(&args.image)?;
+    let store = Store::open(store)?;
+    if !args.quiet {
+        println!(
+            "The push refers to repository [{}]",
+            reference.familiar_name()
+        );
+    }
+    let quiet = args.quiet;
+    let on_blob = move |digest: &bld_core::Digest, held: bool| {
+        if !quiet {
+            let state = if held {
+                "Layer already exists"
+            } else {
+                "Pushed"
+            };
+            println!("{}: {state}", &digest.hex()[..12]);
+        }
+    };
+    let pushed = bld_registry::push(&store, &reference, &on_blob)?;
+    if !args.quiet {
+        let tag = reference.tag.as_deref().unwrap_or("latest");
+        println!("{tag}: digest: {} size: {}", pushed.digest, pushed.size);
+    }
+    Ok(())
+}
