@@ -1,4 +1,5 @@
-//! What the benchmarks that compare bld with buildah share.
+//! What the benchmarks that compare bld with its peers share.
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::Command;

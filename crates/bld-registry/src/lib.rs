@@ -138,6 +138,15 @@ pub fn pull(
     } else {
         (top, top_type)
     };
+    if let Some((config, layers)) = held_image(store, &endpoint, &manifest, on_layer)? {
+        return Ok(Pulled {
+            repo_digest,
+            manifest: Digest::of(&manifest),
+            config,
+            layers,
+            up_to_date: true,
+        });
+    }
     let work = store.temp_path("pull");
     let result = fetch_into_layout(store, &endpoint, &work, &manifest, &manifest_type, on_layer)
         .and_then(|(config, layers)| {
@@ -216,20 +225,12 @@ fn platform_manifest(endpoint: &Endpoint, index: &[u8]) -> Result<Digest, Regist
         })
 }
 
-/// Writes `work` as an OCI layout holding `manifest`, its config and its layers (fetched, or
-/// linked from the store when it has them); returns the config and each layer with whether it
-/// was already held.
-fn fetch_into_layout(
-    store: &Store,
-    endpoint: &Endpoint,
-    work: &Path,
-    manifest: &[u8],
-    manifest_type: &str,
-    on_layer: &(dyn Fn(&Digest, bool) + Sync),
-) -> Result<(Digest, Vec<(Digest, bool)>), RegistryError> {
-    use rayon::prelude::*;
-    let blobs = work.join("blobs/sha256");
-    fs::create_dir_all(&blobs).map_err(|e| write_error(&blobs, e))?;
+/// The config's and the layers' descriptors (digest, size) of `manifest`.
+type Descriptors = ((Digest, u64), Vec<(Digest, u64)>);
+/// An image's config, and each layer with whether the store already held it.
+type Fetched = (Digest, Vec<(Digest, bool)>);
+
+fn descriptors(endpoint: &Endpoint, manifest: &[u8]) -> Result<Descriptors, RegistryError> {
     let value: Value = serde_json::from_slice(manifest)
         .map_err(|e| endpoint.mismatch("the manifest".to_owned(), format!("not JSON: {e}")))?;
     let descriptor = |d: &Value| -> Option<(Digest, u64)> {
@@ -251,6 +252,49 @@ fn fetch_into_layout(
         .map(|layers| layers.iter().map(descriptor).collect::<Option<Vec<_>>>())
         .ok_or_else(bad)?
         .ok_or_else(bad)?;
+    Ok((config, layers))
+}
+
+/// The image `manifest` when the store holds it and every blob it names (checked when they
+/// were added): nothing to fetch or check again.
+fn held_image(
+    store: &Store,
+    endpoint: &Endpoint,
+    manifest: &[u8],
+    on_layer: &(dyn Fn(&Digest, bool) + Sync),
+) -> Result<Option<Fetched>, RegistryError> {
+    if !store.blob_path(&Digest::of(manifest)).is_file() {
+        return Ok(None);
+    }
+    let (config, layers) = descriptors(endpoint, manifest)?;
+    let held = |digest: &Digest| store.blob_path(digest).is_file();
+    if !held(&config.0) || !layers.iter().all(|(digest, _)| held(digest)) {
+        return Ok(None);
+    }
+    for (digest, _) in &layers {
+        on_layer(digest, true);
+    }
+    Ok(Some((
+        config.0,
+        layers.iter().map(|(d, _)| (*d, true)).collect(),
+    )))
+}
+
+/// Writes `work` as an OCI layout holding `manifest`, its config and its layers (fetched, or
+/// linked from the store when it has them); returns the config and each layer with whether it
+/// was already held.
+fn fetch_into_layout(
+    store: &Store,
+    endpoint: &Endpoint,
+    work: &Path,
+    manifest: &[u8],
+    manifest_type: &str,
+    on_layer: &(dyn Fn(&Digest, bool) + Sync),
+) -> Result<Fetched, RegistryError> {
+    use rayon::prelude::*;
+    let blobs = work.join("blobs/sha256");
+    fs::create_dir_all(&blobs).map_err(|e| write_error(&blobs, e))?;
+    let (config, layers) = descriptors(endpoint, manifest)?;
     fetch_blob(store, endpoint, &blobs, config)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(PARALLEL_DOWNLOADS)
