@@ -61,6 +61,14 @@ fn is_loopback(host: &str) -> bool {
 }
 
 impl Endpoint {
+    /// Whether bld reaches the registry `reference` names (one on this machine, so far).
+    pub fn reaches(reference: &ImageReference) -> bool {
+        reference
+            .name
+            .split_once('/')
+            .is_some_and(|(host, _)| is_loopback(host))
+    }
+
     /// The repository `reference` names.
     ///
     /// # Errors

@@ -229,7 +229,7 @@ impl LocalImages for StoreImages {
                 .get_tag(&reference.to_string())
                 .map_err(|e| failed(e.to_string(), e.kind()))?,
         };
-        if local.is_some() || bld_registry::Endpoint::of(&reference).is_err() {
+        if local.is_some() || !bld_registry::Endpoint::reaches(&reference) {
             return Ok(local);
         }
         // An image of a registry bld reaches is pulled once; later builds find it in the store.
