@@ -10,8 +10,8 @@ use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, ImageIndex, ImageManifest
 
 use super::extract::{Extracted, read_document};
 use super::load::{
-    Compression, Plan, add_names, check_diff_id, hash_layer, parse_config, size_mismatch,
-    sniff_compression, unsupported_layer_compression, verify_blob,
+    Compression, Plan, VerifiedLayer, add_names, check_diff_id, hash_layer, parse_config,
+    size_mismatch, sniff_compression, unsupported_layer_compression, verify_blob,
 };
 use super::{CONTAINERD_NAME, LoadedImage, bad_archive, descriptor_digest, layout_blob_path};
 use crate::OciError;
@@ -193,33 +193,48 @@ fn plan_image(
             diff_ids.len()
         )));
     }
-    for (layer, diff_id) in manifest.layers().iter().zip(&diff_ids) {
+    // Each layer not verified yet is a decompress and two hashes: they run in parallel, and
+    // the first failure in the manifest's order is the one reported.
+    let mut layers = Vec::with_capacity(diff_ids.len());
+    let mut pending: Vec<(Digest, String, Compression, PathBuf)> = Vec::new();
+    for layer in manifest.layers() {
         let digest = descriptor_digest(layer)
             .map_err(|e| bad_archive(format!("{referrer} has a layer whose {e}")))?;
         let path = layout_blob_path(&digest);
-        let verified = match plan.layers.get(&digest) {
-            Some(verified) => *verified,
-            None => {
-                let declared = declared_compression(layer.media_type(), &path)?;
-                let physical = tree.locate(&path, &referrer)?;
-                let on_disk = std::fs::metadata(&physical).map(|m| m.len()).unwrap_or(0);
-                if on_disk != layer.size() {
-                    return Err(size_mismatch(&path, on_disk, layer.size(), &referrer));
-                }
-                let actual = sniff_compression(&physical, &path)?;
-                if declared == Compression::Gzip && actual != Compression::Gzip {
-                    return Err(bad_archive(format!(
-                        "layer `{path}` has media type `{}`, but is not gzip-compressed",
-                        layer.media_type()
-                    )));
-                }
-                let verified = hash_layer(&physical, &path, declared, Some((&digest, &referrer)))?;
-                plan.layers.insert(digest, verified);
-                plan.add_file(digest, physical);
-                verified
-            }
-        };
-        check_diff_id(&verified, diff_id, &path, &config_path)?;
+        layers.push((digest, path.clone()));
+        if plan.layers.contains_key(&digest) || pending.iter().any(|(d, ..)| *d == digest) {
+            continue;
+        }
+        let declared = declared_compression(layer.media_type(), &path)?;
+        let physical = tree.locate(&path, &referrer)?;
+        let on_disk = std::fs::metadata(&physical).map(|m| m.len()).unwrap_or(0);
+        if on_disk != layer.size() {
+            return Err(size_mismatch(&path, on_disk, layer.size(), &referrer));
+        }
+        let actual = sniff_compression(&physical, &path)?;
+        if declared == Compression::Gzip && actual != Compression::Gzip {
+            return Err(bad_archive(format!(
+                "layer `{path}` has media type `{}`, but is not gzip-compressed",
+                layer.media_type()
+            )));
+        }
+        pending.push((digest, path, declared, physical));
+    }
+    let hashed: Vec<Result<VerifiedLayer, OciError>> = {
+        use rayon::prelude::*;
+        pending
+            .par_iter()
+            .map(|(digest, path, declared, physical)| {
+                hash_layer(physical, path, *declared, Some((digest, &referrer)))
+            })
+            .collect()
+    };
+    for ((digest, _, _, physical), verified) in pending.into_iter().zip(hashed) {
+        plan.layers.insert(digest, verified?);
+        plan.add_file(digest, physical);
+    }
+    for ((digest, path), diff_id) in layers.iter().zip(&diff_ids) {
+        check_diff_id(&plan.layers[digest], diff_id, path, &config_path)?;
     }
     plan.add_file(config_digest, config_file);
     Ok(config_digest)
