@@ -138,7 +138,8 @@ pub fn pull(
     } else {
         (top, top_type)
     };
-    if let Some((config, layers)) = held_image(store, &endpoint, &manifest, on_layer)? {
+    let described = descriptors(&endpoint, &manifest)?;
+    if let Some((config, layers)) = held_image(store, &manifest, &described, on_layer) {
         return Ok(Pulled {
             repo_digest,
             manifest: Digest::of(&manifest),
@@ -148,8 +149,14 @@ pub fn pull(
         });
     }
     let work = store.temp_path("pull");
-    let result = fetch_into_layout(store, &endpoint, &work, &manifest, &manifest_type, on_layer)
-        .and_then(|(config, layers)| {
+    let layout = Layout {
+        dir: &work,
+        manifest: &manifest,
+        manifest_type: &manifest_type,
+        described: &described,
+    };
+    let result =
+        fetch_into_layout(store, &endpoint, &layout, on_layer).and_then(|(config, layers)| {
             let up_to_date = store.blob_path(&Digest::of(&manifest)).is_file();
             let loaded = bld_oci::load_layout_dir(store, &work)?;
             let image = loaded.first().ok_or_else(|| {
@@ -255,46 +262,48 @@ fn descriptors(endpoint: &Endpoint, manifest: &[u8]) -> Result<Descriptors, Regi
     Ok((config, layers))
 }
 
-/// The image `manifest` when the store holds it and every blob it names (checked when they
-/// were added): nothing to fetch or check again.
+/// The image `manifest` (whose blobs are `described`) when the store holds it and every blob
+/// it names (checked when they were added): nothing to fetch or check again.
 fn held_image(
     store: &Store,
-    endpoint: &Endpoint,
     manifest: &[u8],
+    described: &Descriptors,
     on_layer: &(dyn Fn(&Digest, bool) + Sync),
-) -> Result<Option<Fetched>, RegistryError> {
-    if !store.blob_path(&Digest::of(manifest)).is_file() {
-        return Ok(None);
-    }
-    let (config, layers) = descriptors(endpoint, manifest)?;
+) -> Option<Fetched> {
+    let (config, layers) = described;
     let held = |digest: &Digest| store.blob_path(digest).is_file();
-    if !held(&config.0) || !layers.iter().all(|(digest, _)| held(digest)) {
-        return Ok(None);
+    if !held(&Digest::of(manifest)) || !held(&config.0) || !layers.iter().all(|(d, _)| held(d)) {
+        return None;
     }
-    for (digest, _) in &layers {
+    for (digest, _) in layers {
         on_layer(digest, true);
     }
-    Ok(Some((
-        config.0,
-        layers.iter().map(|(d, _)| (*d, true)).collect(),
-    )))
+    Some((config.0, layers.iter().map(|(d, _)| (*d, true)).collect()))
 }
 
-/// Writes `work` as an OCI layout holding `manifest`, its config and its layers (fetched, or
-/// linked from the store when it has them); returns the config and each layer with whether it
-/// was already held.
+/// The OCI layout a pull writes: its directory, and the manifest with its media type and
+/// descriptors.
+struct Layout<'a> {
+    dir: &'a Path,
+    manifest: &'a [u8],
+    manifest_type: &'a str,
+    described: &'a Descriptors,
+}
+
+/// Writes the layout (its manifest, config and layers, fetched or linked from the store when
+/// it has them); returns the config and each layer with whether it was already held.
 fn fetch_into_layout(
     store: &Store,
     endpoint: &Endpoint,
-    work: &Path,
-    manifest: &[u8],
-    manifest_type: &str,
+    layout: &Layout<'_>,
     on_layer: &(dyn Fn(&Digest, bool) + Sync),
 ) -> Result<Fetched, RegistryError> {
     use rayon::prelude::*;
+    let (work, manifest, manifest_type) = (layout.dir, layout.manifest, layout.manifest_type);
+    let (config, layers) = layout.described;
+    let config = *config;
     let blobs = work.join("blobs/sha256");
     fs::create_dir_all(&blobs).map_err(|e| write_error(&blobs, e))?;
-    let (config, layers) = descriptors(endpoint, manifest)?;
     fetch_blob(store, endpoint, &blobs, config)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(PARALLEL_DOWNLOADS)

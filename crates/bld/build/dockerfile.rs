@@ -243,7 +243,7 @@ impl LocalImages for StoreImages {
 /// What a Dockerfile build is, once its context is read and it is lowered.
 struct Lowered {
     /// A context from stdin, unpacked in a directory that lives as long as this.
-    stdin: Option<StdinContext>,
+    _stdin: Option<StdinContext>,
     context: PathBuf,
     tags: Vec<ImageReference>,
     output: Option<Output>,
@@ -277,7 +277,7 @@ fn read_and_lower(
     let (graph, image) = lower(args, source, store)?;
     phases.mark("lowering");
     Ok(Lowered {
-        stdin,
+        _stdin: stdin,
         context,
         tags,
         output,
@@ -299,15 +299,10 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     let (lowered, file_digests) = super::with_file_digests(&store, || {
         read_and_lower(args, context, &store, &mut phases)
     });
-    let Lowered {
-        stdin: _stdin,
-        context,
-        tags,
-        output,
-        ignored_stages,
-        graph,
-        image,
-    } = lowered?;
+    // Held to the end: a context from stdin lives in a directory that goes with it.
+    let lowered = lowered?;
+    let (graph, image, tags) = (&lowered.graph, lowered.image, &lowered.tags);
+    let (ignored_stages, output) = (&lowered.ignored_stages, &lowered.output);
     let ignore_cache = |action: &bld_graph::Action| {
         args.no_cache
             || action
@@ -317,7 +312,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     };
     let settings = super::BuildSettings::from_args(args, &store)?;
     let exec = ExecContext {
-        workspace_root: context.clone(),
+        workspace_root: lowered.context.clone(),
         store: &store,
         file_digests: &file_digests,
         secrets: settings.secrets.files.clone(),
@@ -325,7 +320,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         ignore_cache: &ignore_cache,
     };
     let mode = args.progress_mode();
-    let result = execute_with_log(&graph, &[image], &exec, mode);
+    let result = execute_with_log(graph, &[image], &exec, mode);
     file_digests.save(&store)?;
     let report = result?;
     phases.mark("execution");
@@ -335,8 +330,8 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     else {
         bail_internal!("internal: the Dockerfile build produced no image");
     };
-    keep_image(&store, &file_digests, &manifest, &tags, output.as_ref())?;
-    result_files::write(args, &store, &manifest, &config, &tags)?;
+    keep_image(&store, &file_digests, &manifest, tags, output.as_ref())?;
+    result_files::write(args, &store, &manifest, &config, tags)?;
     phases.mark("outputs");
     if mode == ProgressMode::Quiet {
         println!("{config}");

@@ -9,7 +9,7 @@
 //! comparisons; anything else (and an architecture without a number table here) gives `None`,
 //! and the runtime compiles the profile itself.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator};
 
@@ -87,15 +87,20 @@ fn table(arch: Arch) -> Option<ArchTable> {
 }
 
 impl ArchTable {
-    /// The number of `name` here, if this architecture has that system call.
-    fn number(&self, name: &str) -> Option<u32> {
+    /// Every system call of this architecture, by name.
+    fn numbers(&self) -> HashMap<&'static str, u32> {
         self.numbers
             .lines()
             .filter(|line| !line.starts_with('#'))
             .filter_map(|line| line.split_once(' '))
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, number)| number.parse::<u32>().ok())
-            .map(|number| number + self.offset)
+            .filter_map(|(name, number)| Some((name, number.parse::<u32>().ok()? + self.offset)))
+            .collect()
+    }
+
+    /// The number of `name` here, if this architecture has that system call.
+    #[cfg(test)]
+    fn number(&self, name: &str) -> Option<u32> {
+        self.numbers().get(name).copied()
     }
 }
 
@@ -184,6 +189,7 @@ fn section(profile: &LinuxSeccomp, tables: &[&ArchTable], default: u32) -> Optio
 /// With the number loaded: each system call of the profile this architecture has, in number
 /// order, then the default action.
 fn dispatch(profile: &LinuxSeccomp, table: &ArchTable, default: u32) -> Option<Vec<Insn>> {
+    let numbers = table.numbers();
     let mut by_number: BTreeMap<u32, Rules> = BTreeMap::new();
     for rule in profile.syscalls().as_deref().unwrap_or_default() {
         // A rule's errno defaults to EPERM, not to the profile's (the runtime spec's rule).
@@ -203,7 +209,7 @@ fn dispatch(profile: &LinuxSeccomp, table: &ArchTable, default: u32) -> Option<V
             compares.push((index, compare));
         }
         for name in rule.names() {
-            if let Some(number) = table.number(name) {
+            if let Some(&number) = numbers.get(name.as_str()) {
                 by_number
                     .entry(number)
                     .or_default()

@@ -245,7 +245,11 @@ f.export_bpf(sys.stdout)
 fn the_program_decides_as_libseccomps_does() {
     let profile = profile();
     let Some(theirs) = libseccomp_program(&profile) else {
-        println!("skipped: python3-seccomp (Debian's libseccomp binding) is not installed");
+        // Written to the stream itself, past the test harness's capture, so that it shows.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"skipped: python3-seccomp (Debian's libseccomp binding) is not installed\n",
+        );
         return;
     };
     let ours = decode(&compile(&profile).expect("compiles"));
