@@ -12,8 +12,83 @@ pub struct Registry {
     dir: tempfile::TempDir,
     pub port: u16,
     daemon: Child,
-    /// The password file of one that takes a login.
+    /// The password file of one that takes a login, the certificates of one on TLS.
     _secrets: Option<tempfile::TempDir>,
+    /// The CA that signed the certificate of one on TLS.
+    pub ca: Option<PathBuf>,
+    /// The token issuer of one that takes bearer tokens.
+    _issuer: Option<token::Issuer>,
+}
+
+/// Runs `openssl` with `args`, failing the test if it fails.
+fn openssl(args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Makes `dir/NAME.key` and a certificate `dir/NAME.crt` for `subject_alt`, signed by the CA
+/// `dir/ca.crt` (made first when `NAME` is `ca`, self-signed).
+fn certificate(dir: &Path, name: &str, subject_alt: &str) -> PathBuf {
+    let at = |file: &str| dir.join(file).display().to_string();
+    let (key, crt) = (at(&format!("{name}.key")), at(&format!("{name}.crt")));
+    if name == "ca" {
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=bld test CA",
+        ]);
+    } else {
+        let csr = at(&format!("{name}.csr"));
+        let ext = at(&format!("{name}.ext"));
+        std::fs::write(&ext, format!("subjectAltName={subject_alt}\n")).expect("ext");
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={name}"),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &at("ca.crt"),
+            "-CAkey",
+            &at("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+    }
+    PathBuf::from(crt)
 }
 
 impl Registry {
@@ -43,6 +118,47 @@ impl Registry {
         Some(registry)
     }
 
+    /// Starts one serving HTTPS only, with a certificate for 127.0.0.1 signed by a CA of its
+    /// own (`ca`).
+    pub fn with_tls() -> Option<Registry> {
+        let secrets = tempfile::tempdir().expect("tempdir");
+        let ca = certificate(secrets.path(), "ca", "");
+        let crt = certificate(secrets.path(), "registry", "IP:127.0.0.1,DNS:localhost");
+        let key = secrets.path().join("registry.key");
+        let mut registry = Registry::start_with(&format!(
+            "  tls: {{certificate: {}, key: {}}}\n",
+            crt.display(),
+            key.display()
+        ))?;
+        registry.ca = Some(ca);
+        registry._secrets = Some(secrets);
+        Some(registry)
+    }
+
+    /// Starts one that takes the bearer tokens of an issuer of the harness's own, which gives
+    /// `user` with `password` what a scope asks for and anyone else nothing.
+    pub fn with_tokens(user: &str, password: &str) -> Option<Registry> {
+        let secrets = tempfile::tempdir().expect("tempdir");
+        let ca = certificate(secrets.path(), "ca", "");
+        let issuer = token::Issuer::start(secrets.path(), user, password);
+        let mut registry = Registry::start_with(&format!(
+            "auth: {{token: {{realm: 'http://127.0.0.1:{}/token', service: {}, issuer: {}, rootcertbundle: {}}}}}\n",
+            issuer.port,
+            token::SERVICE,
+            token::ISSUER,
+            ca.display()
+        ))?;
+        registry._issuer = Some(issuer);
+        registry._secrets = Some(secrets);
+        Some(registry)
+    }
+
+    /// Kills the registry (it keeps its storage).
+    pub fn kill(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+
     fn start_with(extra_config: &str) -> Option<Registry> {
         if !Path::new("/usr/bin/docker-registry").exists() {
             println!("skipped: Debian's docker-registry is not installed");
@@ -57,7 +173,7 @@ impl Registry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n{extra_config}",
+                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp:\n  addr: 127.0.0.1:{port}\n{extra_config}",
                 dir.path().join("data").display()
             ),
         )
@@ -74,6 +190,8 @@ impl Registry {
             port,
             daemon,
             _secrets: None,
+            ca: None,
+            _issuer: None,
         };
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -103,6 +221,9 @@ impl Registry {
         files
     }
 }
+
+#[path = "token.rs"]
+mod token;
 
 impl Drop for Registry {
     fn drop(&mut self) {

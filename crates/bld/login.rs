@@ -10,8 +10,8 @@ use crate::Failure;
 /// Arguments of `bld login`.
 #[derive(Args)]
 pub(crate) struct LoginArgs {
-    /// The registry: `HOST:PORT` (one on this machine, over plain HTTP, so far).
-    #[arg(value_name = "SERVER")]
+    /// The registry: `HOST[:PORT]` (Docker Hub when none is named).
+    #[arg(value_name = "SERVER", default_value = "docker.io")]
     server: String,
     /// The user name.
     #[arg(long, short)]
@@ -27,8 +27,8 @@ pub(crate) struct LoginArgs {
 /// Arguments of `bld logout`.
 #[derive(Args)]
 pub(crate) struct LogoutArgs {
-    /// The registry: `HOST:PORT`.
-    #[arg(value_name = "SERVER")]
+    /// The registry: `HOST[:PORT]` (Docker Hub when none is named).
+    #[arg(value_name = "SERVER", default_value = "docker.io")]
     server: String,
 }
 

@@ -18,6 +18,7 @@ mod images;
 mod peers;
 mod query;
 mod registry;
+mod registry_auth;
 mod run_exit_codes;
 mod run_steps;
 mod security;

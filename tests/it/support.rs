@@ -148,6 +148,8 @@ pub fn run_bld_with_env(
         .args(args)
         .current_dir(cwd)
         .env("BLD_STORE", store)
+        // bld's registry settings are the defaults unless a test gives its own.
+        .env("BLD_CONFIG", "/nonexistent/bld-config.toml")
         .env_remove("SOURCE_DATE_EPOCH");
     for (name, value) in env {
         command.env(name, value);

@@ -1,6 +1,8 @@
 //! Credentials in Docker's `config.json` (`$DOCKER_CONFIG/config.json`, else
 //! `~/.docker/config.json`): an `auths` entry per registry holding `base64(user:password)`, as
-//! `docker login` writes it, read by pulls and written by `bld login` (mode 0600).
+//! `docker login` writes it, read by pulls and written by `bld login` (mode 0600); or, when the
+//! file names one for the registry (`credHelpers`) or for all (`credsStore`), kept by a
+//! `docker-credential-NAME` helper through its `get` / `store` / `erase` protocol.
 
 use std::fs;
 use std::io::Write;
@@ -73,19 +75,107 @@ fn config_error(path: &std::path::Path, what: &str) -> RegistryError {
     ))
 }
 
+/// Docker Hub's key in `auths` and to credential helpers.
+const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+
+/// The key Docker writes for `host`.
+fn key(host: &str) -> &str {
+    match host {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB_KEY,
+        _ => host,
+    }
+}
+
 /// The keys an `auths` entry for `host` may have, as Docker writes and reads them.
-fn keys(host: &str) -> [String; 3] {
-    [
-        host.to_owned(),
-        format!("https://{host}"),
-        format!("http://{host}"),
-    ]
+fn keys(host: &str) -> Vec<String> {
+    let key = key(host);
+    let mut keys = vec![
+        key.to_owned(),
+        format!("https://{key}"),
+        format!("http://{key}"),
+    ];
+    if key == DOCKER_HUB_KEY {
+        keys.extend(["index.docker.io", "docker.io", "https://index.docker.io"].map(String::from));
+    }
+    keys
+}
+
+/// The credential helper `config` names for `host`, if any: `credHelpers`, else `credsStore`.
+fn helper(config: &Map<String, Value>, host: &str) -> Option<String> {
+    config
+        .get("credHelpers")
+        .and_then(|helpers| helpers.get(key(host)).or_else(|| helpers.get(host)))
+        .or_else(|| config.get("credsStore"))
+        .and_then(Value::as_str)
+        .filter(|name| !name.is_empty())
+        .map(|name| format!("docker-credential-{name}"))
+}
+
+/// Runs `helper ACTION` with `input` on its stdin; its stdout, or why it failed.
+fn run_helper(helper: &str, action: &str, input: &str) -> Result<String, String> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(helper)
+        .arg(action)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run the credential helper `{helper}`: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("the credential helper `{helper}` failed: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        let said = String::from_utf8_lossy(&output.stderr);
+        let said = if said.trim().is_empty() {
+            stdout.trim().to_owned()
+        } else {
+            said.trim().to_owned()
+        };
+        Err(format!(
+            "the credential helper `{helper} {action}` failed: {said}"
+        ))
+    }
+}
+
+/// The credentials `helper` keeps for `host`, if any.
+fn helper_lookup(helper: &str, host: &str) -> Result<Option<Credentials>, RegistryError> {
+    let output = match run_helper(helper, "get", key(host)) {
+        Ok(output) => output,
+        // Docker's helpers say so when they hold nothing for the registry.
+        Err(message) if message.contains("credentials not found") => return Ok(None),
+        Err(message) => return Err(RegistryError::Unsupported(message)),
+    };
+    let value: Value = serde_json::from_str(&output).map_err(|_| {
+        RegistryError::Unsupported(format!(
+            "the credential helper `{helper} get` did not print {{\"Username\", \"Secret\"}}"
+        ))
+    })?;
+    let field = |k: &str| {
+        value
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(Some(Credentials {
+        user: field("Username"),
+        password: field("Secret"),
+    }))
 }
 
 /// The credentials `config.json` holds for `host`, if any.
 pub fn lookup(host: &str) -> Result<Option<Credentials>, RegistryError> {
     let path = config_path()?;
     let config = read_config(&path)?;
+    if let Some(helper) = helper(&config, host) {
+        return helper_lookup(&helper, host);
+    }
     let Some(auths) = config.get("auths").and_then(Value::as_object) else {
         return Ok(None);
     };
@@ -145,8 +235,24 @@ pub fn store(host: &str, credentials: &Credentials) -> Result<PathBuf, RegistryE
     for key in keys(host) {
         auths.remove(&key);
     }
-    let auth = STANDARD.encode(format!("{}:{}", credentials.user, credentials.password));
-    auths.insert(host.to_owned(), json!({ "auth": auth }));
+    let entry = match helper(&config, host) {
+        Some(helper) => {
+            let input = json!({
+                "ServerURL": key(host),
+                "Username": credentials.user,
+                "Secret": credentials.password,
+            });
+            run_helper(&helper, "store", &input.to_string()).map_err(RegistryError::Unsupported)?;
+            json!({})
+        }
+        None => {
+            let auth = STANDARD.encode(format!("{}:{}", credentials.user, credentials.password));
+            json!({ "auth": auth })
+        }
+    };
+    if let Some(Value::Object(auths)) = config.get_mut("auths") {
+        auths.insert(key(host).to_owned(), entry);
+    }
     write_config(&path, &config)?;
     Ok(path)
 }
@@ -155,10 +261,13 @@ pub fn store(host: &str, credentials: &Credentials) -> Result<PathBuf, RegistryE
 pub fn remove(host: &str) -> Result<bool, RegistryError> {
     let path = config_path()?;
     let mut config = read_config(&path)?;
-    let Some(Value::Object(auths)) = config.get_mut("auths") else {
-        return Ok(false);
-    };
     let mut removed = false;
+    if let Some(helper) = helper(&config, host) {
+        removed = run_helper(&helper, "erase", key(host)).is_ok();
+    }
+    let Some(Value::Object(auths)) = config.get_mut("auths") else {
+        return Ok(removed);
+    };
     for key in keys(host) {
         removed |= auths.remove(&key).is_some();
     }

@@ -8,13 +8,18 @@
 //! reaches the store until everything is checked, so a registry that lies, or dies halfway,
 //! leaves the store as it was. Layers the store already holds are not downloaded.
 //!
-//! So far: plain HTTP to registries on the loopback interface (as Docker allows without
-//! configuration): anonymous, with basic credentials from Docker's `config.json`, or with the
-//! bearer token a registry's challenge names (fetched with those credentials when there are).
+//! HTTPS with the system's roots and Docker's `certs.d` CAs and client certificates (`tls`);
+//! plain HTTP only for registries on the loopback interface or listed as insecure, when they do
+//! not speak TLS. Anonymous, basic credentials from Docker's `config.json` or its credential
+//! helpers, or the bearer token a registry's challenge names. Requests that fail on the way or
+//! with 429/5xx are sent again with backoff; a download cut short resumes where it stopped.
+//! Mirrors and the rest of the settings: `config`.
 
+mod config;
 mod credentials;
 mod http;
 mod push;
+mod tls;
 
 use std::fs;
 use std::io::Write;
@@ -25,6 +30,7 @@ use bld_oci::OciError;
 use bld_store::{Store, StoreError};
 use serde_json::{Value, json};
 
+pub use config::{Config, config, config_file};
 pub use credentials::{
     Credentials, config_path, lookup as lookup_credentials, remove as forget_credentials,
     store as store_credentials,
@@ -41,8 +47,6 @@ const MANIFEST_TYPES: [&str; 4] = [
 ];
 /// The largest manifest or index read.
 const MAX_MANIFEST: u64 = 4 << 20;
-/// Layers downloaded at once (Docker's default).
-const PARALLEL_DOWNLOADS: usize = 3;
 
 /// Why a pull failed.
 #[derive(Debug, thiserror::Error)]
@@ -102,14 +106,98 @@ pub struct Pulled {
     pub up_to_date: bool,
 }
 
-/// Pulls `reference` into `store`; `on_layer` hears of each layer as it is done (its digest,
-/// and whether the store already held it).
+/// A platform an image is for: `OS/ARCH[/VARIANT]` (`linux/arm64/v8`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    /// `linux`.
+    pub os: String,
+    /// `amd64`, `arm64`.
+    pub architecture: String,
+    /// `v7`, `v8`, if any.
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// This machine's.
+    pub fn host() -> Platform {
+        let (os, architecture) = host_platform();
+        Platform {
+            os: os.to_owned(),
+            architecture: architecture.to_owned(),
+            variant: None,
+        }
+    }
+
+    /// `OS/ARCH[/VARIANT]`.
+    ///
+    /// # Errors
+    ///
+    /// Not of that form.
+    pub fn parse(text: &str) -> Result<Platform, RegistryError> {
+        let parts: Vec<&str> = text.split('/').collect();
+        match parts[..] {
+            [os, architecture] | [os, architecture, _]
+                if !os.is_empty() && !architecture.is_empty() =>
+            {
+                Ok(Platform {
+                    os: os.to_owned(),
+                    architecture: architecture.to_owned(),
+                    variant: parts
+                        .get(2)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| (*v).to_owned()),
+                })
+            }
+            _ => Err(RegistryError::Unsupported(format!(
+                "`{text}` is not a platform: expected OS/ARCH[/VARIANT], as `linux/amd64`"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Pulls `reference` into `store` (for `platform`, when it names an index; the host's by
+/// default), from the first of its registry's mirrors that serves it, else the registry;
+/// `on_layer` hears of each layer as it is done (its digest, and whether the store already
+/// held it).
 pub fn pull(
     store: &Store,
     reference: &ImageReference,
+    platform: Option<&Platform>,
     on_layer: &(dyn Fn(&Digest, bool) + Sync),
 ) -> Result<Pulled, RegistryError> {
-    let endpoint = Endpoint::of(reference)?;
+    let host = Platform::host();
+    let platform = platform.unwrap_or(&host);
+    let mut endpoints = Endpoint::with_mirrors(reference)?;
+    let registry = endpoints.pop();
+    for mirror in &endpoints {
+        // A mirror that fails is passed over, as Docker does; the registry has the last word.
+        if let Ok(pulled) = pull_from(store, mirror, reference, platform, on_layer) {
+            return Ok(pulled);
+        }
+    }
+    let registry = registry.ok_or_else(|| {
+        RegistryError::Unsupported(format!("`{}` names no registry", reference.name))
+    })?;
+    pull_from(store, &registry, reference, platform, on_layer)
+}
+
+fn pull_from(
+    store: &Store,
+    endpoint: &Endpoint,
+    reference: &ImageReference,
+    platform: &Platform,
+    on_layer: &(dyn Fn(&Digest, bool) + Sync),
+) -> Result<Pulled, RegistryError> {
     let target = match (&reference.digest, &reference.tag) {
         (Some(digest), _) => digest.to_string(),
         (None, Some(tag)) => tag.clone(),
@@ -126,7 +214,7 @@ pub fn pull(
         ));
     }
     let (manifest, manifest_type) = if is_index(&top_type, &top) {
-        let child = platform_manifest(&endpoint, &top)?;
+        let child = platform_manifest(endpoint, &top, platform)?;
         let (bytes, media_type) = endpoint.manifest(&child.to_string())?;
         if Digest::of(&bytes) != child {
             return Err(endpoint.mismatch(
@@ -138,7 +226,7 @@ pub fn pull(
     } else {
         (top, top_type)
     };
-    let described = descriptors(&endpoint, &manifest)?;
+    let described = descriptors(endpoint, &manifest)?;
     if let Some((config, layers)) = held_image(store, &manifest, &described, on_layer) {
         return Ok(Pulled {
             repo_digest,
@@ -156,7 +244,7 @@ pub fn pull(
         described: &described,
     };
     let result =
-        fetch_into_layout(store, &endpoint, &layout, on_layer).and_then(|(config, layers)| {
+        fetch_into_layout(store, endpoint, &layout, on_layer).and_then(|(config, layers)| {
             let up_to_date = store.blob_path(&Digest::of(&manifest)).is_file();
             let loaded = bld_oci::load_layout_dir(store, &work)?;
             let image = loaded.first().ok_or_else(|| {
@@ -180,9 +268,10 @@ pub fn pull(
 pub fn pull_and_record(
     store: &Store,
     reference: &ImageReference,
+    platform: Option<&Platform>,
     on_layer: &(dyn Fn(&Digest, bool) + Sync),
 ) -> Result<(Pulled, bool), RegistryError> {
-    let pulled = pull(store, reference, on_layer)?;
+    let pulled = pull(store, reference, platform, on_layer)?;
     let _lock = store.lock_index()?;
     store.add_image(&pulled.manifest)?;
     let newer = if reference.digest.is_some() {
@@ -204,9 +293,13 @@ fn is_index(media_type: &str, bytes: &[u8]) -> bool {
     }
 }
 
-/// The digest of the index's manifest for the host's platform.
-fn platform_manifest(endpoint: &Endpoint, index: &[u8]) -> Result<Digest, RegistryError> {
-    let (os, architecture) = host_platform();
+/// The digest of the index's manifest for `platform`: its OS and architecture, and its
+/// variant when `platform` names one (else the first of any variant, as containerd picks).
+fn platform_manifest(
+    endpoint: &Endpoint,
+    index: &[u8],
+    platform: &Platform,
+) -> Result<Digest, RegistryError> {
     let value: Value = serde_json::from_slice(index)
         .map_err(|e| endpoint.mismatch("an index".to_owned(), format!("it is not JSON: {e}")))?;
     let manifests = value
@@ -217,16 +310,24 @@ fn platform_manifest(endpoint: &Endpoint, index: &[u8]) -> Result<Digest, Regist
     manifests
         .iter()
         .find(|m| {
-            let platform = m.get("platform");
-            let field = |k: &str| platform.and_then(|p| p.get(k)).and_then(Value::as_str);
-            field("os") == Some(os) && field("architecture") == Some(architecture)
+            let field = |k: &str| {
+                m.get("platform")
+                    .and_then(|p| p.get(k))
+                    .and_then(Value::as_str)
+            };
+            field("os") == Some(&platform.os)
+                && field("architecture") == Some(&platform.architecture)
+                && platform
+                    .variant
+                    .as_deref()
+                    .is_none_or(|v| field("variant") == Some(v))
         })
         .and_then(|m| m.get("digest").and_then(Value::as_str))
         .and_then(|d| d.parse().ok())
         .ok_or_else(|| RegistryError::Registry {
             registry: endpoint.host.clone(),
             message: format!(
-                "{} has no image for {os}/{architecture}",
+                "no matching manifest for {platform} in the manifest list entries of {}",
                 endpoint.repository
             ),
         })
@@ -306,7 +407,7 @@ fn fetch_into_layout(
     fs::create_dir_all(&blobs).map_err(|e| write_error(&blobs, e))?;
     fetch_blob(store, endpoint, &blobs, config)?;
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(PARALLEL_DOWNLOADS)
+        .num_threads(crate::config()?.downloads)
         .build()
         .map_err(|e| RegistryError::Unsupported(format!("cannot start downloads: {e}")))?;
     let held = pool.install(|| {

@@ -233,7 +233,7 @@ impl LocalImages for StoreImages {
             return Ok(local);
         }
         // An image of a registry bld reaches is pulled once; later builds find it in the store.
-        let (pulled, _) = bld_registry::pull_and_record(&self.0, &reference, &|_, _| {})
+        let (pulled, _) = bld_registry::pull_and_record(&self.0, &reference, None, &|_, _| {})
             .map_err(|e| failed(e.to_string(), e.kind()))?;
         eprintln!("Pulled {} ({})", reference.familiar(), pulled.repo_digest);
         Ok(Some(pulled.manifest))

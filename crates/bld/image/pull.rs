@@ -11,10 +11,14 @@ use crate::Failure;
 /// Arguments of `bld pull`.
 #[derive(Args)]
 pub(crate) struct PullArgs {
-    /// The image: `HOST:PORT/REPOSITORY[:TAG|@DIGEST]` (a registry on this machine, over plain
-    /// HTTP, so far).
+    /// The image: `[HOST[:PORT]/]REPOSITORY[:TAG|@DIGEST]` (Docker Hub's when no registry is
+    /// named).
     #[arg(value_name = "NAME[:TAG|@DIGEST]")]
     image: String,
+    /// The platform to pull from a multi-platform image (`OS/ARCH[/VARIANT]`; this machine's
+    /// by default).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
     /// Print only the image's full name.
     #[arg(long, short)]
     quiet: bool,
@@ -23,6 +27,11 @@ pub(crate) struct PullArgs {
 /// `bld pull`.
 pub(crate) fn pull(args: PullArgs, store: &Path) -> Result<(), Failure> {
     let reference = ImageReference::parse(&args.image)?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(bld_registry::Platform::parse)
+        .transpose()?;
     let store = Store::open(store)?;
     let shown = reference.familiar();
     if !args.quiet {
@@ -31,7 +40,15 @@ pub(crate) fn pull(args: PullArgs, store: &Path) -> Result<(), Failure> {
             (Some(tag), None) => tag.clone(),
             (None, None) => "latest".to_owned(),
         };
-        println!("{from}: Pulling from {}", reference.familiar_name());
+        if reference.tag.is_none() && reference.digest.is_none() {
+            println!("Using default tag: latest");
+        }
+        // Docker names the repository within its registry.
+        let path = reference
+            .name
+            .split_once('/')
+            .map_or(reference.name.as_str(), |(_, path)| path);
+        println!("{from}: Pulling from {path}");
     }
     let quiet = args.quiet;
     let on_layer = move |digest: &bld_core::Digest, held: bool| {
@@ -44,9 +61,10 @@ pub(crate) fn pull(args: PullArgs, store: &Path) -> Result<(), Failure> {
             println!("{}: {state}", &digest.hex()[..12]);
         }
     };
-    let (pulled, newer) = bld_registry::pull_and_record(&store, &reference, &on_layer)?;
+    let (pulled, newer) =
+        bld_registry::pull_and_record(&store, &reference, platform.as_ref(), &on_layer)?;
     if args.quiet {
-        println!("{shown}");
+        println!("{reference}");
         return Ok(());
     }
     println!("Digest: {}", pulled.repo_digest);
@@ -55,6 +73,6 @@ pub(crate) fn pull(args: PullArgs, store: &Path) -> Result<(), Failure> {
     } else {
         println!("Status: Image is up to date for {shown}");
     }
-    println!("{shown}");
+    println!("{reference}");
     Ok(())
 }

@@ -11,8 +11,7 @@ use crate::Failure;
 /// Arguments of `bld push`.
 #[derive(Args)]
 pub(crate) struct PushArgs {
-    /// The image: `HOST:PORT/REPOSITORY[:TAG]` as the local store tags it (a registry on this
-    /// machine, over plain HTTP, so far).
+    /// The image: `[HOST[:PORT]/]REPOSITORY[:TAG]` as the local store tags it.
     #[arg(value_name = "NAME[:TAG]")]
     image: String,
     /// Print nothing but errors.
