@@ -4,6 +4,7 @@
 
 mod dockerfile;
 mod output;
+mod registry_images;
 mod result_files;
 mod secrets;
 mod stdin;
@@ -66,6 +67,14 @@ pub struct BuildArgs {
     /// Run every action again, ignoring the action cache (results are still recorded).
     #[arg(long)]
     no_cache: bool,
+    /// Resolve every registry image's tag again (and update the lock file), as `docker build
+    /// --pull` always asks the registry.
+    #[arg(long)]
+    pull: bool,
+    /// Fail if the lock file (`Dockerfile.lock`) would change: a tag it lacks, or `--pull`
+    /// finding one moved.
+    #[arg(long)]
+    locked: bool,
     /// Ignore the action cache for the actions of these Dockerfile stages only (by name,
     /// comma-separated or repeated).
     #[arg(long, value_name = "STAGE", value_delimiter = ',')]
@@ -431,6 +440,8 @@ pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), Failure> {
         ("--label", !args.label.is_empty()),
         ("--metadata-file", args.metadata_file.is_some()),
         ("--add-host", !args.add_host.is_empty()),
+        ("--pull", args.pull),
+        ("--locked", args.locked),
     ];
     if let Some((flag, _)) = dockerfile_only.iter().find(|(_, given)| *given) {
         return Err(Failure::user(format!(

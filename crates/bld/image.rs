@@ -42,6 +42,8 @@ pub(crate) struct LocalImage {
     pub(crate) layers: Vec<Digest>,
     /// Tags naming it, sorted.
     pub(crate) tags: Vec<ImageReference>,
+    /// `name@digest` of what registries served for it (Docker's `RepoDigests`), sorted.
+    pub(crate) repo_digests: Vec<ImageReference>,
 }
 
 impl LocalImage {
@@ -99,6 +101,7 @@ impl LocalImage {
 /// Every image in the store (kept, or named by a tag), with its tags, newest first.
 pub(crate) fn local_images(store: &Store) -> Result<Vec<LocalImage>, Failure> {
     let mut tags: BTreeMap<Digest, Vec<ImageReference>> = BTreeMap::new();
+    let mut repo_digests: BTreeMap<Digest, Vec<ImageReference>> = BTreeMap::new();
     for (name, manifest) in store.tags()? {
         // Tags are written normalized; one that no longer parses is skipped, and one an earlier
         // bld wrote short (`app:1`) is renamed to its normalized name.
@@ -110,7 +113,13 @@ pub(crate) fn local_images(store: &Store) -> Result<Vec<LocalImage>, Failure> {
             store.put_tag(&normalized, &manifest)?;
             store.remove_tag(&name)?;
         }
-        tags.entry(manifest).or_default().push(reference);
+        // `name@digest` records are what registries served (a pull's `RepoDigests`), not tags.
+        let records = if reference.digest.is_some() {
+            &mut repo_digests
+        } else {
+            &mut tags
+        };
+        records.entry(manifest).or_default().push(reference);
     }
     for damaged in store.damaged_tags()? {
         eprintln!(
@@ -118,7 +127,7 @@ pub(crate) fn local_images(store: &Store) -> Result<Vec<LocalImage>, Failure> {
         );
     }
     let mut manifests = store.images()?;
-    manifests.extend(tags.keys().copied());
+    manifests.extend(tags.keys().chain(repo_digests.keys()).copied());
     manifests.sort();
     manifests.dedup();
     let mut images = Vec::with_capacity(manifests.len());
@@ -161,6 +170,7 @@ pub(crate) fn local_images(store: &Store) -> Result<Vec<LocalImage>, Failure> {
             config,
             layers,
             tags: names,
+            repo_digests: repo_digests.remove(&manifest).unwrap_or_default(),
         });
     }
     images.sort_by(|a, b| {
@@ -194,7 +204,7 @@ pub(crate) fn find<'a>(
         if let Some(digest) = &reference.digest {
             let image = images
                 .iter()
-                .find(|i| i.manifest == *digest)
+                .find(|i| i.manifest == *digest || i.repo_digests.contains(reference))
                 .ok_or_else(no_such)?;
             return Ok((image, Named::Id));
         }

@@ -19,6 +19,7 @@ mod peers;
 mod query;
 mod registry;
 mod registry_auth;
+mod registry_lock;
 mod run_exit_codes;
 mod run_steps;
 mod security;

@@ -124,6 +124,40 @@ fn pulled_images_run_keep_the_registrys_digest_and_repeat_without_downloading() 
 }
 
 #[test]
+fn a_pull_records_what_the_registry_served_and_rmi_forgets_it_with_the_last_tag() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let digest = push_busybox(scratch.path(), &registry, "team/busybox");
+    let name = format!("{}:1", registry.name("team/busybox"));
+    let by_digest = format!("{}@{digest}", registry.name("team/busybox"));
+    let store = scratch.path().join("store");
+    run_bld(scratch.path(), &store, &["pull", "-q", &name]).ok();
+    // What the registry served is the image's RepoDigests, and names it.
+    let repo_digests = run_bld(
+        scratch.path(),
+        &store,
+        &["inspect", "--format", "{{json .RepoDigests}}", &name],
+    )
+    .ok();
+    assert_eq!(repo_digests.stdout.trim(), format!("[\"{by_digest}\"]"));
+    run_bld(scratch.path(), &store, &["run", &by_digest, "true"]).ok();
+    // Removing its last tag removes the record too, as Docker does.
+    let removed = run_bld(scratch.path(), &store, &["rmi", &name]).ok();
+    let lines: Vec<&str> = removed.stdout.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            format!("Untagged: {name}"),
+            format!("Untagged: {by_digest}")
+        ]
+    );
+    let listed = run_bld(scratch.path(), &store, &["images", "-q"]).ok();
+    assert_eq!(listed.stdout, "");
+}
+
+#[test]
 fn a_tampered_blob_missing_image_or_remote_registry_is_refused_and_the_store_unchanged() {
     let Some(registry) = Registry::start() else {
         return;

@@ -181,7 +181,7 @@ impl Config {
 }
 
 /// `text` as a TOML table, or the error with the file and line.
-fn parse_toml(text: &str, path: &Path) -> Result<toml::Table, String> {
+pub(crate) fn parse_toml(text: &str, path: &Path) -> Result<toml::Table, String> {
     toml::from_str(text).map_err(|e: toml::de::Error| {
         let line = e.span().map_or(String::new(), |span| {
             let before = &text[..span.start.min(text.len())];

@@ -18,6 +18,7 @@
 mod config;
 mod credentials;
 mod http;
+mod lock;
 mod push;
 mod tls;
 
@@ -36,6 +37,7 @@ pub use credentials::{
     store as store_credentials,
 };
 pub use http::Endpoint;
+pub use lock::{Change, Lock, Locked};
 pub use push::{Pushed, push};
 
 /// The manifest media types a pull accepts, most wanted first.
@@ -263,7 +265,7 @@ fn pull_from(
 }
 
 /// [`pull`], then records the image in the store, under its name unless `reference` names a
-/// digest; also returns whether that makes the name (or, by digest, the store) hold an image
+/// digest, and as `name@digest` of what the registry served (its `RepoDigests`); also returns whether that makes the name (or, by digest, the store) hold an image
 /// it did not before (Docker's "Downloaded newer image").
 pub fn pull_and_record(
     store: &Store,
@@ -274,6 +276,10 @@ pub fn pull_and_record(
     let pulled = pull(store, reference, platform, on_layer)?;
     let _lock = store.lock_index()?;
     store.add_image(&pulled.manifest)?;
+    store.put_tag(
+        &format!("{}@{}", reference.name, pulled.repo_digest),
+        &pulled.manifest,
+    )?;
     let newer = if reference.digest.is_some() {
         !pulled.up_to_date
     } else {
@@ -283,6 +289,20 @@ pub fn pull_and_record(
         newer
     };
     Ok((pulled, newer))
+}
+
+/// What the store records the registry served for the image `manifest` under `name` (a full
+/// name without tag), if it was pulled or pushed: its `RepoDigests` entry's digest.
+pub fn repo_digest(
+    store: &Store,
+    name: &str,
+    manifest: &Digest,
+) -> Result<Option<Digest>, RegistryError> {
+    let prefix = format!("{name}@");
+    Ok(store.tags()?.into_iter().find_map(|(reference, target)| {
+        let digest = reference.strip_prefix(&prefix)?;
+        (target == *manifest).then(|| digest.parse().ok()).flatten()
+    }))
 }
 
 /// Whether a document served as `media_type` is an index (manifest list).

@@ -59,6 +59,9 @@ pub fn push(
         .and_then(Value::as_str)
         .unwrap_or(OCI_MANIFEST);
     endpoint.put_manifest(&tag, &bytes, media_type)?;
+    // What the registry now serves for the name, as Docker records it (`RepoDigests`).
+    let _lock = store.lock_index()?;
+    store.put_tag(&format!("{}@{manifest}", reference.name), &manifest)?;
     Ok(Pushed {
         digest: manifest,
         size: bytes.len(),

@@ -3,20 +3,18 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use bld_core::Classify as _;
-use bld_core::{Digest, ImageReference, Label};
+use bld_core::{ImageReference, Label};
 use bld_dockerfile::context::{ContextTree, DockerIgnore};
-use bld_dockerfile_lower::{
-    DirectFiles, DockerfileBuild, ImageLookupError, LocalImages, lower_dockerfile,
-};
+use bld_dockerfile_lower::{DirectFiles, DockerfileBuild, lower_dockerfile};
 use bld_exec::{ActionOutput, ExecContext};
 use bld_graph::ActionGraph;
 use bld_store::{FileDigests, Store};
 
 use super::output::{self, Output};
+use super::registry_images::{Resolver, StoreImages};
 use super::stdin::{STDIN, StdinContext, read_stdin};
 use super::{BuildArgs, Phases, result_files, source_date_epoch};
 use crate::progress::{ProgressMode, execute_with_log};
@@ -139,6 +137,8 @@ struct DockerfileSource {
     text: String,
     /// The context after `.dockerignore`.
     tree: ContextTree,
+    /// The Dockerfile's path, when it is a file (not stdin).
+    path: Option<PathBuf>,
 }
 
 /// Reads the Dockerfile (`-f`, else `Dockerfile` in the context; stdin for `-f -` or when
@@ -151,7 +151,7 @@ fn read_source(
     let context = context
         .canonicalize()
         .map_err(|e| user(format!("build context `{}`: {e}", context.display())))?;
-    let (display, text) = dockerfile_text(args, &context, stdin)?;
+    let (display, text, path) = dockerfile_text(args, &context, stdin)?;
     let ignore_text = match fs::read_to_string(context.join(".dockerignore")) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -170,25 +170,27 @@ fn read_source(
         display,
         text,
         tree,
+        path,
     })
 }
 
 /// The Dockerfile's name in messages and its text: from stdin (`-f -`, or stdin holding it
 /// instead of a context), from `-f` (a path inside the context when that came from stdin), or
-/// `Dockerfile` in the context.
+/// `Dockerfile` in the context; and its path, when it is a file of the user's (not from
+/// stdin, and not in a context from stdin).
 fn dockerfile_text(
     args: &BuildArgs,
     context: &Path,
     stdin: Option<&StdinContext>,
-) -> Result<(String, String), Failure> {
+) -> Result<(String, String, Option<PathBuf>), Failure> {
     if let Some(text) = stdin.and_then(|s| s.dockerfile.clone()) {
-        return Ok(("Dockerfile".to_owned(), text));
+        return Ok(("Dockerfile".to_owned(), text, None));
     }
     if args.file.as_deref() == Some(Path::new(STDIN)) {
         let bytes = read_stdin("Dockerfile")?;
         let text = String::from_utf8(bytes)
             .map_err(|_| user("the Dockerfile on stdin is not UTF-8 text".to_owned()))?;
-        return Ok(("Dockerfile".to_owned(), text));
+        return Ok(("Dockerfile".to_owned(), text, None));
     }
     let display = args
         .file
@@ -209,35 +211,7 @@ fn dockerfile_text(
     };
     let text = fs::read_to_string(&dockerfile)
         .map_err(|e| user(format!("cannot read the Dockerfile {named}: {e}")))?;
-    Ok((display, text))
-}
-
-/// `FROM name` and `COPY --from=name` may name an image tagged in the local store, as with
-/// Docker (the name as the Dockerfile gives it, after expansion: `FROM debian:${V}`).
-struct StoreImages(Arc<Store>);
-
-impl LocalImages for StoreImages {
-    fn manifest(&self, name: &str) -> Result<Option<Digest>, ImageLookupError> {
-        let Ok(reference) = ImageReference::parse(name) else {
-            return Ok(None);
-        };
-        let failed = |message: String, kind| ImageLookupError { message, kind };
-        let local = match reference.digest {
-            Some(digest) => self.0.blob_path(&digest).is_file().then_some(digest),
-            None => self
-                .0
-                .get_tag(&reference.to_string())
-                .map_err(|e| failed(e.to_string(), e.kind()))?,
-        };
-        if local.is_some() || !bld_registry::Endpoint::reaches(&reference) {
-            return Ok(local);
-        }
-        // An image of a registry bld reaches is pulled once; later builds find it in the store.
-        let (pulled, _) = bld_registry::pull_and_record(&self.0, &reference, None, &|_, _| {})
-            .map_err(|e| failed(e.to_string(), e.kind()))?;
-        eprintln!("Pulled {} ({})", reference.familiar(), pulled.repo_digest);
-        Ok(Some(pulled.manifest))
-    }
+    Ok((display, text, stdin.is_none().then_some(dockerfile)))
 }
 
 /// What a Dockerfile build is, once its context is read and it is lowered.
@@ -369,6 +343,8 @@ fn lower(
     source: DockerfileSource,
     store: &Arc<Store>,
 ) -> Result<(ActionGraph, bld_graph::ActionId), Failure> {
+    let resolver = Resolver::new(store, source.path.clone(), args.pull, args.locked)?;
+    let resolver = Arc::new(Mutex::new(resolver));
     let build = DockerfileBuild {
         text: source.text,
         display: source.display,
@@ -379,7 +355,7 @@ fn lower(
         target: args.target.clone(),
         build_args: build_args(&args.build_arg),
         named_images: Default::default(),
-        local_images: Box::new(StoreImages(Arc::clone(store))),
+        local_images: Box::new(StoreImages(Arc::clone(&resolver))),
         source_date_epoch: source_date_epoch()?,
         host_network: super::host_network(&args.network)?,
         owner: Label::new("", "Dockerfile").expect("invariant: a valid label"),
@@ -389,6 +365,11 @@ fn lower(
     };
     let mut graph = ActionGraph::new();
     let image = lower_dockerfile(&build, &mut graph)?;
+    drop(build);
+    resolver
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .write_lock()?;
     Ok((graph, image))
 }
 

@@ -53,9 +53,9 @@ fn container_config(config: Option<&Value>) -> Value {
 }
 
 /// The object `docker image inspect` prints for an image, as Docker 20.10 shows an image
-/// built with BuildKit or loaded: no `Parent` and no `RepoDigests` (Docker knows those only
-/// for images built by its classic builder, or pushed to or pulled from a registry, which
-/// bld does not do), `Comment` the config's or else its last history entry's (as Docker
+/// built with BuildKit or loaded: no `Parent` (Docker knows one only for images built by its
+/// classic builder), `RepoDigests` what registries served for it on a pull or push,
+/// `Comment` the config's or else its last history entry's (as Docker
 /// does), `Container`/`ContainerConfig` the config's (empty for a BuildKit or bld image).
 /// Every field of Docker's struct is here, so a template can name it; the JSON leaves out
 /// the `omitempty` ones that are empty (see `docker_json`).
@@ -73,7 +73,7 @@ fn inspect_object(store: &Store, image: &LocalImage) -> Result<Value, Failure> {
     Ok(json!({
         "Id": image.id.to_string(),
         "RepoTags": image.tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
-        "RepoDigests": [],
+        "RepoDigests": image.repo_digests.iter().map(bld_core::ImageReference::familiar).collect::<Vec<_>>(),
         "Parent": "",
         "Comment": comment,
         "Created": image

@@ -59,6 +59,7 @@ pub(crate) fn tag(args: TagArgs, store: &std::path::Path) -> Result<(), Failure>
 /// untagged images it was built on that nothing else is built on. Prints `Deleted:` lines.
 fn delete(store: &Store, images: &mut Vec<LocalImage>, index: usize) -> Result<(), Failure> {
     let image = images.remove(index);
+    untag_repo_digests(store, &image, "Untagged")?;
     store.remove_image(&image.manifest)?;
     println!("Deleted: {}", image.id);
     let parent = images
@@ -75,6 +76,15 @@ fn delete(store: &Store, images: &mut Vec<LocalImage>, index: usize) -> Result<(
         if unused {
             delete(store, images, parent)?;
         }
+    }
+    Ok(())
+}
+
+/// Removes the records of what registries served for `image`, printing each with `verb`.
+fn untag_repo_digests(store: &Store, image: &LocalImage, verb: &str) -> Result<(), Failure> {
+    for reference in &image.repo_digests {
+        store.remove_tag(&reference.to_string())?;
+        println!("{verb}: {}", reference.familiar());
     }
     Ok(())
 }
@@ -178,7 +188,7 @@ pub(crate) fn prune(args: PruneArgs, store: &std::path::Path) -> Result<(), Fail
         let mut header = false;
         loop {
             let next = images.iter().position(|image| {
-                (args.all || image.tags.is_empty())
+                (args.all || (image.tags.is_empty() && image.repo_digests.is_empty()))
                     && !images.iter().any(|other| other.is_built_on(image))
             });
             let Some(index) = next else { break };
@@ -191,6 +201,7 @@ pub(crate) fn prune(args: PruneArgs, store: &std::path::Path) -> Result<(), Fail
                 println!("untagged: {}", reference.familiar());
             }
             let image = images.remove(index);
+            untag_repo_digests(&store, &image, "untagged")?;
             store.remove_image(&image.manifest)?;
             println!("deleted: {}", image.id);
         }
