@@ -159,6 +159,18 @@ impl Registry {
         let _ = self.daemon.wait();
     }
 
+    /// Starts the registry again on its port, with its storage.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.daemon = spawn(&self.dir.path().join("config.yml"));
+        wait_for(self.port);
+    }
+
+    /// The registry's storage (distribution's filesystem driver).
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("data/docker/registry/v2")
+    }
+
     fn start_with(extra_config: &str) -> Option<Registry> {
         if !Path::new("/usr/bin/docker-registry").exists() {
             println!("skipped: Debian's docker-registry is not installed");
@@ -178,13 +190,7 @@ impl Registry {
             ),
         )
         .expect("config");
-        let daemon = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
+        let daemon = spawn(&config);
         let registry = Registry {
             dir,
             port,
@@ -193,14 +199,7 @@ impl Registry {
             ca: None,
             _issuer: None,
         };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "docker-registry did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for(port);
         Some(registry)
     }
 
@@ -211,7 +210,7 @@ impl Registry {
 
     /// The files holding the registry's blobs.
     pub fn blob_files(&self) -> Vec<PathBuf> {
-        let root = self.dir.path().join("data/docker/registry/v2/blobs/sha256");
+        let root = self.storage().join("blobs/sha256");
         let mut files = Vec::new();
         for prefix in std::fs::read_dir(root).expect("blobs") {
             for blob in std::fs::read_dir(prefix.expect("entry").path()).expect("blob dirs") {
@@ -219,6 +218,29 @@ impl Registry {
             }
         }
         files
+    }
+}
+
+/// `docker-registry serve CONFIG`.
+fn spawn(config: &Path) -> Child {
+    Command::new("/usr/bin/docker-registry")
+        .arg("serve")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start docker-registry")
+}
+
+/// Waits until something listens on the loopback `port`.
+fn wait_for(port: u16) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "docker-registry did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

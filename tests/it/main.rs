@@ -20,6 +20,7 @@ mod query;
 mod registry;
 mod registry_auth;
 mod registry_lock;
+mod registry_push;
 mod run_exit_codes;
 mod run_steps;
 mod security;

@@ -267,7 +267,8 @@ fn a_dockerfile_builds_from_a_registry_image_once_pulled_and_then_without_the_re
     assert_eq!(missing.code, 1, "{}", missing.stderr);
     assert!(
         missing.stderr.starts_with(&format!(
-            "error: Dockerfile:1:1: FROM: 127.0.0.1:{}: team/base:9 not found",
+            "error: Dockerfile:1:6: FROM: cannot pull `{}:9`: 127.0.0.1:{}: team/base:9 not found",
+            registry.name("team/base"),
             registry.port
         )),
         "{}",

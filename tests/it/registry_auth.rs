@@ -142,8 +142,9 @@ fn a_mirror_serves_docker_hub_names_and_a_dockerfile_builds_from_it() {
     let scratch = scratch.path();
     // Docker Hub's official images are `library/NAME` in a mirror.
     let digest = push_busybox(scratch, &mirror, "library/busybox");
+    // Docker Hub itself blocked: what is pulled comes from the mirror.
     let config = format!(
-        "registry-mirrors = [\"http://127.0.0.1:{}\"]\n",
+        "registry-mirrors = [\"http://127.0.0.1:{}\"]\nblocked-registries = [\"docker.io\"]\n",
         mirror.port
     );
     let pulled = bld_with(scratch, &config, &["pull", "busybox:1"]).ok();
@@ -171,7 +172,7 @@ fn a_mirror_serves_docker_hub_names_and_a_dockerfile_builds_from_it() {
     assert_eq!(ran.stdout, "mirrored\n");
     // A mirror that is down is passed over for the next.
     let config = format!(
-        "registry-mirrors = [\"http://127.0.0.1:1\", \"127.0.0.1:{}\"]\n",
+        "registry-mirrors = [\"http://127.0.0.1:1\", \"127.0.0.1:{}\"]\nblocked-registries = [\"docker.io\"]\n",
         mirror.port
     );
     std::fs::remove_dir_all(scratch.join("store")).expect("clean store");

@@ -136,6 +136,9 @@ pub fn run_bld(cwd: &Path, store: &Path, args: &[&str]) -> Run {
     run_bld_with_env(cwd, store, args, &[])
 }
 
+/// bld's settings for the tests: Docker Hub blocked.
+pub const TEST_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/bld-config.toml");
+
 /// Runs the bld binary in `cwd` with store `store` and the variables `env` set.
 pub fn run_bld_with_env(
     cwd: &Path,
@@ -148,8 +151,8 @@ pub fn run_bld_with_env(
         .args(args)
         .current_dir(cwd)
         .env("BLD_STORE", store)
-        // bld's registry settings are the defaults unless a test gives its own.
-        .env("BLD_CONFIG", "/nonexistent/bld-config.toml")
+        // bld's registry settings block Docker Hub unless a test gives its own.
+        .env("BLD_CONFIG", TEST_CONFIG)
         .env_remove("SOURCE_DATE_EPOCH");
     for (name, value) in env {
         command.env(name, value);
@@ -210,6 +213,7 @@ pub fn skopeo_verifies(layout: &Path) {
 /// What changes from run to run in bld's output, replaced in snapshots (as uv's
 /// `uv_snapshot!` does): digests, image IDs, durations, ages and sizes.
 pub const SNAPSHOT_FILTERS: &[(&str, &str)] = &[
+    (r"\S*/tests/it/bld-config\.toml", "[TEST CONFIG]"),
     (r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]"),
     (
         r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z| \+0000 UTC)?",

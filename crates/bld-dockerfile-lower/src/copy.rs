@@ -205,7 +205,7 @@ impl Lowering<'_> {
             Some(image) => Ok(CopySource::Image(image)),
             None => Err(site.error(
                 Problem::user(format!(
-                    "--from={name}: no earlier stage or local image has that name or index, and bld pulls only from registries on this machine so far"
+                    "--from={name}: no earlier stage or image has that name or index"
                 ))
                 .at_flag("from"),
             )),

@@ -74,7 +74,7 @@ impl Lowering<'_> {
                 .ok_or_else(|| {
                     site.error(
                         Problem::user(format!(
-                            "--mount from={name}: no earlier stage or local image has that name"
+                            "--mount from={name}: no earlier stage or image has that name"
                         ))
                         .at_flag("mount"),
                     )

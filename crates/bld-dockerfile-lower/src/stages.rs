@@ -197,7 +197,9 @@ impl<'a> Lowering<'a> {
             .local_images
             .manifest(name)
             .map_err(|e| match e.kind {
-                bld_core::ErrorKind::User => Problem::user(e.message),
+                bld_core::ErrorKind::User => {
+                    Problem::user(format!("cannot pull `{name}`: {}", e.message))
+                }
                 bld_core::ErrorKind::Internal => Problem::internal(e.message),
             })?
         else {
@@ -309,10 +311,10 @@ impl<'a> Lowering<'a> {
                 fs: parent.fs,
                 fs_known: parent.fs_known,
             }
-        } else if let Some(image) = self
-            .image_named(&base_name, graph)
-            .map_err(|problem| self.site_of_from(index).error(problem))?
-        {
+        } else if let Some(image) = self.image_named(&base_name, graph).map_err(|problem| {
+            let at = self.stages[index].base.clone();
+            self.site_of_from(index).error(problem.at_argument(&at))
+        })? {
             // A bld image target or a local image: its configuration and files are known only
             // once built.
             Base {
@@ -326,7 +328,7 @@ impl<'a> Lowering<'a> {
             let stage = &self.stages[index];
             return Err(self.site_of_from(index).error(
                 Problem::user(format!(
-                    "`{base_name}` is not a stage or a local image, and bld pulls only from registries on this machine so far: build on `scratch`, an earlier stage, an image in the local store (`bld build -t`, `bld pull`), or a bld image target (the `dockerfile` rule's `stages`)"
+                    "`{base_name}` is not a stage or an image bld can find: build on `scratch`, an earlier stage, an image of a registry or of the local store (`bld build -t`, `bld pull`), or in a workspace a bld image target or `oci_pull` target (the `dockerfile` rule's `stages`)"
                 ))
                 .at_argument(&stage.base),
             ));

@@ -4,6 +4,7 @@
 //! ```toml
 //! registry-mirrors = ["https://mirror.example"]  # tried in order for docker.io, then Docker Hub
 //! insecure-registries = ["registry.lan:5000"]    # HTTPS unverified, or plain HTTP
+//! blocked-registries = ["docker.io"]             # never asked (their mirrors still are)
 //! max-concurrent-downloads = 3                   # layers a pull fetches at once
 //! max-concurrent-uploads = 5                     # layers a push sends at once
 //! certs-dirs = ["/etc/docker/certs.d"]           # HOST[:PORT]/ca.crt, client.cert + client.key
@@ -26,6 +27,9 @@ pub struct Config {
     pub mirrors: BTreeMap<String, Vec<String>>,
     /// Registries reached over HTTPS without verifying their certificate, or plain HTTP.
     pub insecure: Vec<String>,
+    /// Registries never asked (as `blocked = true` in containers' `registries.conf`); their
+    /// mirrors still are.
+    pub blocked: Vec<String>,
     /// Layers a pull fetches at once.
     pub downloads: usize,
     /// Layers a push sends at once.
@@ -41,6 +45,7 @@ impl Default for Config {
         Config {
             mirrors: BTreeMap::new(),
             insecure: Vec::new(),
+            blocked: Vec::new(),
             downloads: 3,
             uploads: 5,
             certs_dirs: vec![
@@ -131,6 +136,7 @@ impl Config {
                         .insert("docker.io".to_owned(), strings(key, value)?);
                 }
                 "insecure-registries" => config.insecure = strings(key, value)?,
+                "blocked-registries" => config.blocked = strings(key, value)?,
                 "max-concurrent-downloads" => config.downloads = count(key, value)?,
                 "max-concurrent-uploads" => config.uploads = count(key, value)?,
                 "certs-dirs" => {
@@ -152,7 +158,7 @@ impl Config {
                 _ => {
                     return Err(format!(
                         "{}{}: unknown key `{key}` (expected registry-mirrors, \
-                         insecure-registries, max-concurrent-downloads, \
+                         insecure-registries, blocked-registries, max-concurrent-downloads, \
                          max-concurrent-uploads, certs-dirs or [mirrors])",
                         path.display(),
                         line_of(key)
@@ -172,6 +178,11 @@ impl Config {
                 .trim_end_matches('/');
             listed == host
         })
+    }
+
+    /// Whether `host` is never to be asked.
+    pub fn is_blocked(&self, host: &str) -> bool {
+        self.blocked.iter().any(|listed| listed == host)
     }
 
     /// The mirrors configured for the registry `host`.

@@ -20,6 +20,7 @@ mod credentials;
 mod http;
 mod lock;
 mod push;
+mod sources;
 mod tls;
 
 use std::fs;
@@ -38,7 +39,7 @@ pub use credentials::{
 };
 pub use http::Endpoint;
 pub use lock::{Change, Lock, Locked};
-pub use push::{Pushed, push};
+pub use push::{LayerPushed, Pushed, push};
 
 /// The manifest media types a pull accepts, most wanted first.
 const MANIFEST_TYPES: [&str; 4] = [
@@ -180,17 +181,16 @@ pub fn pull(
     let host = Platform::host();
     let platform = platform.unwrap_or(&host);
     let mut endpoints = Endpoint::with_mirrors(reference)?;
-    let registry = endpoints.pop();
+    // A mirror that fails is passed over, as Docker does; the last endpoint has the last word.
+    let last = endpoints.pop().ok_or_else(|| {
+        RegistryError::Unsupported(format!("`{}` names no registry", reference.name))
+    })?;
     for mirror in &endpoints {
-        // A mirror that fails is passed over, as Docker does; the registry has the last word.
         if let Ok(pulled) = pull_from(store, mirror, reference, platform, on_layer) {
             return Ok(pulled);
         }
     }
-    let registry = registry.ok_or_else(|| {
-        RegistryError::Unsupported(format!("`{}` names no registry", reference.name))
-    })?;
-    pull_from(store, &registry, reference, platform, on_layer)
+    pull_from(store, &last, reference, platform, on_layer)
 }
 
 fn pull_from(
@@ -229,7 +229,10 @@ fn pull_from(
         (top, top_type)
     };
     let described = descriptors(endpoint, &manifest)?;
+    let mut blobs: Vec<Digest> = described.1.iter().map(|(d, _)| *d).collect();
+    blobs.push(described.0.0);
     if let Some((config, layers)) = held_image(store, &manifest, &described, on_layer) {
+        sources::record(store, &blobs, &endpoint.host, &endpoint.repository);
         return Ok(Pulled {
             repo_digest,
             manifest: Digest::of(&manifest),
@@ -261,6 +264,9 @@ fn pull_from(
             })
         });
     let _ = fs::remove_dir_all(&work);
+    if result.is_ok() {
+        sources::record(store, &blobs, &endpoint.host, &endpoint.repository);
+    }
     result
 }
 

@@ -1,12 +1,14 @@
-//! Pushing an image of the store: each blob the repository lacks (checked with `HEAD`) uploaded
-//! whole, the config after the layers, and the manifest last, so that an interrupted push never
+//! Pushing an image of the store: each blob the repository lacks (checked with `HEAD`) mounted
+//! from another repository of the registry that holds it, else uploaded whole, several at once;
+//! the config after the layers, and the manifest last, so that an interrupted push never
 //! leaves a manifest naming a blob the registry does not hold.
 
 use bld_core::{Digest, ImageReference};
 use bld_store::Store;
 use serde_json::Value;
 
-use crate::{Endpoint, RegistryError};
+use crate::http::Sent;
+use crate::{Endpoint, RegistryError, config, sources};
 
 /// The media type of a manifest that names none.
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -20,13 +22,25 @@ pub struct Pushed {
     pub size: usize,
 }
 
+/// How one layer reached the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerPushed {
+    /// The repository held it (`Layer already exists`).
+    AlreadyExists,
+    /// Its bytes were uploaded (`Pushed`).
+    Pushed,
+    /// The registry mounted it from this repository of its own (`Mounted from …`).
+    MountedFrom(String),
+}
+
 /// Pushes the image the store tags as `reference` (which names a tag) to its registry;
-/// `on_blob` hears of each layer (its digest, and whether the repository already held it).
+/// `on_layer` hears of each layer as it is done.
 pub fn push(
     store: &Store,
     reference: &ImageReference,
-    on_blob: &dyn Fn(&Digest, bool),
+    on_layer: &(dyn Fn(&Digest, &LayerPushed) + Sync),
 ) -> Result<Pushed, RegistryError> {
+    use rayon::prelude::*;
     let name = reference.to_string();
     let manifest = store.get_tag(&name)?.ok_or_else(|| {
         RegistryError::Unsupported(format!(
@@ -49,16 +63,26 @@ pub fn push(
     let config = value.get("config").and_then(digest_of).ok_or_else(|| {
         RegistryError::Unsupported(format!("the manifest of {name} names no config"))
     })?;
-    for layer in &layers {
-        let held = put_blob(store, &endpoint, layer)?;
-        on_blob(layer, held);
-    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config::config()?.uploads)
+        .build()
+        .map_err(|e| RegistryError::Unsupported(format!("cannot start uploads: {e}")))?;
+    pool.install(|| {
+        layers.par_iter().try_for_each(|layer| {
+            let pushed = put_blob(store, &endpoint, layer)?;
+            on_layer(layer, &pushed);
+            Ok::<_, RegistryError>(())
+        })
+    })?;
     put_blob(store, &endpoint, &config)?;
     let media_type = value
         .get("mediaType")
         .and_then(Value::as_str)
         .unwrap_or(OCI_MANIFEST);
     endpoint.put_manifest(&tag, &bytes, media_type)?;
+    let mut blobs = layers;
+    blobs.push(config);
+    sources::record(store, &blobs, &endpoint.host, &endpoint.repository);
     // What the registry now serves for the name, as Docker records it (`RepoDigests`).
     let _lock = store.lock_index()?;
     store.put_tag(&format!("{}@{manifest}", reference.name), &manifest)?;
@@ -68,10 +92,15 @@ pub fn push(
     })
 }
 
-/// Uploads the store's blob `digest` unless the repository holds it; returns whether it did.
-fn put_blob(store: &Store, endpoint: &Endpoint, digest: &Digest) -> Result<bool, RegistryError> {
+/// Sends the store's blob `digest` unless the repository holds it: mounted from a repository
+/// of the same registry the store knows holds it, else uploaded.
+fn put_blob(
+    store: &Store,
+    endpoint: &Endpoint,
+    digest: &Digest,
+) -> Result<LayerPushed, RegistryError> {
     if endpoint.has_blob(digest)? {
-        return Ok(true);
+        return Ok(LayerPushed::AlreadyExists);
     }
     let path = store.blob_path(digest);
     if !path.is_file() {
@@ -79,6 +108,11 @@ fn put_blob(store: &Store, endpoint: &Endpoint, digest: &Digest) -> Result<bool,
             "the store lacks the blob {digest} of this image (it may have been removed by `bld gc`)"
         )));
     }
-    endpoint.upload_blob(digest, &path)?;
-    Ok(false)
+    let from = sources::on_host(store, digest, &endpoint.host)
+        .into_iter()
+        .find(|repository| *repository != endpoint.repository);
+    match endpoint.upload_blob(digest, &path, from.as_deref())? {
+        Sent::Mounted => Ok(LayerPushed::MountedFrom(from.unwrap_or_default())),
+        Sent::Uploaded => Ok(LayerPushed::Pushed),
+    }
 }

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use bld_core::ImageReference;
+use bld_registry::LayerPushed;
 use bld_store::Store;
 use clap::Args;
 
@@ -30,17 +31,17 @@ pub(crate) fn push(args: PushArgs, store: &Path) -> Result<(), Failure> {
         );
     }
     let quiet = args.quiet;
-    let on_blob = move |digest: &bld_core::Digest, held: bool| {
+    let on_layer = move |digest: &bld_core::Digest, pushed: &LayerPushed| {
         if !quiet {
-            let state = if held {
-                "Layer already exists"
-            } else {
-                "Pushed"
+            let state = match pushed {
+                LayerPushed::AlreadyExists => "Layer already exists".to_owned(),
+                LayerPushed::Pushed => "Pushed".to_owned(),
+                LayerPushed::MountedFrom(from) => format!("Mounted from {from}"),
             };
             println!("{}: {state}", &digest.hex()[..12]);
         }
     };
-    let pushed = bld_registry::push(&store, &reference, &on_blob)?;
+    let pushed = bld_registry::push(&store, &reference, &on_layer)?;
     if !args.quiet {
         let tag = reference.tag.as_deref().unwrap_or("latest");
         println!("{tag}: digest: {} size: {}", pushed.digest, pushed.size);
