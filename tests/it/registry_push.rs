@@ -82,7 +82,7 @@ fn a_push_the_registry_dies_during_leaves_no_manifest_and_a_second_push_complete
     let ctx = context.display().to_string();
     run_bld(scratch, &store, &["build", "-t", &name, &ctx]).ok();
 
-    let mut push = Command::new(env!("CARGO_BIN_EXE_bld"))
+    let push = Command::new(env!("CARGO_BIN_EXE_bld"))
         .args(["push", &name])
         .env("BLD_STORE", &store)
         .env("BLD_CONFIG", crate::support::TEST_CONFIG)
@@ -130,18 +130,11 @@ fn a_push_the_registry_dies_during_leaves_no_manifest_and_a_second_push_complete
     run_bld(scratch, &fresh, &["save", "-o", &saved, &name]).ok();
 }
 
-#[test]
-fn an_index_is_resolved_to_the_host_platform_or_the_one_asked_for() {
-    let Some(registry) = Registry::start() else {
-        return;
-    };
-    if Command::new("buildah").arg("--version").output().is_err() {
-        println!("skipped: buildah is not installed");
-        return;
-    }
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let scratch = scratch.path();
-    push_busybox(scratch, &registry, "team/base");
+/// Pushes an index of two images to `team/multi:1` with buildah: the busybox base as
+/// linux/amd64 and another as linux/arm64/v8; returns the config digest of the entry for an
+/// architecture.
+fn push_index(scratch: &Path, registry: &Registry) -> impl Fn(&str) -> String {
+    push_busybox(scratch, registry, "team/base");
     let store = scratch.join("builder-store");
     // A second image, to stand for another platform's.
     let context = scratch.join("other");
@@ -172,34 +165,14 @@ fn an_index_is_resolved_to_the_host_platform_or_the_one_asked_for() {
     let list = format!("bld-test-list-{}", std::process::id());
     let index = format!("docker://{}:1", registry.name("team/multi"));
     tool("buildah", &["manifest", "create", &list]);
-    tool(
-        "buildah",
-        &[
-            "manifest",
-            "add",
-            "--os",
-            "linux",
-            "--arch",
-            "amd64",
-            &list,
-            &archives[0],
-        ],
-    );
-    tool(
-        "buildah",
-        &[
-            "manifest",
-            "add",
-            "--os",
-            "linux",
-            "--arch",
-            "arm64",
-            "--variant",
-            "v8",
-            &list,
-            &archives[1],
-        ],
-    );
+    let add = |arch: &[&str], archive: &str| {
+        let mut args = vec!["manifest", "add", "--os", "linux"];
+        args.extend(arch);
+        args.extend([list.as_str(), archive]);
+        tool("buildah", &args);
+    };
+    add(&["--arch", "amd64"], &archives[0]);
+    add(&["--arch", "arm64", "--variant", "v8"], &archives[1]);
     tool(
         "buildah",
         &[
@@ -217,16 +190,17 @@ fn an_index_is_resolved_to_the_host_platform_or_the_one_asked_for() {
         &["inspect", "--raw", "--tls-verify=false", &index],
     );
     let served: serde_json::Value = serde_json::from_str(&raw).expect("an index");
-    let config_of = |architecture: &str| {
+    let repository = registry.name("team/multi");
+    move |architecture: &str| {
         let entry = served["manifests"]
             .as_array()
             .expect("manifests")
             .iter()
             .find(|m| m["platform"]["architecture"] == architecture)
-            .expect("an entry");
+            .expect("an entry")
+            .clone();
         let by_digest = format!(
-            "docker://{}@{}",
-            registry.name("team/multi"),
+            "docker://{repository}@{}",
             entry["digest"].as_str().expect("digest")
         );
         let manifest = tool(
@@ -238,7 +212,21 @@ fn an_index_is_resolved_to_the_host_platform_or_the_one_asked_for() {
             .as_str()
             .expect("config")
             .to_owned()
+    }
+}
+
+#[test]
+fn an_index_is_resolved_to_the_host_platform_or_the_one_asked_for() {
+    let Some(registry) = Registry::start() else {
+        return;
     };
+    if Command::new("buildah").arg("--version").output().is_err() {
+        println!("skipped: buildah is not installed");
+        return;
+    }
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    let config_of = push_index(scratch, &registry);
     let name = format!("{}:1", registry.name("team/multi"));
     let id = |store: &Path| {
         let out = run_bld(scratch, store, &["inspect", "--format", "{{.Id}}", &name]).ok();
