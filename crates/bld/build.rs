@@ -75,6 +75,9 @@ pub struct BuildArgs {
     /// finding one moved.
     #[arg(long)]
     locked: bool,
+    /// Push each `-t` name to its registry once the image is built.
+    #[arg(long)]
+    push: bool,
     /// Ignore the action cache for the actions of these Dockerfile stages only (by name,
     /// comma-separated or repeated).
     #[arg(long, value_name = "STAGE", value_delimiter = ',')]
@@ -442,6 +445,7 @@ pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), Failure> {
         ("--add-host", !args.add_host.is_empty()),
         ("--pull", args.pull),
         ("--locked", args.locked),
+        ("--push", args.push),
     ];
     if let Some((flag, _)) = dockerfile_only.iter().find(|(_, given)| *given) {
         return Err(Failure::user(format!(

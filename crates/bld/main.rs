@@ -13,6 +13,7 @@ mod process;
 mod progress;
 mod query;
 mod run;
+mod search;
 mod workspace_args;
 
 use std::path::PathBuf;
@@ -67,6 +68,8 @@ enum Command {
     Login(login::LoginArgs),
     /// Log out from a registry.
     Logout(login::LogoutArgs),
+    /// Search Docker Hub, or a registry's catalog (`HOST:PORT/TERM`), for repositories.
+    Search(search::SearchArgs),
     /// Free the store's blobs and caches that no image refers to.
     Gc(image::GcArgs),
     /// Print a shell completion script: `source <(bld completion bash)`.
@@ -157,6 +160,7 @@ fn run_command() -> ExitCode {
         }
         Command::Login(args) => login::login(args).map(|()| 0),
         Command::Logout(args) => login::logout(args).map(|()| 0),
+        Command::Search(args) => search::search(args).map(|()| 0),
         Command::Gc(args) => image::gc(args, &store).map(|()| 0),
         Command::Completion(args) => completion::run(args).map(|()| 0),
     };

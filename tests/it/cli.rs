@@ -78,6 +78,7 @@ const COMMANDS: &[&[&str]] = &[
     &["push"],
     &["login"],
     &["logout"],
+    &["search"],
     &["gc"],
     &["completion"],
 ];

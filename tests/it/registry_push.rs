@@ -263,3 +263,121 @@ fn an_index_is_resolved_to_the_host_platform_or_the_one_asked_for() {
         bad.stderr
     );
 }
+
+#[test]
+fn build_push_search_and_every_tag_pulled_and_pushed_with_a() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    push_busybox(scratch, &registry, "team/base");
+    let store = scratch.join("store");
+    let context = scratch.join("app");
+    std::fs::create_dir_all(&context).expect("mkdir");
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {}:1\nCOPY Dockerfile /\n", registry.name("team/base")),
+    )
+    .expect("Dockerfile");
+    let app = registry.name("team/app");
+    let (one, two) = (format!("{app}:1"), format!("{app}:2"));
+    let ctx = context.display().to_string();
+    let no_tag = run_bld(scratch, &store, &["build", "--push", &ctx]);
+    assert_eq!(no_tag.code, 1);
+    assert!(
+        no_tag.stderr.contains("tag is needed when pushing"),
+        "{}",
+        no_tag.stderr
+    );
+    let built = run_bld(
+        scratch,
+        &store,
+        &["build", "--push", "-t", &one, "-t", &two, &ctx],
+    )
+    .ok();
+    assert!(
+        built.stdout.contains("1: digest: sha256:"),
+        "{}",
+        built.stdout
+    );
+    assert!(
+        built.stdout.contains("2: digest: sha256:"),
+        "{}",
+        built.stdout
+    );
+
+    let found = run_bld(
+        scratch,
+        &store,
+        &["search", &format!("127.0.0.1:{}/team", registry.port)],
+    )
+    .ok();
+    let lines: Vec<&str> = found.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("DESCRIPTION"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&app) && l.contains("tags: 1, 2")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&registry.name("team/base"))),
+        "{lines:?}"
+    );
+    let names = run_bld(
+        scratch,
+        &store,
+        &[
+            "search",
+            "--format",
+            "{{.Name}}",
+            &format!("127.0.0.1:{}/app", registry.port),
+        ],
+    )
+    .ok();
+    assert_eq!(names.stdout, format!("{app}\n"));
+    let hub = run_bld(scratch, &store, &["search", "busybox"]);
+    assert_eq!(hub.code, 1);
+    assert!(
+        hub.stderr.contains("docker.io: this registry is blocked"),
+        "{}",
+        hub.stderr
+    );
+
+    let fresh = scratch.join("fresh");
+    let all = run_bld(scratch, &fresh, &["pull", "-a", &app]).ok();
+    assert!(
+        all.stdout.contains("1: Pulling from team/app"),
+        "{}",
+        all.stdout
+    );
+    assert!(
+        all.stdout.contains("2: Pulling from team/app"),
+        "{}",
+        all.stdout
+    );
+    assert_eq!(all.stdout.lines().last(), Some(app.as_str()));
+    let listed = run_bld(scratch, &fresh, &["images", "--format", "{{.Tag}}"]).ok();
+    assert_eq!(listed.stdout, "1\n2\n");
+    let again = run_bld(scratch, &fresh, &["push", "-a", &app]).ok();
+    assert_eq!(
+        again.stdout.matches(": digest: sha256:").count(),
+        2,
+        "{}",
+        again.stdout
+    );
+    assert!(!again.stdout.contains(": Pushed"), "{}", again.stdout);
+    let tagged = run_bld(scratch, &fresh, &["pull", "-a", &one]);
+    assert_eq!(tagged.code, 1);
+    assert!(
+        tagged
+            .stderr
+            .contains("tag can't be used with --all-tags/-a")
+    );
+}

@@ -20,6 +20,7 @@ mod credentials;
 mod http;
 mod lock;
 mod push;
+mod search;
 mod sources;
 mod tls;
 
@@ -40,6 +41,7 @@ pub use credentials::{
 pub use http::Endpoint;
 pub use lock::{Change, Lock, Locked};
 pub use push::{LayerPushed, Pushed, push};
+pub use search::{Found, search};
 
 /// The manifest media types a pull accepts, most wanted first.
 const MANIFEST_TYPES: [&str; 4] = [

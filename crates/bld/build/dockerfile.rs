@@ -244,6 +244,11 @@ fn read_and_lower(
         .iter()
         .map(|t| ImageReference::parse_tag(t))
         .collect::<Result<Vec<_>, _>>()?;
+    if args.push && tags.is_empty() {
+        return Err(user(
+            "tag is needed when pushing to registry: give `-t NAME[:TAG]`".to_owned(),
+        ));
+    }
     let output = args.output.as_deref().map(Output::parse).transpose()?;
     phases.mark("context");
 
@@ -306,6 +311,15 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     };
     keep_image(&store, &file_digests, &manifest, tags, output.as_ref())?;
     result_files::write(args, &store, &manifest, &config, tags)?;
+    if args.push {
+        let quiet = mode == ProgressMode::Quiet;
+        for tag in tags {
+            if !quiet {
+                println!("The push refers to repository [{}]", tag.name);
+            }
+            crate::image::push_one(&store, tag, quiet)?;
+        }
+    }
     phases.mark("outputs");
     if mode == ProgressMode::Quiet {
         println!("{config}");

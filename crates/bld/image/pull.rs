@@ -1,8 +1,10 @@
-//! `bld pull`: an image from a registry into the local store, with Docker's output.
+//! `bld pull`: an image (or, `-a`, every tag of a repository) from a registry into the local
+//! store, with Docker's output.
 
 use std::path::Path;
 
 use bld_core::ImageReference;
+use bld_registry::Platform;
 use bld_store::Store;
 use clap::Args;
 
@@ -15,6 +17,9 @@ pub(crate) struct PullArgs {
     /// named).
     #[arg(value_name = "NAME[:TAG|@DIGEST]")]
     image: String,
+    /// Pull every tag of the repository.
+    #[arg(long = "all-tags", short = 'a')]
+    all_tags: bool,
     /// The platform to pull from a multi-platform image (`OS/ARCH[/VARIANT]`; this machine's
     /// by default).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
@@ -27,22 +32,64 @@ pub(crate) struct PullArgs {
 /// `bld pull`.
 pub(crate) fn pull(args: PullArgs, store: &Path) -> Result<(), Failure> {
     let reference = ImageReference::parse(&args.image)?;
-    let platform = args
-        .platform
-        .as_deref()
-        .map(bld_registry::Platform::parse)
-        .transpose()?;
+    let platform = args.platform.as_deref().map(Platform::parse).transpose()?;
     let store = Store::open(store)?;
-    let shown = reference.familiar();
+    if !args.all_tags {
+        let newer = pull_one(&store, &reference, platform.as_ref(), args.quiet)?;
+        if args.quiet {
+            println!("{reference}");
+            return Ok(());
+        }
+        let shown = reference.familiar();
+        if newer {
+            println!("Status: Downloaded newer image for {shown}");
+        } else {
+            println!("Status: Image is up to date for {shown}");
+        }
+        println!("{reference}");
+        return Ok(());
+    }
+    if args.image.contains('@') || bld_core::split_tag(&args.image).1.is_some() {
+        return Err(Failure::user(
+            "tag can't be used with --all-tags/-a".to_owned(),
+        ));
+    }
+    let tags = bld_registry::Endpoint::of(&reference)?.tags()?;
+    let mut newer = false;
+    for tag in tags {
+        let mut tagged = reference.clone();
+        tagged.tag = Some(tag);
+        newer |= pull_one(&store, &tagged, platform.as_ref(), args.quiet)?;
+    }
     if !args.quiet {
+        let state = if newer {
+            "Downloaded newer image for"
+        } else {
+            "Image is up to date for"
+        };
+        println!("Status: {state} {}", reference.familiar_name());
+    }
+    println!("{}", reference.name);
+    Ok(())
+}
+
+/// Pulls one image, printing Docker's lines for it up to `Digest:`; returns whether the store
+/// did not have it under its name before.
+fn pull_one(
+    store: &Store,
+    reference: &ImageReference,
+    platform: Option<&Platform>,
+    quiet: bool,
+) -> Result<bool, Failure> {
+    if !quiet {
         let from = match (&reference.tag, &reference.digest) {
             (_, Some(digest)) => digest.to_string(),
             (Some(tag), None) => tag.clone(),
-            (None, None) => "latest".to_owned(),
+            (None, None) => {
+                println!("Using default tag: latest");
+                "latest".to_owned()
+            }
         };
-        if reference.tag.is_none() && reference.digest.is_none() {
-            println!("Using default tag: latest");
-        }
         // Docker names the repository within its registry.
         let path = reference
             .name
@@ -50,7 +97,6 @@ pub(crate) fn pull(args: PullArgs, store: &Path) -> Result<(), Failure> {
             .map_or(reference.name.as_str(), |(_, path)| path);
         println!("{from}: Pulling from {path}");
     }
-    let quiet = args.quiet;
     let on_layer = move |digest: &bld_core::Digest, held: bool| {
         if !quiet {
             let state = if held {
@@ -61,18 +107,9 @@ pub(crate) fn pull(args: PullArgs, store: &Path) -> Result<(), Failure> {
             println!("{}: {state}", &digest.hex()[..12]);
         }
     };
-    let (pulled, newer) =
-        bld_registry::pull_and_record(&store, &reference, platform.as_ref(), &on_layer)?;
-    if args.quiet {
-        println!("{reference}");
-        return Ok(());
+    let (pulled, newer) = bld_registry::pull_and_record(store, reference, platform, &on_layer)?;
+    if !quiet {
+        println!("Digest: {}", pulled.repo_digest);
     }
-    println!("Digest: {}", pulled.repo_digest);
-    if newer {
-        println!("Status: Downloaded newer image for {shown}");
-    } else {
-        println!("Status: Image is up to date for {shown}");
-    }
-    println!("{reference}");
-    Ok(())
+    Ok(newer)
 }

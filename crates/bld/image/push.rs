@@ -15,6 +15,9 @@ pub(crate) struct PushArgs {
     /// The image: `[HOST[:PORT]/]REPOSITORY[:TAG]` as the local store tags it.
     #[arg(value_name = "NAME[:TAG]")]
     image: String,
+    /// Push every tag of the repository that the local store has.
+    #[arg(long = "all-tags", short = 'a')]
+    all_tags: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
@@ -25,12 +28,41 @@ pub(crate) fn push(args: PushArgs, store: &Path) -> Result<(), Failure> {
     let reference = ImageReference::parse_tag(&args.image)?;
     let store = Store::open(store)?;
     if !args.quiet {
-        println!(
-            "The push refers to repository [{}]",
-            reference.familiar_name()
-        );
+        println!("The push refers to repository [{}]", reference.name);
     }
-    let quiet = args.quiet;
+    if !args.all_tags {
+        return push_one(&store, &reference, args.quiet);
+    }
+    if bld_core::split_tag(&args.image).1.is_some() {
+        return Err(Failure::user(
+            "tag can't be used with --all-tags/-a".to_owned(),
+        ));
+    }
+    let prefix = format!("{}:", reference.name);
+    let tagged: Vec<ImageReference> = store
+        .tags()?
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(&prefix))
+        .filter_map(|(name, _)| ImageReference::parse_tag(&name).ok())
+        .collect();
+    if tagged.is_empty() {
+        return Err(Failure::user(format!(
+            "An image does not exist locally with the tag: {}",
+            reference.familiar_name()
+        )));
+    }
+    for reference in &tagged {
+        push_one(&store, reference, args.quiet)?;
+    }
+    Ok(())
+}
+
+/// Pushes one tag, printing Docker's lines for it.
+pub(crate) fn push_one(
+    store: &Store,
+    reference: &ImageReference,
+    quiet: bool,
+) -> Result<(), Failure> {
     let on_layer = move |digest: &bld_core::Digest, pushed: &LayerPushed| {
         if !quiet {
             let state = match pushed {
@@ -41,8 +73,8 @@ pub(crate) fn push(args: PushArgs, store: &Path) -> Result<(), Failure> {
             println!("{}: {state}", &digest.hex()[..12]);
         }
     };
-    let pushed = bld_registry::push(&store, &reference, &on_layer)?;
-    if !args.quiet {
+    let pushed = bld_registry::push(store, reference, &on_layer)?;
+    if !quiet {
         let tag = reference.tag.as_deref().unwrap_or("latest");
         println!("{tag}: digest: {} size: {}", pushed.digest, pushed.size);
     }

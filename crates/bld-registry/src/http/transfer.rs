@@ -88,6 +88,57 @@ impl Endpoint {
         }
     }
 
+    /// The repository's tags (`GET /v2/<name>/tags/list`, every page).
+    pub fn tags(&self) -> Result<Vec<String>, RegistryError> {
+        let path = format!("/v2/{}/tags/list?n=1000", self.repository);
+        let what = format!("the tags of {}", self.repository);
+        self.pages(&path, &what, "tags")
+    }
+
+    /// The registry's repositories (`GET /v2/_catalog`, every page).
+    pub fn catalog(&self) -> Result<Vec<String>, RegistryError> {
+        self.pages("/v2/_catalog?n=1000", "the catalog", "repositories")
+    }
+
+    /// The strings of `key` in each page of a paginated list, from `path` on (following each
+    /// `Link: <…>; rel="next"`, as the distribution spec pages `tags/list` and `_catalog`).
+    fn pages(&self, path: &str, what: &str, key: &str) -> Result<Vec<String>, RegistryError> {
+        let mut items = Vec::new();
+        let mut next = Some(path.to_owned());
+        while let Some(path) = next.take() {
+            let mut response = self.get_path(&path, None)?;
+            self.expect_ok(&response, what)?;
+            let link = header(&response, "link");
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(MAX_MANIFEST)
+                .read_to_vec()
+                .map_err(|e| self.failed(format!("reading {what}: {e}")))?;
+            let value: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| self.mismatch(what.to_owned(), format!("not JSON: {e}")))?;
+            items.extend(
+                value
+                    .get(key)
+                    .and_then(serde_json::Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_owned)),
+            );
+            next = link
+                .split(',')
+                .find(|l| l.contains("rel=\"next\""))
+                .and_then(|l| Some(l.split_once('<')?.1.split_once('>')?.0.to_owned()))
+                .map(|url| {
+                    url.strip_prefix(self.base().unwrap_or_default())
+                        .unwrap_or(&url)
+                        .to_owned()
+                })
+                .filter(|_| items.len() < 100_000);
+        }
+        Ok(items)
+    }
+
     /// Puts `manifest` (of `media_type`) as `tag`.
     pub fn put_manifest(
         &self,
