@@ -264,14 +264,10 @@ fn an_index_is_resolved_to_the_host_platform_or_the_one_asked_for() {
     );
 }
 
-#[test]
-fn build_push_search_and_every_tag_pulled_and_pushed_with_a() {
-    let Some(registry) = Registry::start() else {
-        return;
-    };
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let scratch = scratch.path();
-    push_busybox(scratch, &registry, "team/base");
+/// Builds an image on the registry's busybox base and pushes it as `team/app:1` and `:2`
+/// with `bld build --push`; returns the repository's full name.
+fn two_tags(scratch: &Path, registry: &Registry) -> String {
+    push_busybox(scratch, registry, "team/base");
     let store = scratch.join("store");
     let context = scratch.join("app");
     std::fs::create_dir_all(&context).expect("mkdir");
@@ -306,7 +302,18 @@ fn build_push_search_and_every_tag_pulled_and_pushed_with_a() {
         "{}",
         built.stdout
     );
+    app
+}
 
+#[test]
+fn build_push_pushes_each_tag_and_search_lists_the_registrys_repositories() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    let app = two_tags(scratch, &registry);
+    let store = scratch.join("store");
     let found = run_bld(
         scratch,
         &store,
@@ -349,7 +356,17 @@ fn build_push_search_and_every_tag_pulled_and_pushed_with_a() {
         "{}",
         hub.stderr
     );
+}
 
+#[test]
+fn pull_a_and_push_a_take_every_tag_of_a_repository() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    let app = two_tags(scratch, &registry);
+    let one = format!("{app}:1");
     let fresh = scratch.join("fresh");
     let all = run_bld(scratch, &fresh, &["pull", "-a", &app]).ok();
     assert!(
