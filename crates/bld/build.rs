@@ -8,13 +8,15 @@ mod registry_images;
 mod result_files;
 mod secrets;
 mod stdin;
+mod workspace_outputs;
+mod workspace_pulls;
 
 use std::fs;
 use std::path::Path;
 use std::time::Instant;
 
 use bld_core::Digest;
-use bld_exec::{ActionOutput, ExecContext};
+use bld_exec::ExecContext;
 use bld_starlark::{Analysis, AnalysisOptions, analyze, decode_analysis_if_valid, encode_analysis};
 use bld_store::{FileDigests, Store};
 use clap::Args;
@@ -71,8 +73,8 @@ pub struct BuildArgs {
     /// --pull` always asks the registry.
     #[arg(long)]
     pull: bool,
-    /// Fail if the lock file (`Dockerfile.lock`) would change: a tag it lacks, or `--pull`
-    /// finding one moved.
+    /// Fail if the lock file (`Dockerfile.lock`; a workspace's `bld.lock`) would change: a
+    /// tag it lacks, or `--pull` finding one moved.
     #[arg(long)]
     locked: bool,
     /// Push each `-t` name to its registry once the image is built.
@@ -251,6 +253,8 @@ pub(crate) fn source_date_epoch() -> Result<u64, Failure> {
 pub(crate) struct Built {
     /// Each image built: its label, manifest digest and path under `bld-out/`.
     pub(crate) images: Vec<(bld_core::Label, Digest, String)>,
+    /// Each `oci_push` target's image and where `bld run` pushes it: `repository:tag` each.
+    pub(crate) pushes: Vec<(Digest, Vec<bld_core::ImageReference>)>,
     /// How many targets were requested.
     pub(crate) targets: usize,
     /// Actions that ran.
@@ -259,7 +263,6 @@ pub(crate) struct Built {
     pub(crate) cached: usize,
 }
 
-/// Builds the targets `patterns` name and writes their outputs under `bld-out/`.
 /// How a build runs, beyond what it builds.
 #[derive(Default)]
 pub(crate) struct BuildSettings {
@@ -273,6 +276,10 @@ pub(crate) struct BuildSettings {
     pub(crate) secrets: secrets::Secrets,
     /// SSH agent sockets by id.
     pub(crate) ssh_agents: std::collections::HashMap<String, std::path::PathBuf>,
+    /// Resolve every registry tag again (`--pull`).
+    pub(crate) pull: bool,
+    /// Refuse a change to the lock file (`--locked`).
+    pub(crate) locked: bool,
 }
 
 impl BuildSettings {
@@ -295,6 +302,8 @@ impl BuildSettings {
             host_network: host_network(&args.network)?,
             secrets,
             ssh_agents,
+            pull: args.pull,
+            locked: args.locked,
         })
     }
 }
@@ -324,7 +333,13 @@ pub(crate) fn build_workspace(
     let patterns = parse_patterns(patterns)?;
     let analyse = || load_and_analyze(store, &patterns, options, phases);
     let (analysis, file_digests) = with_file_digests(store, analyse);
-    let analysis = analysis?;
+    let mut analysis = analysis?;
+    analysis.graph = workspace_pulls::resolve(
+        analysis.graph,
+        patterns.workspace.root(),
+        settings.pull,
+        settings.locked,
+    )?;
     let wanted: Vec<_> = analysis
         .targets
         .iter()
@@ -349,39 +364,19 @@ pub(crate) fn build_workspace(
 
     let out_dir = patterns.workspace.root().join("bld-out");
     let mut images = Vec::new();
+    let mut pushes = Vec::new();
     // Outputs are checked and linked through the file-digest cache, saved whatever happens.
-    let written = (|| -> Result<(), Failure> {
-        for target in &analysis.targets {
-            for output in &target.outputs {
-                let Some(action) = output.action else {
-                    continue;
-                };
-                let destination = out_dir.join(&output.short_path);
-                match report.outputs[action.index()] {
-                    Some(ActionOutput::Image { manifest, .. }) => {
-                        bld_oci::write_layout(
-                            store,
-                            &file_digests,
-                            &manifest,
-                            &destination,
-                            "latest",
-                        )?;
-                        images.push((target.label.clone(), manifest, output.short_path.clone()));
-                    }
-                    Some(ActionOutput::File {
-                        digest, executable, ..
-                    }) => {
-                        place_file(store, &file_digests, &digest, &destination, executable)?;
-                    }
-                    Some(ActionOutput::Layer { digest, .. }) => {
-                        place_file(store, &file_digests, &digest, &destination, false)?
-                    }
-                    None => bail_internal!("internal: {} produced no output", target.label),
-                }
-            }
-        }
-        Ok(())
-    })();
+    let written = workspace_outputs::write(
+        &analysis,
+        &report,
+        &workspace_outputs::Placing {
+            store,
+            file_digests: &file_digests,
+            out_dir: &out_dir,
+        },
+        &mut images,
+        &mut pushes,
+    );
     file_digests.save(store)?;
     written?;
     if !images.is_empty() {
@@ -396,6 +391,7 @@ pub(crate) fn build_workspace(
     phases.mark("outputs");
     Ok(Built {
         images,
+        pushes,
         targets: analysis.targets.len(),
         ran: report.ran,
         cached: report.cached,
@@ -443,8 +439,6 @@ pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), Failure> {
         ("--label", !args.label.is_empty()),
         ("--metadata-file", args.metadata_file.is_some()),
         ("--add-host", !args.add_host.is_empty()),
-        ("--pull", args.pull),
-        ("--locked", args.locked),
         ("--push", args.push),
     ];
     if let Some((flag, _)) = dockerfile_only.iter().find(|(_, given)| *given) {

@@ -29,7 +29,7 @@ pub(crate) use archive::{LoadArgs, SaveArgs, load, save};
 pub(crate) use inspect::{HistoryArgs, InspectArgs, history, inspect};
 pub(crate) use list::{ImagesArgs, images};
 pub(crate) use pull::{PullArgs, pull};
-pub(crate) use push::{PushArgs, push, push_one};
+pub(crate) use push::{PushArgs, push, push_manifest_as, push_one};
 pub(crate) use remove::{GcArgs, PruneArgs, RmiArgs, TagArgs, gc, prune, rmi, tag};
 
 /// An image in the local store.

@@ -81,6 +81,15 @@ pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
             },
             &mut phases,
         )?;
+        if !built.pushes.is_empty() {
+            // An `oci_push` target: run, it pushes.
+            for (manifest, references) in &built.pushes {
+                for reference in references {
+                    crate::image::push_manifest_as(&store, manifest, reference)?;
+                }
+            }
+            return Ok(0);
+        }
         match built.images.as_slice() {
             [(_, manifest, _)] => *manifest,
             [] => {

@@ -21,6 +21,7 @@ mod registry;
 mod registry_auth;
 mod registry_lock;
 mod registry_push;
+mod registry_workspace;
 mod run_exit_codes;
 mod run_steps;
 mod security;

@@ -7,6 +7,8 @@ mod copy_from_image;
 mod fetch_deb_file;
 mod pack_layer;
 mod probe_destination;
+mod pull_image;
+mod push_image;
 pub(crate) mod run_step;
 mod store_image;
 mod write_file;
@@ -38,7 +40,28 @@ pub(crate) fn executor(kind: &ActionKind) -> &dyn Execute {
         ActionKind::FetchDebFile(kind) => kind,
         ActionKind::StoreImage(kind) => kind,
         ActionKind::ProbeDestination(kind) => kind.as_ref(),
+        ActionKind::PullImage(kind) => kind,
+        ActionKind::PushImage(kind) => kind,
     }
+}
+
+/// The output of an action whose image is the store's `manifest` (checked readable).
+pub(crate) fn image_output(store: &Store, manifest: &Digest) -> Result<ActionOutput, Failure> {
+    let (parsed, _) = bld_oci::read_image(store, manifest).map_err(Failure::of)?;
+    let manifest_size = std::fs::metadata(store.blob_path(manifest))
+        .map_err(Failure::internal)?
+        .len();
+    let config = parsed
+        .config()
+        .digest()
+        .to_string()
+        .parse()
+        .map_err(Failure::internal)?;
+    Ok(ActionOutput::Image {
+        manifest: *manifest,
+        manifest_size,
+        config,
+    })
 }
 
 /// What an action's execution reads: the executor's context, the identity of each input, the

@@ -7,6 +7,8 @@ mod copy_from_image;
 mod fetch_deb_file;
 mod pack_layer;
 mod probe_destination;
+mod pull_image;
+mod push_image;
 mod run_step;
 mod store_image;
 mod write_file;
@@ -18,6 +20,8 @@ pub use copy_from_image::CopyFromImage;
 pub use fetch_deb_file::FetchDebFile;
 pub use pack_layer::{EntryContent, FileMode, LayerEntry, PackLayer};
 pub use probe_destination::{Below, ExistingDir, Landing, LandingOf, ProbeDestination};
+pub use pull_image::PullImage;
+pub use push_image::PushImage;
 pub use run_step::{RunMount, RunStep, ViewEntry};
 pub use store_image::StoreImage;
 pub use write_file::WriteFile;
@@ -60,6 +64,10 @@ pub enum ActionKind {
     StoreImage(StoreImage),
     /// Where a destination lands in the image below (`COPY`, `WORKDIR` over a built image).
     ProbeDestination(Box<ProbeDestination>),
+    /// An image of a registry (`oci_pull`).
+    PullImage(PullImage),
+    /// An image to push (`oci_push`): the image itself, and where `bld run` pushes it.
+    PushImage(PushImage),
 }
 
 impl ActionKind {
@@ -74,6 +82,8 @@ impl ActionKind {
             ActionKind::FetchDebFile(kind) => kind,
             ActionKind::StoreImage(kind) => kind,
             ActionKind::ProbeDestination(kind) => kind.as_ref(),
+            ActionKind::PullImage(kind) => kind,
+            ActionKind::PushImage(kind) => kind,
         }
     }
 }

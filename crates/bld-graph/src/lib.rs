@@ -16,6 +16,6 @@ pub use graph::{ActionGraph, ActionId};
 pub use key::{ActionKey, InputIdentity, KEY_VERSION, KeyEncoder};
 pub use kind::{
     ActionKind, AssembleImage, Below, CopyFromImage, EntryContent, ExistingDir, FetchDebFile,
-    FileMode, Kind, Landing, LandingOf, LayerEntry, PackLayer, ProbeDestination, RunMount, RunStep,
-    StoreImage, ViewEntry, WriteFile,
+    FileMode, Kind, Landing, LandingOf, LayerEntry, PackLayer, ProbeDestination, PullImage,
+    PushImage, RunMount, RunStep, StoreImage, ViewEntry, WriteFile,
 };

@@ -40,7 +40,7 @@ pub use credentials::{
 };
 pub use http::Endpoint;
 pub use lock::{Change, Lock, Locked};
-pub use push::{LayerPushed, Pushed, push};
+pub use push::{LayerPushed, Pushed, push, push_manifest};
 pub use search::{Found, search};
 
 /// The manifest media types a pull accepts, most wanted first.
@@ -193,6 +193,43 @@ pub fn pull(
         }
     }
     pull_from(store, &last, reference, platform, on_layer)
+}
+
+/// What `reference` (a tag) names now for `platform`, without fetching any blob: the image's
+/// manifest digest, and the digest of what the registry served (an index, or that manifest).
+///
+/// # Errors
+///
+/// As [`pull`]'s, up to the manifest.
+pub fn resolve(
+    reference: &ImageReference,
+    platform: &Platform,
+) -> Result<(Digest, Digest), RegistryError> {
+    let mut endpoints = Endpoint::with_mirrors(reference)?;
+    let last = endpoints.pop().ok_or_else(|| {
+        RegistryError::Unsupported(format!("`{}` names no registry", reference.name))
+    })?;
+    for mirror in &endpoints {
+        if let Ok(resolved) = resolve_at(mirror, reference, platform) {
+            return Ok(resolved);
+        }
+    }
+    resolve_at(&last, reference, platform)
+}
+
+fn resolve_at(
+    endpoint: &Endpoint,
+    reference: &ImageReference,
+    platform: &Platform,
+) -> Result<(Digest, Digest), RegistryError> {
+    let tag = reference.tag.as_deref().unwrap_or("latest");
+    let (top, top_type) = endpoint.manifest(tag)?;
+    let repo_digest = Digest::of(&top);
+    if is_index(&top_type, &top) {
+        Ok((platform_manifest(endpoint, &top, platform)?, repo_digest))
+    } else {
+        Ok((repo_digest, repo_digest))
+    }
 }
 
 fn pull_from(

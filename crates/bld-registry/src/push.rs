@@ -40,7 +40,6 @@ pub fn push(
     reference: &ImageReference,
     on_layer: &(dyn Fn(&Digest, &LayerPushed) + Sync),
 ) -> Result<Pushed, RegistryError> {
-    use rayon::prelude::*;
     let name = reference.to_string();
     let manifest = store.get_tag(&name)?.ok_or_else(|| {
         RegistryError::Unsupported(format!(
@@ -48,6 +47,20 @@ pub fn push(
             reference.familiar()
         ))
     })?;
+    push_manifest(store, &manifest, reference, on_layer)
+}
+
+/// Pushes the store's image `manifest` as `reference` (which names a tag); `on_layer` hears
+/// of each layer as it is done.
+pub fn push_manifest(
+    store: &Store,
+    manifest: &Digest,
+    reference: &ImageReference,
+    on_layer: &(dyn Fn(&Digest, &LayerPushed) + Sync),
+) -> Result<Pushed, RegistryError> {
+    use rayon::prelude::*;
+    let manifest = *manifest;
+    let name = reference.to_string();
     let tag = reference.tag.clone().unwrap_or_else(|| "latest".to_owned());
     let endpoint = Endpoint::of(reference)?;
     let bytes = store.read_blob(&manifest)?;

@@ -69,7 +69,13 @@ impl fmt::Display for Actions {
     }
 }
 
-starlark::methods_static!(ACTIONS_METHODS = actions_methods);
+/// Every method of `ctx.actions`: these, and the registry's (`pull`, `push`).
+fn all_actions_methods(builder: &mut MethodsBuilder) {
+    actions_methods(builder);
+    crate::registry_actions::registry_methods(builder);
+}
+
+starlark::methods_static!(ACTIONS_METHODS = all_actions_methods);
 
 #[starlark_value(type = "actions")]
 impl<'v> StarlarkValue<'v> for Actions {
@@ -78,13 +84,13 @@ impl<'v> StarlarkValue<'v> for Actions {
     }
 }
 
-fn context<'a>(eval: &'a Evaluator<'_, '_, '_>) -> anyhow::Result<&'a AnalysisContext> {
+pub(crate) fn context<'a>(eval: &'a Evaluator<'_, '_, '_>) -> anyhow::Result<&'a AnalysisContext> {
     eval.extra
         .and_then(|e| e.downcast_ref::<AnalysisContext>())
         .ok_or_else(|| anyhow::anyhow!("`ctx.actions` can only be used during analysis"))
 }
 
-fn this_actions<'v>(this: Value<'v>) -> &'v Actions {
+pub(crate) fn this_actions<'v>(this: Value<'v>) -> &'v Actions {
     this.downcast_ref::<Actions>()
         .expect("invariant: methods of `actions` get `actions`")
 }
@@ -121,7 +127,7 @@ fn string_pairs(value: Value<'_>, what: &str) -> anyhow::Result<Vec<(String, Str
         .collect()
 }
 
-fn artifact_of<'v>(value: Value<'v>, what: &str) -> anyhow::Result<&'v Artifact> {
+pub(crate) fn artifact_of<'v>(value: Value<'v>, what: &str) -> anyhow::Result<&'v Artifact> {
     value.downcast_ref::<Artifact>().ok_or_else(|| {
         anyhow::anyhow!(
             "{what} must be a File (from `ctx.files` or an action), got `{value}` of type `{}`",
@@ -130,7 +136,11 @@ fn artifact_of<'v>(value: Value<'v>, what: &str) -> anyhow::Result<&'v Artifact>
     })
 }
 
-fn input_of(artifact: &Artifact, what: &str, want: ArtifactKind) -> anyhow::Result<Input> {
+pub(crate) fn input_of(
+    artifact: &Artifact,
+    what: &str,
+    want: ArtifactKind,
+) -> anyhow::Result<Input> {
     let matches = artifact.kind == want
         || (want == ArtifactKind::File && artifact.kind == ArtifactKind::Source);
     if !matches {
@@ -170,7 +180,7 @@ impl AnalysisContext {
         Ok(short_path)
     }
 
-    fn declare(
+    pub(crate) fn declare(
         &self,
         owner: &Label,
         name: &str,

@@ -19,6 +19,7 @@ pub mod limits;
 mod load;
 mod package;
 mod patterns;
+mod registry_actions;
 mod sources;
 mod values;
 

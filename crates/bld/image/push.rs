@@ -57,6 +57,34 @@ pub(crate) fn push(args: PushArgs, store: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Pushes the store's image `manifest` as `reference`, printing Docker's lines for it.
+pub(crate) fn push_manifest_as(
+    store: &Store,
+    manifest: &bld_core::Digest,
+    reference: &ImageReference,
+) -> Result<(), Failure> {
+    println!("The push refers to repository [{}]", reference.name);
+    let pushed = bld_registry::push_manifest(store, manifest, reference, &print_layer)?;
+    print_pushed(reference, &pushed);
+    Ok(())
+}
+
+/// Docker's line for a layer pushed.
+fn print_layer(digest: &bld_core::Digest, pushed: &LayerPushed) {
+    let state = match pushed {
+        LayerPushed::AlreadyExists => "Layer already exists".to_owned(),
+        LayerPushed::Pushed => "Pushed".to_owned(),
+        LayerPushed::MountedFrom(from) => format!("Mounted from {from}"),
+    };
+    println!("{}: {state}", &digest.hex()[..12]);
+}
+
+/// Docker's last line of a push.
+fn print_pushed(reference: &ImageReference, pushed: &bld_registry::Pushed) {
+    let tag = reference.tag.as_deref().unwrap_or("latest");
+    println!("{tag}: digest: {} size: {}", pushed.digest, pushed.size);
+}
+
 /// Pushes one tag, printing Docker's lines for it.
 pub(crate) fn push_one(
     store: &Store,
@@ -65,18 +93,12 @@ pub(crate) fn push_one(
 ) -> Result<(), Failure> {
     let on_layer = move |digest: &bld_core::Digest, pushed: &LayerPushed| {
         if !quiet {
-            let state = match pushed {
-                LayerPushed::AlreadyExists => "Layer already exists".to_owned(),
-                LayerPushed::Pushed => "Pushed".to_owned(),
-                LayerPushed::MountedFrom(from) => format!("Mounted from {from}"),
-            };
-            println!("{}: {state}", &digest.hex()[..12]);
+            print_layer(digest, pushed);
         }
     };
     let pushed = bld_registry::push(store, reference, &on_layer)?;
     if !quiet {
-        let tag = reference.tag.as_deref().unwrap_or("latest");
-        println!("{tag}: digest: {} size: {}", pushed.digest, pushed.size);
+        print_pushed(reference, &pushed);
     }
     Ok(())
 }

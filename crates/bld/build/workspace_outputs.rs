@@ -1,0 +1,87 @@
+//! A workspace build's outputs under `bld-out/`: image layouts, files and layers, each linked
+//! from the store through the file-digest cache.
+
+use std::path::Path;
+
+use bld_core::Digest;
+use bld_exec::ActionOutput;
+use bld_store::{FileDigests, Store};
+
+use super::place_file;
+use crate::{Failure, bail_internal};
+
+/// Where a workspace build's outputs go: the store they come from, the file-digest cache
+/// that links them, `bld-out/`.
+pub(super) struct Placing<'a> {
+    pub(super) store: &'a Store,
+    pub(super) file_digests: &'a FileDigests,
+    pub(super) out_dir: &'a Path,
+}
+
+/// Writes each target's outputs under `bld-out/`; collects the images (label, manifest, path)
+/// and the `oci_push` targets' pushes.
+pub(super) fn write(
+    analysis: &bld_starlark::Analysis,
+    report: &bld_exec::ExecReport,
+    placing: &Placing<'_>,
+    images: &mut Vec<(bld_core::Label, Digest, String)>,
+    pushes: &mut Vec<(Digest, Vec<bld_core::ImageReference>)>,
+) -> Result<(), Failure> {
+    for target in &analysis.targets {
+        for output in &target.outputs {
+            let Some(action) = output.action else {
+                continue;
+            };
+            let destination = placing.out_dir.join(&output.short_path);
+            match report.outputs[action.index()] {
+                Some(ActionOutput::Image { manifest, .. }) => {
+                    if let bld_graph::ActionKind::PushImage(push) = &analysis.graph.get(action).kind
+                    {
+                        pushes.push((manifest, push_references(push)?));
+                    }
+                    bld_oci::write_layout(
+                        placing.store,
+                        placing.file_digests,
+                        &manifest,
+                        &destination,
+                        "latest",
+                    )?;
+                    images.push((target.label.clone(), manifest, output.short_path.clone()));
+                }
+                Some(ActionOutput::File {
+                    digest, executable, ..
+                }) => {
+                    place_file(
+                        placing.store,
+                        placing.file_digests,
+                        &digest,
+                        &destination,
+                        executable,
+                    )?;
+                }
+                Some(ActionOutput::Layer { digest, .. }) => place_file(
+                    placing.store,
+                    placing.file_digests,
+                    &digest,
+                    &destination,
+                    false,
+                )?,
+                None => bail_internal!("internal: {} produced no output", target.label),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where an `oci_push` pushes: `repository:tag` for each of its tags.
+fn push_references(push: &bld_graph::PushImage) -> Result<Vec<bld_core::ImageReference>, Failure> {
+    push.tags
+        .iter()
+        .map(|tag| {
+            Ok(bld_core::ImageReference::parse_tag(&format!(
+                "{}:{tag}",
+                push.repository
+            ))?)
+        })
+        .collect()
+}
