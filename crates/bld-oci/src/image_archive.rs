@@ -88,9 +88,15 @@ pub fn load_archive(store: &Store, input: &mut dyn io::Read) -> Result<Vec<Loade
 
 /// Adds the images of an OCI image layout directory that bld wrote itself (blobs fetched from
 /// a registry) to the store, every blob, layer and diff ID checked as [`load_archive`] checks
-/// an archive's; a refused layout leaves the store as it was.
-pub fn load_layout_dir(store: &Store, dir: &Path) -> Result<Vec<LoadedImage>, OciError> {
-    load::load_layout_dir(store, dir)
+/// an archive's; a refused layout leaves the store as it was. The layers in `known` were
+/// hashed (blob and tar) by the caller as it wrote them, and are not read again: their diff
+/// IDs are still checked against the config's.
+pub fn load_layout_dir(
+    store: &Store,
+    dir: &Path,
+    known: &[crate::LayerBlob],
+) -> Result<Vec<LoadedImage>, OciError> {
+    load::load_layout_dir(store, dir, known)
 }
 
 /// containerd's (and Docker's) annotation naming an image in an index.

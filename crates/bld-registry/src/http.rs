@@ -153,12 +153,6 @@ fn refuse_blocked(host: &str) -> Result<(), RegistryError> {
 static BASES: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
 
 impl Endpoint {
-    /// Whether bld reaches the registry `reference` names (every name has one: `docker.io`
-    /// unless it says otherwise).
-    pub fn reaches(reference: &ImageReference) -> bool {
-        reference.name.contains('/')
-    }
-
     /// The repository `reference` names, at its registry.
     ///
     /// # Errors

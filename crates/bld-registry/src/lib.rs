@@ -22,6 +22,7 @@ mod lock;
 mod push;
 mod search;
 mod sources;
+mod tar_digest;
 mod tls;
 
 use std::fs;
@@ -29,7 +30,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bld_core::{Classify, Digest, ErrorKind, ImageReference, Sha256Writer, host_platform};
-use bld_oci::OciError;
+use bld_oci::{LayerBlob, OciError};
 use bld_store::{Store, StoreError};
 use serde_json::{Value, json};
 
@@ -287,10 +288,10 @@ fn pull_from(
         manifest_type: &manifest_type,
         described: &described,
     };
-    let result =
-        fetch_into_layout(store, endpoint, &layout, on_layer).and_then(|(config, layers)| {
+    let result = fetch_into_layout(store, endpoint, &layout, on_layer).and_then(
+        |(config, layers, known)| {
             let up_to_date = store.blob_path(&Digest::of(&manifest)).is_file();
-            let loaded = bld_oci::load_layout_dir(store, &work)?;
+            let loaded = bld_oci::load_layout_dir(store, &work, &known)?;
             let image = loaded.first().ok_or_else(|| {
                 RegistryError::Unsupported("the pulled layout holds no image".to_owned())
             })?;
@@ -301,7 +302,8 @@ fn pull_from(
                 layers,
                 up_to_date,
             })
-        });
+        },
+    );
     let _ = fs::remove_dir_all(&work);
     if result.is_ok() {
         sources::record(store, &blobs, &endpoint.host, &endpoint.repository);
@@ -402,6 +404,8 @@ fn platform_manifest(
 type Descriptors = ((Digest, u64), Vec<(Digest, u64)>);
 /// An image's config, and each layer with whether the store already held it.
 type Fetched = (Digest, Vec<(Digest, bool)>);
+/// What a fetch wrote: [`Fetched`], and the layers hashed (blob and tar) as they streamed in.
+type Written = (Digest, Vec<(Digest, bool)>, Vec<LayerBlob>);
 
 fn descriptors(endpoint: &Endpoint, manifest: &[u8]) -> Result<Descriptors, RegistryError> {
     let value: Value = serde_json::from_slice(manifest)
@@ -463,14 +467,14 @@ fn fetch_into_layout(
     endpoint: &Endpoint,
     layout: &Layout<'_>,
     on_layer: &(dyn Fn(&Digest, bool) + Sync),
-) -> Result<Fetched, RegistryError> {
+) -> Result<Written, RegistryError> {
     use rayon::prelude::*;
     let (work, manifest, manifest_type) = (layout.dir, layout.manifest, layout.manifest_type);
     let (config, layers) = layout.described;
     let config = *config;
     let blobs = work.join("blobs/sha256");
     fs::create_dir_all(&blobs).map_err(|e| write_error(&blobs, e))?;
-    fetch_blob(store, endpoint, &blobs, config)?;
+    fetch_blob(store, endpoint, &blobs, config, None)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(crate::config()?.downloads)
         .build()
@@ -479,12 +483,26 @@ fn fetch_into_layout(
         layers
             .par_iter()
             .map(|layer| {
-                let held = fetch_blob(store, endpoint, &blobs, *layer)?;
+                let mut tar = None;
+                let held = fetch_blob(store, endpoint, &blobs, *layer, Some(&mut tar))?;
                 on_layer(&layer.0, held);
-                Ok((layer.0, held))
+                Ok((
+                    layer.0,
+                    held,
+                    tar.map(|diff_id| LayerBlob {
+                        digest: layer.0,
+                        size: layer.1,
+                        diff_id,
+                    }),
+                ))
             })
             .collect::<Result<Vec<_>, RegistryError>>()
     })?;
+    let known = held.iter().filter_map(|(_, _, known)| *known).collect();
+    let held = held
+        .into_iter()
+        .map(|(digest, held, _)| (digest, held))
+        .collect();
     let manifest_digest = Digest::of(manifest);
     let path = blobs.join(manifest_digest.hex());
     fs::write(&path, manifest).map_err(|e| write_error(&path, e))?;
@@ -500,26 +518,29 @@ fn fetch_into_layout(
     fs::write(&path, index.to_string()).map_err(|e| write_error(&path, e))?;
     fs::write(work.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
         .map_err(|e| write_error(work, e))?;
-    Ok((config.0, held))
+    Ok((config.0, held, known))
 }
 
 /// Puts the blob `(digest, size)` in `blobs`: linked from the store when it holds it (returns
-/// `true`), else downloaded and checked while it streams.
+/// `true`), else downloaded and checked while it streams; for a layer (`tar` given), the diff
+/// ID of what was downloaded goes there.
 fn fetch_blob(
     store: &Store,
     endpoint: &Endpoint,
     blobs: &Path,
     (digest, size): (Digest, u64),
+    tar: Option<&mut Option<Digest>>,
 ) -> Result<bool, RegistryError> {
     let dest = blobs.join(digest.hex());
     let held = store.blob_path(&digest);
     if held.is_file() && fs::hard_link(&held, &dest).is_ok() {
         return Ok(true);
     }
-    let mut out = Sha256Writer::new(fs::File::create(&dest).map_err(|e| write_error(&dest, e))?);
+    let file = fs::File::create(&dest).map_err(|e| write_error(&dest, e))?;
+    let mut out = Sha256Writer::new(tar_digest::Tee(file, tar_digest::TarDigest::new()));
     endpoint.blob(&digest, size, &mut out)?;
     out.flush().map_err(|e| write_error(&dest, e))?;
-    let (_, actual, actual_size) = out.finish();
+    let (tee, actual, actual_size) = out.finish();
     if actual_size != size {
         return Err(endpoint.mismatch(
             format!("the blob {digest}"),
@@ -531,6 +552,9 @@ fn fetch_blob(
             format!("the blob {digest}"),
             format!("its content is {actual}"),
         ));
+    }
+    if let Some(tar) = tar {
+        *tar = tee.1.finish(&digest);
     }
     Ok(false)
 }

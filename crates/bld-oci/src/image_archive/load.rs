@@ -32,14 +32,18 @@ pub(super) fn load_archive(
         })?;
     }
     let tree = extract::extract(input, &tree_dir)?;
-    load_tree(store, &tree, new_dir)
+    load_tree(store, &tree, new_dir, &[])
 }
 
 /// Adds the images of the OCI layout bld wrote at `dir` (blobs it fetched) to the store,
 /// checked as an archive's are.
-pub(super) fn load_layout_dir(store: &Store, dir: &Path) -> Result<Vec<LoadedImage>, OciError> {
+pub(super) fn load_layout_dir(
+    store: &Store,
+    dir: &Path,
+    known: &[crate::LayerBlob],
+) -> Result<Vec<LoadedImage>, OciError> {
     let work = WorkDir::create(store.temp_path("load"))?;
-    load_tree(store, &extract::written_dir(dir), work.0.clone())
+    load_tree(store, &extract::written_dir(dir), work.0.clone(), known)
 }
 
 /// Plans the images of `tree`, checks everything, then adds them to the store; `new_dir` takes
@@ -48,6 +52,7 @@ fn load_tree(
     store: &Store,
     tree: &extract::Extracted,
     new_dir: PathBuf,
+    known: &[crate::LayerBlob],
 ) -> Result<Vec<LoadedImage>, OciError> {
     let mut plan = Plan {
         new_dir,
@@ -55,6 +60,17 @@ fn load_tree(
         blobs: Vec::new(),
         planned: HashSet::new(),
         layers: HashMap::new(),
+        known: known
+            .iter()
+            .map(|l| {
+                let verified = VerifiedLayer {
+                    digest: l.digest,
+                    size: l.size,
+                    diff_id: l.diff_id,
+                };
+                (l.digest, verified)
+            })
+            .collect(),
     };
     let images = if tree.has_file("index.json") {
         load_layout::plan_images(tree, &mut plan)?
@@ -122,6 +138,9 @@ pub(super) struct Plan {
     planned: HashSet<Digest>,
     /// Layers verified so far, by blob digest (a layer shared by images is read once).
     pub(super) layers: HashMap<Digest, VerifiedLayer>,
+    /// Layers the caller verified as it wrote them (a pull hashes each blob, and the tar in
+    /// it, while it streams): not read again.
+    pub(super) known: HashMap<Digest, VerifiedLayer>,
 }
 
 impl Plan {

@@ -218,6 +218,11 @@ fn plan_image(
                 layer.media_type()
             )));
         }
+        if let Some(known) = plan.known.get(&digest).copied() {
+            plan.layers.insert(digest, known);
+            plan.add_file(digest, physical);
+            continue;
+        }
         pending.push((digest, path, declared, physical));
     }
     let hashed: Vec<Result<VerifiedLayer, OciError>> = {
