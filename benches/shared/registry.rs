@@ -121,12 +121,28 @@ impl Registry {
     /// Starts one serving HTTPS only, with a certificate for 127.0.0.1 signed by a CA of its
     /// own (`ca`).
     pub fn with_tls() -> Option<Registry> {
+        Registry::tls("")
+    }
+
+    /// [`Registry::with_tls`], taking only clients whose certificate its CA signed: the pair
+    /// `client.crt` / `client.key` beside `ca`.
+    pub fn with_client_certificates() -> Option<Registry> {
+        Registry::tls("client")
+    }
+
+    fn tls(client: &str) -> Option<Registry> {
         let secrets = tempfile::tempdir().expect("tempdir");
         let ca = certificate(secrets.path(), "ca", "");
         let crt = certificate(secrets.path(), "registry", "IP:127.0.0.1,DNS:localhost");
         let key = secrets.path().join("registry.key");
+        let clientcas = if client.is_empty() {
+            String::new()
+        } else {
+            certificate(secrets.path(), client, "DNS:bld-client");
+            format!(", clientcas: [{}]", ca.display())
+        };
         let mut registry = Registry::start_with(&format!(
-            "  tls: {{certificate: {}, key: {}}}\n",
+            "  tls: {{certificate: {}, key: {}{clientcas}}}\n",
             crt.display(),
             key.display()
         ))?;

@@ -19,6 +19,8 @@ mod peers;
 mod query;
 mod registry;
 mod registry_auth;
+mod registry_docker;
+mod registry_faults;
 mod registry_lock;
 mod registry_push;
 mod registry_workspace;

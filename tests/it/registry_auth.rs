@@ -242,3 +242,53 @@ fn a_credential_helper_keeps_what_login_stores_and_pulls_use_it() {
     bld(&["logout", &server]).ok();
     assert!(!kept.exists(), "erased");
 }
+
+#[test]
+fn a_registry_that_asks_for_a_client_certificate_gets_the_one_in_certs_d() {
+    let Some(registry) = Registry::with_client_certificates() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    let store = scratch.join("store");
+    crate::peers::bld_busybox_base(scratch, &store);
+    let host = format!("127.0.0.1:{}", registry.port);
+    let name = format!("{}:1", registry.name("team/busybox"));
+    let certs = scratch.join("certs.d");
+    let config = format!("certs-dirs = [\"{}\"]\n", certs.display());
+    let dir = certs.join(&host);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let secrets = registry
+        .ca
+        .as_ref()
+        .expect("a CA")
+        .parent()
+        .expect("dir")
+        .to_owned();
+    std::fs::copy(secrets.join("ca.crt"), dir.join("ca.crt")).expect("copy");
+    bld_with(scratch, &config, &["tag", "busybox", &name]).ok();
+    // The CA alone: the registry refuses the handshake.
+    let refused = bld_with(scratch, &config, &["push", &name]);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(refused.stderr.contains(&host), "{}", refused.stderr);
+    // With Docker's pair beside it (`*.cert` and the `*.key` of the same name).
+    std::fs::copy(secrets.join("client.crt"), dir.join("client.cert")).expect("copy");
+    std::fs::copy(secrets.join("client.key"), dir.join("client.key")).expect("copy");
+    let pushed = bld_with(scratch, &config, &["push", &name]).ok();
+    assert!(
+        pushed.stdout.contains("1: digest: sha256:"),
+        "{}",
+        pushed.stdout
+    );
+    std::fs::remove_dir_all(&store).expect("clean store");
+    bld_with(scratch, &config, &["pull", "-q", &name]).ok();
+    // A key without its certificate is the configuration's mistake, named.
+    std::fs::remove_file(dir.join("client.cert")).expect("rm");
+    let lone = bld_with(scratch, &config, &["pull", &name]);
+    assert_eq!(lone.code, 1);
+    assert!(
+        lone.stderr.contains("client.key") && lone.stderr.contains("has no client certificate"),
+        "{}",
+        lone.stderr
+    );
+}

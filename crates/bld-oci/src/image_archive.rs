@@ -88,9 +88,9 @@ pub fn load_archive(store: &Store, input: &mut dyn io::Read) -> Result<Vec<Loade
 
 /// Adds the images of an OCI image layout directory that bld wrote itself (blobs fetched from
 /// a registry) to the store, every blob, layer and diff ID checked as [`load_archive`] checks
-/// an archive's; a refused layout leaves the store as it was. The layers in `known` were
-/// hashed (blob and tar) by the caller as it wrote them, and are not read again: their diff
-/// IDs are still checked against the config's.
+/// an archive's; a refused layout leaves the store as it was. The layers in `known` the
+/// caller checked against their digests as it wrote them: they are not read again, and their
+/// diff IDs are the ones given (a layer's is checked whenever it is unpacked).
 pub fn load_layout_dir(
     store: &Store,
     dir: &Path,

@@ -22,7 +22,6 @@ mod lock;
 mod push;
 mod search;
 mod sources;
-mod tar_digest;
 mod tls;
 
 use std::fs;
@@ -404,7 +403,8 @@ fn platform_manifest(
 type Descriptors = ((Digest, u64), Vec<(Digest, u64)>);
 /// An image's config, and each layer with whether the store already held it.
 type Fetched = (Digest, Vec<(Digest, bool)>);
-/// What a fetch wrote: [`Fetched`], and the layers hashed (blob and tar) as they streamed in.
+/// What a fetch wrote: [`Fetched`], and the layers downloaded (each checked against the
+/// manifest as it streamed in) with the diff IDs the config claims for them.
 type Written = (Digest, Vec<(Digest, bool)>, Vec<LayerBlob>);
 
 fn descriptors(endpoint: &Endpoint, manifest: &[u8]) -> Result<Descriptors, RegistryError> {
@@ -474,35 +474,32 @@ fn fetch_into_layout(
     let config = *config;
     let blobs = work.join("blobs/sha256");
     fs::create_dir_all(&blobs).map_err(|e| write_error(&blobs, e))?;
-    fetch_blob(store, endpoint, &blobs, config, None)?;
+    fetch_blob(store, endpoint, &blobs, config)?;
+    // Each downloaded layer's diff ID is the config's claim, checked when the layer is first
+    // unpacked (as containerd checks it): its blob was checked against the manifest here.
+    let claimed = diff_ids(&blobs.join(config.0.hex()), layers.len());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(crate::config()?.downloads)
         .build()
         .map_err(|e| RegistryError::Unsupported(format!("cannot start downloads: {e}")))?;
-    let held = pool.install(|| {
+    let fetched = pool.install(|| {
         layers
             .par_iter()
-            .map(|layer| {
-                let mut tar = None;
-                let held = fetch_blob(store, endpoint, &blobs, *layer, Some(&mut tar))?;
+            .enumerate()
+            .map(|(n, layer)| {
+                let held = fetch_blob(store, endpoint, &blobs, *layer)?;
                 on_layer(&layer.0, held);
-                Ok((
-                    layer.0,
-                    held,
-                    tar.map(|diff_id| LayerBlob {
-                        digest: layer.0,
-                        size: layer.1,
-                        diff_id,
-                    }),
-                ))
+                let known = claimed.as_ref().filter(|_| !held).map(|ids| LayerBlob {
+                    digest: layer.0,
+                    size: layer.1,
+                    diff_id: ids[n],
+                });
+                Ok(((layer.0, held), known))
             })
             .collect::<Result<Vec<_>, RegistryError>>()
     })?;
-    let known = held.iter().filter_map(|(_, _, known)| *known).collect();
-    let held = held
-        .into_iter()
-        .map(|(digest, held, _)| (digest, held))
-        .collect();
+    let (held, known): (Vec<_>, Vec<_>) = fetched.into_iter().unzip();
+    let known = known.into_iter().flatten().collect();
     let manifest_digest = Digest::of(manifest);
     let path = blobs.join(manifest_digest.hex());
     fs::write(&path, manifest).map_err(|e| write_error(&path, e))?;
@@ -522,25 +519,22 @@ fn fetch_into_layout(
 }
 
 /// Puts the blob `(digest, size)` in `blobs`: linked from the store when it holds it (returns
-/// `true`), else downloaded and checked while it streams; for a layer (`tar` given), the diff
-/// ID of what was downloaded goes there.
+/// `true`), else downloaded and checked while it streams.
 fn fetch_blob(
     store: &Store,
     endpoint: &Endpoint,
     blobs: &Path,
     (digest, size): (Digest, u64),
-    tar: Option<&mut Option<Digest>>,
 ) -> Result<bool, RegistryError> {
     let dest = blobs.join(digest.hex());
     let held = store.blob_path(&digest);
     if held.is_file() && fs::hard_link(&held, &dest).is_ok() {
         return Ok(true);
     }
-    let file = fs::File::create(&dest).map_err(|e| write_error(&dest, e))?;
-    let mut out = Sha256Writer::new(tar_digest::Tee(file, tar_digest::TarDigest::new()));
+    let mut out = Sha256Writer::new(fs::File::create(&dest).map_err(|e| write_error(&dest, e))?);
     endpoint.blob(&digest, size, &mut out)?;
     out.flush().map_err(|e| write_error(&dest, e))?;
-    let (tee, actual, actual_size) = out.finish();
+    let (_, actual, actual_size) = out.finish();
     if actual_size != size {
         return Err(endpoint.mismatch(
             format!("the blob {digest}"),
@@ -553,10 +547,18 @@ fn fetch_blob(
             format!("its content is {actual}"),
         ));
     }
-    if let Some(tar) = tar {
-        *tar = tee.1.finish(&digest);
-    }
     Ok(false)
+}
+
+/// The diff IDs the config at `path` lists, if it is readable and lists one per layer.
+fn diff_ids(path: &Path, layers: usize) -> Option<Vec<Digest>> {
+    let config: Value = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+    let ids = config.get("rootfs")?.get("diff_ids")?.as_array()?;
+    let ids: Vec<Digest> = ids
+        .iter()
+        .map(|id| id.as_str()?.parse().ok())
+        .collect::<Option<_>>()?;
+    (ids.len() == layers).then_some(ids)
 }
 
 fn write_error(path: &Path, source: std::io::Error) -> RegistryError {

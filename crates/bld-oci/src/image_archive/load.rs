@@ -138,8 +138,8 @@ pub(super) struct Plan {
     planned: HashSet<Digest>,
     /// Layers verified so far, by blob digest (a layer shared by images is read once).
     pub(super) layers: HashMap<Digest, VerifiedLayer>,
-    /// Layers the caller verified as it wrote them (a pull hashes each blob, and the tar in
-    /// it, while it streams): not read again.
+    /// Layers the caller verified as it wrote them (a pull hashes each blob while it
+    /// streams), with the diff IDs it gives: not read again.
     pub(super) known: HashMap<Digest, VerifiedLayer>,
 }
 
