@@ -14,6 +14,7 @@ mod pull;
 mod push;
 mod remove;
 mod template;
+mod transfer;
 
 use std::collections::BTreeMap;
 

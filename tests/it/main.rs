@@ -21,6 +21,7 @@ mod registry;
 mod registry_auth;
 mod registry_docker;
 mod registry_faults;
+mod registry_flaky;
 mod registry_lock;
 mod registry_push;
 mod registry_workspace;

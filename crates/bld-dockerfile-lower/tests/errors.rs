@@ -96,8 +96,7 @@ fn a_missing_copy_source_is_marked() {
 fn a_missing_from_stage_marks_the_flag() {
     assert_error(
         "FROM scratch\nCOPY --from=nowhere /etc /etc\n",
-        "app/Dockerfile:2:6: COPY: --from=nowhere: no earlier stage or local image has that name \
-         or index, and bld pulls only from registries on this machine so far",
+        "app/Dockerfile:2:6: COPY: --from=nowhere: no earlier stage or image has that name or index",
         "  |\n2 | COPY --from=nowhere /etc /etc\n  |      ^^^^^^^^^^^^^^\n",
     );
 }

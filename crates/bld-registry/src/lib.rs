@@ -40,8 +40,26 @@ pub use credentials::{
 };
 pub use http::Endpoint;
 pub use lock::{Change, Lock, Locked};
-pub use push::{LayerPushed, Pushed, push, push_manifest};
+pub use push::{LayerPushed, PushProgress, Pushed, push, push_manifest};
 pub use search::{Found, search};
+
+/// What a pull or push reports as it goes; `()` reports nothing.
+pub trait Progress: Sync {
+    /// A layer is done: `held` when the store (or, for a push, the repository) already had it.
+    fn layer_done(&self, digest: &Digest, held: bool);
+    /// `done` of a layer's `total` bytes have been sent or received.
+    fn layer_bytes(&self, _digest: &Digest, _done: u64, _total: u64) {}
+}
+
+impl<F: Fn(&Digest, bool) + Sync> Progress for F {
+    fn layer_done(&self, digest: &Digest, held: bool) {
+        self(digest, held);
+    }
+}
+
+impl Progress for () {
+    fn layer_done(&self, _: &Digest, _: bool) {}
+}
 
 /// The manifest media types a pull accepts, most wanted first.
 const MANIFEST_TYPES: [&str; 4] = [
@@ -172,13 +190,12 @@ impl std::fmt::Display for Platform {
 
 /// Pulls `reference` into `store` (for `platform`, when it names an index; the host's by
 /// default), from the first of its registry's mirrors that serves it, else the registry;
-/// `on_layer` hears of each layer as it is done (its digest, and whether the store already
-/// held it).
+/// `progress` hears of each layer's bytes as they arrive and of the layer when it is done.
 pub fn pull(
     store: &Store,
     reference: &ImageReference,
     platform: Option<&Platform>,
-    on_layer: &(dyn Fn(&Digest, bool) + Sync),
+    progress: &dyn Progress,
 ) -> Result<Pulled, RegistryError> {
     let host = Platform::host();
     let platform = platform.unwrap_or(&host);
@@ -188,11 +205,11 @@ pub fn pull(
         RegistryError::Unsupported(format!("`{}` names no registry", reference.name))
     })?;
     for mirror in &endpoints {
-        if let Ok(pulled) = pull_from(store, mirror, reference, platform, on_layer) {
+        if let Ok(pulled) = pull_from(store, mirror, reference, platform, progress) {
             return Ok(pulled);
         }
     }
-    pull_from(store, &last, reference, platform, on_layer)
+    pull_from(store, &last, reference, platform, progress)
 }
 
 /// What `reference` (a tag) names now for `platform`, without fetching any blob: the image's
@@ -237,7 +254,7 @@ fn pull_from(
     endpoint: &Endpoint,
     reference: &ImageReference,
     platform: &Platform,
-    on_layer: &(dyn Fn(&Digest, bool) + Sync),
+    progress: &dyn Progress,
 ) -> Result<Pulled, RegistryError> {
     let target = match (&reference.digest, &reference.tag) {
         (Some(digest), _) => digest.to_string(),
@@ -270,7 +287,7 @@ fn pull_from(
     let described = descriptors(endpoint, &manifest)?;
     let mut blobs: Vec<Digest> = described.1.iter().map(|(d, _)| *d).collect();
     blobs.push(described.0.0);
-    if let Some((config, layers)) = held_image(store, &manifest, &described, on_layer) {
+    if let Some((config, layers)) = held_image(store, &manifest, &described, progress) {
         sources::record(store, &blobs, &endpoint.host, &endpoint.repository);
         return Ok(Pulled {
             repo_digest,
@@ -287,7 +304,7 @@ fn pull_from(
         manifest_type: &manifest_type,
         described: &described,
     };
-    let result = fetch_into_layout(store, endpoint, &layout, on_layer).and_then(
+    let result = fetch_into_layout(store, endpoint, &layout, progress).and_then(
         |(config, layers, known)| {
             let up_to_date = store.blob_path(&Digest::of(&manifest)).is_file();
             let loaded = bld_oci::load_layout_dir(store, &work, &known)?;
@@ -317,9 +334,9 @@ pub fn pull_and_record(
     store: &Store,
     reference: &ImageReference,
     platform: Option<&Platform>,
-    on_layer: &(dyn Fn(&Digest, bool) + Sync),
+    progress: &dyn Progress,
 ) -> Result<(Pulled, bool), RegistryError> {
-    let pulled = pull(store, reference, platform, on_layer)?;
+    let pulled = pull(store, reference, platform, progress)?;
     let _lock = store.lock_index()?;
     store.add_image(&pulled.manifest)?;
     store.put_tag(
@@ -438,7 +455,7 @@ fn held_image(
     store: &Store,
     manifest: &[u8],
     described: &Descriptors,
-    on_layer: &(dyn Fn(&Digest, bool) + Sync),
+    progress: &dyn Progress,
 ) -> Option<Fetched> {
     let (config, layers) = described;
     let held = |digest: &Digest| store.blob_path(digest).is_file();
@@ -446,7 +463,7 @@ fn held_image(
         return None;
     }
     for (digest, _) in layers {
-        on_layer(digest, true);
+        progress.layer_done(digest, true);
     }
     Some((config.0, layers.iter().map(|(d, _)| (*d, true)).collect()))
 }
@@ -466,7 +483,7 @@ fn fetch_into_layout(
     store: &Store,
     endpoint: &Endpoint,
     layout: &Layout<'_>,
-    on_layer: &(dyn Fn(&Digest, bool) + Sync),
+    progress: &dyn Progress,
 ) -> Result<Written, RegistryError> {
     use rayon::prelude::*;
     let (work, manifest, manifest_type) = (layout.dir, layout.manifest, layout.manifest_type);
@@ -474,7 +491,7 @@ fn fetch_into_layout(
     let config = *config;
     let blobs = work.join("blobs/sha256");
     fs::create_dir_all(&blobs).map_err(|e| write_error(&blobs, e))?;
-    fetch_blob(store, endpoint, &blobs, config)?;
+    fetch_blob(store, endpoint, &blobs, config, &())?;
     // Each downloaded layer's diff ID is the config's claim, checked when the layer is first
     // unpacked (as containerd checks it): its blob was checked against the manifest here.
     let claimed = diff_ids(&blobs.join(config.0.hex()), layers.len());
@@ -487,8 +504,8 @@ fn fetch_into_layout(
             .par_iter()
             .enumerate()
             .map(|(n, layer)| {
-                let held = fetch_blob(store, endpoint, &blobs, *layer)?;
-                on_layer(&layer.0, held);
+                let held = fetch_blob(store, endpoint, &blobs, *layer, progress)?;
+                progress.layer_done(&layer.0, held);
                 let known = claimed.as_ref().filter(|_| !held).map(|ids| LayerBlob {
                     digest: layer.0,
                     size: layer.1,
@@ -525,6 +542,7 @@ fn fetch_blob(
     endpoint: &Endpoint,
     blobs: &Path,
     (digest, size): (Digest, u64),
+    progress: &dyn Progress,
 ) -> Result<bool, RegistryError> {
     let dest = blobs.join(digest.hex());
     let held = store.blob_path(&digest);
@@ -532,7 +550,9 @@ fn fetch_blob(
         return Ok(true);
     }
     let mut out = Sha256Writer::new(fs::File::create(&dest).map_err(|e| write_error(&dest, e))?);
-    endpoint.blob(&digest, size, &mut out)?;
+    endpoint.blob(&digest, size, &mut out, &|done| {
+        progress.layer_bytes(&digest, done, size);
+    })?;
     out.flush().map_err(|e| write_error(&dest, e))?;
     let (_, actual, actual_size) = out.finish();
     if actual_size != size {

@@ -33,12 +33,26 @@ pub enum LayerPushed {
     MountedFrom(String),
 }
 
+/// What a push reports as it goes.
+pub trait PushProgress: Sync {
+    /// A layer is done, as `pushed` says.
+    fn layer_done(&self, digest: &Digest, pushed: &LayerPushed);
+    /// `done` of a layer's `total` bytes have been sent.
+    fn layer_bytes(&self, _digest: &Digest, _done: u64, _total: u64) {}
+}
+
+impl<F: Fn(&Digest, &LayerPushed) + Sync> PushProgress for F {
+    fn layer_done(&self, digest: &Digest, pushed: &LayerPushed) {
+        self(digest, pushed);
+    }
+}
+
 /// Pushes the image the store tags as `reference` (which names a tag) to its registry;
-/// `on_layer` hears of each layer as it is done.
+/// `progress` hears of each layer.
 pub fn push(
     store: &Store,
     reference: &ImageReference,
-    on_layer: &(dyn Fn(&Digest, &LayerPushed) + Sync),
+    progress: &dyn PushProgress,
 ) -> Result<Pushed, RegistryError> {
     let name = reference.to_string();
     let manifest = store.get_tag(&name)?.ok_or_else(|| {
@@ -47,16 +61,16 @@ pub fn push(
             reference.familiar()
         ))
     })?;
-    push_manifest(store, &manifest, reference, on_layer)
+    push_manifest(store, &manifest, reference, progress)
 }
 
-/// Pushes the store's image `manifest` as `reference` (which names a tag); `on_layer` hears
-/// of each layer as it is done.
+/// Pushes the store's image `manifest` as `reference` (which names a tag); `progress` hears
+/// of each layer.
 pub fn push_manifest(
     store: &Store,
     manifest: &Digest,
     reference: &ImageReference,
-    on_layer: &(dyn Fn(&Digest, &LayerPushed) + Sync),
+    progress: &dyn PushProgress,
 ) -> Result<Pushed, RegistryError> {
     use rayon::prelude::*;
     let manifest = *manifest;
@@ -82,12 +96,12 @@ pub fn push_manifest(
         .map_err(|e| RegistryError::Unsupported(format!("cannot start uploads: {e}")))?;
     pool.install(|| {
         layers.par_iter().try_for_each(|layer| {
-            let pushed = put_blob(store, &endpoint, layer)?;
-            on_layer(layer, &pushed);
+            let pushed = put_blob(store, &endpoint, layer, progress)?;
+            progress.layer_done(layer, &pushed);
             Ok::<_, RegistryError>(())
         })
     })?;
-    put_blob(store, &endpoint, &config)?;
+    put_blob(store, &endpoint, &config, &|_: &Digest, _: &LayerPushed| {})?;
     let media_type = value
         .get("mediaType")
         .and_then(Value::as_str)
@@ -111,6 +125,7 @@ fn put_blob(
     store: &Store,
     endpoint: &Endpoint,
     digest: &Digest,
+    progress: &dyn PushProgress,
 ) -> Result<LayerPushed, RegistryError> {
     if endpoint.has_blob(digest)? {
         return Ok(LayerPushed::AlreadyExists);
@@ -124,7 +139,9 @@ fn put_blob(
     let from = sources::on_host(store, digest, &endpoint.host)
         .into_iter()
         .find(|repository| *repository != endpoint.repository);
-    match endpoint.upload_blob(digest, &path, from.as_deref())? {
+    let total = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let on_bytes = |done| progress.layer_bytes(digest, done, total);
+    match endpoint.upload_blob(digest, &path, from.as_deref(), &on_bytes)? {
         Sent::Mounted => Ok(LayerPushed::MountedFrom(from.unwrap_or_default())),
         Sent::Uploaded => Ok(LayerPushed::Pushed),
     }

@@ -124,7 +124,7 @@ impl Resolver {
             }
         }
         let (pulled, _) =
-            bld_registry::pull_and_record(&store, reference, None, &|_, _| {}).map_err(failed)?;
+            bld_registry::pull_and_record(&store, reference, None, &()).map_err(failed)?;
         eprintln!("Pulled {} ({})", reference.familiar(), pulled.repo_digest);
         self.note(reference, pulled.manifest, Some(pulled.repo_digest))?;
         Ok(Some(pulled.manifest))
@@ -132,11 +132,11 @@ impl Resolver {
 
     /// Pulls `reference` (which names a digest); returns the image's manifest.
     fn pull(&self, reference: &ImageReference) -> Result<Digest, ImageLookupError> {
-        let (pulled, _) = bld_registry::pull_and_record(&self.store, reference, None, &|_, _| {})
+        let (pulled, _) = bld_registry::pull_and_record(&self.store, reference, None, &())
             .map_err(|e| ImageLookupError {
-            message: e.to_string(),
-            kind: e.kind(),
-        })?;
+                message: e.to_string(),
+                kind: e.kind(),
+            })?;
         eprintln!("Pulled {}", reference.familiar());
         Ok(pulled.manifest)
     }

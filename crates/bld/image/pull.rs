@@ -97,17 +97,8 @@ fn pull_one(
             .map_or(reference.name.as_str(), |(_, path)| path);
         println!("{from}: Pulling from {path}");
     }
-    let on_layer = move |digest: &bld_core::Digest, held: bool| {
-        if !quiet {
-            let state = if held {
-                "Already exists"
-            } else {
-                "Pull complete"
-            };
-            println!("{}: {state}", &digest.hex()[..12]);
-        }
-    };
-    let (pulled, newer) = bld_registry::pull_and_record(store, reference, platform, &on_layer)?;
+    let layers = super::transfer::Layers::new(quiet, "Downloading");
+    let (pulled, newer) = bld_registry::pull_and_record(store, reference, platform, &layers)?;
     if !quiet {
         println!("Digest: {}", pulled.repo_digest);
     }

@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use bld_core::ImageReference;
-use bld_registry::LayerPushed;
 use bld_store::Store;
 use clap::Args;
 
@@ -64,19 +63,10 @@ pub(crate) fn push_manifest_as(
     reference: &ImageReference,
 ) -> Result<(), Failure> {
     println!("The push refers to repository [{}]", reference.name);
-    let pushed = bld_registry::push_manifest(store, manifest, reference, &print_layer)?;
+    let layers = super::transfer::Layers::new(false, "Pushing");
+    let pushed = bld_registry::push_manifest(store, manifest, reference, &layers)?;
     print_pushed(reference, &pushed);
     Ok(())
-}
-
-/// Docker's line for a layer pushed.
-fn print_layer(digest: &bld_core::Digest, pushed: &LayerPushed) {
-    let state = match pushed {
-        LayerPushed::AlreadyExists => "Layer already exists".to_owned(),
-        LayerPushed::Pushed => "Pushed".to_owned(),
-        LayerPushed::MountedFrom(from) => format!("Mounted from {from}"),
-    };
-    println!("{}: {state}", &digest.hex()[..12]);
 }
 
 /// Docker's last line of a push.
@@ -91,12 +81,8 @@ pub(crate) fn push_one(
     reference: &ImageReference,
     quiet: bool,
 ) -> Result<(), Failure> {
-    let on_layer = move |digest: &bld_core::Digest, pushed: &LayerPushed| {
-        if !quiet {
-            print_layer(digest, pushed);
-        }
-    };
-    let pushed = bld_registry::push(store, reference, &on_layer)?;
+    let layers = super::transfer::Layers::new(quiet, "Pushing");
+    let pushed = bld_registry::push(store, reference, &layers)?;
     if !quiet {
         print_pushed(reference, &pushed);
     }

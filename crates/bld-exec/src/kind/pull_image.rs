@@ -21,8 +21,8 @@ impl Execute for PullImage {
         let mut reference = ImageReference::parse(&self.image).map_err(Failure::of)?;
         reference.tag = None;
         reference.digest = Some(digest);
-        let pulled = bld_registry::pull(store, &reference, Some(&platform), &|_, _| {})
-            .map_err(Failure::of)?;
+        let pulled =
+            bld_registry::pull(store, &reference, Some(&platform), &()).map_err(Failure::of)?;
         store.add_image(&pulled.manifest).map_err(Failure::of)?;
         image_output(store, &pulled.manifest)
     }

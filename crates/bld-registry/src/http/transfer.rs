@@ -44,6 +44,7 @@ impl Endpoint {
         digest: &Digest,
         path: &std::path::Path,
         mount_from: Option<&str>,
+        on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<Sent, RegistryError> {
         let what = format!("the upload of {digest} to {}", self.repository);
         let base = self.base()?;
@@ -72,11 +73,18 @@ impl Endpoint {
             let url = format!("{location}{separator}digest={digest}");
             let response = self.authorized(|authorization| {
                 let file = std::fs::File::open(path).map_err(ureq::Error::Io)?;
+                let size = file.metadata().map_err(ureq::Error::Io)?.len();
                 let request = self
                     .agent
                     .put(&url)
-                    .header("Content-Type", "application/octet-stream");
-                authorize(request, authorization).send(file)
+                    .header("Content-Type", "application/octet-stream")
+                    .header("Content-Length", size.to_string());
+                let mut counted = Counted {
+                    inner: file,
+                    read: 0,
+                    on_bytes,
+                };
+                authorize(request, authorization).send(ureq::SendBody::from_reader(&mut counted))
             })?;
             match response.status() {
                 StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => {
@@ -191,6 +199,7 @@ impl Endpoint {
         digest: &Digest,
         size: u64,
         out: &mut dyn Write,
+        on_bytes: &dyn Fn(u64),
     ) -> Result<(), RegistryError> {
         let what = format!("the blob {digest} of {}", self.repository);
         let url = format!("{}/v2/{}/blobs/{digest}", self.base()?, self.repository);
@@ -212,7 +221,14 @@ impl Endpoint {
                 }
             };
             let body = response.into_body().into_with_config().limit(u64::MAX);
-            match copy_at_most(&mut body.reader(), skip, size + 1, &mut written, out) {
+            match copy_at_most(
+                &mut body.reader(),
+                skip,
+                size + 1,
+                &mut written,
+                out,
+                on_bytes,
+            ) {
                 Ok(()) => return Ok(()),
                 Err(Cut::Read(_)) if attempt < RETRIES => {
                     std::thread::sleep(backoff(attempt, None));
@@ -226,6 +242,22 @@ impl Endpoint {
                 }
             }
         }
+    }
+}
+
+/// A reader that says how much it has given.
+struct Counted<'a, R> {
+    inner: R,
+    read: u64,
+    on_bytes: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        (self.on_bytes)(self.read);
+        Ok(n)
     }
 }
 
@@ -243,6 +275,7 @@ fn copy_at_most(
     limit: u64,
     written: &mut u64,
     out: &mut dyn Write,
+    on_bytes: &dyn Fn(u64),
 ) -> Result<(), Cut> {
     let mut buffer = vec![0; 256 << 10];
     while *written < limit {
@@ -258,6 +291,7 @@ fn copy_at_most(
         let chunk = &buffer[dropped..n.min(dropped + wanted)];
         out.write_all(chunk).map_err(Cut::Write)?;
         *written += chunk.len() as u64;
+        on_bytes(*written);
     }
     Ok(())
 }
