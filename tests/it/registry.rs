@@ -17,6 +17,19 @@ pub(crate) fn push_busybox(scratch: &Path, registry: &Registry, repository: &str
     push_busybox_as(scratch, registry, repository, None)
 }
 
+/// The digest the registry serves for `name` (`HOST:PORT/REPOSITORY:TAG`), as skopeo sees it.
+pub(crate) fn served_digest(name: &str) -> String {
+    let reference = format!("docker://{name}");
+    let args = [
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Digest}}",
+        &reference,
+    ];
+    tool("skopeo", &args).trim().to_owned()
+}
+
 /// [`push_busybox`], logged in as `creds` (`user:password`) when given.
 pub(crate) fn push_busybox_as(
     scratch: &Path,
@@ -396,16 +409,7 @@ fn pushed_images_keep_their_digest_and_a_second_push_uploads_nothing() {
             .all(|l| l.ends_with(": Pushed")),
         "{lines:?}"
     );
-    let digest = tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{name}"),
-        ],
-    );
+    let digest = served_digest(&name);
     let size = std::fs::metadata(
         store
             .join("blobs/sha256")

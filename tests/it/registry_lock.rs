@@ -46,7 +46,7 @@ fn set_up(scratch: &Path) -> Option<(Registry, std::path::PathBuf, String)> {
     std::fs::write(
         context.join("Dockerfile"),
         format!(
-            "FROM {}:1\nRUN echo app > /app\n",
+            "FROM {}:1\nCOPY . /ctx/\nRUN echo app > /app\n",
             registry.name("team/base")
         ),
     )
@@ -78,7 +78,11 @@ fn a_lock_pins_each_tag_until_pull_and_locked_refuses_a_stale_one() {
         built.stderr
     );
     assert_eq!(locked_digest(&lock), first);
-    bld(&store, &["build", "--locked", &ctx]).ok();
+    // The lock beside the Dockerfile is not part of the context: the rebuild is all hits.
+    let again = bld(&store, &["build", "--locked", "-t", "app:1", &ctx]).ok();
+    assert!(again.stdout.contains(" 0 ran,"), "{}", again.stdout);
+    let listed = bld(&store, &["run", "app:1", "ls", "/ctx"]).ok();
+    assert_eq!(listed.stdout, "Dockerfile\n");
 
     // The tag moves: another image is pushed as base:1.
     std::fs::write(

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::registry::push_busybox;
 use crate::registry::server::Registry;
+use crate::registry::{push_busybox, served_digest};
 use crate::support::{run_bld, tool};
 
 #[test]
@@ -36,17 +36,7 @@ fn a_push_mounts_what_another_repository_of_the_registry_holds() {
         "{}",
         pushed.stdout
     );
-    let served = tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{app}"),
-        ],
-    );
-    assert_eq!(served.trim(), digest);
+    assert_eq!(served_digest(&app), digest);
 }
 
 /// Writes `size` bytes of noise (xorshift) to `path`: a layer gzip cannot shrink.

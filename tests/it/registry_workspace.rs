@@ -2,9 +2,9 @@
 //! pinned in `bld.lock`, the image used as a `dockerfile` stage and an `oci_image` base, and
 //! pushed by `bld run`.
 
-use crate::registry::push_busybox;
 use crate::registry::server::Registry;
-use crate::support::{Sandbox, tool};
+use crate::registry::{push_busybox, served_digest};
+use crate::support::Sandbox;
 
 /// A workspace whose `app` package pulls `team/base:1` of `registry`, builds on it twice and
 /// pushes the Dockerfile's image to `team/app`.
@@ -62,18 +62,9 @@ fn an_oci_pull_tag_is_pinned_in_bld_lock_and_oci_push_pushes_when_run() {
         "{}",
         pushed.stdout
     );
-    let served = tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{}:1", registry.name("team/app")),
-        ],
-    );
+    let served = served_digest(&format!("{}:1", registry.name("team/app")));
     let image = sandbox.bld(&["build", "//app:image"]).ok();
-    assert_eq!(served.trim(), image.digest_of("//app:image"));
+    assert_eq!(served, image.digest_of("//app:image"));
 
     // The registry gone, the lock and the store build it all again, running nothing.
     registry.kill();

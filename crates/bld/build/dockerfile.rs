@@ -159,6 +159,12 @@ fn read_source(
     };
     let ignore =
         DockerIgnore::parse(&ignore_text).map_err(|e| user(format!(".dockerignore: {e}")))?;
+    // bld's own lock file is not the build's input: a build that writes it must not see it.
+    let ignore = match path.as_deref().and_then(|p| lock_in_context(p, &context)) {
+        Some(lock) => DockerIgnore::parse(&format!("{ignore_text}\n/{lock}\n"))
+            .map_err(|e| user(format!(".dockerignore: {e}")))?,
+        None => ignore,
+    };
     let tree = ContextTree::from_dir(&context, &ignore).map_err(|e| {
         user(format!(
             "cannot read the build context `{}`: {e}",
@@ -172,6 +178,18 @@ fn read_source(
         tree,
         path,
     })
+}
+
+/// The path in `context` of the lock file of the Dockerfile at `dockerfile`, when it is in
+/// the context.
+fn lock_in_context(dockerfile: &Path, context: &Path) -> Option<String> {
+    let parent = dockerfile.parent().filter(|p| !p.as_os_str().is_empty());
+    let dir = parent.unwrap_or(Path::new(".")).canonicalize().ok()?;
+    let name = format!("{}.lock", dockerfile.file_name()?.to_str()?);
+    let inside = dir.strip_prefix(context).ok()?.join(name);
+    let inside = inside.to_str()?;
+    // A name with a pattern's special characters is not written as a pattern.
+    (!inside.contains(['*', '?', '[', '\\', '!'])).then(|| inside.to_owned())
 }
 
 /// The Dockerfile's name in messages and its text: from stdin (`-f -`, or stdin holding it
