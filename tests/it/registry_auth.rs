@@ -241,6 +241,12 @@ fn a_credential_helper_keeps_what_login_stores_and_pulls_use_it() {
     bld(&["pull", "-q", &name]).ok();
     bld(&["logout", &server]).ok();
     assert!(!kept.exists(), "erased");
+    // The same helper named for this registry alone (`credHelpers`).
+    let helpers = serde_json::json!({"credHelpers": {server.clone(): "bldtest"}});
+    std::fs::write(docker.join("config.json"), helpers.to_string()).expect("config");
+    bld(&["login", "-u", "bob", "-p", "hunter2", &server]).ok();
+    assert!(kept.exists(), "the registry's helper kept it");
+    bld(&["pull", "-q", &name]).ok();
 }
 
 #[test]

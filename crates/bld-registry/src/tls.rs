@@ -4,6 +4,7 @@
 //! `*.cert` / `*.key` pair found there, as Docker does.
 
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
@@ -22,9 +23,14 @@ pub(crate) fn agent(
     verify: bool,
 ) -> Result<ureq::Agent, RegistryError> {
     let mut tls = TlsConfig::builder().disable_verification(!verify);
-    let mut roots = std::fs::read(SYSTEM_ROOTS)
-        .map(|pem| certificates(&pem))
-        .unwrap_or_default();
+    static SYSTEM: OnceLock<Vec<Certificate<'static>>> = OnceLock::new();
+    let mut roots = SYSTEM
+        .get_or_init(|| {
+            std::fs::read(SYSTEM_ROOTS)
+                .map(|pem| certificates(&pem))
+                .unwrap_or_default()
+        })
+        .clone();
     let mut client = None;
     for dir in &config.certs_dirs {
         read_certs_dir(&dir.join(host), &mut roots, &mut client)?;
