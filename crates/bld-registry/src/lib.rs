@@ -19,6 +19,7 @@ mod config;
 mod credentials;
 mod http;
 mod lock;
+mod platform;
 mod push;
 mod search;
 mod sources;
@@ -28,7 +29,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bld_core::{Classify, Digest, ErrorKind, ImageReference, Sha256Writer, host_platform};
+use bld_core::{Classify, Digest, ErrorKind, ImageReference, Sha256Writer};
 use bld_oci::{LayerBlob, OciError};
 use bld_store::{Store, StoreError};
 use serde_json::{Value, json};
@@ -40,6 +41,7 @@ pub use credentials::{
 };
 pub use http::Endpoint;
 pub use lock::{Change, Lock, Locked};
+pub use platform::Platform;
 pub use push::{LayerPushed, PushProgress, Pushed, push, push_manifest};
 pub use search::{Found, search};
 
@@ -127,65 +129,6 @@ pub struct Pulled {
     pub layers: Vec<(Digest, bool)>,
     /// Whether the store already held the whole image.
     pub up_to_date: bool,
-}
-
-/// A platform an image is for: `OS/ARCH[/VARIANT]` (`linux/arm64/v8`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
-    /// `linux`.
-    pub os: String,
-    /// `amd64`, `arm64`.
-    pub architecture: String,
-    /// `v7`, `v8`, if any.
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    /// This machine's.
-    pub fn host() -> Platform {
-        let (os, architecture) = host_platform();
-        Platform {
-            os: os.to_owned(),
-            architecture: architecture.to_owned(),
-            variant: None,
-        }
-    }
-
-    /// `OS/ARCH[/VARIANT]`.
-    ///
-    /// # Errors
-    ///
-    /// Not of that form.
-    pub fn parse(text: &str) -> Result<Platform, RegistryError> {
-        let parts: Vec<&str> = text.split('/').collect();
-        match parts[..] {
-            [os, architecture] | [os, architecture, _]
-                if !os.is_empty() && !architecture.is_empty() =>
-            {
-                Ok(Platform {
-                    os: os.to_owned(),
-                    architecture: architecture.to_owned(),
-                    variant: parts
-                        .get(2)
-                        .filter(|v| !v.is_empty())
-                        .map(|v| (*v).to_owned()),
-                })
-            }
-            _ => Err(RegistryError::Unsupported(format!(
-                "`{text}` is not a platform: expected OS/ARCH[/VARIANT], as `linux/amd64`"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(variant) = &self.variant {
-            write!(f, "/{variant}")?;
-        }
-        Ok(())
-    }
 }
 
 /// Pulls `reference` into `store` (for `platform`, when it names an index; the host's by
