@@ -1,12 +1,14 @@
-//! Pulling images from registries that speak the OCI distribution API (Docker's registry,
-//! `distribution`, and the registries built on it), over blocking HTTP (`ureq`).
+//! Pulling from and pushing to registries that speak the OCI distribution API (Docker's
+//! registry, `distribution`, and the registries built on it), over blocking HTTP(S) (`ureq`).
 //!
-//! A pull fetches the manifest a reference names (an index or manifest list resolved to the
-//! host's platform), its config and its layers, each checked against its digest and size
-//! while it streams to a private directory; the directory is then an OCI image layout that
-//! `bld-oci` checks once more and adds to the store as `bld load` adds an archive. Nothing
-//! reaches the store until everything is checked, so a registry that lies, or dies halfway,
-//! leaves the store as it was. Layers the store already holds are not downloaded.
+//! A pull fetches the manifest a reference names (an index or manifest list resolved to a
+//! platform), its config and its layers, each checked against its digest and size while it
+//! streams to a private directory; the directory is then an OCI image layout that `bld-oci`
+//! adds to the store as `bld load` adds an archive (the layers' diff IDs, the config's claim,
+//! are checked whenever a layer is unpacked, as containerd checks them). Nothing reaches the
+//! store until everything is checked, so a registry that lies, or dies halfway, leaves the
+//! store as it was. Layers the store already holds are not downloaded. A push sends what the
+//! repository lacks and the manifest last (`push`); `lock` is the lock file's format.
 //!
 //! HTTPS with the system's roots and Docker's `certs.d` CAs and client certificates (`tls`);
 //! plain HTTP only for registries on the loopback interface or listed as insecure, when they do
