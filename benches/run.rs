@@ -212,7 +212,7 @@ fn capture(dir: &Path, tree: &Path, round: usize) -> (f64, bld_core::Digest) {
     let work = dir.join(format!("capture-work-{round}"));
     std::fs::create_dir_all(&work).expect("mkdir");
     let started = Instant::now();
-    let layer = bld_exec::pack_upper(&store, tree, &work, 0).expect("capture");
+    let layer = bld_exec::pack_upper(&store, tree, &work, 0, &[]).expect("capture");
     let seconds = started.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(dir.join(format!("capture-store-{round}")));
     (seconds, layer.digest)

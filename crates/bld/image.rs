@@ -291,9 +291,17 @@ pub(crate) fn created_since(epoch: Option<i64>) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let seconds = now - epoch;
+    format!(
+        "{} ago",
+        human_duration(u64::try_from(now - epoch).unwrap_or(0))
+    )
+}
+
+/// A duration as Docker words it ("Less than a second", "2 minutes", "About an hour").
+pub(crate) fn human_duration(seconds: u64) -> String {
+    let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
     let hours = (seconds as f64 / 3600.0 + 0.5) as i64;
-    let text = match seconds {
+    match seconds {
         ..1 => "Less than a second".to_owned(),
         1 => "1 second".to_owned(),
         2..60 => format!("{seconds} seconds"),
@@ -305,8 +313,7 @@ pub(crate) fn created_since(epoch: Option<i64>) -> String {
         _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
         _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
         _ => format!("{} years", seconds / 3600 / 24 / 365),
-    };
-    format!("{text} ago")
+    }
 }
 
 /// `epoch` as Docker's `CreatedAt` shows it: `2024-05-01 10:00:00 +0000 UTC`.

@@ -5,6 +5,7 @@
 mod build;
 mod clean;
 mod completion;
+mod container;
 mod destination;
 mod failure;
 mod image;
@@ -70,6 +71,19 @@ enum Command {
     Logout(login::LogoutArgs),
     /// Search Docker Hub, or a registry's catalog (`HOST:PORT/TERM`), for repositories.
     Search(search::SearchArgs),
+    /// List containers (running ones; `-a`: all).
+    Ps(container::PsArgs),
+    /// Remove containers.
+    Rm(container::RmArgs),
+    /// Show a container's output.
+    Logs(container::LogsArgs),
+    /// List what a container changed (`A`, `C`, `D`).
+    Diff(container::DiffArgs),
+    /// Make an image of a container's changes.
+    Commit(container::CommitArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
     /// Free the store's blobs and caches that no image refers to.
     Gc(image::GcArgs),
     /// Print a shell completion script: `source <(bld completion bash)`.
@@ -161,6 +175,12 @@ fn run_command() -> ExitCode {
         Command::Login(args) => login::login(args).map(|()| 0),
         Command::Logout(args) => login::logout(args).map(|()| 0),
         Command::Search(args) => search::search(args).map(|()| 0),
+        Command::Ps(args) => container::ps(args, &store).map(|()| 0),
+        Command::Rm(args) => container::rm(args, &store).map(|()| 0),
+        Command::Logs(args) => container::logs(args, &store).map(|()| 0),
+        Command::Diff(args) => container::diff(args, &store).map(|()| 0),
+        Command::Commit(args) => container::commit(args, &store).map(|()| 0),
+        Command::Container(command) => container::run(command, &store).map(|()| 0),
         Command::Gc(args) => image::gc(args, &store).map(|()| 0),
         Command::Completion(args) => completion::run(args).map(|()| 0),
     };

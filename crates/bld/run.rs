@@ -37,9 +37,13 @@ pub fn is_run_command(args: impl IntoIterator<Item = std::ffi::OsString>) -> boo
 /// Arguments of `bld run`.
 #[derive(Args)]
 pub struct RunArgs {
-    /// Remove the container when it exits (always the case: accepted for Docker's sake).
+    /// Remove the container when it exits (else it stays, with its changes and its log, for
+    /// `bld ps -a`, `logs`, `diff`, `commit` and `rm`).
     #[arg(long)]
     rm: bool,
+    /// Name the container (else it gets a random name, as Docker's).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
     /// Set an environment variable, `KEY=VALUE` (or `KEY` to take it from bld's environment).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
@@ -62,7 +66,6 @@ pub struct RunArgs {
 /// Runs the container; returns the command's exit code (or Docker's for a command that could
 /// not be started).
 pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
-    let _ = args.rm;
     let host_network = crate::build::host_network(&args.network)?;
     let store = Store::open(store_root)?;
     let is_label =
@@ -124,6 +127,16 @@ pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
         workdir: args.workdir,
         user: args.user,
         host_network,
+        keep: match args.rm {
+            true => None,
+            false => Some(bld_exec::containers::create(
+                &store,
+                args.name.as_deref(),
+                &args.image,
+                manifest,
+                Vec::new(),
+            )?),
+        },
     };
     Ok(run_image(&store, &manifest, &request)?)
 }

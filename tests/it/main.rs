@@ -8,6 +8,7 @@ mod build_stdin;
 mod buildah_peer;
 mod cache;
 mod cli;
+mod containers;
 mod crate_graph;
 mod docker_peer;
 mod dockerfile;

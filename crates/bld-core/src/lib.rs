@@ -9,6 +9,7 @@ mod location;
 mod owner;
 mod reference;
 mod tar_sniff;
+mod time;
 mod workspace;
 
 pub use digest::{Digest, DigestParseError, Sha256Reader, Sha256Writer};
@@ -18,6 +19,7 @@ pub use location::Location;
 pub use owner::{current_owner, is_running, owner_of};
 pub use reference::{ImageReference, ReferenceError, split_tag};
 pub use tar_sniff::is_tar_archive;
+pub use time::{rfc3339, rfc3339_nanos};
 pub use workspace::{BUILD_FILE, WORKSPACE_FILE, Workspace, WorkspaceError};
 
 /// Whether an error is the user's to fix (exit 1) or a fault of bld or the machine (exit 2).

@@ -7,6 +7,7 @@ use bld_sandbox::{Identity, NotStarted, RunOutcome, RunSpec, etc_files, run};
 use bld_store::Store;
 
 use crate::Failure;
+use crate::containers::State;
 use crate::image_fs::{environment, resolve_user, runtime, unpacked_layers};
 
 /// Reaps what bld processes that were killed left behind in `store`: their containers are
@@ -50,12 +51,16 @@ pub struct ContainerRequest {
     pub user: Option<String>,
     /// Share the host's network.
     pub host_network: bool,
+    /// Keep the container after it exits, as this record of the store (made with
+    /// [`crate::containers::create`]; Docker's default, `None` for `--rm`).
+    pub keep: Option<crate::containers::Container>,
 }
 
-/// Runs a container from the image `manifest` with stdout and stderr attached, as
-/// `docker run --rm` does (ENTRYPOINT + CMD, the command replacing CMD); returns its exit code,
-/// or Docker's when the command could not be started ([`start_failure_code`]; the runtime has
-/// printed why).
+/// Runs a container from the image `manifest` with stdout and stderr attached (ENTRYPOINT +
+/// CMD, the command replacing CMD); returns its exit code, or Docker's when the command could
+/// not be started ([`start_failure_code`]; the runtime has printed why). Kept (the request's
+/// `keep`), the container is a record of the store, with its changes and its log, once it
+/// exits; else it goes, as with `docker run --rm`.
 pub fn run_image(
     store: &Store,
     manifest: &Digest,
@@ -73,9 +78,18 @@ pub fn run_image(
     let image = config.get("config").cloned().unwrap_or_default();
     let (args, user, cwd) = process_of(&image, request).map_err(fail)?;
     let user = resolve_user(&user, &lowers).map_err(fail)?;
-    let work_dir = store.temp_path("container");
+    let mut kept = request.keep.clone();
+    if let Some(container) = &mut kept {
+        container.args = args.clone();
+    }
+    let work_dir = match &kept {
+        Some(container) => container.dir(store),
+        None => store.temp_path("container"),
+    };
     let identity = Identity::Container {
-        hostname: container_hostname(),
+        hostname: kept
+            .as_ref()
+            .map_or_else(container_hostname, |c| c.short_id().to_owned()),
     };
     // Docker's HOSTNAME comes first, unless the image or the request sets one.
     let mut env = environment(&config, &request.env, true);
@@ -101,12 +115,34 @@ pub fn run_image(
             .private_dir("containers")
             .map_err(|e| fail(Failure::internal(e)))?,
         attach: true,
+        log: kept.as_ref().map(|c| c.log(store)),
         mounts,
         overlays: Vec::new(),
     };
+    let started = crate::containers::now();
+    if let Some(container) = &mut kept {
+        container.state = State::Running {
+            supervisor: bld_core::current_owner().to_owned(),
+            started,
+        };
+        container.save(store).map_err(|e| fail(e.into()))?;
+    }
     let outcome = run(&spec, &|_| {}).map_err(|e| fail(Failure::of(e)));
-    let _ = fs::remove_dir_all(&work_dir);
-    container_exit(&outcome?, &spec.args[0]).map_err(fail)
+    let code = outcome.and_then(|outcome| container_exit(&outcome, &spec.args[0]).map_err(fail));
+    match &mut kept {
+        Some(container) => {
+            container.state = State::Exited {
+                code: *code.as_ref().unwrap_or(&125),
+                started,
+                finished: crate::containers::now(),
+            };
+            container.save(store).map_err(|e| fail(e.into()))?;
+        }
+        None => {
+            let _ = fs::remove_dir_all(&work_dir);
+        }
+    }
+    code
 }
 
 /// What the container runs, as whom and where: the image's `ENTRYPOINT` and `CMD` (the

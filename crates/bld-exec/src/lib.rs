@@ -7,6 +7,7 @@
 //! only crate that runs work in parallel.
 
 mod container;
+pub mod containers;
 mod failure;
 mod hard_links;
 mod image_fs;

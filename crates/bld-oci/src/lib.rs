@@ -13,20 +13,19 @@ mod image;
 mod image_archive;
 mod layer;
 mod layout;
-mod time;
 
 use std::path::PathBuf;
 
 use bld_core::{Classify, Digest, ErrorKind};
 use bld_store::StoreError;
 
+pub use bld_core::rfc3339;
 pub use image::{ImageBlobs, assemble_image, read_image};
 pub use image_archive::{
     ArchiveFormat, LoadedImage, SavedImage, load_archive, load_layout_dir, save_archive,
 };
 pub use layer::{ItemKind, LayerBlob, LayerItem, carries_xattr, content_size, pack_layer};
 pub use layout::write_layout;
-pub use time::rfc3339;
 
 /// Media type of an OCI image manifest.
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";

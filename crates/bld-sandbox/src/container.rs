@@ -1,6 +1,7 @@
 //! Running one command in a fresh container over unpacked layers.
 
 mod bundle;
+mod log;
 mod seccomp;
 mod setup;
 
@@ -42,6 +43,8 @@ pub struct RunSpec {
     pub state_dir: PathBuf,
     /// Attach the command's stdout and stderr to bld's instead of capturing them.
     pub attach: bool,
+    /// With `attach`, also keep them in this json-file log (Docker's format).
+    pub log: Option<PathBuf>,
     /// Extra mounts (`RUN --mount`), which never reach the upper directory's content.
     pub mounts: Vec<SandboxMount>,
     /// Overlays of other images or directories, mounted before the container starts (so that
@@ -210,7 +213,15 @@ pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, Sandb
     let dirs = RunDirs::create(&spec.work_dir)?;
     write_bundle(spec, &dirs.bundle)?;
     let mut command = sandbox_command(spec, &dirs)?;
-    let (status, output) = if spec.attach {
+    let (status, output) = if let (true, Some(log)) = (spec.attach, &spec.log) {
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(io_error("start", Path::new(&spec.runtime)))?;
+        let status = log::tee(&mut child, log).map_err(io_error("keep the output in", log))?;
+        (status, Vec::new())
+    } else if spec.attach {
         let status = command
             .status()
             .map_err(io_error("start", Path::new(&spec.runtime)))?;

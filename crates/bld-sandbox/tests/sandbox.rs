@@ -114,6 +114,7 @@ fn spec(dir: &Path, lowers: Vec<PathBuf>, script: &str) -> RunSpec {
         runtime: "runc".into(),
         state_dir: dir.join("containers"),
         attach: false,
+        log: None,
         mounts: Vec::new(),
         overlays: Vec::new(),
     }

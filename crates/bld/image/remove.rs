@@ -89,6 +89,43 @@ fn untag_repo_digests(store: &Store, image: &LocalImage, verb: &str) -> Result<(
     Ok(())
 }
 
+/// The container made from `image`, if any; unless `force`, removing what `named` names is
+/// refused while one is (the image's last name, or the image itself), as Docker refuses it.
+fn container_using(
+    store: &Store,
+    image: &LocalImage,
+    named: &Named,
+    text: &str,
+    force: bool,
+) -> Result<Option<bld_exec::containers::Container>, Failure> {
+    let user = bld_exec::containers::list(store)?
+        .into_iter()
+        .find(|c| c.manifest == image.manifest);
+    let Some(container) = user.as_ref().filter(|_| !force) else {
+        return Ok(user);
+    };
+    let image_id = image.short_id();
+    match named {
+        Named::Tag(_) if image.tags.len() == 1 => Err(Failure::user(format!(
+            "conflict: unable to remove repository reference \"{text}\" (must force) - container {} is using its referenced image {image_id}",
+            container.short_id()
+        ))),
+        Named::Id => Err(Failure::user(format!(
+            "conflict: unable to delete {image_id} (must be forced) - image is being used by {} container {}",
+            if matches!(
+                container.current_state(),
+                bld_exec::containers::State::Running { .. }
+            ) {
+                "running"
+            } else {
+                "stopped"
+            },
+            container.short_id()
+        ))),
+        Named::Tag(_) => Ok(user),
+    }
+}
+
 /// Removes one image or tag; returns an error message for this argument only.
 fn remove_one(
     store: &Store,
@@ -117,17 +154,31 @@ fn remove_one(
         .position(|i| i.manifest == manifest)
         .expect("invariant: find returned one of these images");
     let children = images.iter().any(|other| other.is_built_on(&images[index]));
+    // A container made from it keeps it (and, unless forced, its last name), as with Docker.
+    let user = container_using(store, &images[index], &named, text, force)?;
     match named {
         Named::Tag(reference) => {
             store.remove_tag(&reference.to_string())?;
             println!("Untagged: {}", reference.familiar());
             images[index].tags.retain(|t| *t != reference);
-            if images[index].tags.is_empty() && !children {
+            if images[index].tags.is_empty() && !children && user.is_none() {
                 delete(store, images, index)?;
             }
         }
         Named::Id => {
             let image = &images[index];
+            if let Some(user) = user.filter(|u| {
+                matches!(
+                    u.current_state(),
+                    bld_exec::containers::State::Running { .. }
+                )
+            }) {
+                return Err(Failure::user(format!(
+                    "conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
+                    image.short_id(),
+                    user.short_id()
+                )));
+            }
             if children {
                 return Err(Failure::user(format!(
                     "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
@@ -174,6 +225,12 @@ fn collect_garbage(store: &Store) -> Result<bld_store::GcReport, Failure> {
     let _lock = store.lock_index()?;
     let mut keep: Vec<Digest> = store.images()?;
     keep.extend(store.tags()?.into_iter().map(|(_, manifest)| manifest));
+    // A container's image stays as long as the container.
+    keep.extend(
+        bld_exec::containers::list(store)?
+            .into_iter()
+            .map(|c| c.manifest),
+    );
     Ok(store.collect_garbage(&keep)?)
 }
 

@@ -21,7 +21,8 @@ use crate::{ActionOutput, Failure};
 
 /// Directories the runtime creates as mount points; an empty one in the upper directory is
 /// not a change the step made.
-const MOUNT_POINTS: &[&str] = &["dev", "dev/mqueue", "dev/pts", "dev/shm", "proc", "sys"];
+pub(crate) const MOUNT_POINTS: &[&str] =
+    &["dev", "dev/mqueue", "dev/pts", "dev/shm", "proc", "sys"];
 
 /// How many lines of a failed step's output an error shows.
 const OUTPUT_TAIL_LINES: usize = 20;
@@ -100,6 +101,7 @@ fn run_in(
         runtime: step_runtime(),
         state_dir: store.private_dir("containers").map_err(Failure::of)?,
         attach: false,
+        log: None,
         mounts,
         overlays,
     };
@@ -142,15 +144,17 @@ fn command_failed(step: &RunStep, exit_code: i32, output: &[u8]) -> Failure {
 }
 
 /// Packs the changes recorded in the overlay upper directory `upper` into a layer in `store`,
-/// as a `RUN` step's are (a step without mounts or volumes); `work_dir` holds the empty file
+/// as a `RUN` step's are (without its volumes), leaving out the runtime's mount points at
+/// `mount_targets` and the directories made only to hold them; `work_dir` holds the empty file
 /// whiteouts are written from. What the benchmarks time as a step's capture.
 pub fn pack_upper(
     store: &Store,
     upper: &Path,
     work_dir: &Path,
     mtime: u64,
+    mount_targets: &[String],
 ) -> Result<LayerBlob, crate::ExecError> {
-    let packed = pack_changes(store, upper, work_dir, mtime, &[], &[]);
+    let packed = pack_changes(store, upper, work_dir, mtime, mount_targets, &[]);
     packed
         .map(|(layer, _)| layer)
         .map_err(|failure| crate::ExecError {
@@ -258,7 +262,7 @@ fn marker(path: String, empty: &Path) -> LayerItem {
 /// Drops what the step did not make: mount points the runtime made for `RUN --mount`
 /// targets and directories made only to hold them, and changes inside declared `VOLUME`s
 /// (discarded, as Docker does).
-fn drop_unmade_changes(
+pub(crate) fn drop_unmade_changes(
     changes: &mut Vec<bld_sandbox::Change>,
     mount_targets: &[String],
     volumes: &[String],

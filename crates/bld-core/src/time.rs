@@ -2,11 +2,18 @@
 
 /// `1970-01-01T00:00:00Z` for 0.
 pub fn rfc3339(epoch_seconds: u64) -> String {
+    rfc3339_nanos(epoch_seconds, None)
+}
+
+/// [`rfc3339`] with nine digits of fraction when `nanos` is given, as Docker's json-file log
+/// stamps each line: `2026-12-01T23:40:00.123456789Z`.
+pub fn rfc3339_nanos(epoch_seconds: u64, nanos: Option<u32>) -> String {
     let days = epoch_seconds / 86_400;
     let secs = epoch_seconds % 86_400;
     let (year, month, day) = civil_from_days(days as i64);
+    let fraction = nanos.map_or(String::new(), |n| format!(".{n:09}"));
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{fraction}Z",
         secs / 3600,
         (secs / 60) % 60,
         secs % 60
@@ -36,5 +43,9 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            super::rfc3339_nanos(0, Some(5)),
+            "1970-01-01T00:00:00.000000005Z"
+        );
     }
 }

@@ -1,0 +1,371 @@
+//! Containers that outlive the `bld run` that made them: each a directory of the store,
+//! `containers/<id>/`, holding its record (`container.json`), its overlay's upper and work
+//! directories (what it changed), its bundle and its json-file log (`<id>-json.log`), as
+//! Docker keeps them. The runtimes' own state lives beside them, in `containers/runc` and
+//! `containers/crun`.
+
+use std::fs;
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bld_core::Digest;
+use bld_store::Store;
+use serde::{Deserialize, Serialize};
+
+use bld_core::{Classify, ErrorKind};
+
+use crate::Failure;
+
+/// Why a container could not be made, found or changed.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ContainerError {
+    /// What happened.
+    pub message: String,
+    /// Whose it is to fix.
+    pub kind: ErrorKind,
+}
+
+impl Classify for ContainerError {
+    fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+impl From<Failure> for ContainerError {
+    fn from(failure: Failure) -> ContainerError {
+        ContainerError {
+            message: failure.message,
+            kind: failure.kind,
+        }
+    }
+}
+
+impl From<ContainerError> for Failure {
+    fn from(error: ContainerError) -> Failure {
+        Failure {
+            kind: error.kind,
+            message: error.message,
+        }
+    }
+}
+
+/// What a container is and how it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    /// 64 hex digits (12 shown).
+    pub id: String,
+    /// Unique among the store's containers.
+    pub name: String,
+    /// The image as it was named (`busybox`, `sha256:…`).
+    pub image: String,
+    /// The image's manifest.
+    pub manifest: Digest,
+    /// The process: entrypoint and command.
+    pub args: Vec<String>,
+    /// When it was made, in seconds since 1970.
+    pub created: u64,
+    /// How it stands.
+    pub state: State,
+}
+
+/// How a container stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    /// Made, never started.
+    Created,
+    /// Running under the bld process `supervisor`.
+    Running {
+        /// The process that started it and waits for it (its owner tag, `pid.start`).
+        supervisor: String,
+        /// When it started.
+        started: u64,
+    },
+    /// Ended with `code`.
+    Exited {
+        /// Its exit code (128 + the signal that killed it).
+        code: i32,
+        /// When it started.
+        started: u64,
+        /// When it ended.
+        finished: u64,
+    },
+}
+
+/// Seconds since 1970, now.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Docker's random names: an adjective and a surname.
+const ADJECTIVES: [&str; 24] = [
+    "admiring", "agitated", "amazing", "bold", "brave", "clever", "dazzling", "eager", "ecstatic",
+    "elegant", "focused", "gallant", "happy", "jolly", "keen", "loving", "modest", "nifty",
+    "pensive", "quirky", "relaxed", "serene", "vibrant", "zealous",
+];
+const SURNAMES: [&str; 24] = [
+    "albattani",
+    "babbage",
+    "bohr",
+    "curie",
+    "darwin",
+    "einstein",
+    "euler",
+    "fermi",
+    "galileo",
+    "hopper",
+    "hypatia",
+    "kepler",
+    "lamport",
+    "lovelace",
+    "meitner",
+    "newton",
+    "noether",
+    "pasteur",
+    "ritchie",
+    "shannon",
+    "thompson",
+    "turing",
+    "wozniak",
+    "yalow",
+];
+
+impl Container {
+    /// The first 12 hex digits of the ID, as Docker shows it.
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    /// The container's directory.
+    pub fn dir(&self, store: &Store) -> PathBuf {
+        containers_dir(store).join(&self.id)
+    }
+
+    /// Its json-file log.
+    pub fn log(&self, store: &Store) -> PathBuf {
+        self.dir(store).join(format!("{}-json.log", self.id))
+    }
+
+    /// What it changed: its overlay's upper directory.
+    pub fn upper(&self, store: &Store) -> PathBuf {
+        self.dir(store).join("upper")
+    }
+
+    /// Its state, as the truth has it: a container whose supervisor is gone is not running
+    /// (Docker reports one killed so as exited with 137).
+    pub fn current_state(&self) -> State {
+        match &self.state {
+            State::Running {
+                supervisor,
+                started,
+            } if !bld_core::is_running(supervisor) => State::Exited {
+                code: 137,
+                started: *started,
+                finished: *started,
+            },
+            state => state.clone(),
+        }
+    }
+
+    /// Writes the record, whole or not at all.
+    pub fn save(&self, store: &Store) -> Result<(), ContainerError> {
+        let dir = self.dir(store);
+        let path = dir.join("container.json");
+        let temporary = dir.join(format!("container.json.{}.tmp", std::process::id()));
+        let text = serde_json::to_vec_pretty(self).map_err(Failure::internal)?;
+        fs::write(&temporary, text)
+            .and_then(|()| fs::rename(&temporary, &path))
+            .map_err(|e| Failure::internal(e).into())
+    }
+}
+
+fn containers_dir(store: &Store) -> PathBuf {
+    store.root().join("containers")
+}
+
+/// 64 random hex digits.
+fn new_id() -> Result<String, Failure> {
+    let mut bytes = [0u8; 32];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(Failure::internal)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Whether `name` is one Docker accepts: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Makes the record of a new container named `name` (else a random name) for `image`, under
+/// the store's index lock so that two with one name cannot both be made.
+pub fn create(
+    store: &Store,
+    name: Option<&str>,
+    image: &str,
+    manifest: Digest,
+    args: Vec<String>,
+) -> Result<Container, ContainerError> {
+    let _lock = store.lock_index().map_err(Failure::of)?;
+    let existing = list(store)?;
+    let id = new_id()?;
+    let name = match name {
+        Some(name) if !valid_name(name) => {
+            return Err(ContainerError::from(Failure::user(format!(
+                "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            ))));
+        }
+        Some(name) => {
+            if let Some(other) = existing.iter().find(|c| c.name == name) {
+                return Err(ContainerError::from(Failure::user(format!(
+                    "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    other.id
+                ))));
+            }
+            name.to_owned()
+        }
+        None => random_name(&id, &existing),
+    };
+    let container = Container {
+        id,
+        name,
+        image: image.to_owned(),
+        manifest,
+        args,
+        created: now(),
+        state: State::Created,
+    };
+    let dir = container.dir(store);
+    fs::create_dir_all(&dir).map_err(Failure::internal)?;
+    if let Err(e) = container.save(store) {
+        let _ = fs::remove_dir_all(&dir);
+        return Err(e);
+    }
+    Ok(container)
+}
+
+/// A Docker-style name no container of `existing` has, chosen by `id`'s digits.
+fn random_name(id: &str, existing: &[Container]) -> String {
+    let pick = |at: usize| usize::from_str_radix(&id[at..at + 4], 16).unwrap_or(0);
+    let base = format!(
+        "{}_{}",
+        ADJECTIVES[pick(0) % ADJECTIVES.len()],
+        SURNAMES[pick(4) % SURNAMES.len()]
+    );
+    let taken = |name: &str| existing.iter().any(|c| c.name == name);
+    if !taken(&base) {
+        return base;
+    }
+    (1..)
+        .map(|n| format!("{base}{n}"))
+        .find(|name| !taken(name))
+        .unwrap_or(base)
+}
+
+/// Every container of the store, newest first. A directory whose record cannot be read is
+/// skipped (a container being removed, or made by a newer bld).
+pub fn list(store: &Store) -> Result<Vec<Container>, ContainerError> {
+    let dir = containers_dir(store);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Failure::internal(e).into()),
+    };
+    let mut containers: Vec<Container> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().len() == 64)
+        .filter_map(|e| fs::read(e.path().join("container.json")).ok())
+        .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+        .collect();
+    containers.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+    Ok(containers)
+}
+
+/// The container `text` names: its name, its ID, or an unambiguous prefix of its ID.
+pub fn find(store: &Store, text: &str) -> Result<Container, ContainerError> {
+    let containers = list(store)?;
+    let name = text.strip_prefix('/').unwrap_or(text);
+    if let Some(found) = containers.iter().find(|c| c.name == name || c.id == text) {
+        return Ok(found.clone());
+    }
+    let hex = !text.is_empty() && text.chars().all(|c| c.is_ascii_hexdigit());
+    let matching: Vec<&Container> = containers
+        .iter()
+        .filter(|c| hex && c.id.starts_with(text))
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Failure::user(format!("No such container: {text}")).into()),
+        _ => Err(Failure::user(format!("multiple IDs found with provided prefix: {text}")).into()),
+    }
+}
+
+/// Removes the container's directory, upper directory, log and record with it.
+pub fn remove(store: &Store, container: &Container) -> Result<(), ContainerError> {
+    let dir = container.dir(store);
+    // Renamed away first: a half-removed container is never listed.
+    let trash = store.temp_path("container-rm");
+    match fs::rename(&dir, &trash) {
+        Ok(()) => fs::remove_dir_all(&trash).map_err(|e| Failure::internal(e).into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Failure::internal(e).into()),
+    }
+}
+
+/// What the container changed, as `docker diff` lists it: `A` for a path its image does not
+/// have, `C` for one it changed (a directory holding a change is changed), `D` for one it
+/// deleted; sorted by path. The mount points the runtime makes (`/dev`, `/proc`, …) and the
+/// files bld binds over (`/etc/hosts`, …) are not its changes.
+pub fn changes(
+    store: &Store,
+    container: &Container,
+) -> Result<Vec<(char, String)>, ContainerError> {
+    let (lowers, _) = crate::image_fs::unpacked_layers(store, &container.manifest)?;
+    let image = bld_sandbox::LayerStack::new(&lowers);
+    let upper = container.upper(store);
+    let mut changes = bld_sandbox::upper_changes(&upper).map_err(Failure::of)?;
+    crate::kind::run_step::drop_unmade_changes(&mut changes, &bound_files(), &[]);
+    let mut listed = Vec::new();
+    for change in changes {
+        let unmade = matches!(change.kind, bld_sandbox::ChangeKind::Dir { .. })
+            && crate::kind::run_step::MOUNT_POINTS.contains(&change.path.as_str())
+            && fs::read_dir(upper.join(&change.path)).is_ok_and(|mut d| d.next().is_none());
+        if unmade {
+            continue;
+        }
+        let kind = match change.kind {
+            bld_sandbox::ChangeKind::Whiteout => 'D',
+            _ if image.exists(&change.path) => 'C',
+            _ => 'A',
+        };
+        listed.push((kind, change.path));
+    }
+    listed.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(listed)
+}
+
+/// Files the runtime binds over: their empty mount points are left in the upper directory,
+/// and are no change of the container's (Docker keeps them in an init layer of their own).
+pub fn bound_files() -> Vec<String> {
+    ["etc/hosts", "etc/hostname", "etc/resolv.conf"]
+        .map(String::from)
+        .to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_dockers() {
+        for good in ["base-container", "a", "x.y_z-1"] {
+            assert!(super::valid_name(good), "{good}");
+        }
+        for bad in ["", "-x", "a b", "a/b", "é"] {
+            assert!(!super::valid_name(bad), "{bad}");
+        }
+    }
+}

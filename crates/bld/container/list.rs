@@ -1,0 +1,167 @@
+//! `bld ps`: the store's containers in Docker's columns (CONTAINER ID, IMAGE, COMMAND,
+//! CREATED, STATUS, PORTS, NAMES), `-a`, `-q`, `--no-trunc` and `--format`.
+
+use std::path::Path;
+
+use bld_exec::containers::{self, Container, State};
+use bld_store::Store;
+use clap::Args;
+use serde_json::{Value, json};
+
+use crate::Failure;
+use crate::image::{Fields, human_duration, print_formatted, print_table};
+
+/// Arguments of `bld ps`.
+#[derive(Args)]
+pub(crate) struct PsArgs {
+    /// Show every container (by default only running ones).
+    #[arg(long, short)]
+    all: bool,
+    /// Show only their IDs.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Do not cut IDs and commands short.
+    #[arg(long)]
+    no_trunc: bool,
+    /// A Go template (`{{.ID}}`, `{{.Image}}`, `{{.Command}}`, `{{.RunningFor}}`,
+    /// `{{.Status}}`, `{{.State}}`, `{{.Names}}`, …), `table …` or `json`.
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
+}
+
+/// Docker's column titles for `--format 'table …'`.
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Status", "STATUS"),
+    ("State", "STATE"),
+    ("Ports", "PORTS"),
+    ("Names", "NAMES"),
+    ("Size", "SIZE"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+];
+
+/// Docker's cut of a long text: `width` characters, the last an ellipsis.
+fn ellipsis(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(width - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// `STATUS` and `STATE` as Docker shows them.
+fn status(container: &Container, now: u64) -> (String, &'static str) {
+    match container.current_state() {
+        State::Created => ("Created".to_owned(), "created"),
+        State::Running { started, .. } => (
+            format!("Up {}", human_duration(now.saturating_sub(started))),
+            "running",
+        ),
+        State::Exited { code, finished, .. } => (
+            format!(
+                "Exited ({code}) {} ago",
+                human_duration(now.saturating_sub(finished))
+            ),
+            "exited",
+        ),
+    }
+}
+
+fn object(container: &Container, trunc: bool, now: u64) -> Value {
+    let command = container.args.join(" ");
+    let command = if trunc {
+        ellipsis(&command, 20)
+    } else {
+        command
+    };
+    let (status, state) = status(container, now);
+    json!({
+        "ID": if trunc { container.short_id().to_owned() } else { container.id.clone() },
+        "Image": container.image,
+        "Command": format!("\"{command}\""),
+        "CreatedAt": crate::image::created_at(i64::try_from(container.created).ok()),
+        "RunningFor": format!("{} ago", human_duration(now.saturating_sub(container.created))),
+        "Status": status,
+        "State": state,
+        "Ports": "",
+        "Names": container.name,
+        "Size": "",
+        "Labels": "",
+        "Mounts": "",
+        "Networks": "none",
+    })
+}
+
+/// `bld ps`.
+pub(crate) fn ps(args: PsArgs, store: &Path) -> Result<(), Failure> {
+    let store = Store::open(store)?;
+    let now = bld_exec::containers::now();
+    let shown: Vec<Container> = containers::list(&store)?
+        .into_iter()
+        .filter(|c| args.all || matches!(c.current_state(), State::Running { .. }))
+        .collect();
+    if args.quiet {
+        for container in &shown {
+            let id = if args.no_trunc {
+                container.id.as_str()
+            } else {
+                container.short_id()
+            };
+            println!("{id}");
+        }
+        return Ok(());
+    }
+    let objects: Vec<Value> = shown
+        .iter()
+        .map(|c| object(c, !args.no_trunc, now))
+        .collect();
+    if let Some(format) = &args.format
+        && print_formatted(
+            &objects,
+            format,
+            Some(HEADERS),
+            Fields::Struct("*formatter.ContainerContext"),
+        )?
+    {
+        return Ok(());
+    }
+    let columns = [
+        "ID",
+        "Image",
+        "Command",
+        "RunningFor",
+        "Status",
+        "Ports",
+        "Names",
+    ];
+    let mut table = vec![
+        [
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for object in &objects {
+        table.push(
+            columns
+                .iter()
+                .map(|key| object[*key].as_str().unwrap_or_default().to_owned())
+                .collect(),
+        );
+    }
+    print_table(&table);
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! Containers kept after `bld run`: Docker's walkthrough of image layers by hand (run, change,
+//! commit with a message, commit with `-c`, run the result, `rm -f`), and `ps`, `logs`,
+//! `diff`, names, and `rmi` of an image a container uses.
+
+use std::path::Path;
+
+use crate::peers::bld_busybox_base;
+use crate::support::{Run, run_bld};
+
+/// bld in `scratch` with the store `scratch/store`, which must succeed.
+fn bld(scratch: &Path, args: &[&str]) -> Run {
+    run_bld(scratch, &scratch.join("store"), args).ok()
+}
+
+/// `bld run --name NAME IMAGE sh -c SCRIPT`, which must succeed.
+fn run_named(scratch: &Path, name: &str, image: &str, script: &str) {
+    bld(scratch, &["run", "--name", name, image, "sh", "-c", script]);
+}
+
+fn try_bld(scratch: &Path, args: &[&str]) -> Run {
+    run_bld(scratch, &scratch.join("store"), args)
+}
+
+#[test]
+fn an_image_is_built_by_hand_from_containers_committed_with_messages_and_changes() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    bld_busybox_base(scratch, &scratch.join("store"));
+    run_named(
+        scratch,
+        "base-container",
+        "busybox",
+        "mkdir /opt && echo tool > /opt/tool",
+    );
+    let id = bld(
+        scratch,
+        &["commit", "-m", "Add tool", "base-container", "tool-base"],
+    );
+    assert!(id.stdout.trim().starts_with("sha256:"), "{}", id.stdout);
+    let history = bld(
+        scratch,
+        &[
+            "history",
+            "--format",
+            "{{.CreatedBy}}|{{.Size}}|{{.Comment}}",
+            "tool-base",
+        ],
+    );
+    assert_eq!(
+        history.stdout.lines().next(),
+        Some("sh -c mkdir /opt && echo tool > /opt/tool|5B|Add tool"),
+        "{}",
+        history.stdout
+    );
+    run_named(
+        scratch,
+        "app-container",
+        "tool-base",
+        "echo 'echo app sees; cat /opt/tool' > /app.sh",
+    );
+    bld(
+        scratch,
+        &[
+            "commit",
+            "-c",
+            "CMD [\"sh\", \"/app.sh\"]",
+            "-c",
+            "ENV MODE=hand",
+            "-c",
+            "WORKDIR /opt",
+            "-m",
+            "Add app",
+            "app-container",
+            "sample-app",
+        ],
+    );
+    let ran = bld(scratch, &["run", "--rm", "sample-app"]);
+    assert_eq!(ran.stdout, "app sees\ntool\n");
+    let config = bld(
+        scratch,
+        &[
+            "inspect",
+            "--format",
+            "{{json .Config.Cmd}} {{.Config.WorkingDir}} {{json .Config.Env}}",
+            "sample-app",
+        ],
+    );
+    assert_eq!(
+        config.stdout.trim(),
+        "[\"sh\",\"/app.sh\"] /opt [\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\",\"MODE=hand\"]"
+    );
+    let removed = bld(scratch, &["rm", "-f", "base-container", "app-container"]);
+    assert_eq!(removed.stdout, "base-container\napp-container\n");
+    let left = bld(scratch, &["ps", "-a", "-q"]);
+    assert_eq!(left.stdout, "");
+    let containers = scratch.join("store/containers");
+    let dirs: Vec<_> = std::fs::read_dir(&containers)
+        .expect("containers")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().len() == 64)
+        .collect();
+    assert!(dirs.is_empty(), "every container's directory is gone");
+}
+
+#[test]
+fn a_kept_container_is_listed_logged_and_diffed_and_keeps_its_name_and_image() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    bld_busybox_base(scratch, &scratch.join("store"));
+    let script = "echo out; echo err >&2; echo new > /new; rm /bin/vi; exit 3";
+    let ran = try_bld(
+        scratch,
+        &["run", "--name", "web", "busybox", "sh", "-c", script],
+    );
+    assert_eq!(ran.code, 3);
+    assert_eq!(
+        (ran.stdout.as_str(), ran.stderr.as_str()),
+        ("out\n", "err\n")
+    );
+    let listed = bld(scratch, &["ps", "-a"]);
+    let lines: Vec<&str> = listed.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("CONTAINER ID   IMAGE     COMMAND"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("Exited (3)") && lines[1].ends_with("web"),
+        "{lines:?}"
+    );
+    assert_eq!(bld(scratch, &["ps", "-q"]).stdout, "", "none running");
+    let logs = bld(scratch, &["logs", "web"]);
+    assert_eq!(
+        (logs.stdout.as_str(), logs.stderr.as_str()),
+        ("out\n", "err\n")
+    );
+    // Each line stamped; the two streams' order between them is the threads' (as Docker's).
+    let tail = bld(scratch, &["logs", "--tail", "2", "-t", "web"]);
+    assert!(
+        tail.stdout.ends_with("Z out\n") && tail.stderr.ends_with("Z err\n"),
+        "{}{}",
+        tail.stdout,
+        tail.stderr
+    );
+    let diff = bld(scratch, &["diff", "web"]);
+    assert_eq!(diff.stdout, "C /bin\nD /bin/vi\nA /new\n");
+    let format = bld(
+        scratch,
+        &["ps", "-a", "--format", "{{.Names}} {{.State}} {{.Image}}"],
+    );
+    assert_eq!(format.stdout, "web exited busybox\n");
+}
+
+#[test]
+fn a_name_is_one_containers_and_its_image_stays_while_it_does() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    bld_busybox_base(scratch, &scratch.join("store"));
+    let ran = try_bld(
+        scratch,
+        &[
+            "run",
+            "--name",
+            "web",
+            "busybox",
+            "sh",
+            "-c",
+            "echo new > /new; exit 3",
+        ],
+    );
+    assert_eq!(ran.code, 3);
+    // A name is one container's: the second is refused, and nothing of it is made.
+    let again = try_bld(scratch, &["run", "--name", "web", "busybox", "true"]);
+    assert_eq!(again.code, 125, "docker run's own failure");
+    assert!(
+        again
+            .stderr
+            .contains("Conflict. The container name \"/web\" is already in use"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(bld(scratch, &["ps", "-a", "-q"]).stdout.lines().count(), 1);
+
+    // Its image stays while it does.
+    let refused = try_bld(scratch, &["rmi", "busybox"]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains(
+            "conflict: unable to remove repository reference \"busybox\" (must force) - container"
+        ),
+        "{}",
+        refused.stderr
+    );
+    bld(scratch, &["rmi", "-f", "busybox"]);
+    bld(scratch, &["gc"]);
+    bld(scratch, &["commit", "web", "web:committed"]);
+    let committed = bld(scratch, &["run", "--rm", "web:committed", "cat", "/new"]);
+    assert_eq!(committed.stdout, "new\n");
+    let inspect = bld(scratch, &["container", "inspect", "web"]);
+    let value: serde_json::Value = serde_json::from_str(&inspect.stdout).expect("JSON");
+    assert_eq!(value[0]["State"]["ExitCode"], 3);
+    assert_eq!(value[0]["Name"], "/web");
+    let bad = try_bld(scratch, &["commit", "-c", "RUN true", "web"]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr
+            .contains("RUN is not an instruction commit applies"),
+        "{}",
+        bad.stderr
+    );
+
+    let missing = try_bld(scratch, &["logs", "nothing"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("No such container: nothing"),
+        "{}",
+        missing.stderr
+    );
+}
