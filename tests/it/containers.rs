@@ -216,3 +216,52 @@ fn a_name_is_one_containers_and_its_image_stays_while_it_does() {
         missing.stderr
     );
 }
+
+#[test]
+fn a_committed_image_loads_into_docker_with_the_same_history() {
+    let Some(daemon) = crate::docker_peer::Dockerd::start() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    bld_busybox_base(scratch, &scratch.join("store"));
+    run_named(scratch, "maker", "busybox", "echo made > /made");
+    bld(
+        scratch,
+        &[
+            "commit",
+            "-m",
+            "Add made",
+            "-c",
+            "CMD [\"cat\", \"/made\"]",
+            "maker",
+            "made:1",
+        ],
+    );
+    let archive = scratch.join("made.tar").display().to_string();
+    bld(scratch, &["save", "-o", &archive, "made:1"]);
+    let loaded = daemon.docker(&["load", "-i", &archive]);
+    assert!(
+        loaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    // The rows' commands and comments, and the committed layer's size (a loaded image's
+    // other sizes Docker counts its own way).
+    let format = "{{.CreatedBy}}|{{.Comment}}";
+    let ours = bld(
+        scratch,
+        &["history", "--no-trunc", "--format", format, "made:1"],
+    );
+    let docker = daemon.docker(&["history", "--no-trunc", "--format", format, "made:1"]);
+    assert_eq!(String::from_utf8_lossy(&docker.stdout), ours.stdout);
+    let size = ["history", "--format", "{{.Size}}", "made:1"];
+    let docker_size = daemon.docker(&size);
+    let docker_size = String::from_utf8_lossy(&docker_size.stdout);
+    assert_eq!(
+        docker_size.lines().next(),
+        bld(scratch, &size).stdout.lines().next()
+    );
+    let ran = daemon.docker(&["run", "--rm", "--network", "none", "made:1"]);
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "made\n");
+}

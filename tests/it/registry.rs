@@ -155,7 +155,7 @@ fn a_pull_records_what_the_registry_served_and_rmi_forgets_it_with_the_last_tag(
     )
     .ok();
     assert_eq!(repo_digests.stdout.trim(), format!("[\"{by_digest}\"]"));
-    run_bld(scratch.path(), &store, &["run", &by_digest, "true"]).ok();
+    run_bld(scratch.path(), &store, &["run", "--rm", &by_digest, "true"]).ok();
     // Removing its last tag removes the record too, as Docker does.
     let removed = run_bld(scratch.path(), &store, &["rmi", &name]).ok();
     let lines: Vec<&str> = removed.stdout.lines().collect();

@@ -223,7 +223,7 @@ fn hostile_layer_entries_are_the_users_error_and_touch_nothing() {
             .bld(&["load", "-i", &archive.display().to_string()])
             .ok();
         eprintln!("case: {what}");
-        let run = sandbox.bld(&["run", "hostile:1"]);
+        let run = sandbox.bld(&["run", "--rm", "hostile:1"]);
         assert_eq!(run.code, 125, "docker run's code for its own failure");
         assert!(run.stderr.contains("cannot be unpacked"), "{}", run.stderr);
         assert_host_untouched(&host);
