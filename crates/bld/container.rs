@@ -3,6 +3,7 @@
 //! <verb>` for each.
 
 mod commit;
+mod lifecycle;
 mod list;
 
 use std::path::Path;
@@ -14,6 +15,10 @@ use clap::{Args, Subcommand};
 use crate::Failure;
 
 pub(crate) use commit::{CommitArgs, commit};
+pub(crate) use lifecycle::{
+    KillArgs, StartArgs, StopArgs, WaitArgs, kill, restart, start, start_detached, stop, supervise,
+    wait,
+};
 pub(crate) use list::{PsArgs, ps};
 
 /// `bld container <verb>`.
@@ -32,10 +37,23 @@ pub(crate) enum ContainerCommand {
     Commit(CommitArgs),
     /// Show containers' records as JSON.
     Inspect(InspectArgs),
+    /// Start stopped containers (`bld start`).
+    Start(StartArgs),
+    /// Stop running containers (`bld stop`).
+    Stop(StopArgs),
+    /// Stop and start containers (`bld restart`).
+    Restart(StopArgs),
+    /// Send a signal to running containers (`bld kill`).
+    Kill(KillArgs),
+    /// Wait for containers to stop and print their exit codes (`bld wait`).
+    Wait(WaitArgs),
 }
 
-/// Runs `bld container <verb>`.
-pub(crate) fn run(command: ContainerCommand, store: &Path) -> Result<(), Failure> {
+/// Runs `bld container <verb>`; returns the exit code.
+pub(crate) fn run(command: ContainerCommand, store: &Path) -> Result<i32, Failure> {
+    if let ContainerCommand::Start(args) = command {
+        return start(args, store);
+    }
     match command {
         ContainerCommand::Ls(args) => ps(args, store),
         ContainerCommand::Rm(args) => rm(args, store),
@@ -43,7 +61,13 @@ pub(crate) fn run(command: ContainerCommand, store: &Path) -> Result<(), Failure
         ContainerCommand::Diff(args) => diff(args, store),
         ContainerCommand::Commit(args) => commit(args, store),
         ContainerCommand::Inspect(args) => inspect(args, store),
+        ContainerCommand::Start(_) => Ok(()),
+        ContainerCommand::Stop(args) => stop(args, store),
+        ContainerCommand::Restart(args) => restart(args, store),
+        ContainerCommand::Kill(args) => kill(args, store),
+        ContainerCommand::Wait(args) => wait(args, store),
     }
+    .map(|()| 0)
 }
 
 /// Arguments of `bld rm`.

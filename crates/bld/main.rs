@@ -81,9 +81,25 @@ enum Command {
     Diff(container::DiffArgs),
     /// Make an image of a container's changes.
     Commit(container::CommitArgs),
+    /// Start stopped containers.
+    Start(container::StartArgs),
+    /// Stop running containers (STOPSIGNAL, then SIGKILL).
+    Stop(container::StopArgs),
+    /// Stop and start containers.
+    Restart(container::StopArgs),
+    /// Send a signal to running containers.
+    Kill(container::KillArgs),
+    /// Wait for containers to stop and print their exit codes.
+    Wait(container::WaitArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(container::ContainerCommand),
+    /// Run a container in the foreground of this process (what `run -d` starts).
+    #[command(hide = true)]
+    Supervise {
+        /// The container's ID.
+        id: String,
+    },
     /// Free the store's blobs and caches that no image refers to.
     Gc(image::GcArgs),
     /// Print a shell completion script: `source <(bld completion bash)`.
@@ -180,7 +196,13 @@ fn run_command() -> ExitCode {
         Command::Logs(args) => container::logs(args, &store).map(|()| 0),
         Command::Diff(args) => container::diff(args, &store).map(|()| 0),
         Command::Commit(args) => container::commit(args, &store).map(|()| 0),
-        Command::Container(command) => container::run(command, &store).map(|()| 0),
+        Command::Start(args) => container::start(args, &store),
+        Command::Stop(args) => container::stop(args, &store).map(|()| 0),
+        Command::Restart(args) => container::restart(args, &store).map(|()| 0),
+        Command::Kill(args) => container::kill(args, &store).map(|()| 0),
+        Command::Wait(args) => container::wait(args, &store).map(|()| 0),
+        Command::Container(command) => container::run(command, &store),
+        Command::Supervise { id } => container::supervise(&id, &store),
         Command::Gc(args) => image::gc(args, &store).map(|()| 0),
         Command::Completion(args) => completion::run(args).map(|()| 0),
     };

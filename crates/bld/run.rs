@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use bld_exec::containers::{self, RunConfig};
 use bld_exec::{ContainerRequest, run_image};
 use bld_store::Store;
 use clap::Args;
@@ -44,6 +45,9 @@ pub struct RunArgs {
     /// Name the container (else it gets a random name, as Docker's).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
+    /// Run it in the background (its output in its log: `bld logs`) and print its ID.
+    #[arg(long, short, conflicts_with = "rm")]
+    detach: bool,
     /// Set an environment variable, `KEY=VALUE` (or `KEY` to take it from bld's environment).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
@@ -121,22 +125,30 @@ pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
                 .map(|value| format!("{var}={value}")),
         })
         .collect();
-    let request = ContainerRequest {
+    let config = RunConfig {
         command: args.command,
         env,
         workdir: args.workdir,
         user: args.user,
         host_network,
-        keep: match args.rm {
-            true => None,
-            false => Some(bld_exec::containers::create(
-                &store,
-                args.name.as_deref(),
-                &args.image,
-                manifest,
-                Vec::new(),
-            )?),
-        },
     };
+    if args.detach {
+        let container =
+            containers::create(&store, args.name.as_deref(), &args.image, manifest, config)?;
+        crate::container::start_detached(&store, &container)?;
+        println!("{}", container.id);
+        return Ok(0);
+    }
+    let keep = match args.rm {
+        true => None,
+        false => Some(containers::create(
+            &store,
+            args.name.as_deref(),
+            &args.image,
+            manifest,
+            config.clone(),
+        )?),
+    };
+    let request = ContainerRequest { config, keep };
     Ok(run_image(&store, &manifest, &request)?)
 }

@@ -9,6 +9,7 @@ mod buildah_peer;
 mod cache;
 mod cli;
 mod containers;
+mod containers_background;
 mod crate_graph;
 mod docker_peer;
 mod dockerfile;

@@ -41,16 +41,8 @@ pub fn stop_own_work(store: &Store) {
 /// What `bld run` asks of a container, over the image's own configuration.
 #[derive(Debug, Default)]
 pub struct ContainerRequest {
-    /// Arguments replacing the image's `CMD` (empty: keep it).
-    pub command: Vec<String>,
-    /// `KEY=VALUE` variables added to or replacing the image's.
-    pub env: Vec<String>,
-    /// Working directory instead of the image's.
-    pub workdir: Option<String>,
-    /// `UID[:GID]` instead of the image's `USER`.
-    pub user: Option<String>,
-    /// Share the host's network.
-    pub host_network: bool,
+    /// The command, environment, working directory, user and network asked for.
+    pub config: crate::containers::RunConfig,
     /// Keep the container after it exits, as this record of the store (made with
     /// [`crate::containers::create`]; Docker's default, `None` for `--rm`).
     pub keep: Option<crate::containers::Container>,
@@ -76,7 +68,7 @@ pub fn run_image(
     reap_abandoned(store);
     let (lowers, config) = unpacked_layers(store, manifest).map_err(fail)?;
     let image = config.get("config").cloned().unwrap_or_default();
-    let (args, user, cwd) = process_of(&image, request).map_err(fail)?;
+    let (args, user, cwd) = process_of(&image, &request.config).map_err(fail)?;
     let user = resolve_user(&user, &lowers).map_err(fail)?;
     let mut kept = request.keep.clone();
     if let Some(container) = &mut kept {
@@ -92,11 +84,11 @@ pub fn run_image(
             .map_or_else(container_hostname, |c| c.short_id().to_owned()),
     };
     // Docker's HOSTNAME comes first, unless the image or the request sets one.
-    let mut env = environment(&config, &request.env, true);
+    let mut env = environment(&config, &request.config.env, true);
     if !env.iter().any(|var| var.starts_with("HOSTNAME=")) {
         env.insert(0, format!("HOSTNAME={}", identity.hostname()));
     }
-    let mounts = etc_files(&work_dir, &identity, request.host_network, &[])
+    let mounts = etc_files(&work_dir, &identity, request.config.host_network, &[])
         .map_err(|e| fail(Failure::internal(e)))?;
     let spec = RunSpec {
         lowers,
@@ -109,7 +101,7 @@ pub fn run_image(
         // Docker lists the user's own group among a container's groups.
         additional_gids: std::iter::once(user.gid).chain(user.groups).collect(),
         hostname: identity.hostname().to_owned(),
-        host_network: request.host_network,
+        host_network: request.config.host_network,
         runtime: runtime(),
         state_dir: store
             .private_dir("containers")
@@ -149,7 +141,7 @@ pub fn run_image(
 /// request's command replacing `CMD`), `USER` and `WorkingDir`, unless the request says.
 fn process_of(
     image: &serde_json::Value,
-    request: &ContainerRequest,
+    request: &crate::containers::RunConfig,
 ) -> Result<(Vec<String>, String, String), Failure> {
     let strings = |key: &str| -> Vec<String> {
         image

@@ -68,6 +68,24 @@ pub struct Container {
     pub created: u64,
     /// How it stands.
     pub state: State,
+    /// What `bld run` asked of it, so that a supervisor can start it (again).
+    #[serde(default)]
+    pub config: RunConfig,
+}
+
+/// What `bld run` asks of a container over its image's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Arguments replacing the image's `CMD` (empty: keep it).
+    pub command: Vec<String>,
+    /// `KEY=VALUE` variables added to or replacing the image's.
+    pub env: Vec<String>,
+    /// Working directory instead of the image's.
+    pub workdir: Option<String>,
+    /// `UID[:GID]` instead of the image's `USER`.
+    pub user: Option<String>,
+    /// Share the host's network.
+    pub host_network: bool,
 }
 
 /// How a container stands.
@@ -209,7 +227,7 @@ pub fn create(
     name: Option<&str>,
     image: &str,
     manifest: Digest,
-    args: Vec<String>,
+    config: RunConfig,
 ) -> Result<Container, ContainerError> {
     let _lock = store.lock_index().map_err(Failure::of)?;
     let existing = list(store)?;
@@ -236,9 +254,10 @@ pub fn create(
         name,
         image: image.to_owned(),
         manifest,
-        args,
+        args: Vec::new(),
         created: now(),
         state: State::Created,
+        config,
     };
     let dir = container.dir(store);
     fs::create_dir_all(&dir).map_err(Failure::internal)?;
@@ -282,6 +301,28 @@ pub fn list(store: &Store) -> Result<Vec<Container>, ContainerError> {
         .filter_map(|e| fs::read(e.path().join("container.json")).ok())
         .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
         .collect();
+    // A container whose supervisor was killed: what it left running is killed with the rest
+    // of what dead bld processes left, and the record says so (137, as Docker's would).
+    let orphaned = containers
+        .iter()
+        .any(|c| matches!(c.state, State::Running { .. }) && c.current_state() != c.state);
+    if orphaned {
+        crate::reap_abandoned(store);
+        for container in &mut containers {
+            if matches!(container.state, State::Running { .. })
+                && container.current_state() != container.state
+            {
+                if let State::Exited { code, started, .. } = container.current_state() {
+                    container.state = State::Exited {
+                        code,
+                        started,
+                        finished: now(),
+                    };
+                }
+                let _ = container.save(store);
+            }
+        }
+    }
     containers.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
     Ok(containers)
 }
@@ -314,6 +355,69 @@ pub fn remove(store: &Store, container: &Container) -> Result<(), ContainerError
         Ok(()) => fs::remove_dir_all(&trash).map_err(|e| Failure::internal(e).into()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Failure::internal(e).into()),
+    }
+}
+
+/// Whether the runtime runs `container`'s process now (`state` says `running`: created and
+/// started, not only recorded as running by its supervisor).
+pub fn started(store: &Store, container: &Container) -> bool {
+    let State::Running { supervisor, .. } = container.current_state() else {
+        return false;
+    };
+    let id = format!("bld-{supervisor}-0");
+    let Ok(state_dir) = store.private_dir("containers") else {
+        return false;
+    };
+    ["runc", "crun"].iter().any(|runtime| {
+        let root = state_dir.join(runtime);
+        root.join(&id).exists()
+            && std::process::Command::new(runtime)
+                .arg("--root")
+                .arg(&root)
+                .args(["state", &id])
+                .stderr(std::process::Stdio::null())
+                .output()
+                .is_ok_and(|out| {
+                    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                        .is_ok_and(|state| state["status"] == "running")
+                })
+    })
+}
+
+/// Sends `signal` (`TERM`, `KILL`, `SIGUSR1`, a number) to a running container's process,
+/// through the runtime that runs it; returns whether one was running to get it.
+pub fn signal(store: &Store, container: &Container, signal: &str) -> bool {
+    let State::Running { supervisor, .. } = container.current_state() else {
+        return false;
+    };
+    // The sandbox names a run after the process that made it; a supervisor makes one.
+    let id = format!("bld-{supervisor}-0");
+    let Ok(state_dir) = store.private_dir("containers") else {
+        return false;
+    };
+    // Recorded as running just before the runtime starts it: until the runtime has, its
+    // `kill` fails, so it is asked again for a moment.
+    let began = std::time::Instant::now();
+    loop {
+        for runtime in ["runc", "crun"] {
+            let root = state_dir.join(runtime);
+            let sent = root.join(&id).exists()
+                && std::process::Command::new(runtime)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["kill", &id, signal])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+            if sent {
+                return true;
+            }
+        }
+        if began.elapsed() > std::time::Duration::from_secs(5) {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

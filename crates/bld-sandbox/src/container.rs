@@ -182,6 +182,11 @@ impl RunDirs {
             work: work_dir.join("work"),
             empty: work_dir.join("empty"),
         };
+        // A work directory left by an earlier mount (a container started again) is
+        // overlayfs's own, and a `volatile` one refuses a second mount: it starts empty.
+        if fs::symlink_metadata(&dirs.work).is_ok() {
+            fs::remove_dir_all(&dirs.work).map_err(io_error("remove", &dirs.work))?;
+        }
         for dir in [&dirs.rootfs, &dirs.upper, &dirs.work] {
             fs::create_dir_all(dir).map_err(io_error("create", dir))?;
         }

@@ -1,0 +1,146 @@
+//! Containers in the background: `run -d` under a supervisor that outlives the bld that
+//! started it; `ps`, `logs`, `stop` (STOPSIGNAL, then SIGKILL after `-t`), `wait`, `start`,
+//! `kill`; and a supervisor killed with SIGKILL, after which `ps` tells the truth and nothing
+//! is left running.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::peers::bld_busybox_base;
+use crate::support::{Run, run_bld};
+
+fn bld(scratch: &Path, args: &[&str]) -> Run {
+    run_bld(scratch, &scratch.join("store"), args).ok()
+}
+
+/// Waits (up to 10 s) until `bld logs NAME` shows `text`.
+fn wait_for_log(scratch: &Path, name: &str, text: &str) {
+    let began = Instant::now();
+    while !bld(scratch, &["logs", name]).stdout.contains(text) {
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "no `{text}` in the log"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The status column of `bld ps -a` for `name`.
+fn status(scratch: &Path, name: &str) -> String {
+    let listed = bld(scratch, &["ps", "-a", "--format", "{{.Names}}|{{.Status}}"]);
+    listed
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}|")).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_detached_container_runs_stops_with_its_signal_starts_again_and_is_killed() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    bld_busybox_base(scratch, &scratch.join("store"));
+    let script = "echo started; trap 'echo got term; exit 7' TERM; while true; do sleep 0.1; done";
+    let id = bld(
+        scratch,
+        &["run", "-d", "--name", "long", "busybox", "sh", "-c", script],
+    );
+    let id = id.stdout.trim().to_owned();
+    assert!(
+        id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{id}"
+    );
+    wait_for_log(scratch, "long", "started");
+    assert!(
+        status(scratch, "long").starts_with("Up "),
+        "{}",
+        status(scratch, "long")
+    );
+    assert_eq!(bld(scratch, &["ps", "-q"]).stdout.trim(), &id[..12]);
+    assert_eq!(bld(scratch, &["stop", "long"]).stdout, "long\n");
+    assert!(status(scratch, "long").starts_with("Exited (7)"));
+    assert_eq!(bld(scratch, &["wait", "long"]).stdout, "7\n");
+    assert!(
+        bld(scratch, &["logs", "long"])
+            .stdout
+            .ends_with("got term\n")
+    );
+    // Started again, over what it changed; killed, it is the signal's.
+    bld(scratch, &["start", "long"]);
+    assert!(status(scratch, "long").starts_with("Up "));
+    bld(scratch, &["kill", "long"]);
+    assert_eq!(bld(scratch, &["wait", "long"]).stdout, "137\n");
+    let not_running = run_bld(scratch, &scratch.join("store"), &["kill", "long"]);
+    assert_eq!(not_running.code, 1);
+    assert!(
+        not_running.stderr.contains("is not running"),
+        "{}",
+        not_running.stderr
+    );
+    bld(scratch, &["rm", "long"]);
+}
+
+#[test]
+fn stop_kills_what_ignores_its_signal_and_a_killed_supervisor_leaves_nothing_running() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    let store = scratch.join("store");
+    bld_busybox_base(scratch, &store);
+    let deaf = "trap '' TERM; echo deaf; while true; do sleep 0.1; done";
+    bld(
+        scratch,
+        &["run", "-d", "--name", "deaf", "busybox", "sh", "-c", deaf],
+    );
+    wait_for_log(scratch, "deaf", "deaf");
+    let began = Instant::now();
+    bld(scratch, &["stop", "-t", "1", "deaf"]);
+    assert!(
+        began.elapsed() >= Duration::from_secs(1),
+        "the signal was ignored for -t"
+    );
+    assert!(status(scratch, "deaf").starts_with("Exited (137)"));
+
+    // The supervisor killed: the container it ran goes too, and the record says so.
+    let id = bld(
+        scratch,
+        &["run", "-d", "--name", "orphan", "busybox", "sleep", "1000"],
+    );
+    let record = store
+        .join("containers")
+        .join(id.stdout.trim())
+        .join("container.json");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(record).expect("record")).expect("JSON");
+    let supervisor = record["state"]["Running"]["supervisor"]
+        .as_str()
+        .expect("running");
+    let pid = supervisor.split('.').next().expect("pid");
+    std::process::Command::new("kill")
+        .args(["-KILL", pid])
+        .status()
+        .expect("kill");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        status(scratch, "orphan").starts_with("Exited (137)"),
+        "{}",
+        status(scratch, "orphan")
+    );
+    let left = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(store.join("containers/runc"))
+        .arg("list")
+        .arg("-q")
+        .output()
+        .expect("runc list");
+    assert_eq!(
+        String::from_utf8_lossy(&left.stdout),
+        "",
+        "nothing left running"
+    );
+    bld(scratch, &["rm", "orphan", "deaf"]);
+    let mounts = std::fs::read_to_string("/proc/mounts").expect("mounts");
+    assert!(
+        !mounts.contains(&store.display().to_string()),
+        "no mount left"
+    );
+}
