@@ -3,6 +3,7 @@
 //! <verb>` for each.
 
 mod commit;
+mod exec;
 mod lifecycle;
 mod list;
 
@@ -15,6 +16,7 @@ use clap::{Args, Subcommand};
 use crate::Failure;
 
 pub(crate) use commit::{CommitArgs, commit};
+pub(crate) use exec::{ExecArgs, ExportArgs, PruneArgs, RenameArgs, exec, export, prune, rename};
 pub(crate) use lifecycle::{
     KillArgs, StartArgs, StopArgs, WaitArgs, kill, restart, start, start_detached, stop, supervise,
     wait,
@@ -47,12 +49,22 @@ pub(crate) enum ContainerCommand {
     Kill(KillArgs),
     /// Wait for containers to stop and print their exit codes (`bld wait`).
     Wait(WaitArgs),
+    /// Run a command in a running container (`bld exec`).
+    Exec(ExecArgs),
+    /// Write a container's filesystem as a tar archive (`bld export`).
+    Export(ExportArgs),
+    /// Rename a container (`bld rename`).
+    Rename(RenameArgs),
+    /// Remove every stopped container.
+    Prune(PruneArgs),
 }
 
 /// Runs `bld container <verb>`; returns the exit code.
 pub(crate) fn run(command: ContainerCommand, store: &Path) -> Result<i32, Failure> {
-    if let ContainerCommand::Start(args) = command {
-        return start(args, store);
+    match command {
+        ContainerCommand::Start(args) => return start(args, store),
+        ContainerCommand::Exec(args) => return exec(args, store),
+        _ => {}
     }
     match command {
         ContainerCommand::Ls(args) => ps(args, store),
@@ -61,7 +73,10 @@ pub(crate) fn run(command: ContainerCommand, store: &Path) -> Result<i32, Failur
         ContainerCommand::Diff(args) => diff(args, store),
         ContainerCommand::Commit(args) => commit(args, store),
         ContainerCommand::Inspect(args) => inspect(args, store),
-        ContainerCommand::Start(_) => Ok(()),
+        ContainerCommand::Start(_) | ContainerCommand::Exec(_) => Ok(()),
+        ContainerCommand::Export(args) => export(args, store),
+        ContainerCommand::Rename(args) => rename(args, store),
+        ContainerCommand::Prune(args) => prune(args, store),
         ContainerCommand::Stop(args) => stop(args, store),
         ContainerCommand::Restart(args) => restart(args, store),
         ContainerCommand::Kill(args) => kill(args, store),

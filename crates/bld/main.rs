@@ -91,6 +91,12 @@ enum Command {
     Kill(container::KillArgs),
     /// Wait for containers to stop and print their exit codes.
     Wait(container::WaitArgs),
+    /// Run a command in a running container.
+    Exec(container::ExecArgs),
+    /// Write a container's filesystem as a tar archive.
+    Export(container::ExportArgs),
+    /// Rename a container.
+    Rename(container::RenameArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(container::ContainerCommand),
@@ -137,6 +143,64 @@ fn main() -> ExitCode {
     process::run_guarded(run_command)
 }
 
+/// Runs `command` with the store at `store`; returns the exit code.
+fn dispatch(command: Command, store: &std::path::Path) -> Result<i32, Failure> {
+    match command {
+        Command::Build(args) => build::run(args, store).map(|()| 0),
+        Command::Query(args) => query::run(args).map(|()| 0),
+        Command::Clean(args) => clean::run(args, store).map(|()| 0),
+        Command::Run(args) => run::run(args, store),
+        Command::Images(args) | Command::Image(ImageCommand::Ls(args)) => {
+            image::images(args, store).map(|()| 0)
+        }
+        Command::Inspect(args) | Command::Image(ImageCommand::Inspect(args)) => {
+            image::inspect(args, store).map(|()| 0)
+        }
+        Command::History(args) | Command::Image(ImageCommand::History(args)) => {
+            image::history(args, store).map(|()| 0)
+        }
+        Command::Tag(args) | Command::Image(ImageCommand::Tag(args)) => {
+            image::tag(args, store).map(|()| 0)
+        }
+        Command::Rmi(args) | Command::Image(ImageCommand::Rm(args)) => {
+            image::rmi(args, store).map(|()| 0)
+        }
+        Command::Image(ImageCommand::Prune(args)) => image::prune(args, store).map(|()| 0),
+        Command::Save(args) | Command::Image(ImageCommand::Save(args)) => {
+            image::save(args, store).map(|()| 0)
+        }
+        Command::Load(args) | Command::Image(ImageCommand::Load(args)) => {
+            image::load(args, store).map(|()| 0)
+        }
+        Command::Pull(args) | Command::Image(ImageCommand::Pull(args)) => {
+            image::pull(args, store).map(|()| 0)
+        }
+        Command::Push(args) | Command::Image(ImageCommand::Push(args)) => {
+            image::push(args, store).map(|()| 0)
+        }
+        Command::Login(args) => login::login(args).map(|()| 0),
+        Command::Logout(args) => login::logout(args).map(|()| 0),
+        Command::Search(args) => search::search(args).map(|()| 0),
+        Command::Ps(args) => container::ps(args, store).map(|()| 0),
+        Command::Rm(args) => container::rm(args, store).map(|()| 0),
+        Command::Logs(args) => container::logs(args, store).map(|()| 0),
+        Command::Diff(args) => container::diff(args, store).map(|()| 0),
+        Command::Commit(args) => container::commit(args, store).map(|()| 0),
+        Command::Start(args) => container::start(args, store),
+        Command::Stop(args) => container::stop(args, store).map(|()| 0),
+        Command::Restart(args) => container::restart(args, store).map(|()| 0),
+        Command::Kill(args) => container::kill(args, store).map(|()| 0),
+        Command::Wait(args) => container::wait(args, store).map(|()| 0),
+        Command::Exec(args) => container::exec(args, store),
+        Command::Export(args) => container::export(args, store).map(|()| 0),
+        Command::Rename(args) => container::rename(args, store).map(|()| 0),
+        Command::Container(command) => container::run(command, store),
+        Command::Supervise { id } => container::supervise(&id, store),
+        Command::Gc(args) => image::gc(args, store).map(|()| 0),
+        Command::Completion(args) => completion::run(args).map(|()| 0),
+    }
+}
+
 fn run_command() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -155,57 +219,7 @@ fn run_command() -> ExitCode {
     process::uses_store(&store);
     // `bld run` fails with Docker's code, whoever's the fault.
     let runs_container = matches!(cli.command, Command::Run(_));
-    let result = match cli.command {
-        Command::Build(args) => build::run(args, &store).map(|()| 0),
-        Command::Query(args) => query::run(args).map(|()| 0),
-        Command::Clean(args) => clean::run(args, &store).map(|()| 0),
-        Command::Run(args) => run::run(args, &store),
-        Command::Images(args) | Command::Image(ImageCommand::Ls(args)) => {
-            image::images(args, &store).map(|()| 0)
-        }
-        Command::Inspect(args) | Command::Image(ImageCommand::Inspect(args)) => {
-            image::inspect(args, &store).map(|()| 0)
-        }
-        Command::History(args) | Command::Image(ImageCommand::History(args)) => {
-            image::history(args, &store).map(|()| 0)
-        }
-        Command::Tag(args) | Command::Image(ImageCommand::Tag(args)) => {
-            image::tag(args, &store).map(|()| 0)
-        }
-        Command::Rmi(args) | Command::Image(ImageCommand::Rm(args)) => {
-            image::rmi(args, &store).map(|()| 0)
-        }
-        Command::Image(ImageCommand::Prune(args)) => image::prune(args, &store).map(|()| 0),
-        Command::Save(args) | Command::Image(ImageCommand::Save(args)) => {
-            image::save(args, &store).map(|()| 0)
-        }
-        Command::Load(args) | Command::Image(ImageCommand::Load(args)) => {
-            image::load(args, &store).map(|()| 0)
-        }
-        Command::Pull(args) | Command::Image(ImageCommand::Pull(args)) => {
-            image::pull(args, &store).map(|()| 0)
-        }
-        Command::Push(args) | Command::Image(ImageCommand::Push(args)) => {
-            image::push(args, &store).map(|()| 0)
-        }
-        Command::Login(args) => login::login(args).map(|()| 0),
-        Command::Logout(args) => login::logout(args).map(|()| 0),
-        Command::Search(args) => search::search(args).map(|()| 0),
-        Command::Ps(args) => container::ps(args, &store).map(|()| 0),
-        Command::Rm(args) => container::rm(args, &store).map(|()| 0),
-        Command::Logs(args) => container::logs(args, &store).map(|()| 0),
-        Command::Diff(args) => container::diff(args, &store).map(|()| 0),
-        Command::Commit(args) => container::commit(args, &store).map(|()| 0),
-        Command::Start(args) => container::start(args, &store),
-        Command::Stop(args) => container::stop(args, &store).map(|()| 0),
-        Command::Restart(args) => container::restart(args, &store).map(|()| 0),
-        Command::Kill(args) => container::kill(args, &store).map(|()| 0),
-        Command::Wait(args) => container::wait(args, &store).map(|()| 0),
-        Command::Container(command) => container::run(command, &store),
-        Command::Supervise { id } => container::supervise(&id, &store),
-        Command::Gc(args) => image::gc(args, &store).map(|()| 0),
-        Command::Completion(args) => completion::run(args).map(|()| 0),
-    };
+    let result = dispatch(cli.command, &store);
     process::wait_if_interrupted();
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),

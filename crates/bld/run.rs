@@ -48,6 +48,9 @@ pub struct RunArgs {
     /// Run it in the background (its output in its log: `bld logs`) and print its ID.
     #[arg(long, short, conflicts_with = "rm")]
     detach: bool,
+    /// Keep stdin open: the command reads bld's.
+    #[arg(long, short, conflicts_with = "detach")]
+    interactive: bool,
     /// Set an environment variable, `KEY=VALUE` (or `KEY` to take it from bld's environment).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
@@ -67,6 +70,39 @@ pub struct RunArgs {
     command: Vec<String>,
 }
 
+/// Builds the image target `image`; its manifest, or none when it was an `oci_push` target
+/// (then pushed).
+fn built_image(image: &str, store: &Store) -> Result<Option<bld_core::Digest>, Failure> {
+    let mut phases = Phases {
+        enabled: false,
+        last: Instant::now(),
+    };
+    let built = build_workspace(
+        &[image.to_owned()],
+        store,
+        &crate::build::BuildSettings {
+            progress: crate::progress::ProgressMode::Quiet,
+            ..Default::default()
+        },
+        &mut phases,
+    )?;
+    if !built.pushes.is_empty() {
+        for (manifest, references) in &built.pushes {
+            for reference in references {
+                crate::image::push_manifest_as(store, manifest, reference)?;
+            }
+        }
+        return Ok(None);
+    }
+    match built.images.as_slice() {
+        [(_, manifest, _)] => Ok(Some(*manifest)),
+        [] => Err(Failure::user(format!("`{image}` is not an image target"))),
+        _ => Err(Failure::user(format!(
+            "`{image}` names several images: name one"
+        ))),
+    }
+}
+
 /// Runs the container; returns the command's exit code (or Docker's for a command that could
 /// not be started).
 pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
@@ -75,42 +111,10 @@ pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
     let is_label =
         args.image.starts_with("//") || args.image.starts_with(':') || args.image.starts_with('@');
     let manifest = if is_label {
-        let mut phases = Phases {
-            enabled: false,
-            last: Instant::now(),
-        };
-        let built = build_workspace(
-            std::slice::from_ref(&args.image),
-            &store,
-            &crate::build::BuildSettings {
-                progress: crate::progress::ProgressMode::Quiet,
-                ..Default::default()
-            },
-            &mut phases,
-        )?;
-        if !built.pushes.is_empty() {
+        match built_image(&args.image, &store)? {
+            Some(manifest) => manifest,
             // An `oci_push` target: run, it pushes.
-            for (manifest, references) in &built.pushes {
-                for reference in references {
-                    crate::image::push_manifest_as(&store, manifest, reference)?;
-                }
-            }
-            return Ok(0);
-        }
-        match built.images.as_slice() {
-            [(_, manifest, _)] => *manifest,
-            [] => {
-                return Err(Failure::user(format!(
-                    "`{}` is not an image target",
-                    args.image
-                )));
-            }
-            _ => {
-                return Err(Failure::user(format!(
-                    "`{}` names several images: name one",
-                    args.image
-                )));
-            }
+            None => return Ok(0),
         }
     } else {
         crate::image::resolve(&store, &args.image)?
@@ -131,6 +135,7 @@ pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
         workdir: args.workdir,
         user: args.user,
         host_network,
+        interactive: args.interactive,
     };
     if args.detach {
         let container =

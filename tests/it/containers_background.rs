@@ -144,3 +144,80 @@ fn stop_kills_what_ignores_its_signal_and_a_killed_supervisor_leaves_nothing_run
         "no mount left"
     );
 }
+
+#[test]
+fn exec_runs_in_a_running_container_and_export_rename_and_prune_take_containers() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    let store = scratch.join("store");
+    bld_busybox_base(scratch, &store);
+    let script = "echo made > /made; echo up; while true; do sleep 0.1; done";
+    bld(
+        scratch,
+        &["run", "-d", "--name", "box", "busybox", "sh", "-c", script],
+    );
+    wait_for_log(scratch, "box", "up");
+    assert_eq!(
+        bld(scratch, &["exec", "box", "cat", "/made"]).stdout,
+        "made\n"
+    );
+    let env = run_bld(
+        scratch,
+        &store,
+        &[
+            "exec",
+            "-e",
+            "X=1",
+            "-w",
+            "/bin",
+            "box",
+            "sh",
+            "-c",
+            "echo $X $(pwd); exit 4",
+        ],
+    );
+    assert_eq!((env.code, env.stdout.as_str()), (4, "1 /bin\n"));
+    let missing = run_bld(scratch, &store, &["exec", "box", "nosuch"]);
+    assert_eq!(
+        missing.code, 127,
+        "docker exec's code for a missing program"
+    );
+    // Renamed while it runs, it keeps the new name when it stops.
+    bld(scratch, &["rename", "box", "crate"]);
+    bld(scratch, &["stop", "-t", "0", "crate"]);
+    assert!(status(scratch, "crate").starts_with("Exited (137)"));
+    let stopped = run_bld(scratch, &store, &["exec", "crate", "true"]);
+    assert_eq!(stopped.code, 1);
+    assert!(
+        stopped.stderr.contains("is not running"),
+        "{}",
+        stopped.stderr
+    );
+    let archive = scratch.join("crate.tar");
+    bld(
+        scratch,
+        &["export", "-o", &archive.display().to_string(), "crate"],
+    );
+    let listing = crate::support::tool("tar", &["-tf", &archive.display().to_string()]);
+    assert!(listing.lines().any(|l| l == "made"), "{listing}");
+    assert!(listing.lines().any(|l| l == "bin/busybox"), "{listing}");
+    // -i gives the command bld's stdin; without it, it reads nothing.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bld"))
+        .args(["run", "--rm", "-i", "busybox", "cat"])
+        .env("BLD_STORE", &store)
+        .env("BLD_CONFIG", crate::support::TEST_CONFIG)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("bld run -i");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), b"typed\n").expect("write");
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "typed\n");
+    let pruned = bld(scratch, &["container", "prune", "-f"]);
+    assert!(
+        pruned.stdout.starts_with("Deleted Containers:\n"),
+        "{}",
+        pruned.stdout
+    );
+    assert_eq!(bld(scratch, &["ps", "-a", "-q"]).stdout, "");
+}

@@ -108,27 +108,25 @@ pub fn run_image(
             .map_err(|e| fail(Failure::internal(e)))?,
         attach: true,
         log: kept.as_ref().map(|c| c.log(store)),
+        stdin: request.config.interactive,
         mounts,
         overlays: Vec::new(),
     };
     let started = crate::containers::now();
-    if let Some(container) = &mut kept {
-        container.state = State::Running {
-            supervisor: bld_core::current_owner().to_owned(),
-            started,
-        };
-        container.save(store).map_err(|e| fail(e.into()))?;
+    if let Some(container) = &kept {
+        crate::containers::record_started(store, container, started).map_err(|e| fail(e.into()))?;
     }
     let outcome = run(&spec, &|_| {}).map_err(|e| fail(Failure::of(e)));
     let code = outcome.and_then(|outcome| container_exit(&outcome, &spec.args[0]).map_err(fail));
-    match &mut kept {
+    match &kept {
         Some(container) => {
-            container.state = State::Exited {
+            let exited = State::Exited {
                 code: *code.as_ref().unwrap_or(&125),
                 started,
                 finished: crate::containers::now(),
             };
-            container.save(store).map_err(|e| fail(e.into()))?;
+            crate::containers::set_state(store, &container.id, exited)
+                .map_err(|e| fail(e.into()))?;
         }
         None => {
             let _ = fs::remove_dir_all(&work_dir);
@@ -207,7 +205,7 @@ fn container_exit(outcome: &RunOutcome, program: &str) -> Result<i32, Failure> {
 /// path), 126 when it cannot be invoked (permission denied), else 125 (a failure of the
 /// container, not of the command). Docker decides from the runtime's message in the same way
 /// (moby's `translateContainerdStartErr`).
-fn start_failure_code(program: &str, message: &str) -> i32 {
+pub(crate) fn start_failure_code(program: &str, message: &str) -> i32 {
     let message = message.to_lowercase();
     if message.contains("permission denied") {
         126

@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bld_core::Digest;
@@ -86,6 +86,9 @@ pub struct RunConfig {
     pub user: Option<String>,
     /// Share the host's network.
     pub host_network: bool,
+    /// Give the process bld's stdin (`-i`).
+    #[serde(default)]
+    pub interactive: bool,
 }
 
 /// How a container stands.
@@ -358,67 +361,214 @@ pub fn remove(store: &Store, container: &Container) -> Result<(), ContainerError
     }
 }
 
+/// The runtime that runs `container` (`runc` or `crun`), its root, and the container's name
+/// there, when its supervisor runs it.
+fn runtime_of(store: &Store, container: &Container) -> Option<(&'static str, PathBuf, String)> {
+    let State::Running { supervisor, .. } = container.current_state() else {
+        return None;
+    };
+    // The sandbox names a run after the process that made it; a supervisor makes one.
+    let id = format!("bld-{supervisor}-0");
+    let state_dir = store.private_dir("containers").ok()?;
+    ["runc", "crun"].into_iter().find_map(|runtime| {
+        let root = state_dir.join(runtime);
+        root.join(&id).exists().then(|| (runtime, root, id.clone()))
+    })
+}
+
+/// `runtime --root ROOT ARGS…`, its output dropped; whether it succeeded.
+fn runtime_quietly(runtime: &str, root: &Path, args: &[&str]) -> bool {
+    std::process::Command::new(runtime)
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Whether the runtime runs `container`'s process now (`state` says `running`: created and
 /// started, not only recorded as running by its supervisor).
 pub fn started(store: &Store, container: &Container) -> bool {
-    let State::Running { supervisor, .. } = container.current_state() else {
+    let Some((runtime, root, id)) = runtime_of(store, container) else {
         return false;
     };
-    let id = format!("bld-{supervisor}-0");
-    let Ok(state_dir) = store.private_dir("containers") else {
-        return false;
-    };
-    ["runc", "crun"].iter().any(|runtime| {
-        let root = state_dir.join(runtime);
-        root.join(&id).exists()
-            && std::process::Command::new(runtime)
-                .arg("--root")
-                .arg(&root)
-                .args(["state", &id])
-                .stderr(std::process::Stdio::null())
-                .output()
-                .is_ok_and(|out| {
-                    serde_json::from_slice::<serde_json::Value>(&out.stdout)
-                        .is_ok_and(|state| state["status"] == "running")
-                })
-    })
+    std::process::Command::new(runtime)
+        .arg("--root")
+        .arg(&root)
+        .args(["state", &id])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|out| {
+            serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .is_ok_and(|state| state["status"] == "running")
+        })
 }
 
 /// Sends `signal` (`TERM`, `KILL`, `SIGUSR1`, a number) to a running container's process,
 /// through the runtime that runs it; returns whether one was running to get it.
 pub fn signal(store: &Store, container: &Container, signal: &str) -> bool {
-    let State::Running { supervisor, .. } = container.current_state() else {
-        return false;
-    };
-    // The sandbox names a run after the process that made it; a supervisor makes one.
-    let id = format!("bld-{supervisor}-0");
-    let Ok(state_dir) = store.private_dir("containers") else {
-        return false;
-    };
     // Recorded as running just before the runtime starts it: until the runtime has, its
     // `kill` fails, so it is asked again for a moment.
     let began = std::time::Instant::now();
     loop {
-        for runtime in ["runc", "crun"] {
-            let root = state_dir.join(runtime);
-            let sent = root.join(&id).exists()
-                && std::process::Command::new(runtime)
-                    .arg("--root")
-                    .arg(&root)
-                    .args(["kill", &id, signal])
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success());
-            if sent {
-                return true;
-            }
+        if !matches!(container.current_state(), State::Running { .. }) {
+            return false;
+        }
+        if let Some((runtime, root, id)) = runtime_of(store, container)
+            && runtime_quietly(runtime, &root, &["kill", &id, signal])
+        {
+            return true;
         }
         if began.elapsed() > std::time::Duration::from_secs(5) {
             return false;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// What `bld exec` runs in a running container.
+#[derive(Debug, Default)]
+pub struct ExecRequest {
+    /// The command.
+    pub args: Vec<String>,
+    /// `KEY=VALUE` variables over the container's.
+    pub env: Vec<String>,
+    /// The working directory instead of the container's.
+    pub workdir: Option<String>,
+    /// `UID[:GID]` instead of the container's user.
+    pub user: Option<String>,
+    /// Give it bld's stdin.
+    pub interactive: bool,
+    /// Start it and return at once.
+    pub detach: bool,
+}
+
+/// Runs `request` in the running `container` with bld's stdout and stderr (`docker exec`);
+/// returns its exit code.
+pub fn exec(
+    store: &Store,
+    container: &Container,
+    request: &ExecRequest,
+) -> Result<i32, ContainerError> {
+    let not_running = || {
+        ContainerError::from(Failure::user(format!(
+            "Container {} is not running",
+            container.id
+        )))
+    };
+    if !started(store, container) {
+        return Err(not_running());
+    }
+    let (runtime, root, id) = runtime_of(store, container).ok_or_else(not_running)?;
+    let log = store.temp_path("exec-log");
+    let mut command = std::process::Command::new(runtime);
+    command
+        .arg("--root")
+        .arg(&root)
+        .arg("--log")
+        .arg(&log)
+        .args(["--log-format", "json", "exec"]);
+    for var in &request.env {
+        command.arg("--env").arg(var);
+    }
+    if let Some(dir) = &request.workdir {
+        command.arg("--cwd").arg(dir);
+    }
+    if let Some(user) = &request.user {
+        command.arg("--user").arg(user);
+    }
+    if request.detach {
+        command.arg("--detach");
+    }
+    command.arg(&id).args(&request.args);
+    if !request.interactive {
+        command.stdin(std::process::Stdio::null());
+    }
+    let status = command.status().map_err(Failure::internal);
+    let logged = fs::read_to_string(&log).unwrap_or_default();
+    let _ = fs::remove_file(&log);
+    let code = status?.code().unwrap_or(126);
+    // The runtime could not start it (and has said why on stderr): Docker's exit code.
+    let error = logged
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|entry| entry["level"] == "error")
+        .filter_map(|entry| entry["msg"].as_str().map(str::to_owned))
+        .next_back();
+    match error {
+        Some(message) if code == 255 => {
+            let program = request.args.first().map_or("", String::as_str);
+            Ok(crate::container::start_failure_code(program, &message))
+        }
+        _ => Ok(code),
+    }
+}
+
+/// Writes the container's filesystem (its image with its changes) to `out` as a tar archive
+/// (`docker export`).
+pub fn export(
+    store: &Store,
+    container: &Container,
+    out: &mut dyn std::io::Write,
+) -> Result<(), ContainerError> {
+    let (mut lowers, _) = crate::image_fs::unpacked_layers(store, &container.manifest)?;
+    lowers.push(container.upper(store));
+    bld_sandbox::write_merged_tar(&lowers, out).map_err(|e| Failure::of(e).into())
+}
+
+/// Sets the state of the container `id` in its record as it is now on disk (a rename while it
+/// ran is kept), under the index lock.
+pub fn set_state(store: &Store, id: &str, state: State) -> Result<Container, ContainerError> {
+    let _lock = store.lock_index().map_err(Failure::of)?;
+    let path = containers_dir(store).join(id).join("container.json");
+    let bytes = fs::read(&path).map_err(Failure::internal)?;
+    let mut container: Container = serde_json::from_slice(&bytes).map_err(Failure::internal)?;
+    container.state = state;
+    container.save(store)?;
+    Ok(container)
+}
+
+/// Records that this process runs `container` (whose `args` are its process) since `started`,
+/// over its record as it is now (a rename meanwhile stays).
+pub fn record_started(
+    store: &Store,
+    container: &Container,
+    started: u64,
+) -> Result<(), ContainerError> {
+    let mut record = find(store, &container.id)?;
+    record.args.clone_from(&container.args);
+    record.save(store)?;
+    let running = State::Running {
+        supervisor: bld_core::current_owner().to_owned(),
+        started,
+    };
+    set_state(store, &container.id, running).map(drop)
+}
+
+/// Renames the container to `name`, refused when another has it.
+pub fn rename(store: &Store, container: &Container, name: &str) -> Result<(), ContainerError> {
+    let _lock = store.lock_index().map_err(Failure::of)?;
+    if !valid_name(name) {
+        return Err(Failure::user(format!(
+            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        ))
+        .into());
+    }
+    if let Some(other) = list(store)?
+        .iter()
+        .find(|c| c.name == name && c.id != container.id)
+    {
+        return Err(Failure::user(format!(
+            "Error when allocating new name: Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+            other.id
+        ))
+        .into());
+    }
+    let mut renamed = find(store, &container.id)?;
+    renamed.name = name.to_owned();
+    renamed.save(store)
 }
 
 /// What the container changed, as `docker diff` lists it: `A` for a path its image does not

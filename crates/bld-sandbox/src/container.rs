@@ -45,6 +45,8 @@ pub struct RunSpec {
     pub attach: bool,
     /// With `attach`, also keep them in this json-file log (Docker's format).
     pub log: Option<PathBuf>,
+    /// Give the command bld's stdin (`docker run -i`); else it reads nothing.
+    pub stdin: bool,
     /// Extra mounts (`RUN --mount`), which never reach the upper directory's content.
     pub mounts: Vec<SandboxMount>,
     /// Overlays of other images or directories, mounted before the container starts (so that
@@ -357,7 +359,11 @@ fn sandbox_command(spec: &RunSpec, dirs: &RunDirs) -> Result<Command, SandboxErr
         .args(["run", "--bundle"])
         .arg(&dirs.bundle)
         .arg(&id)
-        .stdin(std::process::Stdio::null());
+        .stdin(if spec.stdin {
+            std::process::Stdio::inherit()
+        } else {
+            std::process::Stdio::null()
+        });
     // SAFETY: `apply` makes only system calls on strings made above, as a child between
     // `fork` and `exec` may.
     unsafe {

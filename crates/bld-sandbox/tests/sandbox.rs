@@ -115,6 +115,7 @@ fn spec(dir: &Path, lowers: Vec<PathBuf>, script: &str) -> RunSpec {
         state_dir: dir.join("containers"),
         attach: false,
         log: None,
+        stdin: false,
         mounts: Vec::new(),
         overlays: Vec::new(),
     }

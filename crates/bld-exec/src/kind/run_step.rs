@@ -102,6 +102,7 @@ fn run_in(
         state_dir: store.private_dir("containers").map_err(Failure::of)?,
         attach: false,
         log: None,
+        stdin: false,
         mounts,
         overlays,
     };
