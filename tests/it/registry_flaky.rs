@@ -4,11 +4,15 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::registry::push_busybox;
 use crate::registry::server::Registry;
 use crate::support::run_bld;
+
+/// Whether a download has been cut short yet.
+static CUT: AtomicBool = AtomicBool::new(false);
 
 /// What the proxy saw: each request's line and `Range` header.
 type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
@@ -47,7 +51,7 @@ fn serve(client: TcpStream, upstream: u16, seen: &Seen) -> Option<()> {
     let mut reader = BufReader::new(client.try_clone().ok()?);
     let (line, range, head) = read_head(&mut reader)?;
     let mut client = client;
-    let (manifests, blob_gets) = {
+    let manifests = {
         let mut seen = seen.lock().ok()?;
         seen.push((line.clone(), range.clone()));
         let count = |part: &str| {
@@ -55,7 +59,7 @@ fn serve(client: TcpStream, upstream: u16, seen: &Seen) -> Option<()> {
                 .filter(|(l, _)| l.starts_with("GET") && l.contains(part))
                 .count()
         };
-        (count("/manifests/"), count("/blobs/"))
+        count("/manifests/")
     };
     if line.contains("/manifests/") && line.starts_with("GET") {
         match manifests {
@@ -72,9 +76,13 @@ fn serve(client: TcpStream, upstream: u16, seen: &Seen) -> Option<()> {
             _ => {}
         }
     }
-    // The second blob (the first is the config): the busybox layer, cut short once.
-    let cut =
-        (line.starts_with("GET") && line.contains("/blobs/") && blob_gets == 2).then_some(64 << 10);
+    // A blob larger than the cut (a layer: the config and the link layer are smaller), cut
+    // short until one has been: layers come in parallel, in any order.
+    let cut = (line.starts_with("GET")
+        && line.contains("/blobs/")
+        && range.is_none()
+        && !CUT.load(Ordering::SeqCst))
+    .then_some(64 << 10);
     let mut registry = TcpStream::connect(("127.0.0.1", upstream)).ok()?;
     registry.write_all(head.as_bytes()).ok()?;
     let mut buffer = vec![0; 16 << 10];
@@ -88,6 +96,7 @@ fn serve(client: TcpStream, upstream: u16, seen: &Seen) -> Option<()> {
         client.write_all(&buffer[..n]).ok()?;
         sent += n;
         if cut.is_some_and(|cut| sent >= cut) {
+            CUT.store(true, Ordering::SeqCst);
             return Some(());
         }
     }

@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bld_core::Digest;
@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 use bld_core::{Classify, ErrorKind};
 
 use crate::Failure;
+
+mod runtime;
+
+pub use runtime::{ExecRequest, exec, signal, started};
 
 /// Why a container could not be made, found or changed.
 #[derive(Debug, thiserror::Error)]
@@ -358,151 +362,6 @@ pub fn remove(store: &Store, container: &Container) -> Result<(), ContainerError
         Ok(()) => fs::remove_dir_all(&trash).map_err(|e| Failure::internal(e).into()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Failure::internal(e).into()),
-    }
-}
-
-/// The runtime that runs `container` (`runc` or `crun`), its root, and the container's name
-/// there, when its supervisor runs it.
-fn runtime_of(store: &Store, container: &Container) -> Option<(&'static str, PathBuf, String)> {
-    let State::Running { supervisor, .. } = container.current_state() else {
-        return None;
-    };
-    // The sandbox names a run after the process that made it; a supervisor makes one.
-    let id = format!("bld-{supervisor}-0");
-    let state_dir = store.private_dir("containers").ok()?;
-    ["runc", "crun"].into_iter().find_map(|runtime| {
-        let root = state_dir.join(runtime);
-        root.join(&id).exists().then(|| (runtime, root, id.clone()))
-    })
-}
-
-/// `runtime --root ROOT ARGS…`, its output dropped; whether it succeeded.
-fn runtime_quietly(runtime: &str, root: &Path, args: &[&str]) -> bool {
-    std::process::Command::new(runtime)
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Whether the runtime runs `container`'s process now (`state` says `running`: created and
-/// started, not only recorded as running by its supervisor).
-pub fn started(store: &Store, container: &Container) -> bool {
-    let Some((runtime, root, id)) = runtime_of(store, container) else {
-        return false;
-    };
-    std::process::Command::new(runtime)
-        .arg("--root")
-        .arg(&root)
-        .args(["state", &id])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .is_ok_and(|out| {
-            serde_json::from_slice::<serde_json::Value>(&out.stdout)
-                .is_ok_and(|state| state["status"] == "running")
-        })
-}
-
-/// Sends `signal` (`TERM`, `KILL`, `SIGUSR1`, a number) to a running container's process,
-/// through the runtime that runs it; returns whether one was running to get it.
-pub fn signal(store: &Store, container: &Container, signal: &str) -> bool {
-    // Recorded as running just before the runtime starts it: until the runtime has, its
-    // `kill` fails, so it is asked again for a moment.
-    let began = std::time::Instant::now();
-    loop {
-        if !matches!(container.current_state(), State::Running { .. }) {
-            return false;
-        }
-        if let Some((runtime, root, id)) = runtime_of(store, container)
-            && runtime_quietly(runtime, &root, &["kill", &id, signal])
-        {
-            return true;
-        }
-        if began.elapsed() > std::time::Duration::from_secs(5) {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-/// What `bld exec` runs in a running container.
-#[derive(Debug, Default)]
-pub struct ExecRequest {
-    /// The command.
-    pub args: Vec<String>,
-    /// `KEY=VALUE` variables over the container's.
-    pub env: Vec<String>,
-    /// The working directory instead of the container's.
-    pub workdir: Option<String>,
-    /// `UID[:GID]` instead of the container's user.
-    pub user: Option<String>,
-    /// Give it bld's stdin.
-    pub interactive: bool,
-    /// Start it and return at once.
-    pub detach: bool,
-}
-
-/// Runs `request` in the running `container` with bld's stdout and stderr (`docker exec`);
-/// returns its exit code.
-pub fn exec(
-    store: &Store,
-    container: &Container,
-    request: &ExecRequest,
-) -> Result<i32, ContainerError> {
-    let not_running = || {
-        ContainerError::from(Failure::user(format!(
-            "Container {} is not running",
-            container.id
-        )))
-    };
-    if !started(store, container) {
-        return Err(not_running());
-    }
-    let (runtime, root, id) = runtime_of(store, container).ok_or_else(not_running)?;
-    let log = store.temp_path("exec-log");
-    let mut command = std::process::Command::new(runtime);
-    command
-        .arg("--root")
-        .arg(&root)
-        .arg("--log")
-        .arg(&log)
-        .args(["--log-format", "json", "exec"]);
-    for var in &request.env {
-        command.arg("--env").arg(var);
-    }
-    if let Some(dir) = &request.workdir {
-        command.arg("--cwd").arg(dir);
-    }
-    if let Some(user) = &request.user {
-        command.arg("--user").arg(user);
-    }
-    if request.detach {
-        command.arg("--detach");
-    }
-    command.arg(&id).args(&request.args);
-    if !request.interactive {
-        command.stdin(std::process::Stdio::null());
-    }
-    let status = command.status().map_err(Failure::internal);
-    let logged = fs::read_to_string(&log).unwrap_or_default();
-    let _ = fs::remove_file(&log);
-    let code = status?.code().unwrap_or(126);
-    // The runtime could not start it (and has said why on stderr): Docker's exit code.
-    let error = logged
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|entry| entry["level"] == "error")
-        .filter_map(|entry| entry["msg"].as_str().map(str::to_owned))
-        .next_back();
-    match error {
-        Some(message) if code == 255 => {
-            let program = request.args.first().map_or("", String::as_str);
-            Ok(crate::container::start_failure_code(program, &message))
-        }
-        _ => Ok(code),
     }
 }
 
