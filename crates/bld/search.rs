@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::Failure;
-use crate::image::{Fields, print_formatted, print_table};
+use crate::image::{Fields, ellipsis, print_formatted, print_table};
 
 /// Arguments of `bld search`.
 #[derive(Args)]
@@ -74,16 +74,6 @@ impl Filter {
     }
 }
 
-/// Docker's cut of a long description: 45 characters, the last an ellipsis.
-fn ellipsis(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(width - 1).collect();
-    cut.push('…');
-    cut
-}
-
 /// `bld search`.
 pub(crate) fn search(args: SearchArgs) -> Result<(), Failure> {
     let filters = args
@@ -136,16 +126,4 @@ pub(crate) fn search(args: SearchArgs) -> Result<(), Failure> {
     }
     print_table(&table);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn long_descriptions_are_cut_as_docker_cuts_them() {
-        assert_eq!(super::ellipsis("short", 45), "short");
-        let long = "a".repeat(50);
-        let cut = super::ellipsis(&long, 45);
-        assert_eq!(cut.chars().count(), 45);
-        assert!(cut.ends_with("a…"));
-    }
 }

@@ -9,7 +9,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::Failure;
-use crate::image::{Fields, human_duration, print_formatted, print_table};
+use crate::image::{Fields, ellipsis, human_duration, print_formatted, print_table};
 
 /// Arguments of `bld ps`.
 #[derive(Args)]
@@ -45,16 +45,6 @@ const HEADERS: &[(&str, &str)] = &[
     ("Mounts", "MOUNTS"),
     ("Networks", "NETWORKS"),
 ];
-
-/// Docker's cut of a long text: `width` characters, the last an ellipsis.
-fn ellipsis(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(width - 1).collect();
-    cut.push('…');
-    cut
-}
 
 /// `STATUS` and `STATE` as Docker shows them.
 fn status(container: &Container, now: u64) -> (String, &'static str) {
