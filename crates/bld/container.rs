@@ -16,7 +16,9 @@ use clap::{Args, Subcommand};
 use crate::Failure;
 
 pub(crate) use commit::{CommitArgs, commit};
-pub(crate) use exec::{ExecArgs, ExportArgs, PruneArgs, RenameArgs, exec, export, prune, rename};
+pub(crate) use exec::{
+    CpArgs, ExecArgs, ExportArgs, PruneArgs, RenameArgs, cp, exec, export, prune, rename,
+};
 pub(crate) use lifecycle::{
     KillArgs, StartArgs, StopArgs, WaitArgs, kill, restart, start, start_detached, stop, supervise,
     wait,
@@ -57,6 +59,8 @@ pub(crate) enum ContainerCommand {
     Rename(RenameArgs),
     /// Remove every stopped container.
     Prune(PruneArgs),
+    /// Copy files out of a container, or into a stopped one (`bld cp`).
+    Cp(CpArgs),
 }
 
 /// Runs `bld container <verb>`; returns the exit code.
@@ -77,6 +81,7 @@ pub(crate) fn run(command: ContainerCommand, store: &Path) -> Result<i32, Failur
         ContainerCommand::Export(args) => export(args, store),
         ContainerCommand::Rename(args) => rename(args, store),
         ContainerCommand::Prune(args) => prune(args, store),
+        ContainerCommand::Cp(args) => cp(args, store),
         ContainerCommand::Stop(args) => stop(args, store),
         ContainerCommand::Restart(args) => restart(args, store),
         ContainerCommand::Kill(args) => kill(args, store),

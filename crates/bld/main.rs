@@ -97,6 +97,8 @@ enum Command {
     Export(container::ExportArgs),
     /// Rename a container.
     Rename(container::RenameArgs),
+    /// Copy files out of a container, or into a stopped one.
+    Cp(container::CpArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(container::ContainerCommand),
@@ -194,6 +196,7 @@ fn dispatch(command: Command, store: &std::path::Path) -> Result<i32, Failure> {
         Command::Exec(args) => container::exec(args, store),
         Command::Export(args) => container::export(args, store).map(|()| 0),
         Command::Rename(args) => container::rename(args, store).map(|()| 0),
+        Command::Cp(args) => container::cp(args, store).map(|()| 0),
         Command::Container(command) => container::run(command, store),
         Command::Supervise { id } => container::supervise(&id, store),
         Command::Gc(args) => image::gc(args, store).map(|()| 0),

@@ -51,6 +51,15 @@ pub struct RunArgs {
     /// Keep stdin open: the command reads bld's.
     #[arg(long, short, conflicts_with = "detach")]
     interactive: bool,
+    /// Replace the image's ENTRYPOINT (`""` clears it; the image's CMD goes with it).
+    #[arg(long, value_name = "COMMAND")]
+    entrypoint: Option<String>,
+    /// Read environment variables from a file: `KEY=VALUE` (or `KEY`) a line, `#` comments.
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<std::path::PathBuf>,
+    /// The container's host name (default: its ID's first 12 digits).
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
     /// Set an environment variable, `KEY=VALUE` (or `KEY` to take it from bld's environment).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
@@ -119,8 +128,19 @@ pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
     } else {
         crate::image::resolve(&store, &args.image)?
     };
-    let env = args
-        .env
+    let mut given = Vec::new();
+    for file in &args.env_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Failure::user(format!("open {}: {e}", file.display())))?;
+        given.extend(
+            text.lines()
+                .map(str::trim_start)
+                .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                .map(str::to_owned),
+        );
+    }
+    given.extend(args.env.iter().cloned());
+    let env = given
         .iter()
         .filter_map(|var| match var.split_once('=') {
             Some(_) => Some(var.clone()),
@@ -136,6 +156,8 @@ pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
         user: args.user,
         host_network,
         interactive: args.interactive,
+        entrypoint: args.entrypoint,
+        hostname: args.hostname,
     };
     if args.detach {
         let container =

@@ -100,6 +100,8 @@ const COMMANDS: &[&[&str]] = &[
     &["container", "export"],
     &["container", "rename"],
     &["container", "prune"],
+    &["container", "cp"],
+    &["cp"],
     &["exec"],
     &["export"],
     &["rename"],

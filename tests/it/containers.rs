@@ -265,3 +265,75 @@ fn a_committed_image_loads_into_docker_with_the_same_history() {
     let ran = daemon.docker(&["run", "--rm", "--network", "none", "made:1"]);
     assert_eq!(String::from_utf8_lossy(&ran.stdout), "made\n");
 }
+
+#[test]
+fn cp_copies_out_and_into_a_stopped_container_keeping_modes_and_owners() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    bld_busybox_base(scratch, &scratch.join("store"));
+    let script = "mkdir -p /opt/d && echo t > /opt/d/f && chmod 750 /opt/d && chown 5:6 /opt/d/f";
+    run_named(scratch, "box", "busybox", script);
+    let out = scratch.join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    bld(scratch, &["cp", "box:/opt/d", &out.display().to_string()]);
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = std::fs::metadata(out.join("d")).expect("copied dir");
+    assert_eq!(dir.mode() & 0o7777, 0o750);
+    let file = std::fs::metadata(out.join("d/f")).expect("copied file");
+    assert_eq!((file.uid(), file.gid()), (5, 6));
+    assert_eq!(
+        std::fs::read_to_string(out.join("d/f")).expect("read"),
+        "t\n"
+    );
+    // Into it: into a directory it has, or as a new name; owned by root, the mode kept.
+    let host = scratch.join("hostfile");
+    std::fs::write(&host, "from host\n").expect("write");
+    std::fs::set_permissions(&host, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+        .expect("chmod");
+    let host = host.display().to_string();
+    bld(scratch, &["cp", &host, "box:/opt/"]);
+    bld(scratch, &["cp", &host, "box:/renamed"]);
+    let missing = try_bld(scratch, &["cp", &host, "box:/no/such/dir/x"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing
+            .stderr
+            .contains("no such directory in container box: /no/such/dir")
+    );
+    bld(scratch, &["commit", "box", "copied:1"]);
+    let listed = bld(
+        scratch,
+        &[
+            "run",
+            "--rm",
+            "copied:1",
+            "sh",
+            "-c",
+            "stat -c '%a %u %n' /opt/hostfile /renamed /opt/d",
+        ],
+    );
+    assert_eq!(
+        listed.stdout,
+        "640 0 /opt/hostfile\n640 0 /renamed\n750 0 /opt/d\n"
+    );
+    // The run flags that name the process: --entrypoint, --env-file, --hostname.
+    let env_file = scratch.join("env");
+    std::fs::write(&env_file, "# a comment\nA=1\n\nB=two\n").expect("write");
+    let ran = bld(
+        scratch,
+        &[
+            "run",
+            "--rm",
+            "--env-file",
+            &env_file.display().to_string(),
+            "--hostname",
+            "named",
+            "--entrypoint",
+            "/bin/sh",
+            "busybox",
+            "-c",
+            "echo $A $B $(hostname)",
+        ],
+    );
+    assert_eq!(ran.stdout, "1 two named\n");
+}

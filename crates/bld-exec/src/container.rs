@@ -79,9 +79,10 @@ pub fn run_image(
         None => store.temp_path("container"),
     };
     let identity = Identity::Container {
-        hostname: kept
-            .as_ref()
-            .map_or_else(container_hostname, |c| c.short_id().to_owned()),
+        hostname: request.config.hostname.clone().unwrap_or_else(|| {
+            kept.as_ref()
+                .map_or_else(container_hostname, |c| c.short_id().to_owned())
+        }),
     };
     // Docker's HOSTNAME comes first, unless the image or the request sets one.
     let mut env = environment(&config, &request.config.env, true);
@@ -152,9 +153,19 @@ fn process_of(
             })
             .unwrap_or_default()
     };
-    let mut args = strings("Entrypoint");
-    args.extend(if request.command.is_empty() {
+    // `--entrypoint` replaces the image's, and then its CMD too, as Docker does.
+    let mut args = match &request.entrypoint {
+        Some(entrypoint) if entrypoint.is_empty() => Vec::new(),
+        Some(entrypoint) => vec![entrypoint.clone()],
+        None => strings("Entrypoint"),
+    };
+    let image_cmd = if request.entrypoint.is_some() {
+        Vec::new()
+    } else {
         strings("Cmd")
+    };
+    args.extend(if request.command.is_empty() {
+        image_cmd
     } else {
         request.command.clone()
     });

@@ -17,8 +17,10 @@ use bld_core::{Classify, ErrorKind};
 
 use crate::Failure;
 
+mod copy;
 mod runtime;
 
+pub use copy::{copy_in, copy_out};
 pub use runtime::{ExecRequest, exec, signal, started};
 
 /// Why a container could not be made, found or changed.
@@ -93,6 +95,12 @@ pub struct RunConfig {
     /// Give the process bld's stdin (`-i`).
     #[serde(default)]
     pub interactive: bool,
+    /// `--entrypoint`: replaces the image's (`Some("")` clears it).
+    #[serde(default)]
+    pub entrypoint: Option<String>,
+    /// `--hostname`, instead of the ID's first 12 digits.
+    #[serde(default)]
+    pub hostname: Option<String>,
 }
 
 /// How a container stands.

@@ -1,5 +1,5 @@
-//! `bld exec` (a command in a running container), `bld export` (a container's filesystem as a
-//! tar), `bld rename` and `bld container prune`.
+//! `bld exec` (a command in a running container), `bld cp`, `bld export` (a container's
+//! filesystem as a tar), `bld rename` and `bld container prune`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -92,6 +92,57 @@ pub(crate) fn export(args: ExportArgs, store: &Path) -> Result<(), Failure> {
             out.flush()
                 .map_err(|e| Failure::user(format!("cannot write the archive: {e}")))
         }
+    }
+}
+
+/// Arguments of `bld cp`.
+#[derive(Args)]
+pub(crate) struct CpArgs {
+    /// `CONTAINER:PATH` or a host path.
+    #[arg(value_name = "SRC")]
+    source: String,
+    /// A host path or `CONTAINER:PATH`.
+    #[arg(value_name = "DEST")]
+    dest: String,
+}
+
+/// The container and path `text` names when it is `CONTAINER:PATH` (a host path holds a `/`
+/// or `.` before any `:`).
+fn container_path(text: &str) -> Option<(&str, &str)> {
+    let (container, path) = text.split_once(':')?;
+    (!container.is_empty() && !container.contains('/') && !container.starts_with('.'))
+        .then_some((container, path))
+}
+
+/// `bld cp`: out of a container (`CONTAINER:PATH DEST`) or into a stopped one (`SRC
+/// CONTAINER:PATH`).
+pub(crate) fn cp(args: CpArgs, store: &Path) -> Result<(), Failure> {
+    let store = Store::open(store)?;
+    match (container_path(&args.source), container_path(&args.dest)) {
+        (Some((name, path)), None) => {
+            let container = containers::find(&store, name)?;
+            Ok(containers::copy_out(
+                &store,
+                &container,
+                path,
+                Path::new(&args.dest),
+            )?)
+        }
+        (None, Some((name, path))) => {
+            let container = containers::find(&store, name)?;
+            Ok(containers::copy_in(
+                &store,
+                &container,
+                Path::new(&args.source),
+                path,
+            )?)
+        }
+        (Some(_), Some(_)) => Err(Failure::user(
+            "copying between containers is not supported".to_owned(),
+        )),
+        (None, None) => Err(Failure::user(
+            "must specify at least one container source (`CONTAINER:PATH`)".to_owned(),
+        )),
     }
 }
 
