@@ -61,6 +61,8 @@ pub(crate) enum ContainerCommand {
     Prune(PruneArgs),
     /// Copy files out of a container, or into a stopped one (`bld cp`).
     Cp(CpArgs),
+    /// Show a running container's processes (`bld top`).
+    Top(TopArgs),
 }
 
 /// Runs `bld container <verb>`; returns the exit code.
@@ -82,6 +84,7 @@ pub(crate) fn run(command: ContainerCommand, store: &Path) -> Result<i32, Failur
         ContainerCommand::Rename(args) => rename(args, store),
         ContainerCommand::Prune(args) => prune(args, store),
         ContainerCommand::Cp(args) => cp(args, store),
+        ContainerCommand::Top(args) => top(args, store),
         ContainerCommand::Stop(args) => stop(args, store),
         ContainerCommand::Restart(args) => restart(args, store),
         ContainerCommand::Kill(args) => kill(args, store),
@@ -152,6 +155,10 @@ pub(crate) struct LogsArgs {
     /// Keep following the log while the container runs.
     #[arg(long, short)]
     follow: bool,
+    /// Only lines since then: RFC 3339 (`2026-12-01T10:00:00Z`), seconds since 1970, or a
+    /// time ago (`30s`, `10m`, `2h`).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
     /// The container, by name or ID.
     #[arg(value_name = "CONTAINER")]
     container: String,
@@ -170,6 +177,7 @@ pub(crate) fn logs(args: LogsArgs, store: &Path) -> Result<(), Failure> {
             ))
         })?),
     };
+    let since = args.since.as_deref().map(since_epoch).transpose()?;
     let mut shown = 0;
     loop {
         let text = std::fs::read_to_string(container.log(&store)).unwrap_or_default();
@@ -179,7 +187,7 @@ pub(crate) fn logs(args: LogsArgs, store: &Path) -> Result<(), Failure> {
             _ => shown,
         };
         for line in entries.iter().skip(from) {
-            print_entry(line, args.timestamps);
+            print_entry(line, args.timestamps, since);
         }
         shown = entries.len();
         let running = matches!(
@@ -193,12 +201,41 @@ pub(crate) fn logs(args: LogsArgs, store: &Path) -> Result<(), Failure> {
     }
 }
 
-/// Prints one json-file entry where its stream goes.
-fn print_entry(line: &str, timestamps: bool) {
+/// `--since` as seconds since 1970.
+fn since_epoch(text: &str) -> Result<i64, Failure> {
+    let bad = || {
+        Failure::user(format!(
+            "invalid value for --since: `{text}` (expected RFC 3339, seconds, or 30s / 10m / 2h)"
+        ))
+    };
+    if let Some(epoch) = crate::image::parse_rfc3339(text) {
+        return Ok(epoch);
+    }
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(seconds);
+    }
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(bad()),
+    };
+    let now = i64::try_from(containers::now()).unwrap_or(i64::MAX);
+    Ok(now - number * scale)
+}
+
+/// Prints one json-file entry where its stream goes (none before `since`).
+fn print_entry(line: &str, timestamps: bool, since: Option<i64>) {
     use std::io::Write as _;
     let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
         return;
     };
+    let time = entry["time"].as_str().and_then(crate::image::parse_rfc3339);
+    if since.is_some_and(|since| time.is_some_and(|t| t < since)) {
+        return;
+    }
     let text = entry["log"].as_str().unwrap_or_default();
     let stamp = if timestamps {
         format!("{} ", entry["time"].as_str().unwrap_or_default())
@@ -211,6 +248,22 @@ fn print_entry(line: &str, timestamps: bool) {
     } else {
         let _ = std::io::stdout().write_all(out.as_bytes());
     }
+}
+
+/// Arguments of `bld top`.
+#[derive(Args)]
+pub(crate) struct TopArgs {
+    /// The container, by name or ID.
+    #[arg(value_name = "CONTAINER")]
+    container: String,
+}
+
+/// `bld top`: the running container's processes.
+pub(crate) fn top(args: TopArgs, store: &Path) -> Result<(), Failure> {
+    let store = Store::open(store)?;
+    let container = containers::find(&store, &args.container)?;
+    print!("{}", containers::top(&store, &container)?);
+    Ok(())
 }
 
 /// Arguments of `bld diff`.

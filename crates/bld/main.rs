@@ -99,6 +99,8 @@ enum Command {
     Rename(container::RenameArgs),
     /// Copy files out of a container, or into a stopped one.
     Cp(container::CpArgs),
+    /// Show a running container's processes.
+    Top(container::TopArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(container::ContainerCommand),
@@ -197,6 +199,7 @@ fn dispatch(command: Command, store: &std::path::Path) -> Result<i32, Failure> {
         Command::Export(args) => container::export(args, store).map(|()| 0),
         Command::Rename(args) => container::rename(args, store).map(|()| 0),
         Command::Cp(args) => container::cp(args, store).map(|()| 0),
+        Command::Top(args) => container::top(args, store).map(|()| 0),
         Command::Container(command) => container::run(command, store),
         Command::Supervise { id } => container::supervise(&id, store),
         Command::Gc(args) => image::gc(args, store).map(|()| 0),

@@ -101,6 +101,8 @@ const COMMANDS: &[&[&str]] = &[
     &["container", "rename"],
     &["container", "prune"],
     &["container", "cp"],
+    &["container", "top"],
+    &["top"],
     &["cp"],
     &["exec"],
     &["export"],

@@ -221,3 +221,60 @@ fn exec_runs_in_a_running_container_and_export_rename_and_prune_take_containers(
     );
     assert_eq!(bld(scratch, &["ps", "-a", "-q"]).stdout, "");
 }
+
+#[test]
+fn top_lists_a_running_containers_processes_and_ps_and_logs_filter() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    bld_busybox_base(scratch, &scratch.join("store"));
+    let done = ["run", "--name", "done", "busybox", "sh", "-c", "exit 2"];
+    assert_eq!(run_bld(scratch, &scratch.join("store"), &done).code, 2);
+    let script = "echo early; while true; do sleep 0.1; done";
+    bld(
+        scratch,
+        &["run", "-d", "--name", "busy", "busybox", "sh", "-c", script],
+    );
+    wait_for_log(scratch, "busy", "early");
+    let top = bld(scratch, &["top", "busy"]);
+    assert!(top.stdout.starts_with("UID"), "{}", top.stdout);
+    assert!(top.stdout.contains("sleep 0.1"), "{}", top.stdout);
+    let names = |filter: &str| {
+        bld(
+            scratch,
+            &["ps", "--filter", filter, "--format", "{{.Names}}"],
+        )
+        .stdout
+    };
+    assert_eq!(names("status=running"), "busy\n");
+    assert_eq!(names("status=exited"), "done\n");
+    assert_eq!(names("exited=2"), "done\n");
+    assert_eq!(names("name=bu"), "busy\n");
+    assert_eq!(
+        names("ancestor=busybox"),
+        "busy\n",
+        "running only, without -a"
+    );
+    let bad = run_bld(
+        scratch,
+        &scratch.join("store"),
+        &["ps", "--filter", "bogus=1"],
+    );
+    assert_eq!(bad.code, 1);
+    assert_eq!(
+        bld(scratch, &["logs", "--since", "1h", "busy"]).stdout,
+        "early\n"
+    );
+    let future = format!("{}", bld_exec_now() + 3600);
+    assert_eq!(
+        bld(scratch, &["logs", "--since", &future, "busy"]).stdout,
+        ""
+    );
+    bld(scratch, &["rm", "-f", "busy", "done"]);
+}
+
+/// Seconds since 1970, now.
+fn bld_exec_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

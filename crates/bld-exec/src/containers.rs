@@ -21,7 +21,7 @@ mod copy;
 mod runtime;
 
 pub use copy::{copy_in, copy_out};
-pub use runtime::{ExecRequest, exec, signal, started};
+pub use runtime::{ExecRequest, exec, signal, started, top};
 
 /// Why a container could not be made, found or changed.
 #[derive(Debug, thiserror::Error)]

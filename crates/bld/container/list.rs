@@ -23,6 +23,10 @@ pub(crate) struct PsArgs {
     /// Do not cut IDs and commands short.
     #[arg(long)]
     no_trunc: bool,
+    /// Only containers matching: `status=created|running|exited`, `name=TEXT` (in the name),
+    /// `id=PREFIX`, `ancestor=IMAGE` (as it was named), `exited=CODE`; repeatable.
+    #[arg(long, short, value_name = "FILTER")]
+    filter: Vec<String>,
     /// A Go template (`{{.ID}}`, `{{.Image}}`, `{{.Command}}`, `{{.RunningFor}}`,
     /// `{{.Status}}`, `{{.State}}`, `{{.Names}}`, …), `table …` or `json`.
     #[arg(long, value_name = "FORMAT")]
@@ -89,14 +93,58 @@ fn object(container: &Container, trunc: bool, now: u64) -> Value {
     })
 }
 
+/// Whether `container` passes the filter `text` (`key=value`).
+fn passes(container: &Container, text: &str) -> Result<bool, Failure> {
+    let (key, value) = text.split_once('=').ok_or_else(|| {
+        Failure::user(format!(
+            "bad format of filter (expected name=value): {text}"
+        ))
+    })?;
+    let state = container.current_state();
+    Ok(match key {
+        "status" => {
+            let name = match state {
+                State::Created => "created",
+                State::Running { .. } => "running",
+                State::Exited { .. } => "exited",
+            };
+            name == value
+        }
+        "name" => container.name.contains(value),
+        "id" => container.id.starts_with(value),
+        "ancestor" => container.image == value || container.manifest.to_string() == value,
+        "exited" => matches!(state, State::Exited { code, .. } if code.to_string() == value),
+        _ => {
+            return Err(Failure::user(format!(
+                "invalid filter '{key}': expected status, name, id, ancestor or exited"
+            )));
+        }
+    })
+}
+
 /// `bld ps`.
 pub(crate) fn ps(args: PsArgs, store: &Path) -> Result<(), Failure> {
     let store = Store::open(store)?;
     let now = bld_exec::containers::now();
-    let shown: Vec<Container> = containers::list(&store)?
-        .into_iter()
-        .filter(|c| args.all || matches!(c.current_state(), State::Running { .. }))
-        .collect();
+    // A filter on status or exit code looks at stopped containers too, as Docker's does.
+    let all = args.all
+        || args
+            .filter
+            .iter()
+            .any(|f| f.starts_with("status=") || f.starts_with("exited="));
+    let mut shown = Vec::new();
+    for container in containers::list(&store)? {
+        if !all && !matches!(container.current_state(), State::Running { .. }) {
+            continue;
+        }
+        let mut kept = true;
+        for filter in &args.filter {
+            kept &= passes(&container, filter)?;
+        }
+        if kept {
+            shown.push(container);
+        }
+    }
     if args.quiet {
         for container in &shown {
             let id = if args.no_trunc {

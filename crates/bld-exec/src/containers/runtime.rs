@@ -154,3 +154,24 @@ pub fn exec(
         _ => Ok(code),
     }
 }
+
+/// The processes of the running `container`, as the runtime's `ps` lists them (`docker top`).
+pub fn top(store: &Store, container: &Container) -> Result<String, ContainerError> {
+    let not_running = || {
+        ContainerError::from(Failure::user(format!(
+            "Container {} is not running",
+            container.id
+        )))
+    };
+    let (runtime, root, id) = runtime_of(store, container).ok_or_else(not_running)?;
+    let output = std::process::Command::new(runtime)
+        .arg("--root")
+        .arg(&root)
+        .args(["ps", &id])
+        .output()
+        .map_err(Failure::internal)?;
+    if !output.status.success() {
+        return Err(not_running());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
