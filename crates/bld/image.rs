@@ -402,6 +402,26 @@ pub(crate) fn print_table(rows: &[Vec<String>]) {
     }
 }
 
+/// Prints `objects` as a table of `columns` (each a key of the objects and Docker's title),
+/// in order.
+pub(crate) fn print_object_table(objects: &[Value], columns: &[(&str, &str)]) {
+    let mut table = vec![
+        columns
+            .iter()
+            .map(|(_, title)| (*title).to_owned())
+            .collect(),
+    ];
+    for object in objects {
+        table.push(
+            columns
+                .iter()
+                .map(|(key, _)| object[*key].as_str().unwrap_or_default().to_owned())
+                .collect(),
+        );
+    }
+    print_table(&table);
+}
+
 /// Cuts `text` to `width` characters, ending with `…` when cut (Docker's ellipsis).
 pub(crate) fn ellipsis(text: &str, width: usize) -> String {
     if text.chars().count() <= width {

@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::Failure;
-use crate::image::{Fields, ellipsis, print_formatted, print_table};
+use crate::image::{Fields, ellipsis, print_formatted, print_object_table};
 
 /// Arguments of `bld search`.
 #[derive(Args)]
@@ -110,20 +110,14 @@ pub(crate) fn search(args: SearchArgs) -> Result<(), Failure> {
     {
         return Ok(());
     }
-    let mut table = vec![
-        ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
-            .map(str::to_owned)
-            .to_vec(),
-    ];
-    for object in &objects {
-        let field = |key: &str| object[key].as_str().unwrap_or_default().to_owned();
-        table.push(vec![
-            field("Name"),
-            field("Description"),
-            field("StarCount"),
-            field("IsOfficial"),
-        ]);
-    }
-    print_table(&table);
+    print_object_table(
+        &objects,
+        &[
+            ("Name", "NAME"),
+            ("Description", "DESCRIPTION"),
+            ("StarCount", "STARS"),
+            ("IsOfficial", "OFFICIAL"),
+        ],
+    );
     Ok(())
 }

@@ -453,10 +453,7 @@ pub fn changes(
     crate::kind::run_step::drop_unmade_changes(&mut changes, &bound_files(), &[]);
     let mut listed = Vec::new();
     for change in changes {
-        let unmade = matches!(change.kind, bld_sandbox::ChangeKind::Dir { .. })
-            && crate::kind::run_step::MOUNT_POINTS.contains(&change.path.as_str())
-            && fs::read_dir(upper.join(&change.path)).is_ok_and(|mut d| d.next().is_none());
-        if unmade {
+        if crate::kind::run_step::is_empty_mount_point(&upper, &change) {
             continue;
         }
         let kind = match change.kind {

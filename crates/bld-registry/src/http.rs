@@ -194,6 +194,25 @@ impl Endpoint {
         Ok(endpoints)
     }
 
+    /// Another repository of this endpoint's registry, through the same agent, credentials
+    /// and scheme (no certificates read or registry asked again).
+    pub fn sibling(&self, repository: &str) -> Endpoint {
+        let base = OnceLock::new();
+        if let Some(known) = self.base.get() {
+            let _ = base.set(known.clone());
+        }
+        Endpoint {
+            host: self.host.clone(),
+            repository: repository.to_owned(),
+            base,
+            scheme: self.scheme,
+            api: self.api.clone(),
+            agent: self.agent.clone(),
+            credentials: self.credentials.clone(),
+            authorization: Mutex::new(None),
+        }
+    }
+
     /// The registry `host` itself (for `bld login`), with `credentials`.
     ///
     /// # Errors

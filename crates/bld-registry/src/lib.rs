@@ -144,17 +144,25 @@ pub fn pull(
 ) -> Result<Pulled, RegistryError> {
     let host = Platform::host();
     let platform = platform.unwrap_or(&host);
+    first_answer(reference, |endpoint| {
+        pull_from(store, endpoint, reference, platform, progress)
+    })
+}
+
+/// `ask` of each mirror of `reference`'s registry in turn, then of the registry: the first
+/// answer, or the registry's failure (a mirror that fails is passed over, as Docker does).
+fn first_answer<T>(
+    reference: &ImageReference,
+    ask: impl Fn(&Endpoint) -> Result<T, RegistryError>,
+) -> Result<T, RegistryError> {
     let mut endpoints = Endpoint::with_mirrors(reference)?;
-    // A mirror that fails is passed over, as Docker does; the last endpoint has the last word.
     let last = endpoints.pop().ok_or_else(|| {
         RegistryError::Unsupported(format!("`{}` names no registry", reference.name))
     })?;
-    for mirror in &endpoints {
-        if let Ok(pulled) = pull_from(store, mirror, reference, platform, progress) {
-            return Ok(pulled);
-        }
-    }
-    pull_from(store, &last, reference, platform, progress)
+    endpoints
+        .iter()
+        .find_map(|mirror| ask(mirror).ok())
+        .map_or_else(|| ask(&last), Ok)
 }
 
 /// What `reference` (a tag) names now for `platform`, without fetching any blob: the image's
@@ -167,16 +175,9 @@ pub fn resolve(
     reference: &ImageReference,
     platform: &Platform,
 ) -> Result<(Digest, Digest), RegistryError> {
-    let mut endpoints = Endpoint::with_mirrors(reference)?;
-    let last = endpoints.pop().ok_or_else(|| {
-        RegistryError::Unsupported(format!("`{}` names no registry", reference.name))
-    })?;
-    for mirror in &endpoints {
-        if let Ok(resolved) = resolve_at(mirror, reference, platform) {
-            return Ok(resolved);
-        }
-    }
-    resolve_at(&last, reference, platform)
+    first_answer(reference, |endpoint| {
+        resolve_at(endpoint, reference, platform)
+    })
 }
 
 fn resolve_at(

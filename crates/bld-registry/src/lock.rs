@@ -65,6 +65,17 @@ impl fmt::Display for Change {
     }
 }
 
+impl Change {
+    /// Why `--locked` refuses this change to the lock file at `path`.
+    pub fn refused(&self, path: &Path) -> String {
+        format!(
+            "the lock file {} is out of date ({self}), and --locked forbids changing it; \
+             build without --locked to update it",
+            path.display()
+        )
+    }
+}
+
 impl Lock {
     /// The lock file `path` (empty when there is none).
     ///

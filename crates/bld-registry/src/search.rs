@@ -61,12 +61,10 @@ pub fn search(term: &str, limit: usize) -> Result<Vec<Found>, RegistryError> {
         if !repository.contains(wanted) {
             continue;
         }
-        let mut named = reference.clone();
-        named.name = format!("{host}/{repository}");
-        let mut tags = Endpoint::of(&named)?.tags().unwrap_or_default();
+        let mut tags = registry.sibling(&repository).tags().unwrap_or_default();
         tags.sort();
         found.push(Found {
-            name: named.name,
+            name: format!("{host}/{repository}"),
             description: if tags.is_empty() {
                 String::new()
             } else {

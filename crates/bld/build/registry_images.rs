@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use bld_core::Classify as _;
 use bld_core::{Digest, ErrorKind, ImageReference};
 use bld_dockerfile_lower::{ImageLookupError, LocalImages};
 use bld_registry::{Change, Lock, Locked, Platform};
@@ -30,6 +29,14 @@ pub(super) struct Resolver {
     /// The names resolved so far in this build, so that each resolves once.
     resolved: HashMap<String, Option<Digest>>,
     changes: Vec<Change>,
+}
+
+/// A library's error as the lowering reports a lookup's.
+fn failed(error: impl std::fmt::Display + bld_core::Classify) -> ImageLookupError {
+    ImageLookupError {
+        message: error.to_string(),
+        kind: error.kind(),
+    }
 }
 
 /// The [`LocalImages`] of a Dockerfile build.
@@ -86,10 +93,6 @@ impl Resolver {
 
     fn resolve(&mut self, reference: &ImageReference) -> Result<Option<Digest>, ImageLookupError> {
         let store = Arc::clone(&self.store);
-        let failed = |e: bld_registry::RegistryError| ImageLookupError {
-            message: e.to_string(),
-            kind: e.kind(),
-        };
         if let Some(digest) = reference.digest {
             if store.blob_path(&digest).is_file() {
                 return Ok(Some(digest));
@@ -108,10 +111,7 @@ impl Resolver {
                 pinned.digest = Some(locked.digest);
                 return self.pull(&pinned).map(Some);
             }
-            let local = store.get_tag(&name).map_err(|e| ImageLookupError {
-                message: e.to_string(),
-                kind: e.kind(),
-            })?;
+            let local = store.get_tag(&name).map_err(failed)?;
             if let Some(local) = local {
                 // An image this store pulled is locked as it is; one built here is not a
                 // registry's and stays out of the lock.
@@ -132,11 +132,8 @@ impl Resolver {
 
     /// Pulls `reference` (which names a digest); returns the image's manifest.
     fn pull(&self, reference: &ImageReference) -> Result<Digest, ImageLookupError> {
-        let (pulled, _) = bld_registry::pull_and_record(&self.store, reference, None, &())
-            .map_err(|e| ImageLookupError {
-                message: e.to_string(),
-                kind: e.kind(),
-            })?;
+        let (pulled, _) =
+            bld_registry::pull_and_record(&self.store, reference, None, &()).map_err(failed)?;
         eprintln!("Pulled {}", reference.familiar());
         Ok(pulled.manifest)
     }
@@ -157,13 +154,9 @@ impl Resolver {
             return Ok(());
         };
         if self.locked {
-            let path = self.lock_path.as_ref().map(|p| p.display().to_string());
+            let path = self.lock_path.clone().unwrap_or_default();
             return Err(ImageLookupError {
-                message: format!(
-                    "the lock file {} is out of date ({change}), and --locked forbids changing it; \
-                     build without --locked to update it",
-                    path.unwrap_or_default()
-                ),
+                message: change.refused(&path),
                 kind: ErrorKind::User,
             });
         }

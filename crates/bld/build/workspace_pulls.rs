@@ -55,11 +55,7 @@ pub(super) fn resolve(
             };
             if let Some(change) = lock.set(&reference, &image.platform, entry) {
                 if locked {
-                    return Err(Failure::user(format!(
-                        "the lock file {} is out of date ({change}), and --locked forbids \
-                         changing it; build without --locked to update it",
-                        path.display()
-                    )));
+                    return Err(Failure::user(change.refused(&path)));
                 }
                 changes.push(change);
             }

@@ -9,7 +9,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::Failure;
-use crate::image::{Fields, ellipsis, human_duration, print_formatted, print_table};
+use crate::image::{Fields, ellipsis, human_duration, print_formatted, print_object_table};
 
 /// Arguments of `bld ps`.
 #[derive(Args)]
@@ -170,36 +170,17 @@ pub(crate) fn ps(args: PsArgs, store: &Path) -> Result<(), Failure> {
     {
         return Ok(());
     }
-    let columns = [
-        "ID",
-        "Image",
-        "Command",
-        "RunningFor",
-        "Status",
-        "Ports",
-        "Names",
-    ];
-    let mut table = vec![
-        [
-            "CONTAINER ID",
-            "IMAGE",
-            "COMMAND",
-            "CREATED",
-            "STATUS",
-            "PORTS",
-            "NAMES",
-        ]
-        .map(str::to_owned)
-        .to_vec(),
-    ];
-    for object in &objects {
-        table.push(
-            columns
-                .iter()
-                .map(|key| object[*key].as_str().unwrap_or_default().to_owned())
-                .collect(),
-        );
-    }
-    print_table(&table);
+    print_object_table(
+        &objects,
+        &[
+            ("ID", "CONTAINER ID"),
+            ("Image", "IMAGE"),
+            ("Command", "COMMAND"),
+            ("RunningFor", "CREATED"),
+            ("Status", "STATUS"),
+            ("Ports", "PORTS"),
+            ("Names", "NAMES"),
+        ],
+    );
     Ok(())
 }

@@ -21,8 +21,7 @@ use crate::{ActionOutput, Failure};
 
 /// Directories the runtime creates as mount points; an empty one in the upper directory is
 /// not a change the step made.
-pub(crate) const MOUNT_POINTS: &[&str] =
-    &["dev", "dev/mqueue", "dev/pts", "dev/shm", "proc", "sys"];
+const MOUNT_POINTS: &[&str] = &["dev", "dev/mqueue", "dev/pts", "dev/shm", "proc", "sys"];
 
 /// How many lines of a failed step's output an error shows.
 const OUTPUT_TAIL_LINES: usize = 20;
@@ -195,12 +194,7 @@ fn pack_changes(
         let mode = change.mode;
         let kind = match change.kind {
             ChangeKind::Dir { opaque } => {
-                // Only a mount point's directory is listed: one `read_dir` per directory of
-                // a large tree costs more than all the rest of the walk.
-                if !opaque
-                    && MOUNT_POINTS.contains(&change.path.as_str())
-                    && fs::read_dir(upper.join(&change.path)).is_ok_and(|mut d| d.next().is_none())
-                {
+                if is_empty_mount_point(upper, &change) {
                     continue;
                 }
                 if opaque {
@@ -244,6 +238,15 @@ fn pack_changes(
     }
     let layer = pack_layer(store, &items, mtime).map_err(Failure::of)?;
     Ok((layer, paths))
+}
+
+/// Whether `change` is only a mount point the runtime made (`/dev`, `/proc`, …) and left
+/// empty in the upper directory `upper`. Only a mount point's directory is listed: one
+/// `read_dir` per directory of a large tree costs more than all the rest of the walk.
+pub(crate) fn is_empty_mount_point(upper: &Path, change: &bld_sandbox::Change) -> bool {
+    matches!(change.kind, ChangeKind::Dir { opaque: false })
+        && MOUNT_POINTS.contains(&change.path.as_str())
+        && fs::read_dir(upper.join(&change.path)).is_ok_and(|mut d| d.next().is_none())
 }
 
 /// An empty whiteout or opaque marker owned by root.
