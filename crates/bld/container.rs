@@ -2,6 +2,7 @@
 //! and `container inspect`, with Docker's names, flags, columns and messages; `bld container
 //! <verb>` for each.
 
+mod attach;
 mod commit;
 mod exec;
 mod lifecycle;
@@ -15,13 +16,14 @@ use clap::{Args, Subcommand};
 
 use crate::Failure;
 
+pub(crate) use attach::{AttachArgs, attach, parse_detach_keys, start_attached};
 pub(crate) use commit::{CommitArgs, commit};
 pub(crate) use exec::{
     CpArgs, ExecArgs, ExportArgs, PruneArgs, RenameArgs, cp, exec, export, prune, rename,
 };
 pub(crate) use lifecycle::{
-    KillArgs, StartArgs, StopArgs, WaitArgs, kill, restart, start, start_detached, stop, supervise,
-    wait,
+    KillArgs, StartArgs, StopArgs, WaitArgs, kill, restart, spawn_supervisor, start,
+    start_detached, stop, supervise, wait,
 };
 pub(crate) use list::{PsArgs, ps};
 
@@ -63,6 +65,8 @@ pub(crate) enum ContainerCommand {
     Cp(CpArgs),
     /// Show a running container's processes (`bld top`).
     Top(TopArgs),
+    /// Attach bld's terminal to a running container's (`bld attach`).
+    Attach(AttachArgs),
 }
 
 /// Runs `bld container <verb>`; returns the exit code.
@@ -70,6 +74,7 @@ pub(crate) fn run(command: ContainerCommand, store: &Path) -> Result<i32, Failur
     match command {
         ContainerCommand::Start(args) => return start(args, store),
         ContainerCommand::Exec(args) => return exec(args, store),
+        ContainerCommand::Attach(args) => return attach(args, store),
         _ => {}
     }
     match command {
@@ -79,7 +84,9 @@ pub(crate) fn run(command: ContainerCommand, store: &Path) -> Result<i32, Failur
         ContainerCommand::Diff(args) => diff(args, store),
         ContainerCommand::Commit(args) => commit(args, store),
         ContainerCommand::Inspect(args) => inspect(args, store),
-        ContainerCommand::Start(_) | ContainerCommand::Exec(_) => Ok(()),
+        ContainerCommand::Start(_) | ContainerCommand::Exec(_) | ContainerCommand::Attach(_) => {
+            Ok(())
+        }
         ContainerCommand::Export(args) => export(args, store),
         ContainerCommand::Rename(args) => rename(args, store),
         ContainerCommand::Prune(args) => prune(args, store),
@@ -227,7 +234,7 @@ fn since_epoch(text: &str) -> Result<i64, Failure> {
 }
 
 /// Prints one json-file entry where its stream goes (none before `since`).
-fn print_entry(line: &str, timestamps: bool, since: Option<i64>) {
+pub(crate) fn print_entry(line: &str, timestamps: bool, since: Option<i64>) {
     use std::io::Write as _;
     let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
         return;

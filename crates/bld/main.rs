@@ -109,7 +109,12 @@ enum Command {
     Supervise {
         /// The container's ID.
         id: String,
+        /// Start its terminal once a client has attached.
+        #[arg(long)]
+        wait_attach: bool,
     },
+    /// Attach bld's terminal to a running container's (or follow its output).
+    Attach(container::AttachArgs),
     /// Free the store's blobs and caches that no image refers to.
     Gc(image::GcArgs),
     /// Print a shell completion script: `source <(bld completion bash)`.
@@ -201,7 +206,8 @@ fn dispatch(command: Command, store: &std::path::Path) -> Result<i32, Failure> {
         Command::Cp(args) => container::cp(args, store).map(|()| 0),
         Command::Top(args) => container::top(args, store).map(|()| 0),
         Command::Container(command) => container::run(command, store),
-        Command::Supervise { id } => container::supervise(&id, store),
+        Command::Supervise { id, wait_attach } => container::supervise(&id, wait_attach, store),
+        Command::Attach(args) => container::attach(args, store),
         Command::Gc(args) => image::gc(args, store).map(|()| 0),
         Command::Completion(args) => completion::run(args).map(|()| 0),
     }

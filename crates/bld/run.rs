@@ -4,6 +4,7 @@
 //! no such image, a container that cannot be set up), 126 when the command cannot be invoked,
 //! 127 when it is not found.
 
+use std::io::IsTerminal as _;
 use std::path::Path;
 use std::time::Instant;
 
@@ -46,11 +47,21 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
     /// Run it in the background (its output in its log: `bld logs`) and print its ID.
-    #[arg(long, short, conflicts_with = "rm")]
+    #[arg(long, short)]
     detach: bool,
     /// Keep stdin open: the command reads bld's.
-    #[arg(long, short, conflicts_with = "detach")]
+    #[arg(long, short)]
     interactive: bool,
+    /// Give it a terminal (with `-i`, bld's terminal is attached to it: `bld run -it`).
+    #[arg(long, short)]
+    tty: bool,
+    /// The keys that detach bld from the container's terminal, leaving it running.
+    #[arg(
+        long = "detach-keys",
+        value_name = "KEYS",
+        default_value = "ctrl-p,ctrl-q"
+    )]
+    detach_keys: String,
     /// Replace the image's ENTRYPOINT (`""` clears it; the image's CMD goes with it).
     #[arg(long, value_name = "COMMAND")]
     entrypoint: Option<String>,
@@ -112,22 +123,8 @@ fn built_image(image: &str, store: &Store) -> Result<Option<bld_core::Digest>, F
     }
 }
 
-/// Runs the container; returns the command's exit code (or Docker's for a command that could
-/// not be started).
-pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
-    let host_network = crate::build::host_network(&args.network)?;
-    let store = Store::open(store_root)?;
-    let is_label =
-        args.image.starts_with("//") || args.image.starts_with(':') || args.image.starts_with('@');
-    let manifest = if is_label {
-        match built_image(&args.image, &store)? {
-            Some(manifest) => manifest,
-            // An `oci_push` target: run, it pushes.
-            None => return Ok(0),
-        }
-    } else {
-        crate::image::resolve(&store, &args.image)?
-    };
+/// What `args` ask of the container over its image's configuration.
+fn run_config(args: &RunArgs) -> Result<RunConfig, Failure> {
     let mut given = Vec::new();
     for file in &args.env_file {
         let text = std::fs::read_to_string(file)
@@ -149,19 +146,53 @@ pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
                 .map(|value| format!("{var}={value}")),
         })
         .collect();
-    let config = RunConfig {
-        command: args.command,
+    Ok(RunConfig {
+        command: args.command.clone(),
         env,
-        workdir: args.workdir,
-        user: args.user,
-        host_network,
+        workdir: args.workdir.clone(),
+        user: args.user.clone(),
+        host_network: crate::build::host_network(&args.network)?,
         interactive: args.interactive,
-        entrypoint: args.entrypoint,
-        hostname: args.hostname,
+        entrypoint: args.entrypoint.clone(),
+        hostname: args.hostname.clone(),
+        tty: args.tty,
+        // Run by a supervisor, the container is removed by it.
+        auto_remove: args.rm && (args.detach || args.tty),
+    })
+}
+
+/// Runs the container; returns the command's exit code (or Docker's for a command that could
+/// not be started).
+pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
+    let store = Store::open(store_root)?;
+    let is_label =
+        args.image.starts_with("//") || args.image.starts_with(':') || args.image.starts_with('@');
+    let manifest = if is_label {
+        match built_image(&args.image, &store)? {
+            Some(manifest) => manifest,
+            // An `oci_push` target: run, it pushes.
+            None => return Ok(0),
+        }
+    } else {
+        crate::image::resolve(&store, &args.image)?
     };
-    if args.detach {
+    let detach_keys = crate::container::parse_detach_keys(&args.detach_keys)?;
+    if args.tty && args.interactive && !args.detach && !std::io::stdin().is_terminal() {
+        eprintln!("the input device is not a TTY");
+        return Ok(1);
+    }
+    let config = run_config(&args)?;
+    if args.detach || args.tty {
         let container =
             containers::create(&store, args.name.as_deref(), &args.image, manifest, config)?;
+        if !args.detach {
+            return crate::container::start_attached(
+                &store,
+                &container,
+                args.interactive,
+                &detach_keys,
+            );
+        }
         crate::container::start_detached(&store, &container)?;
         println!("{}", container.id);
         return Ok(0);
@@ -176,6 +207,10 @@ pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
             config.clone(),
         )?),
     };
-    let request = ContainerRequest { config, keep };
+    let request = ContainerRequest {
+        config,
+        keep,
+        wait_for_attach: false,
+    };
     Ok(run_image(&store, &manifest, &request)?)
 }

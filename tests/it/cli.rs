@@ -103,6 +103,8 @@ const COMMANDS: &[&[&str]] = &[
     &["container", "cp"],
     &["container", "top"],
     &["top"],
+    &["attach"],
+    &["container", "attach"],
     &["cp"],
     &["exec"],
     &["export"],

@@ -46,6 +46,8 @@ pub struct ContainerRequest {
     /// Keep the container after it exits, as this record of the store (made with
     /// [`crate::containers::create`]; Docker's default, `None` for `--rm`).
     pub keep: Option<crate::containers::Container>,
+    /// With a terminal (`tty`), start the command once a client has attached to it.
+    pub wait_for_attach: bool,
 }
 
 /// Runs a container from the image `manifest` with stdout and stderr attached (ENTRYPOINT +
@@ -66,15 +68,60 @@ pub fn run_image(
         kind: failure.kind,
     };
     reap_abandoned(store);
-    let (lowers, config) = unpacked_layers(store, manifest).map_err(fail)?;
-    let image = config.get("config").cloned().unwrap_or_default();
-    let (args, user, cwd) = process_of(&image, &request.config).map_err(fail)?;
-    let user = resolve_user(&user, &lowers).map_err(fail)?;
     let mut kept = request.keep.clone();
-    if let Some(container) = &mut kept {
+    let spec = container_spec(store, manifest, request, &mut kept).map_err(fail)?;
+    let started = crate::containers::now();
+    if let Some(container) = &kept {
+        crate::containers::record_started(store, container, started).map_err(|e| fail(e.into()))?;
+    }
+    let mut outcome = run(&spec, &|_| {}).map_err(|e| fail(Failure::of(e)));
+    let attachments = outcome.as_mut().ok().and_then(|o| o.attachments.take());
+    let error = outcome.as_ref().ok().and_then(|o| match &o.not_started {
+        Some(NotStarted::Runtime(message)) => Some(message.clone()),
+        _ => None,
+    });
+    let code = outcome.and_then(|outcome| container_exit(&outcome, &spec.args[0]).map_err(fail));
+    match &kept {
+        Some(container) => {
+            let exited = State::Exited {
+                code: *code.as_ref().unwrap_or(&125),
+                started,
+                finished: crate::containers::now(),
+            };
+            crate::containers::set_state(store, &container.id, exited)
+                .map_err(|e| fail(e.into()))?;
+            if container.config.auto_remove {
+                crate::containers::remove(store, container).map_err(|e| fail(e.into()))?;
+            }
+        }
+        None => {
+            let _ = fs::remove_dir_all(&spec.work_dir);
+        }
+    }
+    // Told once the record says how it ended, so that an attached `bld run -it` returns to a
+    // store that agrees.
+    if let Some(attachments) = attachments {
+        attachments.finish(*code.as_ref().unwrap_or(&125), error.as_deref());
+    }
+    code
+}
+
+/// The sandbox's run of `request` over the image `manifest`, in the directory of the container
+/// `kept` (whose command it records), if kept.
+fn container_spec(
+    store: &Store,
+    manifest: &Digest,
+    request: &ContainerRequest,
+    kept: &mut Option<crate::containers::Container>,
+) -> Result<RunSpec, Failure> {
+    let (lowers, config) = unpacked_layers(store, manifest)?;
+    let image = config.get("config").cloned().unwrap_or_default();
+    let (args, user, cwd) = process_of(&image, &request.config)?;
+    let user = resolve_user(&user, &lowers)?;
+    if let Some(container) = kept {
         container.args = args.clone();
     }
-    let work_dir = match &kept {
+    let work_dir = match &*kept {
         Some(container) => container.dir(store),
         None => store.temp_path("container"),
     };
@@ -89,9 +136,20 @@ pub fn run_image(
     if !env.iter().any(|var| var.starts_with("HOSTNAME=")) {
         env.insert(0, format!("HOSTNAME={}", identity.hostname()));
     }
+    // A terminal gets Docker's `TERM`.
+    if request.config.tty && !env.iter().any(|var| var.starts_with("TERM=")) {
+        env.push("TERM=xterm".to_owned());
+    }
+    let terminal = match (&*kept, request.config.tty) {
+        (Some(container), true) => Some(bld_sandbox::Terminal {
+            socket: container.attach_socket(store),
+            wait_for_client: request.wait_for_attach,
+        }),
+        _ => None,
+    };
     let mounts = etc_files(&work_dir, &identity, request.config.host_network, &[])
-        .map_err(|e| fail(Failure::internal(e)))?;
-    let spec = RunSpec {
+        .map_err(Failure::internal)?;
+    Ok(RunSpec {
         lowers,
         work_dir: work_dir.clone(),
         args,
@@ -104,36 +162,14 @@ pub fn run_image(
         hostname: identity.hostname().to_owned(),
         host_network: request.config.host_network,
         runtime: runtime(),
-        state_dir: store
-            .private_dir("containers")
-            .map_err(|e| fail(Failure::internal(e)))?,
+        state_dir: store.private_dir("containers").map_err(Failure::internal)?,
         attach: true,
         log: kept.as_ref().map(|c| c.log(store)),
         stdin: request.config.interactive,
+        terminal,
         mounts,
         overlays: Vec::new(),
-    };
-    let started = crate::containers::now();
-    if let Some(container) = &kept {
-        crate::containers::record_started(store, container, started).map_err(|e| fail(e.into()))?;
-    }
-    let outcome = run(&spec, &|_| {}).map_err(|e| fail(Failure::of(e)));
-    let code = outcome.and_then(|outcome| container_exit(&outcome, &spec.args[0]).map_err(fail));
-    match &kept {
-        Some(container) => {
-            let exited = State::Exited {
-                code: *code.as_ref().unwrap_or(&125),
-                started,
-                finished: crate::containers::now(),
-            };
-            crate::containers::set_state(store, &container.id, exited)
-                .map_err(|e| fail(e.into()))?;
-        }
-        None => {
-            let _ = fs::remove_dir_all(&work_dir);
-        }
-    }
-    code
+    })
 }
 
 /// What the container runs, as whom and where: the image's `ENTRYPOINT` and `CMD` (the

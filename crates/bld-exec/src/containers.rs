@@ -101,6 +101,12 @@ pub struct RunConfig {
     /// `--hostname`, instead of the ID's first 12 digits.
     #[serde(default)]
     pub hostname: Option<String>,
+    /// Give it a terminal (`-t`).
+    #[serde(default)]
+    pub tty: bool,
+    /// Remove it once it exits (`--rm` of a container run under a supervisor).
+    #[serde(default)]
+    pub auto_remove: bool,
 }
 
 /// How a container stands.
@@ -180,6 +186,11 @@ impl Container {
     /// Its json-file log.
     pub fn log(&self, store: &Store) -> PathBuf {
         self.dir(store).join(format!("{}-json.log", self.id))
+    }
+
+    /// Where its supervisor serves its terminal (`run -t`).
+    pub fn attach_socket(&self, store: &Store) -> PathBuf {
+        self.dir(store).join("attach.sock")
     }
 
     /// What it changed: its overlay's upper directory.

@@ -1,6 +1,7 @@
 //! Running one command in a fresh container over unpacked layers.
 
 mod bundle;
+mod console;
 mod log;
 mod seccomp;
 mod setup;
@@ -12,6 +13,8 @@ use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{LayerStack, SandboxError, io_error};
+
+pub use console::{Attachments, Terminal};
 
 /// What to run, and over what.
 #[derive(Debug, Clone)]
@@ -47,6 +50,9 @@ pub struct RunSpec {
     pub log: Option<PathBuf>,
     /// Give the command bld's stdin (`docker run -i`); else it reads nothing.
     pub stdin: bool,
+    /// Give the command a terminal, served on an attach socket (`docker run -t`), its output
+    /// kept in `log`; then `attach` and `stdin` do not apply.
+    pub terminal: Option<Terminal>,
     /// Extra mounts (`RUN --mount`), which never reach the upper directory's content.
     pub mounts: Vec<SandboxMount>,
     /// Overlays of other images or directories, mounted before the container starts (so that
@@ -128,6 +134,9 @@ pub struct RunOutcome {
     /// Why the command never started, when it did not (then `exit_code` is not the
     /// command's); `None` when it ran, whatever its exit code.
     pub not_started: Option<NotStarted>,
+    /// The clients attached to its terminal (with [`RunSpec::terminal`]), waiting to be told
+    /// how it ended ([`Attachments::finish`]).
+    pub attachments: Option<Attachments>,
 }
 
 /// Why a run's command never started.
@@ -219,7 +228,32 @@ pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, Sandb
     }
     let dirs = RunDirs::create(&spec.work_dir)?;
     write_bundle(spec, &dirs.bundle)?;
-    let mut command = sandbox_command(spec, &dirs)?;
+    let (mut command, id) = sandbox_command(spec, &dirs)?;
+    if let Some(terminal) = &spec.terminal {
+        let mut delete = Command::new(&spec.runtime);
+        delete
+            .arg("--root")
+            .arg(spec.state_dir.join(runtime_name(&spec.runtime)))
+            .args(["delete", "--force", &id]);
+        let (exit_code, served) = console::run(
+            command,
+            &id,
+            delete,
+            terminal,
+            &spec.work_dir,
+            spec.log.as_deref(),
+        )?;
+        return Ok(RunOutcome {
+            exit_code,
+            output: Vec::new(),
+            upper: dirs.upper,
+            not_started: (exit_code != 0)
+                .then(|| not_started(&runtime_log(spec)))
+                .flatten(),
+            attachments: Some(served),
+        });
+    }
+    command.arg(&id);
     let (status, output) = if let (true, Some(log)) = (spec.attach, &spec.log) {
         let mut child = command
             .stdout(std::process::Stdio::piped())
@@ -250,6 +284,7 @@ pub fn run(spec: &RunSpec, on_output: &dyn Fn(&str)) -> Result<RunOutcome, Sandb
         output,
         upper: dirs.upper,
         not_started,
+        attachments: None,
     })
 }
 
@@ -289,10 +324,11 @@ fn write_bundle(spec: &RunSpec, bundle: &Path) -> Result<(), SandboxError> {
 }
 
 /// The runtime's command, which first mounts the run's file systems in a mount namespace of
-/// its own ([`setup::Setup`], applied between `fork` and `exec`).
+/// its own ([`setup::Setup`], applied between `fork` and `exec`), less its last argument: the
+/// container's ID there, returned with it.
 // `pre_exec` is unsafe: what runs there must be async-signal-safe, as `Setup::apply` is.
 #[allow(unsafe_code)]
-fn sandbox_command(spec: &RunSpec, dirs: &RunDirs) -> Result<Command, SandboxError> {
+fn sandbox_command(spec: &RunSpec, dirs: &RunDirs) -> Result<(Command, String), SandboxError> {
     let mut lowers = lowerdirs(&spec.lowers);
     if lowers.is_empty() {
         fs::create_dir_all(&dirs.empty).map_err(io_error("create", &dirs.empty))?;
@@ -358,7 +394,6 @@ fn sandbox_command(spec: &RunSpec, dirs: &RunDirs) -> Result<Command, SandboxErr
         .args(runtime_flags.split_whitespace())
         .args(["run", "--bundle"])
         .arg(&dirs.bundle)
-        .arg(&id)
         .stdin(if spec.stdin {
             std::process::Stdio::inherit()
         } else {
@@ -369,7 +404,7 @@ fn sandbox_command(spec: &RunSpec, dirs: &RunDirs) -> Result<Command, SandboxErr
     unsafe {
         command.pre_exec(move || setup.apply());
     }
-    Ok(command)
+    Ok((command, id))
 }
 
 /// `lowers` (bottom first) as overlayfs lists lower layers: top first.

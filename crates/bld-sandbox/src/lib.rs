@@ -14,6 +14,7 @@
 //!   walks any directory in that format (an unpacked layer too) without following a symlink.
 
 mod adopt;
+pub mod attach;
 mod container;
 mod etc;
 mod layers;
@@ -27,7 +28,10 @@ use std::path::PathBuf;
 use bld_core::{Classify, ErrorKind};
 
 pub use adopt::{adopt_upper, unpacked_dir};
-pub use container::{BindOverlay, MountKind, NotStarted, RunOutcome, RunSpec, SandboxMount, run};
+pub use container::{
+    Attachments, BindOverlay, MountKind, NotStarted, RunOutcome, RunSpec, SandboxMount, Terminal,
+    run,
+};
 pub use etc::{BUILD_STEP_HOSTNAME, Identity, etc_files};
 pub use layers::LayerStack;
 pub use merged::write_merged_tar;

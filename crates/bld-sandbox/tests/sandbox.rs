@@ -116,6 +116,7 @@ fn spec(dir: &Path, lowers: Vec<PathBuf>, script: &str) -> RunSpec {
         attach: false,
         log: None,
         stdin: false,
+        terminal: None,
         mounts: Vec::new(),
         overlays: Vec::new(),
     }

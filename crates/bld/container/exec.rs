@@ -19,6 +19,9 @@ pub(crate) struct ExecArgs {
     /// Keep stdin open: the command reads bld's.
     #[arg(long, short)]
     interactive: bool,
+    /// Give the command a terminal (with `-i`, bld's terminal is attached to it).
+    #[arg(long, short)]
+    tty: bool,
     /// Set an environment variable, `KEY=VALUE`.
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
     env: Vec<String>,
@@ -47,6 +50,7 @@ pub(crate) fn exec(args: ExecArgs, store: &Path) -> Result<i32, Failure> {
         user: args.user,
         interactive: args.interactive,
         detach: args.detach,
+        tty: args.tty,
     };
     Ok(containers::exec(&store, &container, &request)?)
 }

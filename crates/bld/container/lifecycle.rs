@@ -13,9 +13,13 @@ use clap::Args;
 
 use crate::Failure;
 
-/// Starts `container` under a supervisor of its own and returns once it runs (or has already
-/// ended).
-pub(crate) fn start_detached(store: &Store, container: &Container) -> Result<(), Failure> {
+/// Starts a supervisor of its own for `container`; with `wait_for_attach`, it starts the
+/// container's terminal once a client attaches.
+pub(crate) fn spawn_supervisor(
+    store: &Store,
+    container: &Container,
+    wait_for_attach: bool,
+) -> Result<std::process::Child, Failure> {
     use std::os::unix::process::CommandExt as _;
     let exe = std::env::current_exe()
         .map_err(|e| Failure::internal(format!("cannot find bld's own executable: {e}")))?;
@@ -23,12 +27,19 @@ pub(crate) fn start_detached(store: &Store, container: &Container) -> Result<(),
         .arg("--store-dir")
         .arg(store.root())
         .args(["supervise", &container.id])
+        .args(wait_for_attach.then_some("--wait-attach"))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .process_group(0)
         .spawn()
-        .map_err(|e| Failure::internal(format!("cannot start the supervisor: {e}")))?;
+        .map_err(|e| Failure::internal(format!("cannot start the supervisor: {e}")))
+}
+
+/// Starts `container` under a supervisor of its own and returns once it runs (or has already
+/// ended).
+pub(crate) fn start_detached(store: &Store, container: &Container) -> Result<(), Failure> {
+    spawn_supervisor(store, container, false)?;
     let began = Instant::now();
     loop {
         let now = containers::find(store, &container.id)?;
@@ -53,13 +64,15 @@ pub(crate) fn start_detached(store: &Store, container: &Container) -> Result<(),
 }
 
 /// `bld supervise ID` (hidden): runs the container in the foreground of this process, its
-/// output into its log; exits with its exit code.
-pub(crate) fn supervise(id: &str, store: &Path) -> Result<i32, Failure> {
+/// output into its log (a terminal's served on its attach socket, once a client has attached
+/// with `wait_for_attach`); exits with its exit code.
+pub(crate) fn supervise(id: &str, wait_for_attach: bool, store: &Path) -> Result<i32, Failure> {
     let store = Store::open(store)?;
     let container = containers::find(&store, id)?;
     let request = ContainerRequest {
         config: container.config.clone(),
         keep: Some(container.clone()),
+        wait_for_attach,
     };
     Ok(run_image(&store, &container.manifest, &request)?)
 }
@@ -142,6 +155,16 @@ pub(crate) struct StartArgs {
     /// Attach its output and wait for it (exit with its exit code).
     #[arg(long, short)]
     attach: bool,
+    /// Attach bld's stdin too (a container with a terminal: bld's terminal).
+    #[arg(long, short)]
+    interactive: bool,
+    /// The keys that detach bld from the container's terminal, leaving it running.
+    #[arg(
+        long = "detach-keys",
+        value_name = "KEYS",
+        default_value = "ctrl-p,ctrl-q"
+    )]
+    detach_keys: String,
     /// Containers, by name or ID.
     #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
@@ -149,7 +172,7 @@ pub(crate) struct StartArgs {
 
 /// `bld start`: runs stopped containers again, over what they changed.
 pub(crate) fn start(args: StartArgs, store: &Path) -> Result<i32, Failure> {
-    if args.attach {
+    if args.attach || args.interactive {
         let [one] = args.containers.as_slice() else {
             return Err(Failure::user(
                 "you cannot start and attach multiple containers at once".to_owned(),
@@ -161,7 +184,11 @@ pub(crate) fn start(args: StartArgs, store: &Path) -> Result<i32, Failure> {
         if matches!(container.current_state(), State::Running { .. }) {
             return Err(Failure::user(format!("container {one} is already running")));
         }
-        return supervise(&container.id, store_dir);
+        if container.config.tty {
+            let keys = super::parse_detach_keys(&args.detach_keys)?;
+            return super::start_attached(&store, &container, args.interactive, &keys);
+        }
+        return supervise(&container.id, false, store_dir);
     }
     each(&args.containers, store, |store, container| {
         if matches!(container.current_state(), State::Running { .. }) {

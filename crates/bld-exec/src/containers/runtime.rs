@@ -92,6 +92,8 @@ pub struct ExecRequest {
     pub interactive: bool,
     /// Start it and return at once.
     pub detach: bool,
+    /// Give it a terminal (bld's attached to it).
+    pub tty: bool,
 }
 
 /// Runs `request` in the running `container` with bld's stdout and stderr (`docker exec`);
@@ -131,14 +133,22 @@ pub fn exec(
     if request.detach {
         command.arg("--detach");
     }
-    command.arg(&id).args(&request.args);
     if !request.interactive {
         command.stdin(std::process::Stdio::null());
     }
-    let status = command.status().map_err(Failure::internal);
+    // A detached process gets no terminal: nothing would keep its master open.
+    let code = if request.tty && !request.detach {
+        exec_with_terminal(command, store, &id, request)
+    } else {
+        command.arg(&id).args(&request.args);
+        command
+            .status()
+            .map_err(Failure::internal)
+            .map(|status| status.code().unwrap_or(126))
+    };
     let logged = fs::read_to_string(&log).unwrap_or_default();
     let _ = fs::remove_file(&log);
-    let code = status?.code().unwrap_or(126);
+    let code = code?;
     // The runtime could not start it (and has said why on stderr): Docker's exit code.
     let error = logged
         .lines()
@@ -153,6 +163,51 @@ pub fn exec(
         }
         _ => Ok(code),
     }
+}
+
+/// Runs the runtime's `exec` `command` (its process `id`) with a terminal the runtime makes
+/// and sends over a console socket, bld's own attached to it; the process, started detached,
+/// is this one's to wait for (a subreaper's); returns its exit code.
+fn exec_with_terminal(
+    mut command: std::process::Command,
+    store: &Store,
+    id: &str,
+    request: &ExecRequest,
+) -> Result<i32, Failure> {
+    use bld_sandbox::attach;
+    let socket = store.temp_path("exec-console");
+    let pid_file = store.temp_path("exec-pid");
+    let (listener, _dir, short) = attach::listen(&socket).map_err(Failure::internal)?;
+    attach::become_subreaper().map_err(Failure::internal)?;
+    let mut runtime = command
+        .args(["--detach", "--tty", "--pid-file"])
+        .arg(&pid_file)
+        .arg("--console-socket")
+        .arg(&short)
+        .arg(id)
+        .args(&request.args)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .map_err(Failure::internal)?;
+    let connection = attach::accept_unless(&listener, &mut || {
+        runtime.try_wait().ok().flatten().is_some()
+    });
+    drop(listener);
+    let _ = fs::remove_file(&socket);
+    let master = match connection {
+        Ok(Some(connection)) => attach::receive_console(&connection).ok(),
+        _ => None,
+    };
+    let started = runtime.wait().map_err(Failure::internal)?;
+    let code = match master {
+        Some(master) if started.success() => {
+            attach::relay_local(master, request.interactive).map_err(Failure::internal)?;
+            attach::wait_adopted(&pid_file)
+        }
+        _ => started.code().unwrap_or(255),
+    };
+    let _ = fs::remove_file(&pid_file);
+    Ok(code)
 }
 
 /// The processes of the running `container`, as the runtime's `ps` lists them (`docker top`).

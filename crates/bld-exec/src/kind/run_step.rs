@@ -102,6 +102,7 @@ fn run_in(
         attach: false,
         log: None,
         stdin: false,
+        terminal: None,
         mounts,
         overlays,
     };

@@ -68,7 +68,7 @@ fn process(spec: &RunSpec) -> Result<Process, String> {
         .build()
         .map_err(|e| e.to_string())?;
     ProcessBuilder::default()
-        .terminal(false)
+        .terminal(spec.terminal.is_some())
         .args(spec.args.clone())
         .env(spec.env.clone())
         .cwd(spec.cwd.clone())
