@@ -106,6 +106,9 @@ pub(crate) struct RmArgs {
     /// Remove a running container too (its process is killed first).
     #[arg(long, short)]
     force: bool,
+    /// Remove its anonymous volumes too.
+    #[arg(long, short)]
+    volumes: bool,
     /// Containers, by name or ID.
     #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
@@ -118,7 +121,13 @@ pub(crate) fn rm(args: RmArgs, store: &Path) -> Result<(), Failure> {
     for text in &args.containers {
         let removed = containers::find(&store, text)
             .map_err(Failure::from)
-            .and_then(|container| remove_one(&store, &container, args.force));
+            .and_then(|container| {
+                remove_one(&store, &container, args.force)?;
+                if args.volumes {
+                    containers::remove_anonymous_volumes(&store, &container);
+                }
+                Ok(())
+            });
         match removed {
             Ok(()) => println!("{text}"),
             Err(e) => failures.push(e),

@@ -15,6 +15,7 @@ mod progress;
 mod query;
 mod run;
 mod search;
+mod volume;
 mod workspace_args;
 
 use std::path::PathBuf;
@@ -115,6 +116,9 @@ enum Command {
     },
     /// Attach bld's terminal to a running container's (or follow its output).
     Attach(container::AttachArgs),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Free the store's blobs and caches that no image refers to.
     Gc(image::GcArgs),
     /// Print a shell completion script: `source <(bld completion bash)`.
@@ -208,6 +212,7 @@ fn dispatch(command: Command, store: &std::path::Path) -> Result<i32, Failure> {
         Command::Container(command) => container::run(command, store),
         Command::Supervise { id, wait_attach } => container::supervise(&id, wait_attach, store),
         Command::Attach(args) => container::attach(args, store),
+        Command::Volume(command) => volume::run(command, store).map(|()| 0),
         Command::Gc(args) => image::gc(args, store).map(|()| 0),
         Command::Completion(args) => completion::run(args).map(|()| 0),
     }

@@ -80,6 +80,28 @@ pub struct RunArgs {
     /// User as `UID[:GID]`.
     #[arg(short = 'u', long = "user", value_name = "UID[:GID]")]
     user: Option<String>,
+    /// Mount a volume or a host path: `/path` (a new anonymous volume), `NAME:/path` (the
+    /// named volume, made when missing), `/host/path:/path`; `:ro` for read-only.
+    #[arg(short = 'v', long = "volume", value_name = "[SOURCE:]TARGET[:OPTIONS]")]
+    volumes: Vec<String>,
+    /// Mount `type=bind|volume|tmpfs,source=…,target=…[,readonly][,volume-nocopy][,tmpfs-size=…]`.
+    #[arg(long = "mount", value_name = "SPEC")]
+    mounts: Vec<String>,
+    /// Mount a tmpfs at this path.
+    #[arg(long = "tmpfs", value_name = "PATH")]
+    tmpfs: Vec<String>,
+    /// Mount the container's root filesystem read-only.
+    #[arg(long = "read-only")]
+    read_only: bool,
+    /// Run an init (tini) as the first process: it reaps zombies and passes signals on.
+    #[arg(long)]
+    init: bool,
+    /// Add a capability to Docker's defaults (`NET_ADMIN`, `ALL`).
+    #[arg(long = "cap-add", value_name = "CAPABILITY")]
+    cap_add: Vec<String>,
+    /// Drop a capability from Docker's defaults (`CHOWN`, `ALL`).
+    #[arg(long = "cap-drop", value_name = "CAPABILITY")]
+    cap_drop: Vec<String>,
     /// `host` shares the host's network; the default, `none`, has only loopback.
     #[arg(long, value_name = "MODE", default_value = "none")]
     network: String,
@@ -123,6 +145,36 @@ fn built_image(image: &str, store: &Store) -> Result<Option<bld_core::Digest>, F
     }
 }
 
+/// Adds an anonymous volume for each `VOLUME` of the image `manifest` that `mounts` do not
+/// mount over, as Docker does.
+fn image_volumes(
+    store: &Store,
+    manifest: &bld_core::Digest,
+    mounts: &mut Vec<containers::Mount>,
+) -> Result<(), Failure> {
+    let (_, config) = bld_oci::read_image(store, manifest)?;
+    let declared = config["config"]["Volumes"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for target in declared.keys() {
+        let normal = |path: &str| path.trim_end_matches('/').to_owned();
+        if mounts.iter().any(|m| normal(&m.target) == normal(target)) {
+            continue;
+        }
+        mounts.push(containers::Mount {
+            source: containers::MountSource::Volume {
+                name: containers::anonymous_name()?,
+                anonymous: true,
+                nocopy: false,
+            },
+            target: target.clone(),
+            read_only: false,
+        });
+    }
+    Ok(())
+}
+
 /// What `args` ask of the container over its image's configuration.
 fn run_config(args: &RunArgs) -> Result<RunConfig, Failure> {
     let mut given = Vec::new();
@@ -146,6 +198,24 @@ fn run_config(args: &RunArgs) -> Result<RunConfig, Failure> {
                 .map(|value| format!("{var}={value}")),
         })
         .collect();
+    for capability in args.cap_add.iter().chain(&args.cap_drop) {
+        if !capability.eq_ignore_ascii_case("all") {
+            bld_sandbox::capability(capability).map_err(Failure::user)?;
+        }
+    }
+    let mut mounts = Vec::new();
+    for volume in &args.volumes {
+        mounts.push(containers::parse_volume(volume)?);
+    }
+    for mount in &args.mounts {
+        mounts.push(containers::parse_mount(mount)?);
+    }
+    for path in &args.tmpfs {
+        let target = path.split(':').next().unwrap_or_default();
+        mounts.push(containers::parse_mount(&format!(
+            "type=tmpfs,target={target}"
+        ))?);
+    }
     Ok(RunConfig {
         command: args.command.clone(),
         env,
@@ -156,8 +226,12 @@ fn run_config(args: &RunArgs) -> Result<RunConfig, Failure> {
         entrypoint: args.entrypoint.clone(),
         hostname: args.hostname.clone(),
         tty: args.tty,
-        // Run by a supervisor, the container is removed by it.
-        auto_remove: args.rm && (args.detach || args.tty),
+        auto_remove: args.rm,
+        mounts,
+        read_only: args.read_only,
+        init: args.init,
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
     })
 }
 
@@ -181,7 +255,8 @@ pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
         eprintln!("the input device is not a TTY");
         return Ok(1);
     }
-    let config = run_config(&args)?;
+    let mut config = run_config(&args)?;
+    image_volumes(&store, &manifest, &mut config.mounts)?;
     if args.detach || args.tty {
         let container =
             containers::create(&store, args.name.as_deref(), &args.image, manifest, config)?;
@@ -197,16 +272,14 @@ pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
         println!("{}", container.id);
         return Ok(0);
     }
-    let keep = match args.rm {
-        true => None,
-        false => Some(containers::create(
-            &store,
-            args.name.as_deref(),
-            &args.image,
-            manifest,
-            config.clone(),
-        )?),
-    };
+    // A record even with `--rm`: `ps` shows it while it runs, as Docker's does.
+    let keep = Some(containers::create(
+        &store,
+        args.name.as_deref(),
+        &args.image,
+        manifest,
+        config.clone(),
+    )?);
     let request = ContainerRequest {
         config,
         keep,

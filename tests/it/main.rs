@@ -10,6 +10,7 @@ mod cache;
 mod cli;
 mod containers;
 mod containers_background;
+mod containers_mounts;
 mod containers_terminal;
 mod crate_graph;
 mod docker_peer;

@@ -20,7 +20,7 @@ use crate::error::{DockerfileError, Position};
 
 pub use run_options::{
     BindMount, CacheMount, CacheSharing, Mount, NetworkMode, SecretMount, SecurityMode, SshMount,
-    TmpfsMount,
+    TmpfsMount, parse_size,
 };
 
 /// A command given in shell form or exec (JSON) form.

@@ -69,7 +69,19 @@ pub fn run_image(
     };
     reap_abandoned(store);
     let mut kept = request.keep.clone();
-    let spec = container_spec(store, manifest, request, &mut kept).map_err(fail)?;
+    let spec = match container_spec(store, manifest, request, &mut kept) {
+        Ok(spec) => spec,
+        Err(failure) => {
+            // Never started: a `--rm` one goes, another stays as made (Docker's `Created`).
+            if let Some(container) = &kept
+                && container.config.auto_remove
+            {
+                let _ = crate::containers::remove(store, container);
+                crate::containers::remove_anonymous_volumes(store, container);
+            }
+            return Err(fail(failure));
+        }
+    };
     let started = crate::containers::now();
     if let Some(container) = &kept {
         crate::containers::record_started(store, container, started).map_err(|e| fail(e.into()))?;
@@ -92,6 +104,7 @@ pub fn run_image(
                 .map_err(|e| fail(e.into()))?;
             if container.config.auto_remove {
                 crate::containers::remove(store, container).map_err(|e| fail(e.into()))?;
+                crate::containers::remove_anonymous_volumes(store, container);
             }
         }
         None => {
@@ -116,10 +129,21 @@ fn container_spec(
 ) -> Result<RunSpec, Failure> {
     let (lowers, config) = unpacked_layers(store, manifest)?;
     let image = config.get("config").cloned().unwrap_or_default();
-    let (args, user, cwd) = process_of(&image, &request.config)?;
+    let (mut args, user, cwd) = process_of(&image, &request.config)?;
     let user = resolve_user(&user, &lowers)?;
     if let Some(container) = kept {
         container.args = args.clone();
+    }
+    let mut mounts = crate::containers::sandbox_mounts(store, &request.config.mounts, &lowers)?;
+    if request.config.init {
+        mounts.push(bld_sandbox::SandboxMount {
+            target: DOCKER_INIT.to_owned(),
+            kind: bld_sandbox::MountKind::Bind {
+                source: init_program()?,
+                read_only: true,
+            },
+        });
+        args.splice(0..0, [DOCKER_INIT.to_owned(), "--".to_owned()]);
     }
     let work_dir = match &*kept {
         Some(container) => container.dir(store),
@@ -147,8 +171,10 @@ fn container_spec(
         }),
         _ => None,
     };
-    let mounts = etc_files(&work_dir, &identity, request.config.host_network, &[])
+    // The user's mounts go over bld's `/etc` files.
+    let mut etc = etc_files(&work_dir, &identity, request.config.host_network, &[])
         .map_err(Failure::internal)?;
+    etc.extend(mounts);
     Ok(RunSpec {
         lowers,
         work_dir: work_dir.clone(),
@@ -167,9 +193,39 @@ fn container_spec(
         log: kept.as_ref().map(|c| c.log(store)),
         stdin: request.config.interactive,
         terminal,
-        mounts,
+        read_only: request.config.read_only,
+        cap_add: request.config.cap_add.clone(),
+        cap_drop: request.config.cap_drop.clone(),
+        mounts: etc,
         overlays: Vec::new(),
     })
+}
+
+/// Where `--init` puts its init in the container, as Docker does.
+const DOCKER_INIT: &str = "/sbin/docker-init";
+
+/// The init `--init` runs: a statically linked tini (`$BLD_INIT`, else Debian's
+/// `tini-static` or Docker's `docker-init`), which runs in any image.
+fn init_program() -> Result<std::path::PathBuf, Failure> {
+    let candidates = std::env::var_os("BLD_INIT")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .chain(
+            [
+                "/usr/bin/tini-static",
+                "/usr/bin/docker-init",
+                "/usr/libexec/docker/docker-init",
+            ]
+            .map(std::path::PathBuf::from),
+        );
+    candidates
+        .into_iter()
+        .find(|path| path.is_file())
+        .ok_or_else(|| {
+            Failure::user(
+                "--init needs a static tini: install it (Debian: `apt-get install tini`) or name one with BLD_INIT",
+            )
+        })
 }
 
 /// What the container runs, as whom and where: the image's `ENTRYPOINT` and `CMD` (the

@@ -19,9 +19,14 @@ use crate::Failure;
 
 mod copy;
 mod runtime;
+mod volumes;
 
 pub use copy::{copy_in, copy_out};
 pub use runtime::{ExecRequest, exec, signal, started, top};
+pub use volumes::{
+    Mount, MountSource, anonymous_name, create_volume, list_volumes, parse_mount, parse_volume,
+    remove_anonymous_volumes, remove_volume, sandbox_mounts, volume_data, volume_users,
+};
 
 /// Why a container could not be made, found or changed.
 #[derive(Debug, thiserror::Error)]
@@ -104,9 +109,25 @@ pub struct RunConfig {
     /// Give it a terminal (`-t`).
     #[serde(default)]
     pub tty: bool,
-    /// Remove it once it exits (`--rm` of a container run under a supervisor).
+    /// Remove it (and its anonymous volumes) once it exits (`--rm`).
     #[serde(default)]
     pub auto_remove: bool,
+    /// Its mounts: binds, volumes, tmpfs.
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    /// Mount its root filesystem read-only (`--read-only`).
+    #[serde(default)]
+    pub read_only: bool,
+    /// Run an init (tini) as its first process, which reaps zombies and passes signals on
+    /// (`--init`).
+    #[serde(default)]
+    pub init: bool,
+    /// Capabilities added to Docker's defaults (`--cap-add`; `ALL`: every one).
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    /// Capabilities dropped from them (`--cap-drop`; `ALL`: every one).
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
 }
 
 /// How a container stands.
@@ -348,6 +369,16 @@ pub fn list(store: &Store) -> Result<Vec<Container>, ContainerError> {
                 let _ = container.save(store);
             }
         }
+        // One run with `--rm` goes, as it would have had it ended by itself.
+        containers.retain(|container| {
+            let gone = container.config.auto_remove
+                && matches!(container.state, State::Exited { .. })
+                && remove(store, container).is_ok();
+            if gone {
+                remove_anonymous_volumes(store, container);
+            }
+            !gone
+        });
     }
     containers.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
     Ok(containers)

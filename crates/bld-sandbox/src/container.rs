@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{LayerStack, SandboxError, io_error};
 
+pub use bundle::capability;
 pub use console::{Attachments, Terminal};
 
 /// What to run, and over what.
@@ -53,6 +54,12 @@ pub struct RunSpec {
     /// Give the command a terminal, served on an attach socket (`docker run -t`), its output
     /// kept in `log`; then `attach` and `stdin` do not apply.
     pub terminal: Option<Terminal>,
+    /// Mount the root filesystem read-only (`docker run --read-only`).
+    pub read_only: bool,
+    /// Capabilities added to Docker's defaults (`ALL`: every one).
+    pub cap_add: Vec<String>,
+    /// Capabilities dropped from them (`ALL`: every one).
+    pub cap_drop: Vec<String>,
     /// Extra mounts (`RUN --mount`), which never reach the upper directory's content.
     pub mounts: Vec<SandboxMount>,
     /// Overlays of other images or directories, mounted before the container starts (so that

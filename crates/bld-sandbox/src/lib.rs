@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use bld_core::{Classify, ErrorKind};
 
 pub use adopt::{adopt_upper, unpacked_dir};
+pub use container::capability;
 pub use container::{
     Attachments, BindOverlay, MountKind, NotStarted, RunOutcome, RunSpec, SandboxMount, Terminal,
     run,

@@ -117,6 +117,9 @@ fn spec(dir: &Path, lowers: Vec<PathBuf>, script: &str) -> RunSpec {
         log: None,
         stdin: false,
         terminal: None,
+        read_only: false,
+        cap_add: Vec::new(),
+        cap_drop: Vec::new(),
         mounts: Vec::new(),
         overlays: Vec::new(),
     }

@@ -390,7 +390,7 @@ fn parse_go_bool(text: &str) -> Option<bool> {
 
 /// A size in bytes: digits, optionally followed by `k`, `m`, `g` or `t` (binary multiples,
 /// any case, optionally followed by `b` or `ib`).
-fn parse_size(text: &str) -> Option<u64> {
+pub fn parse_size(text: &str) -> Option<u64> {
     let digits_end = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());

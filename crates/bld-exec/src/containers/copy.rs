@@ -53,9 +53,18 @@ pub fn copy_out(
     } else {
         dest.to_owned()
     };
+    copy_tree_out(&lowers, &want, &target)
+}
+
+/// Copies the path `want` (relative) of the stacked `lowers` to `target` on the host, with
+/// modes, owners and times.
+pub(super) fn copy_tree_out(
+    lowers: &[PathBuf],
+    want: &str,
+    target: &Path,
+) -> Result<(), ContainerError> {
     let (reader, mut writer) = std::io::pipe().map_err(Failure::internal)?;
     std::thread::scope(|scope| {
-        let lowers = &lowers;
         scope.spawn(move || {
             let _ = bld_sandbox::write_merged_tar(lowers, &mut writer);
         });
@@ -78,7 +87,7 @@ pub fn copy_out(
             };
             let Some(rest) = rest else { continue };
             let out: PathBuf = if rest.is_empty() {
-                target.clone()
+                target.to_owned()
             } else {
                 target.join(rest)
             };

@@ -103,6 +103,9 @@ fn run_in(
         log: None,
         stdin: false,
         terminal: None,
+        read_only: false,
+        cap_add: Vec::new(),
+        cap_drop: Vec::new(),
         mounts,
         overlays,
     };

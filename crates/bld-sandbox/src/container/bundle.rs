@@ -32,6 +32,93 @@ const DEFAULT_CAPABILITIES: &[Capability] = &[
     Capability::Setfcap,
 ];
 
+/// Every capability Linux has, by name, in the order of their bits.
+const ALL_CAPABILITIES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// The capability `name` (`NET_ADMIN`, `CAP_NET_ADMIN`, any case), or why it is none.
+pub fn capability(name: &str) -> Result<Capability, String> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    bare.parse()
+        .map_err(|_| format!("unknown capability: \"{name}\""))
+}
+
+/// Docker's default capabilities with `add` added and `drop` dropped (`ALL` in either: every
+/// one), the drops first, as Docker applies them.
+fn capability_set(add: &[String], drop: &[String]) -> Result<HashSet<Capability>, String> {
+    let all = |names: &[String]| names.iter().any(|n| n.eq_ignore_ascii_case("all"));
+    let mut set: HashSet<Capability> = if all(drop) {
+        HashSet::new()
+    } else {
+        DEFAULT_CAPABILITIES.iter().copied().collect()
+    };
+    for name in drop.iter().filter(|n| !n.eq_ignore_ascii_case("all")) {
+        set.remove(&capability(name)?);
+    }
+    if all(add) {
+        // Every one this process may pass on: a capability outside its bounding set cannot be
+        // given, and the runtime would fail.
+        let bounding = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                let line = status.lines().find(|l| l.starts_with("CapBnd:"))?;
+                u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok()
+            })
+            .unwrap_or(u64::MAX);
+        for (bit, name) in ALL_CAPABILITIES.iter().enumerate() {
+            if bounding & (1 << bit) != 0 {
+                set.insert(capability(name)?);
+            }
+        }
+    }
+    for name in add.iter().filter(|n| !n.eq_ignore_ascii_case("all")) {
+        set.insert(capability(name)?);
+    }
+    Ok(set)
+}
+
 /// The runtime config of the run `spec`, its root file system at `rootfs` in the bundle.
 pub(super) fn bundle_config(spec: &RunSpec) -> Result<Spec, String> {
     let mut config = Spec::default();
@@ -39,7 +126,7 @@ pub(super) fn bundle_config(spec: &RunSpec) -> Result<Spec, String> {
     config.set_root(Some(
         RootBuilder::default()
             .path("rootfs")
-            .readonly(false)
+            .readonly(spec.read_only)
             .build()
             .map_err(|e| e.to_string())?,
     ));
@@ -60,8 +147,12 @@ pub(super) fn bundle_config(spec: &RunSpec) -> Result<Spec, String> {
 
 /// The command, as `spec.uid:spec.gid`, with Docker's default capabilities.
 fn process(spec: &RunSpec) -> Result<Process, String> {
-    let capabilities: HashSet<Capability> = DEFAULT_CAPABILITIES.iter().copied().collect();
+    let capabilities = capability_set(&spec.cap_add, &spec.cap_drop)?;
+    // No inheritable or ambient ones (oci-spec's defaults have some), as Docker: a process of
+    // a user other than root has no capability.
     let capabilities = LinuxCapabilitiesBuilder::default()
+        .inheritable(HashSet::new())
+        .ambient(HashSet::new())
         .bounding(capabilities.clone())
         .effective(capabilities.clone())
         .permitted(capabilities)
