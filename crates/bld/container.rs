@@ -17,13 +17,13 @@ use clap::{Args, Subcommand};
 use crate::Failure;
 
 pub(crate) use attach::{AttachArgs, attach, parse_detach_keys, start_attached};
-pub(crate) use commit::{CommitArgs, commit};
+pub(crate) use commit::{CommitArgs, ImportArgs, commit, import};
 pub(crate) use exec::{
     CpArgs, ExecArgs, ExportArgs, PruneArgs, RenameArgs, cp, exec, export, prune, rename,
 };
 pub(crate) use lifecycle::{
-    KillArgs, StartArgs, StopArgs, WaitArgs, kill, restart, spawn_supervisor, start,
-    start_detached, stop, supervise, wait,
+    KillArgs, PauseArgs, StartArgs, StopArgs, WaitArgs, freeze, kill, restart, spawn_supervisor,
+    start, start_detached, stop, supervise, wait,
 };
 pub(crate) use list::{PsArgs, ps};
 
@@ -67,6 +67,10 @@ pub(crate) enum ContainerCommand {
     Top(TopArgs),
     /// Attach bld's terminal to a running container's (`bld attach`).
     Attach(AttachArgs),
+    /// Freeze every process of running containers (`bld pause`).
+    Pause(PauseArgs),
+    /// Thaw paused containers (`bld unpause`).
+    Unpause(PauseArgs),
 }
 
 /// Runs `bld container <verb>`; returns the exit code.
@@ -96,6 +100,8 @@ pub(crate) fn run(command: ContainerCommand, store: &Path) -> Result<i32, Failur
         ContainerCommand::Restart(args) => restart(args, store),
         ContainerCommand::Kill(args) => kill(args, store),
         ContainerCommand::Wait(args) => wait(args, store),
+        ContainerCommand::Pause(args) => freeze(args, "pause", store),
+        ContainerCommand::Unpause(args) => freeze(args, "resume", store),
     }
     .map(|()| 0)
 }

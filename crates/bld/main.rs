@@ -116,6 +116,12 @@ enum Command {
     },
     /// Attach bld's terminal to a running container's (or follow its output).
     Attach(container::AttachArgs),
+    /// Make an image of a filesystem archive (`bld export`'s).
+    Import(container::ImportArgs),
+    /// Freeze every process of running containers.
+    Pause(container::PauseArgs),
+    /// Thaw paused containers.
+    Unpause(container::PauseArgs),
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -137,6 +143,8 @@ enum ImageCommand {
     History(image::HistoryArgs),
     /// Give an image another name (`bld tag`).
     Tag(image::TagArgs),
+    /// Make an image of a filesystem archive (`bld import`).
+    Import(container::ImportArgs),
     /// Remove images or tags (`bld rmi`).
     #[command(alias = "remove")]
     Rm(image::RmiArgs),
@@ -212,6 +220,11 @@ fn dispatch(command: Command, store: &std::path::Path) -> Result<i32, Failure> {
         Command::Container(command) => container::run(command, store),
         Command::Supervise { id, wait_attach } => container::supervise(&id, wait_attach, store),
         Command::Attach(args) => container::attach(args, store),
+        Command::Import(args) | Command::Image(ImageCommand::Import(args)) => {
+            container::import(args, store).map(|()| 0)
+        }
+        Command::Pause(args) => container::freeze(args, "pause", store).map(|()| 0),
+        Command::Unpause(args) => container::freeze(args, "resume", store).map(|()| 0),
         Command::Volume(command) => volume::run(command, store).map(|()| 0),
         Command::Gc(args) => image::gc(args, store).map(|()| 0),
         Command::Completion(args) => completion::run(args).map(|()| 0),

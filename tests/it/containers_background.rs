@@ -278,3 +278,73 @@ fn bld_exec_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[test]
+fn a_running_container_is_paused_to_be_committed_and_exported_files_import() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    bld_busybox_base(scratch, &scratch.join("store"));
+    let counter = "i=0; while true; do i=$((i+1)); echo $i > /count; sleep 0.02; done";
+    bld(
+        scratch,
+        &[
+            "run", "-d", "--name", "counter", "busybox", "sh", "-c", counter,
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    bld(scratch, &["pause", "counter"]);
+    assert!(status(scratch, "counter").ends_with("(Paused)"));
+    let count_file = scratch
+        .join("store/containers")
+        .join(bld(scratch, &["ps", "-q", "--no-trunc"]).stdout.trim())
+        .join("upper/count");
+    let frozen = std::fs::read_to_string(&count_file).expect("count");
+    std::thread::sleep(Duration::from_millis(200));
+    let later = std::fs::read_to_string(&count_file).expect("count");
+    assert_eq!(frozen, later, "nothing runs while paused");
+    let sized = bld(scratch, &["ps", "-s", "--format", "{{.Size}}"]);
+    assert!(sized.stdout.contains("(virtual "), "{}", sized.stdout);
+    bld(scratch, &["unpause", "counter"]);
+    assert!(status(scratch, "counter").starts_with("Up"));
+    // Committed while running: paused for the moment the layer is read, then going on.
+    bld(scratch, &["commit", "counter", "counted"]);
+    let count = bld(
+        scratch,
+        &["run", "--rm", "--entrypoint", "cat", "counted", "/count"],
+    );
+    assert!(
+        count.stdout.trim().parse::<u64>().expect("a number")
+            >= frozen.trim().parse().expect("a number")
+    );
+    bld(scratch, &["stop", "-t", "1", "counter"]);
+    let archive = scratch.join("fs.tar");
+    bld(
+        scratch,
+        &["export", "-o", &archive.display().to_string(), "counter"],
+    );
+    bld(
+        scratch,
+        &[
+            "import",
+            "-c",
+            "ENTRYPOINT [\"cat\"]",
+            "-m",
+            "from export",
+            &archive.display().to_string(),
+            "imported:1",
+        ],
+    );
+    let history = bld(
+        scratch,
+        &[
+            "history",
+            "--format",
+            "{{.CreatedBy}}|{{.Comment}}",
+            "imported:1",
+        ],
+    );
+    assert_eq!(history.stdout, "|from export\n");
+    let ran = bld(scratch, &["run", "--rm", "imported:1", "/count"]);
+    assert!(!ran.stdout.trim().is_empty());
+    bld(scratch, &["rm", "counter"]);
+}

@@ -170,3 +170,89 @@ fn a_terminal_without_stdin_prints_and_exits_with_the_code() {
     assert_eq!(piped.code, 1, "{}", piped.stderr);
     assert!(piped.stderr.contains("the input device is not a TTY"));
 }
+
+/// The supervisor of the running container `name` (its pid), from its record.
+fn supervisor_pid(scratch: &Path, name: &str) -> String {
+    let inspect = bld(scratch, &["container", "inspect", name]);
+    let id = serde_json::from_str::<serde_json::Value>(&inspect.stdout).expect("JSON")[0]["Id"]
+        .as_str()
+        .expect("Id")
+        .to_owned();
+    let record = scratch
+        .join("store/containers")
+        .join(id)
+        .join("container.json");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(record).expect("record")).expect("JSON");
+    let supervisor = record["state"]["Running"]["supervisor"]
+        .as_str()
+        .expect("running");
+    supervisor.split('.').next().expect("pid").to_owned()
+}
+
+/// What the runtime still runs of the store's containers.
+fn runtime_list(scratch: &Path) -> String {
+    let left = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(scratch.join("store/containers/runc"))
+        .args(["list", "-q"])
+        .output()
+        .expect("runc list");
+    String::from_utf8_lossy(&left.stdout).into_owned()
+}
+
+#[test]
+fn a_killed_client_leaves_the_container_and_a_killed_supervisor_takes_it() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    bld_busybox_base(scratch, &scratch.join("store"));
+    let mut shell = on_terminal(scratch, &["run", "--name", "left", "-it", "busybox", "sh"]);
+    shell.expect(PROMPT);
+    // SIGKILL of the attached bld: the container goes on, as Docker's does.
+    drop(shell);
+    let status = bld(scratch, &["ps", "--format", "{{.Names}} {{.Status}}"]).stdout;
+    assert!(status.starts_with("left Up"), "{status}");
+    bld(scratch, &["stop", "-t", "1", "left"]);
+    let status = bld(scratch, &["ps", "-a", "--format", "{{.Status}}"]).stdout;
+    assert!(status.starts_with("Exited"), "{status}");
+
+    // SIGKILL of the supervisor: the container it ran (its child, not the runtime's) is
+    // killed with it, and the record says so.
+    bld(
+        scratch,
+        &["run", "-dit", "--name", "orphan", "busybox", "sh"],
+    );
+    let pid = supervisor_pid(scratch, "orphan");
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .expect("kill");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let status = bld(
+        scratch,
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            "name=orphan",
+            "--format",
+            "{{.Status}}",
+        ],
+    );
+    assert!(
+        status.stdout.starts_with("Exited (137)"),
+        "{}",
+        status.stdout
+    );
+    assert_eq!(runtime_list(scratch), "", "nothing left running");
+    bld(scratch, &["rm", "left", "orphan"]);
+    let mounts = std::fs::read_to_string("/proc/mounts").expect("mounts");
+    let store = scratch.join("store").display().to_string();
+    assert!(!mounts.contains(&store), "no mount left");
+    let containers = std::fs::read_dir(scratch.join("store/containers"))
+        .expect("containers")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().len() == 64)
+        .count();
+    assert_eq!(containers, 0, "no container directory left");
+}

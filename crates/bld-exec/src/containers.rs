@@ -22,7 +22,7 @@ mod runtime;
 mod volumes;
 
 pub use copy::{copy_in, copy_out};
-pub use runtime::{ExecRequest, exec, signal, started, top};
+pub use runtime::{ExecRequest, exec, freeze, runtime_status, signal, started, top};
 pub use volumes::{
     Mount, MountSource, anonymous_name, create_volume, list_volumes, parse_mount, parse_volume,
     remove_anonymous_volumes, remove_volume, sandbox_mounts, volume_data, volume_users,

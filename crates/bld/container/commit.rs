@@ -41,8 +41,8 @@ pub(crate) struct CommitArgs {
     /// `LABEL`, `ONBUILD`, `USER`, `VOLUME`, `WORKDIR`, `STOPSIGNAL`); repeatable.
     #[arg(long, short, value_name = "INSTRUCTION")]
     change: Vec<String>,
-    /// Pause the container while committing (accepted for Docker's sake: a container bld
-    /// commits has stopped).
+    /// Pause a running container while committing (its processes frozen, so that the layer is
+    /// one moment's).
     #[arg(long, short, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pause: bool,
     /// The container, by name or ID.
@@ -113,7 +113,6 @@ fn lowered_config(instructions: &[String]) -> Result<ImageConfigSpec, Failure> {
 
 /// `bld commit`: prints the new image's ID.
 pub(crate) fn commit(args: CommitArgs, store: &Path) -> Result<(), Failure> {
-    let _ = args.pause;
     let store = Store::open(store)?;
     let container = containers::find(&store, &args.container)?;
     let name = args
@@ -132,7 +131,13 @@ pub(crate) fn commit(args: CommitArgs, store: &Path) -> Result<(), Failure> {
     let work = store.temp_path("commit");
     std::fs::create_dir_all(&work).map_err(|e| Failure::user(e.to_string()))?;
     let bound = containers::bound_files();
+    let paused = args.pause
+        && containers::runtime_status(&store, &container).as_deref() == Some("running")
+        && containers::freeze(&store, &container, "pause");
     let layer = bld_exec::pack_upper(&store, &container.upper(&store), &work, now, &bound);
+    if paused {
+        containers::freeze(&store, &container, "resume");
+    }
     let _ = std::fs::remove_dir_all(&work);
     let layer = layer?;
     spec.history = vec![HistoryStep {
@@ -147,6 +152,93 @@ pub(crate) fn commit(args: CommitArgs, store: &Path) -> Result<(), Failure> {
     spec.os = os.to_owned();
     spec.architecture = architecture.to_owned();
     let blobs = bld_oci::assemble_image(&store, Some(&container.manifest), &[layer], &spec, now)?;
+    let _lock = store.lock_index()?;
+    store.add_image(&blobs.manifest)?;
+    if let Some(name) = &name {
+        store.put_tag(&name.to_string(), &blobs.manifest)?;
+    }
+    println!("{}", blobs.config);
+    Ok(())
+}
+
+/// Arguments of `bld import`.
+#[derive(Args)]
+pub(crate) struct ImportArgs {
+    /// The commit message: the history row's comment (default `Imported from FILE`).
+    #[arg(long, short, value_name = "MESSAGE")]
+    message: Option<String>,
+    /// A Dockerfile instruction applied to the image, as `commit -c`; repeatable.
+    #[arg(long, short, value_name = "INSTRUCTION")]
+    change: Vec<String>,
+    /// The platform the filesystem is for (`linux/amd64`; default: this machine's).
+    #[arg(long, value_name = "OS/ARCH")]
+    platform: Option<String>,
+    /// A tar archive of a filesystem (plain or gzip), or `-` for stdin.
+    #[arg(value_name = "FILE|-")]
+    file: String,
+    /// The new image's name.
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    name: Option<String>,
+}
+
+/// `bld import`: a filesystem archive (`bld export`'s, say) as an image of one layer; prints
+/// its ID.
+pub(crate) fn import(args: ImportArgs, store: &Path) -> Result<(), Failure> {
+    let store = Store::open(store)?;
+    let name = args
+        .name
+        .as_deref()
+        .map(ImageReference::parse_tag)
+        .transpose()?;
+    let mut spec = changes(&args.change)?;
+    let (os, architecture) = match args.platform.as_deref().map(|p| p.split_once('/')) {
+        None => bld_core::host_platform(),
+        Some(Some((os, architecture))) => (os, architecture),
+        Some(None) => {
+            return Err(Failure::user(format!(
+                "invalid platform `{}`: expected OS/ARCH",
+                args.platform.unwrap_or_default()
+            )));
+        }
+    };
+    spec.os = os.to_owned();
+    spec.architecture = architecture.to_owned();
+    let input: Box<dyn std::io::Read> = if args.file == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            std::fs::File::open(&args.file)
+                .map_err(|e| Failure::user(format!("open {}: {e}", args.file)))?,
+        )
+    };
+    let mut input = std::io::BufReader::new(input);
+    let gzipped = std::io::BufRead::fill_buf(&mut input)
+        .map_err(|e| Failure::user(format!("read {}: {e}", args.file)))?
+        .starts_with(&[0x1f, 0x8b]);
+    let mut input: Box<dyn std::io::Read> = if gzipped {
+        Box::new(flate2::read::MultiGzDecoder::new(input))
+    } else {
+        Box::new(input)
+    };
+    let now = bld_exec::containers::now();
+    let work = store.temp_path("import");
+    let root = work.join("root");
+    let layer = std::fs::create_dir_all(&root)
+        .map_err(|e| Failure::internal(e.to_string()))
+        .and_then(|()| {
+            bld_sandbox::unpack_tar(&mut input, &root, Path::new(&args.file)).map_err(Failure::from)
+        })
+        .and_then(|()| Ok(bld_exec::pack_upper(&store, &root, &work, now, &[])?));
+    let _ = std::fs::remove_dir_all(&work);
+    spec.history = vec![HistoryStep {
+        created_by: String::new(),
+        empty_layer: false,
+        comment: Some(
+            args.message
+                .unwrap_or_else(|| format!("Imported from {}", args.file)),
+        ),
+    }];
+    let blobs = bld_oci::assemble_image(&store, None, &[layer?], &spec, now)?;
     let _lock = store.lock_index()?;
     store.add_image(&blobs.manifest)?;
     if let Some(name) = &name {

@@ -123,6 +123,10 @@ pub(crate) struct StopArgs {
 }
 
 fn stop_one(store: &Store, container: &Container, seconds: u64) -> Result<(), Failure> {
+    // A frozen process takes no signal: thawed first, as Docker does.
+    if containers::runtime_status(store, container).as_deref() == Some("paused") {
+        containers::freeze(store, container, "resume");
+    }
     if containers::signal(store, container, &stop_signal(store, container))
         && wait_stopped(store, container, Duration::from_secs(seconds))?
     {
@@ -220,6 +224,34 @@ pub(crate) fn kill(args: KillArgs, store: &Path) -> Result<(), Failure> {
             Err(Failure::user(format!(
                 "Cannot kill container: {}: Container {} is not running",
                 container.name, container.id
+            )))
+        }
+    })
+}
+
+/// Arguments of `bld pause` and `bld unpause`.
+#[derive(Args)]
+pub(crate) struct PauseArgs {
+    /// Containers, by name or ID.
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+/// `bld pause` (`verb` `pause`) and `bld unpause` (`resume`): every process of each running
+/// container frozen or thawed, through the cgroup freezer.
+pub(crate) fn freeze(args: PauseArgs, verb: &str, store: &Path) -> Result<(), Failure> {
+    each(&args.containers, store, |store, container| {
+        if containers::freeze(store, container, verb) {
+            Ok(())
+        } else {
+            Err(Failure::user(format!(
+                "Container {} is not running{}",
+                container.id,
+                if verb == "pause" {
+                    ""
+                } else {
+                    " or not paused"
+                }
             )))
         }
     })

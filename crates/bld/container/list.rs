@@ -23,6 +23,9 @@ pub(crate) struct PsArgs {
     /// Do not cut IDs and commands short.
     #[arg(long)]
     no_trunc: bool,
+    /// Show each one's size: what it changed, and with its image (`virtual`).
+    #[arg(long, short)]
+    size: bool,
     /// Only containers matching: `status=created|running|exited`, `name=TEXT` (in the name),
     /// `id=PREFIX`, `ancestor=IMAGE` (as it was named), `exited=CODE`; repeatable.
     #[arg(long, short, value_name = "FILTER")]
@@ -51,13 +54,16 @@ const HEADERS: &[(&str, &str)] = &[
 ];
 
 /// `STATUS` and `STATE` as Docker shows them.
-fn status(container: &Container, now: u64) -> (String, &'static str) {
+fn status(store: &Store, container: &Container, now: u64) -> (String, &'static str) {
     match container.current_state() {
         State::Created => ("Created".to_owned(), "created"),
-        State::Running { started, .. } => (
-            format!("Up {}", human_duration(now.saturating_sub(started))),
-            "running",
-        ),
+        State::Running { started, .. } => {
+            let up = format!("Up {}", human_duration(now.saturating_sub(started)));
+            match containers::runtime_status(store, container).as_deref() {
+                Some("paused") => (format!("{up} (Paused)"), "paused"),
+                _ => (up, "running"),
+            }
+        }
         State::Exited { code, finished, .. } => (
             format!(
                 "Exited ({code}) {} ago",
@@ -68,14 +74,55 @@ fn status(container: &Container, now: u64) -> (String, &'static str) {
     }
 }
 
-fn object(container: &Container, trunc: bool, now: u64) -> Value {
+/// `SIZE` as Docker shows it: the bytes of what the container changed, then with its image's.
+fn size(store: &Store, container: &Container) -> String {
+    let changed: u64 = walkdir::WalkDir::new(container.upper(store))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok())
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.len())
+        .sum();
+    let image: u64 = bld_oci::read_image(store, &container.manifest)
+        .map(|(manifest, _)| {
+            manifest
+                .layers()
+                .iter()
+                .filter_map(|layer| layer.digest().to_string().parse().ok())
+                .filter_map(|digest| bld_oci::content_size(store, &digest).ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    format!(
+        "{} (virtual {})",
+        crate::image::human_size(changed),
+        crate::image::human_size(changed + image)
+    )
+}
+
+/// The names of what `container` mounts: volumes by name, binds by host path.
+fn mounts(container: &Container) -> String {
+    let names: Vec<String> = container
+        .config
+        .mounts
+        .iter()
+        .filter_map(|mount| match &mount.source {
+            containers::MountSource::Volume { name, .. } => Some(ellipsis(name, 15)),
+            containers::MountSource::Bind(path) => Some(path.display().to_string()),
+            containers::MountSource::Tmpfs { .. } => None,
+        })
+        .collect();
+    names.join(",")
+}
+
+fn object(store: &Store, container: &Container, trunc: bool, now: u64, sizes: bool) -> Value {
     let command = container.args.join(" ");
     let command = if trunc {
         ellipsis(&command, 20)
     } else {
         command
     };
-    let (status, state) = status(container, now);
+    let (status, state) = status(store, container, now);
     json!({
         "ID": if trunc { container.short_id().to_owned() } else { container.id.clone() },
         "Image": container.image,
@@ -86,10 +133,10 @@ fn object(container: &Container, trunc: bool, now: u64) -> Value {
         "State": state,
         "Ports": "",
         "Names": container.name,
-        "Size": "",
+        "Size": if sizes { size(store, container) } else { String::new() },
         "Labels": "",
-        "Mounts": "",
-        "Networks": "none",
+        "Mounts": mounts(container),
+        "Networks": if container.config.host_network { "host" } else { "none" },
     })
 }
 
@@ -158,7 +205,7 @@ pub(crate) fn ps(args: PsArgs, store: &Path) -> Result<(), Failure> {
     }
     let objects: Vec<Value> = shown
         .iter()
-        .map(|c| object(c, !args.no_trunc, now))
+        .map(|c| object(&store, c, !args.no_trunc, now, args.size))
         .collect();
     if let Some(format) = &args.format
         && print_formatted(
@@ -170,17 +217,18 @@ pub(crate) fn ps(args: PsArgs, store: &Path) -> Result<(), Failure> {
     {
         return Ok(());
     }
-    print_object_table(
-        &objects,
-        &[
-            ("ID", "CONTAINER ID"),
-            ("Image", "IMAGE"),
-            ("Command", "COMMAND"),
-            ("RunningFor", "CREATED"),
-            ("Status", "STATUS"),
-            ("Ports", "PORTS"),
-            ("Names", "NAMES"),
-        ],
-    );
+    let mut columns = vec![
+        ("ID", "CONTAINER ID"),
+        ("Image", "IMAGE"),
+        ("Command", "COMMAND"),
+        ("RunningFor", "CREATED"),
+        ("Status", "STATUS"),
+        ("Ports", "PORTS"),
+        ("Names", "NAMES"),
+    ];
+    if args.size {
+        columns.push(("Size", "SIZE"));
+    }
+    print_object_table(&objects, &columns);
     Ok(())
 }

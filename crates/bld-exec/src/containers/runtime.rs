@@ -37,22 +37,31 @@ fn runtime_quietly(runtime: &str, root: &Path, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Whether the runtime runs `container`'s process now (`state` says `running`: created and
-/// started, not only recorded as running by its supervisor).
+/// Whether the runtime runs `container`'s process now (`state` says `running` or `paused`:
+/// created and started, not only recorded as running by its supervisor).
 pub fn started(store: &Store, container: &Container) -> bool {
-    let Some((runtime, root, id)) = runtime_of(store, container) else {
-        return false;
-    };
-    std::process::Command::new(runtime)
+    runtime_status(store, container).is_some_and(|s| s == "running" || s == "paused")
+}
+
+/// The runtime's status of `container` (`running`, `paused`, …), when it runs it.
+pub fn runtime_status(store: &Store, container: &Container) -> Option<String> {
+    let (runtime, root, id) = runtime_of(store, container)?;
+    let out = std::process::Command::new(runtime)
         .arg("--root")
         .arg(&root)
         .args(["state", &id])
         .stderr(std::process::Stdio::null())
         .output()
-        .is_ok_and(|out| {
-            serde_json::from_slice::<serde_json::Value>(&out.stdout)
-                .is_ok_and(|state| state["status"] == "running")
-        })
+        .ok()?;
+    let state: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    state["status"].as_str().map(str::to_owned)
+}
+
+/// Freezes (`pause`) or thaws (`resume`) every process of the running `container` (the
+/// cgroup freezer, through its runtime); whether it did.
+pub fn freeze(store: &Store, container: &Container, verb: &str) -> bool {
+    runtime_of(store, container)
+        .is_some_and(|(runtime, root, id)| runtime_quietly(runtime, &root, &[verb, &id]))
 }
 
 /// Sends `signal` (`TERM`, `KILL`, `SIGUSR1`, a number) to a running container's process,
