@@ -102,9 +102,13 @@ pub struct RunArgs {
     /// Drop a capability from Docker's defaults (`CHOWN`, `ALL`).
     #[arg(long = "cap-drop", value_name = "CAPABILITY")]
     cap_drop: Vec<String>,
-    /// `host` shares the host's network; the default, `none`, has only loopback.
-    #[arg(long, value_name = "MODE", default_value = "none")]
-    network: String,
+    /// `none` (the default without `-p`): loopback only; `host`: the host's network;
+    /// `bridge` (the default with `-p`): a network of its own with a way out, from slirp4netns.
+    #[arg(long, value_name = "MODE")]
+    network: Option<String>,
+    /// Publish a container's port on the host: `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp]`.
+    #[arg(short = 'p', long = "publish", value_name = "PORTS")]
+    publish: Vec<String>,
     /// A target (`//app:image`, `:image`; built first) or an image tag in the local store.
     image: String,
     /// The command, replacing the image's CMD.
@@ -175,6 +179,38 @@ fn image_volumes(
     Ok(())
 }
 
+/// The network `args` ask for (`none`, `host` or `bridge`) and the ports they publish.
+fn network_of(args: &RunArgs) -> Result<(&'static str, Vec<containers::Port>), Failure> {
+    let mut publish = Vec::new();
+    for text in &args.publish {
+        publish.push(containers::Port::parse(text)?);
+    }
+    let network = match args.network.as_deref() {
+        None if !publish.is_empty() => "bridge",
+        None | Some("none" | "default") => "none",
+        Some("host") => "host",
+        Some("bridge") => "bridge",
+        Some(other) => {
+            return Err(Failure::user(format!(
+                "network {other} not found: expected none, host or bridge"
+            )));
+        }
+    };
+    match network {
+        "none" if !publish.is_empty() => {
+            return Err(Failure::user(
+                "conflicting options: port publishing and the container type network mode",
+            ));
+        }
+        "host" if !publish.is_empty() => {
+            eprintln!("WARNING: Published ports are discarded when using host network mode");
+            publish.clear();
+        }
+        _ => {}
+    }
+    Ok((network, publish))
+}
+
 /// What `args` ask of the container over its image's configuration.
 fn run_config(args: &RunArgs) -> Result<RunConfig, Failure> {
     let mut given = Vec::new();
@@ -216,12 +252,15 @@ fn run_config(args: &RunArgs) -> Result<RunConfig, Failure> {
             "type=tmpfs,target={target}"
         ))?);
     }
+    let (network, publish) = network_of(args)?;
     Ok(RunConfig {
         command: args.command.clone(),
         env,
         workdir: args.workdir.clone(),
         user: args.user.clone(),
-        host_network: crate::build::host_network(&args.network)?,
+        host_network: network == "host",
+        bridge: network == "bridge",
+        publish,
         interactive: args.interactive,
         entrypoint: args.entrypoint.clone(),
         hostname: args.hostname.clone(),

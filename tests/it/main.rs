@@ -11,6 +11,7 @@ mod cli;
 mod containers;
 mod containers_background;
 mod containers_mounts;
+mod containers_network;
 mod containers_terminal;
 mod crate_graph;
 mod docker_peer;

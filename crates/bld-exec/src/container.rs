@@ -86,7 +86,31 @@ pub fn run_image(
     if let Some(container) = &kept {
         crate::containers::record_started(store, container, started).map_err(|e| fail(e.into()))?;
     }
+    let network = if request.config.bridge {
+        match start_network(&spec, &request.config) {
+            Ok(network) => Some(network),
+            Err(failure) => {
+                if let Some(container) = &kept {
+                    let _ = crate::containers::set_state(
+                        store,
+                        &container.id,
+                        State::Exited {
+                            code: 125,
+                            started,
+                            finished: crate::containers::now(),
+                        },
+                    );
+                }
+                return Err(fail(failure));
+            }
+        }
+    } else {
+        None
+    };
+    let mut spec = spec;
+    spec.network_namespace = network.as_ref().map(|n| n.namespace.clone());
     let mut outcome = run(&spec, &|_| {}).map_err(|e| fail(Failure::of(e)));
+    drop(network);
     let attachments = outcome.as_mut().ok().and_then(|o| o.attachments.take());
     let error = outcome.as_ref().ok().and_then(|o| match &o.not_started {
         Some(NotStarted::Runtime(message)) => Some(message.clone()),
@@ -187,6 +211,7 @@ fn container_spec(
         additional_gids: std::iter::once(user.gid).chain(user.groups).collect(),
         hostname: identity.hostname().to_owned(),
         host_network: request.config.host_network,
+        network_namespace: None,
         runtime: runtime(),
         state_dir: store.private_dir("containers").map_err(Failure::internal)?,
         attach: true,
@@ -199,6 +224,31 @@ fn container_spec(
         mounts: etc,
         overlays: Vec::new(),
     })
+}
+
+/// The network of its own the container of `spec` joins (`--network bridge`, `-p`): its
+/// resolver slirp4netns's.
+fn start_network(
+    spec: &RunSpec,
+    config: &crate::containers::RunConfig,
+) -> Result<bld_sandbox::network::Network, Failure> {
+    let ports: Vec<bld_sandbox::network::PublishedPort> = config
+        .publish
+        .iter()
+        .map(|p| bld_sandbox::network::PublishedPort {
+            host_ip: p.host_ip.clone(),
+            host_port: p.host_port,
+            container_port: p.container_port,
+            protocol: p.protocol.clone(),
+        })
+        .collect();
+    let resolv = spec.work_dir.join("etc-resolv.conf");
+    fs::write(
+        &resolv,
+        format!("nameserver {}\n", bld_sandbox::network::SLIRP_DNS),
+    )
+    .map_err(Failure::internal)?;
+    bld_sandbox::network::start(&spec.work_dir, &ports).map_err(Failure::of)
 }
 
 /// Where `--init` puts its init in the container, as Docker does.

@@ -62,7 +62,7 @@ pub fn read_frame(from: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
 
 /// A path for a socket at `path` short enough for `sockaddr_un` (108 bytes): through
 /// `/proc/self/fd/N` of its directory, opened as `dir`, which must stay open while it is used.
-fn short_path(path: &Path) -> io::Result<(OwnedFd, PathBuf)> {
+pub(crate) fn short_path(path: &Path) -> io::Result<(OwnedFd, PathBuf)> {
     let parent = path.parent().unwrap_or(Path::new("/"));
     let name = path
         .file_name()

@@ -40,6 +40,8 @@ pub struct RunSpec {
     pub hostname: String,
     /// Share the host's network (`RUN --network=host`); otherwise a new, empty network namespace.
     pub host_network: bool,
+    /// Join this network namespace (a [`crate::network::Network`]'s) instead of a new one.
+    pub network_namespace: Option<PathBuf>,
     /// The OCI runtime binary (`runc`).
     pub runtime: String,
     /// Where runtimes keep the state of containers bld starts (each its own `--root` below

@@ -19,6 +19,7 @@ mod container;
 mod etc;
 mod layers;
 mod merged;
+pub mod network;
 mod reap;
 mod unpack;
 mod upper;

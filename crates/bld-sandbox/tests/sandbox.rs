@@ -111,6 +111,7 @@ fn spec(dir: &Path, lowers: Vec<PathBuf>, script: &str) -> RunSpec {
         additional_gids: Vec::new(),
         hostname: "sandbox".into(),
         host_network: false,
+        network_namespace: None,
         runtime: "runc".into(),
         state_dir: dir.join("containers"),
         attach: false,

@@ -131,12 +131,24 @@ fn object(store: &Store, container: &Container, trunc: bool, now: u64, sizes: bo
         "RunningFor": format!("{} ago", human_duration(now.saturating_sub(container.created))),
         "Status": status,
         "State": state,
-        "Ports": "",
+        "Ports": container
+            .config
+            .publish
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
         "Names": container.name,
         "Size": if sizes { size(store, container) } else { String::new() },
         "Labels": "",
         "Mounts": mounts(container),
-        "Networks": if container.config.host_network { "host" } else { "none" },
+        "Networks": if container.config.host_network {
+            "host"
+        } else if container.config.bridge {
+            "bridge"
+        } else {
+            "none"
+        },
     })
 }
 

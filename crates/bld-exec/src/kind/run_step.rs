@@ -97,6 +97,7 @@ fn run_in(
         additional_gids: user.groups,
         hostname: Identity::BuildStep.hostname().to_owned(),
         host_network: step.host_network,
+        network_namespace: None,
         runtime: step_runtime(),
         state_dir: store.private_dir("containers").map_err(Failure::of)?,
         attach: false,

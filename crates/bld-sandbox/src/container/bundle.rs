@@ -191,7 +191,13 @@ fn linux(spec: &RunSpec, seccomp: Option<LinuxSeccomp>) -> Result<Linux, String>
     }
     let namespaces = kinds
         .into_iter()
-        .map(|kind| LinuxNamespaceBuilder::default().typ(kind).build())
+        .map(|kind| match (&spec.network_namespace, kind) {
+            (Some(path), LinuxNamespaceType::Network) => LinuxNamespaceBuilder::default()
+                .typ(kind)
+                .path(path.clone())
+                .build(),
+            _ => LinuxNamespaceBuilder::default().typ(kind).build(),
+        })
         .collect::<Result<Vec<LinuxNamespace>, _>>()
         .map_err(|e| e.to_string())?;
     // Deny every device but the runtime's defaults (/dev/null, /dev/zero, …), as Docker does:
