@@ -43,7 +43,7 @@ enum Command {
     Query(query::QueryArgs),
     /// Remove `bld-out/` (and, with `--store`, the store).
     Clean(clean::CleanArgs),
-    /// Run a container from an image (`docker run --rm`); exits with the command's code.
+    /// Run a container from an image; exits with the command's code (`-d`: in the background).
     Run(run::RunArgs),
     /// List images in the local store: `REPOSITORY  TAG  IMAGE ID  CREATED  SIZE`.
     Images(image::ImagesArgs),

@@ -1,6 +1,7 @@
-//! `bld run [--rm] [-e K=V]... [-w DIR] [-u USER] [--network host] IMAGE|//label [CMD...]`:
-//! a container from an image with stdout and stderr attached, as `docker run --rm` does; bld
-//! exits with the command's exit code, or Docker's: [`BLD_FAILED`] when bld fails (a bad flag,
+//! `bld run [-d] [-it] [--rm] [--name] [-e K=V]... [-v …] [-p …] IMAGE|//label [CMD...]`: a
+//! container from an image, as `docker run` makes one: attached (stdout and stderr, `-i` stdin,
+//! `-t` a terminal through its supervisor) or detached (`-d`), kept after it exits unless
+//! `--rm`. Attached, bld exits with the command's exit code, or Docker's: [`BLD_FAILED`] when bld fails (a bad flag,
 //! no such image, a container that cannot be set up), 126 when the command cannot be invoked,
 //! 127 when it is not found.
 

@@ -152,9 +152,18 @@ pub(crate) fn commit(args: CommitArgs, store: &Path) -> Result<(), Failure> {
     spec.os = os.to_owned();
     spec.architecture = architecture.to_owned();
     let blobs = bld_oci::assemble_image(&store, Some(&container.manifest), &[layer], &spec, now)?;
+    keep_image(&store, &blobs, name.as_ref())
+}
+
+/// Keeps the new image `blobs` in the store, tagged `name`, and prints its ID.
+fn keep_image(
+    store: &Store,
+    blobs: &bld_oci::ImageBlobs,
+    name: Option<&ImageReference>,
+) -> Result<(), Failure> {
     let _lock = store.lock_index()?;
     store.add_image(&blobs.manifest)?;
-    if let Some(name) = &name {
+    if let Some(name) = name {
         store.put_tag(&name.to_string(), &blobs.manifest)?;
     }
     println!("{}", blobs.config);
@@ -239,11 +248,5 @@ pub(crate) fn import(args: ImportArgs, store: &Path) -> Result<(), Failure> {
         ),
     }];
     let blobs = bld_oci::assemble_image(&store, None, &[layer?], &spec, now)?;
-    let _lock = store.lock_index()?;
-    store.add_image(&blobs.manifest)?;
-    if let Some(name) = &name {
-        store.put_tag(&name.to_string(), &blobs.manifest)?;
-    }
-    println!("{}", blobs.config);
-    Ok(())
+    keep_image(&store, &blobs, name.as_ref())
 }
