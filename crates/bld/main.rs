@@ -114,6 +114,15 @@ enum Command {
         #[arg(long)]
         wait_attach: bool,
     },
+    /// Unpack the tar on stdin at DEST, chrooted into ROOT (what `cp` into a running container
+    /// starts).
+    #[command(hide = true)]
+    CopyInto {
+        /// The container's root (`/proc/PID/root`).
+        root: PathBuf,
+        /// Where inside it.
+        dest: String,
+    },
     /// Attach bld's terminal to a running container's (or follow its output).
     Attach(container::AttachArgs),
     /// Make an image of a filesystem archive (`bld export`'s).
@@ -220,6 +229,9 @@ fn dispatch(command: Command, store: &std::path::Path) -> Result<i32, Failure> {
         Command::Container(command) => container::run(command, store),
         Command::Supervise { id, wait_attach } => container::supervise(&id, wait_attach, store),
         Command::Attach(args) => container::attach(args, store),
+        Command::CopyInto { root, dest } => bld_exec::containers::copy_into_root(&root, &dest)
+            .map(|()| 0)
+            .map_err(Failure::from),
         Command::Import(args) | Command::Image(ImageCommand::Import(args)) => {
             container::import(args, store).map(|()| 0)
         }

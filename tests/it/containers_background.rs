@@ -348,3 +348,66 @@ fn a_running_container_is_paused_to_be_committed_and_exported_files_import() {
     assert!(!ran.stdout.trim().is_empty());
     bld(scratch, &["rm", "counter"]);
 }
+
+#[test]
+fn cp_into_a_running_container_and_its_symlinks_never_lead_out() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    bld_busybox_base(scratch, &scratch.join("store"));
+    // `/out` points at `/`, and `/host` at the test's own directory by its host path: both
+    // mean the container's own root and paths, never the host's.
+    let trap = scratch.join("trap");
+    std::fs::create_dir_all(trap.join("sub")).expect("mkdir");
+    let script = format!(
+        "mkdir -p /dst {t}/sub && ln -s / /out && ln -s {t} /host && sleep 1000",
+        t = trap.display()
+    );
+    bld(
+        scratch,
+        &[
+            "run", "-d", "--name", "live", "busybox", "sh", "-c", &script,
+        ],
+    );
+    let tree = scratch.join("tree");
+    std::fs::create_dir_all(tree.join("sub")).expect("mkdir");
+    std::fs::write(tree.join("sub/f"), "in\n").expect("write");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(tree.join("sub/f"), std::fs::Permissions::from_mode(0o604))
+        .expect("chmod");
+    let file = tree.join("sub/f").display().to_string();
+    bld(scratch, &["cp", &tree.display().to_string(), "live:/dst"]);
+    bld(scratch, &["cp", &file, "live:/dst/renamed"]);
+    bld(scratch, &["cp", &file, "live:/host/"]);
+    bld(scratch, &["cp", &file, "live:/out/dst/via-link"]);
+    let listed = bld(
+        scratch,
+        &[
+            "exec",
+            "live",
+            "sh",
+            "-c",
+            "stat -c '%a %u %n' /dst/tree/sub/f /dst/renamed /dst/via-link; cat /dst/renamed",
+        ],
+    );
+    assert_eq!(
+        listed.stdout,
+        "604 0 /dst/tree/sub/f\n604 0 /dst/renamed\n604 0 /dst/via-link\nin\n"
+    );
+    let inside = bld(
+        scratch,
+        &["exec", "live", "ls", &trap.display().to_string()],
+    );
+    assert_eq!(
+        inside.stdout, "f\nsub\n",
+        "the copy is in the container's directory"
+    );
+    assert!(!trap.join("f").exists(), "not in the host's");
+    bld(scratch, &["stop", "-t", "0", "live"]);
+    // Stopped: into its changes, the same paths meaning the same.
+    bld(scratch, &["cp", &file, "live:/host/sub/"]);
+    assert!(!trap.join("sub/f").exists(), "not in the host's");
+    let diff = bld(scratch, &["diff", "live"]).stdout;
+    let again = format!("A {}/sub/f", trap.display());
+    assert!(diff.lines().any(|l| l == again), "{diff}");
+    bld(scratch, &["rm", "live"]);
+}

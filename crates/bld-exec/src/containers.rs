@@ -22,7 +22,7 @@ mod ports;
 mod runtime;
 mod volumes;
 
-pub use copy::{copy_in, copy_out};
+pub use copy::{copy_in, copy_into_root, copy_out};
 pub use ports::Port;
 pub use runtime::{ExecRequest, exec, freeze, runtime_status, signal, started, top};
 pub use volumes::{

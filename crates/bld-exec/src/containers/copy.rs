@@ -99,9 +99,10 @@ pub(super) fn copy_tree_out(
     })
 }
 
-/// Copies `src` on the host into the stopped container's changes at `path`, as `docker cp
-/// SRC C:PATH` does: into `path` when it is a directory of the container, else as `path`.
-/// What is written is owned by root, with `src`'s modes.
+/// Copies `src` on the host into the container at `path`, as `docker cp SRC C:PATH` does:
+/// into `path` when it is a directory of the container, else as `path`. What is written is
+/// owned by root, with `src`'s modes: into a stopped container's changes (its upper
+/// directory), or a running one's root ([`copy_into_running`]).
 pub fn copy_in(
     store: &Store,
     container: &Container,
@@ -109,11 +110,7 @@ pub fn copy_in(
     path: &str,
 ) -> Result<(), ContainerError> {
     if matches!(container.current_state(), State::Running { .. }) {
-        return Err(Failure::user(format!(
-            "cannot copy into the running container {}: stop it first (`bld stop {}`)",
-            container.name, container.name
-        ))
-        .into());
+        return copy_into_running(store, container, src, path);
     }
     let meta =
         fs::symlink_metadata(src).map_err(|e| Failure::user(format!("{}: {e}", src.display())))?;
@@ -122,26 +119,33 @@ pub fn copy_in(
     let (mut lowers, _) = crate::image_fs::unpacked_layers(store, &container.manifest)?;
     lowers.push(upper.clone());
     let view = LayerStack::new(&lowers);
-    let is_dir = |p: &str| p.is_empty() || view.metadata(p).is_some_and(|m| m.is_dir());
-    let name = src.file_name().map(|n| n.to_string_lossy().into_owned());
-    let target = match name {
-        Some(name) if is_dir(&want) => {
-            if want.is_empty() {
-                name
-            } else {
-                format!("{want}/{name}")
-            }
-        }
-        _ => want.clone(),
+    // Paths resolved inside the container (its symlinks followed as if its root were `/`),
+    // so that nothing written through the upper directory follows one out of it.
+    let dir_at = |p: &str| {
+        view.resolve(p, true)
+            .ok()
+            .filter(|r| r.is_empty() || view.metadata(r).is_some_and(|m| m.is_dir()))
     };
-    let parent = target.rsplit_once('/').map_or("", |(parent, _)| parent);
-    if !is_dir(parent) {
-        return Err(Failure::user(format!(
-            "no such directory in container {}: /{parent}",
-            container.name
-        ))
-        .into());
-    }
+    let name = src.file_name().map(|n| n.to_string_lossy().into_owned());
+    let (parent, last) = match (dir_at(&want), name) {
+        (Some(dir), Some(name)) => (dir, name),
+        _ => {
+            let (parent, last) = want.rsplit_once('/').unwrap_or(("", want.as_str()));
+            let Some(parent) = dir_at(parent) else {
+                return Err(Failure::user(format!(
+                    "no such directory in container {}: /{parent}",
+                    container.name
+                ))
+                .into());
+            };
+            (parent, last.to_owned())
+        }
+    };
+    let target = if parent.is_empty() {
+        last
+    } else {
+        format!("{parent}/{last}")
+    };
     // The directories above, made in the upper directory as the image has them (else the
     // upper's copy would show with other modes or owners).
     let mut made = String::new();
@@ -162,18 +166,28 @@ pub fn copy_in(
             }
         }
     }
-    let dest = upper.join(&target);
-    // A deletion the container made there (a whiteout) is undone by the copy.
-    if fs::symlink_metadata(&dest).is_ok_and(|m| !m.is_dir()) {
-        fs::remove_file(&dest).map_err(Failure::internal)?;
-    }
-    copy_tree(src, &meta, &dest)
+    copy_tree(src, &meta, &upper.join(&target))
 }
 
 /// Copies `src` (with metadata `meta`) to `dest`, recursively, keeping modes and symlinks.
 fn copy_tree(src: &Path, meta: &fs::Metadata, dest: &Path) -> Result<(), ContainerError> {
     let failed =
         |e: std::io::Error| ContainerError::from(Failure::user(format!("{}: {e}", src.display())));
+    // What is there is replaced (a whiteout, a symlink, a file), never followed; a directory
+    // takes a directory's entries.
+    match fs::symlink_metadata(dest) {
+        Ok(there) if there.is_dir() && meta.is_dir() => {}
+        Ok(there) if there.is_dir() => {
+            return Err(Failure::user(format!(
+                "cannot overwrite directory {} with non-directory {}",
+                dest.display(),
+                src.display()
+            ))
+            .into());
+        }
+        Ok(_) => fs::remove_file(dest).map_err(failed)?,
+        Err(_) => {}
+    }
     if meta.file_type().is_symlink() {
         let target = fs::read_link(src).map_err(failed)?;
         std::os::unix::fs::symlink(target, dest).map_err(failed)?;
@@ -194,4 +208,145 @@ fn copy_tree(src: &Path, meta: &fs::Metadata, dest: &Path) -> Result<(), Contain
             .map_err(failed)?;
     }
     std::os::unix::fs::lchown(dest, Some(0), Some(0)).map_err(failed)
+}
+
+/// Copies `src` on the host into the running `container` at `path`, as `docker cp SRC C:PATH`
+/// does: a tar of it (owned by root, with its modes) is unpacked by a `bld copy-into` process
+/// chrooted into the container's root, where every path and symlink means what it means to
+/// the container, and nothing can lead out of it.
+pub fn copy_into_running(
+    store: &Store,
+    container: &Container,
+    src: &Path,
+    path: &str,
+) -> Result<(), ContainerError> {
+    let pid = super::runtime::init_pid(store, container)
+        .ok_or_else(|| Failure::user(format!("Container {} is not running", container.id)))?;
+    let exe = std::env::current_exe().map_err(Failure::internal)?;
+    let mut child = std::process::Command::new(exe)
+        .args([
+            "copy-into",
+            &format!("/proc/{pid}/root"),
+            &format!("/{}", inside(path)?),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(Failure::internal)?;
+    let written = child
+        .stdin
+        .take()
+        .map(|stdin| write_tree_tar(src, stdin))
+        .unwrap_or(Ok(()));
+    let output = child.wait_with_output().map_err(Failure::internal)?;
+    written?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        let why = String::from_utf8_lossy(&output.stderr);
+        Err(Failure::user(format!(
+            "cannot copy into container {}: {}",
+            container.name,
+            why.trim().trim_start_matches("error: ")
+        ))
+        .into())
+    }
+}
+
+/// Writes `src` (a file, symlink or directory tree) as a tar to `out`, its top entry named as
+/// `src` is, everything owned by root with its own modes.
+fn write_tree_tar(src: &Path, out: impl std::io::Write) -> Result<(), ContainerError> {
+    let failed =
+        |e: std::io::Error| ContainerError::from(Failure::user(format!("{}: {e}", src.display())));
+    let name = src
+        .file_name()
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let mut builder = tar::Builder::new(out);
+    builder.follow_symlinks(false);
+    for entry in walkdir::WalkDir::new(src).follow_links(false) {
+        let entry = entry.map_err(|e| failed(e.into()))?;
+        let meta = entry.metadata().map_err(|e| failed(e.into()))?;
+        let relative = entry.path().strip_prefix(src).unwrap_or(Path::new(""));
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+        header.set_uid(0);
+        header.set_gid(0);
+        let entry_name = if relative.as_os_str().is_empty() {
+            name.clone()
+        } else {
+            name.join(relative)
+        };
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(entry.path()).map_err(failed)?;
+            builder
+                .append_link(&mut header, &entry_name, target)
+                .map_err(failed)?;
+        } else if meta.is_file() {
+            let file = fs::File::open(entry.path()).map_err(failed)?;
+            builder
+                .append_data(&mut header, &entry_name, file)
+                .map_err(failed)?;
+        } else {
+            header.set_size(0);
+            builder
+                .append_data(&mut header, &entry_name, std::io::empty())
+                .map_err(failed)?;
+        }
+    }
+    builder.finish().map_err(failed)
+}
+
+/// `bld copy-into ROOT DEST` (hidden): chroots into `root` and unpacks the tar on stdin at
+/// `dest`: into it when it is a directory, else as it (the tar's top entry renamed).
+pub fn copy_into_root(root: &Path, dest: &str) -> Result<(), ContainerError> {
+    rustix::process::chroot(root)
+        .map_err(|e| Failure::internal(format!("chroot {}: {e}", root.display())))?;
+    std::env::set_current_dir("/").map_err(Failure::internal)?;
+    let dest = Path::new(dest);
+    let (base, rename) = if dest.is_dir() {
+        (dest.to_owned(), None)
+    } else {
+        let parent = dest.parent().unwrap_or(Path::new("/"));
+        if !parent.is_dir() {
+            return Err(Failure::user(format!("no such directory: {}", parent.display())).into());
+        }
+        (parent.to_owned(), dest.file_name().map(PathBuf::from))
+    };
+    let mut archive = tar::Archive::new(std::io::stdin().lock());
+    for entry in archive.entries().map_err(Failure::internal)? {
+        let mut entry = entry.map_err(Failure::internal)?;
+        let path = entry.path().map_err(Failure::internal)?.into_owned();
+        let path = match &rename {
+            Some(name) => {
+                let mut parts = path.components();
+                parts.next();
+                match parts.as_path() {
+                    rest if rest.as_os_str().is_empty() => name.clone(),
+                    rest => name.join(rest),
+                }
+            }
+            None => path,
+        };
+        let out = base.join(&path);
+        if path
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(Failure::user(format!("refused entry {}", path.display())).into());
+        }
+        if let Ok(there) = fs::symlink_metadata(&out)
+            && !(there.is_dir() && entry.header().entry_type().is_dir())
+        {
+            if there.is_dir() {
+                fs::remove_dir_all(&out).map_err(Failure::internal)?;
+            } else {
+                fs::remove_file(&out).map_err(Failure::internal)?;
+            }
+        }
+        entry.set_preserve_permissions(true);
+        entry
+            .unpack(&out)
+            .map_err(|e| Failure::user(format!("cannot write {}: {e}", out.display())))?;
+    }
+    Ok(())
 }

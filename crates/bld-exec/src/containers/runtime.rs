@@ -57,6 +57,23 @@ pub fn runtime_status(store: &Store, container: &Container) -> Option<String> {
     state["status"].as_str().map(str::to_owned)
 }
 
+/// The host pid of the running `container`'s first process.
+pub(crate) fn init_pid(store: &Store, container: &Container) -> Option<i32> {
+    let (runtime, root, id) = runtime_of(store, container)?;
+    let out = std::process::Command::new(runtime)
+        .arg("--root")
+        .arg(&root)
+        .args(["state", &id])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let state: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    state["pid"]
+        .as_i64()
+        .and_then(|pid| i32::try_from(pid).ok())
+        .filter(|pid| *pid > 0)
+}
+
 /// Freezes (`pause`) or thaws (`resume`) every process of the running `container` (the
 /// cgroup freezer, through its runtime); whether it did.
 pub fn freeze(store: &Store, container: &Container, verb: &str) -> bool {
