@@ -61,7 +61,7 @@ pub(crate) enum ContainerCommand {
     Rename(RenameArgs),
     /// Remove every stopped container.
     Prune(PruneArgs),
-    /// Copy files out of a container, or into a stopped one (`bld cp`).
+    /// Copy files out of a container or into it (`bld cp`).
     Cp(CpArgs),
     /// Show a running container's processes (`bld top`).
     Top(TopArgs),

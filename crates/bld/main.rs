@@ -98,7 +98,7 @@ enum Command {
     Export(container::ExportArgs),
     /// Rename a container.
     Rename(container::RenameArgs),
-    /// Copy files out of a container, or into a stopped one.
+    /// Copy files out of a container or into it.
     Cp(container::CpArgs),
     /// Show a running container's processes.
     Top(container::TopArgs),

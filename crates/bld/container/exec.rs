@@ -118,7 +118,7 @@ fn container_path(text: &str) -> Option<(&str, &str)> {
         .then_some((container, path))
 }
 
-/// `bld cp`: out of a container (`CONTAINER:PATH DEST`) or into a stopped one (`SRC
+/// `bld cp`: out of a container (`CONTAINER:PATH DEST`) or into one (`SRC
 /// CONTAINER:PATH`).
 pub(crate) fn cp(args: CpArgs, store: &Path) -> Result<(), Failure> {
     let store = Store::open(store)?;
