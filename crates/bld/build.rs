@@ -2,6 +2,7 @@
 //! `bld build [-f FILE] [-t NAME:TAG]... CONTEXT`: build a Dockerfile, as `docker build` does
 //! (see `build/dockerfile.rs`).
 
+mod cache;
 mod dockerfile;
 mod output;
 mod registry_images;
@@ -80,6 +81,14 @@ pub struct BuildArgs {
     /// Push each `-t` name to its registry once the image is built.
     #[arg(long)]
     push: bool,
+    /// Export the build's cache: `type=registry,ref=REG/REPO:TAG` or `type=local,dest=DIR`,
+    /// with `mode=min` (what the images are made of; the default) or `mode=max` (every step).
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    cache_to: Vec<String>,
+    /// Use a cache another build exported: `type=registry,ref=…` (or just the reference) or
+    /// `type=local,src=DIR`; repeatable.
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    cache_from: Vec<String>,
     /// Ignore the action cache for the actions of these Dockerfile stages only (by name,
     /// comma-separated or repeated).
     #[arg(long, value_name = "STAGE", value_delimiter = ',')]
@@ -261,6 +270,10 @@ pub(crate) struct Built {
     pub(crate) ran: usize,
     /// Actions that were cache hits.
     pub(crate) cached: usize,
+    /// Actions that were hits of a remote cache.
+    pub(crate) remote_cached: usize,
+    /// Whether a remote cache was asked.
+    pub(crate) remote: bool,
 }
 
 /// How a build runs, beyond what it builds.
@@ -280,6 +293,10 @@ pub(crate) struct BuildSettings {
     pub(crate) pull: bool,
     /// Refuse a change to the lock file (`--locked`).
     pub(crate) locked: bool,
+    /// Where to export the build's cache (`--cache-to`).
+    pub(crate) cache_to: Vec<cache::CacheTo>,
+    /// Caches to use (`--cache-from`).
+    pub(crate) cache_from: Vec<cache::CacheLocation>,
 }
 
 impl BuildSettings {
@@ -304,6 +321,8 @@ impl BuildSettings {
             ssh_agents,
             pull: args.pull,
             locked: args.locked,
+            cache_to: cache::parse_cache_to(&args.cache_to)?,
+            cache_from: cache::parse_cache_from(&args.cache_from)?,
         })
     }
 }
@@ -347,6 +366,7 @@ pub(crate) fn build_workspace(
         .filter_map(|o| o.action)
         .collect();
 
+    let imported = cache::import(&settings.cache_from);
     let context = ExecContext {
         workspace_root: patterns.workspace.root().to_owned(),
         store,
@@ -354,6 +374,7 @@ pub(crate) fn build_workspace(
         secrets: settings.secrets.files.clone(),
         ssh_agents: settings.ssh_agents.clone(),
         ignore_cache: settings.ignore_cache(),
+        remote: imported.as_ref().map(|i| i as &dyn bld_exec::RemoteCache),
     };
     let result = execute_with_log(&analysis.graph, &wanted, &context, settings.progress);
     if result.is_err() {
@@ -361,6 +382,7 @@ pub(crate) fn build_workspace(
     }
     let report = result?;
     phases.mark("execution");
+    cache::export(store, &analysis.graph, &report, &wanted, &settings.cache_to);
 
     let out_dir = patterns.workspace.root().join("bld-out");
     let mut images = Vec::new();
@@ -395,6 +417,8 @@ pub(crate) fn build_workspace(
         targets: analysis.targets.len(),
         ran: report.ran,
         cached: report.cached,
+        remote_cached: report.remote_cached,
+        remote: !settings.cache_from.is_empty(),
     })
 }
 
@@ -480,13 +504,27 @@ pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), Failure> {
         ),
     };
     println!(
-        "Built {what} in {:.2}s; {} actions: {} ran, {} cache hits",
+        "Built {what} in {:.2}s; {}",
         started.elapsed().as_secs_f64(),
-        built.ran + built.cached,
-        built.ran,
-        built.cached
+        action_counts(
+            built.ran,
+            built.cached,
+            built.remote.then_some(built.remote_cached)
+        )
     );
     Ok(())
+}
+
+/// `N actions: R ran, L cache hits`, or with a remote cache `N actions: R ran, L local hits, C
+/// remote hits`.
+pub(crate) fn action_counts(ran: usize, cached: usize, remote: Option<usize>) -> String {
+    match remote {
+        None => format!("{} actions: {ran} ran, {cached} cache hits", ran + cached),
+        Some(remote) => format!(
+            "{} actions: {ran} ran, {cached} local hits, {remote} remote hits",
+            ran + cached + remote
+        ),
+    }
 }
 
 /// Puts a store blob at `destination` (hard link, or a copy for executables and across

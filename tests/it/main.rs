@@ -31,6 +31,7 @@ mod registry_flaky;
 mod registry_lock;
 mod registry_push;
 mod registry_workspace;
+mod remote_cache;
 mod run_exit_codes;
 mod run_steps;
 mod security;

@@ -13,6 +13,7 @@ mod hard_links;
 mod image_fs;
 mod kind;
 mod record;
+mod remote;
 mod satisfy;
 
 use std::path::PathBuf;
@@ -28,12 +29,15 @@ pub(crate) use failure::Failure;
 pub use image_fs::image_layers;
 pub use kind::run_step::pack_upper;
 pub use record::ActionOutput;
+pub use remote::{CacheMode, RemoteCache, cache_entries};
 
 /// How an action was satisfied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Its key was in the action cache and its outputs were intact.
     Cached,
+    /// Its key was in a remote cache, whose outputs were fetched and checked.
+    RemoteCached,
     /// It ran.
     Ran,
 }
@@ -69,6 +73,8 @@ pub struct ExecContext<'a> {
     /// Which actions run again even when their key is in the action cache (`--no-cache`,
     /// `--no-cache-filter`); their results are still recorded. Not part of any key.
     pub ignore_cache: &'a (dyn Fn(&Action) -> bool + Sync),
+    /// Asked on a miss of the store's action cache (`--cache-from`).
+    pub remote: Option<&'a dyn RemoteCache>,
 }
 
 /// For [`ExecContext::ignore_cache`]: every action may be a cache hit.
@@ -85,6 +91,10 @@ pub struct ExecReport {
     pub ran: usize,
     /// How many were cache hits.
     pub cached: usize,
+    /// How many were hits of the remote cache.
+    pub remote_cached: usize,
+    /// Each needed action's key, indexed by [`ActionId::index`].
+    pub keys: Vec<Option<bld_core::Digest>>,
 }
 
 /// A failed action: which one, where it comes from, and what went wrong.
@@ -178,6 +188,10 @@ pub fn execute(
     let first_error: Mutex<Option<ExecError>> = Mutex::new(None);
     let ran = AtomicUsize::new(0);
     let cached = AtomicUsize::new(0);
+    let remote_cached = AtomicUsize::new(0);
+    let keys: Vec<Mutex<Option<bld_core::Digest>>> =
+        (0..graph.len()).map(|_| Mutex::new(None)).collect();
+    let warned = remote::Warned::new();
 
     let scheduler = Scheduler {
         graph,
@@ -190,6 +204,9 @@ pub fn execute(
         first_error: &first_error,
         ran: &ran,
         cached: &cached,
+        remote_cached: &remote_cached,
+        keys: &keys,
+        warned: &warned,
     };
     rayon::scope(|scope| {
         for id in needed
@@ -209,6 +226,11 @@ pub fn execute(
             .collect(),
         ran: ran.into_inner(),
         cached: cached.into_inner(),
+        remote_cached: remote_cached.into_inner(),
+        keys: keys
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .collect(),
     })
 }
 
@@ -223,6 +245,9 @@ struct Scheduler<'s> {
     first_error: &'s Mutex<Option<ExecError>>,
     ran: &'s AtomicUsize,
     cached: &'s AtomicUsize,
+    remote_cached: &'s AtomicUsize,
+    keys: &'s [Mutex<Option<bld_core::Digest>>],
+    warned: &'s remote::Warned,
 }
 
 impl<'s> Scheduler<'s> {
@@ -239,14 +264,26 @@ impl<'s> Scheduler<'s> {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
             };
-            match satisfy::satisfy(self.graph, id, self.context, &output_of, self.observer) {
-                Ok((output, outcome)) => {
+            let satisfied = satisfy::satisfy(
+                self.graph,
+                id,
+                self.context,
+                &output_of,
+                self.observer,
+                self.warned,
+            );
+            match satisfied {
+                Ok((output, outcome, key)) => {
                     *self.outputs[id.index()]
                         .lock()
                         .unwrap_or_else(|p| p.into_inner()) = Some(output);
+                    *self.keys[id.index()]
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(key);
                     match outcome {
                         Outcome::Ran => self.ran.fetch_add(1, Ordering::Relaxed),
                         Outcome::Cached => self.cached.fetch_add(1, Ordering::Relaxed),
+                        Outcome::RemoteCached => self.remote_cached.fetch_add(1, Ordering::Relaxed),
                     };
                     self.observer.finished(self.graph, id, outcome);
                     for dependent in self

@@ -13,7 +13,8 @@ pub(crate) fn satisfy(
     context: &ExecContext<'_>,
     output_of: &dyn Fn(ActionId) -> Option<ActionOutput>,
     observer: &dyn Observer,
-) -> Result<(ActionOutput, Outcome), ExecError> {
+    warned: &crate::remote::Warned,
+) -> Result<(ActionOutput, Outcome, bld_core::Digest), ExecError> {
     let action = graph.get(id);
     let fail = |failure: Failure| ExecError::new(action, failure);
     let identities = identities(action, context, output_of).map_err(fail)?;
@@ -27,11 +28,24 @@ pub(crate) fn satisfy(
         .flatten()
     {
         match serde_json::from_slice::<ActionOutput>(&record) {
-            Ok(output) if intact(context, &output) => return Ok((output, Outcome::Cached)),
+            Ok(output) if intact(context, &output) => {
+                return Ok((output, Outcome::Cached, key.0));
+            }
             _ => store
                 .remove_action(&key.0)
                 .map_err(|e| fail(Failure::of(e)))?,
         }
+    }
+    if lookup
+        && let Some(remote) = context.remote
+        && let Some(output) = crate::remote::remote_hit(store, remote, &key.0, warned)
+        && intact(context, &output)
+    {
+        let record = serde_json::to_vec(&output).expect("invariant: outputs serialize");
+        store
+            .put_action(&key.0, &record)
+            .map_err(|e| fail(Failure::of(e)))?;
+        return Ok((output, Outcome::RemoteCached, key.0));
     }
     observer.started(graph, id);
     let run = Run {
@@ -50,7 +64,7 @@ pub(crate) fn satisfy(
     store
         .put_action(&key.0, &record)
         .map_err(|e| fail(Failure::of(e)))?;
-    Ok((output, Outcome::Ran))
+    Ok((output, Outcome::Ran, key.0))
 }
 
 /// What the action sees of each input: a source's digest and mode (through the file-digest

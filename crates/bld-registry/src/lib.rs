@@ -44,7 +44,7 @@ pub use credentials::{
 pub use http::Endpoint;
 pub use lock::{Change, Lock, Locked};
 pub use platform::Platform;
-pub use push::{LayerPushed, PushProgress, Pushed, push, push_manifest};
+pub use push::{LayerPushed, PushProgress, Pushed, push, push_artifact, push_manifest};
 pub use search::{Found, search};
 
 /// What a pull or push reports as it goes; `()` reports nothing.

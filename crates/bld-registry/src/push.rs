@@ -72,6 +72,34 @@ pub fn push_manifest(
     reference: &ImageReference,
     progress: &dyn PushProgress,
 ) -> Result<Pushed, RegistryError> {
+    send(store, manifest, reference, progress, true)
+}
+
+/// Pushes the store's manifest `manifest` of an artifact that is not an image (a build cache)
+/// as `reference`, its config and every blob it lists; not recorded as an image of the store.
+pub fn push_artifact(
+    store: &Store,
+    manifest: &Digest,
+    reference: &ImageReference,
+) -> Result<Pushed, RegistryError> {
+    send(
+        store,
+        manifest,
+        reference,
+        &|_: &Digest, _: &LayerPushed| {},
+        false,
+    )
+}
+
+/// Pushes `manifest` as `reference`; with `record_repo_digest`, records what the registry now
+/// serves for the name.
+fn send(
+    store: &Store,
+    manifest: &Digest,
+    reference: &ImageReference,
+    progress: &dyn PushProgress,
+    record_repo_digest: bool,
+) -> Result<Pushed, RegistryError> {
     use rayon::prelude::*;
     let manifest = *manifest;
     let name = reference.to_string();
@@ -110,9 +138,11 @@ pub fn push_manifest(
     let mut blobs = layers;
     blobs.push(config);
     sources::record(store, &blobs, &endpoint.host, &endpoint.repository);
-    // What the registry now serves for the name, as Docker records it (`RepoDigests`).
-    let _lock = store.lock_index()?;
-    store.put_tag(&format!("{}@{manifest}", reference.name), &manifest)?;
+    if record_repo_digest {
+        // What the registry now serves for the name, as Docker records it (`RepoDigests`).
+        let _lock = store.lock_index()?;
+        store.put_tag(&format!("{}@{manifest}", reference.name), &manifest)?;
+    }
     Ok(Pushed {
         digest: manifest,
         size: bytes.len(),

@@ -308,6 +308,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
                 .is_some_and(|at| ignored_stages.iter().any(|lines| lines.contains(&at.line)))
     };
     let settings = super::BuildSettings::from_args(args, &store)?;
+    let imported = super::cache::import(&settings.cache_from);
     let exec = ExecContext {
         workspace_root: lowered.context.clone(),
         store: &store,
@@ -315,12 +316,14 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         secrets: settings.secrets.files.clone(),
         ssh_agents: settings.ssh_agents.clone(),
         ignore_cache: &ignore_cache,
+        remote: imported.as_ref().map(|i| i as &dyn bld_exec::RemoteCache),
     };
     let mode = args.progress_mode();
     let result = execute_with_log(graph, &[image], &exec, mode);
     file_digests.save(&store)?;
     let report = result?;
     phases.mark("execution");
+    super::cache::export(&store, graph, &report, &[image], &settings.cache_to);
     let Some(ActionOutput::Image {
         manifest, config, ..
     }) = report.outputs[image.index()]
@@ -330,13 +333,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     keep_image(&store, &file_digests, &manifest, tags, output.as_ref())?;
     result_files::write(args, &store, &manifest, &config, tags)?;
     if args.push {
-        let quiet = mode == ProgressMode::Quiet;
-        for tag in tags {
-            if !quiet {
-                println!("The push refers to repository [{}]", tag.name);
-            }
-            crate::image::push_one(&store, tag, quiet)?;
-        }
+        push_tags(&store, tags, mode == ProgressMode::Quiet)?;
     }
     phases.mark("outputs");
     if mode == ProgressMode::Quiet {
@@ -353,18 +350,31 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     };
     let written = output.as_ref().map(Output::summary).unwrap_or_default();
     let summary = format!(
-        "Built {named} {manifest} (image ID {}){written} in {:.2}s; {} actions: {} ran, {} cache hits",
+        "Built {named} {manifest} (image ID {}){written} in {:.2}s; {}",
         &config.hex()[..12],
         started.elapsed().as_secs_f64(),
-        report.ran + report.cached,
-        report.ran,
-        report.cached
+        super::action_counts(
+            report.ran,
+            report.cached,
+            (!settings.cache_from.is_empty()).then_some(report.remote_cached)
+        )
     );
     // An archive on stdout leaves stdout to it.
     if output.as_ref().is_some_and(Output::to_stdout) {
         eprintln!("{summary}");
     } else {
         println!("{summary}");
+    }
+    Ok(())
+}
+
+/// `--push`: each `-t` name to its registry, as `docker push` prints it unless `quiet`.
+fn push_tags(store: &Store, tags: &[ImageReference], quiet: bool) -> Result<(), Failure> {
+    for tag in tags {
+        if !quiet {
+            println!("The push refers to repository [{}]", tag.name);
+        }
+        crate::image::push_one(store, tag, quiet)?;
     }
     Ok(())
 }

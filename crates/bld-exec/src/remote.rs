@@ -1,0 +1,140 @@
+//! Caches past this machine: what a remote cache (a registry's or a directory's cache
+//! artifact, `--cache-from`) must answer, how a hit is taken from it (every blob checked
+//! against its digest before the store keeps it), and which entries a build exports
+//! (`--cache-to`, `mode=min|max`).
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bld_core::Digest;
+use bld_graph::{ActionGraph, ActionId, ActionKind};
+use bld_store::Store;
+
+use crate::{ActionOutput, ExecReport};
+
+/// A cache another machine filled: action records by key, and the blobs they name.
+pub trait RemoteCache: Sync {
+    /// The record of the action `key` (an [`ActionOutput`] as JSON), if the cache has one.
+    fn lookup(&self, key: &Digest) -> Option<Vec<u8>>;
+    /// Writes the blob `digest` to `out`; why not, when it cannot.
+    fn fetch(&self, digest: &Digest, out: &mut dyn Write) -> Result<(), String>;
+}
+
+/// Says once per build that a remote cache failed (the build goes on locally).
+pub(crate) struct Warned(AtomicBool);
+
+impl Warned {
+    pub(crate) const fn new() -> Warned {
+        Warned(AtomicBool::new(false))
+    }
+
+    fn warn(&self, message: &str) {
+        if !self.0.swap(true, Ordering::SeqCst) {
+            eprintln!("warning: remote cache: {message}; building locally instead");
+        }
+    }
+}
+
+/// The output of the action `key` from `remote`, its blobs fetched into `store` and checked
+/// against their digests; `None` (the action then runs here) when the cache has no entry or
+/// any of it is missing or does not match.
+pub(crate) fn remote_hit(
+    store: &Store,
+    remote: &dyn RemoteCache,
+    key: &Digest,
+    warned: &Warned,
+) -> Option<ActionOutput> {
+    let record = remote.lookup(key)?;
+    let Ok(output) = serde_json::from_slice::<ActionOutput>(&record) else {
+        warned.warn(&format!("the entry of {key} is not an action record"));
+        return None;
+    };
+    for digest in output.owned_blobs() {
+        if store.read_blob(&digest).is_ok() {
+            continue;
+        }
+        let Ok(mut writer) = store.blob_writer() else {
+            return None;
+        };
+        if let Err(why) = remote.fetch(&digest, &mut writer) {
+            warned.warn(&format!("cannot fetch {digest}: {why}"));
+            return None;
+        }
+        // Named by what arrived: bytes that are not the blob are dropped, never kept as it.
+        match writer.commit() {
+            Ok((arrived, _)) if arrived == digest => {}
+            Ok((arrived, _)) => {
+                let _ = store.remove_blob(&arrived);
+                warned.warn(&format!("the blob {digest} arrived as {arrived}"));
+                return None;
+            }
+            Err(_) => return None,
+        }
+    }
+    Some(output)
+}
+
+/// What `--cache-to` exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// The actions whose outputs the wanted images are made of: their layers, configs and
+    /// manifests (BuildKit's `mode=min`).
+    Min,
+    /// Every action of the build (`mode=max`).
+    Max,
+}
+
+/// The cache entries of a build: `(key, output)` of its actions, as `mode` selects them, for
+/// the images `wanted` (image actions) of `graph`, whose blobs are in `store`; sorted by key.
+pub fn cache_entries(
+    store: &Store,
+    graph: &ActionGraph,
+    report: &ExecReport,
+    wanted: &[ActionId],
+    mode: CacheMode,
+) -> Vec<(Digest, ActionOutput)> {
+    let needed: std::collections::HashSet<Digest> = match mode {
+        CacheMode::Max => std::collections::HashSet::new(),
+        CacheMode::Min => wanted
+            .iter()
+            .filter_map(
+                |id| match (&graph.get(*id).kind, report.outputs[id.index()]) {
+                    (ActionKind::AssembleImage(_), Some(output)) => Some(output),
+                    _ => None,
+                },
+            )
+            .flat_map(|output| image_blobs(store, &output))
+            .collect(),
+    };
+    let mut entries: Vec<(Digest, ActionOutput)> = report
+        .keys
+        .iter()
+        .zip(&report.outputs)
+        .filter_map(|(key, output)| Some(((*key)?, (*output)?)))
+        .filter(|(_, output)| mode == CacheMode::Max || needed.contains(&output.identity_digest()))
+        .collect();
+    entries.sort_by_key(|(key, _)| *key);
+    entries.dedup_by_key(|(key, _)| *key);
+    entries
+}
+
+/// The blobs the image `output` is made of: its manifest, config and the layers its manifest
+/// lists.
+fn image_blobs(store: &Store, output: &ActionOutput) -> Vec<Digest> {
+    let ActionOutput::Image {
+        manifest, config, ..
+    } = output
+    else {
+        return Vec::new();
+    };
+    let mut blobs = vec![*manifest, *config];
+    if let Ok((parsed, _)) = bld_oci::read_image(store, manifest) {
+        blobs.extend(
+            parsed
+                .layers()
+                .iter()
+                .filter_map(|layer| layer.digest().to_string().parse::<Digest>().ok()),
+        );
+    }
+    blobs
+}

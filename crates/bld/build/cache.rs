@@ -1,0 +1,403 @@
+//! `--cache-to` and `--cache-from` (buildx's flags): a build's action cache entries exported
+//! as an OCI artifact, to a registry (`type=registry,ref=REG/REPO:TAG`) or a directory
+//! (`type=local,dest=DIR`, an OCI image layout), and imported from them by a store that lacks
+//! them.
+//!
+//! The artifact is one OCI image manifest (`artifactType` [`ARTIFACT_TYPE`]). Its config
+//! (mediaType [`CONFIG_TYPE`]) is `{"actions": [{"key": "sha256:…", "output": …}, …]}`, the
+//! action key and the record the action cache keeps for it, sorted by key. Its layers are
+//! every blob those records name (layers, files, image manifests and configs), so a registry
+//! keeps them with it and a push can mount them. An import reads the manifest and config
+//! only; a blob is fetched when a hit needs it, and checked against its digest.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use bld_core::{Digest, ImageReference};
+use bld_exec::{ActionOutput, CacheMode, RemoteCache};
+use bld_store::Store;
+use serde_json::{Value, json};
+
+use crate::Failure;
+
+/// The cache artifact's type.
+const ARTIFACT_TYPE: &str = "application/vnd.bld.cache.v1+json";
+/// Its config's media type.
+const CONFIG_TYPE: &str = "application/vnd.bld.cache.config.v1+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Where a cache goes or comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum CacheLocation {
+    /// A registry's repository and tag.
+    Registry(ImageReference),
+    /// An OCI image layout directory.
+    Local(PathBuf),
+}
+
+/// A `--cache-to`.
+#[derive(Debug, Clone)]
+pub(crate) struct CacheTo {
+    pub(crate) location: CacheLocation,
+    pub(crate) mode: CacheMode,
+}
+
+/// `type=registry,ref=…` / `type=local,dest=…|src=…` / a bare reference, with `mode=` for
+/// `--cache-to`.
+fn parse(text: &str, flag: &str) -> Result<(CacheLocation, CacheMode), Failure> {
+    let bad = |why: String| Failure::user(format!("invalid {flag} `{text}`: {why}"));
+    if !text.contains('=') {
+        let reference = ImageReference::parse(text).map_err(|e| bad(e.to_string()))?;
+        return Ok((CacheLocation::Registry(reference), CacheMode::Min));
+    }
+    let mut fields = HashMap::new();
+    for field in text.split(',') {
+        let (key, value) = field
+            .split_once('=')
+            .ok_or_else(|| bad(format!("`{field}` is not KEY=VALUE")))?;
+        fields.insert(key, value);
+    }
+    let mode = match fields.get("mode").copied() {
+        None | Some("min") => CacheMode::Min,
+        Some("max") => CacheMode::Max,
+        Some(other) => return Err(bad(format!("mode `{other}` is not min or max"))),
+    };
+    let location = match fields.get("type").copied() {
+        Some("registry") => {
+            let reference = fields
+                .get("ref")
+                .ok_or_else(|| bad("type=registry needs ref=REGISTRY/REPOSITORY:TAG".into()))?;
+            CacheLocation::Registry(
+                ImageReference::parse(reference).map_err(|e| bad(e.to_string()))?,
+            )
+        }
+        Some("local") => {
+            let key = if flag == "--cache-to" { "dest" } else { "src" };
+            let dir = fields
+                .get(key)
+                .ok_or_else(|| bad(format!("type=local needs {key}=DIR")))?;
+            CacheLocation::Local(PathBuf::from(dir))
+        }
+        Some(other @ ("inline" | "gha" | "s3" | "azblob")) => {
+            return Err(bad(format!(
+                "cache type `{other}` is not supported yet: use type=registry or type=local"
+            )));
+        }
+        Some(other) => return Err(bad(format!("unknown cache type `{other}`"))),
+        None => return Err(bad("type= is needed (registry or local)".into())),
+    };
+    Ok((location, mode))
+}
+
+/// `--cache-to` values.
+pub(crate) fn parse_cache_to(texts: &[String]) -> Result<Vec<CacheTo>, Failure> {
+    texts
+        .iter()
+        .map(|text| parse(text, "--cache-to").map(|(location, mode)| CacheTo { location, mode }))
+        .collect()
+}
+
+/// `--cache-from` values.
+pub(crate) fn parse_cache_from(texts: &[String]) -> Result<Vec<CacheLocation>, Failure> {
+    texts
+        .iter()
+        .map(|text| parse(text, "--cache-from").map(|(location, _)| location))
+        .collect()
+}
+
+/// The media type a blob of `output` is listed with.
+fn media_type(output: &ActionOutput, digest: &Digest) -> &'static str {
+    match output {
+        ActionOutput::Layer { .. } => "application/vnd.oci.image.layer.v1.tar+gzip",
+        ActionOutput::Image { manifest, .. } if manifest == digest => OCI_MANIFEST,
+        ActionOutput::Image { .. } => "application/vnd.oci.image.config.v1+json",
+        ActionOutput::File { .. } => "application/octet-stream",
+    }
+}
+
+/// Writes the cache artifact of `entries` into the store; its manifest's digest.
+fn write_artifact(store: &Store, entries: &[(Digest, ActionOutput)]) -> Result<Digest, Failure> {
+    let actions: Vec<Value> = entries
+        .iter()
+        .map(|(key, output)| json!({"key": key.to_string(), "output": output}))
+        .collect();
+    let config = serde_json::to_vec(&json!({ "actions": actions }))
+        .map_err(|e| Failure::internal(e.to_string()))?;
+    let (config_digest, config_size) = store.put_bytes(&config)?;
+    let mut layers: Vec<(Digest, Value)> = Vec::new();
+    for (_, output) in entries {
+        for digest in output.owned_blobs() {
+            let size = std::fs::metadata(store.blob_path(&digest))
+                .map_err(|e| Failure::internal(format!("the cache's blob {digest}: {e}")))?
+                .len();
+            layers.push((
+                digest,
+                json!({"mediaType": media_type(output, &digest), "digest": digest.to_string(), "size": size}),
+            ));
+        }
+    }
+    layers.sort_by_key(|(digest, _)| *digest);
+    layers.dedup_by_key(|(digest, _)| *digest);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": ARTIFACT_TYPE,
+        "config": {"mediaType": CONFIG_TYPE, "digest": config_digest.to_string(), "size": config_size},
+        "layers": layers.into_iter().map(|(_, layer)| layer).collect::<Vec<_>>(),
+    });
+    let bytes = serde_json::to_vec(&manifest).map_err(|e| Failure::internal(e.to_string()))?;
+    Ok(store.put_bytes(&bytes)?.0)
+}
+
+/// Exports the build's cache entries to each `--cache-to`; one that fails is warned of (the
+/// build has succeeded).
+pub(crate) fn export(
+    store: &Store,
+    graph: &bld_graph::ActionGraph,
+    report: &bld_exec::ExecReport,
+    wanted: &[bld_graph::ActionId],
+    to: &[CacheTo],
+) {
+    for target in to {
+        let entries = bld_exec::cache_entries(store, graph, report, wanted, target.mode);
+        let exported =
+            write_artifact(store, &entries).and_then(|manifest| match &target.location {
+                CacheLocation::Registry(reference) => {
+                    bld_registry::push_artifact(store, &manifest, reference)
+                        .map(|_| ())
+                        .map_err(Failure::from)
+                }
+                CacheLocation::Local(dir) => write_layout(store, &manifest, dir),
+            });
+        if let Err(failure) = exported {
+            let name = match &target.location {
+                CacheLocation::Registry(reference) => reference.to_string(),
+                CacheLocation::Local(dir) => dir.display().to_string(),
+            };
+            let why = failure.render();
+            let why = why.trim().trim_start_matches("error: ");
+            eprintln!("warning: --cache-to {name}: {why}; the cache was not exported");
+        }
+    }
+}
+
+/// Writes the artifact `manifest` and every blob it names as an OCI image layout at `dir`
+/// (its `index.json` last, naming it `latest`).
+fn write_layout(store: &Store, manifest: &Digest, dir: &Path) -> Result<(), Failure> {
+    let failed = |e: std::io::Error| {
+        Failure::user(format!("cannot write the cache at {}: {e}", dir.display()))
+    };
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).map_err(failed)?;
+    let bytes = store.read_blob(manifest)?;
+    let value: Value =
+        serde_json::from_slice(&bytes).map_err(|e| Failure::internal(e.to_string()))?;
+    let mut digests = vec![*manifest];
+    digests.extend(descriptors(&value).into_iter().map(|(digest, _)| digest));
+    for digest in digests {
+        let dest = blobs.join(digest.hex());
+        if dest.is_file() {
+            continue;
+        }
+        let temp = blobs.join(format!(".{}.tmp", digest.hex()));
+        std::fs::hard_link(store.blob_path(&digest), &temp)
+            .or_else(|_| std::fs::copy(store.blob_path(&digest), &temp).map(|_| ()))
+            .map_err(failed)?;
+        std::fs::rename(&temp, &dest).map_err(failed)?;
+    }
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(failed)?;
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": OCI_MANIFEST,
+            "artifactType": ARTIFACT_TYPE,
+            "digest": manifest.to_string(),
+            "size": bytes.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "latest"},
+        }],
+    });
+    let temp = dir.join(".index.json.tmp");
+    std::fs::write(&temp, index.to_string()).map_err(failed)?;
+    std::fs::rename(&temp, dir.join("index.json")).map_err(failed)
+}
+
+/// The config and layer descriptors of a manifest: `(digest, size)` each.
+fn descriptors(manifest: &Value) -> Vec<(Digest, u64)> {
+    let one = |d: &Value| {
+        Some((
+            d.get("digest")?.as_str()?.parse().ok()?,
+            d.get("size")?.as_u64()?,
+        ))
+    };
+    let mut out: Vec<(Digest, u64)> = manifest.get("config").and_then(one).into_iter().collect();
+    if let Some(layers) = manifest.get("layers").and_then(Value::as_array) {
+        out.extend(layers.iter().filter_map(one));
+    }
+    out
+}
+
+/// Where an imported cache's blobs are read from.
+enum BlobSource {
+    Registry(Box<bld_registry::Endpoint>),
+    Local(PathBuf),
+}
+
+/// The caches `--cache-from` named, read: their entries, and their blobs by digest (with
+/// their sizes and which cache has them).
+pub(crate) struct Imported {
+    entries: HashMap<Digest, Vec<u8>>,
+    blobs: HashMap<Digest, (u64, usize)>,
+    sources: Vec<BlobSource>,
+}
+
+impl RemoteCache for Imported {
+    fn lookup(&self, key: &Digest) -> Option<Vec<u8>> {
+        self.entries.get(key).cloned()
+    }
+
+    fn fetch(&self, digest: &Digest, out: &mut dyn std::io::Write) -> Result<(), String> {
+        let (size, source) = self
+            .blobs
+            .get(digest)
+            .ok_or_else(|| "the cache does not list it".to_owned())?;
+        match &self.sources[*source] {
+            BlobSource::Registry(endpoint) => endpoint
+                .blob(digest, *size, out, &|_| {})
+                .map_err(|e| e.to_string()),
+            BlobSource::Local(dir) => {
+                let path = dir.join("blobs/sha256").join(digest.hex());
+                let mut file =
+                    std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                std::io::copy(&mut std::io::Read::take(&mut file, size + 1), out)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// A cache read from where it is.
+struct ReadCache {
+    /// Where its blobs are.
+    source: BlobSource,
+    /// Its entries: action keys and records.
+    entries: Vec<(Digest, Vec<u8>)>,
+    /// Its manifest's config and layers: `(digest, size)` each.
+    blobs: Vec<(Digest, u64)>,
+}
+
+/// Reads a cache's manifest and config from `location`.
+fn read_cache(location: &CacheLocation) -> Result<ReadCache, String> {
+    let (source, manifest) = match location {
+        CacheLocation::Registry(reference) => {
+            let endpoint = bld_registry::Endpoint::of(reference).map_err(|e| e.to_string())?;
+            let tag = reference.tag.clone().unwrap_or_else(|| "latest".to_owned());
+            let (bytes, _) = endpoint.manifest(&tag).map_err(|e| e.to_string())?;
+            (BlobSource::Registry(Box::new(endpoint)), bytes)
+        }
+        CacheLocation::Local(dir) => {
+            let index: Value = serde_json::from_slice(
+                &std::fs::read(dir.join("index.json"))
+                    .map_err(|e| format!("{}: {e}", dir.display()))?,
+            )
+            .map_err(|e| format!("{}/index.json: {e}", dir.display()))?;
+            let digest: Digest = index["manifests"][0]["digest"]
+                .as_str()
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| format!("{}/index.json names no manifest", dir.display()))?;
+            let bytes = std::fs::read(dir.join("blobs/sha256").join(digest.hex()))
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            if Digest::of(&bytes) != digest {
+                return Err(format!(
+                    "{}: the manifest does not match its digest",
+                    dir.display()
+                ));
+            }
+            (BlobSource::Local(dir.clone()), bytes)
+        }
+    };
+    let manifest: Value =
+        serde_json::from_slice(&manifest).map_err(|e| format!("the cache manifest: {e}"))?;
+    if manifest["artifactType"] != ARTIFACT_TYPE && manifest["config"]["mediaType"] != CONFIG_TYPE {
+        return Err("it is not a bld cache".to_owned());
+    }
+    let (config_digest, config_size) = descriptors(&manifest)
+        .first()
+        .copied()
+        .ok_or_else(|| "the cache manifest has no config".to_owned())?;
+    let mut config = Vec::new();
+    read_blob(&source, &config_digest, config_size, &mut config)?;
+    if Digest::of(&config) != config_digest {
+        return Err("the cache's config does not match its digest".to_owned());
+    }
+    let config: Value =
+        serde_json::from_slice(&config).map_err(|e| format!("the cache's config: {e}"))?;
+    let entries = config["actions"]
+        .as_array()
+        .map(|actions| {
+            actions
+                .iter()
+                .filter_map(|a| {
+                    let key: Digest = a["key"].as_str()?.parse().ok()?;
+                    Some((key, serde_json::to_vec(&a["output"]).ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ReadCache {
+        source,
+        entries,
+        blobs: descriptors(&manifest),
+    })
+}
+
+fn read_blob(
+    source: &BlobSource,
+    digest: &Digest,
+    size: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    match source {
+        BlobSource::Registry(endpoint) => endpoint
+            .blob(digest, size, out, &|_| {})
+            .map_err(|e| e.to_string()),
+        BlobSource::Local(dir) => {
+            let path = dir.join("blobs/sha256").join(digest.hex());
+            *out = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(())
+        }
+    }
+}
+
+/// Reads the caches `from` names; one that cannot be read is passed over with a warning (the
+/// build goes on without it). `None` when none could be read.
+pub(crate) fn import(from: &[CacheLocation]) -> Option<Imported> {
+    let mut imported = Imported {
+        entries: HashMap::new(),
+        blobs: HashMap::new(),
+        sources: Vec::new(),
+    };
+    for location in from {
+        match read_cache(location) {
+            Ok(read) => {
+                let index = imported.sources.len();
+                imported.sources.push(read.source);
+                for (key, record) in read.entries {
+                    imported.entries.entry(key).or_insert(record);
+                }
+                for (digest, size) in read.blobs {
+                    imported.blobs.entry(digest).or_insert((size, index));
+                }
+            }
+            Err(why) => {
+                let name = match location {
+                    CacheLocation::Registry(reference) => reference.to_string(),
+                    CacheLocation::Local(dir) => dir.display().to_string(),
+                };
+                eprintln!("warning: --cache-from {name}: {why}; not used");
+            }
+        }
+    }
+    (!imported.sources.is_empty()).then_some(imported)
+}

@@ -1,0 +1,207 @@
+//! `--cache-to` / `--cache-from`: a cache exported by one store (one machine) and used by
+//! another that starts empty, through a directory and through a real `docker-registry`; what
+//! `mode=min` and `mode=max` export; a poisoned or unreachable cache never fails a build.
+
+use std::path::Path;
+
+use crate::registry::server::Registry;
+use crate::support::{Run, run_bld};
+
+/// A multi-stage Dockerfile on busybox-static: a `tools` stage whose RUN step makes a file the
+/// final stage copies, and a final stage with a RUN step and a COPY of `app.txt`.
+fn context(scratch: &Path) -> std::path::PathBuf {
+    let dir = scratch.join("ctx");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::copy("/bin/busybox", dir.join("busybox")).expect("/bin/busybox (busybox-static)");
+    std::fs::write(dir.join("app.txt"), "v1\n").expect("write");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch AS base\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+         FROM base AS tools\nRUN echo tool > /tool\n\
+         FROM base\nCOPY --from=tools /tool /tool\nRUN echo final > /final\nCOPY app.txt /app.txt\n",
+    )
+    .expect("write");
+    dir
+}
+
+/// `bld build -t app:1 ARGS… ctx` with the store `store` (a machine of its own).
+fn build(scratch: &Path, store: &str, args: &[&str]) -> Run {
+    let mut all = vec!["build", "-t", "app:1"];
+    all.extend(args);
+    let ctx = scratch.join("ctx").display().to_string();
+    all.push(&ctx);
+    run_bld(scratch, &scratch.join(store), &all)
+}
+
+/// `(manifest digest, actions, ran, remote hits)` from a build's summary line (`N actions: R
+/// ran, L local hits, C remote hits`; two actions of one key are one run or hit and one local
+/// hit).
+fn summary(run: &Run) -> (String, usize, usize, usize) {
+    let line = run.stdout.lines().last().unwrap_or_default();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let before = |what: &str| {
+        words
+            .windows(2)
+            .find(|pair| pair[1].trim_end_matches([',', ':']) == what)
+            .and_then(|pair| pair[0].parse().ok())
+            .unwrap_or(0)
+    };
+    let digest = words
+        .iter()
+        .find(|w| w.starts_with("sha256:"))
+        .map(|w| (*w).to_owned())
+        .unwrap_or_default();
+    let remote = words
+        .windows(3)
+        .find(|w| w[1] == "remote" && w[2].starts_with("hits"))
+        .and_then(|w| w[0].parse().ok())
+        .unwrap_or(0);
+    (digest, before("actions"), before("ran"), remote)
+}
+
+/// How many entries the cache layout at `dir` holds.
+fn entries(dir: &Path) -> usize {
+    let read = |path: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).expect("read")).expect("JSON")
+    };
+    let blob = |digest: &str| {
+        dir.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let index = read(&dir.join("index.json"));
+    let manifest = read(&blob(
+        index["manifests"][0]["digest"].as_str().expect("digest"),
+    ));
+    let config = read(&blob(
+        manifest["config"]["digest"].as_str().expect("config"),
+    ));
+    config["actions"].as_array().expect("actions").len()
+}
+
+#[test]
+fn a_fresh_store_builds_from_a_directory_cache_with_no_action_run() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    context(scratch);
+    let max = scratch.join("cache-max").display().to_string();
+    let min = scratch.join("cache-min").display().to_string();
+    let first = build(
+        scratch,
+        "a",
+        &["--cache-to", &format!("type=local,dest={max},mode=max")],
+    )
+    .ok();
+    let (digest, total, ran, _) = summary(&first);
+    assert!(ran > 0 && digest.starts_with("sha256:"), "{}", first.stdout);
+    build(
+        scratch,
+        "a",
+        &["--cache-to", &format!("type=local,dest={min}")],
+    )
+    .ok();
+    // min: what the image is made of; max: every step (the `tools` stage's RUN too).
+    let (in_max, in_min) = (entries(Path::new(&max)), entries(Path::new(&min)));
+    assert!(in_min < in_max, "min {in_min}, max {in_max}");
+
+    let second = build(
+        scratch,
+        "b",
+        &["--cache-from", &format!("type=local,src={max}")],
+    )
+    .ok();
+    let (same, actions, ran_b, hits) = summary(&second);
+    assert_eq!(
+        (same, actions, ran_b),
+        (digest.clone(), total, 0),
+        "{}",
+        second.stdout
+    );
+    assert!(hits >= total - 1, "{}", second.stdout);
+    // One source changed: only what depends on it runs.
+    std::fs::write(scratch.join("ctx/app.txt"), "v2\n").expect("write");
+    let third = build(
+        scratch,
+        "c",
+        &["--cache-from", &format!("type=local,src={max}")],
+    )
+    .ok();
+    let (changed, _, ran_again, _) = summary(&third);
+    assert_ne!(changed, digest);
+    assert_eq!(ran_again, 2, "the COPY and the image: {}", third.stdout);
+}
+
+#[test]
+fn a_registry_cache_serves_a_fresh_store_and_poisoned_blobs_are_rebuilt() {
+    let Some(mut registry) = Registry::start() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    context(scratch);
+    let reference = format!("{}:buildcache", registry.name("team/cache"));
+    let to = format!("type=registry,ref={reference},mode=max");
+    let from = format!("type=registry,ref={reference}");
+    let first = build(scratch, "a", &["--cache-to", &to]).ok();
+    let (digest, total, _, _) = summary(&first);
+    let second = build(scratch, "b", &["--cache-from", &from]).ok();
+    let (same, actions, ran_b, hits) = summary(&second);
+    assert_eq!(
+        (same, actions, ran_b),
+        (digest.clone(), total, 0),
+        "{}",
+        second.stdout
+    );
+    assert!(hits >= total - 1, "{}", second.stdout);
+
+    // Every blob's bytes changed on the registry's disk: each is detected, none is kept,
+    // and the build runs here instead, to the same image.
+    for file in registry.blob_files() {
+        let mut bytes = std::fs::read(&file).expect("blob");
+        if bytes.len() > 100 && bytes.first() != Some(&b'{') {
+            bytes[60] ^= 0xff;
+            std::fs::write(&file, bytes).expect("tamper");
+        }
+    }
+    let poisoned = build(scratch, "c", &["--cache-from", &from]).ok();
+    let (again, _, ran_here, _) = summary(&poisoned);
+    assert_eq!(again, digest, "{}", poisoned.stdout);
+    assert!(ran_here > 0, "{}", poisoned.stdout);
+    assert!(
+        poisoned.stderr.contains("warning: remote cache"),
+        "{}",
+        poisoned.stderr
+    );
+    for blob in std::fs::read_dir(scratch.join("c/blobs/sha256")).expect("blobs") {
+        let path = blob.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read");
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(bld_core_hex(&bytes), name, "a blob is what its name says");
+    }
+
+    // The registry down: a warning, and the build.
+    registry.kill();
+    let down = build(scratch, "d", &["--cache-from", &from, "--cache-to", &to]).ok();
+    assert_eq!(summary(&down).0, digest);
+    assert!(down.stderr.contains("--cache-from"), "{}", down.stderr);
+    assert!(
+        down.stderr.contains("the cache was not exported"),
+        "{}",
+        down.stderr
+    );
+}
+
+/// The sha256 of `bytes` in hex, as `sha256sum` prints it.
+fn bld_core_hex(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("blob");
+    std::fs::write(&path, bytes).expect("write");
+    crate::support::tool("sha256sum", &[&path.display().to_string()])
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
