@@ -5,6 +5,7 @@
 mod cache;
 mod dockerfile;
 mod output;
+mod reapi;
 mod registry_images;
 mod result_files;
 mod secrets;
@@ -89,6 +90,19 @@ pub struct BuildArgs {
     /// `type=local,src=DIR`; repeatable.
     #[arg(long = "cache-from", value_name = "SPEC")]
     cache_from: Vec<String>,
+    /// A Bazel Remote Execution API cache (`grpc://HOST:PORT`): asked on a local miss, sent
+    /// what runs here.
+    #[arg(long = "remote-cache", value_name = "URL")]
+    remote_cache: Option<String>,
+    /// The REAPI instance name.
+    #[arg(long = "remote-instance-name", value_name = "NAME", default_value = "")]
+    remote_instance_name: String,
+    /// A header sent with every REAPI call, `NAME=VALUE` (repeatable).
+    #[arg(long = "remote-header", value_name = "NAME=VALUE")]
+    remote_header: Vec<String>,
+    /// Upload what runs here to the REAPI cache.
+    #[arg(long = "remote-upload-local-results", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    remote_upload_local_results: bool,
     /// Ignore the action cache for the actions of these Dockerfile stages only (by name,
     /// comma-separated or repeated).
     #[arg(long, value_name = "STAGE", value_delimiter = ',')]
@@ -297,6 +311,8 @@ pub(crate) struct BuildSettings {
     pub(crate) cache_to: Vec<cache::CacheTo>,
     /// Caches to use (`--cache-from`).
     pub(crate) cache_from: Vec<cache::CacheLocation>,
+    /// The REAPI cache (`--remote-cache`).
+    pub(crate) remote: reapi::RemoteSettings,
 }
 
 impl BuildSettings {
@@ -323,6 +339,12 @@ impl BuildSettings {
             locked: args.locked,
             cache_to: cache::parse_cache_to(&args.cache_to)?,
             cache_from: cache::parse_cache_from(&args.cache_from)?,
+            remote: reapi::RemoteSettings::from_flags(
+                args.remote_cache.as_deref(),
+                &args.remote_instance_name,
+                &args.remote_header,
+                args.remote_upload_local_results,
+            )?,
         })
     }
 }
@@ -366,7 +388,7 @@ pub(crate) fn build_workspace(
         .filter_map(|o| o.action)
         .collect();
 
-    let imported = cache::import(&settings.cache_from);
+    let remotes = cache::Remotes::open(settings);
     let context = ExecContext {
         workspace_root: patterns.workspace.root().to_owned(),
         store,
@@ -374,9 +396,10 @@ pub(crate) fn build_workspace(
         secrets: settings.secrets.files.clone(),
         ssh_agents: settings.ssh_agents.clone(),
         ignore_cache: settings.ignore_cache(),
-        remote: imported.as_ref().map(|i| i as &dyn bld_exec::RemoteCache),
+        remote: remotes.cache(),
     };
     let result = execute_with_log(&analysis.graph, &wanted, &context, settings.progress);
+    bld_exec::RemoteCache::finish(&remotes);
     if result.is_err() {
         file_digests.save(store)?;
     }
@@ -418,7 +441,7 @@ pub(crate) fn build_workspace(
         ran: report.ran,
         cached: report.cached,
         remote_cached: report.remote_cached,
-        remote: !settings.cache_from.is_empty(),
+        remote: remotes.cache().is_some(),
     })
 }
 

@@ -18,6 +18,11 @@ pub trait RemoteCache: Sync {
     fn lookup(&self, key: &Digest) -> Option<Vec<u8>>;
     /// Writes the blob `digest` to `out`; why not, when it cannot.
     fn fetch(&self, digest: &Digest, out: &mut dyn Write) -> Result<(), String>;
+    /// The action `key` ran here and made `output` (its blobs in `store`): a cache that takes
+    /// results as they come (REAPI's) sends it, in the background.
+    fn store_result(&self, _key: &Digest, _output: &ActionOutput, _store: &Store) {}
+    /// Waits for what [`RemoteCache::store_result`] started.
+    fn finish(&self) {}
 }
 
 /// Says once per build that a remote cache failed (the build goes on locally).

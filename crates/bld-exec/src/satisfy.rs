@@ -64,6 +64,9 @@ pub(crate) fn satisfy(
     store
         .put_action(&key.0, &record)
         .map_err(|e| fail(Failure::of(e)))?;
+    if let Some(remote) = context.remote {
+        remote.store_result(&key.0, &output, store);
+    }
     Ok((output, Outcome::Ran, key.0))
 }
 

@@ -401,3 +401,57 @@ pub(crate) fn import(from: &[CacheLocation]) -> Option<Imported> {
     }
     (!imported.sources.is_empty()).then_some(imported)
 }
+
+/// The remote caches of a build: the REAPI server (`--remote-cache`) and the imported caches
+/// (`--cache-from`), asked in that order.
+pub(crate) struct Remotes {
+    reapi: Option<super::reapi::RemoteReapi>,
+    imported: Option<Imported>,
+}
+
+impl Remotes {
+    /// Connects to and reads what the settings name (each that fails is warned of and left out).
+    pub(crate) fn open(settings: &super::BuildSettings) -> Remotes {
+        Remotes {
+            reapi: super::reapi::RemoteReapi::connect(&settings.remote),
+            imported: import(&settings.cache_from),
+        }
+    }
+
+    /// The executor's remote cache, when there is any.
+    pub(crate) fn cache(&self) -> Option<&dyn RemoteCache> {
+        (self.reapi.is_some() || self.imported.is_some()).then_some(self as &dyn RemoteCache)
+    }
+}
+
+impl RemoteCache for Remotes {
+    fn lookup(&self, key: &Digest) -> Option<Vec<u8>> {
+        self.reapi
+            .as_ref()
+            .and_then(|r| r.lookup(key))
+            .or_else(|| self.imported.as_ref()?.lookup(key))
+    }
+
+    fn fetch(&self, digest: &Digest, out: &mut dyn std::io::Write) -> Result<(), String> {
+        match (&self.reapi, &self.imported) {
+            (Some(reapi), Some(imported)) => reapi
+                .fetch(digest, out)
+                .or_else(|_| imported.fetch(digest, out)),
+            (Some(reapi), None) => reapi.fetch(digest, out),
+            (None, Some(imported)) => imported.fetch(digest, out),
+            (None, None) => Err("no remote cache".to_owned()),
+        }
+    }
+
+    fn store_result(&self, key: &Digest, output: &ActionOutput, store: &Store) {
+        if let Some(reapi) = &self.reapi {
+            reapi.store_result(key, output, store);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(reapi) = &self.reapi {
+            reapi.finish();
+        }
+    }
+}

@@ -308,7 +308,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
                 .is_some_and(|at| ignored_stages.iter().any(|lines| lines.contains(&at.line)))
     };
     let settings = super::BuildSettings::from_args(args, &store)?;
-    let imported = super::cache::import(&settings.cache_from);
+    let remotes = super::cache::Remotes::open(&settings);
     let exec = ExecContext {
         workspace_root: lowered.context.clone(),
         store: &store,
@@ -316,10 +316,11 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         secrets: settings.secrets.files.clone(),
         ssh_agents: settings.ssh_agents.clone(),
         ignore_cache: &ignore_cache,
-        remote: imported.as_ref().map(|i| i as &dyn bld_exec::RemoteCache),
+        remote: remotes.cache(),
     };
     let mode = args.progress_mode();
     let result = execute_with_log(graph, &[image], &exec, mode);
+    bld_exec::RemoteCache::finish(&remotes);
     file_digests.save(&store)?;
     let report = result?;
     phases.mark("execution");
@@ -356,7 +357,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         super::action_counts(
             report.ran,
             report.cached,
-            (!settings.cache_from.is_empty()).then_some(report.remote_cached)
+            remotes.cache().is_some().then_some(report.remote_cached)
         )
     );
     // An archive on stdout leaves stdout to it.
