@@ -188,12 +188,16 @@ impl Observer for Log {
         if self.quiet {
             return;
         }
-        if outcome == Outcome::Ran {
-            self.print(&format!(
-                "  built {}  ({})",
-                output_path(graph, id),
-                graph.get(id).owner
-            ));
-        }
+        let verb = match outcome {
+            Outcome::Ran => "built",
+            // Apart from local hits (which are not listed): what another machine built.
+            Outcome::RemoteCached => "remote",
+            Outcome::Cached => return,
+        };
+        self.print(&format!(
+            "  {verb} {}  ({})",
+            output_path(graph, id),
+            graph.get(id).owner
+        ));
     }
 }
