@@ -41,13 +41,14 @@ impl Warned {
 }
 
 /// The output of the action `key` from `remote`, its blobs fetched into `store` and checked
-/// against their digests; `None` (the action then runs here) when the cache has no entry or
-/// any of it is missing or does not match.
+/// against their digests (`fetched` hears of each); `None` (the action then runs here) when
+/// the cache has no entry or any of it is missing or does not match.
 pub(crate) fn remote_hit(
     store: &Store,
     remote: &dyn RemoteCache,
     key: &Digest,
     warned: &Warned,
+    fetched: &dyn Fn(&Digest),
 ) -> Option<ActionOutput> {
     let record = remote.lookup(key)?;
     let Ok(output) = serde_json::from_slice::<ActionOutput>(&record) else {
@@ -55,7 +56,8 @@ pub(crate) fn remote_hit(
         return None;
     };
     for digest in output.owned_blobs() {
-        if store.read_blob(&digest).is_ok() {
+        // One the store has is checked with the rest of the hit (`intact`).
+        if store.blob_path(&digest).is_file() {
             continue;
         }
         let Ok(mut writer) = store.blob_writer() else {
@@ -67,7 +69,7 @@ pub(crate) fn remote_hit(
         }
         // Named by what arrived: bytes that are not the blob are dropped, never kept as it.
         match writer.commit() {
-            Ok((arrived, _)) if arrived == digest => {}
+            Ok((arrived, _)) if arrived == digest => fetched(&digest),
             Ok((arrived, _)) => {
                 let _ = store.remove_blob(&arrived);
                 warned.warn(&format!("the blob {digest} arrived as {arrived}"));

@@ -38,7 +38,12 @@ pub(crate) fn satisfy(
     }
     if lookup
         && let Some(remote) = context.remote
-        && let Some(output) = crate::remote::remote_hit(store, remote, &key.0, warned)
+        && let Some(output) = crate::remote::remote_hit(store, remote, &key.0, warned, &|digest| {
+            // Checked as it arrived: known intact without reading it again.
+            context
+                .file_digests
+                .remember_blob(&store.blob_path(digest), digest);
+        })
         && intact(context, &output)
     {
         let record = serde_json::to_vec(&output).expect("invariant: outputs serialize");
