@@ -10,10 +10,11 @@
 //! BuildGrid in `.tools/buildgrid` or `$BLD_BGD`, which `./dev test` installs; without dockerd
 //! the Docker column is skipped).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
+#[path = "shared/buildgrid.rs"]
+mod buildgrid;
 #[path = "shared/dockerd.rs"]
 mod dockerd;
 #[path = "shared/peer.rs"]
@@ -21,6 +22,7 @@ mod peer;
 #[path = "shared/registry.rs"]
 mod registry;
 
+use buildgrid::BuildGrid;
 use dockerd::Dockerd;
 use peer::{rounds, timed};
 use registry::Registry;
@@ -52,70 +54,6 @@ fn bld(store: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bld"));
     command.args(args).env("BLD_STORE", store);
     command
-}
-
-/// A BuildGrid server on a free port (None when it is not installed).
-struct BuildGrid {
-    _dir: tempfile::TempDir,
-    port: u16,
-    child: Child,
-}
-
-impl BuildGrid {
-    fn start() -> Option<BuildGrid> {
-        let installed = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/buildgrid/bin/bgd");
-        let bgd = std::env::var_os("BLD_BGD")
-            .map(PathBuf::from)
-            .unwrap_or(installed);
-        if !bgd.is_file() {
-            eprintln!("skipped: BuildGrid is not installed (`./dev test` installs it)");
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("port")
-            .port();
-        let config = dir.path().join("server.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "server:\n  - !channel {{address: \"127.0.0.1:{port}\", insecure-mode: true}}\n\
-                 storages:\n  - !disk-storage &s {{path: {}}}\n\
-                 caches:\n  - !lru-action-cache &a {{storage: *s, max-cached-refs: 100000, allow-updates: true, cache-failed-actions: false}}\n\
-                 instances:\n  - name: \"\"\n    services:\n      - !action-cache {{cache: *a}}\n      - !cas {{storage: *s}}\n      - !bytestream {{storage: *s}}\n",
-                dir.path().join("cas").display()
-            ),
-        )
-        .expect("config");
-        let child = Command::new(bgd)
-            .args(["server", "start"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("bgd");
-        let began = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                began.elapsed() < Duration::from_secs(60),
-                "BuildGrid did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(BuildGrid {
-            _dir: dir,
-            port,
-            child,
-        })
-    }
-}
-
-impl Drop for BuildGrid {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One round's seconds: clean, local cached, registry-warm, REAPI-warm, pull of the final
@@ -155,7 +93,7 @@ fn round(number: usize, docker: Option<&Dockerd>) -> [Option<f64>; 7] {
         ),
     );
     let reapi = grid.as_ref().map(|grid| {
-        let url = format!("grpc://127.0.0.1:{}", grid.port);
+        let url = grid.url();
         let args = ["build", "-q", "--remote-cache", &url, &ctx_arg];
         timed("REAPI fill", &mut bld(&store("c"), &args));
         timed("REAPI-warm build", &mut bld(&store("d"), &args))

@@ -36,7 +36,7 @@ fn build(scratch: &Path, store: &str, args: &[&str]) -> Run {
 /// `(manifest digest, actions, ran, remote hits)` from a build's summary line (`N actions: R
 /// ran, L local hits, C remote hits`; two actions of one key are one run or hit and one local
 /// hit).
-fn summary(run: &Run) -> (String, usize, usize, usize) {
+pub(crate) fn summary(run: &Run) -> (String, usize, usize, usize) {
     let line = run.stdout.lines().last().unwrap_or_default();
     let words: Vec<&str> = line.split_whitespace().collect();
     let before = |what: &str| {

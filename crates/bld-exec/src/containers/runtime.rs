@@ -43,8 +43,8 @@ pub fn started(store: &Store, container: &Container) -> bool {
     runtime_status(store, container).is_some_and(|s| s == "running" || s == "paused")
 }
 
-/// The runtime's status of `container` (`running`, `paused`, …), when it runs it.
-pub fn runtime_status(store: &Store, container: &Container) -> Option<String> {
+/// What the runtime's `state` says of `container` (JSON), when it runs it.
+fn runtime_state(store: &Store, container: &Container) -> Option<serde_json::Value> {
     let (runtime, root, id) = runtime_of(store, container)?;
     let out = std::process::Command::new(runtime)
         .arg("--root")
@@ -53,22 +53,19 @@ pub fn runtime_status(store: &Store, container: &Container) -> Option<String> {
         .stderr(std::process::Stdio::null())
         .output()
         .ok()?;
-    let state: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    state["status"].as_str().map(str::to_owned)
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// The runtime's status of `container` (`running`, `paused`, …), when it runs it.
+pub fn runtime_status(store: &Store, container: &Container) -> Option<String> {
+    runtime_state(store, container)?["status"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// The host pid of the running `container`'s first process.
 pub(crate) fn init_pid(store: &Store, container: &Container) -> Option<i32> {
-    let (runtime, root, id) = runtime_of(store, container)?;
-    let out = std::process::Command::new(runtime)
-        .arg("--root")
-        .arg(&root)
-        .args(["state", &id])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let state: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    state["pid"]
+    runtime_state(store, container)?["pid"]
         .as_i64()
         .and_then(|pid| i32::try_from(pid).ok())
         .filter(|pid| *pid > 0)
