@@ -49,6 +49,13 @@ impl RemoteSettings {
                     })
             })
             .collect::<Result<_, _>>()?;
+        if let Some(url) = url
+            && !(url.starts_with("grpc://") || url.starts_with("http://"))
+        {
+            return Err(Failure::user(format!(
+                "--remote-cache `{url}`: expected grpc://HOST:PORT (TLS, grpcs://, is not supported yet)"
+            )));
+        }
         Ok(RemoteSettings {
             url: url.map(str::to_owned),
             instance: instance.to_owned(),
