@@ -29,6 +29,8 @@ pub struct Reapi {
     headers: Vec<(String, String)>,
     /// The server's `max_batch_total_size_bytes` (4 MiB when it says none).
     max_batch: i64,
+    /// Whether the server takes `UpdateActionResult` (its capabilities say).
+    updates: bool,
 }
 
 /// A REAPI digest: sha256 hex and size.
@@ -149,6 +151,7 @@ impl Reapi {
             instance: instance.to_owned(),
             headers: headers.to_vec(),
             max_batch: 4 * 1024 * 1024,
+            updates: true,
         };
         let request = client.request(re::GetCapabilitiesRequest {
             instance_name: client.instance.clone(),
@@ -176,12 +179,12 @@ impl Reapi {
 
     /// Whether the server refuses `UpdateActionResult` (its capabilities say so).
     pub fn read_only(&self) -> bool {
-        self.headers.iter().any(|(k, _)| k == "x-bld-no-updates")
+        !self.updates
     }
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        for (key, value) in self.headers.iter().filter(|(k, _)| k != "x-bld-no-updates") {
+        for (key, value) in &self.headers {
             if let (Ok(key), Ok(value)) = (
                 key.parse::<tonic::metadata::MetadataKey<tonic::metadata::Ascii>>(),
                 value.parse(),

@@ -41,12 +41,21 @@ impl RemoteSettings {
         let headers = headers
             .iter()
             .map(|header| {
-                header
-                    .split_once('=')
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
-                    .ok_or_else(|| {
-                        Failure::user(format!("--remote-header `{header}`: expected NAME=VALUE"))
-                    })
+                let bad = || {
+                    Failure::user(format!(
+                        "--remote-header `{header}`: expected NAME=VALUE (a name of letters, digits, `-`, `_` or `.`; a value of printable ASCII)"
+                    ))
+                };
+                let (name, value) = header.split_once('=').ok_or_else(bad)?;
+                let name_ok = !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+                let value_ok = value.bytes().all(|b| (0x20..0x7f).contains(&b));
+                if !(name_ok && value_ok) {
+                    return Err(bad());
+                }
+                Ok((name.to_ascii_lowercase(), value.to_owned()))
             })
             .collect::<Result<_, _>>()?;
         if let Some(url) = url
