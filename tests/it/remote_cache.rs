@@ -17,7 +17,7 @@ fn context(scratch: &Path) -> std::path::PathBuf {
     std::fs::write(
         dir.join("Dockerfile"),
         "FROM scratch AS base\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
-         FROM base AS tools\nRUN echo tool > /tool\n\
+         FROM base AS tools\nRUN echo tool > /tool && echo unused > /unused\n\
          FROM base\nCOPY --from=tools /tool /tool\nRUN echo final > /final\nCOPY app.txt /app.txt\n",
     )
     .expect("write");
@@ -59,8 +59,8 @@ pub(crate) fn summary(run: &Run) -> (String, usize, usize, usize) {
     (digest, before("actions"), before("ran"), remote)
 }
 
-/// How many entries the cache layout at `dir` holds.
-fn entries(dir: &Path) -> usize {
+/// The outputs of the entries the cache layout at `dir` holds.
+fn entries(dir: &Path) -> Vec<serde_json::Value> {
     let read = |path: &Path| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(path).expect("read")).expect("JSON")
     };
@@ -75,7 +75,12 @@ fn entries(dir: &Path) -> usize {
     let config = read(&blob(
         manifest["config"]["digest"].as_str().expect("config"),
     ));
-    config["actions"].as_array().expect("actions").len()
+    config["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| a["output"].clone())
+        .collect()
 }
 
 #[test]
@@ -99,9 +104,23 @@ fn a_fresh_store_builds_from_a_directory_cache_with_no_action_run() {
         &["--cache-to", &format!("type=local,dest={min}")],
     )
     .ok();
-    // min: what the image is made of; max: every step (the `tools` stage's RUN too).
+    // min: what the image is made of (its layers and the image); max: every step, the files
+    // COPY lands and the `tools` stage's RUN layer, which the image does not hold, too.
     let (in_max, in_min) = (entries(Path::new(&max)), entries(Path::new(&min)));
-    assert!(in_min < in_max, "min {in_min}, max {in_max}");
+    assert!(
+        in_min
+            .iter()
+            .all(|o| o["kind"] == "layer" || o["kind"] == "image"),
+        "{in_min:?}"
+    );
+    let layers =
+        |entries: &[serde_json::Value]| entries.iter().filter(|o| o["kind"] == "layer").count();
+    assert_eq!(
+        layers(&in_max),
+        layers(&in_min) + 1,
+        "the tools stage's RUN layer"
+    );
+    assert!(in_max.iter().any(|o| o["kind"] == "file"), "{in_max:?}");
 
     let second = build(
         scratch,
