@@ -192,6 +192,10 @@ pub fn execute(
     let keys: Vec<Mutex<Option<bld_core::Digest>>> =
         (0..graph.len()).map(|_| Mutex::new(None)).collect();
     let warned = remote::Warned::new();
+    let mut is_wanted = vec![false; graph.len()];
+    for id in wanted {
+        is_wanted[id.index()] = true;
+    }
 
     let scheduler = Scheduler {
         graph,
@@ -207,6 +211,7 @@ pub fn execute(
         remote_cached: &remote_cached,
         keys: &keys,
         warned: &warned,
+        wanted: &is_wanted,
     };
     rayon::scope(|scope| {
         for id in needed
@@ -248,6 +253,8 @@ struct Scheduler<'s> {
     remote_cached: &'s AtomicUsize,
     keys: &'s [Mutex<Option<bld_core::Digest>>],
     warned: &'s remote::Warned,
+    /// Whether each action is one the build was asked for.
+    wanted: &'s [bool],
 }
 
 impl<'s> Scheduler<'s> {
@@ -264,13 +271,17 @@ impl<'s> Scheduler<'s> {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
             };
+            let asking = satisfy::Asking {
+                warned: self.warned,
+                defer_files: !self.wanted[id.index()],
+            };
             let satisfied = satisfy::satisfy(
                 self.graph,
                 id,
                 self.context,
                 &output_of,
                 self.observer,
-                self.warned,
+                &asking,
             );
             match satisfied {
                 Ok((output, outcome, key)) => {

@@ -48,6 +48,7 @@ pub(crate) fn remote_hit(
     remote: &dyn RemoteCache,
     key: &Digest,
     warned: &Warned,
+    defer_files: bool,
     fetched: &dyn Fn(&Digest),
 ) -> Option<ActionOutput> {
     let record = remote.lookup(key)?;
@@ -55,30 +56,52 @@ pub(crate) fn remote_hit(
         warned.warn(&format!("the entry of {key} is not an action record"));
         return None;
     };
+    if deferred(&output, defer_files) {
+        return Some(output);
+    }
     for digest in output.owned_blobs() {
         // One the store has is checked with the rest of the hit (`intact`).
         if store.blob_path(&digest).is_file() {
             continue;
         }
-        let Ok(mut writer) = store.blob_writer() else {
-            return None;
-        };
-        if let Err(why) = remote.fetch(&digest, &mut writer) {
-            warned.warn(&format!("cannot fetch {digest}: {why}"));
+        if !fetch_blob(store, remote, &digest, warned) {
             return None;
         }
-        // Named by what arrived: bytes that are not the blob are dropped, never kept as it.
-        match writer.commit() {
-            Ok((arrived, _)) if arrived == digest => fetched(&digest),
-            Ok((arrived, _)) => {
-                let _ = store.remove_blob(&arrived);
-                warned.warn(&format!("the blob {digest} arrived as {arrived}"));
-                return None;
-            }
-            Err(_) => return None,
-        }
+        fetched(&digest);
     }
     Some(output)
+}
+
+/// Whether the hit `output`'s blob stays on the remote until an action that runs needs it: a
+/// file's, with `defer_files` (a layer or image is what images are made of, fetched at once).
+pub(crate) fn deferred(output: &ActionOutput, defer_files: bool) -> bool {
+    defer_files && matches!(output, ActionOutput::File { .. })
+}
+
+/// Fetches the blob `digest` from `remote` into `store`; whether it arrived as itself (bytes
+/// that are not the blob are dropped, never kept as it).
+pub(crate) fn fetch_blob(
+    store: &Store,
+    remote: &dyn RemoteCache,
+    digest: &Digest,
+    warned: &Warned,
+) -> bool {
+    let Ok(mut writer) = store.blob_writer() else {
+        return false;
+    };
+    if let Err(why) = remote.fetch(digest, &mut writer) {
+        warned.warn(&format!("cannot fetch {digest}: {why}"));
+        return false;
+    }
+    match writer.commit() {
+        Ok((arrived, _)) if arrived == *digest => true,
+        Ok((arrived, _)) => {
+            let _ = store.remove_blob(&arrived);
+            warned.warn(&format!("the blob {digest} arrived as {arrived}"));
+            false
+        }
+        Err(_) => false,
+    }
 }
 
 /// What `--cache-to` exports.

@@ -7,13 +7,22 @@ use bld_graph::{Action, ActionGraph, ActionId, Input, InputIdentity};
 use crate::kind::{Run, executor};
 use crate::{ActionOutput, ExecContext, ExecError, Failure, Observer, Outcome};
 
+/// How an action may take a remote hit.
+pub(crate) struct Asking<'a> {
+    /// Says once that the remote failed.
+    pub(crate) warned: &'a crate::remote::Warned,
+    /// Leave a hit's file blob where it is until an action that runs needs it (not for the
+    /// wanted actions, whose outputs are written out).
+    pub(crate) defer_files: bool,
+}
+
 pub(crate) fn satisfy(
     graph: &ActionGraph,
     id: ActionId,
     context: &ExecContext<'_>,
     output_of: &dyn Fn(ActionId) -> Option<ActionOutput>,
     observer: &dyn Observer,
-    warned: &crate::remote::Warned,
+    asking: &Asking<'_>,
 ) -> Result<(ActionOutput, Outcome, bld_core::Digest), ExecError> {
     let action = graph.get(id);
     let fail = |failure: Failure| ExecError::new(action, failure);
@@ -38,13 +47,20 @@ pub(crate) fn satisfy(
     }
     if lookup
         && let Some(remote) = context.remote
-        && let Some(output) = crate::remote::remote_hit(store, remote, &key.0, warned, &|digest| {
-            // Checked as it arrived: known intact without reading it again.
-            context
-                .file_digests
-                .remember_blob(&store.blob_path(digest), digest);
-        })
-        && intact(context, &output)
+        && let Some(output) = crate::remote::remote_hit(
+            store,
+            remote,
+            &key.0,
+            asking.warned,
+            asking.defer_files,
+            &|digest| {
+                // Checked as it arrived: known intact without reading it again.
+                context
+                    .file_digests
+                    .remember_blob(&store.blob_path(digest), digest);
+            },
+        )
+        && (crate::remote::deferred(&output, asking.defer_files) || intact(context, &output))
     {
         let record = serde_json::to_vec(&output).expect("invariant: outputs serialize");
         store
@@ -52,6 +68,7 @@ pub(crate) fn satisfy(
             .map_err(|e| fail(Failure::of(e)))?;
         return Ok((output, Outcome::RemoteCached, key.0));
     }
+    ensure_inputs(graph, action, context, output_of, observer, asking).map_err(fail)?;
     observer.started(graph, id);
     let run = Run {
         context,
@@ -73,6 +90,60 @@ pub(crate) fn satisfy(
         remote.store_result(&key.0, &output, store);
     }
     Ok((output, Outcome::Ran, key.0))
+}
+
+/// Fetches the file blobs of `action`'s inputs that remote hits left where they were (from
+/// the remote, checked); one the remote no longer gives is made here by running its action.
+fn ensure_inputs(
+    graph: &ActionGraph,
+    action: &Action,
+    context: &ExecContext<'_>,
+    output_of: &dyn Fn(ActionId) -> Option<ActionOutput>,
+    observer: &dyn Observer,
+    asking: &Asking<'_>,
+) -> Result<(), Failure> {
+    let Some(remote) = context.remote else {
+        return Ok(());
+    };
+    for input in action.inputs() {
+        let Input::Output(dep) = input else { continue };
+        let Some(output @ ActionOutput::File { digest, .. }) = output_of(*dep) else {
+            continue;
+        };
+        if context.store.blob_path(&digest).is_file() {
+            continue;
+        }
+        if crate::remote::fetch_blob(context.store, remote, &digest, asking.warned) {
+            context
+                .file_digests
+                .remember_blob(&context.store.blob_path(&digest), &digest);
+            continue;
+        }
+        let local = ExecContext {
+            workspace_root: context.workspace_root.clone(),
+            store: context.store,
+            file_digests: context.file_digests,
+            secrets: context.secrets.clone(),
+            ssh_agents: context.ssh_agents.clone(),
+            ignore_cache: context.ignore_cache,
+            remote: None,
+        };
+        let here = Asking {
+            warned: asking.warned,
+            defer_files: false,
+        };
+        let (made, _, _) = satisfy(graph, *dep, &local, output_of, observer, &here)
+            .map_err(|e| Failure::user(e.to_string()))?;
+        if made != output {
+            return Err(Failure::user(format!(
+                "the remote cache's output of `{}` is not what it makes here ({} against {}): build without the remote cache",
+                graph.get(*dep).output_name,
+                output.identity_digest(),
+                made.identity_digest()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What the action sees of each input: a source's digest and mode (through the file-digest

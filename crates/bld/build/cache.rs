@@ -159,7 +159,14 @@ pub(crate) fn export(
     to: &[CacheTo],
 ) {
     for target in to {
-        let entries = bld_exec::cache_entries(store, graph, report, wanted, target.mode);
+        let mut entries = bld_exec::cache_entries(store, graph, report, wanted, target.mode);
+        // A remote hit's blob left on its remote (a file no step here needed) is not exported.
+        entries.retain(|(_, output)| {
+            output
+                .owned_blobs()
+                .iter()
+                .all(|digest| store.blob_path(digest).is_file())
+        });
         let exported =
             write_artifact(store, &entries).and_then(|manifest| match &target.location {
                 CacheLocation::Registry(reference) => {
