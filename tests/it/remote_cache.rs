@@ -83,6 +83,33 @@ fn entries(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Removes every blob of the cache layout at `dir` but its manifest and config.
+fn keep_only_records(dir: &Path) {
+    let read = |path: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).expect("read")).expect("JSON")
+    };
+    let blobs = dir.join("blobs/sha256");
+    let index = read(&dir.join("index.json"));
+    let manifest = index["manifests"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    let config = read(&blobs.join(manifest.trim_start_matches("sha256:")))["config"]["digest"]
+        .as_str()
+        .expect("config")
+        .to_owned();
+    for blob in std::fs::read_dir(&blobs).expect("blobs") {
+        let path = blob.expect("entry").path();
+        let name = format!(
+            "sha256:{}",
+            path.file_name().expect("name").to_string_lossy()
+        );
+        if name != manifest && name != config {
+            std::fs::remove_file(path).expect("remove");
+        }
+    }
+}
+
 #[test]
 fn a_fresh_store_builds_from_a_directory_cache_with_no_action_run() {
     let scratch = tempfile::tempdir().expect("tempdir");
@@ -148,35 +175,10 @@ fn a_fresh_store_builds_from_a_directory_cache_with_no_action_run() {
     assert_ne!(changed, digest);
     assert_eq!(ran_again, 2, "the COPY and the image: {}", third.stdout);
 
-    // A cache whose blobs are gone but its records: files a hit left on the remote are made
-    // here when a step that runs needs them, and the image is the same.
+    // A cache whose blobs are gone but its records: what a step that runs needs is made here
+    // (files a hit left on the remote too), and the image is the same.
     std::fs::write(scratch.join("ctx/app.txt"), "v1\n").expect("write");
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(Path::new(&max).join("index.json")).expect("index"))
-            .expect("JSON");
-    let manifest = index["manifests"][0]["digest"]
-        .as_str()
-        .expect("digest")
-        .to_owned();
-    let blobs = Path::new(&max).join("blobs/sha256");
-    let manifest_json: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(blobs.join(manifest.trim_start_matches("sha256:"))).expect("manifest"),
-    )
-    .expect("JSON");
-    let config = manifest_json["config"]["digest"]
-        .as_str()
-        .expect("config")
-        .to_owned();
-    for blob in std::fs::read_dir(&blobs).expect("blobs") {
-        let path = blob.expect("entry").path();
-        let name = format!(
-            "sha256:{}",
-            path.file_name().expect("name").to_string_lossy()
-        );
-        if name != manifest && name != config {
-            std::fs::remove_file(path).expect("remove");
-        }
-    }
+    keep_only_records(Path::new(&max));
     let bare = build(
         scratch,
         "e",
