@@ -161,6 +161,11 @@ fn describe(graph: &ActionGraph, id: ActionId) -> String {
 }
 
 impl Observer for Log {
+    fn warning(&self, message: &str) {
+        // Said even with `--quiet`: the build goes on, but not as asked.
+        self.print(&format!("warning: {message}"));
+    }
+
     fn started(&self, graph: &ActionGraph, id: ActionId) {
         self.update(|status| {
             status

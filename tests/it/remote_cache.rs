@@ -83,6 +83,19 @@ fn entries(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Asserts that `run` built the image `digest` of `total` actions with none run: every one a
+/// remote hit, or a local hit of a key a remote hit brought.
+fn assert_all_from_the_cache(run: &Run, digest: &str, total: usize) {
+    let (same, actions, ran, hits) = summary(run);
+    assert_eq!(
+        (same.as_str(), actions, ran),
+        (digest, total, 0),
+        "{}",
+        run.stdout
+    );
+    assert!(hits >= total - 1, "{}", run.stdout);
+}
+
 /// Removes every blob of the cache layout at `dir` but its manifest and config.
 fn keep_only_records(dir: &Path) {
     let read = |path: &Path| -> serde_json::Value {
@@ -155,14 +168,7 @@ fn a_fresh_store_builds_from_a_directory_cache_with_no_action_run() {
         &["--cache-from", &format!("type=local,src={max}")],
     )
     .ok();
-    let (same, actions, ran_b, hits) = summary(&second);
-    assert_eq!(
-        (same, actions, ran_b),
-        (digest.clone(), total, 0),
-        "{}",
-        second.stdout
-    );
-    assert!(hits >= total - 1, "{}", second.stdout);
+    assert_all_from_the_cache(&second, &digest, total);
     // One source changed: only what depends on it runs.
     std::fs::write(scratch.join("ctx/app.txt"), "v2\n").expect("write");
     let third = build(
@@ -204,14 +210,7 @@ fn a_registry_cache_serves_a_fresh_store_and_poisoned_blobs_are_rebuilt() {
     let first = build(scratch, "a", &["--cache-to", &to]).ok();
     let (digest, total, _, _) = summary(&first);
     let second = build(scratch, "b", &["--cache-from", &from]).ok();
-    let (same, actions, ran_b, hits) = summary(&second);
-    assert_eq!(
-        (same, actions, ran_b),
-        (digest.clone(), total, 0),
-        "{}",
-        second.stdout
-    );
-    assert!(hits >= total - 1, "{}", second.stdout);
+    assert_all_from_the_cache(&second, &digest, total);
 
     // Every blob's bytes changed on the registry's disk: each is detected, none is kept,
     // and the build runs here instead, to the same image.

@@ -52,6 +52,9 @@ pub trait Observer: Sync {
 
     /// A line a running step (`RUN`) wrote.
     fn output(&self, _graph: &ActionGraph, _id: ActionId, _line: &str) {}
+
+    /// Something went wrong that the build goes on past (a remote cache that failed).
+    fn warning(&self, _message: &str) {}
 }
 
 /// An observer that ignores everything.
@@ -191,7 +194,7 @@ pub fn execute(
     let remote_cached = AtomicUsize::new(0);
     let keys: Vec<Mutex<Option<bld_core::Digest>>> =
         (0..graph.len()).map(|_| Mutex::new(None)).collect();
-    let warned = remote::Warned::new();
+    let warned = remote::Warned::new(observer);
     let mut is_wanted = vec![false; graph.len()];
     for id in wanted {
         is_wanted[id.index()] = true;
@@ -252,7 +255,7 @@ struct Scheduler<'s> {
     cached: &'s AtomicUsize,
     remote_cached: &'s AtomicUsize,
     keys: &'s [Mutex<Option<bld_core::Digest>>],
-    warned: &'s remote::Warned,
+    warned: &'s remote::Warned<'s>,
     /// Whether each action is one the build was asked for.
     wanted: &'s [bool],
 }

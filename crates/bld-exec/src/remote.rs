@@ -6,6 +6,8 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::Observer;
+
 use bld_core::Digest;
 use bld_graph::{ActionGraph, ActionId, ActionKind};
 use bld_store::Store;
@@ -25,17 +27,25 @@ pub trait RemoteCache: Sync {
     fn finish(&self) {}
 }
 
-/// Says once per build that a remote cache failed (the build goes on locally).
-pub(crate) struct Warned(AtomicBool);
+/// Tells the build's observer once that a remote cache failed (the build goes on locally).
+pub(crate) struct Warned<'o> {
+    said: AtomicBool,
+    observer: &'o dyn Observer,
+}
 
-impl Warned {
-    pub(crate) const fn new() -> Warned {
-        Warned(AtomicBool::new(false))
+impl<'o> Warned<'o> {
+    pub(crate) fn new(observer: &'o dyn Observer) -> Warned<'o> {
+        Warned {
+            said: AtomicBool::new(false),
+            observer,
+        }
     }
 
     fn warn(&self, message: &str) {
-        if !self.0.swap(true, Ordering::SeqCst) {
-            eprintln!("warning: remote cache: {message}; building locally instead");
+        if !self.said.swap(true, Ordering::SeqCst) {
+            self.observer.warning(&format!(
+                "remote cache: {message}; building locally instead"
+            ));
         }
     }
 }
@@ -47,7 +57,7 @@ pub(crate) fn remote_hit(
     store: &Store,
     remote: &dyn RemoteCache,
     key: &Digest,
-    warned: &Warned,
+    warned: &Warned<'_>,
     defer_files: bool,
     fetched: &dyn Fn(&Digest),
 ) -> Option<ActionOutput> {
@@ -84,7 +94,7 @@ pub(crate) fn fetch_blob(
     store: &Store,
     remote: &dyn RemoteCache,
     digest: &Digest,
-    warned: &Warned,
+    warned: &Warned<'_>,
 ) -> bool {
     let Ok(mut writer) = store.blob_writer() else {
         return false;

@@ -10,7 +10,7 @@ use crate::{ActionOutput, ExecContext, ExecError, Failure, Observer, Outcome};
 /// How an action may take a remote hit.
 pub(crate) struct Asking<'a> {
     /// Says once that the remote failed.
-    pub(crate) warned: &'a crate::remote::Warned,
+    pub(crate) warned: &'a crate::remote::Warned<'a>,
     /// Leave a hit's file blob where it is until an action that runs needs it (not for the
     /// wanted actions, whose outputs are written out).
     pub(crate) defer_files: bool,

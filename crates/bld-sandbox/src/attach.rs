@@ -127,7 +127,7 @@ pub fn accept_unless(
 }
 
 /// The pty master the runtime sends on `connection` (a console socket's).
-pub fn receive_console(connection: &UnixStream) -> io::Result<OwnedFd> {
+fn receive_console(connection: &UnixStream) -> io::Result<OwnedFd> {
     use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -143,6 +143,41 @@ pub fn receive_console(connection: &UnixStream) -> io::Result<OwnedFd> {
         _ => None,
     });
     received.ok_or_else(|| io::Error::other("the runtime sent no terminal"))
+}
+
+/// Runs the runtime's `command` (its `run` or `exec`, flags so far) detached with a terminal:
+/// adds `--detach --pid-file PID_FILE --console-socket …` and then `tail` (the container's ID,
+/// a command), takes the pty master the runtime sends on a console socket at `socket`, and
+/// waits for the runtime, which returns once the process runs. This process is made a
+/// subreaper first, so the process becomes its child, for [`wait_adopted`]. Returns how the
+/// runtime ended and the master (`None` when it sent none: it could not start the process).
+pub fn start_with_terminal(
+    command: &mut std::process::Command,
+    socket: &Path,
+    pid_file: &Path,
+    tail: &[&std::ffi::OsStr],
+) -> io::Result<(std::process::ExitStatus, Option<OwnedFd>)> {
+    become_subreaper()?;
+    let (listener, _dir, short) = listen(socket)?;
+    let mut runtime = command
+        .arg("--detach")
+        .arg("--pid-file")
+        .arg(pid_file)
+        .arg("--console-socket")
+        .arg(&short)
+        .args(tail)
+        .stdin(std::process::Stdio::null())
+        .spawn()?;
+    let connection = accept_unless(&listener, &mut || {
+        runtime.try_wait().ok().flatten().is_some()
+    });
+    drop(listener);
+    let _ = std::fs::remove_file(socket);
+    let master = match connection {
+        Ok(Some(connection)) => receive_console(&connection).ok(),
+        _ => None,
+    };
+    Ok((runtime.wait()?, master))
 }
 
 /// The size of the terminal on `fd`, as a [`RESIZE`] payload; `None` when it is no terminal.

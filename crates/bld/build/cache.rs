@@ -35,6 +35,15 @@ pub(crate) enum CacheLocation {
     Local(PathBuf),
 }
 
+impl std::fmt::Display for CacheLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CacheLocation::Registry(reference) => write!(f, "{reference}"),
+            CacheLocation::Local(dir) => write!(f, "{}", dir.display()),
+        }
+    }
+}
+
 /// A `--cache-to`.
 #[derive(Debug, Clone)]
 pub(crate) struct CacheTo {
@@ -177,13 +186,12 @@ pub(crate) fn export(
                 CacheLocation::Local(dir) => write_layout(store, &manifest, dir),
             });
         if let Err(failure) = exported {
-            let name = match &target.location {
-                CacheLocation::Registry(reference) => reference.to_string(),
-                CacheLocation::Local(dir) => dir.display().to_string(),
-            };
             let why = failure.render();
             let why = why.trim().trim_start_matches("error: ");
-            eprintln!("warning: --cache-to {name}: {why}; the cache was not exported");
+            eprintln!(
+                "warning: --cache-to {}: {why}; the cache was not exported",
+                target.location
+            );
         }
     }
 }
@@ -250,6 +258,25 @@ enum BlobSource {
     Local(PathBuf),
 }
 
+impl BlobSource {
+    /// Writes the blob `digest` (of `size` bytes; at most one byte more is read) to `out`.
+    fn read(&self, digest: &Digest, size: u64, out: &mut dyn std::io::Write) -> Result<(), String> {
+        match self {
+            BlobSource::Registry(endpoint) => endpoint
+                .blob(digest, size, out, &|_| {})
+                .map_err(|e| e.to_string()),
+            BlobSource::Local(dir) => {
+                let path = dir.join("blobs/sha256").join(digest.hex());
+                let file =
+                    std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                std::io::copy(&mut std::io::Read::take(file, size + 1), out)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
 /// The caches `--cache-from` named, read: their entries, and their blobs by digest (with
 /// their sizes and which cache has them).
 pub(crate) struct Imported {
@@ -268,19 +295,7 @@ impl RemoteCache for Imported {
             .blobs
             .get(digest)
             .ok_or_else(|| "the cache does not list it".to_owned())?;
-        match &self.sources[*source] {
-            BlobSource::Registry(endpoint) => endpoint
-                .blob(digest, *size, out, &|_| {})
-                .map_err(|e| e.to_string()),
-            BlobSource::Local(dir) => {
-                let path = dir.join("blobs/sha256").join(digest.hex());
-                let mut file =
-                    std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                std::io::copy(&mut std::io::Read::take(&mut file, size + 1), out)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-        }
+        self.sources[*source].read(digest, *size, out)
     }
 }
 
@@ -334,7 +349,7 @@ fn read_cache(location: &CacheLocation) -> Result<ReadCache, String> {
         .copied()
         .ok_or_else(|| "the cache manifest has no config".to_owned())?;
     let mut config = Vec::new();
-    read_blob(&source, &config_digest, config_size, &mut config)?;
+    source.read(&config_digest, config_size, &mut config)?;
     if Digest::of(&config) != config_digest {
         return Err("the cache's config does not match its digest".to_owned());
     }
@@ -359,24 +374,6 @@ fn read_cache(location: &CacheLocation) -> Result<ReadCache, String> {
     })
 }
 
-fn read_blob(
-    source: &BlobSource,
-    digest: &Digest,
-    size: u64,
-    out: &mut Vec<u8>,
-) -> Result<(), String> {
-    match source {
-        BlobSource::Registry(endpoint) => endpoint
-            .blob(digest, size, out, &|_| {})
-            .map_err(|e| e.to_string()),
-        BlobSource::Local(dir) => {
-            let path = dir.join("blobs/sha256").join(digest.hex());
-            *out = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok(())
-        }
-    }
-}
-
 /// Reads the caches `from` names; one that cannot be read is passed over with a warning (the
 /// build goes on without it). `None` when none could be read.
 pub(crate) fn import(from: &[CacheLocation]) -> Option<Imported> {
@@ -398,11 +395,7 @@ pub(crate) fn import(from: &[CacheLocation]) -> Option<Imported> {
                 }
             }
             Err(why) => {
-                let name = match location {
-                    CacheLocation::Registry(reference) => reference.to_string(),
-                    CacheLocation::Local(dir) => dir.display().to_string(),
-                };
-                eprintln!("warning: --cache-from {name}: {why}; not used");
+                eprintln!("warning: --cache-from {location}: {why}; not used");
             }
         }
     }
@@ -440,14 +433,19 @@ impl RemoteCache for Remotes {
     }
 
     fn fetch(&self, digest: &Digest, out: &mut dyn std::io::Write) -> Result<(), String> {
-        match (&self.reapi, &self.imported) {
-            (Some(reapi), Some(imported)) => reapi
-                .fetch(digest, out)
-                .or_else(|_| imported.fetch(digest, out)),
-            (Some(reapi), None) => reapi.fetch(digest, out),
-            (None, Some(imported)) => imported.fetch(digest, out),
-            (None, None) => Err("no remote cache".to_owned()),
+        // Each says it does not have a blob before writing anything of it.
+        let caches = [
+            self.reapi.as_ref().map(|r| r as &dyn RemoteCache),
+            self.imported.as_ref().map(|i| i as &dyn RemoteCache),
+        ];
+        let mut why = "no remote cache".to_owned();
+        for cache in caches.into_iter().flatten() {
+            match cache.fetch(digest, out) {
+                Ok(()) => return Ok(()),
+                Err(e) => why = e,
+            }
         }
+        Err(why)
     }
 
     fn store_result(&self, key: &Digest, output: &ActionOutput, store: &Store) {

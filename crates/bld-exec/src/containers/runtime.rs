@@ -198,30 +198,16 @@ fn exec_with_terminal(
     request: &ExecRequest,
 ) -> Result<i32, Failure> {
     use bld_sandbox::attach;
-    let socket = store.temp_path("exec-console");
     let pid_file = store.temp_path("exec-pid");
-    let (listener, _dir, short) = attach::listen(&socket).map_err(Failure::internal)?;
-    attach::become_subreaper().map_err(Failure::internal)?;
-    let mut runtime = command
-        .args(["--detach", "--tty", "--pid-file"])
-        .arg(&pid_file)
-        .arg("--console-socket")
-        .arg(&short)
-        .arg(id)
-        .args(&request.args)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .map_err(Failure::internal)?;
-    let connection = attach::accept_unless(&listener, &mut || {
-        runtime.try_wait().ok().flatten().is_some()
-    });
-    drop(listener);
-    let _ = fs::remove_file(&socket);
-    let master = match connection {
-        Ok(Some(connection)) => attach::receive_console(&connection).ok(),
-        _ => None,
-    };
-    let started = runtime.wait().map_err(Failure::internal)?;
+    let mut tail = vec![std::ffi::OsStr::new(id)];
+    tail.extend(request.args.iter().map(std::ffi::OsStr::new));
+    let (started, master) = attach::start_with_terminal(
+        command.arg("--tty"),
+        &store.temp_path("exec-console"),
+        &pid_file,
+        &tail,
+    )
+    .map_err(Failure::internal)?;
     let code = match master {
         Some(master) if started.success() => {
             attach::relay_local(master, request.interactive).map_err(Failure::internal)?;

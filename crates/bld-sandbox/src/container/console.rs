@@ -4,9 +4,9 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -118,27 +118,14 @@ pub(crate) fn run(
     }
     // The runtime hands the terminal over and returns once the process runs: it is then this
     // process's child, waited for here.
-    attach::become_subreaper().map_err(io_error("become the subreaper of", work_dir))?;
-    let console_path = work_dir.join("console.sock");
     let pid_file = work_dir.join("init.pid");
-    let (console, _console_dir, short) =
-        attach::listen(&console_path).map_err(io_error("listen at", &console_path))?;
-    let mut runtime = command
-        .arg("--detach")
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg("--console-socket")
-        .arg(&short)
-        .arg(id)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .map_err(io_error("start the runtime for", work_dir))?;
-    let master = receive(&console, &mut runtime);
-    drop(console);
-    let _ = std::fs::remove_file(&console_path);
-    let started = runtime
-        .wait()
-        .map_err(io_error("wait for the runtime of", work_dir))?;
+    let (started, master) = attach::start_with_terminal(
+        command.stdout(std::process::Stdio::null()),
+        &work_dir.join("console.sock"),
+        &pid_file,
+        &[std::ffi::OsStr::new(id)],
+    )
+    .map_err(io_error("start the runtime with a terminal in", work_dir))?;
     let (Some(master), true) = (master, started.success()) else {
         if let Some(client) = first {
             clients
@@ -197,13 +184,4 @@ fn relay_output(master: &File, clients: &Clients, log: Option<&Path>) -> std::io
         lines.finish();
     }
     Ok(())
-}
-
-/// The pty master the runtime sends on `console`; `None` when it ended without sending one
-/// (it could not make the container).
-fn receive(console: &UnixListener, child: &mut Child) -> Option<std::os::fd::OwnedFd> {
-    let connection =
-        attach::accept_unless(console, &mut || child.try_wait().ok().flatten().is_some())
-            .ok()??;
-    attach::receive_console(&connection).ok()
 }
