@@ -405,7 +405,14 @@ pub(crate) fn build_workspace(
     }
     let report = result?;
     phases.mark("execution");
-    cache::export(store, &analysis.graph, &report, &wanted, &settings.cache_to);
+    cache::export(
+        store,
+        &analysis.graph,
+        &report,
+        &wanted,
+        &settings.cache_to,
+        remotes.cache(),
+    );
 
     let out_dir = patterns.workspace.root().join("bld-out");
     let mut images = Vec::new();

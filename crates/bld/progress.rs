@@ -72,7 +72,9 @@ impl Status {
         let mut line = format!(
             "[+] {:.1}s {}/{}",
             self.started.elapsed().as_secs_f64(),
-            self.finished,
+            // An action a remote hit left on the remote and a step then needed made here
+            // finishes twice.
+            self.finished.min(self.total),
             self.total
         );
         for (_, what, since) in &self.running {

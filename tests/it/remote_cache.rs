@@ -123,6 +123,61 @@ fn keep_only_records(dir: &Path) {
     }
 }
 
+/// After store `b` was built from the `mode=max` cache at `max` (whose entries and those of
+/// its `mode=min` twin are `in_max` and `in_min`), to the image `digest` of `total` actions.
+fn assert_fetched_lazily_and_relayed(
+    scratch: &Path,
+    max: &str,
+    (in_max, in_min): (&[serde_json::Value], &[serde_json::Value]),
+    digest: &str,
+    total: usize,
+) {
+    // Blobs come only where the image or a step that runs needs them: the `tools` stage's RUN
+    // layer stays in the cache (its file is a hit), and the image is whole.
+    let digests = |entries: &[serde_json::Value]| -> std::collections::HashSet<String> {
+        entries
+            .iter()
+            .filter(|o| o["kind"] == "layer")
+            .map(|o| o["digest"].as_str().expect("digest").to_owned())
+            .collect()
+    };
+    let only_in_max: Vec<String> = digests(in_max)
+        .difference(&digests(in_min))
+        .cloned()
+        .collect();
+    let blob = |store: &str, digest: &str| {
+        scratch
+            .join(store)
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    assert!(blob("a", &only_in_max[0]).is_file());
+    assert!(!blob("b", &only_in_max[0]).exists(), "{only_in_max:?}");
+    let ran = run_bld(
+        scratch,
+        &scratch.join("b"),
+        &["run", "--rm", "app:1", "cat", "/tool", "/final"],
+    )
+    .ok();
+    assert_eq!(ran.stdout, "tool\nfinal\n");
+    // A CI runner's `--cache-from` and `--cache-to mode=max` at once: the cache it exports
+    // holds every entry it was given, those whose blobs the build did not need included.
+    let again = scratch.join("cache-again").display().to_string();
+    let relay = build(
+        scratch,
+        "b2",
+        &[
+            "--cache-from",
+            &format!("type=local,src={max}"),
+            "--cache-to",
+            &format!("type=local,dest={again},mode=max"),
+        ],
+    )
+    .ok();
+    assert_all_from_the_cache(&relay, digest, total);
+    assert_eq!(entries(Path::new(&again)), in_max);
+}
+
 #[test]
 fn a_fresh_store_builds_from_a_directory_cache_with_no_action_run() {
     let scratch = tempfile::tempdir().expect("tempdir");
@@ -169,6 +224,7 @@ fn a_fresh_store_builds_from_a_directory_cache_with_no_action_run() {
     )
     .ok();
     assert_all_from_the_cache(&second, &digest, total);
+    assert_fetched_lazily_and_relayed(scratch, &max, (&in_max, &in_min), &digest, total);
     // One source changed: only what depends on it runs.
     std::fs::write(scratch.join("ctx/app.txt"), "v2\n").expect("write");
     let third = build(

@@ -29,7 +29,7 @@ pub(crate) use failure::Failure;
 pub use image_fs::image_layers;
 pub use kind::run_step::pack_upper;
 pub use record::ActionOutput;
-pub use remote::{CacheMode, RemoteCache, cache_entries};
+pub use remote::{CacheMode, RemoteCache, cache_entries, fetch_checked};
 
 /// How an action was satisfied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +195,7 @@ pub fn execute(
     let keys: Vec<Mutex<Option<bld_core::Digest>>> =
         (0..graph.len()).map(|_| Mutex::new(None)).collect();
     let warned = remote::Warned::new(observer);
+    let remade: Vec<AtomicBool> = (0..graph.len()).map(|_| AtomicBool::new(false)).collect();
     let mut is_wanted = vec![false; graph.len()];
     for id in wanted {
         is_wanted[id.index()] = true;
@@ -214,6 +215,7 @@ pub fn execute(
         remote_cached: &remote_cached,
         keys: &keys,
         warned: &warned,
+        remade: &remade,
         wanted: &is_wanted,
     };
     rayon::scope(|scope| {
@@ -227,14 +229,16 @@ pub fn execute(
     if let Some(error) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(error);
     }
+    // A remote hit whose blobs the remote then did not give ran here after all.
+    let remade = remade.iter().filter(|r| r.load(Ordering::Relaxed)).count();
     Ok(ExecReport {
         outputs: outputs
             .into_iter()
             .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
             .collect(),
-        ran: ran.into_inner(),
+        ran: ran.into_inner() + remade,
         cached: cached.into_inner(),
-        remote_cached: remote_cached.into_inner(),
+        remote_cached: remote_cached.into_inner().saturating_sub(remade),
         keys: keys
             .into_iter()
             .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
@@ -256,6 +260,7 @@ struct Scheduler<'s> {
     remote_cached: &'s AtomicUsize,
     keys: &'s [Mutex<Option<bld_core::Digest>>],
     warned: &'s remote::Warned<'s>,
+    remade: &'s [AtomicBool],
     /// Whether each action is one the build was asked for.
     wanted: &'s [bool],
 }
@@ -276,7 +281,8 @@ impl<'s> Scheduler<'s> {
             };
             let asking = satisfy::Asking {
                 warned: self.warned,
-                defer_files: !self.wanted[id.index()],
+                defer: !self.wanted[id.index()],
+                remade: self.remade,
             };
             let satisfied = satisfy::satisfy(
                 self.graph,

@@ -50,15 +50,17 @@ impl<'o> Warned<'o> {
     }
 }
 
-/// The output of the action `key` from `remote`, its blobs fetched into `store` and checked
-/// against their digests (`fetched` hears of each); `None` (the action then runs here) when
-/// the cache has no entry or any of it is missing or does not match.
+/// The output of the action `key` from `remote`: with `defer`, as the record says, its blobs
+/// left on the remote until a step that runs needs them (see `satisfy::ensure_inputs`); else
+/// its blobs fetched into `store` and checked against their digests (`fetched` hears of each).
+/// `None` (the action then runs here) when the cache has no entry or any of it is missing or
+/// does not match.
 pub(crate) fn remote_hit(
     store: &Store,
     remote: &dyn RemoteCache,
     key: &Digest,
     warned: &Warned<'_>,
-    defer_files: bool,
+    defer: bool,
     fetched: &dyn Fn(&Digest),
 ) -> Option<ActionOutput> {
     let record = remote.lookup(key)?;
@@ -66,7 +68,7 @@ pub(crate) fn remote_hit(
         warned.warn(&format!("the entry of {key} is not an action record"));
         return None;
     };
-    if deferred(&output, defer_files) {
+    if defer {
         return Some(output);
     }
     for digest in output.owned_blobs() {
@@ -82,12 +84,6 @@ pub(crate) fn remote_hit(
     Some(output)
 }
 
-/// Whether the hit `output`'s blob stays on the remote until an action that runs needs it: a
-/// file's, with `defer_files` (a layer or image is what images are made of, fetched at once).
-pub(crate) fn deferred(output: &ActionOutput, defer_files: bool) -> bool {
-    defer_files && matches!(output, ActionOutput::File { .. })
-}
-
 /// Fetches the blob `digest` from `remote` into `store`; whether it arrived as itself (bytes
 /// that are not the blob are dropped, never kept as it).
 pub(crate) fn fetch_blob(
@@ -96,21 +92,29 @@ pub(crate) fn fetch_blob(
     digest: &Digest,
     warned: &Warned<'_>,
 ) -> bool {
-    let Ok(mut writer) = store.blob_writer() else {
-        return false;
-    };
-    if let Err(why) = remote.fetch(digest, &mut writer) {
-        warned.warn(&format!("cannot fetch {digest}: {why}"));
-        return false;
-    }
+    fetch_checked(store, remote, digest)
+        .map_err(|why| warned.warn(&why))
+        .is_ok()
+}
+
+/// Fetches the blob `digest` from `remote` into `store`, checked: bytes that are not the blob
+/// are dropped, never kept as it; why it did not arrive, when it did not.
+pub fn fetch_checked(
+    store: &Store,
+    remote: &dyn RemoteCache,
+    digest: &Digest,
+) -> Result<(), String> {
+    let mut writer = store.blob_writer().map_err(|e| e.to_string())?;
+    remote
+        .fetch(digest, &mut writer)
+        .map_err(|why| format!("cannot fetch {digest}: {why}"))?;
     match writer.commit() {
-        Ok((arrived, _)) if arrived == *digest => true,
+        Ok((arrived, _)) if arrived == *digest => Ok(()),
         Ok((arrived, _)) => {
             let _ = store.remove_blob(&arrived);
-            warned.warn(&format!("the blob {digest} arrived as {arrived}"));
-            false
+            Err(format!("the blob {digest} arrived as {arrived}"))
         }
-        Err(_) => false,
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -11,16 +11,18 @@ use crate::{ActionOutput, ExecContext, ExecError, Failure, Observer, Outcome};
 pub(crate) struct Asking<'a> {
     /// Says once that the remote failed.
     pub(crate) warned: &'a crate::remote::Warned<'a>,
-    /// Leave a hit's file blob where it is until an action that runs needs it (not for the
-    /// wanted actions, whose outputs are written out).
-    pub(crate) defer_files: bool,
+    /// Leave a remote hit's blobs on the remote until an action that runs needs them (not
+    /// for the wanted actions, whose outputs are written out).
+    pub(crate) defer: bool,
+    /// Set for each action that was a remote hit and then ran here after all (`make_here`).
+    pub(crate) remade: &'a [std::sync::atomic::AtomicBool],
 }
 
 pub(crate) fn satisfy(
     graph: &ActionGraph,
     id: ActionId,
     context: &ExecContext<'_>,
-    output_of: &dyn Fn(ActionId) -> Option<ActionOutput>,
+    output_of: &(dyn Fn(ActionId) -> Option<ActionOutput> + Sync),
     observer: &dyn Observer,
     asking: &Asking<'_>,
 ) -> Result<(ActionOutput, Outcome, bld_core::Digest), ExecError> {
@@ -38,6 +40,10 @@ pub(crate) fn satisfy(
     {
         match serde_json::from_slice::<ActionOutput>(&record) {
             Ok(output) if intact(context, &output) => {
+                if !asking.defer {
+                    ensure_made_of(graph, action, &output, context, output_of, observer, asking)
+                        .map_err(fail)?;
+                }
                 return Ok((output, Outcome::Cached, key.0));
             }
             _ => store
@@ -52,7 +58,7 @@ pub(crate) fn satisfy(
             remote,
             &key.0,
             asking.warned,
-            asking.defer_files,
+            asking.defer,
             &|digest| {
                 // Checked as it arrived: known intact without reading it again.
                 context
@@ -60,8 +66,12 @@ pub(crate) fn satisfy(
                     .remember_blob(&store.blob_path(digest), digest);
             },
         )
-        && (crate::remote::deferred(&output, asking.defer_files) || intact(context, &output))
+        && (asking.defer || intact(context, &output))
     {
+        if !asking.defer {
+            ensure_made_of(graph, action, &output, context, output_of, observer, asking)
+                .map_err(fail)?;
+        }
         let record = serde_json::to_vec(&output).expect("invariant: outputs serialize");
         store
             .put_action(&key.0, &record)
@@ -92,57 +102,122 @@ pub(crate) fn satisfy(
     Ok((output, Outcome::Ran, key.0))
 }
 
-/// Fetches the file blobs of `action`'s inputs that remote hits left where they were (from
-/// the remote, checked); one the remote no longer gives is made here by running its action.
+/// Makes sure the blobs of `action`'s inputs are in the store: remote hits leave them on the
+/// remote (`Asking::defer`) until an action that runs needs them. One missing is fetched from
+/// the remote (checked); one the remote no longer gives is made here by running its action.
+/// An image input's layers come with it.
 fn ensure_inputs(
     graph: &ActionGraph,
     action: &Action,
     context: &ExecContext<'_>,
-    output_of: &dyn Fn(ActionId) -> Option<ActionOutput>,
+    output_of: &(dyn Fn(ActionId) -> Option<ActionOutput> + Sync),
     observer: &dyn Observer,
     asking: &Asking<'_>,
 ) -> Result<(), Failure> {
-    let Some(remote) = context.remote else {
-        return Ok(());
-    };
-    for input in action.inputs() {
-        let Input::Output(dep) = input else { continue };
-        let Some(output @ ActionOutput::File { digest, .. }) = output_of(*dep) else {
-            continue;
+    use rayon::prelude::*;
+    let deps: Vec<ActionId> = action
+        .inputs()
+        .into_iter()
+        .filter_map(|input| match input {
+            Input::Output(dep) => Some(*dep),
+            Input::Source(_) => None,
+        })
+        .collect();
+    // An image's layers are fetched side by side.
+    deps.par_iter().try_for_each(|dep| {
+        let Some(output) = output_of(*dep) else {
+            return Ok(());
         };
-        if context.store.blob_path(&digest).is_file() {
-            continue;
-        }
-        if crate::remote::fetch_blob(context.store, remote, &digest, asking.warned) {
+        let missing = output
+            .owned_blobs()
+            .into_iter()
+            .filter(|digest| !context.store.blob_path(digest).is_file());
+        let mut fetched = true;
+        for digest in missing {
+            fetched = fetched
+                && context.remote.is_some_and(|remote| {
+                    crate::remote::fetch_blob(context.store, remote, &digest, asking.warned)
+                });
+            if !fetched {
+                break;
+            }
             context
                 .file_digests
                 .remember_blob(&context.store.blob_path(&digest), &digest);
-            continue;
         }
-        let local = ExecContext {
-            workspace_root: context.workspace_root.clone(),
-            store: context.store,
-            file_digests: context.file_digests,
-            secrets: context.secrets.clone(),
-            ssh_agents: context.ssh_agents.clone(),
-            ignore_cache: context.ignore_cache,
-            remote: None,
-        };
-        let here = Asking {
-            warned: asking.warned,
-            defer_files: false,
-        };
-        let (made, _, _) = satisfy(graph, *dep, &local, output_of, observer, &here)
-            .map_err(|e| Failure::user(e.to_string()))?;
-        if made != output {
-            return Err(Failure::user(format!(
-                "the remote cache's output of `{}` is not what it makes here ({} against {}): build without the remote cache",
-                graph.get(*dep).output_name,
-                output.identity_digest(),
-                made.identity_digest()
-            )));
+        if fetched {
+            ensure_made_of(
+                graph,
+                graph.get(*dep),
+                &output,
+                context,
+                output_of,
+                observer,
+                asking,
+            )
+        } else {
+            make_here(graph, *dep, &output, context, output_of, observer, asking)
         }
+    })
+}
+
+/// For an image `output` of `action`: that the layers (and base images) it is made of, its
+/// inputs, are in the store too.
+fn ensure_made_of(
+    graph: &ActionGraph,
+    action: &Action,
+    output: &ActionOutput,
+    context: &ExecContext<'_>,
+    output_of: &(dyn Fn(ActionId) -> Option<ActionOutput> + Sync),
+    observer: &dyn Observer,
+    asking: &Asking<'_>,
+) -> Result<(), Failure> {
+    match output {
+        ActionOutput::Image { .. } => {
+            ensure_inputs(graph, action, context, output_of, observer, asking)
+        }
+        ActionOutput::File { .. } | ActionOutput::Layer { .. } => Ok(()),
     }
+}
+
+/// Runs `dep` here, past both caches, because the remote no longer gives the blobs of its
+/// recorded `output`; what it makes must be that output.
+fn make_here(
+    graph: &ActionGraph,
+    dep: ActionId,
+    output: &ActionOutput,
+    context: &ExecContext<'_>,
+    output_of: &(dyn Fn(ActionId) -> Option<ActionOutput> + Sync),
+    observer: &dyn Observer,
+    asking: &Asking<'_>,
+) -> Result<(), Failure> {
+    let this = graph.get(dep);
+    let ignore = |action: &Action| std::ptr::eq(action, this) || (context.ignore_cache)(action);
+    let here = ExecContext {
+        workspace_root: context.workspace_root.clone(),
+        store: context.store,
+        file_digests: context.file_digests,
+        secrets: context.secrets.clone(),
+        ssh_agents: context.ssh_agents.clone(),
+        ignore_cache: &ignore,
+        remote: context.remote,
+    };
+    let asking = Asking {
+        defer: false,
+        ..*asking
+    };
+    let (made, _, _) = satisfy(graph, dep, &here, output_of, observer, &asking)
+        .map_err(|e| Failure::user(e.to_string()))?;
+    if made != *output {
+        return Err(Failure::user(format!(
+            "the remote cache's output of `{}` is not what it makes here ({} against {}): build without the remote cache",
+            this.output_name,
+            output.identity_digest(),
+            made.identity_digest()
+        )));
+    }
+    asking.remade[dep.index()].store(true, std::sync::atomic::Ordering::Relaxed);
+    observer.finished(graph, dep, Outcome::Ran);
     Ok(())
 }
 
@@ -151,7 +226,7 @@ fn ensure_inputs(
 fn identities<'a>(
     action: &'a Action,
     context: &ExecContext<'_>,
-    output_of: &dyn Fn(ActionId) -> Option<ActionOutput>,
+    output_of: &(dyn Fn(ActionId) -> Option<ActionOutput> + Sync),
 ) -> Result<HashMap<&'a Input, InputIdentity>, Failure> {
     use rayon::prelude::*;
     let inputs = action.inputs();

@@ -159,22 +159,24 @@ fn write_artifact(store: &Store, entries: &[(Digest, ActionOutput)]) -> Result<D
 }
 
 /// Exports the build's cache entries to each `--cache-to`; one that fails is warned of (the
-/// build has succeeded).
+/// build has succeeded). A remote hit's blobs that no step here needed are fetched from
+/// `remote` now (so a cache exported from a build that used one holds as much); an entry whose
+/// blobs it no longer gives is left out.
 pub(crate) fn export(
     store: &Store,
     graph: &bld_graph::ActionGraph,
     report: &bld_exec::ExecReport,
     wanted: &[bld_graph::ActionId],
     to: &[CacheTo],
+    remote: Option<&dyn RemoteCache>,
 ) {
     for target in to {
         let mut entries = bld_exec::cache_entries(store, graph, report, wanted, target.mode);
-        // A remote hit's blob left on its remote (a file no step here needed) is not exported.
         entries.retain(|(_, output)| {
-            output
-                .owned_blobs()
-                .iter()
-                .all(|digest| store.blob_path(digest).is_file())
+            output.owned_blobs().iter().all(|digest| {
+                store.blob_path(digest).is_file()
+                    || remote.is_some_and(|r| bld_exec::fetch_checked(store, r, digest).is_ok())
+            })
         });
         let exported =
             write_artifact(store, &entries).and_then(|manifest| match &target.location {

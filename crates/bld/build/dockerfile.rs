@@ -324,7 +324,14 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     file_digests.save(&store)?;
     let report = result?;
     phases.mark("execution");
-    super::cache::export(&store, graph, &report, &[image], &settings.cache_to);
+    super::cache::export(
+        &store,
+        graph,
+        &report,
+        &[image],
+        &settings.cache_to,
+        remotes.cache(),
+    );
     let Some(ActionOutput::Image {
         manifest, config, ..
     }) = report.outputs[image.index()]
@@ -341,6 +348,25 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         println!("{config}");
         return Ok(());
     }
+    let counts = super::action_counts(
+        report.ran,
+        report.cached,
+        remotes.cache().is_some().then_some(report.remote_cached),
+    );
+    print_summary(tags, &manifest, &config, output.as_ref(), started, &counts);
+    Ok(())
+}
+
+/// `Built app:1 sha256:… (image ID …) in 1.20s; 9 actions: …`, on stderr when an archive has
+/// stdout.
+fn print_summary(
+    tags: &[ImageReference],
+    manifest: &bld_core::Digest,
+    config: &bld_core::Digest,
+    output: Option<&Output>,
+    started: Instant,
+    counts: &str,
+) {
     let named = if tags.is_empty() {
         "image".to_owned()
     } else {
@@ -349,24 +375,18 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let written = output.as_ref().map(Output::summary).unwrap_or_default();
+    let written = output.map(Output::summary).unwrap_or_default();
     let summary = format!(
-        "Built {named} {manifest} (image ID {}){written} in {:.2}s; {}",
+        "Built {named} {manifest} (image ID {}){written} in {:.2}s; {counts}",
         &config.hex()[..12],
         started.elapsed().as_secs_f64(),
-        super::action_counts(
-            report.ran,
-            report.cached,
-            remotes.cache().is_some().then_some(report.remote_cached)
-        )
     );
     // An archive on stdout leaves stdout to it.
-    if output.as_ref().is_some_and(Output::to_stdout) {
+    if output.is_some_and(Output::to_stdout) {
         eprintln!("{summary}");
     } else {
         println!("{summary}");
     }
-    Ok(())
 }
 
 /// `--push`: each `-t` name to its registry, as `docker push` prints it unless `quiet`.
