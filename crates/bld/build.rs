@@ -82,8 +82,9 @@ pub struct BuildArgs {
     /// Push each `-t` name to its registry once the image is built.
     #[arg(long)]
     push: bool,
-    /// Export the build's cache: `type=registry,ref=REG/REPO:TAG` or `type=local,dest=DIR`,
-    /// with `mode=min` (what the images are made of; the default) or `mode=max` (every step).
+    /// Export the build's cache: `type=registry,ref=REG/REPO:TAG`, `type=local,dest=DIR` or
+    /// `type=inline` (in the image's config), with `mode=min` (every step's record, the blobs
+    /// of the images only; the default) or `mode=max` (every step's blobs too).
     #[arg(long = "cache-to", value_name = "SPEC")]
     cache_to: Vec<String>,
     /// Use a cache another build exported: `type=registry,ref=…` (or just the reference) or
@@ -502,12 +503,9 @@ pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), Failure> {
         )));
     }
     let store = Store::open(store_root)?;
-    let built = build_workspace(
-        &args.patterns,
-        &store,
-        &BuildSettings::from_args(&args, &store)?,
-        &mut phases,
-    )?;
+    let settings = BuildSettings::from_args(&args, &store)?;
+    cache::workspace_exports(&settings.cache_to)?;
+    let built = build_workspace(&args.patterns, &store, &settings, &mut phases)?;
     let images = &built.images;
     if args.progress_mode() != ProgressMode::Quiet {
         for (label, manifest, path) in images {

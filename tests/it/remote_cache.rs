@@ -83,6 +83,25 @@ fn entries(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The digests of the blobs the cache layout at `dir` carries (its manifest's layers).
+fn blobs(dir: &Path) -> std::collections::HashSet<String> {
+    let read = |path: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).expect("read")).expect("JSON")
+    };
+    let index = read(&dir.join("index.json"));
+    let digest = index["manifests"][0]["digest"].as_str().expect("digest");
+    let manifest = read(
+        &dir.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    );
+    manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["digest"].as_str().expect("digest").to_owned())
+        .collect()
+}
+
 /// Asserts that `run` built the image `digest` of `total` actions with none run: every one a
 /// remote hit, or a local hit of a key a remote hit brought.
 fn assert_all_from_the_cache(run: &Run, digest: &str, total: usize) {
@@ -123,36 +142,26 @@ fn keep_only_records(dir: &Path) {
     }
 }
 
-/// After store `b` was built from the `mode=max` cache at `max` (whose entries and those of
-/// its `mode=min` twin are `in_max` and `in_min`), to the image `digest` of `total` actions.
+/// After store `b` was built from the `mode=max` cache at `max` (whose entries are `in_max`,
+/// `tools_layer` the `tools` stage's RUN layer among them), to the image `digest` of `total`
+/// actions.
 fn assert_fetched_lazily_and_relayed(
     scratch: &Path,
     max: &str,
-    (in_max, in_min): (&[serde_json::Value], &[serde_json::Value]),
+    (in_max, tools_layer): (&[serde_json::Value], &str),
     digest: &str,
     total: usize,
 ) {
     // Blobs come only where the image or a step that runs needs them: the `tools` stage's RUN
     // layer stays in the cache (its file is a hit), and the image is whole.
-    let digests = |entries: &[serde_json::Value]| -> std::collections::HashSet<String> {
-        entries
-            .iter()
-            .filter(|o| o["kind"] == "layer")
-            .map(|o| o["digest"].as_str().expect("digest").to_owned())
-            .collect()
-    };
-    let only_in_max: Vec<String> = digests(in_max)
-        .difference(&digests(in_min))
-        .cloned()
-        .collect();
     let blob = |store: &str, digest: &str| {
         scratch
             .join(store)
             .join("blobs/sha256")
             .join(digest.trim_start_matches("sha256:"))
     };
-    assert!(blob("a", &only_in_max[0]).is_file());
-    assert!(!blob("b", &only_in_max[0]).exists(), "{only_in_max:?}");
+    assert!(blob("a", tools_layer).is_file());
+    assert!(!blob("b", tools_layer).exists(), "{tools_layer}");
     let ran = run_bld(
         scratch,
         &scratch.join("b"),
@@ -199,23 +208,35 @@ fn a_fresh_store_builds_from_a_directory_cache_with_no_action_run() {
         &["--cache-to", &format!("type=local,dest={min}")],
     )
     .ok();
-    // min: what the image is made of (its layers and the image); max: every step, the files
+    // Both hold every action's record. min: the blobs the image is made of; max: the files
     // COPY lands and the `tools` stage's RUN layer, which the image does not hold, too.
     let (in_max, in_min) = (entries(Path::new(&max)), entries(Path::new(&min)));
-    assert!(
-        in_min
-            .iter()
-            .all(|o| o["kind"] == "layer" || o["kind"] == "image"),
-        "{in_min:?}"
-    );
-    let layers =
-        |entries: &[serde_json::Value]| entries.iter().filter(|o| o["kind"] == "layer").count();
+    assert_eq!(in_min, in_max);
+    let (max_blobs, min_blobs) = (blobs(Path::new(&max)), blobs(Path::new(&min)));
+    assert!(min_blobs.is_subset(&max_blobs));
+    let digest_of = |o: &serde_json::Value| o["digest"].as_str().unwrap_or_default().to_owned();
+    let tools_layer: Vec<String> = in_max
+        .iter()
+        .filter(|o| o["kind"] == "layer")
+        .map(digest_of)
+        .filter(|d| !min_blobs.contains(d))
+        .collect();
     assert_eq!(
-        layers(&in_max),
-        layers(&in_min) + 1,
-        "the tools stage's RUN layer"
+        tools_layer.len(),
+        1,
+        "the tools stage's RUN layer: {in_max:?}"
     );
-    assert!(in_max.iter().any(|o| o["kind"] == "file"), "{in_max:?}");
+    let files: Vec<String> = in_max
+        .iter()
+        .filter(|o| o["kind"] == "file")
+        .map(digest_of)
+        .collect();
+    assert!(!files.is_empty(), "{in_max:?}");
+    assert!(
+        files
+            .iter()
+            .all(|f| max_blobs.contains(f) && !min_blobs.contains(f))
+    );
 
     let second = build(
         scratch,
@@ -224,7 +245,7 @@ fn a_fresh_store_builds_from_a_directory_cache_with_no_action_run() {
     )
     .ok();
     assert_all_from_the_cache(&second, &digest, total);
-    assert_fetched_lazily_and_relayed(scratch, &max, (&in_max, &in_min), &digest, total);
+    assert_fetched_lazily_and_relayed(scratch, &max, (&in_max, &tools_layer[0]), &digest, total);
     // One source changed: only what depends on it runs.
     std::fs::write(scratch.join("ctx/app.txt"), "v2\n").expect("write");
     let third = build(
@@ -319,4 +340,59 @@ fn bld_core_hex(bytes: &[u8]) -> String {
         .next()
         .unwrap_or_default()
         .to_owned()
+}
+
+/// `--cache-to type=inline`: the cache rides in the pushed image's config, and a fresh store
+/// given that image as `--cache-from` runs none of the RUN steps whose layers the image holds.
+#[test]
+fn an_inline_cache_travels_in_the_pushed_image() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    context(scratch);
+    let image = format!("{}:1", registry.name("team/app"));
+    let ctx = scratch.join("ctx").display().to_string();
+    let inline = |store: &str, from: &[&str]| {
+        let mut args = vec!["build", "-t", &image, "--push", "--cache-to", "type=inline"];
+        args.extend(from);
+        args.push(&ctx);
+        run_bld(scratch, &scratch.join(store), &args).ok()
+    };
+    let (pushed, _, _, _) = summary(&inline("a", &[]));
+    let (plain, total, _, _) = summary(&build(scratch, "a", &[]).ok());
+    assert_ne!(pushed, plain, "the cache is in the image's config");
+
+    let from = format!("type=registry,ref={image}");
+    let warm = build(scratch, "b", &["--cache-from", &from]).ok();
+    let (digest, actions, _, hits) = summary(&warm);
+    assert!(hits > 0, "{}", warm.stdout);
+    assert_eq!((digest.as_str(), actions), (plain.as_str(), total));
+    let log = format!("{}{}", warm.stdout, warm.stderr);
+    let ran: Vec<&str> = log
+        .lines()
+        .filter(|l| l.trim_start().starts_with("built "))
+        .collect();
+    // Every step from the records the image carries (the `tools` stage's too); what runs is
+    // the image itself, whose entry it cannot hold, and the stage image it is based on, whose
+    // blobs it does not hold: no failure, so no warning.
+    assert!(
+        ran.iter()
+            .all(|l| l.contains("built image  ") || l.contains("stages/")),
+        "{log}"
+    );
+    assert!(!warm.stderr.contains("warning"), "{}", warm.stderr);
+    assert!(hits + ran.len() + 1 >= actions, "{log}");
+    // The same inline image again, from the cache it carries.
+    let (again, _, _, _) = summary(&inline("c", &["--cache-from", &from]));
+    assert_eq!(again, pushed);
+
+    let refused = build(scratch, "d", &["--cache-to", "type=inline,mode=max"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("mode=min only"),
+        "{}",
+        refused.stderr
+    );
 }

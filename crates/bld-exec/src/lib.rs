@@ -29,7 +29,7 @@ pub(crate) use failure::Failure;
 pub use image_fs::image_layers;
 pub use kind::run_step::pack_upper;
 pub use record::ActionOutput;
-pub use remote::{CacheMode, RemoteCache, cache_entries, fetch_checked};
+pub use remote::{CacheEntry, CacheMode, RemoteCache, cache_entries, fetch_checked};
 
 /// How an action was satisfied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,11 @@ pub trait RemoteCache: Sync {
     fn lookup(&self, key: &Digest) -> Option<Vec<u8>>;
     /// Writes the blob `digest` to `out`; why not, when it cannot.
     fn fetch(&self, digest: &Digest, out: &mut dyn Write) -> Result<(), String>;
+    /// Whether the cache says it carries the blob `digest` (a `mode=min` cache carries records
+    /// of actions whose blobs it does not: not fetching one of those is no failure).
+    fn carries(&self, _digest: &Digest) -> bool {
+        true
+    }
     /// The action `key` ran here and made `output` (its blobs in `store`): a cache that takes
     /// results as they come (REAPI's) sends it, in the background.
     fn store_result(&self, _key: &Digest, _output: &ActionOutput, _store: &Store) {}
@@ -92,9 +97,10 @@ pub(crate) fn fetch_blob(
     digest: &Digest,
     warned: &Warned<'_>,
 ) -> bool {
-    fetch_checked(store, remote, digest)
-        .map_err(|why| warned.warn(&why))
-        .is_ok()
+    remote.carries(digest)
+        && fetch_checked(store, remote, digest)
+            .map_err(|why| warned.warn(&why))
+            .is_ok()
 }
 
 /// Fetches the blob `digest` from `remote` into `store`, checked: bytes that are not the blob
@@ -121,44 +127,61 @@ pub fn fetch_checked(
 /// What `--cache-to` exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheMode {
-    /// The actions whose outputs the wanted images are made of: their layers, configs and
-    /// manifests (BuildKit's `mode=min`).
+    /// Every action's record, and the blobs of what the build was asked for only: the wanted
+    /// images' layers, configs and manifests, the wanted files (BuildKit's `mode=min`). A
+    /// store that imports it hits every action that led to them, and makes here what a
+    /// changed step needs of the rest.
     Min,
-    /// Every action of the build (`mode=max`).
+    /// Every action's record and blobs (`mode=max`).
     Max,
 }
 
-/// The cache entries of a build: `(key, output)` of its actions, as `mode` selects them, for
-/// the images `wanted` (image actions) of `graph`, whose blobs are in `store`; sorted by key.
+/// One action of a build as a cache holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// The action's key.
+    pub key: Digest,
+    /// Its record.
+    pub output: ActionOutput,
+    /// Whether the cache carries the blobs `output` names (else only the record).
+    pub with_blobs: bool,
+}
+
+/// The cache entries of a build: one for each action `report` holds a key and output of, with
+/// blobs as `mode` selects them, for the actions `wanted` of `graph`, whose blobs are in
+/// `store`; sorted by key.
 pub fn cache_entries(
     store: &Store,
     graph: &ActionGraph,
     report: &ExecReport,
     wanted: &[ActionId],
     mode: CacheMode,
-) -> Vec<(Digest, ActionOutput)> {
-    let needed: std::collections::HashSet<Digest> = match mode {
-        CacheMode::Max => std::collections::HashSet::new(),
-        CacheMode::Min => wanted
-            .iter()
-            .filter_map(
-                |id| match (&graph.get(*id).kind, report.outputs[id.index()]) {
-                    (ActionKind::AssembleImage(_), Some(output)) => Some(output),
-                    _ => None,
-                },
-            )
-            .flat_map(|output| image_blobs(store, &output))
-            .collect(),
-    };
-    let mut entries: Vec<(Digest, ActionOutput)> = report
+) -> Vec<CacheEntry> {
+    let needed: std::collections::HashSet<Digest> = wanted
+        .iter()
+        .filter_map(|id| Some((&graph.get(*id).kind, report.outputs[id.index()]?)))
+        .flat_map(|(kind, output)| match kind {
+            ActionKind::AssembleImage(_) => image_blobs(store, &output),
+            _ => output.owned_blobs(),
+        })
+        .collect();
+    let mut entries: Vec<CacheEntry> = report
         .keys
         .iter()
         .zip(&report.outputs)
         .filter_map(|(key, output)| Some(((*key)?, (*output)?)))
-        .filter(|(_, output)| mode == CacheMode::Max || needed.contains(&output.identity_digest()))
+        .map(|(key, output)| CacheEntry {
+            key,
+            output,
+            with_blobs: mode == CacheMode::Max
+                || output
+                    .owned_blobs()
+                    .iter()
+                    .all(|blob| needed.contains(blob)),
+        })
         .collect();
-    entries.sort_by_key(|(key, _)| *key);
-    entries.dedup_by_key(|(key, _)| *key);
+    entries.sort_by_key(|entry| entry.key);
+    entries.dedup_by_key(|entry| entry.key);
     entries
 }
 

@@ -137,6 +137,30 @@ pub fn assemble_image(
     })
 }
 
+/// The image `manifest` with `value` set at `key` of its config (the layers unchanged): a
+/// new config and manifest in the store.
+pub fn with_config_entry(
+    store: &Store,
+    manifest: &Digest,
+    key: &str,
+    value: Value,
+) -> Result<ImageBlobs, OciError> {
+    let (mut manifest, mut config) = read_image(store, manifest)?;
+    config.insert(key.to_owned(), value);
+    let (config_digest, config_size) = store.put_bytes(&canonical_json(&config))?;
+    manifest.set_config(Descriptor::new(
+        MediaType::ImageConfig,
+        config_size,
+        oci_digest(&config_digest),
+    ));
+    let (manifest_digest, manifest_size) = store.put_bytes(&canonical_json(&manifest))?;
+    Ok(ImageBlobs {
+        manifest: manifest_digest,
+        manifest_size,
+        config: config_digest,
+    })
+}
+
 fn object_field<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
     let slot = map.entry(key).or_insert_with(|| Value::Object(Map::new()));
     if !slot.is_object() {

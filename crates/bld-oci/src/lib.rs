@@ -20,7 +20,7 @@ use bld_core::{Classify, Digest, ErrorKind};
 use bld_store::StoreError;
 
 pub use bld_core::rfc3339;
-pub use image::{ImageBlobs, assemble_image, read_image};
+pub use image::{ImageBlobs, assemble_image, read_image, with_config_entry};
 pub use image_archive::{
     ArchiveFormat, LoadedImage, SavedImage, load_archive, load_layout_dir, save_archive,
 };

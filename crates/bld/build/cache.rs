@@ -1,20 +1,27 @@
 //! `--cache-to` and `--cache-from` (buildx's flags): a build's action cache entries exported
 //! as an OCI artifact, to a registry (`type=registry,ref=REG/REPO:TAG`) or a directory
 //! (`type=local,dest=DIR`, an OCI image layout), and imported from them by a store that lacks
-//! them.
+//! them, or held in the built image's config (`type=inline`).
 //!
 //! The artifact is one OCI image manifest (`artifactType` [`ARTIFACT_TYPE`]). Its config
 //! (mediaType [`CONFIG_TYPE`]) is `{"actions": [{"key": "sha256:…", "output": …}, …]}`, the
-//! action key and the record the action cache keeps for it, sorted by key. Its layers are
-//! every blob those records name (layers, files, image manifests and configs), so a registry
-//! keeps them with it and a push can mount them. An import reads the manifest and config
+//! action key and the record the action cache keeps for it, sorted by key: every action of
+//! the build. Its layers are the blobs those records name (layers, files, image manifests and
+//! configs), so a registry keeps them with it and a push can mount them: with `mode=max`
+//! every one, with `mode=min` those of what the build was asked for (the images' layers,
+//! configs and manifests). A record without its blobs still lets a store hit every action
+//! up to the next whose blobs are there; what a step that runs needs of it is made there. An import reads the manifest and config
 //! only; a blob is fetched when a hit needs it, and checked against its digest.
+//!
+//! With `--cache-to type=inline` the same table (`mode=min`, without the image's own entry)
+//! goes into the built image's config at [`INLINE_KEY`]; `--cache-from type=registry,ref=IMAGE`
+//! reads it from there, and the image's layers are its blobs.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use bld_core::{Digest, ImageReference};
-use bld_exec::{ActionOutput, CacheMode, RemoteCache};
+use bld_exec::{ActionOutput, CacheEntry, CacheMode, RemoteCache};
 use bld_store::Store;
 use serde_json::{Value, json};
 
@@ -25,6 +32,8 @@ const ARTIFACT_TYPE: &str = "application/vnd.bld.cache.v1+json";
 /// Its config's media type.
 const CONFIG_TYPE: &str = "application/vnd.bld.cache.config.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Where an image's config holds its inline cache (the table of the artifact's config).
+const INLINE_KEY: &str = "bld.cache.v1";
 
 /// Where a cache goes or comes from.
 #[derive(Debug, Clone)]
@@ -33,6 +42,9 @@ pub(crate) enum CacheLocation {
     Registry(ImageReference),
     /// An OCI image layout directory.
     Local(PathBuf),
+    /// The built image's own config (`--cache-to type=inline`; read back with
+    /// `--cache-from type=registry,ref=IMAGE`).
+    Inline,
 }
 
 impl std::fmt::Display for CacheLocation {
@@ -40,6 +52,7 @@ impl std::fmt::Display for CacheLocation {
         match self {
             CacheLocation::Registry(reference) => write!(f, "{reference}"),
             CacheLocation::Local(dir) => write!(f, "{}", dir.display()),
+            CacheLocation::Inline => f.write_str("type=inline"),
         }
     }
 }
@@ -49,6 +62,13 @@ impl std::fmt::Display for CacheLocation {
 pub(crate) struct CacheTo {
     pub(crate) location: CacheLocation,
     pub(crate) mode: CacheMode,
+}
+
+impl CacheTo {
+    /// `type=inline`: the cache goes into the built image.
+    pub(crate) fn is_inline(&self) -> bool {
+        matches!(self.location, CacheLocation::Inline)
+    }
 }
 
 /// `type=registry,ref=…` / `type=local,dest=…|src=…` / a bare reference, with `mode=` for
@@ -87,7 +107,19 @@ fn parse(text: &str, flag: &str) -> Result<(CacheLocation, CacheMode), Failure> 
                 .ok_or_else(|| bad(format!("type=local needs {key}=DIR")))?;
             CacheLocation::Local(PathBuf::from(dir))
         }
-        Some(other @ ("inline" | "gha" | "s3" | "azblob")) => {
+        Some("inline") if flag == "--cache-to" && mode == CacheMode::Max => {
+            return Err(bad(
+                "type=inline exports mode=min only (the image holds what it is made of): use type=registry for mode=max".into(),
+            ));
+        }
+        Some("inline") if flag == "--cache-to" => CacheLocation::Inline,
+        Some("inline") => {
+            return Err(bad(
+                "an inline cache is read from its image: --cache-from type=registry,ref=IMAGE"
+                    .into(),
+            ));
+        }
+        Some(other @ ("gha" | "s3" | "azblob")) => {
             return Err(bad(format!(
                 "cache type `{other}` is not supported yet: use type=registry or type=local"
             )));
@@ -104,6 +136,17 @@ pub(crate) fn parse_cache_to(texts: &[String]) -> Result<Vec<CacheTo>, Failure> 
         .iter()
         .map(|text| parse(text, "--cache-to").map(|(location, mode)| CacheTo { location, mode }))
         .collect()
+}
+
+/// Refuses `type=inline` for a workspace build: the inline cache goes into a Dockerfile
+/// build's one image.
+pub(crate) fn workspace_exports(to: &[CacheTo]) -> Result<(), Failure> {
+    if to.iter().any(CacheTo::is_inline) {
+        return Err(Failure::user(
+            "--cache-to type=inline puts the cache in a Dockerfile build's image (`bld build -t REF --push --cache-to type=inline DIR`); a workspace build exports with type=registry or type=local",
+        ));
+    }
+    Ok(())
 }
 
 /// `--cache-from` values.
@@ -124,17 +167,65 @@ fn media_type(output: &ActionOutput, digest: &Digest) -> &'static str {
     }
 }
 
-/// Writes the cache artifact of `entries` into the store; its manifest's digest.
-fn write_artifact(store: &Store, entries: &[(Digest, ActionOutput)]) -> Result<Digest, Failure> {
+/// `{"actions": [{"key": …, "output": …}, …]}`: a cache's table of `entries`.
+fn table(entries: &[CacheEntry]) -> Value {
     let actions: Vec<Value> = entries
         .iter()
-        .map(|(key, output)| json!({"key": key.to_string(), "output": output}))
+        .map(|entry| json!({"key": entry.key.to_string(), "output": entry.output}))
         .collect();
-    let config = serde_json::to_vec(&json!({ "actions": actions }))
-        .map_err(|e| Failure::internal(e.to_string()))?;
+    json!({ "actions": actions })
+}
+
+/// The image the build made, `built` (manifest and config), or with `--cache-to type=inline`
+/// among `to` that image with its cache inside.
+pub(crate) fn with_inline_cache(
+    store: &Store,
+    graph: &bld_graph::ActionGraph,
+    report: &bld_exec::ExecReport,
+    image: bld_graph::ActionId,
+    to: &[CacheTo],
+    built: (Digest, Digest),
+) -> Result<(Digest, Digest), Failure> {
+    if !to.iter().any(CacheTo::is_inline) {
+        return Ok(built);
+    }
+    let blobs = embed_inline(store, graph, report, image)?;
+    Ok((blobs.manifest, blobs.config))
+}
+
+/// The built image `image` with its `mode=min` cache entries in its config at [`INLINE_KEY`]
+/// (the records of the actions that led to it; the layers it holds are their blobs), written
+/// to the store (`--cache-to type=inline`). Its own entry is left out: an image cannot hold
+/// its own digest, and assembling it is quick.
+fn embed_inline(
+    store: &Store,
+    graph: &bld_graph::ActionGraph,
+    report: &bld_exec::ExecReport,
+    image: bld_graph::ActionId,
+) -> Result<bld_oci::ImageBlobs, Failure> {
+    let own = report.outputs[image.index()];
+    let Some(ActionOutput::Image { manifest, .. }) = own else {
+        return Err(Failure::internal(
+            "the build made no image to hold its cache",
+        ));
+    };
+    let mut entries = bld_exec::cache_entries(store, graph, report, &[image], CacheMode::Min);
+    entries.retain(|entry| Some(entry.output) != own);
+    Ok(bld_oci::with_config_entry(
+        store,
+        &manifest,
+        INLINE_KEY,
+        table(&entries),
+    )?)
+}
+
+/// Writes the cache artifact of `entries` into the store; its manifest's digest.
+fn write_artifact(store: &Store, entries: &[CacheEntry]) -> Result<Digest, Failure> {
+    let config =
+        serde_json::to_vec(&table(entries)).map_err(|e| Failure::internal(e.to_string()))?;
     let (config_digest, config_size) = store.put_bytes(&config)?;
     let mut layers: Vec<(Digest, Value)> = Vec::new();
-    for (_, output) in entries {
+    for CacheEntry { output, .. } in entries.iter().filter(|entry| entry.with_blobs) {
         for digest in output.owned_blobs() {
             let size = std::fs::metadata(store.blob_path(&digest))
                 .map_err(|e| Failure::internal(format!("the cache's blob {digest}: {e}")))?
@@ -161,7 +252,7 @@ fn write_artifact(store: &Store, entries: &[(Digest, ActionOutput)]) -> Result<D
 /// Exports the build's cache entries to each `--cache-to`; one that fails is warned of (the
 /// build has succeeded). A remote hit's blobs that no step here needed are fetched from
 /// `remote` now (so a cache exported from a build that used one holds as much); an entry whose
-/// blobs it no longer gives is left out.
+/// blobs it no longer gives goes as a record only.
 pub(crate) fn export(
     store: &Store,
     graph: &bld_graph::ActionGraph,
@@ -170,14 +261,14 @@ pub(crate) fn export(
     to: &[CacheTo],
     remote: Option<&dyn RemoteCache>,
 ) {
-    for target in to {
+    for target in to.iter().filter(|t| !t.is_inline()) {
         let mut entries = bld_exec::cache_entries(store, graph, report, wanted, target.mode);
-        entries.retain(|(_, output)| {
-            output.owned_blobs().iter().all(|digest| {
+        for entry in entries.iter_mut().filter(|entry| entry.with_blobs) {
+            entry.with_blobs = entry.output.owned_blobs().iter().all(|digest| {
                 store.blob_path(digest).is_file()
                     || remote.is_some_and(|r| bld_exec::fetch_checked(store, r, digest).is_ok())
-            })
-        });
+            });
+        }
         let exported =
             write_artifact(store, &entries).and_then(|manifest| match &target.location {
                 CacheLocation::Registry(reference) => {
@@ -186,6 +277,8 @@ pub(crate) fn export(
                         .map_err(Failure::from)
                 }
                 CacheLocation::Local(dir) => write_layout(store, &manifest, dir),
+                // Written into the image by `embed_inline`.
+                CacheLocation::Inline => Ok(()),
             });
         if let Err(failure) = exported {
             let why = failure.render();
@@ -299,6 +392,10 @@ impl RemoteCache for Imported {
             .ok_or_else(|| "the cache does not list it".to_owned())?;
         self.sources[*source].read(digest, *size, out)
     }
+
+    fn carries(&self, digest: &Digest) -> bool {
+        self.blobs.contains_key(digest)
+    }
 }
 
 /// A cache read from where it is.
@@ -340,11 +437,20 @@ fn read_cache(location: &CacheLocation) -> Result<ReadCache, String> {
             }
             (BlobSource::Local(dir.clone()), bytes)
         }
+        CacheLocation::Inline => return Err("an inline cache is read from its image".to_owned()),
     };
     let manifest: Value =
         serde_json::from_slice(&manifest).map_err(|e| format!("the cache manifest: {e}"))?;
-    if manifest["artifactType"] != ARTIFACT_TYPE && manifest["config"]["mediaType"] != CONFIG_TYPE {
-        return Err("it is not a bld cache".to_owned());
+    let artifact =
+        manifest["artifactType"] == ARTIFACT_TYPE || manifest["config"]["mediaType"] == CONFIG_TYPE;
+    let image = [
+        "application/vnd.oci.image.config.v1+json",
+        "application/vnd.docker.container.image.v1+json",
+    ]
+    .iter()
+    .any(|t| manifest["config"]["mediaType"] == *t);
+    if !artifact && !image {
+        return Err("it is neither a bld cache nor an image".to_owned());
     }
     let (config_digest, config_size) = descriptors(&manifest)
         .first()
@@ -355,8 +461,14 @@ fn read_cache(location: &CacheLocation) -> Result<ReadCache, String> {
     if Digest::of(&config) != config_digest {
         return Err("the cache's config does not match its digest".to_owned());
     }
-    let config: Value =
+    let mut config: Value =
         serde_json::from_slice(&config).map_err(|e| format!("the cache's config: {e}"))?;
+    if !artifact {
+        config = config
+            .get_mut(INLINE_KEY)
+            .map(Value::take)
+            .ok_or("the image holds no cache (it was built without --cache-to type=inline)")?;
+    }
     let entries = config["actions"]
         .as_array()
         .map(|actions| {
@@ -448,6 +560,11 @@ impl RemoteCache for Remotes {
             }
         }
         Err(why)
+    }
+
+    fn carries(&self, digest: &Digest) -> bool {
+        // A REAPI server's CAS is asked (it says nothing beforehand).
+        self.reapi.is_some() || self.imported.as_ref().is_some_and(|i| i.carries(digest))
     }
 
     fn store_result(&self, key: &Digest, output: &ActionOutput, store: &Store) {

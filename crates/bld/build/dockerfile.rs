@@ -338,6 +338,14 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     else {
         bail_internal!("internal: the Dockerfile build produced no image");
     };
+    let (manifest, config) = super::cache::with_inline_cache(
+        &store,
+        graph,
+        &report,
+        image,
+        &settings.cache_to,
+        (manifest, config),
+    )?;
     keep_image(&store, &file_digests, &manifest, tags, output.as_ref())?;
     result_files::write(args, &store, &manifest, &config, tags)?;
     if args.push {
