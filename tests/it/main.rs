@@ -32,6 +32,7 @@ mod registry_lock;
 mod registry_push;
 mod registry_workspace;
 mod remote_cache;
+mod remote_machines;
 mod remote_reapi;
 mod run_exit_codes;
 mod run_steps;

@@ -9,7 +9,7 @@ use crate::support::{Run, run_bld};
 
 /// A multi-stage Dockerfile on busybox-static: a `tools` stage whose RUN step makes a file the
 /// final stage copies, and a final stage with a RUN step and a COPY of `app.txt`.
-fn context(scratch: &Path) -> std::path::PathBuf {
+pub(crate) fn context(scratch: &Path) -> std::path::PathBuf {
     let dir = scratch.join("ctx");
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::copy("/bin/busybox", dir.join("busybox")).expect("/bin/busybox (busybox-static)");

@@ -17,7 +17,7 @@ pub struct Run {
 
 impl Run {
     /// What a finished `bld` printed and its exit code.
-    fn of(output: Output) -> Run {
+    pub fn of(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
