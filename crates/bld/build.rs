@@ -400,7 +400,7 @@ pub(crate) fn build_workspace(
         remote: remotes.cache(),
     };
     let result = execute_with_log(&analysis.graph, &wanted, &context, settings.progress);
-    bld_exec::RemoteCache::finish(&remotes);
+    remotes.finish(store);
     if result.is_err() {
         file_digests.save(store)?;
     }

@@ -288,6 +288,16 @@ fn a_registry_cache_serves_a_fresh_store_and_poisoned_blobs_are_rebuilt() {
     let (digest, total, _, _) = summary(&first);
     let second = build(scratch, "b", &["--cache-from", &from]).ok();
     assert_all_from_the_cache(&second, &digest, total);
+    // A push to the cache's registry mounts the layers from the cache's repository.
+    let app = format!("{}:1", registry.name("team/app"));
+    run_bld(scratch, &scratch.join("b"), &["tag", "app:1", &app]).ok();
+    let pushed = run_bld(scratch, &scratch.join("b"), &["push", &app]).ok();
+    assert!(
+        pushed.stdout.contains("Mounted from team/cache"),
+        "{}",
+        pushed.stdout
+    );
+    assert!(!pushed.stdout.contains("Pushed"), "{}", pushed.stdout);
 
     // Every blob's bytes changed on the registry's disk: each is detected, none is kept,
     // and the build runs here instead, to the same image.

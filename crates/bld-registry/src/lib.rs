@@ -47,6 +47,13 @@ pub use platform::Platform;
 pub use push::{LayerPushed, PushProgress, Pushed, push, push_artifact, push_manifest};
 pub use search::{Found, search};
 
+/// Records that `endpoint`'s repository holds each of `digests` (fetched from it other than by
+/// a pull: a build cache's blobs), so a push to another repository of its registry mounts them
+/// instead of uploading.
+pub fn record_holder(store: &Store, digests: &[Digest], endpoint: &Endpoint) {
+    sources::record(store, digests, &endpoint.host, &endpoint.repository);
+}
+
 /// What a pull or push reports as it goes; `()` reports nothing.
 pub trait Progress: Sync {
     /// A layer is done: `held` when the store (or, for a push, the repository) already had it.

@@ -378,6 +378,26 @@ pub(crate) struct Imported {
     entries: HashMap<Digest, Vec<u8>>,
     blobs: HashMap<Digest, (u64, usize)>,
     sources: Vec<BlobSource>,
+    /// The blobs fetched, and from which source.
+    fetched: std::sync::Mutex<Vec<(Digest, usize)>>,
+}
+
+impl Imported {
+    /// Records which registry repository each blob fetched from a registry came from, so a
+    /// push to that registry mounts it (`bld build --push`, a later `bld push`).
+    fn record_holders(&self, store: &Store) {
+        let fetched = self.fetched.lock().unwrap_or_else(|p| p.into_inner());
+        for (index, source) in self.sources.iter().enumerate() {
+            if let BlobSource::Registry(endpoint) = source {
+                let digests: Vec<Digest> = fetched
+                    .iter()
+                    .filter(|(_, from)| *from == index)
+                    .map(|(digest, _)| *digest)
+                    .collect();
+                bld_registry::record_holder(store, &digests, endpoint);
+            }
+        }
+    }
 }
 
 impl RemoteCache for Imported {
@@ -390,7 +410,12 @@ impl RemoteCache for Imported {
             .blobs
             .get(digest)
             .ok_or_else(|| "the cache does not list it".to_owned())?;
-        self.sources[*source].read(digest, *size, out)
+        self.sources[*source].read(digest, *size, out)?;
+        self.fetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((*digest, *source));
+        Ok(())
     }
 
     fn carries(&self, digest: &Digest) -> bool {
@@ -495,6 +520,7 @@ pub(crate) fn import(from: &[CacheLocation]) -> Option<Imported> {
         entries: HashMap::new(),
         blobs: HashMap::new(),
         sources: Vec::new(),
+        fetched: std::sync::Mutex::default(),
     };
     for location in from {
         match read_cache(location) {
@@ -529,6 +555,14 @@ impl Remotes {
         Remotes {
             reapi: super::reapi::RemoteReapi::connect(&settings.remote),
             imported: import(&settings.cache_from),
+        }
+    }
+
+    /// Waits for the uploads, and records where the blobs fetched from registries came from.
+    pub(crate) fn finish(&self, store: &Store) {
+        RemoteCache::finish(self);
+        if let Some(imported) = &self.imported {
+            imported.record_holders(store);
         }
     }
 

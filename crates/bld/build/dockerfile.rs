@@ -320,7 +320,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     };
     let mode = args.progress_mode();
     let result = execute_with_log(graph, &[image], &exec, mode);
-    bld_exec::RemoteCache::finish(&remotes);
+    remotes.finish(&store);
     file_digests.save(&store)?;
     let report = result?;
     phases.mark("execution");
