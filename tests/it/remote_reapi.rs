@@ -127,3 +127,51 @@ fn a_server_killed_mid_build_or_never_there_fails_no_build() {
         never.stderr
     );
 }
+
+/// Another client (or a server that lies) maps each action to another action's result: every
+/// entry is refused, the build runs here to the same image, and says so once.
+#[test]
+fn action_cache_entries_holding_other_actions_records_are_not_taken() {
+    let Some(server) = BuildGrid::start() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = scratch.path();
+    context(scratch, "v1\n");
+    let (first, digest, ran, _) = build(scratch, "a", &server.url());
+    let client = bld_remote::Reapi::connect(&server.url(), "", &[]).expect("connect");
+    let action = |hex: &str| bld_remote::action_for(hex).0;
+    let mut entries = Vec::new();
+    for key in std::fs::read_dir(scratch.join("a/ac")).expect("the store's action cache") {
+        let hex = key
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if let Some(result) = client
+            .action_result(&action(&hex))
+            .expect("GetActionResult")
+        {
+            entries.push((hex, result));
+        }
+    }
+    assert!(
+        entries.len() >= ran,
+        "every action that ran was uploaded: {}",
+        first.stdout
+    );
+    for (i, (hex, _)) in entries.iter().enumerate() {
+        let (_, other) = &entries[(i + 1) % entries.len()];
+        client
+            .upload(&action(hex), &[], other)
+            .expect("UpdateActionResult");
+    }
+    let (swapped, same, ran_here, hits) = build(scratch, "b", &server.url());
+    assert_eq!(same, digest, "{}", swapped.stdout);
+    assert_eq!((ran_here, hits), (ran, 0), "{}", swapped.stdout);
+    assert!(
+        swapped.stderr.contains("holds the record of"),
+        "{}",
+        swapped.stderr
+    );
+}

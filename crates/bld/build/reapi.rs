@@ -1,9 +1,10 @@
 //! `--remote-cache grpc://HOST:PORT` (Bazel's flags): the store's action cache backed by a
 //! REAPI server's ActionCache and CAS. Each bld action is an Action whose Command is `bld
 //! action KEY` (`bld_remote::action_for`); its ActionResult's output files are the action's
-//! record (`record.json`) and each blob the record names (`blobs/<hex>`). A lookup reads the
-//! record (checked against its digest); a hit's blobs are fetched and checked by the
-//! executor. What runs here is uploaded in the background, and the uploads are finished (or
+//! record with its key (`record.json`: `{"key": …, "output": …}`) and each blob the record
+//! names (`blobs/<hex>`). A lookup reads the record (checked against its digest, and against
+//! the key asked for: an entry holding another action's record is not taken); a hit's blobs
+//! are fetched and checked by the executor. What runs here is uploaded in the background, and the uploads are finished (or
 //! given up, with a warning) before bld exits. A server down or slow never fails a build.
 
 use std::collections::HashMap;
@@ -16,6 +17,21 @@ use bld_remote::{BlobDigest, Reapi, Upload};
 use bld_store::Store;
 
 use crate::Failure;
+
+/// `record.json` of `output`, the record of the action `key`: `{"key": …, "output": …}`.
+fn keyed_record(key: &Digest, output: &ActionOutput) -> Option<Vec<u8>> {
+    serde_json::to_vec(&serde_json::json!({"key": key.to_string(), "output": output})).ok()
+}
+
+/// The key and record `record.json` holds.
+fn read_keyed_record(bytes: &[u8]) -> Option<(Digest, ActionOutput)> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let key = value.get("key")?.as_str()?.parse().ok()?;
+    Some((
+        key,
+        serde_json::from_value(value.get_mut("output")?.take()).ok()?,
+    ))
+}
 
 /// `--remote-cache` and the flags that go with it.
 #[derive(Debug, Clone, Default)]
@@ -149,6 +165,19 @@ impl RemoteCache for RemoteReapi {
             self.warn(&format!("the record of {key} does not match its digest"));
             return None;
         }
+        // The record names its key: an entry of another action's result (an ActionCache that
+        // lies, or was written to by someone else) is not taken.
+        let output = match read_keyed_record(&record) {
+            Some((held, output)) if held == *key => output,
+            Some((held, _)) => {
+                self.warn(&format!("the entry of {key} holds the record of {held}"));
+                return None;
+            }
+            None => {
+                self.warn(&format!("the entry of {key} is not a bld record"));
+                return None;
+            }
+        };
         let mut sizes = self.sizes.lock().unwrap_or_else(|p| p.into_inner());
         for (path, digest) in &outputs {
             if let Some(Ok(blob)) = path
@@ -158,7 +187,7 @@ impl RemoteCache for RemoteReapi {
                 sizes.insert(blob, digest.size);
             }
         }
-        Some(record)
+        serde_json::to_vec(&output).ok()
     }
 
     fn fetch(&self, digest: &Digest, out: &mut dyn std::io::Write) -> Result<(), String> {
@@ -179,7 +208,7 @@ impl RemoteCache for RemoteReapi {
         if !self.upload {
             return;
         }
-        let Ok(record) = serde_json::to_vec(output) else {
+        let Some(record) = keyed_record(key, output) else {
             return;
         };
         let (action, mut blobs) = bld_remote::action_for(&key.hex());
