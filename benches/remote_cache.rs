@@ -1,7 +1,8 @@
 //! Benchmark: a fresh store building from a warm remote cache, against a clean build and a
 //! local fully cached one, for both remotes (`--cache-from type=registry` on Debian's
 //! `docker-registry`, `--remote-cache` on BuildGrid), and Docker's own `--cache-from` with an
-//! inline cache on the same registry, in the same run. Also prints the time to download the
+//! inline cache on the same registry, and bld's own inline cache (`--cache-to type=inline` in
+//! a pushed image), in the same run. Also prints the time to download the
 //! final image's blobs (`bld pull` into a fresh store) and the aim: a warm-remote
 //! build within 1.5× of a local cached build plus that download. Each cell is the median of
 //! `$BLD_BENCH_ROUNDS` rounds (3 by default), each with its own registry and server.
@@ -57,8 +58,8 @@ fn bld(store: &Path, args: &[&str]) -> Command {
 }
 
 /// One round's seconds: clean, local cached, registry-warm, REAPI-warm, pull of the final
-/// image, Docker clean, Docker inline-cache-warm.
-fn round(number: usize, docker: Option<&Dockerd>) -> [Option<f64>; 7] {
+/// image, Docker clean, Docker inline-cache-warm, bld inline-cache-warm.
+fn round(number: usize, docker: Option<&Dockerd>) -> [Option<f64>; 8] {
     let registry = Registry::start().expect("docker-registry");
     let grid = BuildGrid::start();
     let scratch = tempfile::tempdir().expect("tempdir");
@@ -99,6 +100,30 @@ fn round(number: usize, docker: Option<&Dockerd>) -> [Option<f64>; 7] {
         timed("REAPI-warm build", &mut bld(&store("d"), &args))
     });
     let pull = timed("pull", &mut bld(&store("e"), &["pull", "-q", &image]));
+    let inline = format!("{}:inline", registry.name("bench/app"));
+    timed(
+        "inline push",
+        &mut bld(
+            &store("a"),
+            &[
+                "build",
+                "-q",
+                "-t",
+                &inline,
+                "--push",
+                "--cache-to",
+                "type=inline",
+                &ctx_arg,
+            ],
+        ),
+    );
+    let inline_warm = timed(
+        "inline-warm build",
+        &mut bld(
+            &store("f"),
+            &["build", "-q", "--cache-from", &inline, &ctx_arg],
+        ),
+    );
     let (docker_clean, docker_warm) = match docker {
         Some(daemon) => docker_round(daemon, &registry, &ctx_arg),
         None => (None, None),
@@ -111,6 +136,7 @@ fn round(number: usize, docker: Option<&Dockerd>) -> [Option<f64>; 7] {
         Some(pull),
         docker_clean,
         docker_warm,
+        Some(inline_warm),
     ]
 }
 
@@ -140,7 +166,7 @@ fn median(values: &mut [f64]) -> Option<f64> {
 
 fn main() {
     let docker = Dockerd::start();
-    let all: Vec<[Option<f64>; 7]> = (0..rounds(3)).map(|n| round(n, docker.as_ref())).collect();
+    let all: Vec<[Option<f64>; 8]> = (0..rounds(3)).map(|n| round(n, docker.as_ref())).collect();
     let cell = |i: usize| median(&mut all.iter().filter_map(|r| r[i]).collect::<Vec<_>>());
     let names = [
         "bld clean build",
@@ -150,6 +176,7 @@ fn main() {
         "bld pull of the final image (fresh store)",
         "docker clean build",
         "docker fresh, warm inline cache (--cache-from)",
+        "bld fresh store, warm inline cache (--cache-from)",
     ];
     println!("remote cache, medians of {} rounds:", all.len());
     for (i, name) in names.iter().enumerate() {
@@ -172,6 +199,12 @@ fn main() {
     if let (Some(ours), Some(theirs)) = (cell(2), cell(6)) {
         println!(
             "  bld registry-warm / docker inline-cache-warm = {:.2}",
+            ours / theirs
+        );
+    }
+    if let (Some(ours), Some(theirs)) = (cell(7), cell(6)) {
+        println!(
+            "  bld inline-cache-warm / docker inline-cache-warm = {:.2}",
             ours / theirs
         );
     }
