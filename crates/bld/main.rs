@@ -258,9 +258,6 @@ fn run_command() -> ExitCode {
         }
     };
     let store = cli.store_dir.unwrap_or_else(bld_store::Store::default_root);
-    // A relative store (`--store-dir s`, `BLD_STORE=s`) means the same place to the runtime
-    // and to the processes bld starts in other directories.
-    let store = std::path::absolute(&store).unwrap_or(store);
     process::uses_store(&store);
     // `bld run` fails with Docker's code, whoever's the fault.
     let runs_container = matches!(cli.command, Command::Run(_));

@@ -452,3 +452,26 @@ fn ssh_agents_are_forwarded_to_the_steps_that_ask() {
         "error: --ssh `default=Dockerfile`: `Dockerfile` is not an SSH agent's socket: expected ID[=SOCKET]\n"
     );
 }
+
+/// `--store-dir` relative to where bld starts: RUN steps (whose runtime runs elsewhere) find
+/// the same store.
+#[test]
+fn a_relative_store_directory_runs_steps() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let ctx = crate::remote_cache::context(scratch.path());
+    let run = crate::support::run_bld(
+        scratch.path(),
+        &scratch.path().join("unused"),
+        &[
+            "--store-dir",
+            "relative",
+            "build",
+            "-t",
+            "app:1",
+            &ctx.display().to_string(),
+        ],
+    )
+    .ok();
+    assert!(run.stdout.contains("Built app:1"), "{}", run.stdout);
+    assert!(scratch.path().join("relative/blobs/sha256").is_dir());
+}

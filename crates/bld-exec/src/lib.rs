@@ -12,6 +12,7 @@ mod failure;
 mod hard_links;
 mod image_fs;
 mod kind;
+mod materialize;
 mod record;
 mod remote;
 mod satisfy;
@@ -196,6 +197,7 @@ pub fn execute(
         (0..graph.len()).map(|_| Mutex::new(None)).collect();
     let warned = remote::Warned::new(observer);
     let remade: Vec<AtomicBool> = (0..graph.len()).map(|_| AtomicBool::new(false)).collect();
+    let complete: Vec<AtomicBool> = (0..graph.len()).map(|_| AtomicBool::new(false)).collect();
     let mut is_wanted = vec![false; graph.len()];
     for id in wanted {
         is_wanted[id.index()] = true;
@@ -216,6 +218,7 @@ pub fn execute(
         keys: &keys,
         warned: &warned,
         remade: &remade,
+        complete: &complete,
         wanted: &is_wanted,
     };
     rayon::scope(|scope| {
@@ -261,6 +264,7 @@ struct Scheduler<'s> {
     keys: &'s [Mutex<Option<bld_core::Digest>>],
     warned: &'s remote::Warned<'s>,
     remade: &'s [AtomicBool],
+    complete: &'s [AtomicBool],
     /// Whether each action is one the build was asked for.
     wanted: &'s [bool],
 }
@@ -283,6 +287,7 @@ impl<'s> Scheduler<'s> {
                 warned: self.warned,
                 defer: !self.wanted[id.index()],
                 remade: self.remade,
+                complete: self.complete,
             };
             let satisfied = satisfy::satisfy(
                 self.graph,

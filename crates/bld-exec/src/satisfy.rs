@@ -16,6 +16,9 @@ pub(crate) struct Asking<'a> {
     pub(crate) defer: bool,
     /// Set for each action that was a remote hit and then ran here after all (`make_here`).
     pub(crate) remade: &'a [std::sync::atomic::AtomicBool],
+    /// Set for each action whose output's blobs, and for an image those of the layers and
+    /// images it is made of, are known to be in the store.
+    pub(crate) complete: &'a [std::sync::atomic::AtomicBool],
 }
 
 pub(crate) fn satisfy(
@@ -41,8 +44,10 @@ pub(crate) fn satisfy(
         match serde_json::from_slice::<ActionOutput>(&record) {
             Ok(output) if intact(context, &output) => {
                 if !asking.defer {
-                    ensure_made_of(graph, action, &output, context, output_of, observer, asking)
-                        .map_err(fail)?;
+                    crate::materialize::ensure_made_of(
+                        graph, id, &output, context, output_of, observer, asking,
+                    )
+                    .map_err(fail)?;
                 }
                 return Ok((output, Outcome::Cached, key.0));
             }
@@ -69,8 +74,10 @@ pub(crate) fn satisfy(
         && (asking.defer || intact(context, &output))
     {
         if !asking.defer {
-            ensure_made_of(graph, action, &output, context, output_of, observer, asking)
-                .map_err(fail)?;
+            crate::materialize::ensure_made_of(
+                graph, id, &output, context, output_of, observer, asking,
+            )
+            .map_err(fail)?;
         }
         let record = serde_json::to_vec(&output).expect("invariant: outputs serialize");
         store
@@ -78,7 +85,8 @@ pub(crate) fn satisfy(
             .map_err(|e| fail(Failure::of(e)))?;
         return Ok((output, Outcome::RemoteCached, key.0));
     }
-    ensure_inputs(graph, action, context, output_of, observer, asking).map_err(fail)?;
+    crate::materialize::ensure_inputs(graph, action, context, output_of, observer, asking)
+        .map_err(fail)?;
     observer.started(graph, id);
     let run = Run {
         context,
@@ -99,126 +107,9 @@ pub(crate) fn satisfy(
     if let Some(remote) = context.remote {
         remote.store_result(&key.0, &output, store);
     }
+    // Made of inputs that were all here.
+    asking.complete[id.index()].store(true, std::sync::atomic::Ordering::Relaxed);
     Ok((output, Outcome::Ran, key.0))
-}
-
-/// Makes sure the blobs of `action`'s inputs are in the store: remote hits leave them on the
-/// remote (`Asking::defer`) until an action that runs needs them. One missing is fetched from
-/// the remote (checked); one the remote no longer gives is made here by running its action.
-/// An image input's layers come with it.
-fn ensure_inputs(
-    graph: &ActionGraph,
-    action: &Action,
-    context: &ExecContext<'_>,
-    output_of: &(dyn Fn(ActionId) -> Option<ActionOutput> + Sync),
-    observer: &dyn Observer,
-    asking: &Asking<'_>,
-) -> Result<(), Failure> {
-    use rayon::prelude::*;
-    let deps: Vec<ActionId> = action
-        .inputs()
-        .into_iter()
-        .filter_map(|input| match input {
-            Input::Output(dep) => Some(*dep),
-            Input::Source(_) => None,
-        })
-        .collect();
-    // An image's layers are fetched side by side.
-    deps.par_iter().try_for_each(|dep| {
-        let Some(output) = output_of(*dep) else {
-            return Ok(());
-        };
-        let missing = output
-            .owned_blobs()
-            .into_iter()
-            .filter(|digest| !context.store.blob_path(digest).is_file());
-        let mut fetched = true;
-        for digest in missing {
-            fetched = fetched
-                && context.remote.is_some_and(|remote| {
-                    crate::remote::fetch_blob(context.store, remote, &digest, asking.warned)
-                });
-            if !fetched {
-                break;
-            }
-            context
-                .file_digests
-                .remember_blob(&context.store.blob_path(&digest), &digest);
-        }
-        if fetched {
-            ensure_made_of(
-                graph,
-                graph.get(*dep),
-                &output,
-                context,
-                output_of,
-                observer,
-                asking,
-            )
-        } else {
-            make_here(graph, *dep, &output, context, output_of, observer, asking)
-        }
-    })
-}
-
-/// For an image `output` of `action`: that the layers (and base images) it is made of, its
-/// inputs, are in the store too.
-fn ensure_made_of(
-    graph: &ActionGraph,
-    action: &Action,
-    output: &ActionOutput,
-    context: &ExecContext<'_>,
-    output_of: &(dyn Fn(ActionId) -> Option<ActionOutput> + Sync),
-    observer: &dyn Observer,
-    asking: &Asking<'_>,
-) -> Result<(), Failure> {
-    match output {
-        ActionOutput::Image { .. } => {
-            ensure_inputs(graph, action, context, output_of, observer, asking)
-        }
-        ActionOutput::File { .. } | ActionOutput::Layer { .. } => Ok(()),
-    }
-}
-
-/// Runs `dep` here, past both caches, because the remote no longer gives the blobs of its
-/// recorded `output`; what it makes must be that output.
-fn make_here(
-    graph: &ActionGraph,
-    dep: ActionId,
-    output: &ActionOutput,
-    context: &ExecContext<'_>,
-    output_of: &(dyn Fn(ActionId) -> Option<ActionOutput> + Sync),
-    observer: &dyn Observer,
-    asking: &Asking<'_>,
-) -> Result<(), Failure> {
-    let this = graph.get(dep);
-    let ignore = |action: &Action| std::ptr::eq(action, this) || (context.ignore_cache)(action);
-    let here = ExecContext {
-        workspace_root: context.workspace_root.clone(),
-        store: context.store,
-        file_digests: context.file_digests,
-        secrets: context.secrets.clone(),
-        ssh_agents: context.ssh_agents.clone(),
-        ignore_cache: &ignore,
-        remote: context.remote,
-    };
-    let asking = Asking {
-        defer: false,
-        ..*asking
-    };
-    let (made, _, _) = satisfy(graph, dep, &here, output_of, observer, &asking)
-        .map_err(|e| Failure::user(e.to_string()))?;
-    if made != *output {
-        return Err(Failure::user(format!(
-            "the remote cache's output of `{}` is not what it makes here ({} against {}): build without the remote cache",
-            this.output_name,
-            output.identity_digest(),
-            made.identity_digest()
-        )));
-    }
-    asking.remade[dep.index()].store(true, std::sync::atomic::Ordering::Relaxed);
-    observer.finished(graph, dep, Outcome::Ran);
-    Ok(())
 }
 
 /// What the action sees of each input: a source's digest and mode (through the file-digest

@@ -162,7 +162,9 @@ impl Store {
             fs::create_dir_all(&path).map_err(io_error("create", &path))?;
         }
         let store = Store {
-            root: root.to_owned(),
+            // A relative store (`--store-dir s`) means the same place to the runtime and to
+            // the processes bld starts in other directories.
+            root: std::path::absolute(root).unwrap_or_else(|_| root.to_owned()),
             hold: images::lock_file(&root.join("store.lock"), false)?,
         };
         for dir in PRIVATE_DIRS {
