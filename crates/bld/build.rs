@@ -73,6 +73,14 @@ pub struct BuildArgs {
     /// Run every action again, ignoring the action cache (results are still recorded).
     #[arg(long)]
     no_cache: bool,
+    /// Go on past a failure: build everything that does not depend on one, and report every
+    /// failure.
+    #[arg(long, short = 'k')]
+    keep_going: bool,
+    /// How many actions run at once, RUN steps and compression included (default: one per
+    /// CPU).
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
     /// Resolve every registry image's tag again (and update the lock file), as `docker build
     /// --pull` always asks the registry.
     #[arg(long)]
@@ -293,13 +301,33 @@ pub(crate) fn build_workspace(
         ssh_agents: settings.ssh_agents.clone(),
         ignore_cache: settings.ignore_cache(),
         remote: remotes.cache(),
+        keep_going: settings.keep_going,
     };
     let result = execute_with_log(&analysis.graph, &wanted, &context, settings.progress);
     remotes.finish(store);
-    if result.is_err() {
-        file_digests.save(store)?;
-    }
-    let report = result?;
+    let report = match result {
+        Ok(report) => report,
+        Err(mut error) => {
+            // `--keep-going`: what was built is placed in bld-out all the same.
+            if let Some(rest) = error.rest.take() {
+                let placing = workspace_outputs::Placing {
+                    store,
+                    file_digests: &file_digests,
+                    out_dir: &patterns.workspace.root().join("bld-out"),
+                    partial: true,
+                };
+                workspace_outputs::write(
+                    &analysis,
+                    &rest.report,
+                    &placing,
+                    &mut Vec::new(),
+                    &mut Vec::new(),
+                )?;
+            }
+            file_digests.save(store)?;
+            return Err(error.into());
+        }
+    };
     phases.mark("execution");
     cache::export(
         store,
@@ -321,6 +349,7 @@ pub(crate) fn build_workspace(
             store,
             file_digests: &file_digests,
             out_dir: &out_dir,
+            partial: false,
         },
         &mut images,
         &mut pushes,
@@ -375,6 +404,10 @@ fn local_name(label: &bld_core::Label) -> Option<bld_core::ImageReference> {
 
 /// Builds the targets, writes their outputs and prints the summary line.
 pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), Failure> {
+    // Before anything runs in parallel (hashing a context does).
+    if let Some(jobs) = args.jobs {
+        bld_exec::set_jobs(usize::from(jobs));
+    }
     if let Some(context) = dockerfile::context_argument(&args)? {
         return dockerfile::run(&args, &context, store_root);
     }

@@ -43,7 +43,23 @@ pub(crate) fn execute_with_log(
     if let Some(live) = &log.live {
         live.bar.finish_and_clear();
     }
-    result
+    result.map_err(|mut error| {
+        // `--keep-going`: every failure but the first (which the caller reports), and what
+        // was not built.
+        if let Some(rest) = error.rest.as_mut() {
+            let failed = 1 + rest.failures.len();
+            for failure in rest.failures.drain(..) {
+                eprint!("{}", crate::Failure::from(failure).render());
+            }
+            eprintln!(
+                "bld: --keep-going: {failed} action{} failed, {} not built because {} on one, the rest built; the first failure:",
+                if failed == 1 { "" } else { "s" },
+                rest.skipped,
+                if rest.skipped == 1 { "it depends" } else { "they depend" }
+            );
+        }
+        error
+    })
 }
 
 struct Log {

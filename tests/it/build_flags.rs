@@ -475,3 +475,40 @@ fn a_relative_store_directory_runs_steps() {
     assert!(run.stdout.contains("Built app:1"), "{}", run.stdout);
     assert!(scratch.path().join("relative/blobs/sha256").is_dir());
 }
+
+/// `--keep-going`: two independent failures are both reported, and the target that depends on
+/// neither is built and placed in bld-out; without it the build stops at the first.
+#[test]
+fn keep_going_reports_every_failure_and_builds_the_rest() {
+    let sandbox = crate::run_steps::workspace("FROM busybox\nRUN echo fine > /fine\n");
+    for (package, code) in [("bad1", 3), ("bad2", 4)] {
+        sandbox.write(
+            &format!("{package}/BUILD.star"),
+            "dockerfile(name = \"image\", src = \"Dockerfile\", stages = {\"busybox\": \"//base:image\"})\n",
+        );
+        sandbox.write(
+            &format!("{package}/Dockerfile"),
+            &format!("FROM busybox\nRUN exit {code}\n"),
+        );
+    }
+    let kept = sandbox.bld(&["build", "-k", "-j", "1", "//..."]);
+    assert_eq!(kept.code, 1, "{}", kept.stderr);
+    for code in ["exit code: 3", "exit code: 4"] {
+        assert!(kept.stderr.contains(code), "{}", kept.stderr);
+    }
+    assert!(kept.stderr.contains("2 actions failed"), "{}", kept.stderr);
+    assert!(sandbox.ws().join("bld-out/app/image/index.json").is_file());
+
+    std::fs::remove_dir_all(sandbox.ws().join("bld-out")).expect("clean bld-out");
+    let stopped = sandbox.bld(&["build", "-j", "1", "//bad1:image", "//bad2:image"]);
+    assert_eq!(stopped.code, 1);
+    let failures = ["exit code: 3", "exit code: 4"]
+        .iter()
+        .filter(|code| stopped.stderr.contains(*code))
+        .count();
+    assert_eq!(failures, 1, "{}", stopped.stderr);
+
+    let zero = sandbox.bld(&["build", "-j", "0", "//app:image"]);
+    assert_eq!(zero.code, 1, "{}", zero.stderr);
+    assert!(zero.stderr.contains("--jobs"), "{}", zero.stderr);
+}

@@ -66,6 +66,7 @@ pub fn run_image(
         origin: None,
         message: failure.message,
         kind: failure.kind,
+        rest: None,
     };
     reap_abandoned(store);
     let mut kept = request.keep.clone();

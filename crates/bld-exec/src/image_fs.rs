@@ -237,5 +237,6 @@ pub fn image_layers(store: &Store, manifest: &Digest) -> Result<Vec<PathBuf>, cr
             origin: None,
             message: failure.message,
             kind: failure.kind,
+            rest: None,
         })
 }

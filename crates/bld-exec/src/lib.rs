@@ -79,6 +79,16 @@ pub struct ExecContext<'a> {
     pub ignore_cache: &'a (dyn Fn(&Action) -> bool + Sync),
     /// Asked on a miss of the store's action cache (`--cache-from`).
     pub remote: Option<&'a dyn RemoteCache>,
+    /// Go on past a failure with everything that does not depend on it (`--keep-going`).
+    pub keep_going: bool,
+}
+
+/// Makes every parallel part of the process (actions, RUN steps, layer compression, hashing)
+/// share `jobs` threads (`--jobs`). Only the first call in a process counts.
+pub fn set_jobs(jobs: usize) {
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build_global();
 }
 
 /// For [`ExecContext::ignore_cache`]: every action may be a cache hit.
@@ -114,6 +124,19 @@ pub struct ExecError {
     pub message: String,
     /// User error or internal fault.
     pub kind: ErrorKind,
+    /// With [`ExecContext::keep_going`]: the build's other failures, and what it made.
+    pub rest: Option<Box<KeptGoing>>,
+}
+
+/// What a build that went on past its first failure did besides.
+#[derive(Debug)]
+pub struct KeptGoing {
+    /// The failures after the first.
+    pub failures: Vec<ExecError>,
+    /// How many actions were not run because they depend on a failure.
+    pub skipped: usize,
+    /// The outputs of what succeeded (as an [`ExecReport`] holds them).
+    pub report: ExecReport,
 }
 
 impl ExecError {
@@ -124,6 +147,7 @@ impl ExecError {
             origin: action.origin.clone().map(Box::new),
             message: failure.message,
             kind: failure.kind,
+            rest: None,
         }
     }
 }
@@ -164,7 +188,8 @@ impl Classify for ExecError {
 }
 
 /// Runs `wanted` and everything they depend on. Stops starting new actions after the first
-/// failure and returns it.
+/// failure and returns it; with [`ExecContext::keep_going`], runs everything that does not
+/// depend on a failure and returns the first with the rest ([`ExecError::rest`]).
 pub fn execute(
     graph: &ActionGraph,
     wanted: &[ActionId],
@@ -189,7 +214,7 @@ pub fn execute(
     let outputs: Vec<Mutex<Option<ActionOutput>>> =
         (0..graph.len()).map(|_| Mutex::new(None)).collect();
     let failed = AtomicBool::new(false);
-    let first_error: Mutex<Option<ExecError>> = Mutex::new(None);
+    let errors: Mutex<Vec<ExecError>> = Mutex::new(Vec::new());
     let ran = AtomicUsize::new(0);
     let cached = AtomicUsize::new(0);
     let remote_cached = AtomicUsize::new(0);
@@ -211,7 +236,7 @@ pub fn execute(
         pending: &pending,
         outputs: &outputs,
         failed: &failed,
-        first_error: &first_error,
+        errors: &errors,
         ran: &ran,
         cached: &cached,
         remote_cached: &remote_cached,
@@ -229,12 +254,10 @@ pub fn execute(
             scheduler.spawn(scope, *id);
         }
     });
-    if let Some(error) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(error);
-    }
+    let mut errors = errors.into_inner().unwrap_or_else(|p| p.into_inner());
     // A remote hit whose blobs the remote then did not give ran here after all.
     let remade = remade.iter().filter(|r| r.load(Ordering::Relaxed)).count();
-    Ok(ExecReport {
+    let report = ExecReport {
         outputs: outputs
             .into_iter()
             .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
@@ -246,7 +269,20 @@ pub fn execute(
             .into_iter()
             .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
             .collect(),
-    })
+    };
+    if errors.is_empty() {
+        return Ok(report);
+    }
+    let mut first = errors.remove(0);
+    if context.keep_going {
+        let done = report.outputs.iter().filter(|o| o.is_some()).count();
+        first.rest = Some(Box::new(KeptGoing {
+            skipped: needed.len().saturating_sub(done + errors.len() + 1),
+            failures: errors,
+            report,
+        }));
+    }
+    Err(first)
 }
 
 struct Scheduler<'s> {
@@ -257,7 +293,7 @@ struct Scheduler<'s> {
     pending: &'s [AtomicUsize],
     outputs: &'s [Mutex<Option<ActionOutput>>],
     failed: &'s AtomicBool,
-    first_error: &'s Mutex<Option<ExecError>>,
+    errors: &'s Mutex<Vec<ExecError>>,
     ran: &'s AtomicUsize,
     cached: &'s AtomicUsize,
     remote_cached: &'s AtomicUsize,
@@ -322,11 +358,14 @@ impl<'s> Scheduler<'s> {
                     }
                 }
                 Err(error) => {
-                    self.failed.store(true, Ordering::Relaxed);
-                    let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
-                    if first.is_none() {
-                        *first = Some(error);
+                    // Its dependents never become ready; with `keep_going` the rest goes on.
+                    if !self.context.keep_going {
+                        self.failed.store(true, Ordering::Relaxed);
                     }
+                    self.errors
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(error);
                 }
             }
         });

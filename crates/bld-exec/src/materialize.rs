@@ -187,6 +187,7 @@ pub(crate) fn make_here(
         ssh_agents: context.ssh_agents.clone(),
         ignore_cache: &ignore,
         remote: context.remote,
+        keep_going: false,
     };
     let asking = Asking {
         defer: false,

@@ -317,6 +317,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         ssh_agents: settings.ssh_agents.clone(),
         ignore_cache: &ignore_cache,
         remote: remotes.cache(),
+        keep_going: settings.keep_going,
     };
     let mode = args.progress_mode();
     let result = execute_with_log(graph, &[image], &exec, mode);

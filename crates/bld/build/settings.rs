@@ -13,6 +13,8 @@ pub(crate) struct BuildSettings {
     pub(crate) progress: ProgressMode,
     /// Ignore the action cache (`--no-cache`).
     pub(crate) no_cache: bool,
+    /// Go on past failures (`--keep-going`).
+    pub(crate) keep_going: bool,
     /// Every RUN step gets the host's network.
     pub(crate) host_network: bool,
     /// Secrets by id: the files holding them.
@@ -48,6 +50,7 @@ impl BuildSettings {
         Ok(BuildSettings {
             progress: args.progress_mode(),
             no_cache: args.no_cache,
+            keep_going: args.keep_going,
             host_network: host_network(&args.network)?,
             secrets,
             ssh_agents,

@@ -16,6 +16,8 @@ pub(super) struct Placing<'a> {
     pub(super) store: &'a Store,
     pub(super) file_digests: &'a FileDigests,
     pub(super) out_dir: &'a Path,
+    /// Skip the outputs the build did not make (it went on past a failure, `--keep-going`).
+    pub(super) partial: bool,
 }
 
 /// Writes each target's outputs under `bld-out/`; collects the images (label, manifest, path)
@@ -66,6 +68,7 @@ pub(super) fn write(
                     &destination,
                     false,
                 )?,
+                None if placing.partial => {}
                 None => bail_internal!("internal: {} produced no output", target.label),
             }
         }

@@ -168,6 +168,7 @@ pub fn pack_upper(
             origin: None,
             message: failure.message,
             kind: failure.kind,
+            rest: None,
         })
 }
 
