@@ -305,24 +305,27 @@ pub(crate) fn build_workspace(
     };
     let result = execute_with_log(&analysis.graph, &wanted, &context, settings.progress);
     remotes.finish(store);
+    let mut placing = workspace_outputs::Placing {
+        store,
+        file_digests: &file_digests,
+        out_dir: &patterns.workspace.root().join("bld-out"),
+        partial: false,
+    };
+    let (mut images, mut pushes) = (Vec::new(), Vec::new());
     let report = match result {
         Ok(report) => report,
         Err(mut error) => {
             // `--keep-going`: what was built is placed in bld-out all the same.
             if let Some(rest) = error.rest.take() {
-                let placing = workspace_outputs::Placing {
-                    store,
-                    file_digests: &file_digests,
-                    out_dir: &patterns.workspace.root().join("bld-out"),
-                    partial: true,
-                };
+                placing.partial = true;
                 workspace_outputs::write(
                     &analysis,
                     &rest.report,
                     &placing,
-                    &mut Vec::new(),
-                    &mut Vec::new(),
+                    &mut images,
+                    &mut pushes,
                 )?;
+                keep_images(store, &images)?;
             }
             file_digests.save(store)?;
             return Err(error.into());
@@ -337,34 +340,11 @@ pub(crate) fn build_workspace(
         &settings.cache_to,
         remotes.cache(),
     );
-
-    let out_dir = patterns.workspace.root().join("bld-out");
-    let mut images = Vec::new();
-    let mut pushes = Vec::new();
     // Outputs are checked and linked through the file-digest cache, saved whatever happens.
-    let written = workspace_outputs::write(
-        &analysis,
-        &report,
-        &workspace_outputs::Placing {
-            store,
-            file_digests: &file_digests,
-            out_dir: &out_dir,
-            partial: false,
-        },
-        &mut images,
-        &mut pushes,
-    );
+    let written = workspace_outputs::write(&analysis, &report, &placing, &mut images, &mut pushes);
     file_digests.save(store)?;
     written?;
-    if !images.is_empty() {
-        let _lock = store.lock_index()?;
-        for (label, manifest, _) in &images {
-            store.add_image(manifest)?;
-            if let Some(name) = local_name(label) {
-                store.put_tag(&name.to_string(), manifest)?;
-            }
-        }
-    }
+    keep_images(store, &images)?;
     phases.mark("outputs");
     Ok(Built {
         images,
@@ -375,6 +355,22 @@ pub(crate) fn build_workspace(
         remote_cached: report.remote_cached,
         remote: remotes.cache().is_some(),
     })
+}
+
+/// Records the `images` a workspace build made in the store's index, each target's under its
+/// local name.
+fn keep_images(store: &Store, images: &[(bld_core::Label, Digest, String)]) -> Result<(), Failure> {
+    if images.is_empty() {
+        return Ok(());
+    }
+    let _lock = store.lock_index()?;
+    for (label, manifest, _) in images {
+        store.add_image(manifest)?;
+        if let Some(name) = local_name(label) {
+            store.put_tag(&name.to_string(), manifest)?;
+        }
+    }
+    Ok(())
 }
 
 /// The name a built image target gets in the local image store: `//app/api:image` is

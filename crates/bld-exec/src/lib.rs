@@ -16,10 +16,9 @@ mod materialize;
 mod record;
 mod remote;
 mod satisfy;
+mod schedule;
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bld_core::{Classify, ErrorKind, Location};
 use bld_graph::{Action, ActionGraph, ActionId};
@@ -109,6 +108,8 @@ pub struct ExecReport {
     pub remote_cached: usize,
     /// Each needed action's key, indexed by [`ActionId::index`].
     pub keys: Vec<Option<bld_core::Digest>>,
+    /// How each needed action was satisfied, indexed by [`ActionId::index`].
+    pub outcomes: Vec<Option<Outcome>>,
 }
 
 /// A failed action: which one, where it comes from, and what went wrong.
@@ -197,177 +198,7 @@ pub fn execute(
     observer: &dyn Observer,
 ) -> Result<ExecReport, ExecError> {
     reap_abandoned(context.store);
-    let needed = graph.closure(wanted);
-    let mut in_closure = vec![false; graph.len()];
-    for id in &needed {
-        in_closure[id.index()] = true;
-    }
-    let pending: Vec<AtomicUsize> = (0..graph.len())
-        .map(|i| {
-            AtomicUsize::new(if in_closure[i] {
-                graph.dependencies(ActionId::from_index(i)).len()
-            } else {
-                0
-            })
-        })
-        .collect();
-    let outputs: Vec<Mutex<Option<ActionOutput>>> =
-        (0..graph.len()).map(|_| Mutex::new(None)).collect();
-    let failed = AtomicBool::new(false);
-    let errors: Mutex<Vec<ExecError>> = Mutex::new(Vec::new());
-    let ran = AtomicUsize::new(0);
-    let cached = AtomicUsize::new(0);
-    let remote_cached = AtomicUsize::new(0);
-    let keys: Vec<Mutex<Option<bld_core::Digest>>> =
-        (0..graph.len()).map(|_| Mutex::new(None)).collect();
-    let warned = remote::Warned::new(observer);
-    let remade: Vec<AtomicBool> = (0..graph.len()).map(|_| AtomicBool::new(false)).collect();
-    let complete: Vec<AtomicBool> = (0..graph.len()).map(|_| AtomicBool::new(false)).collect();
-    let mut is_wanted = vec![false; graph.len()];
-    for id in wanted {
-        is_wanted[id.index()] = true;
-    }
-
-    let scheduler = Scheduler {
-        graph,
-        context,
-        observer,
-        in_closure: &in_closure,
-        pending: &pending,
-        outputs: &outputs,
-        failed: &failed,
-        errors: &errors,
-        ran: &ran,
-        cached: &cached,
-        remote_cached: &remote_cached,
-        keys: &keys,
-        warned: &warned,
-        remade: &remade,
-        complete: &complete,
-        wanted: &is_wanted,
-    };
-    rayon::scope(|scope| {
-        for id in needed
-            .iter()
-            .filter(|id| pending[id.index()].load(Ordering::Relaxed) == 0)
-        {
-            scheduler.spawn(scope, *id);
-        }
-    });
-    let mut errors = errors.into_inner().unwrap_or_else(|p| p.into_inner());
-    // A remote hit whose blobs the remote then did not give ran here after all.
-    let remade = remade.iter().filter(|r| r.load(Ordering::Relaxed)).count();
-    let report = ExecReport {
-        outputs: outputs
-            .into_iter()
-            .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
-            .collect(),
-        ran: ran.into_inner() + remade,
-        cached: cached.into_inner(),
-        remote_cached: remote_cached.into_inner().saturating_sub(remade),
-        keys: keys
-            .into_iter()
-            .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
-            .collect(),
-    };
-    if errors.is_empty() {
-        return Ok(report);
-    }
-    let mut first = errors.remove(0);
-    if context.keep_going {
-        let done = report.outputs.iter().filter(|o| o.is_some()).count();
-        first.rest = Some(Box::new(KeptGoing {
-            skipped: needed.len().saturating_sub(done + errors.len() + 1),
-            failures: errors,
-            report,
-        }));
-    }
-    Err(first)
-}
-
-struct Scheduler<'s> {
-    graph: &'s ActionGraph,
-    context: &'s ExecContext<'s>,
-    observer: &'s dyn Observer,
-    in_closure: &'s [bool],
-    pending: &'s [AtomicUsize],
-    outputs: &'s [Mutex<Option<ActionOutput>>],
-    failed: &'s AtomicBool,
-    errors: &'s Mutex<Vec<ExecError>>,
-    ran: &'s AtomicUsize,
-    cached: &'s AtomicUsize,
-    remote_cached: &'s AtomicUsize,
-    keys: &'s [Mutex<Option<bld_core::Digest>>],
-    warned: &'s remote::Warned<'s>,
-    remade: &'s [AtomicBool],
-    complete: &'s [AtomicBool],
-    /// Whether each action is one the build was asked for.
-    wanted: &'s [bool],
-}
-
-impl<'s> Scheduler<'s> {
-    fn spawn<'scope>(&'scope self, scope: &rayon::Scope<'scope>, id: ActionId)
-    where
-        's: 'scope,
-    {
-        scope.spawn(move |scope| {
-            if self.failed.load(Ordering::Relaxed) {
-                return;
-            }
-            let output_of = |dep: ActionId| {
-                *self.outputs[dep.index()]
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-            };
-            let asking = satisfy::Asking {
-                warned: self.warned,
-                defer: !self.wanted[id.index()],
-                remade: self.remade,
-                complete: self.complete,
-            };
-            let satisfied = satisfy::satisfy(
-                self.graph,
-                id,
-                self.context,
-                &output_of,
-                self.observer,
-                &asking,
-            );
-            match satisfied {
-                Ok((output, outcome, key)) => {
-                    *self.outputs[id.index()]
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()) = Some(output);
-                    *self.keys[id.index()]
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()) = Some(key);
-                    match outcome {
-                        Outcome::Ran => self.ran.fetch_add(1, Ordering::Relaxed),
-                        Outcome::Cached => self.cached.fetch_add(1, Ordering::Relaxed),
-                        Outcome::RemoteCached => self.remote_cached.fetch_add(1, Ordering::Relaxed),
-                    };
-                    self.observer.finished(self.graph, id, outcome);
-                    for dependent in self
-                        .graph
-                        .dependents(id)
-                        .filter(|d| self.in_closure[d.index()])
-                    {
-                        if self.pending[dependent.index()].fetch_sub(1, Ordering::AcqRel) == 1 {
-                            self.spawn(scope, dependent);
-                        }
-                    }
-                }
-                Err(error) => {
-                    // Its dependents never become ready; with `keep_going` the rest goes on.
-                    if !self.context.keep_going {
-                        self.failed.store(true, Ordering::Relaxed);
-                    }
-                    self.errors
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(error);
-                }
-            }
-        });
-    }
+    let scheduler = schedule::Scheduler::new(graph, wanted, context, observer);
+    rayon::scope(|scope| scheduler.start(scope));
+    scheduler.finish()
 }
