@@ -285,12 +285,7 @@ pub(crate) fn build_workspace(
         settings.pull,
         settings.locked,
     )?;
-    let wanted: Vec<_> = analysis
-        .targets
-        .iter()
-        .flat_map(|t| &t.outputs)
-        .filter_map(|o| o.action)
-        .collect();
+    let wanted: Vec<_> = wanted_actions(&analysis);
 
     let remotes = cache::Remotes::open(settings);
     let context = ExecContext {
@@ -355,6 +350,16 @@ pub(crate) fn build_workspace(
         remote_cached: report.remote_cached,
         remote: remotes.cache().is_some(),
     })
+}
+
+/// The actions that make the requested targets' outputs.
+fn wanted_actions(analysis: &Analysis) -> Vec<bld_graph::ActionId> {
+    analysis
+        .targets
+        .iter()
+        .flat_map(|t| &t.outputs)
+        .filter_map(|o| o.action)
+        .collect()
 }
 
 /// Records the `images` a workspace build made in the store's index, each target's under its
