@@ -73,6 +73,10 @@ pub struct BuildArgs {
     /// Run every action again, ignoring the action cache (results are still recorded).
     #[arg(long)]
     no_cache: bool,
+    /// Say why each action that ran did not hit the cache (what differs from its last run),
+    /// on stderr or into FILE (`--explain=FILE`); `bld why` tells the same later.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true)]
+    explain: Option<Option<std::path::PathBuf>>,
     /// Go on past a failure: build everything that does not depend on one, and report every
     /// failure.
     #[arg(long, short = 'k')]
@@ -327,6 +331,7 @@ pub(crate) fn build_workspace(
         }
     };
     phases.mark("execution");
+    crate::why::after_workspace_build(store, &analysis, &report, settings.explain.as_ref())?;
     cache::export(
         store,
         &analysis.graph,

@@ -16,6 +16,7 @@ mod query;
 mod run;
 mod search;
 mod volume;
+mod why;
 mod workspace_args;
 
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ enum Command {
     Build(build::BuildArgs),
     /// List targets matching a pattern, or `deps(PATTERN)`: their dependencies.
     Query(query::QueryArgs),
+    /// Why the actions of the last build of a target or image ran instead of hitting the cache.
+    Why(why::WhyArgs),
     /// Remove `bld-out/` (and, with `--store`, the store).
     Clean(clean::CleanArgs),
     /// Run a container from an image; exits with the command's code (`-d`: in the background).
@@ -178,6 +181,7 @@ fn dispatch(command: Command, store: &std::path::Path) -> Result<i32, Failure> {
     match command {
         Command::Build(args) => build::run(args, store).map(|()| 0),
         Command::Query(args) => query::run(args).map(|()| 0),
+        Command::Why(args) => why::run(args, store).map(|()| 0),
         Command::Clean(args) => clean::run(args, store).map(|()| 0),
         Command::Run(args) => run::run(args, store),
         Command::Images(args) | Command::Image(ImageCommand::Ls(args)) => {

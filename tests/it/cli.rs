@@ -6,6 +6,7 @@ use crate::support::{Sandbox, assert_run_snapshot};
 const SUBCOMMANDS: &[&str] = &[
     "build",
     "query",
+    "why",
     "clean",
     "run",
     "images",
@@ -54,6 +55,7 @@ const COMMANDS: &[&[&str]] = &[
     &[],
     &["build"],
     &["query"],
+    &["why"],
     &["clean"],
     &["run"],
     &["images"],

@@ -39,3 +39,4 @@ mod run_steps;
 mod security;
 mod special_files;
 mod support;
+mod why;

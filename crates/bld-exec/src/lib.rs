@@ -8,6 +8,7 @@
 
 mod container;
 pub mod containers;
+mod explain;
 mod failure;
 mod hard_links;
 mod image_fs;
@@ -110,6 +111,9 @@ pub struct ExecReport {
     pub keys: Vec<Option<bld_core::Digest>>,
     /// How each needed action was satisfied, indexed by [`ActionId::index`].
     pub outcomes: Vec<Option<Outcome>>,
+    /// Why each action that ran did (what differs from its last run), indexed by
+    /// [`ActionId::index`]; empty for the others.
+    pub reasons: Vec<Vec<String>>,
 }
 
 /// A failed action: which one, where it comes from, and what went wrong.

@@ -19,6 +19,8 @@ pub(crate) struct Asking<'a> {
     /// Set for each action whose output's blobs, and for an image those of the layers and
     /// images it is made of, are known to be in the store.
     pub(crate) complete: &'a [std::sync::atomic::AtomicBool],
+    /// Why each action that ran did (`explain`).
+    pub(crate) reasons: &'a [std::sync::Mutex<Vec<String>>],
 }
 
 pub(crate) fn satisfy(
@@ -35,26 +37,14 @@ pub(crate) fn satisfy(
     let key = action.key(&|input| identities[input]);
     let store = context.store;
     let lookup = !(context.ignore_cache)(action);
-    if let Some(record) = lookup
-        .then(|| store.get_action(&key.0))
-        .transpose()
-        .map_err(|e| fail(Failure::of(e)))?
-        .flatten()
-    {
-        match serde_json::from_slice::<ActionOutput>(&record) {
-            Ok(output) if intact(context, &output) => {
-                if !asking.defer {
-                    crate::materialize::ensure_made_of(
-                        graph, id, &output, context, output_of, observer, asking,
-                    )
-                    .map_err(fail)?;
-                }
-                return Ok((output, Outcome::Cached, key.0));
-            }
-            _ => store
-                .remove_action(&key.0)
-                .map_err(|e| fail(Failure::of(e)))?,
+    if lookup && let Some(output) = local_hit(context, &key.0).map_err(fail)? {
+        if !asking.defer {
+            crate::materialize::ensure_made_of(
+                graph, id, &output, context, output_of, observer, asking,
+            )
+            .map_err(fail)?;
         }
+        return Ok((output, Outcome::Cached, key.0));
     }
     if lookup
         && let Some(remote) = context.remote
@@ -85,12 +75,72 @@ pub(crate) fn satisfy(
             .map_err(|e| fail(Failure::of(e)))?;
         return Ok((output, Outcome::RemoteCached, key.0));
     }
+    let output = run_here(
+        graph,
+        id,
+        context,
+        output_of,
+        observer,
+        asking,
+        &identities,
+        lookup,
+    )?;
+    Ok((output, Outcome::Ran, key.0))
+}
+
+/// The action cache's intact output for `key`; a record that is not one, or whose blobs are
+/// not intact, is removed.
+fn local_hit(
+    context: &ExecContext<'_>,
+    key: &bld_core::Digest,
+) -> Result<Option<ActionOutput>, Failure> {
+    let Some(record) = context.store.get_action(key).map_err(Failure::of)? else {
+        return Ok(None);
+    };
+    match serde_json::from_slice::<ActionOutput>(&record) {
+        Ok(output) if intact(context, &output) => Ok(Some(output)),
+        _ => {
+            context.store.remove_action(key).map_err(Failure::of)?;
+            Ok(None)
+        }
+    }
+}
+
+/// Runs the action `id` of key `key` (neither cache had it; `lookup`: they were asked), its
+/// inputs brought in first; records its output and why it ran.
+#[allow(clippy::too_many_arguments)]
+fn run_here(
+    graph: &ActionGraph,
+    id: ActionId,
+    context: &ExecContext<'_>,
+    output_of: &(dyn Fn(ActionId) -> Option<ActionOutput> + Sync),
+    observer: &dyn Observer,
+    asking: &Asking<'_>,
+    identities: &HashMap<&Input, InputIdentity>,
+    lookup: bool,
+) -> Result<ActionOutput, ExecError> {
+    let action = graph.get(id);
+    let fail = |failure: Failure| ExecError::new(action, failure);
+    let store = context.store;
+    let key = action.key(&|input| identities[input]).0;
     crate::materialize::ensure_inputs(graph, action, context, output_of, observer, asking)
         .map_err(fail)?;
+    let parts = crate::explain::parts(graph, action, &|input| identities[input]);
+    *asking.reasons[id.index()]
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = crate::explain::reasons(
+        store,
+        &context.workspace_root,
+        graph,
+        action,
+        &key,
+        &parts,
+        !lookup,
+    );
     observer.started(graph, id);
     let run = Run {
         context,
-        identities: &identities,
+        identities,
         output_of,
         on_output: &|line| observer.output(graph, id, line),
     };
@@ -102,14 +152,15 @@ pub(crate) fn satisfy(
     }
     let record = serde_json::to_vec(&output).expect("invariant: outputs serialize");
     store
-        .put_action(&key.0, &record)
+        .put_action(&key, &record)
         .map_err(|e| fail(Failure::of(e)))?;
+    crate::explain::remember(store, &context.workspace_root, action, &key, parts);
     if let Some(remote) = context.remote {
-        remote.store_result(&key.0, &output, store);
+        remote.store_result(&key, &output, store);
     }
     // Made of inputs that were all here.
     asking.complete[id.index()].store(true, std::sync::atomic::Ordering::Relaxed);
-    Ok((output, Outcome::Ran, key.0))
+    Ok(output)
 }
 
 /// What the action sees of each input: a source's digest and mode (through the file-digest

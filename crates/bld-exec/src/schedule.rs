@@ -36,6 +36,7 @@ pub(crate) struct Scheduler<'s> {
     warned: remote::Warned<'s>,
     remade: Vec<AtomicBool>,
     complete: Vec<AtomicBool>,
+    reasons: Vec<Mutex<Vec<String>>>,
 }
 
 fn flags(count: usize) -> Vec<AtomicBool> {
@@ -82,6 +83,7 @@ impl<'s> Scheduler<'s> {
             warned: remote::Warned::new(observer),
             remade: flags(graph.len()),
             complete: flags(graph.len()),
+            reasons: (0..graph.len()).map(|_| Mutex::default()).collect(),
         }
     }
 
@@ -117,6 +119,7 @@ impl<'s> Scheduler<'s> {
                 defer: !self.wanted[id.index()],
                 remade: &self.remade,
                 complete: &self.complete,
+                reasons: &self.reasons,
             };
             let satisfied = satisfy::satisfy(
                 self.graph,
@@ -180,6 +183,11 @@ impl<'s> Scheduler<'s> {
             outputs: slots.iter().map(|s| s.output).collect(),
             keys: slots.iter().map(|s| s.key).collect(),
             outcomes,
+            reasons: self
+                .reasons
+                .into_iter()
+                .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+                .collect(),
         };
         let mut errors = self.errors.into_inner().unwrap_or_else(|p| p.into_inner());
         if errors.is_empty() {

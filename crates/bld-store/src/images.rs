@@ -31,6 +31,8 @@ pub struct GcReport {
     pub blobs: usize,
     /// Unpacked layer directories deleted.
     pub unpacked: usize,
+    /// Action cache entries deleted (their blobs were).
+    pub actions: usize,
     /// Bytes freed, blobs, unpacked layers and leftover temporary files together.
     pub bytes: u64,
 }
@@ -240,8 +242,47 @@ impl Store {
         self.remove_unkept_unpacked(&kept, &mut report)?;
         self.remove_unkept_chunks(&kept);
         self.remove_unkept_sizes(&kept);
+        self.remove_stale_actions(&kept, &mut report);
         self.remove_temps(&mut report);
         Ok(report)
+    }
+
+    /// Action cache entries whose record names a blob that is gone, and the named parts of
+    /// action keys (`explain/`, for `bld why`) whose entry is gone.
+    fn remove_stale_actions(&self, kept: &Kept, report: &mut GcReport) {
+        let entries = fs::read_dir(self.root.join("ac"))
+            .into_iter()
+            .flatten()
+            .flatten();
+        for entry in entries {
+            let stale = fs::read(entry.path())
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                .map(|record| {
+                    ["digest", "manifest", "config"]
+                        .iter()
+                        .filter_map(|field| record.get(field)?.as_str()?.parse::<Digest>().ok())
+                        .any(|d| !kept.blobs.contains(&d))
+                })
+                .unwrap_or(true);
+            if stale && fs::remove_file(entry.path()).is_ok() {
+                report.actions += 1;
+            }
+        }
+        let explained = fs::read_dir(self.root.join("explain"))
+            .into_iter()
+            .flatten()
+            .flatten();
+        for entry in explained.filter(|e| e.path().is_file()) {
+            let gone = fs::read(entry.path())
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                .and_then(|record| record.get("key")?.as_str()?.parse::<Digest>().ok())
+                .is_none_or(|key| !self.action_path(&key).is_file());
+            if gone {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Everything the images `keep` refer to, following indexes, manifests and configs.

@@ -317,7 +317,7 @@ impl Store {
         remove_if_present(&self.blob_path(digest)).map(drop)
     }
 
-    fn action_path(&self, key: &Digest) -> PathBuf {
+    pub(crate) fn action_path(&self, key: &Digest) -> PathBuf {
         self.root.join("ac").join(key.hex())
     }
 

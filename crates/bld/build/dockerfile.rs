@@ -325,28 +325,8 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     file_digests.save(&store)?;
     let report = result?;
     phases.mark("execution");
-    super::cache::export(
-        &store,
-        graph,
-        &report,
-        &[image],
-        &settings.cache_to,
-        remotes.cache(),
-    );
-    let Some(ActionOutput::Image {
-        manifest, config, ..
-    }) = report.outputs[image.index()]
-    else {
-        bail_internal!("internal: the Dockerfile build produced no image");
-    };
-    let (manifest, config) = super::cache::with_inline_cache(
-        &store,
-        graph,
-        &report,
-        image,
-        &settings.cache_to,
-        (manifest, config),
-    )?;
+    let (manifest, config) =
+        finish_image(&store, graph, &report, image, tags, &settings, &remotes)?;
     keep_image(&store, &file_digests, &manifest, tags, output.as_ref())?;
     result_files::write(args, &store, &manifest, &config, tags)?;
     if args.push {
@@ -364,6 +344,51 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     );
     print_summary(tags, &manifest, &config, output.as_ref(), started, &counts);
     Ok(())
+}
+
+/// After a Dockerfile build's actions: its cache exported, the build recorded for `bld why`;
+/// the image's manifest and config (with `--cache-to type=inline`, of the image that holds its
+/// cache).
+fn finish_image(
+    store: &Store,
+    graph: &bld_graph::ActionGraph,
+    report: &bld_exec::ExecReport,
+    image: bld_graph::ActionId,
+    tags: &[ImageReference],
+    settings: &super::BuildSettings,
+    remotes: &super::cache::Remotes,
+) -> Result<(bld_core::Digest, bld_core::Digest), Failure> {
+    super::cache::export(
+        store,
+        graph,
+        report,
+        &[image],
+        &settings.cache_to,
+        remotes.cache(),
+    );
+    let Some(ActionOutput::Image {
+        manifest, config, ..
+    }) = report.outputs[image.index()]
+    else {
+        bail_internal!("internal: the Dockerfile build produced no image");
+    };
+    let built = (image, &manifest, &config);
+    crate::why::after_dockerfile_build(
+        store,
+        graph,
+        report,
+        built,
+        tags,
+        settings.explain.as_ref(),
+    )?;
+    super::cache::with_inline_cache(
+        store,
+        graph,
+        report,
+        image,
+        &settings.cache_to,
+        (manifest, config),
+    )
 }
 
 /// `Built app:1 sha256:… (image ID …) in 1.20s; 9 actions: …`, on stderr when an archive has

@@ -15,6 +15,8 @@ pub(crate) struct BuildSettings {
     pub(crate) no_cache: bool,
     /// Go on past failures (`--keep-going`).
     pub(crate) keep_going: bool,
+    /// `--explain[=FILE]`.
+    pub(crate) explain: Option<Option<std::path::PathBuf>>,
     /// Every RUN step gets the host's network.
     pub(crate) host_network: bool,
     /// Secrets by id: the files holding them.
@@ -51,6 +53,7 @@ impl BuildSettings {
             progress: args.progress_mode(),
             no_cache: args.no_cache,
             keep_going: args.keep_going,
+            explain: args.explain.clone(),
             host_network: host_network(&args.network)?,
             secrets,
             ssh_agents,

@@ -276,9 +276,10 @@ pub(crate) fn gc(_args: GcArgs, store: &std::path::Path) -> Result<(), Failure> 
     let store = Store::open(store)?;
     let report = collect_garbage(&store)?;
     println!(
-        "Removed {} blobs and {} unpacked layers. Total reclaimed space: {}",
+        "Removed {} blobs, {} unpacked layers and {} action cache entries. Total reclaimed space: {}",
         report.blobs,
         report.unpacked,
+        report.actions,
         human_size(report.bytes)
     );
     Ok(())

@@ -1,0 +1,286 @@
+//! `bld why TARGET|IMAGE` and `bld build --explain[=FILE]`: which actions of a build ran
+//! instead of hitting the cache, and why (what differs from their last run: the executor keeps
+//! the named parts of each action's key in the store).
+//!
+//! Each build leaves a record in `<store>/explain/builds/<hex>.json` (one per thing built: a
+//! workspace's target set, or a Dockerfile build's tags and image; the newest [`KEPT_BUILDS`]
+//! are kept): `{"when" (milliseconds since 1970), "names", "actions", "ran": [{"action",
+//! "targets", "reasons"}]}`. `bld why` reads the newest record that names what it is asked about.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use bld_exec::ExecReport;
+use bld_graph::{ActionGraph, ActionId};
+use bld_store::Store;
+use clap::Args;
+use serde_json::{Value, json};
+
+use crate::Failure;
+
+/// How many build records the store keeps.
+const KEPT_BUILDS: usize = 100;
+
+/// Arguments of `bld why`.
+#[derive(Args)]
+pub struct WhyArgs {
+    /// A target of the last workspace build (`//app:image`), or an image a Dockerfile build
+    /// made: a tag (`app:1`), a digest or an image ID.
+    what: String,
+}
+
+/// One action of a build that ran: how it is named, the targets that needed it, and why.
+struct Ran {
+    action: String,
+    targets: Vec<String>,
+    reasons: Vec<String>,
+}
+
+/// The actions of `report` that ran, one entry per instruction: several actions come from
+/// one (a `COPY`'s layer and the image after it), and their reasons are said together, less
+/// those that only say the instruction's own other actions changed.
+fn ran(graph: &ActionGraph, report: &ExecReport, targets: &[(String, Vec<ActionId>)]) -> Vec<Ran> {
+    let closures: Vec<(&String, HashSet<ActionId>)> = targets
+        .iter()
+        .map(|(name, outputs)| (name, graph.closure(outputs).into_iter().collect()))
+        .collect();
+    let mut ran: Vec<Ran> = Vec::new();
+    for (index, reasons) in report.reasons.iter().enumerate() {
+        if reasons.is_empty() {
+            continue;
+        }
+        let id = ActionId::from_index(index);
+        let action = graph.get(id);
+        let name = match &action.origin {
+            Some(_) => action.describe(),
+            None => format!("{} {}", action.owner, action.output_name),
+        };
+        let needed_by = closures
+            .iter()
+            .filter(|(_, closure)| closure.contains(&id))
+            .map(|(target, _)| (*target).clone());
+        let entry = match ran.iter().position(|r| r.action == name) {
+            Some(at) => &mut ran[at],
+            None => {
+                ran.push(Ran {
+                    action: name.clone(),
+                    targets: Vec::new(),
+                    reasons: Vec::new(),
+                });
+                ran.last_mut().expect("invariant: just pushed")
+            }
+        };
+        let own = format!("its input `{name}` ");
+        for reason in reasons {
+            if !reason.starts_with(&own) && !entry.reasons.contains(reason) {
+                entry.reasons.push(reason.clone());
+            }
+        }
+        for target in needed_by {
+            if !entry.targets.contains(&target) {
+                entry.targets.push(target);
+            }
+        }
+    }
+    ran
+}
+
+/// After a build: prints why each action that ran did with `--explain` (to stderr, or to the
+/// file it names), and records the build for `bld why`. `targets` are what was built (a
+/// target's label, or an image's tags and digest) with the actions that make it; `names` every
+/// name `bld why` may be asked by.
+pub(crate) fn after_build(
+    store: &Store,
+    graph: &ActionGraph,
+    report: &ExecReport,
+    targets: &[(String, Vec<ActionId>)],
+    names: &[String],
+    explain: Option<&Option<PathBuf>>,
+) -> Result<(), Failure> {
+    let ran = ran(graph, report, targets);
+    if let Some(file) = explain {
+        let text = render(&ran);
+        match file {
+            Some(path) => std::fs::write(path, text).map_err(|e| {
+                Failure::user(format!("--explain: cannot write `{}`: {e}", path.display()))
+            })?,
+            None => eprint!("{text}"),
+        }
+    }
+    let when = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let record = json!({
+        "when": when,
+        "names": names,
+        "actions": report.outcomes.iter().filter(|o| o.is_some()).count(),
+        "ran": ran.iter().map(|r| json!({"action": r.action, "targets": r.targets, "reasons": r.reasons})).collect::<Vec<_>>(),
+    });
+    let dir = store.root().join("explain/builds");
+    let _ = std::fs::create_dir_all(&dir);
+    let id = bld_core::Digest::of(names.join("\n").as_bytes());
+    let _ = store.write_atomically(
+        &dir.join(format!("{}.json", id.hex())),
+        record.to_string().as_bytes(),
+    );
+    prune(&dir);
+    Ok(())
+}
+
+/// [`after_build`] of a workspace build: what it built are its targets.
+pub(crate) fn after_workspace_build(
+    store: &Store,
+    analysis: &bld_starlark::Analysis,
+    report: &ExecReport,
+    explain: Option<&Option<PathBuf>>,
+) -> Result<(), Failure> {
+    let targets: Vec<(String, Vec<ActionId>)> = analysis
+        .targets
+        .iter()
+        .map(|t| {
+            let outputs = t.outputs.iter().filter_map(|o| o.action).collect();
+            (t.label.to_string(), outputs)
+        })
+        .collect();
+    let names: Vec<String> = targets.iter().map(|(label, _)| label.clone()).collect();
+    after_build(store, &analysis.graph, report, &targets, &names, explain)
+}
+
+/// [`after_build`] of a Dockerfile build: what it built is the image of the action `image`
+/// with its manifest and config, named by its `tags`, its digest and its ID.
+pub(crate) fn after_dockerfile_build(
+    store: &Store,
+    graph: &ActionGraph,
+    report: &ExecReport,
+    (image, manifest, config): (ActionId, &bld_core::Digest, &bld_core::Digest),
+    tags: &[bld_core::ImageReference],
+    explain: Option<&Option<PathBuf>>,
+) -> Result<(), Failure> {
+    let mut names: Vec<String> = tags
+        .iter()
+        .flat_map(|t| [t.familiar(), t.to_string()])
+        .collect();
+    names.extend([manifest.to_string(), config.to_string()]);
+    let target = names[0].clone();
+    after_build(
+        store,
+        graph,
+        report,
+        &[(target, vec![image])],
+        &names,
+        explain,
+    )
+}
+
+/// `ACTION\n  ran because REASON; REASON\n` for each.
+fn render(ran: &[Ran]) -> String {
+    ran.iter()
+        .map(|r| format!("{}\n  ran because {}\n", r.action, r.reasons.join("; ")))
+        .collect()
+}
+
+/// Keeps the newest [`KEPT_BUILDS`] records of `dir`.
+fn prune(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut records: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            Some((e.metadata().ok()?.modified().ok()?, e.path()))
+        })
+        .collect();
+    if records.len() <= KEPT_BUILDS {
+        return;
+    }
+    records.sort();
+    for (_, path) in &records[..records.len() - KEPT_BUILDS] {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Whether the build record `record` names `what`: a target label (`//app` meaning
+/// `//app:app`), a tag, a digest or the start of one, an image ID.
+fn names(record: &Value, what: &str) -> bool {
+    let full = match what.strip_prefix("//") {
+        Some(rest) if !rest.contains(':') => {
+            let last = rest.rsplit('/').next().unwrap_or(rest);
+            format!("{what}:{last}")
+        }
+        _ => what.to_owned(),
+    };
+    let hex = what.strip_prefix("sha256:").unwrap_or(what);
+    record["names"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .any(|name| {
+            name == what
+                || name == full
+                || (hex.len() >= 12
+                    && hex.chars().all(|c| c.is_ascii_hexdigit())
+                    && name
+                        .strip_prefix("sha256:")
+                        .is_some_and(|h| h.starts_with(hex)))
+        })
+}
+
+/// `bld why WHAT`: the newest build of it, each action that ran and why.
+pub fn run(args: WhyArgs, store_root: &Path) -> Result<(), Failure> {
+    let store = Store::open(store_root)?;
+    let dir = store.root().join("explain/builds");
+    let mut records: Vec<Value> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.ok()?.path()).ok()?).ok())
+        .filter(|record| names(record, &args.what))
+        .collect();
+    records.sort_by_key(|r| std::cmp::Reverse(r["when"].as_u64().unwrap_or(0)));
+    let Some(record) = records.first() else {
+        return Err(Failure::user(format!(
+            "no build of `{}` is recorded in this store: build it first (`bld build`)",
+            args.what
+        )));
+    };
+    let is_target = args.what.starts_with("//");
+    let ran: Vec<&Value> = record["ran"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            !is_target
+                || r["targets"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| names(&json!({"names": [t]}), &args.what)))
+        })
+        .collect();
+    let when = bld_core::rfc3339(record["when"].as_u64().unwrap_or(0) / 1000);
+    let actions = record["actions"].as_u64().unwrap_or(0);
+    if ran.is_empty() {
+        println!(
+            "{} (built {when}): nothing ran; its actions were cache hits ({actions} in the build)",
+            args.what
+        );
+        return Ok(());
+    }
+    println!(
+        "{} (built {when}): {} of the build's {actions} actions ran",
+        args.what,
+        ran.len()
+    );
+    for r in ran {
+        let reasons: Vec<&str> = r["reasons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        println!(
+            "  {}\n    ran because {}",
+            r["action"].as_str().unwrap_or_default(),
+            reasons.join("; ")
+        );
+    }
+    Ok(())
+}
