@@ -49,8 +49,3 @@ pub fn load(patterns: &Patterns) -> Result<Resolved, Failure> {
         labels,
     })
 }
-
-/// Finds the workspace, evaluates what `patterns` need and expands them.
-pub fn resolve(patterns: &[String]) -> Result<Resolved, Failure> {
-    load(&parse_patterns(patterns)?)
-}

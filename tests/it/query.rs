@@ -5,7 +5,9 @@ use crate::support::Sandbox;
 #[test]
 fn query_lists_targets_and_their_dependencies() {
     let sandbox = Sandbox::with_examples();
-    let all = sandbox.bld(&["query", "//examples/..."]).ok();
+    let all = sandbox
+        .bld(&["query", "--output", "label_kind", "//examples/..."])
+        .ok();
     for line in [
         "oci_image rule //examples/hello:image",
         "pkg_tar rule //examples/shared_base:api_files",
@@ -33,6 +35,99 @@ fn query_lists_targets_and_their_dependencies() {
     assert!(!labels.contains(&"//examples/shared_base:worker"));
     let position = |l: &str| labels.iter().position(|x| *x == l).expect("listed");
     assert!(position("//examples/shared_base:base") < position("//examples/shared_base:api"));
+}
+
+/// Bazel's functions and set operators over the examples' graph.
+#[test]
+fn query_functions_and_set_operators() {
+    let sandbox = Sandbox::with_examples();
+    let query = |expression: &str| -> Vec<String> {
+        let run = sandbox.bld(&["query", expression]).ok();
+        run.stdout.lines().map(str::to_owned).collect()
+    };
+    let base = "//examples/shared_base";
+    assert_eq!(
+        query(&format!("deps({base}:api, 1)")),
+        [
+            format!("{base}:base"),
+            format!("{base}:api_files"),
+            format!("{base}:api")
+        ]
+    );
+    assert_eq!(
+        query(&format!("rdeps(//examples/..., {base}:base, 1)")),
+        [
+            format!("{base}:base"),
+            "//examples/dockerfile:image".to_owned(),
+            format!("{base}:api"),
+            format!("{base}:worker")
+        ]
+    );
+    assert_eq!(
+        query(&format!("somepath({base}:api, {base}:etc/os-release)")),
+        [
+            format!("{base}:etc/os-release"),
+            format!("{base}:base_files"),
+            format!("{base}:base"),
+            format!("{base}:api")
+        ]
+    );
+    assert_eq!(
+        query(&format!("allpaths({base}:api, {base}:base_files)")),
+        [
+            format!("{base}:base_files"),
+            format!("{base}:base"),
+            format!("{base}:api")
+        ]
+    );
+    assert_eq!(
+        query(&format!(
+            "kind('pkg_tar', {base}:*) - filter(worker, //examples/...)"
+        )),
+        [format!("{base}:api_files"), format!("{base}:base_files")]
+    );
+    assert_eq!(
+        query(&format!(
+            "attr(name, '^wor', {base}:*) ^ kind(oci_image, //...)"
+        )),
+        [format!("{base}:worker")]
+    );
+    assert_eq!(
+        query(&format!("{base}:api union {base}:worker except {base}:api")),
+        [format!("{base}:worker")]
+    );
+    let bad = sandbox.bld(&["query", "deps(//examples/..., x)"]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr
+            .contains("column 22: expected a depth (a number), found `x`"),
+        "{}",
+        bad.stderr
+    );
+}
+
+/// `--output graph` (DOT) and `--output build` of the examples, pinned.
+#[test]
+fn query_graph_and_build_outputs_are_pinned() {
+    let sandbox = Sandbox::with_examples();
+    let graph = sandbox
+        .bld(&[
+            "query",
+            "--output",
+            "graph",
+            "deps(//examples/shared_base:api)",
+        ])
+        .ok();
+    insta::assert_snapshot!("query_graph_shared_base_api", graph.stdout);
+    let build = sandbox
+        .bld(&["query", "--output", "build", "//examples/hello:image"])
+        .ok();
+    insta::assert_snapshot!("query_build_hello_image", build.stdout);
+    let json = sandbox
+        .bld(&["query", "--output", "json", "//examples/hello:image"])
+        .ok();
+    let parsed: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(parsed[0]["attrs"]["tars"][0], "//examples/hello:layer");
 }
 
 #[test]
