@@ -73,6 +73,11 @@ pub struct BuildArgs {
     /// Run every action again, ignoring the action cache (results are still recorded).
     #[arg(long)]
     no_cache: bool,
+    /// Write the build as a Chrome trace (its phases, each action on the thread that ran it,
+    /// hits and runs told apart), as Bazel's `--profile`: open it in Perfetto or
+    /// chrome://tracing.
+    #[arg(long, value_name = "FILE.json")]
+    profile: Option<std::path::PathBuf>,
     /// Say why each action that ran did not hit the cache (what differs from its last run),
     /// on stderr or into FILE (`--explain=FILE`); `bld why` tells the same later.
     #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true)]
@@ -168,10 +173,24 @@ impl BuildArgs {
 pub(crate) struct Phases {
     pub(crate) enabled: bool,
     pub(crate) last: Instant,
+    /// `--profile`: the phases and actions as a trace, written when the build ends.
+    pub(crate) profile: Option<crate::profile::Profile>,
 }
 
 impl Phases {
+    /// `--timings` when `enabled`; a trace into `profile`.
+    pub(crate) fn new(enabled: bool, profile: Option<&Path>) -> Phases {
+        Phases {
+            enabled,
+            last: Instant::now(),
+            profile: profile.map(crate::profile::Profile::new),
+        }
+    }
+
     pub(crate) fn mark(&mut self, phase: &str) {
+        if let Some(profile) = &self.profile {
+            profile.phase(phase, self.last);
+        }
         if self.enabled {
             eprintln!(
                 "timing: {phase:<10} {:>8.1} ms",
@@ -179,6 +198,20 @@ impl Phases {
             );
         }
         self.last = Instant::now();
+    }
+}
+
+impl Drop for Phases {
+    /// The trace is written whether the build succeeded or not.
+    fn drop(&mut self) {
+        if let Some(profile) = &self.profile
+            && let Err(failure) = profile.write()
+        {
+            eprint!(
+                "warning: {}",
+                failure.render().trim_start_matches("error: ")
+            );
+        }
     }
 }
 
@@ -302,7 +335,14 @@ pub(crate) fn build_workspace(
         remote: remotes.cache(),
         keep_going: settings.keep_going,
     };
-    let result = execute_with_log(&analysis.graph, &wanted, &context, settings.progress);
+    let profile = phases.profile.as_ref();
+    let result = execute_with_log(
+        &analysis.graph,
+        &wanted,
+        &context,
+        settings.progress,
+        profile,
+    );
     remotes.finish(store);
     let mut placing = workspace_outputs::Placing {
         store,
@@ -313,22 +353,7 @@ pub(crate) fn build_workspace(
     let (mut images, mut pushes) = (Vec::new(), Vec::new());
     let report = match result {
         Ok(report) => report,
-        Err(mut error) => {
-            // `--keep-going`: what was built is placed in bld-out all the same.
-            if let Some(rest) = error.rest.take() {
-                placing.partial = true;
-                workspace_outputs::write(
-                    &analysis,
-                    &rest.report,
-                    &placing,
-                    &mut images,
-                    &mut pushes,
-                )?;
-                keep_images(store, &images)?;
-            }
-            file_digests.save(store)?;
-            return Err(error.into());
-        }
+        Err(error) => return Err(placed_anyway(error, &analysis, &mut placing)),
     };
     phases.mark("execution");
     crate::why::after_workspace_build(store, &analysis, &report, settings.explain.as_ref())?;
@@ -355,6 +380,27 @@ pub(crate) fn build_workspace(
         remote_cached: report.remote_cached,
         remote: remotes.cache().is_some(),
     })
+}
+
+/// A failed workspace build's error; with `--keep-going`, what it built is placed in bld-out
+/// and recorded all the same.
+fn placed_anyway(
+    mut error: bld_exec::ExecError,
+    analysis: &Analysis,
+    placing: &mut workspace_outputs::Placing<'_>,
+) -> Failure {
+    let placed = error.rest.take().map_or(Ok(()), |rest| {
+        placing.partial = true;
+        let (mut images, mut pushes) = (Vec::new(), Vec::new());
+        workspace_outputs::write(analysis, &rest.report, placing, &mut images, &mut pushes)
+            .and_then(|()| keep_images(placing.store, &images))
+    });
+    let saved = placing.file_digests.save(placing.store);
+    match (placed, saved) {
+        (Err(failure), _) => failure,
+        (_, Err(e)) => e.into(),
+        _ => error.into(),
+    }
 }
 
 /// The actions that make the requested targets' outputs.
@@ -418,10 +464,7 @@ pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), Failure> {
         return dockerfile::run(&args, &context, store_root);
     }
     let started = Instant::now();
-    let mut phases = Phases {
-        enabled: args.timings,
-        last: started,
-    };
+    let mut phases = Phases::new(args.timings, args.profile.as_deref());
     let dockerfile_only = [
         ("--no-cache-filter", !args.no_cache_filter.is_empty()),
         ("--iidfile", args.iidfile.is_some()),

@@ -11,6 +11,7 @@ mod failure;
 mod image;
 mod login;
 mod process;
+mod profile;
 mod progress;
 mod query;
 mod run;

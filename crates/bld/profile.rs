@@ -110,7 +110,8 @@ impl Profile {
         {
             events.push(json!({"name": "thread_name", "ph": "M", "pid": 1, "tid": index, "args": {"name": name}}));
         }
-        let trace = json!({ "traceEvents": events, "displayTimeUnit": "ms", "otherData": {"tool": "bld"} });
+        let trace =
+            json!({ "traceEvents": events, "displayTimeUnit": "ms", "otherData": {"tool": "bld"} });
         std::fs::write(&self.path, trace.to_string()).map_err(|e| {
             Failure::user(format!(
                 "--profile: cannot write `{}`: {e}",

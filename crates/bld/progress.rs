@@ -31,6 +31,7 @@ pub(crate) fn execute_with_log(
     wanted: &[ActionId],
     context: &ExecContext<'_>,
     mode: ProgressMode,
+    profile: Option<&crate::profile::Profile>,
 ) -> Result<ExecReport, ExecError> {
     let quiet = mode == ProgressMode::Quiet;
     let status_line = match mode {
@@ -38,7 +39,11 @@ pub(crate) fn execute_with_log(
         ProgressMode::Plain | ProgressMode::Quiet => false,
     };
     let live = status_line.then(|| StatusLine::start(graph.closure(wanted).len()));
-    let log = Log { quiet, live };
+    let log = Log {
+        quiet,
+        live,
+        profile,
+    };
     let result = execute(graph, wanted, context, &log);
     if let Some(live) = &log.live {
         live.bar.finish_and_clear();
@@ -62,8 +67,10 @@ pub(crate) fn execute_with_log(
     })
 }
 
-struct Log {
+struct Log<'p> {
     quiet: bool,
+    /// `--profile`'s trace.
+    profile: Option<&'p crate::profile::Profile>,
     /// The status line, when stderr is a terminal.
     live: Option<StatusLine>,
 }
@@ -140,7 +147,7 @@ fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
     status.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Log {
+impl Log<'_> {
     /// Prints `message` above the status line (which is redrawn under it).
     fn print(&self, message: &str) {
         match &self.live {
@@ -178,13 +185,16 @@ fn describe(graph: &ActionGraph, id: ActionId) -> String {
     }
 }
 
-impl Observer for Log {
+impl Observer for Log<'_> {
     fn warning(&self, message: &str) {
         // Said even with `--quiet`: the build goes on, but not as asked.
         self.print(&format!("warning: {message}"));
     }
 
     fn started(&self, graph: &ActionGraph, id: ActionId) {
+        if let Some(profile) = self.profile {
+            profile.started(id);
+        }
         self.update(|status| {
             status
                 .running
@@ -204,6 +214,9 @@ impl Observer for Log {
     }
 
     fn finished(&self, graph: &ActionGraph, id: ActionId, outcome: Outcome) {
+        if let Some(profile) = self.profile {
+            profile.finished(graph, id, outcome);
+        }
         self.update(|status| {
             status.finished += 1;
             status.running.retain(|(running, _, _)| *running != id);

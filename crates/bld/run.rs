@@ -7,7 +7,6 @@
 
 use std::io::IsTerminal as _;
 use std::path::Path;
-use std::time::Instant;
 
 use bld_exec::containers::{self, RunConfig};
 use bld_exec::{ContainerRequest, run_image};
@@ -120,10 +119,7 @@ pub struct RunArgs {
 /// Builds the image target `image`; its manifest, or none when it was an `oci_push` target
 /// (then pushed).
 fn built_image(image: &str, store: &Store) -> Result<Option<bld_core::Digest>, Failure> {
-    let mut phases = Phases {
-        enabled: false,
-        last: Instant::now(),
-    };
+    let mut phases = Phases::new(false, None);
     let built = build_workspace(
         &[image.to_owned()],
         store,

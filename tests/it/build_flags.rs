@@ -512,3 +512,62 @@ fn keep_going_reports_every_failure_and_builds_the_rest() {
     assert_eq!(zero.code, 1, "{}", zero.stderr);
     assert!(zero.stderr.contains("--jobs"), "{}", zero.stderr);
 }
+
+/// `--profile FILE.json`: a Chrome trace of the phases and of every action, runs and hits told
+/// apart; one that cannot be written is a warning, not a failed build.
+#[test]
+fn profile_writes_a_chrome_trace_of_phases_and_actions() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let ctx = crate::remote_cache::context(scratch.path())
+        .display()
+        .to_string();
+    let trace = scratch.path().join("trace.json");
+    let profile = trace.display().to_string();
+    let events = |kind: &str| -> Vec<serde_json::Value> {
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&trace).expect("the trace")).expect("JSON");
+        parsed["traceEvents"]
+            .as_array()
+            .expect("traceEvents")
+            .iter()
+            .filter(|e| e["cat"] == kind)
+            .cloned()
+            .collect()
+    };
+    let build = |profile: &str| {
+        crate::support::run_bld(
+            scratch.path(),
+            &scratch.path().join("store"),
+            &["build", "-t", "app:1", "--profile", profile, &ctx],
+        )
+        .ok()
+    };
+    build(&profile);
+    let ran = events("ran");
+    assert!(
+        ran.iter()
+            .any(|e| e["name"].as_str().unwrap_or_default().contains("RUN")),
+        "{ran:?}"
+    );
+    assert!(
+        ran.iter()
+            .all(|e| e["ph"] == "X" && e["dur"].is_u64() && e["tid"].as_u64() > Some(0))
+    );
+    let phases: Vec<String> = events("phase")
+        .iter()
+        .map(|e| e["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(phases.contains(&"execution".to_owned()), "{phases:?}");
+    let first_hits = events("cache hit").len();
+    build(&profile);
+    assert!(events("ran").is_empty());
+    assert_eq!(events("cache hit").len(), ran.len() + first_hits);
+    let unwritable = build("/nonexistent-dir/trace.json");
+    assert!(
+        unwritable
+            .stderr
+            .contains("warning: --profile: cannot write"),
+        "{}",
+        unwritable.stderr
+    );
+}

@@ -288,10 +288,7 @@ fn read_and_lower(
 /// only the image ID).
 pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result<(), Failure> {
     let started = Instant::now();
-    let mut phases = Phases {
-        enabled: args.timings,
-        last: started,
-    };
+    let mut phases = Phases::new(args.timings, args.profile.as_deref());
     let store = Arc::new(Store::open(store_root)?);
     let (lowered, file_digests) = super::with_file_digests(&store, || {
         read_and_lower(args, context, &store, &mut phases)
@@ -320,7 +317,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
         keep_going: settings.keep_going,
     };
     let mode = args.progress_mode();
-    let result = execute_with_log(graph, &[image], &exec, mode);
+    let result = execute_with_log(graph, &[image], &exec, mode, phases.profile.as_ref());
     remotes.finish(&store);
     file_digests.save(&store)?;
     let report = result?;
