@@ -308,20 +308,8 @@ pub(crate) fn build_workspace(
     settings: &BuildSettings,
     phases: &mut Phases,
 ) -> Result<Built, Failure> {
-    let options = AnalysisOptions {
-        source_date_epoch: source_date_epoch()?,
-        host_network: settings.host_network,
-    };
     let patterns = parse_patterns(patterns)?;
-    let analyse = || load_and_analyze(store, &patterns, options, phases);
-    let (analysis, file_digests) = with_file_digests(store, analyse);
-    let mut analysis = analysis?;
-    analysis.graph = workspace_pulls::resolve(
-        analysis.graph,
-        patterns.workspace.root(),
-        settings.pull,
-        settings.locked,
-    )?;
+    let (analysis, file_digests) = analyzed(&patterns, store, settings, phases)?;
     let wanted: Vec<_> = wanted_actions(&analysis);
 
     let remotes = cache::Remotes::open(settings);
@@ -403,8 +391,32 @@ fn placed_anyway(
     }
 }
 
+/// The targets `patterns` name, analyzed into their action graph (the analysis cache asked
+/// first), each tag-named `oci_pull` pinned; the store's file-digest cache, read meanwhile.
+pub(crate) fn analyzed(
+    patterns: &Patterns,
+    store: &Store,
+    settings: &BuildSettings,
+    phases: &mut Phases,
+) -> Result<(Analysis, FileDigests), Failure> {
+    let options = AnalysisOptions {
+        source_date_epoch: source_date_epoch()?,
+        host_network: settings.host_network,
+    };
+    let analyse = || load_and_analyze(store, patterns, options, phases);
+    let (analysis, file_digests) = with_file_digests(store, analyse);
+    let mut analysis = analysis?;
+    analysis.graph = workspace_pulls::resolve(
+        analysis.graph,
+        patterns.workspace.root(),
+        settings.pull,
+        settings.locked,
+    )?;
+    Ok((analysis, file_digests))
+}
+
 /// The actions that make the requested targets' outputs.
-fn wanted_actions(analysis: &Analysis) -> Vec<bld_graph::ActionId> {
+pub(crate) fn wanted_actions(analysis: &Analysis) -> Vec<bld_graph::ActionId> {
     analysis
         .targets
         .iter()

@@ -2,6 +2,7 @@
 //! calls them, prints, and maps errors to exit codes (0 success, 1 the user's error, 2 an
 //! internal fault; `bld run` uses Docker's, 125 for any failure of its own).
 
+mod aquery;
 mod build;
 mod clean;
 mod completion;
@@ -43,6 +44,11 @@ enum Command {
     Build(build::BuildArgs),
     /// List targets matching a pattern, or `deps(PATTERN)`: their dependencies.
     Query(query::QueryArgs),
+    /// The actions of targets (`bld aquery 'deps(//app:image)'`): kind, key, inputs, outputs.
+    Aquery(aquery::AqueryArgs),
+    /// The actions of targets as a picture (`bld graph //app:image -o graph.svg`), each
+    /// target and stage boxed, the last build's runs and hits coloured.
+    Graph(aquery::GraphArgs),
     /// Why the actions of the last build of a target or image ran instead of hitting the cache.
     Why(why::WhyArgs),
     /// Remove `bld-out/` (and, with `--store`, the store).
@@ -183,6 +189,8 @@ fn dispatch(command: Command, store: &std::path::Path) -> Result<i32, Failure> {
         Command::Build(args) => build::run(args, store).map(|()| 0),
         Command::Query(args) => query::run(args).map(|()| 0),
         Command::Why(args) => why::run(args, store).map(|()| 0),
+        Command::Aquery(args) => aquery::run(args, store).map(|()| 0),
+        Command::Graph(args) => aquery::graph(args, store).map(|()| 0),
         Command::Clean(args) => clean::run(args, store).map(|()| 0),
         Command::Run(args) => run::run(args, store),
         Command::Images(args) | Command::Image(ImageCommand::Ls(args)) => {

@@ -42,16 +42,37 @@ pub(crate) enum QueryOutput {
     Json,
 }
 
-/// Prints what the expression yields.
-pub fn run(args: QueryArgs) -> Result<(), Failure> {
-    let query = expr::parse(&args.expression)?;
+/// The workspace's target graph, nothing loaded yet.
+fn graph() -> Result<Graph, Failure> {
     let patterns = parse_patterns(&[])?;
     let cwd = std::env::current_dir().map_err(|e| Failure::internal(e.to_string()))?;
-    let mut graph = Graph {
+    Ok(Graph {
         loader: Loader::new(patterns.workspace.clone())?,
         set: TargetSet::default(),
         current_package: patterns.workspace.package_of(&cwd),
-    };
+    })
+}
+
+/// The targets (not source files) `expression` yields, as labels (`bld aquery`, `bld graph`).
+pub(crate) fn targets_of(expression: &str) -> Result<Vec<String>, Failure> {
+    let query = expr::parse(expression)?;
+    let mut graph = graph()?;
+    let results = eval(&mut graph, &query)?;
+    let targets: Vec<String> = results
+        .iter()
+        .filter(|l| graph.target(l).is_some())
+        .map(ToString::to_string)
+        .collect();
+    if targets.is_empty() {
+        return Err(Failure::user(format!("`{expression}` names no target")));
+    }
+    Ok(targets)
+}
+
+/// Prints what the expression yields.
+pub fn run(args: QueryArgs) -> Result<(), Failure> {
+    let query = expr::parse(&args.expression)?;
+    let mut graph = graph()?;
     let results = eval(&mut graph, &query)?;
     // Dependencies first: the order of the results' closure.
     let ordered: Vec<Label> = graph

@@ -110,9 +110,25 @@ pub(crate) fn after_build(
     let when = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
+    // How each action was satisfied, for `bld graph`'s colours.
+    let outcomes: serde_json::Map<String, Value> = report
+        .outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(index, outcome)| {
+            let said = match (*outcome)? {
+                bld_exec::Outcome::Ran => "ran",
+                bld_exec::Outcome::Cached => "cache hit",
+                bld_exec::Outcome::RemoteCached => "remote hit",
+            };
+            let action = graph.get(ActionId::from_index(index));
+            Some((crate::aquery::outcome_key(action), Value::from(said)))
+        })
+        .collect();
     let record = json!({
         "when": when,
         "names": names,
+        "outcomes": outcomes,
         "actions": report.outcomes.iter().filter(|o| o.is_some()).count(),
         "ran": ran.iter().map(|r| json!({"action": r.action, "targets": r.targets, "reasons": r.reasons})).collect::<Vec<_>>(),
     });
@@ -172,6 +188,34 @@ pub(crate) fn after_dockerfile_build(
     )
 }
 
+/// How the newest build that named one of `targets` satisfied each of its actions, by
+/// [`crate::aquery::outcome_key`].
+pub(crate) fn last_outcomes(
+    store: &Store,
+    targets: &[String],
+) -> std::collections::BTreeMap<String, String> {
+    let Some(record) = newest(store, &|record| targets.iter().any(|t| names(record, t))) else {
+        return std::collections::BTreeMap::new();
+    };
+    record["outcomes"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect()
+}
+
+/// The newest build record that `wanted` takes.
+fn newest(store: &Store, wanted: &dyn Fn(&Value) -> bool) -> Option<Value> {
+    let dir = store.root().join("explain/builds");
+    std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| serde_json::from_slice::<Value>(&std::fs::read(e.ok()?.path()).ok()?).ok())
+        .filter(|record| wanted(record))
+        .max_by_key(|r| r["when"].as_u64().unwrap_or(0))
+}
+
 /// `ACTION\n  ran because REASON; REASON\n` for each.
 fn render(ran: &[Ran]) -> String {
     ran.iter()
@@ -229,15 +273,7 @@ fn names(record: &Value, what: &str) -> bool {
 /// `bld why WHAT`: the newest build of it, each action that ran and why.
 pub fn run(args: WhyArgs, store_root: &Path) -> Result<(), Failure> {
     let store = Store::open(store_root)?;
-    let dir = store.root().join("explain/builds");
-    let mut records: Vec<Value> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.ok()?.path()).ok()?).ok())
-        .filter(|record| names(record, &args.what))
-        .collect();
-    records.sort_by_key(|r| std::cmp::Reverse(r["when"].as_u64().unwrap_or(0)));
-    let Some(record) = records.first() else {
+    let Some(record) = newest(&store, &|record| names(record, &args.what)) else {
         return Err(Failure::user(format!(
             "no build of `{}` is recorded in this store: build it first (`bld build`)",
             args.what

@@ -190,3 +190,65 @@ fn a_reader_that_stops_early_ends_bld_quietly() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+/// `bld aquery` of an example before and after it is built (keys known once their inputs
+/// are), and `bld graph` of it: DOT with the last build's hits coloured, and an SVG from
+/// Graphviz.
+#[test]
+fn aquery_and_graph_of_the_examples_are_pinned() {
+    let sandbox = Sandbox::with_examples();
+    let before = sandbox.bld(&["aquery", "//examples/hello:image"]).ok();
+    assert!(
+        before.stdout.contains("(known once its inputs are built)"),
+        "{}",
+        before.stdout
+    );
+    sandbox.bld(&["build", "//examples/hello:image"]).ok();
+    let after = sandbox.bld(&["aquery", "//examples/hello:image"]).ok();
+    insta::assert_snapshot!("aquery_hello_image", after.stdout);
+    let json = sandbox
+        .bld(&["aquery", "--output", "json", "deps(//examples/hello:image)"])
+        .ok();
+    let actions: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    let mnemonics: Vec<&str> = actions
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter_map(|a| a["mnemonic"].as_str())
+        .collect();
+    assert_eq!(mnemonics, ["WriteFile", "PackLayer", "AssembleImage"]);
+    assert!(
+        actions[2]["key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("sha256:"))
+    );
+
+    let graph = sandbox.bld(&["graph", "//examples/hello:image"]).ok();
+    insta::assert_snapshot!("graph_hello_image", graph.stdout);
+    if std::process::Command::new("dot").arg("-V").output().is_ok() {
+        let svg = sandbox.path().join("graph.svg");
+        sandbox
+            .bld(&[
+                "graph",
+                "//examples/hello:image",
+                "-o",
+                &svg.display().to_string(),
+            ])
+            .ok();
+        let text = std::fs::read_to_string(&svg).expect("the picture");
+        assert!(
+            text.contains("<svg") && text.contains("AssembleImage"),
+            "{text}"
+        );
+    } else {
+        println!("skipped the SVG: Graphviz's dot is not installed");
+    }
+    let bad = sandbox.bld(&["graph", "//examples/hello:image", "-o", "x.txt"]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr
+            .contains("expected a .svg, .png, .pdf or .dot file"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -83,6 +83,34 @@ pub struct ExecContext<'a> {
     pub keep_going: bool,
 }
 
+/// The key each action of `wanted`'s closure has now, as far as it can be known without
+/// running anything: from its sources, and from what the action cache holds for its inputs'
+/// keys (`None` past an action whose result is not cached). For `bld aquery`.
+pub fn known_keys(
+    graph: &ActionGraph,
+    wanted: &[ActionId],
+    context: &ExecContext<'_>,
+) -> Vec<Option<bld_core::Digest>> {
+    let mut outputs: Vec<Option<ActionOutput>> = vec![None; graph.len()];
+    let mut keys = vec![None; graph.len()];
+    for id in graph.closure(wanted) {
+        let action = graph.get(id);
+        let known = |dep: ActionId| outputs[dep.index()];
+        let Ok(identities) = satisfy::identities(action, context, &known) else {
+            continue;
+        };
+        let key = action.key(&|input| identities[input]).0;
+        keys[id.index()] = Some(key);
+        outputs[id.index()] = context
+            .store
+            .get_action(&key)
+            .ok()
+            .flatten()
+            .and_then(|record| serde_json::from_slice(&record).ok());
+    }
+    keys
+}
+
 /// Makes every parallel part of the process (actions, RUN steps, layer compression, hashing)
 /// share `jobs` threads (`--jobs`). Only the first call in a process counts.
 pub fn set_jobs(jobs: usize) {

@@ -165,7 +165,7 @@ fn run_here(
 
 /// What the action sees of each input: a source's digest and mode (through the file-digest
 /// cache), another action's output digest.
-fn identities<'a>(
+pub(crate) fn identities<'a>(
     action: &'a Action,
     context: &ExecContext<'_>,
     output_of: &(dyn Fn(ActionId) -> Option<ActionOutput> + Sync),

@@ -71,6 +71,22 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
+    /// The kind's name, as `bld aquery` shows it (Bazel's mnemonic).
+    pub fn mnemonic(&self) -> &'static str {
+        match self {
+            ActionKind::WriteFile(_) => "WriteFile",
+            ActionKind::PackLayer(_) => "PackLayer",
+            ActionKind::AssembleImage(_) => "AssembleImage",
+            ActionKind::RunStep(_) => "RunStep",
+            ActionKind::CopyFromImage(_) => "CopyFromImage",
+            ActionKind::FetchDebFile(_) => "FetchDebFile",
+            ActionKind::StoreImage(_) => "StoreImage",
+            ActionKind::ProbeDestination(_) => "ProbeDestination",
+            ActionKind::PullImage(_) => "PullImage",
+            ActionKind::PushImage(_) => "PushImage",
+        }
+    }
+
     /// The kind behind the trait every user of the graph goes through.
     pub fn as_kind(&self) -> &dyn Kind {
         match self {
