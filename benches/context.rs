@@ -18,11 +18,11 @@ mod buildah_flags;
 mod dockerd;
 #[path = "shared/peer.rs"]
 mod peer;
+#[path = "shared/synthetic.rs"]
+mod synthetic;
 
 use dockerd::Dockerd;
 use peer::{Row, buildah, buildkit, buildkit_build, timed};
-
-const TREES: &[&str] = &["/usr/share/doc", "/usr/share/perl", "/usr/lib/python3"];
 
 fn bld(store: &Path, context: &Path, out: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bld"));
@@ -59,18 +59,7 @@ fn buildah_build(root: &Path, context: &Path, out: &Path) -> f64 {
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let context = dir.path().join("context");
-    std::fs::create_dir_all(&context).expect("mkdir");
-    for tree in TREES {
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg(tree)
-            .arg(&context)
-            .status()
-            .expect("cp");
-        assert!(status.success(), "cp -a {tree}");
-    }
-    std::fs::write(context.join("Dockerfile"), "FROM scratch\nCOPY . /data/\n").expect("write");
+    let context = synthetic::large_context(dir.path());
     let du = Command::new("du")
         .args(["-sh"])
         .arg(&context)

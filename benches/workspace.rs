@@ -14,6 +14,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+#[path = "shared/synthetic.rs"]
+mod synthetic;
+
 struct Measure {
     seconds: f64,
     max_rss_mib: f64,
@@ -52,21 +55,6 @@ fn run_bld(workspace: &Path, store: &Path) -> Measure {
     }
 }
 
-fn generate(root: &Path, packages: usize) {
-    fs::create_dir_all(root).expect("mkdir");
-    fs::write(root.join("WORKSPACE.star"), "").expect("write");
-    for i in 0..packages {
-        let dir = root.join(format!("pkgs/p{:03}/p{i:05}", i / 100));
-        fs::create_dir_all(&dir).expect("mkdir");
-        fs::write(dir.join("file.txt"), format!("content of package {i}\n")).expect("write");
-        fs::write(
-            dir.join("BUILD.star"),
-            "pkg_tar(\n    name = \"layer\",\n    srcs = [\"file.txt\"],\n    package_dir = \"/data\",\n)\n\n\
-             oci_image(\n    name = \"image\",\n    tars = [\":layer\"],\n    cmd = [\"/bin/true\"],\n)\n",
-        )
-        .expect("write");
-    }
-}
 
 fn main() {
     let sizes: Vec<usize> = std::env::var("BLD_BENCH_SIZES")
@@ -85,7 +73,7 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let workspace = dir.path().join("ws");
         let store = dir.path().join("store");
-        generate(&workspace, packages);
+        synthetic::workspace(&workspace, packages);
         let clean = run_bld(&workspace, &store);
         let null = run_bld(&workspace, &store);
         assert!(

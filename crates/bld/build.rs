@@ -11,6 +11,7 @@ mod result_files;
 mod secrets;
 mod settings;
 mod stdin;
+pub(crate) mod watched;
 mod workspace_outputs;
 mod workspace_pulls;
 
@@ -82,6 +83,9 @@ pub struct BuildArgs {
     /// on stderr or into FILE (`--explain=FILE`); `bld why` tells the same later.
     #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true)]
     explain: Option<Option<std::path::PathBuf>>,
+    /// Build, then build again whenever a file the build read changes (`bld watch`).
+    #[arg(long)]
+    pub(crate) watch: bool,
     /// Go on past a failure: build everything that does not depend on one, and report every
     /// failure.
     #[arg(long, short = 'k')]
@@ -472,8 +476,16 @@ pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), Failure> {
     if let Some(jobs) = args.jobs {
         bld_exec::set_jobs(usize::from(jobs));
     }
-    if let Some(context) = dockerfile::context_argument(&args)? {
-        return dockerfile::run(&args, &context, store_root);
+    if args.watch {
+        return watched::build_and_watch(&args, store_root);
+    }
+    run_once(&args, store_root)
+}
+
+/// One build of what `args` names.
+fn run_once(args: &BuildArgs, store_root: &Path) -> Result<(), Failure> {
+    if let Some(context) = dockerfile::context_argument(args)? {
+        return dockerfile::run(args, &context, store_root);
     }
     let started = Instant::now();
     let mut phases = Phases::new(args.timings, args.profile.as_deref());
@@ -492,7 +504,7 @@ pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), Failure> {
         )));
     }
     let store = Store::open(store_root)?;
-    let settings = BuildSettings::from_args(&args, &store)?;
+    let settings = BuildSettings::from_args(args, &store)?;
     cache::workspace_exports(&settings.cache_to)?;
     let built = build_workspace(&args.patterns, &store, &settings, &mut phases)?;
     let images = &built.images;

@@ -36,6 +36,13 @@ where
 }
 
 impl Failure {
+    /// Whether the build failed only because it was stopped to start again (`bld watch`).
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.error
+            .downcast_ref::<bld_exec::ExecError>()
+            .is_some_and(bld_exec::ExecError::stopped)
+    }
+
     /// A mistake on the command line or in the environment that the CLI itself detects.
     pub(crate) fn user(message: impl Display + Debug + Send + Sync + 'static) -> Failure {
         Failure {

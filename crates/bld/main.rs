@@ -18,6 +18,7 @@ mod query;
 mod run;
 mod search;
 mod volume;
+mod watch;
 mod why;
 mod workspace_args;
 
@@ -49,6 +50,8 @@ enum Command {
     /// The actions of targets as a picture (`bld graph //app:image -o graph.svg`), each
     /// target and stage boxed, the last build's runs and hits coloured.
     Graph(aquery::GraphArgs),
+    /// Build targets, then again whenever a file they read changes (`bld build --watch`).
+    Watch(build::BuildArgs),
     /// Why the actions of the last build of a target or image ran instead of hitting the cache.
     Why(why::WhyArgs),
     /// Remove `bld-out/` (and, with `--store`, the store).
@@ -187,6 +190,10 @@ fn main() -> ExitCode {
 fn dispatch(command: Command, store: &std::path::Path) -> Result<i32, Failure> {
     match command {
         Command::Build(args) => build::run(args, store).map(|()| 0),
+        Command::Watch(mut args) => {
+            args.watch = true;
+            build::run(args, store).map(|()| 0)
+        }
         Command::Query(args) => query::run(args).map(|()| 0),
         Command::Why(args) => why::run(args, store).map(|()| 0),
         Command::Aquery(args) => aquery::run(args, store).map(|()| 0),

@@ -16,6 +16,8 @@ use clap::Args;
 use crate::Failure;
 use crate::build::{Phases, build_workspace};
 
+mod watched;
+
 /// `bld run`'s exit code when bld itself fails, as `docker run`'s when Docker does.
 pub const BLD_FAILED: u8 = 125;
 
@@ -111,6 +113,11 @@ pub struct RunArgs {
     publish: Vec<String>,
     /// A target (`//app:image`, `:image`; built first) or an image tag in the local store.
     image: String,
+    /// Build the image target, run it, and at each change of what it is built from build it
+    /// again; when the image changed, stop the container (with its STOPSIGNAL) and start it
+    /// anew, as ibazel does for `bazel run`.
+    #[arg(long)]
+    watch: bool,
     /// The command, replacing the image's CMD.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
@@ -274,6 +281,9 @@ fn run_config(args: &RunArgs) -> Result<RunConfig, Failure> {
 /// Runs the container; returns the command's exit code (or Docker's for a command that could
 /// not be started).
 pub fn run(args: RunArgs, store_root: &Path) -> Result<i32, Failure> {
+    if args.watch {
+        return watched::run_and_watch(&args, store_root).map(|()| 0);
+    }
     let store = Store::open(store_root)?;
     let is_label =
         args.image.starts_with("//") || args.image.starts_with(':') || args.image.starts_with('@');

@@ -39,4 +39,5 @@ mod run_steps;
 mod security;
 mod special_files;
 mod support;
+mod watch;
 mod why;

@@ -21,6 +21,8 @@ mod schedule;
 
 use std::path::PathBuf;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use bld_core::{Classify, ErrorKind, Location};
 use bld_graph::{Action, ActionGraph, ActionId};
 use bld_store::{FileDigests, Store};
@@ -31,6 +33,9 @@ pub use image_fs::image_layers;
 pub use kind::run_step::pack_upper;
 pub use record::ActionOutput;
 pub use remote::{CacheEntry, CacheMode, RemoteCache, cache_entries, fetch_checked};
+
+/// The message of a build that was stopped.
+const STOPPED: &str = "the build was stopped before it ended";
 
 /// How an action was satisfied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +116,20 @@ pub fn known_keys(
     keys
 }
 
+/// Set while no new action may start (`bld watch`: a watched file changed during a build, which
+/// then ends once its running actions have).
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Stops the build in progress from starting further actions (`true`), or lets builds start
+/// them again (`false`). A build that stopped short fails with [`ExecError::stopped`].
+pub fn stop_starting_actions(stop: bool) {
+    STOPPING.store(stop, Ordering::SeqCst);
+}
+
+fn stopping() -> bool {
+    STOPPING.load(Ordering::Relaxed)
+}
+
 /// Makes every parallel part of the process (actions, RUN steps, layer compression, hashing)
 /// share `jobs` threads (`--jobs`). Only the first call in a process counts.
 pub fn set_jobs(jobs: usize) {
@@ -173,6 +192,11 @@ pub struct KeptGoing {
 }
 
 impl ExecError {
+    /// Whether the build failed only because it was stopped ([`stop_starting_actions`]).
+    pub fn stopped(&self) -> bool {
+        self.owner.is_empty() && self.message == STOPPED
+    }
+
     fn new(action: &Action, failure: Failure) -> ExecError {
         ExecError {
             owner: action.owner.to_string(),

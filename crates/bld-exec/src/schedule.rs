@@ -110,7 +110,7 @@ impl<'s> Scheduler<'s> {
         's: 'scope,
     {
         scope.spawn(move |scope| {
-            if self.failed.load(Ordering::Relaxed) {
+            if self.failed.load(Ordering::Relaxed) || crate::stopping() {
                 return;
             }
             let output_of = |dep: ActionId| self.slot(dep).output;
@@ -190,6 +190,20 @@ impl<'s> Scheduler<'s> {
                 .collect(),
         };
         let mut errors = self.errors.into_inner().unwrap_or_else(|p| p.into_inner());
+        let unfinished = self
+            .needed
+            .iter()
+            .any(|id| report.outputs[id.index()].is_none());
+        if errors.is_empty() && unfinished {
+            return Err(ExecError {
+                owner: String::new(),
+                output: String::new(),
+                origin: None,
+                message: crate::STOPPED.to_owned(),
+                kind: bld_core::ErrorKind::User,
+                rest: None,
+            });
+        }
         if errors.is_empty() {
             return Ok(report);
         }

@@ -30,6 +30,42 @@ pub fn encode_analysis(analysis: &Analysis, observations: Vec<Observation>) -> V
     serde_json::to_vec(&cached).expect("invariant: analyses serialize")
 }
 
+/// What a cached analysis depends on: the paths it read or checked, the directories it listed,
+/// and the source files (workspace-relative) its actions read.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// Files read, or asked whether they are files, archives, or where they resolve.
+    pub files: Vec<std::path::PathBuf>,
+    /// Directories listed (a new entry in one can change the analysis: a glob, a package).
+    pub dirs: Vec<std::path::PathBuf>,
+    /// The actions' source inputs, relative to the workspace root.
+    pub sources: Vec<String>,
+}
+
+/// What the cached analysis in `bytes` depends on (`bld watch`), without checking it still
+/// holds; `None` when `bytes` is not one.
+pub fn observed(bytes: &[u8]) -> Option<Observed> {
+    let cached: CachedAnalysis = serde_json::from_slice(bytes).ok()?;
+    let mut observed = Observed::default();
+    for observation in cached.observations {
+        match observation {
+            Observation::Dir { path, .. } => observed.dirs.push(path),
+            Observation::File { path, .. }
+            | Observation::IsFile { path, .. }
+            | Observation::TarArchive { path, .. }
+            | Observation::Canonical { path, .. } => observed.files.push(path),
+        }
+    }
+    for action in &cached.actions {
+        for input in action.inputs() {
+            if let bld_graph::Input::Source(path) = input {
+                observed.sources.push(path.clone());
+            }
+        }
+    }
+    Some(observed)
+}
+
 /// The analysis in `bytes` if it is readable and every observation it depends on still holds.
 pub fn decode_analysis_if_valid(bytes: &[u8]) -> Option<Analysis> {
     let cached: CachedAnalysis = serde_json::from_slice(bytes).ok()?;
