@@ -55,7 +55,11 @@ fn edits(cwd: &Path, store: &Path, args: &[&str], file: &Path, prefix: &str) -> 
                     .flatten()
             });
             watching.until_watching(round + 2);
-            (seen.duration_since(written).as_secs_f64() * 1000.0, notify, build)
+            (
+                seen.duration_since(written).as_secs_f64() * 1000.0,
+                notify,
+                build,
+            )
         })
         .collect()
 }

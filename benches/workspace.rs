@@ -55,7 +55,6 @@ fn run_bld(workspace: &Path, store: &Path) -> Measure {
     }
 }
 
-
 fn main() {
     let sizes: Vec<usize> = std::env::var("BLD_BENCH_SIZES")
         .ok()

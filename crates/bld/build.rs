@@ -5,6 +5,7 @@
 mod cache;
 mod dockerfile;
 mod output;
+mod phases;
 mod reapi;
 mod registry_images;
 mod result_files;
@@ -28,6 +29,7 @@ use clap::Args;
 use crate::progress::{ProgressMode, execute_with_log};
 use crate::workspace_args::{Patterns, load, parse_patterns};
 use crate::{Classified, Failure, bail_internal};
+pub(crate) use phases::Phases;
 pub(crate) use settings::{BuildSettings, extra_hosts, host_network, source_date_epoch};
 
 /// Arguments of `bld build`.
@@ -169,52 +171,6 @@ impl BuildArgs {
             ProgressMode::Quiet
         } else {
             self.progress
-        }
-    }
-}
-
-/// Phase durations for `--timings`.
-pub(crate) struct Phases {
-    pub(crate) enabled: bool,
-    pub(crate) last: Instant,
-    /// `--profile`: the phases and actions as a trace, written when the build ends.
-    pub(crate) profile: Option<crate::profile::Profile>,
-}
-
-impl Phases {
-    /// `--timings` when `enabled`; a trace into `profile`.
-    pub(crate) fn new(enabled: bool, profile: Option<&Path>) -> Phases {
-        Phases {
-            enabled,
-            last: Instant::now(),
-            profile: profile.map(crate::profile::Profile::new),
-        }
-    }
-
-    pub(crate) fn mark(&mut self, phase: &str) {
-        if let Some(profile) = &self.profile {
-            profile.phase(phase, self.last);
-        }
-        if self.enabled {
-            eprintln!(
-                "timing: {phase:<10} {:>8.1} ms",
-                self.last.elapsed().as_secs_f64() * 1000.0
-            );
-        }
-        self.last = Instant::now();
-    }
-}
-
-impl Drop for Phases {
-    /// The trace is written whether the build succeeded or not.
-    fn drop(&mut self) {
-        if let Some(profile) = &self.profile
-            && let Err(failure) = profile.write()
-        {
-            eprint!(
-                "warning: {}",
-                failure.render().trim_start_matches("error: ")
-            );
         }
     }
 }
