@@ -49,11 +49,10 @@ fn edits(cwd: &Path, store: &Path, args: &[&str], file: &Path, prefix: &str) -> 
             let (digest, seen) = watching.until(&image);
             assert_ne!(digest, last, "a new image");
             last = digest;
-            let ((notify, build), _) = watching.until(&|l| {
+            let said = watching.nth(round + 1, &|l| {
                 l.contains("ms from the change to the build's start")
-                    .then(|| timing(l))
-                    .flatten()
             });
+            let (notify, build) = timing(&said).expect("bld's timing line");
             watching.until_watching(round + 2);
             (
                 seen.duration_since(written).as_secs_f64() * 1000.0,

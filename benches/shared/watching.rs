@@ -58,13 +58,24 @@ impl Watching {
         panic!("not seen in 60 s; bld printed:\n{}", self.seen.join("\n"));
     }
 
-    /// Waits until bld watches after its `builds`-th build (stdout and stderr come apart, so
-    /// the line may have come already), so that the next edit is a change to it.
-    pub fn until_watching(&mut self, builds: usize) {
-        let watching = |l: &str| l.starts_with("bld watch: watching");
-        while self.seen.iter().filter(|l| watching(l)).count() < builds {
-            self.until(&|l| watching(l).then_some(()));
+    /// The `n`-th line (from 1) that `matches`, waiting for it if it has not come yet (stdout
+    /// and stderr come apart, so it may have come before a line waited for on the other).
+    pub fn nth(&mut self, n: usize, matches: &dyn Fn(&str) -> bool) -> String {
+        while self.seen.iter().filter(|l| matches(l)).count() < n {
+            self.until(&|l| matches(l).then_some(()));
         }
+        self.seen
+            .iter()
+            .filter(|l| matches(l))
+            .nth(n - 1)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits until bld watches after its `builds`-th build, so that the next edit is a
+    /// change to it.
+    pub fn until_watching(&mut self, builds: usize) {
+        self.nth(builds, &|l| l.starts_with("bld watch: watching"));
     }
 }
 

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use bld_core::Digest;
 use bld_exec::ExecContext;
-use bld_starlark::{Analysis, AnalysisOptions, analyze, decode_analysis_if_valid, encode_analysis};
+use bld_starlark::{Analysis, AnalysisOptions, analyze, encode_analysis};
 use bld_store::{FileDigests, Store};
 use clap::Args;
 
@@ -202,6 +202,16 @@ fn analysis_key(patterns: &Patterns, options: AnalysisOptions) -> Result<Digest,
 }
 
 /// Loads and analyses the patterns, or reuses a cached analysis whose inputs are unchanged.
+/// Set by `bld watch` when nothing an analysis observed has changed since the last build:
+/// the cached analysis is then taken without reading its observations again.
+static TRUST_CACHED_ANALYSIS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the next analyses may skip checking the cached one's observations.
+pub(crate) fn trust_cached_analysis(trust: bool) {
+    TRUST_CACHED_ANALYSIS.store(trust, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn load_and_analyze(
     store: &Store,
     patterns: &Patterns,
@@ -209,9 +219,10 @@ fn load_and_analyze(
     phases: &mut Phases,
 ) -> Result<Analysis, Failure> {
     let key = analysis_key(patterns, options)?;
+    let check = !TRUST_CACHED_ANALYSIS.load(std::sync::atomic::Ordering::Relaxed);
     if let Some(analysis) = store
         .get_analysis(&key)?
-        .and_then(|b| decode_analysis_if_valid(&b))
+        .and_then(|b| bld_starlark::decode_analysis(&b, check))
     {
         phases.mark("analysis (cached)");
         return Ok(analysis);

@@ -27,8 +27,10 @@ const DEBOUNCE: Duration = Duration::from_millis(50);
 /// What a build read: the paths whose change means building again.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Interest {
-    /// Files.
+    /// Files the analysis read or checked.
     pub(crate) files: HashSet<PathBuf>,
+    /// Files the actions read (a change to one leaves the analysis as it was).
+    pub(crate) sources: HashSet<PathBuf>,
     /// Directories whose entries matter (a new or removed entry counts).
     pub(crate) dirs: HashSet<PathBuf>,
     /// Trees wholly watched (a Dockerfile build's context).
@@ -42,6 +44,11 @@ impl Interest {
         if self.ignored.iter().any(|i| path.starts_with(i)) {
             return false;
         }
+        self.sources.contains(path) || self.touches_analysis(path)
+    }
+
+    /// Whether a change to `path` may change the analysis (not only what an action reads).
+    fn touches_analysis(&self, path: &Path) -> bool {
         self.files.contains(path)
             || path.parent().is_some_and(|dir| self.dirs.contains(dir))
             || self.trees.iter().any(|t| path.starts_with(t))
@@ -52,6 +59,8 @@ impl Interest {
 /// A watcher over `roots`, telling the loop of each change that matters.
 struct Watcher {
     interest: Arc<Mutex<Interest>>,
+    /// Whether a change since the last build may change the analysis.
+    analysis_touched: Arc<std::sync::atomic::AtomicBool>,
     changes: mpsc::Receiver<(Instant, PathBuf)>,
     _debouncer: notify_debouncer_full::Debouncer<
         notify::RecommendedWatcher,
@@ -64,15 +73,24 @@ impl Watcher {
         let interest = Arc::new(Mutex::new(Interest::default()));
         let (send, changes) = mpsc::channel();
         let wanted = Arc::clone(&interest);
+        let analysis_touched = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let touched = Arc::clone(&analysis_touched);
         let handler = move |result: DebounceEventResult| {
-            let Ok(events) = result else { return };
+            let Ok(events) = result else {
+                touched.store(true, std::sync::atomic::Ordering::SeqCst);
+                return;
+            };
             let interest = wanted.lock().unwrap_or_else(|p| p.into_inner());
-            let hit = events
-                .iter()
-                .filter(|e| !e.kind.is_access())
-                .flat_map(|e| e.paths.iter())
-                .find(|path| interest.wants(path));
-            if let Some(path) = hit {
+            let paths = || {
+                events
+                    .iter()
+                    .filter(|e| !e.kind.is_access())
+                    .flat_map(|e| e.paths.iter())
+            };
+            if paths().any(|path| interest.touches_analysis(path)) {
+                touched.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            if let Some(path) = paths().find(|path| interest.wants(path)) {
                 // A build in progress starts nothing more; the loop builds again.
                 bld_exec::stop_starting_actions(true);
                 let first = events
@@ -92,6 +110,7 @@ impl Watcher {
         }
         Ok(Watcher {
             interest,
+            analysis_touched,
             changes,
             _debouncer: debouncer,
         })
@@ -121,9 +140,20 @@ pub(crate) fn watch(
     let mut changed: Option<(Instant, PathBuf)> = None;
     loop {
         bld_exec::stop_starting_actions(false);
+        // Nothing the analysis observed changed since the last build: it is taken as cached.
+        let touched = watcher
+            .analysis_touched
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        crate::build::trust_cached_analysis(!touched);
         watcher.want(interest());
         let started = Instant::now();
         let result = build();
+        if result.is_err() {
+            // The cached analysis may not be this state's: check it next time.
+            watcher
+                .analysis_touched
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         match result {
             Err(failure) if failure.is_stopped() => {
                 eprintln!("bld watch: a file changed during the build; building again");

@@ -68,8 +68,17 @@ pub fn observed(bytes: &[u8]) -> Option<Observed> {
 
 /// The analysis in `bytes` if it is readable and every observation it depends on still holds.
 pub fn decode_analysis_if_valid(bytes: &[u8]) -> Option<Analysis> {
+    decode_analysis(bytes, true)
+}
+
+/// The analysis in `bytes` if it is readable; with `check`, only if every observation it
+/// depends on still holds (without: the caller knows none of them changed, as `bld watch`
+/// does from the changes it was told of).
+pub fn decode_analysis(bytes: &[u8], check: bool) -> Option<Analysis> {
     let cached: CachedAnalysis = serde_json::from_slice(bytes).ok()?;
-    if cached.format != FORMAT || !cached.observations.iter().all(Observation::still_holds) {
+    if cached.format != FORMAT
+        || (check && !cached.observations.iter().all(Observation::still_holds))
+    {
         return None;
     }
     let mut graph = ActionGraph::new();

@@ -27,7 +27,7 @@ use bld_core::{Classify, ErrorKind};
 
 pub use analysis::{Analysis, AnalysisOptions, AnalyzedTarget, TargetOutput, analyze};
 pub use attrs::AttrValue;
-pub use cache::{Observed, decode_analysis_if_valid, encode_analysis, observed};
+pub use cache::{Observed, decode_analysis, decode_analysis_if_valid, encode_analysis, observed};
 pub use load::Loader;
 pub use package::TargetDecl;
 pub use patterns::{TargetSet, expand_patterns, query_deps};

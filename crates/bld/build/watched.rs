@@ -71,12 +71,8 @@ pub(crate) fn workspace_interest(
     let observed = bld_starlark::observed(&store.get_analysis(&key).ok()??)?;
     let absolute = |p: PathBuf| if p.is_absolute() { p } else { root.join(p) };
     Some(Interest {
-        files: observed
-            .files
-            .into_iter()
-            .map(absolute)
-            .chain(observed.sources.iter().map(|s| root.join(s)))
-            .collect(),
+        files: observed.files.into_iter().map(absolute).collect(),
+        sources: observed.sources.iter().map(|s| root.join(s)).collect(),
         dirs: observed.dirs.into_iter().map(absolute).collect(),
         trees: Vec::new(),
         ignored: vec![

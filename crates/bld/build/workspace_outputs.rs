@@ -35,7 +35,21 @@ pub(super) fn write(
                 continue;
             };
             let destination = placing.out_dir.join(&output.short_path);
-            match report.outputs[action.index()] {
+            let made = report.outputs[action.index()];
+            let unchanged = made.is_some_and(|m| placed_before(&destination, &m.identity_digest()));
+            match made {
+                Some(ActionOutput::Image { manifest, .. }) if unchanged => {
+                    if let bld_graph::ActionKind::PushImage(push) = &analysis.graph.get(action).kind
+                    {
+                        pushes.push((manifest, push_references(push)?));
+                    }
+                    images.push((target.label.clone(), manifest, output.short_path.clone()));
+                    continue;
+                }
+                Some(_) if unchanged => continue,
+                _ => {}
+            }
+            match made {
                 Some(ActionOutput::Image { manifest, .. }) => {
                     if let bld_graph::ActionKind::PushImage(push) = &analysis.graph.get(action).kind
                     {
@@ -71,9 +85,35 @@ pub(super) fn write(
                 None if placing.partial => {}
                 None => bail_internal!("internal: {} produced no output", target.label),
             }
+            if let Some(made) = made {
+                placed(&destination, made.identity_digest());
+            }
         }
     }
     Ok(())
+}
+
+/// What this process placed where (a `bld watch` builds again and again: an output it placed
+/// and that is still there need not be checked again).
+static PLACED: std::sync::Mutex<Option<std::collections::HashMap<std::path::PathBuf, Digest>>> =
+    std::sync::Mutex::new(None);
+
+fn placed(destination: &Path, digest: Digest) {
+    PLACED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_default()
+        .insert(destination.to_owned(), digest);
+}
+
+/// Whether this process placed `digest` at `destination`, and it is still there.
+fn placed_before(destination: &Path, digest: &Digest) -> bool {
+    let known = PLACED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .is_some_and(|placed| placed.get(destination) == Some(digest));
+    known && destination.exists()
 }
 
 /// Where an `oci_push` pushes: `repository:tag` for each of its tags.
