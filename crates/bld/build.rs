@@ -207,6 +207,9 @@ fn analysis_key(patterns: &Patterns, options: AnalysisOptions) -> Result<Digest,
 static TRUST_CACHED_ANALYSIS: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
+/// The last analysis this process made or read, by its key (`bld watch` takes it again).
+static LAST_ANALYSIS: std::sync::Mutex<Option<(Digest, Analysis)>> = std::sync::Mutex::new(None);
+
 /// Whether the next analyses may skip checking the cached one's observations.
 pub(crate) fn trust_cached_analysis(trust: bool) {
     TRUST_CACHED_ANALYSIS.store(trust, std::sync::atomic::Ordering::Relaxed);
@@ -220,11 +223,21 @@ fn load_and_analyze(
 ) -> Result<Analysis, Failure> {
     let key = analysis_key(patterns, options)?;
     let check = !TRUST_CACHED_ANALYSIS.load(std::sync::atomic::Ordering::Relaxed);
+    let mut memo = LAST_ANALYSIS.lock().unwrap_or_else(|p| p.into_inner());
+    if !check
+        && let Some((memo_key, analysis)) = memo.as_ref()
+        && *memo_key == key
+    {
+        phases.mark("analysis (in memory)");
+        return Ok(analysis.clone());
+    }
+    *memo = None;
     if let Some(analysis) = store
         .get_analysis(&key)?
         .and_then(|b| bld_starlark::decode_analysis(&b, check))
     {
         phases.mark("analysis (cached)");
+        *memo = Some((key, analysis.clone()));
         return Ok(analysis);
     }
     let mut resolved = load(patterns)?;
@@ -240,6 +253,7 @@ fn load_and_analyze(
         &key,
         &encode_analysis(&analysis, resolved.loader.sources().observations()),
     )?;
+    *memo = Some((key, analysis.clone()));
     Ok(analysis)
 }
 
@@ -402,12 +416,25 @@ fn keep_images(store: &Store, images: &[(bld_core::Label, Digest, String)]) -> R
     if images.is_empty() {
         return Ok(());
     }
+    // What this process recorded already (`bld watch` builds again and again).
+    static KEPT: std::sync::Mutex<Option<std::collections::HashMap<bld_core::Label, Digest>>> =
+        std::sync::Mutex::new(None);
+    let mut kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
+    let kept = kept.get_or_insert_default();
+    let new: Vec<_> = images
+        .iter()
+        .filter(|(label, manifest, _)| kept.get(label) != Some(manifest))
+        .collect();
+    if new.is_empty() {
+        return Ok(());
+    }
     let _lock = store.lock_index()?;
-    for (label, manifest, _) in images {
+    for (label, manifest, _) in new {
         store.add_image(manifest)?;
         if let Some(name) = local_name(label) {
             store.put_tag(&name.to_string(), manifest)?;
         }
+        kept.insert(label.clone(), *manifest);
     }
     Ok(())
 }

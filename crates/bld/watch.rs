@@ -6,7 +6,8 @@
 //! file a glob matches, or a new package, is seen too), every source its actions read, and
 //! any `.star` file. A Dockerfile build: its Dockerfile and everything under its context.
 //! notify watches the roots recursively; its events are debounced (a `git checkout` of many
-//! files is one change) and kept only when they touch what the build read. A change during a
+//! files is one change: the build starts once the burst is over) and kept only when they touch
+//! what the build read. A change during a
 //! build stops it from starting further actions; once the running ones end, it starts again.
 //! A failed build is reported and watching goes on.
 
@@ -21,14 +22,20 @@ use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 
 use crate::Failure;
 
-/// How long a burst of changes may last before the build starts.
-const DEBOUNCE: Duration = Duration::from_millis(50);
+/// How long notify's debouncer waits for a path to be quiet.
+const DEBOUNCE: Duration = Duration::from_millis(30);
+/// How long the loop then waits for the debouncer to say nothing more (the other paths of a
+/// `git checkout` come a tick or two later) before the build starts.
+const QUIET: Duration = Duration::from_millis(15);
 
 /// What a build read: the paths whose change means building again.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Interest {
-    /// Files the analysis read or checked.
+    /// Files the analysis read.
     pub(crate) files: HashSet<PathBuf>,
+    /// Paths the analysis asked whether they are files, or where they resolve: a change to
+    /// their content leaves it as it was.
+    pub(crate) checked: HashSet<PathBuf>,
     /// Files the actions read (a change to one leaves the analysis as it was).
     pub(crate) sources: HashSet<PathBuf>,
     /// Directories whose entries matter (a new or removed entry counts).
@@ -44,13 +51,17 @@ impl Interest {
         if self.ignored.iter().any(|i| path.starts_with(i)) {
             return false;
         }
-        self.sources.contains(path) || self.touches_analysis(path)
+        self.sources.contains(path) || self.touches_analysis(path, false)
     }
 
-    /// Whether a change to `path` may change the analysis (not only what an action reads).
-    fn touches_analysis(&self, path: &Path) -> bool {
+    /// Whether a change to `path` may change the analysis (not only what an action reads);
+    /// `content`: the change was to a file's content or metadata, not a new, removed or
+    /// renamed entry.
+    fn touches_analysis(&self, path: &Path, content: bool) -> bool {
         self.files.contains(path)
-            || path.parent().is_some_and(|dir| self.dirs.contains(dir))
+            || (!content
+                && (self.checked.contains(path)
+                    || path.parent().is_some_and(|dir| self.dirs.contains(dir))))
             || self.trees.iter().any(|t| path.starts_with(t))
             || path.extension().is_some_and(|e| e == "star")
     }
@@ -81,13 +92,20 @@ impl Watcher {
                 return;
             };
             let interest = wanted.lock().unwrap_or_else(|p| p.into_inner());
-            let paths = || {
-                events
+            let changes = || events.iter().filter(|e| !e.kind.is_access());
+            let paths = || changes().flat_map(|e| e.paths.iter());
+            let analysis = changes().any(|e| {
+                let content = matches!(
+                    e.kind,
+                    notify::EventKind::Modify(
+                        notify::event::ModifyKind::Data(_) | notify::event::ModifyKind::Metadata(_)
+                    )
+                );
+                e.paths
                     .iter()
-                    .filter(|e| !e.kind.is_access())
-                    .flat_map(|e| e.paths.iter())
-            };
-            if paths().any(|path| interest.touches_analysis(path)) {
+                    .any(|path| interest.touches_analysis(path, content))
+            });
+            if analysis {
                 touched.store(true, std::sync::atomic::Ordering::SeqCst);
             }
             if let Some(path) = paths().find(|path| interest.wants(path)) {
@@ -116,11 +134,11 @@ impl Watcher {
         })
     }
 
-    /// Waits for the next change that matters (others that came with it are taken too):
-    /// when it was made, and a path it touched.
+    /// Waits for the next change that matters, and for the burst it belongs to to end: when
+    /// it was made, and a path it touched.
     fn next(&self) -> Option<(Instant, PathBuf)> {
         let first = self.changes.recv().ok()?;
-        while self.changes.try_recv().is_ok() {}
+        while self.changes.recv_timeout(QUIET).is_ok() {}
         Some(first)
     }
 

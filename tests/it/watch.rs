@@ -44,12 +44,26 @@ fn watch_rebuilds_a_workspace_target_on_a_source_a_new_glob_match_and_its_docker
     assert_ne!(globbed, edited);
     watching.until_watching(3);
 
+    // Many files at once (a checkout): one build.
+    for i in 0..30 {
+        sandbox.write(&format!("app/many-{i}.txt"), "one of many\n");
+    }
+    let many = watching.until(&image).0;
+    assert_ne!(many, globbed);
+    watching.until_watching(4);
+    let built = |seen: &[String]| {
+        seen.iter()
+            .filter(|l| l.starts_with("//app:image "))
+            .count()
+    };
+    assert_eq!(built(&watching.seen), 4, "{:?}", watching.seen);
+
     sandbox.write(
         "app/Dockerfile",
         "FROM busybox\nCOPY . /ctx/\nRUN echo more > /more\n",
     );
     let redone = watching.until(&image).0;
-    assert_ne!(redone, globbed);
+    assert_ne!(redone, many);
     assert!(
         watching
             .seen

@@ -24,7 +24,7 @@ impl ActionId {
 
 /// A directed acyclic graph of actions: an edge from an action to each action reading its
 /// output. Acyclic by construction: an action can only name outputs that already exist.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ActionGraph {
     actions: Vec<Action>,
     edges: DiGraph<(), ()>,

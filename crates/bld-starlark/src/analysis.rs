@@ -30,6 +30,7 @@ pub struct AnalysisOptions {
 }
 
 /// The result of analysis: the actions, and what each requested target outputs.
+#[derive(Clone)]
 pub struct Analysis {
     /// Every action the requested targets need.
     pub graph: ActionGraph,

@@ -34,8 +34,10 @@ pub fn encode_analysis(analysis: &Analysis, observations: Vec<Observation>) -> V
 /// and the source files (workspace-relative) its actions read.
 #[derive(Debug, Default)]
 pub struct Observed {
-    /// Files read, or asked whether they are files, archives, or where they resolve.
+    /// Files read (their content, or whether it is an archive).
     pub files: Vec<std::path::PathBuf>,
+    /// Paths asked whether they are files, or where they resolve (their content is not).
+    pub checked: Vec<std::path::PathBuf>,
     /// Directories listed (a new entry in one can change the analysis: a glob, a package).
     pub dirs: Vec<std::path::PathBuf>,
     /// The actions' source inputs, relative to the workspace root.
@@ -50,10 +52,12 @@ pub fn observed(bytes: &[u8]) -> Option<Observed> {
     for observation in cached.observations {
         match observation {
             Observation::Dir { path, .. } => observed.dirs.push(path),
-            Observation::File { path, .. }
-            | Observation::IsFile { path, .. }
-            | Observation::TarArchive { path, .. }
-            | Observation::Canonical { path, .. } => observed.files.push(path),
+            Observation::File { path, .. } | Observation::TarArchive { path, .. } => {
+                observed.files.push(path);
+            }
+            Observation::IsFile { path, .. } | Observation::Canonical { path, .. } => {
+                observed.checked.push(path);
+            }
         }
     }
     for action in &cached.actions {

@@ -72,6 +72,7 @@ pub(crate) fn workspace_interest(
     let absolute = |p: PathBuf| if p.is_absolute() { p } else { root.join(p) };
     Some(Interest {
         files: observed.files.into_iter().map(absolute).collect(),
+        checked: observed.checked.into_iter().map(absolute).collect(),
         sources: observed.sources.iter().map(|s| root.join(s)).collect(),
         dirs: observed.dirs.into_iter().map(absolute).collect(),
         trees: Vec::new(),
