@@ -1,7 +1,7 @@
 //! The build log: each action that ran and every line a `RUN` step writes, prefixed with the
-//! step's Dockerfile line; when stderr is a terminal, also a status line kept at the bottom
-//! (`[+] 3.2s 5/18 · RUN make (1.4s)`), redrawn as actions start and finish and ten times a
-//! second, by `indicatif`. Log lines are printed above it; it is cleared when the build ends.
+//! step's Dockerfile line; when stderr is a terminal, also a status kept at the bottom, redrawn
+//! as actions start and finish and ten times a second, by `indicatif`: a line of counts (`[+]
+//! 3.2s · 12/40 done: 3 ran, 9 hits · 28 to go`) and a line per running action. Log lines are printed above it; it is cleared when the build ends.
 
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
@@ -86,35 +86,52 @@ struct Status {
     /// Running actions: what they are and since when.
     running: Vec<(ActionId, String, Instant)>,
     finished: usize,
+    /// Of the finished: how many ran, and how many were hits (local or remote).
+    ran: usize,
+    hits: usize,
     total: usize,
 }
 
+/// How many running actions the status shows, one line each.
+const RUNNING_SHOWN: usize = 8;
+
 impl Status {
-    /// `[+] 3.2s 5/18 · RUN make (1.4s)`, cut to the terminal's width.
-    fn line(&self) -> String {
-        let mut line = format!(
-            "[+] {:.1}s {}/{}",
-            self.started.elapsed().as_secs_f64(),
-            // An action a remote hit left on the remote and a step then needed made here
-            // finishes twice.
-            self.finished.min(self.total),
-            self.total
-        );
-        for (_, what, since) in &self.running {
-            line.push_str(&format!(
-                " · {what} ({:.1}s)",
-                since.elapsed().as_secs_f64()
-            ));
-        }
+    /// `[+] 3.2s · 12/40 done: 3 ran, 9 hits · 28 to go`, then a line per running action
+    /// (`  => Dockerfile:6: RUN make (1.4s)`), each cut to the terminal's width.
+    fn lines(&self) -> String {
         let width = rustix::termios::tcgetwinsize(std::io::stderr())
             .map(|size| usize::from(size.ws_col))
             .ok()
             .filter(|&columns| columns >= 20)
             .unwrap_or(80);
-        if line.chars().count() >= width {
-            line = line.chars().take(width - 2).collect::<String>() + "…";
+        let cut = |line: String| {
+            if line.chars().count() >= width {
+                line.chars().take(width - 2).collect::<String>() + "…"
+            } else {
+                line
+            }
+        };
+        // An action a remote hit left on the remote and a step then needed made here
+        // finishes twice.
+        let finished = self.finished.min(self.total);
+        let mut lines = vec![cut(format!(
+            "[+] {:.1}s · {finished}/{} done: {} ran, {} hits · {} to go",
+            self.started.elapsed().as_secs_f64(),
+            self.total,
+            self.ran,
+            self.hits,
+            self.total - finished
+        ))];
+        for (_, what, since) in self.running.iter().take(RUNNING_SHOWN) {
+            lines.push(cut(format!(
+                "  => {what} ({:.1}s)",
+                since.elapsed().as_secs_f64()
+            )));
         }
-        line
+        if self.running.len() > RUNNING_SHOWN {
+            lines.push(format!("  … and {} more", self.running.len() - RUNNING_SHOWN));
+        }
+        lines.join("\n")
     }
 }
 
@@ -125,6 +142,8 @@ impl StatusLine {
             started: Instant::now(),
             running: Vec::new(),
             finished: 0,
+            ran: 0,
+            hits: 0,
             total,
         }));
         let shown = Arc::clone(&status);
@@ -133,7 +152,7 @@ impl StatusLine {
             .with_key(
                 "status",
                 move |_: &ProgressState, out: &mut dyn std::fmt::Write| {
-                    let _ = out.write_str(&lock(&shown).line());
+                    let _ = out.write_str(&lock(&shown).lines());
                 },
             );
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10))
@@ -219,6 +238,10 @@ impl Observer for Log<'_> {
         }
         self.update(|status| {
             status.finished += 1;
+            match outcome {
+                Outcome::Ran => status.ran += 1,
+                Outcome::Cached | Outcome::RemoteCached => status.hits += 1,
+            }
             status.running.retain(|(running, _, _)| *running != id);
         });
         if self.quiet {
