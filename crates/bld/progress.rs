@@ -129,7 +129,10 @@ impl Status {
             )));
         }
         if self.running.len() > RUNNING_SHOWN {
-            lines.push(format!("  … and {} more", self.running.len() - RUNNING_SHOWN));
+            lines.push(format!(
+                "  … and {} more",
+                self.running.len() - RUNNING_SHOWN
+            ));
         }
         lines.join("\n")
     }
