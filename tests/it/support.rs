@@ -139,13 +139,8 @@ pub fn run_bld(cwd: &Path, store: &Path, args: &[&str]) -> Run {
 /// bld's settings for the tests: Docker Hub blocked.
 pub const TEST_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/bld-config.toml");
 
-/// Runs the bld binary in `cwd` with store `store` and the variables `env` set.
-pub fn run_bld_with_env(
-    cwd: &Path,
-    store: &Path,
-    args: &[&str],
-    env: &[(&str, &std::ffi::OsStr)],
-) -> Run {
+/// `bld ARGS…` in `cwd` with the store `store`, not started.
+pub fn bld_command(cwd: &Path, store: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bld"));
     command
         .args(args)
@@ -154,6 +149,17 @@ pub fn run_bld_with_env(
         // bld's registry settings block Docker Hub unless a test gives its own.
         .env("BLD_CONFIG", TEST_CONFIG)
         .env_remove("SOURCE_DATE_EPOCH");
+    command
+}
+
+/// Runs the bld binary in `cwd` with store `store` and the variables `env` set.
+pub fn run_bld_with_env(
+    cwd: &Path,
+    store: &Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Run {
+    let mut command = bld_command(cwd, store, args);
     for (name, value) in env {
         command.env(name, value);
     }

@@ -4,9 +4,6 @@
 //! changes.
 
 use std::path::Path;
-use std::process::Command;
-
-use crate::support::TEST_CONFIG;
 
 #[path = "../../benches/shared/watching.rs"]
 mod watching;
@@ -15,14 +12,7 @@ use watching::{Watching, digest_after};
 
 /// `bld ARGS…` in `cwd` with the store `store`, watched.
 fn bld_watching(cwd: &Path, store: &Path, args: &[&str]) -> Watching {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bld"));
-    command
-        .args(args)
-        .current_dir(cwd)
-        .env("BLD_STORE", store)
-        .env("BLD_CONFIG", TEST_CONFIG)
-        .env_remove("SOURCE_DATE_EPOCH");
-    Watching::start(command)
+    Watching::start(crate::support::bld_command(cwd, store, args))
 }
 
 #[test]

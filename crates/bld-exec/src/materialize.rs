@@ -7,47 +7,29 @@ use std::sync::atomic::Ordering;
 
 use bld_graph::{Action, ActionGraph, ActionId, Input};
 
-use crate::satisfy::{Asking, satisfy};
-use crate::{ActionOutput, ExecContext, Failure, Observer, Outcome};
+use crate::satisfy::{Asking, Step, satisfy};
+use crate::{ActionOutput, ExecContext, Failure, Outcome};
 
 type OutputOf<'a> = &'a (dyn Fn(ActionId) -> Option<ActionOutput> + Sync);
 
 /// Makes sure the blobs of `action`'s inputs are in the store, and for an image input those of
 /// the layers and images it is made of.
-pub(crate) fn ensure_inputs(
-    graph: &ActionGraph,
-    action: &Action,
-    context: &ExecContext<'_>,
-    output_of: OutputOf<'_>,
-    observer: &dyn Observer,
-    asking: &Asking<'_>,
-) -> Result<(), Failure> {
-    ensure(
-        graph,
-        output_deps(action),
-        context,
-        output_of,
-        observer,
-        asking,
-    )
+pub(crate) fn ensure_inputs(step: Step<'_>, action: &Action) -> Result<(), Failure> {
+    ensure(step, output_deps(action))
 }
 
 /// For the image `output` of the action `id`: that the layers and images it is made of are in
 /// the store too.
 pub(crate) fn ensure_made_of(
-    graph: &ActionGraph,
+    step: Step<'_>,
     id: ActionId,
     output: &ActionOutput,
-    context: &ExecContext<'_>,
-    output_of: OutputOf<'_>,
-    observer: &dyn Observer,
-    asking: &Asking<'_>,
 ) -> Result<(), Failure> {
     match output {
         ActionOutput::Image { .. } => {
-            let parts = image_parts(graph, id, output_of);
-            ensure(graph, parts, context, output_of, observer, asking)?;
-            asking.complete[id.index()].store(true, Ordering::Relaxed);
+            let parts = image_parts(step.graph, id, step.output_of);
+            ensure(step, parts)?;
+            step.asking.complete[id.index()].store(true, Ordering::Relaxed);
             Ok(())
         }
         ActionOutput::File { .. } | ActionOutput::Layer { .. } => Ok(()),
@@ -68,14 +50,14 @@ enum Found {
 /// each step's actions side by side: their blobs fetched, an image's parts visited in turn.
 /// What cannot be fetched is then made here, dependencies first (action ids are in
 /// dependency order).
-fn ensure(
-    graph: &ActionGraph,
-    roots: Vec<ActionId>,
-    context: &ExecContext<'_>,
-    output_of: OutputOf<'_>,
-    observer: &dyn Observer,
-    asking: &Asking<'_>,
-) -> Result<(), Failure> {
+fn ensure(step: Step<'_>, roots: Vec<ActionId>) -> Result<(), Failure> {
+    let Step {
+        graph,
+        context,
+        output_of,
+        asking,
+        ..
+    } = step;
     use rayon::prelude::*;
     let mut seen: HashSet<ActionId> = HashSet::new();
     let mut remake = Vec::new();
@@ -105,7 +87,7 @@ fn ensure(
     }
     remake.sort_by_key(|(dep, _)| *dep);
     for (dep, output) in remake {
-        make_here(graph, dep, &output, context, output_of, observer, asking)?;
+        make_here(step, dep, &output)?;
     }
     for id in seen {
         asking.complete[id.index()].store(true, Ordering::Relaxed);
@@ -169,14 +151,17 @@ fn image_parts(graph: &ActionGraph, id: ActionId, output_of: OutputOf<'_>) -> Ve
 /// Runs `dep` here, past both caches, because the remote no longer gives the blobs of its
 /// recorded `output`; what it makes must be that output.
 pub(crate) fn make_here(
-    graph: &ActionGraph,
+    step: Step<'_>,
     dep: ActionId,
     output: &ActionOutput,
-    context: &ExecContext<'_>,
-    output_of: OutputOf<'_>,
-    observer: &dyn Observer,
-    asking: &Asking<'_>,
 ) -> Result<(), Failure> {
+    let Step {
+        graph,
+        context,
+        observer,
+        asking,
+        ..
+    } = step;
     let this = graph.get(dep);
     let ignore = |action: &Action| std::ptr::eq(action, this) || (context.ignore_cache)(action);
     let here = ExecContext {
@@ -193,8 +178,12 @@ pub(crate) fn make_here(
         defer: false,
         ..*asking
     };
-    let (made, _, _) = satisfy(graph, dep, &here, output_of, observer, &asking)
-        .map_err(|e| Failure::user(e.to_string()))?;
+    let here = Step {
+        context: &here,
+        asking: &asking,
+        ..step
+    };
+    let (made, _, _) = satisfy(here, dep).map_err(|e| Failure::user(e.to_string()))?;
     if made != *output {
         return Err(Failure::user(format!(
             "the remote cache's output of `{}` is not what it makes here ({} against {}): build without the remote cache",

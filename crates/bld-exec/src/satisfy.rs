@@ -8,6 +8,17 @@ use crate::kind::{Run, executor};
 use crate::{ActionOutput, ExecContext, ExecError, Failure, Observer, Outcome};
 
 /// How an action may take a remote hit.
+/// What satisfying an action works with: the build's graph and context, what each action
+/// made so far, who hears of it, and how remote hits are taken.
+#[derive(Clone, Copy)]
+pub(crate) struct Step<'a> {
+    pub(crate) graph: &'a ActionGraph,
+    pub(crate) context: &'a ExecContext<'a>,
+    pub(crate) output_of: &'a (dyn Fn(ActionId) -> Option<ActionOutput> + Sync),
+    pub(crate) observer: &'a dyn Observer,
+    pub(crate) asking: &'a Asking<'a>,
+}
+
 pub(crate) struct Asking<'a> {
     /// Says once that the remote failed.
     pub(crate) warned: &'a crate::remote::Warned<'a>,
@@ -24,13 +35,16 @@ pub(crate) struct Asking<'a> {
 }
 
 pub(crate) fn satisfy(
-    graph: &ActionGraph,
+    step: Step<'_>,
     id: ActionId,
-    context: &ExecContext<'_>,
-    output_of: &(dyn Fn(ActionId) -> Option<ActionOutput> + Sync),
-    observer: &dyn Observer,
-    asking: &Asking<'_>,
 ) -> Result<(ActionOutput, Outcome, bld_core::Digest), ExecError> {
+    let Step {
+        graph,
+        context,
+        output_of,
+        asking,
+        ..
+    } = step;
     let action = graph.get(id);
     let fail = |failure: Failure| ExecError::new(action, failure);
     let identities = identities(action, context, output_of).map_err(fail)?;
@@ -39,10 +53,7 @@ pub(crate) fn satisfy(
     let lookup = !(context.ignore_cache)(action);
     if lookup && let Some(output) = local_hit(context, &key.0).map_err(fail)? {
         if !asking.defer {
-            crate::materialize::ensure_made_of(
-                graph, id, &output, context, output_of, observer, asking,
-            )
-            .map_err(fail)?;
+            crate::materialize::ensure_made_of(step, id, &output).map_err(fail)?;
         }
         return Ok((output, Outcome::Cached, key.0));
     }
@@ -64,10 +75,7 @@ pub(crate) fn satisfy(
         && (asking.defer || intact(context, &output))
     {
         if !asking.defer {
-            crate::materialize::ensure_made_of(
-                graph, id, &output, context, output_of, observer, asking,
-            )
-            .map_err(fail)?;
+            crate::materialize::ensure_made_of(step, id, &output).map_err(fail)?;
         }
         let record = serde_json::to_vec(&output).expect("invariant: outputs serialize");
         store
@@ -75,16 +83,7 @@ pub(crate) fn satisfy(
             .map_err(|e| fail(Failure::of(e)))?;
         return Ok((output, Outcome::RemoteCached, key.0));
     }
-    let output = run_here(
-        graph,
-        id,
-        context,
-        output_of,
-        observer,
-        asking,
-        &identities,
-        lookup,
-    )?;
+    let output = run_here(step, id, &identities, lookup)?;
     Ok((output, Outcome::Ran, key.0))
 }
 
@@ -108,23 +107,24 @@ fn local_hit(
 
 /// Runs the action `id` of key `key` (neither cache had it; `lookup`: they were asked), its
 /// inputs brought in first; records its output and why it ran.
-#[allow(clippy::too_many_arguments)]
 fn run_here(
-    graph: &ActionGraph,
+    step: Step<'_>,
     id: ActionId,
-    context: &ExecContext<'_>,
-    output_of: &(dyn Fn(ActionId) -> Option<ActionOutput> + Sync),
-    observer: &dyn Observer,
-    asking: &Asking<'_>,
     identities: &HashMap<&Input, InputIdentity>,
     lookup: bool,
 ) -> Result<ActionOutput, ExecError> {
+    let Step {
+        graph,
+        context,
+        output_of,
+        observer,
+        asking,
+    } = step;
     let action = graph.get(id);
     let fail = |failure: Failure| ExecError::new(action, failure);
     let store = context.store;
     let key = action.key(&|input| identities[input]).0;
-    crate::materialize::ensure_inputs(graph, action, context, output_of, observer, asking)
-        .map_err(fail)?;
+    crate::materialize::ensure_inputs(step, action).map_err(fail)?;
     let parts = crate::explain::parts(graph, action, &|input| identities[input]);
     *asking.reasons[id.index()]
         .lock()

@@ -121,14 +121,14 @@ impl<'s> Scheduler<'s> {
                 complete: &self.complete,
                 reasons: &self.reasons,
             };
-            let satisfied = satisfy::satisfy(
-                self.graph,
-                id,
-                self.context,
-                &output_of,
-                self.observer,
-                &asking,
-            );
+            let step = satisfy::Step {
+                graph: self.graph,
+                context: self.context,
+                output_of: &output_of,
+                observer: self.observer,
+                asking: &asking,
+            };
+            let satisfied = satisfy::satisfy(step, id);
             match satisfied {
                 Ok((output, outcome, key)) => {
                     *self.slot(id) = Slot {
