@@ -284,7 +284,9 @@ fn a_running_container_is_paused_to_be_committed_and_exported_files_import() {
     let scratch = tempfile::tempdir().expect("tempdir");
     let scratch = scratch.path();
     bld_busybox_base(scratch, &scratch.join("store"));
-    let counter = "i=0; while true; do i=$((i+1)); echo $i > /count; sleep 0.02; done";
+    // Written aside and renamed: a pause between `>`'s truncation and the write would
+    // otherwise freeze an empty file.
+    let counter = "i=0; while true; do i=$((i+1)); echo $i > /count.new; mv /count.new /count; sleep 0.02; done";
     bld(
         scratch,
         &[
