@@ -14,6 +14,8 @@ use std::process::Command;
 mod dockerd;
 #[path = "shared/peer.rs"]
 mod peer;
+#[path = "shared/ports.rs"]
+mod ports;
 #[path = "shared/registry.rs"]
 mod registry;
 

@@ -20,6 +20,8 @@ mod buildgrid;
 mod dockerd;
 #[path = "shared/peer.rs"]
 mod peer;
+#[path = "shared/ports.rs"]
+mod ports;
 #[path = "shared/registry.rs"]
 mod registry;
 

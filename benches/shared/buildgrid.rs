@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// A BuildGrid CAS + ActionCache + ByteStream server on a free loopback port.
 pub struct BuildGrid {
@@ -43,10 +42,7 @@ impl BuildGrid {
             return None;
         };
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::ports::free_port();
         let config = dir.path().join("server.yml");
         std::fs::write(
             &config,
@@ -66,14 +62,7 @@ impl BuildGrid {
             .stderr(Stdio::null())
             .spawn()
             .expect("bgd");
-        let began = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                began.elapsed() < Duration::from_secs(60),
-                "BuildGrid did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        crate::ports::wait_for(port, "BuildGrid", 60);
         Some(BuildGrid { dir, port, child })
     }
 
@@ -101,7 +90,7 @@ impl Drop for BuildGrid {
 }
 
 /// Every file under `dir`.
-pub fn walk(dir: &Path) -> Vec<PathBuf> {
+fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();

@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// A registry of the test's own, on `127.0.0.1:port`, its storage in a temporary directory.
 pub struct Registry {
@@ -193,10 +192,7 @@ impl Registry {
             return None;
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::ports::free_port();
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
@@ -248,16 +244,9 @@ fn spawn(config: &Path) -> Child {
         .expect("start docker-registry")
 }
 
-/// Waits until something listens on the loopback `port`.
+/// Waits until the registry listens on the loopback `port`.
 fn wait_for(port: u16) {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "docker-registry did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::ports::wait_for(port, "docker-registry", 20);
 }
 
 #[path = "token.rs"]

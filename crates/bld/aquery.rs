@@ -84,10 +84,7 @@ fn actions(expression: &str, store: &Store) -> Result<Actions, Failure> {
 
 /// Where an action's output goes under `bld-out/`.
 fn output_path(action: &Action) -> String {
-    match action.owner.package() {
-        "" => format!("bld-out/{}", action.output_name),
-        package => format!("bld-out/{package}/{}", action.output_name),
-    }
+    format!("bld-out/{}", action.output_path())
 }
 
 fn inputs(graph: &ActionGraph, action: &Action) -> Vec<String> {

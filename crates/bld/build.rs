@@ -316,7 +316,7 @@ pub(crate) fn build_workspace(
         settings.progress,
         profile,
     );
-    remotes.finish(store);
+    remotes.finish_build(store);
     let mut placing = workspace_outputs::Placing {
         store,
         file_digests: &file_digests,

@@ -190,11 +190,7 @@ impl Log<'_> {
 
 /// An action's output path under `bld-out/`.
 fn output_path(graph: &ActionGraph, id: ActionId) -> String {
-    let action = graph.get(id);
-    match action.owner.package() {
-        "" => action.output_name.clone(),
-        package => format!("{package}/{}", action.output_name),
-    }
+    graph.get(id).output_path()
 }
 
 /// How the status line names an action: by the instruction it comes from

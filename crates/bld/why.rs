@@ -40,10 +40,15 @@ struct Ran {
 /// one (a `COPY`'s layer and the image after it), and their reasons are said together, less
 /// those that only say the instruction's own other actions changed.
 fn ran(graph: &ActionGraph, report: &ExecReport, targets: &[(String, Vec<ActionId>)]) -> Vec<Ran> {
-    let closures: Vec<(&String, HashSet<ActionId>)> = targets
-        .iter()
-        .map(|(name, outputs)| (name, graph.closure(outputs).into_iter().collect()))
-        .collect();
+    // A build where nothing ran (a cached rebuild) needs no target's closure.
+    let closures: Vec<(&String, HashSet<ActionId>)> = if report.ran == 0 {
+        Vec::new()
+    } else {
+        targets
+            .iter()
+            .map(|(name, outputs)| (name, graph.closure(outputs).into_iter().collect()))
+            .collect()
+    };
     let mut ran: Vec<Ran> = Vec::new();
     for (index, reasons) in report.reasons.iter().enumerate() {
         if reasons.is_empty() {
@@ -51,10 +56,7 @@ fn ran(graph: &ActionGraph, report: &ExecReport, targets: &[(String, Vec<ActionI
         }
         let id = ActionId::from_index(index);
         let action = graph.get(id);
-        let name = match &action.origin {
-            Some(_) => action.describe(),
-            None => format!("{} {}", action.owner, action.output_name),
-        };
+        let name = action.name();
         let needed_by = closures
             .iter()
             .filter(|(_, closure)| closure.contains(&id))
@@ -162,13 +164,13 @@ pub(crate) fn after_workspace_build(
     after_build(store, &analysis.graph, report, &targets, &names, explain)
 }
 
-/// [`after_build`] of a Dockerfile build: what it built is the image of the action `image`
-/// with its manifest and config, named by its `tags`, its digest and its ID.
+/// [`after_build`] of a Dockerfile build: what it built is the image of the action `image`,
+/// named by its `tags`, its digest and its ID.
 pub(crate) fn after_dockerfile_build(
     store: &Store,
     graph: &ActionGraph,
     report: &ExecReport,
-    (image, manifest, config): (ActionId, &bld_core::Digest, &bld_core::Digest),
+    image: ActionId,
     tags: &[bld_core::ImageReference],
     explain: Option<&Option<PathBuf>>,
 ) -> Result<(), Failure> {
@@ -176,8 +178,13 @@ pub(crate) fn after_dockerfile_build(
         .iter()
         .flat_map(|t| [t.familiar(), t.to_string()])
         .collect();
-    names.extend([manifest.to_string(), config.to_string()]);
-    let target = names[0].clone();
+    if let Some(bld_exec::ActionOutput::Image {
+        manifest, config, ..
+    }) = report.outputs[image.index()]
+    {
+        names.extend([manifest.to_string(), config.to_string()]);
+    }
+    let target = names.first().cloned().unwrap_or_else(|| "image".to_owned());
     after_build(
         store,
         graph,

@@ -21,6 +21,8 @@ mod hostile_dockerfiles;
 mod hostile_starlark;
 mod images;
 mod peers;
+#[path = "../../benches/shared/ports.rs"]
+mod ports;
 mod pty;
 mod query;
 mod registry;

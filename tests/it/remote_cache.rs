@@ -317,16 +317,7 @@ fn a_registry_cache_serves_a_fresh_store_and_poisoned_blobs_are_rebuilt() {
         "{}",
         poisoned.stderr
     );
-    for blob in std::fs::read_dir(scratch.join("c/blobs/sha256")).expect("blobs") {
-        let path = blob.expect("entry").path();
-        let bytes = std::fs::read(&path).expect("read");
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        assert_eq!(bld_core_hex(&bytes), name, "a blob is what its name says");
-    }
+    assert_blobs_are_what_their_names_say(&scratch.join("c"));
 
     // The registry down: a warning, and the build.
     registry.kill();
@@ -340,16 +331,24 @@ fn a_registry_cache_serves_a_fresh_store_and_poisoned_blobs_are_rebuilt() {
     );
 }
 
-/// The sha256 of `bytes` in hex, as `sha256sum` prints it.
-fn bld_core_hex(bytes: &[u8]) -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("blob");
-    std::fs::write(&path, bytes).expect("write");
-    crate::support::tool("sha256sum", &[&path.display().to_string()])
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+/// Asserts that each blob of the store at `store` has the sha256 its name says.
+pub(crate) fn assert_blobs_are_what_their_names_say(store: &Path) {
+    let dir = store.join("blobs/sha256");
+    for blob in std::fs::read_dir(&dir).expect("blobs") {
+        let path = blob.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let sum = crate::support::tool("sha256sum", &[&path.display().to_string()]);
+        assert_eq!(
+            sum.split_whitespace().next(),
+            Some(name.as_str()),
+            "{}",
+            path.display()
+        );
+    }
 }
 
 /// `--cache-to type=inline`: the cache rides in the pushed image's config, and a fresh store

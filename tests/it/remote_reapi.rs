@@ -11,7 +11,7 @@ mod server;
 
 use crate::remote_cache::summary;
 use crate::support::{Run, run_bld};
-use server::{BuildGrid, walk};
+use server::BuildGrid;
 
 fn context(scratch: &Path, app: &str) {
     let dir = scratch.join("ctx");
@@ -82,21 +82,7 @@ fn a_fresh_store_builds_from_a_warm_reapi_cache_and_poison_is_rebuilt() {
         "{}",
         poisoned.stderr
     );
-    for blob in walk(&scratch.join("d/blobs")) {
-        let bytes = std::fs::read(&blob).expect("blob");
-        let name = blob
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        let sum = crate::support::tool("sha256sum", &[&blob.display().to_string()]);
-        assert_eq!(
-            sum.split_whitespace().next(),
-            Some(name.as_str()),
-            "{} bytes",
-            bytes.len()
-        );
-    }
+    crate::remote_cache::assert_blobs_are_what_their_names_say(&scratch.join("d"));
 }
 
 #[test]

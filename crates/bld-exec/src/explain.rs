@@ -36,7 +36,7 @@ fn input_name(graph: &ActionGraph, input: &Input) -> String {
         // reasons show the part before it.
         Input::Output(dep) => {
             let dep = graph.get(*dep);
-            format!("{}{OUTPUT_MARK}{}", action_name(dep), dep.output_name)
+            format!("{}{OUTPUT_MARK}{}", dep.name(), dep.output_name)
         }
     }
 }
@@ -47,13 +47,6 @@ const OUTPUT_MARK: char = '\u{1f}';
 /// An input's name as a reason shows it.
 fn shown_name(name: &str) -> &str {
     name.split(OUTPUT_MARK).next().unwrap_or(name)
-}
-
-fn action_name(action: &Action) -> String {
-    match &action.origin {
-        Some(_) => action.describe(),
-        None => format!("{} {}", action.owner, action.output_name),
-    }
 }
 
 /// The parts of `action`'s key, given its inputs' identities.
@@ -81,9 +74,9 @@ pub(crate) fn parts(
     };
     let mut params = serde_json::to_value(&action.kind).unwrap_or(Value::Null);
     name_outputs(graph, &mut params);
-    let size = params.to_string().len();
-    if size > MAX_PARAMS {
-        params = json!({ "(parameters)": Digest::of(params.to_string().as_bytes()).to_string() });
+    let text = params.to_string();
+    if text.len() > MAX_PARAMS {
+        params = json!({ "(parameters)": Digest::of(text.as_bytes()).to_string() });
     }
     Parts(json!({ "inputs": inputs, "params": params }))
 }

@@ -37,6 +37,23 @@ impl Action {
         inputs
     }
 
+    /// Where its output goes under `bld-out/`: `package/output_name`.
+    pub fn output_path(&self) -> String {
+        match self.owner.package() {
+            "" => self.output_name.clone(),
+            package => format!("{package}/{}", self.output_name),
+        }
+    }
+
+    /// How reasons and records name the action: the instruction it comes from, else its
+    /// target and output (`//app:image image`).
+    pub fn name(&self) -> String {
+        match &self.origin {
+            Some(_) => self.describe(),
+            None => format!("{} {}", self.owner, self.output_name),
+        }
+    }
+
     /// One line saying what the action does, for the status line: the instruction it comes
     /// from (`Dockerfile:6: RUN make`), else its kind's own description.
     pub fn describe(&self) -> String {

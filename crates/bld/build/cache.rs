@@ -179,47 +179,32 @@ fn table(entries: &[CacheEntry]) -> Value {
     json!({ "actions": actions })
 }
 
-/// The image the build made, `built` (manifest and config), or with `--cache-to type=inline`
-/// among `to` that image with its cache inside.
+/// The manifest and config of the image the action `image` made; with `--cache-to
+/// type=inline` among `to`, of that image with its `mode=min` cache entries in its config at
+/// [`INLINE_KEY`] (the records of the actions that led to it; the layers it holds are their
+/// blobs), written to the store. Its own entry is left out: an image cannot hold its own
+/// digest, and assembling it is quick.
 pub(crate) fn with_inline_cache(
     store: &Store,
     graph: &bld_graph::ActionGraph,
     report: &bld_exec::ExecReport,
     image: bld_graph::ActionId,
     to: &[CacheTo],
-    built: (Digest, Digest),
 ) -> Result<(Digest, Digest), Failure> {
-    if !to.iter().any(CacheTo::is_inline) {
-        return Ok(built);
-    }
-    let blobs = embed_inline(store, graph, report, image)?;
-    Ok((blobs.manifest, blobs.config))
-}
-
-/// The built image `image` with its `mode=min` cache entries in its config at [`INLINE_KEY`]
-/// (the records of the actions that led to it; the layers it holds are their blobs), written
-/// to the store (`--cache-to type=inline`). Its own entry is left out: an image cannot hold
-/// its own digest, and assembling it is quick.
-fn embed_inline(
-    store: &Store,
-    graph: &bld_graph::ActionGraph,
-    report: &bld_exec::ExecReport,
-    image: bld_graph::ActionId,
-) -> Result<bld_oci::ImageBlobs, Failure> {
     let own = report.outputs[image.index()];
-    let Some(ActionOutput::Image { manifest, .. }) = own else {
-        return Err(Failure::internal(
-            "the build made no image to hold its cache",
-        ));
+    let Some(ActionOutput::Image {
+        manifest, config, ..
+    }) = own
+    else {
+        return Err(Failure::internal("internal: the build made no image"));
     };
+    if !to.iter().any(CacheTo::is_inline) {
+        return Ok((manifest, config));
+    }
     let mut entries = bld_exec::cache_entries(store, graph, report, &[image], CacheMode::Min);
     entries.retain(|entry| Some(entry.output) != own);
-    Ok(bld_oci::with_config_entry(
-        store,
-        &manifest,
-        INLINE_KEY,
-        table(&entries),
-    )?)
+    let blobs = bld_oci::with_config_entry(store, &manifest, INLINE_KEY, table(&entries))?;
+    Ok((blobs.manifest, blobs.config))
 }
 
 /// Writes the cache artifact of `entries` into the store; its manifest's digest.
@@ -352,7 +337,7 @@ impl Remotes {
     }
 
     /// Waits for the uploads, and records where the blobs fetched from registries came from.
-    pub(crate) fn finish(&self, store: &Store) {
+    pub(crate) fn finish_build(&self, store: &Store) {
         RemoteCache::finish(self);
         if let Some(imported) = &self.imported {
             imported.record_holders(store);

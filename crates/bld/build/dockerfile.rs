@@ -9,7 +9,7 @@ use std::time::Instant;
 use bld_core::{ImageReference, Label};
 use bld_dockerfile::context::{ContextTree, DockerIgnore};
 use bld_dockerfile_lower::{DirectFiles, DockerfileBuild, lower_dockerfile};
-use bld_exec::{ActionOutput, ExecContext};
+use bld_exec::ExecContext;
 use bld_graph::ActionGraph;
 use bld_store::{FileDigests, Store};
 
@@ -17,8 +17,8 @@ use super::output::{self, Output};
 use super::registry_images::{Resolver, StoreImages};
 use super::stdin::{STDIN, StdinContext, read_stdin};
 use super::{BuildArgs, Phases, result_files, source_date_epoch};
+use crate::Failure;
 use crate::progress::{ProgressMode, execute_with_log};
-use crate::{Failure, bail_internal};
 
 fn user(message: String) -> Failure {
     Failure::user(message)
@@ -318,7 +318,7 @@ pub(super) fn run(args: &BuildArgs, context: &Path, store_root: &Path) -> Result
     };
     let mode = args.progress_mode();
     let result = execute_with_log(graph, &[image], &exec, mode, phases.profile.as_ref());
-    remotes.finish(&store);
+    remotes.finish_build(&store);
     file_digests.save(&store)?;
     let report = result?;
     phases.mark("execution");
@@ -363,29 +363,15 @@ fn finish_image(
         &settings.cache_to,
         remotes.cache(),
     );
-    let Some(ActionOutput::Image {
-        manifest, config, ..
-    }) = report.outputs[image.index()]
-    else {
-        bail_internal!("internal: the Dockerfile build produced no image");
-    };
-    let built = (image, &manifest, &config);
     crate::why::after_dockerfile_build(
         store,
         graph,
         report,
-        built,
+        image,
         tags,
         settings.explain.as_ref(),
     )?;
-    super::cache::with_inline_cache(
-        store,
-        graph,
-        report,
-        image,
-        &settings.cache_to,
-        (manifest, config),
-    )
+    super::cache::with_inline_cache(store, graph, report, image, &settings.cache_to)
 }
 
 /// `Built app:1 sha256:… (image ID …) in 1.20s; 9 actions: …`, on stderr when an archive has
